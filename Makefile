@@ -1,0 +1,139 @@
+# flintsched — see README.md.  Non-recursive; every object lands in build/.
+#
+#   make            libraries and binaries
+#   make test       cmocka unit + integration tests (start their own etcd)
+#   make e2e        end-to-end tests (real etcd, controllers, agents)
+#   make check      test + e2e
+#   make SANITIZE=1 ...   ASan + UBSan build (into build/san)
+#   make bench | demo | fuzz | lint | fmt | install | clean
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+VERSION  := 0.1.0
+
+ifeq ($(SANITIZE),1)
+B        := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1 -g
+else
+B        := build
+SANFLAGS :=
+OPT      ?= -O2 -g
+endif
+
+PKGS     := libcurl jansson yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror \
+            -Wno-error=deprecated-declarations
+CFLAGS   ?=
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
+            -I. -DFLINTSCHED_VERSION=\"$(VERSION)\" -MMD -MP $(CFLAGS)
+LDFLAGS  ?=
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+
+# Libraries: every .c of the folder is in the library.
+ETCD_SRC   := $(wildcard etcdclient/*.c)
+CFG_SRC    := $(wildcard config/*.c)
+COMMON_SRC := $(wildcard common/*.c)
+AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+CTRL_SRC   := $(filter-out controller/main.c,$(wildcard controller/*.c))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBETCD   := $(B)/libetcdclient.a
+LIBCFG    := $(B)/libfscfg.a
+LIBCOMMON := $(B)/libfscommon.a
+LIBAGENT  := $(B)/libfsagent.a
+LIBCTRL   := $(B)/libfscontroller.a
+LIBS      := $(LIBCTRL) $(LIBAGENT) $(LIBCOMMON) $(LIBCFG) $(LIBETCD)
+
+BINS := $(if $(wildcard agent/main.c),$(B)/flintsched-agent) \
+        $(if $(wildcard controller/main.c),$(B)/flintsched-controller)
+
+# Tests: test/test_<name>.c -> $(B)/test/test_<name>; helpers in test/lib/.
+TEST_SRC  := $(wildcard test/test_*.c)
+TEST_LIB  := $(wildcard test/lib/*.c)
+TEST_BINS := $(patsubst test/%.c,$(B)/test/%,$(TEST_SRC))
+TEST_TOOLS := $(patsubst test/tools/%.c,$(B)/test/tools/%,$(wildcard test/tools/*.c))
+
+.PHONY: all test e2e check bench demo fuzz lint fmt install clean
+all: $(LIBS) $(BINS) $(TEST_TOOLS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBETCD): $(call obj,$(ETCD_SRC))
+$(LIBCFG): $(call obj,$(CFG_SRC))
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+$(LIBAGENT): $(call obj,$(AGENT_SRC))
+$(LIBCTRL): $(call obj,$(CTRL_SRC))
+$(B)/lib%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/flintsched-agent: $(call obj,agent/main.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
+$(B)/flintsched-controller: $(call obj,controller/main.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
+
+$(B)/test/tools/%: $(call obj,test/tools/%.c) $(call obj,$(TEST_LIB)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS)
+$(B)/test/%: $(call obj,test/%.c) $(call obj,$(TEST_LIB)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) -lpthread
+
+# T=name runs one test binary (make test T=test_codec).
+test: all $(TEST_BINS)
+	@B=$(B) ./test/run.sh $(if $(T),$(B)/test/$(T),$(TEST_BINS))
+
+e2e: all
+	@B=$(B) ./e2e/run.sh
+
+check:
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory e2e
+
+bench: all
+	@B=$(B) ./bench/run.sh
+
+demo:
+	@./demo/demo.sh
+
+# libFuzzer targets: fuzz/fuzz_<name>.c, built with clang.
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+fuzz:
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "  FUZZ $$n"; \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) \
+	    -o build/fuzz/$$n $(PKG_LIBS) || exit 1; done
+
+LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c)
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRC)
+	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/flintsched
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBETCD) $(LIBCFG) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 etcdclient/etcd.h etcdclient/evcurl.h $(DESTDIR)$(PREFIX)/include/flintsched/
+	install -d $(DESTDIR)/etc/flintsched $(DESTDIR)/lib/systemd/system
+	install -m 644 $(wildcard deploy/*.service) $(DESTDIR)/lib/systemd/system/ 2>/dev/null || true
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,268 @@
+/* Starts and stops real etcd processes for tests. */
+#include "test/lib/etcd_harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A port the kernel just handed out; racy in theory, fine for tests. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int port = -1;
+
+	if (fd < 0)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static int healthy(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char req[128], buf[512];
+	int ok = 0;
+
+	if (fd < 0)
+		return 0;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		int n = snprintf(req, sizeof(req),
+				 "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+		if (write(fd, req, (size_t)n) == n) {
+			ssize_t got = read(fd, buf, sizeof(buf) - 1);
+			if (got > 0) {
+				buf[got] = '\0';
+				ok = strstr(buf, "\"health\":\"true\"") != NULL;
+			}
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+static int spawn(struct etcd_harness *h)
+{
+	char log[300];
+	pid_t pid;
+
+	snprintf(log, sizeof(log), "%s/etcd.log", h->dir);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setpgid(0, 0);
+		execvp("etcd", h->argv);
+		_exit(127);
+	}
+	h->pid = pid;
+	for (int i = 0; i < 400; i++) { /* 20 s */
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			h->pid = 0;
+			fprintf(stderr, "etcd exited at start; see %s\n", log);
+			return -1;
+		}
+		if (healthy(h->client_port))
+			return 0;
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "etcd not healthy after 20 s; see %s\n", log);
+	return -1;
+}
+
+struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
+{
+	struct etcd_harness *h = calloc(1, sizeof(*h));
+	char buf[8][320];
+	size_t n_extra = 0;
+
+	if (h == NULL)
+		return NULL;
+	snprintf(h->dir, sizeof(h->dir), "%s/flintsched-etcd-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(h->dir) == NULL) {
+		perror("mkdtemp");
+		free(h);
+		return NULL;
+	}
+	h->client_port = free_port();
+	h->peer_port = free_port();
+	while (h->peer_port == h->client_port)
+		h->peer_port = free_port();
+	snprintf(h->endpoint, sizeof(h->endpoint), "http://127.0.0.1:%d",
+		 h->client_port);
+	snprintf(buf[0], sizeof(buf[0]), "--data-dir=%s/data", h->dir);
+	snprintf(buf[1], sizeof(buf[1]), "--listen-client-urls=%s",
+		 h->endpoint);
+	snprintf(buf[2], sizeof(buf[2]), "--advertise-client-urls=%s",
+		 h->endpoint);
+	snprintf(buf[3], sizeof(buf[3]),
+		 "--listen-peer-urls=http://127.0.0.1:%d", h->peer_port);
+	snprintf(buf[4], sizeof(buf[4]),
+		 "--initial-advertise-peer-urls=http://127.0.0.1:%d",
+		 h->peer_port);
+	snprintf(buf[5], sizeof(buf[5]),
+		 "--initial-cluster=default=http://127.0.0.1:%d", h->peer_port);
+	if (o != NULL && o->extra_args != NULL)
+		while (o->extra_args[n_extra] != NULL)
+			n_extra++;
+	h->argv = calloc(12 + n_extra, sizeof(char *));
+	if (h->argv == NULL)
+		goto fail;
+	size_t a = 0;
+	h->argv[a++] = strdup("etcd");
+	h->argv[a++] = strdup("--name=default");
+	for (int i = 0; i < 6; i++)
+		h->argv[a++] = strdup(buf[i]);
+	h->argv[a++] = strdup("--log-level=warn");
+	h->argv[a++] = strdup("--logger=zap");
+	for (size_t i = 0; i < n_extra; i++)
+		h->argv[a++] = strdup(o->extra_args[i]);
+	for (size_t i = 0; i < a; i++)
+		if (h->argv[i] == NULL)
+			goto fail;
+	if (spawn(h) != 0)
+		goto fail;
+	return h;
+fail:
+	etcd_harness_stop(h);
+	return NULL;
+}
+
+static void reap(struct etcd_harness *h, int sig)
+{
+	int status;
+
+	if (h->pid <= 0)
+		return;
+	kill(h->pid, SIGCONT);
+	kill(h->pid, sig);
+	for (int i = 0; i < 200; i++) { /* 10 s, then SIGKILL */
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return;
+		}
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, &status, 0);
+	h->pid = 0;
+}
+
+struct etcd_harness *etcd_harness_stop(struct etcd_harness *h)
+{
+	if (h == NULL)
+		return NULL;
+	reap(h, SIGTERM);
+	if (h->dir[0] != '\0' && getenv("FLINTSCHED_KEEP_ETCD") == NULL) {
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", h->dir);
+	}
+	for (size_t i = 0; h->argv != NULL && h->argv[i] != NULL; i++)
+		free(h->argv[i]);
+	free(h->argv);
+	free(h);
+	return NULL;
+}
+
+int etcd_harness_kill(struct etcd_harness *h)
+{
+	if (h->pid <= 0)
+		return -1;
+	reap(h, SIGKILL);
+	return 0;
+}
+
+int etcd_harness_restart(struct etcd_harness *h)
+{
+	reap(h, SIGTERM);
+	return spawn(h);
+}
+
+int etcd_harness_pause(struct etcd_harness *h, bool paused)
+{
+	if (h->pid <= 0)
+		return -1;
+	return kill(h->pid, paused ? SIGSTOP : SIGCONT);
+}
+
+int etcd_harness_ctl(struct etcd_harness *h, char *out, size_t cap, ...)
+{
+	const char *argv[32];
+	char ep[80];
+	int pfd[2];
+	va_list ap;
+	size_t n = 0;
+
+	snprintf(ep, sizeof(ep), "--endpoints=%s", h->endpoint);
+	argv[n++] = "etcdctl";
+	argv[n++] = ep;
+	va_start(ap, cap);
+	for (const char *s; n < 31 && (s = va_arg(ap, const char *)) != NULL;)
+		argv[n++] = s;
+	va_end(ap);
+	argv[n] = NULL;
+	if (pipe(pfd) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		setenv("ETCDCTL_API", "3", 1);
+		execvp("etcdctl", (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t got = 0;
+	char tmp[4096];
+	ssize_t r;
+	while ((r = read(pfd[0], tmp, sizeof(tmp))) > 0) {
+		size_t k = (size_t)r;
+		if (out != NULL && cap > 0 && got + 1 < cap) {
+			size_t room = cap - 1 - got;
+			memcpy(out + got, tmp, k < room ? k : room);
+			got += k < room ? k : room;
+		}
+	}
+	if (out != NULL && cap > 0)
+		out[got] = '\0';
+	close(pfd[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

@@ -1,0 +1,47 @@
+/*
+ * A real etcd for tests: started on 127.0.0.1 with free ports and a temp
+ * data dir, stopped (and the dir removed) by etcd_harness_stop().  Needs
+ * the `etcd` binary on PATH (Debian's etcd-server).
+ *
+ *   struct etcd_harness *h = etcd_harness_start(NULL);
+ *   ... h->endpoint is "http://127.0.0.1:PORT" ...
+ *   etcd_harness_stop(h);
+ *
+ * Restart keeps the data dir and ports (for watch-across-restart tests);
+ * kill/pause simulate a crash or a stall.  Options may be NULL.
+ */
+#ifndef FLINTSCHED_TEST_ETCD_HARNESS_H
+#define FLINTSCHED_TEST_ETCD_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct etcd_harness_opts {
+	const char *const *extra_args; /* NULL-terminated, appended */
+	bool quiet;                    /* default: etcd's log to a file */
+};
+
+struct etcd_harness {
+	pid_t pid;
+	int client_port, peer_port;
+	char endpoint[64];   /* http://127.0.0.1:<client_port> */
+	char dir[256];       /* temp dir holding data/ and etcd.log */
+	char **argv;
+};
+
+/* Starts etcd and waits until /health answers (up to 20 s).  Returns NULL
+ * (with a message on stderr) on failure. */
+struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o);
+/* SIGTERM, wait, remove the temp dir, free.  Accepts NULL; returns NULL. */
+struct etcd_harness *etcd_harness_stop(struct etcd_harness *h);
+/* SIGKILL and wait; the data dir stays. Returns 0 or -1. */
+int etcd_harness_kill(struct etcd_harness *h);
+/* Starts again on the same ports and data dir; waits for health. */
+int etcd_harness_restart(struct etcd_harness *h);
+/* SIGSTOP / SIGCONT. */
+int etcd_harness_pause(struct etcd_harness *h, bool paused);
+/* Runs etcdctl against this etcd: argv after "etcdctl --endpoints=...".
+ * Returns its exit status; its stdout (up to cap-1 bytes) into out. */
+int etcd_harness_ctl(struct etcd_harness *h, char *out, size_t cap, ...);
+
+#endif
