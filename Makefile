@@ -61,7 +61,7 @@ TEST_LIB  := $(wildcard test/lib/*.c)
 TEST_BINS := $(patsubst test/%.c,$(B)/test/%,$(TEST_SRC))
 TEST_TOOLS := $(patsubst test/tools/%.c,$(B)/test/tools/%,$(wildcard test/tools/*.c))
 
-.PHONY: all test e2e check bench demo fuzz lint fmt install clean
+.PHONY: all deps test e2e check fuzz-smoke bench demo fuzz lint fmt install clean
 all: $(LIBS) $(BINS) $(TEST_TOOLS)
 
 $(B)/obj/%.o: %.c
@@ -96,9 +96,21 @@ test: all $(TEST_BINS)
 e2e: all
 	@B=$(B) ./e2e/run.sh
 
+deps:
+	@./scripts/install-deps.sh
+
+# test + e2e, then each fuzz target for FUZZ_SECONDS (default 20).
 check:
 	@$(MAKE) --no-print-directory test
 	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+FUZZ_SECONDS ?= 20
+fuzz-smoke: fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  ./build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    -close_fd_mask=3 $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) || exit 1; done
 
 bench: all
 	@B=$(B) ./bench/run.sh

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flintsched builds, tests and demos with.
+# Does nothing when they are all present already; needs root otherwise.
+set -euo pipefail
+pkgs=(
+	build-essential pkg-config        # compiler, make, library flags
+	libcurl4-openssl-dev              # HTTP to etcd's gateway and flintlockd
+	libjansson-dev                    # JSON
+	libev-dev                         # event loop
+	libyaml-dev                       # YAML config files
+	libmicrohttpd-dev                 # /metrics, /healthz; fake flintlockd in tests
+	libcmocka-dev                     # unit tests
+	etcd-server etcd-client           # etcd and etcdctl, for tests and the demo
+	clang libclang-rt-14-dev          # libFuzzer targets (make fuzz)
+	openssl                           # throwaway TLS certificates in tests
+	valgrind                          # leak checks
+	procps                            # ps/pkill in e2e scripts
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	[[ $p == \#* ]] && continue
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "installing: ${missing[*]}"
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"
