@@ -1,0 +1,100 @@
+/* Names, hashes and clocks shared by agent and controller (model.h). */
+#include "common/model.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static bool name_char_edge(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool fs_name_valid(const char *s)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > FS_NAME_MAX)
+		return false;
+	if (!name_char_edge(s[0]) || !name_char_edge(s[n - 1]))
+		return false;
+	for (size_t i = 1; i + 1 < n; i++) {
+		char c = s[i];
+		if (!name_char_edge(c) && c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+uint32_t fs_fnv1a(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+unsigned fs_slot_of(const char *id, unsigned k)
+{
+	if (k == 0)
+		return 0;
+	return fs_fnv1a(id, strlen(id)) % k;
+}
+
+uint32_t fs_tiebreak(const char *request_id, const char *host)
+{
+	/* Hash "request\0host" so that ("ab","c") and ("a","bc") differ. */
+	size_t a = strlen(request_id), b = strlen(host);
+	const unsigned char zero = 0;
+	const unsigned char *p;
+	uint32_t h = 2166136261u;
+
+	p = (const unsigned char *)request_id;
+	for (size_t i = 0; i < a; i++) {
+		h ^= p[i];
+		h *= 16777619u;
+	}
+	h ^= zero;
+	h *= 16777619u;
+	p = (const unsigned char *)host;
+	for (size_t i = 0; i < b; i++) {
+		h ^= p[i];
+		h *= 16777619u;
+	}
+	/* Finalise (murmur3 fmix32): fnv1a's low bits mix poorly. */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+int64_t fs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fs_time_now(char *buf, size_t len)
+{
+	int64_t ms = fs_now_ms();
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!buf || len == 0)
+		return;
+	gmtime_r(&sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
