@@ -110,7 +110,7 @@
  *	    etcd.endpoints?)
  *	--set: log.level: must be one of error|warn|info|debug, got "verbose"
  *	default: etcd.request_timeout_ms: must be 100..600000, got 50
- *	agent.yaml: cannot open: No such file or directory
+ *	agent.yaml: cannot read: No such file or directory
  *
  * Lines and columns are 1-based; columns count characters.  Loading stops
  * at the first error.  Codes: -EINVAL for an invalid document, value,
@@ -378,7 +378,7 @@ int cfg_dump(const struct cfg_schema *s, const void *src, FILE *out);
  * string in *ret_secret, without one trailing "\n" or "\r\n".  An empty
  * secret, a NUL byte or a file over 64 KiB is an error.  `key` (may be
  * NULL) names the config key in messages:
- *	etcd.password_file: /etc/fs/pw: cannot open: Permission denied
+ *	/etc/fs/pw: etcd.password_file: cannot read: Permission denied
  * Release the secret with cfg_secret_free().
  */
 int cfg_read_secret(const char *key, const char *path, char **ret_secret,
