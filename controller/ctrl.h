@@ -1,0 +1,179 @@
+/*
+ * controller — the pure parts of flintsched-controller, shared by the
+ * service (controller/service.c) and the unit tests.
+ *
+ *  - request.c: validation of P/requests/<id> into what scheduling needs
+ *  - status.c:  the P/status/<id> record (format and parse)
+ *  - queue.c:   the pending queue (highest priority first, then oldest)
+ *  - pick.c:    candidate choice (sample, cached) and explain counts
+ *  - map.c:     a string-keyed hash map (the watch caches)
+ *
+ * Nothing here does I/O or logs.  Functions return 0 or a negative errno;
+ * *_clear() functions accept a zeroed struct.
+ */
+#ifndef FLINTSCHED_CTRL_H
+#define FLINTSCHED_CTRL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/model.h"
+
+/* ---- request.c -------------------------------------------------------- */
+
+/* Largest request value accepted (a spec is a few KiB; anything near this
+ * is a mistake, and every byte is copied into the assignment). */
+#define CTRL_REQUEST_MAX (256 * 1024)
+
+struct ctrl_request {
+	struct fs_need need; /* res.vms = 1 */
+	int64_t priority;    /* scheduling.priority, default 0 */
+};
+
+/*
+ * Validates the value json[0..len) of P/requests/<id>.  On success fills
+ * *out (release with ctrl_request_clear()).  On failure returns -EINVAL
+ * (-ENOMEM on allocation failure) and writes to reason a sentence naming
+ * the field, the problem and the fix:
+ *   "memoryInMb: must be a positive integer, got 0"
+ *   "scheduling.zone: unknown key (allowed: selector, spread, priority)"
+ */
+int ctrl_request_parse(const char *id, const char *json, size_t len,
+		       struct ctrl_request *out, char *reason,
+		       size_t reasonlen);
+void ctrl_request_clear(struct ctrl_request *r);
+
+/* ---- status.c --------------------------------------------------------- */
+
+enum ctrl_phase {
+	CTRL_PENDING,
+	CTRL_SCHEDULED,
+	CTRL_RUNNING,
+	CTRL_FAILED,
+	CTRL_UNSCHEDULABLE,
+	CTRL_REJECTED,
+	CTRL_LOST,
+};
+
+const char *ctrl_phase_name(enum ctrl_phase p);
+/* Returns 0 and *ret, or -EINVAL. */
+int ctrl_phase_parse(const char *s, enum ctrl_phase *ret);
+
+struct ctrl_reject_count {
+	char *reason;
+	int64_t count;
+};
+
+/* Why a request went where it went (or nowhere). */
+struct ctrl_explain {
+	int64_t hosts;    /* host records seen */
+	int64_t feasible; /* hosts that fit */
+	int64_t bids;     /* bids received */
+	struct ctrl_reject_count *rejected; /* per reason, first-seen order */
+	size_t n_rejected;
+};
+
+/* Counts one host rejected for reason.  Returns 0 or -ENOMEM. */
+int ctrl_explain_add(struct ctrl_explain *e, const char *reason);
+void ctrl_explain_clear(struct ctrl_explain *e);
+
+struct ctrl_status {
+	enum ctrl_phase phase;
+	char host[FS_NAME_MAX + 1]; /* "" when not placed */
+	int64_t attempt;            /* placements made for request_rev */
+	double score;
+	char *coordinator;          /* "ctrl-a/slot-1", may be NULL */
+	int64_t request_rev;        /* mod revision of the request placed */
+	char *reason;               /* may be NULL */
+	bool has_explain;
+	struct ctrl_explain explain;
+	char **avoid;               /* hosts where it failed */
+	size_t n_avoid;
+	char updated[32];
+};
+
+/* Malloc'd JSON ("updated" = now if empty), or NULL. */
+char *ctrl_status_format(const struct ctrl_status *s);
+/* Lenient about unknown fields; -EINVAL on wrong types. */
+int ctrl_status_parse(const char *json, size_t len, struct ctrl_status *s,
+		      char *err, size_t errlen);
+/* Returns 0 or -ENOMEM; no-op if host already listed. */
+int ctrl_status_avoid_add(struct ctrl_status *s, const char *host);
+bool ctrl_status_avoids(const struct ctrl_status *s, const char *host);
+void ctrl_status_clear(struct ctrl_status *s);
+/* Deep copy; returns 0 or -ENOMEM (dst untouched on failure). */
+int ctrl_status_copy(struct ctrl_status *dst, const struct ctrl_status *src);
+
+/* ---- queue.c ---------------------------------------------------------- */
+
+/* Embed in the queued object; qpos is managed by the queue. */
+struct ctrl_qitem {
+	int64_t priority;   /* higher first */
+	int64_t create_rev; /* then lower first (older) */
+	size_t qpos;        /* CTRL_QPOS_NONE when not queued */
+};
+
+#define CTRL_QPOS_NONE SIZE_MAX
+
+struct ctrl_queue {
+	struct ctrl_qitem **v;
+	size_t n, cap;
+};
+
+/* a goes before b? */
+bool ctrl_queue_before(const struct ctrl_qitem *a, const struct ctrl_qitem *b);
+/* Adds it (no-op if queued).  Returns 0 or -ENOMEM. */
+int ctrl_queue_push(struct ctrl_queue *q, struct ctrl_qitem *it);
+/* The first item, removed; NULL when empty. */
+struct ctrl_qitem *ctrl_queue_pop(struct ctrl_queue *q);
+struct ctrl_qitem *ctrl_queue_peek(const struct ctrl_queue *q);
+/* Removes it if queued. */
+void ctrl_queue_remove(struct ctrl_queue *q, struct ctrl_qitem *it);
+void ctrl_queue_clear(struct ctrl_queue *q);
+
+/* ---- pick.c ----------------------------------------------------------- */
+
+struct ctrl_cand {
+	const char *host; /* borrowed */
+	double score;
+	uint32_t tiebreak; /* fs_tiebreak(request, host) */
+	void *data;        /* caller's */
+};
+
+/* Sorts best first: lowest score, ties by lowest tiebreak. */
+void ctrl_cand_sort(struct ctrl_cand *c, size_t n);
+/* Index of the best candidate, or -1 when n == 0. */
+long ctrl_cand_best(const struct ctrl_cand *c, size_t n);
+
+/* xorshift64*: cheap, seeded per process so coordinators differ. */
+uint64_t ctrl_rand_next(uint64_t *state);
+
+/* Moves a uniform random choice of min(k, n) of the n candidates to the
+ * front (partial Fisher-Yates) and returns that count. */
+size_t ctrl_cand_sample(struct ctrl_cand *c, size_t n, size_t k,
+			uint64_t *rng);
+
+/* ---- map.c ------------------------------------------------------------ */
+
+struct ctrl_map_node;
+
+struct ctrl_map {
+	struct ctrl_map_node **b;
+	size_t nb, n;
+};
+
+/* Borrowed value or NULL. */
+void *ctrl_map_get(const struct ctrl_map *m, const char *key);
+/* Inserts or replaces (the key is copied).  Returns 0 or -ENOMEM. */
+int ctrl_map_put(struct ctrl_map *m, const char *key, void *val);
+/* Removes and returns the value, or NULL. */
+void *ctrl_map_del(struct ctrl_map *m, const char *key);
+/* Calls fn for each entry; fn may not modify the map. */
+void ctrl_map_each(const struct ctrl_map *m,
+		   void (*fn)(void *arg, const char *key, void *val),
+		   void *arg);
+/* Frees the table (values are the caller's: free them first). */
+void ctrl_map_clear(struct ctrl_map *m);
+
+#endif

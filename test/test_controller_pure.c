@@ -1,0 +1,247 @@
+/* Controller pure parts: status JSON, queue order, candidate choice, map. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/ctrl.h"
+
+static void test_status_roundtrip(void **state)
+{
+	struct ctrl_status s = {.phase = CTRL_UNSCHEDULABLE,
+				.attempt = 2,
+				.score = 0.41234,
+				.request_rev = 1812,
+				.has_explain = true},
+			   p;
+	char *js, err[128];
+
+	(void)state;
+	strcpy(s.host, "node-3");
+	s.coordinator = strdup("ctrl-a/slot-1");
+	s.reason = strdup("no host fits");
+	s.explain.hosts = 40;
+	s.explain.feasible = 0;
+	s.explain.bids = 3;
+	for (int i = 0; i < 25; i++)
+		assert_int_equal(ctrl_explain_add(&s.explain,
+						  "insufficient memory"),
+				 0);
+	assert_int_equal(ctrl_explain_add(&s.explain, "selector zone=a"), 0);
+	assert_int_equal(ctrl_status_avoid_add(&s, "node-1"), 0);
+	assert_int_equal(ctrl_status_avoid_add(&s, "node-1"), 0);
+	assert_int_equal(s.n_avoid, 1);
+	js = ctrl_status_format(&s);
+	assert_non_null(js);
+	assert_non_null(strstr(js, "\"phase\":\"unschedulable\""));
+	assert_non_null(strstr(js, "\"score\":0.412"));
+	assert_non_null(strstr(js, "\"insufficient memory\":25"));
+	assert_non_null(strstr(js, "\"avoid\":[\"node-1\"]"));
+	assert_non_null(strstr(js, "\"updated\":\"20"));
+	assert_int_equal(ctrl_status_parse(js, strlen(js), &p, err,
+					   sizeof(err)),
+			 0);
+	assert_int_equal(p.phase, CTRL_UNSCHEDULABLE);
+	assert_string_equal(p.host, "node-3");
+	assert_int_equal(p.attempt, 2);
+	assert_int_equal(p.request_rev, 1812);
+	assert_string_equal(p.coordinator, "ctrl-a/slot-1");
+	assert_true(p.has_explain);
+	assert_int_equal(p.explain.hosts, 40);
+	assert_int_equal(p.explain.n_rejected, 2);
+	assert_int_equal(p.explain.rejected[0].count, 25);
+	assert_true(ctrl_status_avoids(&p, "node-1"));
+	assert_false(ctrl_status_avoids(&p, "node-2"));
+	free(js);
+
+	struct ctrl_status c;
+
+	assert_int_equal(ctrl_status_copy(&c, &p), 0);
+	assert_string_equal(c.reason, "no host fits");
+	assert_int_equal(c.explain.rejected[1].count, 1);
+	ctrl_status_clear(&c);
+	ctrl_status_clear(&p);
+	ctrl_status_clear(&s);
+}
+
+static void test_status_parse_bad(void **state)
+{
+	static const char *const bad[] = {
+		"nope", "[]", "{}", "{\"phase\":\"sleeping\"}",
+		"{\"phase\":\"running\",\"attempt\":\"1\"}",
+		"{\"phase\":\"running\",\"avoid\":[1]}",
+		"{\"phase\":\"running\",\"host\":7}",
+	};
+	struct ctrl_status s;
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(ctrl_status_parse(bad[i], strlen(bad[i]), &s,
+						   err, sizeof(err)),
+				 -EINVAL);
+	for (int p = CTRL_PENDING; p <= CTRL_LOST; p++) {
+		enum ctrl_phase got;
+
+		assert_int_equal(ctrl_phase_parse(
+					 ctrl_phase_name((enum ctrl_phase)p),
+					 &got),
+				 0);
+		assert_int_equal(got, p);
+	}
+}
+
+static void test_queue_order(void **state)
+{
+	struct ctrl_qitem it[6] = {
+		{0, 50, CTRL_QPOS_NONE},  {10, 90, CTRL_QPOS_NONE},
+		{0, 20, CTRL_QPOS_NONE},  {10, 30, CTRL_QPOS_NONE},
+		{-5, 1, CTRL_QPOS_NONE},  {0, 40, CTRL_QPOS_NONE},
+	};
+	/* expected pop order: indexes */
+	const int want[] = {3, 1, 2, 5, 0, 4};
+	struct ctrl_queue q = {0};
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(ctrl_queue_push(&q, &it[i]), 0);
+	assert_int_equal(ctrl_queue_push(&q, &it[0]), 0); /* no duplicate */
+	assert_int_equal(q.n, 6);
+	for (int i = 0; i < 6; i++)
+		assert_ptr_equal(ctrl_queue_pop(&q), &it[want[i]]);
+	assert_null(ctrl_queue_pop(&q));
+
+	/* removal from the middle keeps the order */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(ctrl_queue_push(&q, &it[i]), 0);
+	ctrl_queue_remove(&q, &it[1]);
+	ctrl_queue_remove(&q, &it[1]);
+	assert_int_equal(it[1].qpos, CTRL_QPOS_NONE);
+	assert_ptr_equal(ctrl_queue_pop(&q), &it[3]);
+	assert_ptr_equal(ctrl_queue_pop(&q), &it[2]);
+	ctrl_queue_clear(&q);
+	assert_int_equal(it[5].qpos, CTRL_QPOS_NONE);
+}
+
+static void test_queue_many(void **state)
+{
+	enum { N = 2000 };
+	struct ctrl_qitem *it = calloc(N, sizeof(*it)), *prev = NULL, *x;
+	struct ctrl_queue q = {0};
+	uint64_t rng = 42;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		it[i].priority = (int64_t)(ctrl_rand_next(&rng) % 5);
+		it[i].create_rev = (int64_t)(ctrl_rand_next(&rng) % 100000);
+		it[i].qpos = CTRL_QPOS_NONE;
+		assert_int_equal(ctrl_queue_push(&q, &it[i]), 0);
+	}
+	for (int i = 0; i < N; i += 3)
+		ctrl_queue_remove(&q, &it[i]);
+	while ((x = ctrl_queue_pop(&q))) {
+		if (prev)
+			assert_false(ctrl_queue_before(x, prev));
+		prev = x;
+	}
+	ctrl_queue_clear(&q);
+	free(it);
+}
+
+static void test_cand_rank(void **state)
+{
+	struct ctrl_cand c[4] = {
+		{"a", 0.5, 9, NULL},
+		{"b", 0.2, 7, NULL},
+		{"c", 0.2, 3, NULL},
+		{"d", 0.9, 1, NULL},
+	};
+
+	(void)state;
+	assert_int_equal(ctrl_cand_best(c, 4), 2);
+	assert_int_equal(ctrl_cand_best(c, 0), -1);
+	ctrl_cand_sort(c, 4);
+	assert_string_equal(c[0].host, "c");
+	assert_string_equal(c[1].host, "b");
+	assert_string_equal(c[2].host, "a");
+	assert_string_equal(c[3].host, "d");
+}
+
+static void test_cand_sample(void **state)
+{
+	enum { N = 10, K = 3, ROUNDS = 3000 };
+	struct ctrl_cand c[N];
+	char names[N][4];
+	int hits[N] = {0};
+	uint64_t rng = 7;
+
+	(void)state;
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(names[i], sizeof(names[i]), "h%d", i);
+			c[i] = (struct ctrl_cand){names[i], 0, 0,
+						  (void *)(intptr_t)i};
+		}
+		assert_int_equal(ctrl_cand_sample(c, N, K, &rng), K);
+		for (int i = 0; i < K; i++) {
+			for (int j = 0; j < i; j++)
+				assert_ptr_not_equal(c[i].data, c[j].data);
+			hits[(intptr_t)c[i].data]++;
+		}
+	}
+	/* roughly uniform: each host expected ROUNDS*K/N = 900 times */
+	for (int i = 0; i < N; i++)
+		assert_in_range(hits[i], 700, 1100);
+	assert_int_equal(ctrl_cand_sample(c, 2, K, &rng), 2);
+	assert_int_equal(ctrl_cand_sample(c, 0, K, &rng), 0);
+}
+
+static void count_each(void *arg, const char *key, void *val)
+{
+	(void)key;
+	*(intptr_t *)arg += (intptr_t)val;
+}
+
+static void test_map(void **state)
+{
+	struct ctrl_map m = {0};
+	char k[32];
+	intptr_t sum = 0;
+
+	(void)state;
+	assert_null(ctrl_map_get(&m, "x"));
+	assert_null(ctrl_map_del(&m, "x"));
+	for (intptr_t i = 1; i <= 1000; i++) {
+		snprintf(k, sizeof(k), "key-%ld", (long)i);
+		assert_int_equal(ctrl_map_put(&m, k, (void *)i), 0);
+	}
+	assert_int_equal(ctrl_map_put(&m, "key-5", (void *)5), 0);
+	assert_int_equal(m.n, 1000);
+	assert_ptr_equal(ctrl_map_get(&m, "key-777"), (void *)777);
+	ctrl_map_each(&m, count_each, &sum);
+	assert_int_equal(sum, 500500);
+	assert_ptr_equal(ctrl_map_del(&m, "key-777"), (void *)777);
+	assert_null(ctrl_map_get(&m, "key-777"));
+	assert_int_equal(m.n, 999);
+	ctrl_map_clear(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_roundtrip),
+		cmocka_unit_test(test_status_parse_bad),
+		cmocka_unit_test(test_queue_order),
+		cmocka_unit_test(test_queue_many),
+		cmocka_unit_test(test_cand_rank),
+		cmocka_unit_test(test_cand_sample),
+		cmocka_unit_test(test_map),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
