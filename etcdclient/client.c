@@ -62,6 +62,7 @@ struct etcd_call {
 	char *buf;
 	size_t len, cap;
 	size_t tries;   /* endpoints tried for this call */
+	size_t ep;      /* index of the endpoint of the current attempt */
 	bool reauthed;  /* re-authenticated once already */
 	bool canceled;
 	bool queued;    /* on c->auth_wait */
@@ -282,6 +283,14 @@ static void call_finish(struct etcd_call *call, const struct etcd_error *err,
 	done(arg, err, resp);
 }
 
+static void defer_drain(etcd_client *c)
+{
+	while (c->defer_head != NULL) {
+		ev_timer_stop(c->loop, &c->defer_timer);
+		on_defer(c->loop, &c->defer_timer, 0);
+	}
+}
+
 etcd_client *etcd_client_free(etcd_client *c)
 {
 	if (c == NULL)
@@ -294,17 +303,24 @@ etcd_client *etcd_client_free(etcd_client *c)
 		etcd_handle_unlink(c, h);
 		h->close(h);
 	}
+	/* Deferred reports first: they own their calls (a canceled one is
+	 * freed there without a callback). */
+	defer_drain(c);
 	struct etcd_error err;
 	etcd_error_set(&err, ETCD_ECANCELED, "client closed");
 	while (c->auth_wait != NULL)
 		call_finish(c->auth_wait, &err, NULL);
-	while (c->calls != NULL)
-		call_finish(c->calls, &err, NULL);
-	/* Deferred reports of accepted calls still owe their callbacks. */
-	while (c->defer_head != NULL) {
-		ev_timer_stop(c->loop, &c->defer_timer);
-		on_defer(c->loop, &c->defer_timer, 0);
+	while (c->calls != NULL) {
+		struct etcd_call *call = c->calls;
+		if (call->canceled) { /* canceled from a write callback */
+			call_unlink(call);
+			call_free(call);
+		} else {
+			call_finish(call, &err, NULL);
+		}
 	}
+	/* Deferred reports queued by the callbacks above. */
+	defer_drain(c);
 	ev_timer_stop(c->loop, &c->defer_timer);
 	for (size_t i = 0; i < c->n_pool; i++)
 		curl_easy_cleanup(c->pool[i]);
@@ -396,9 +412,12 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp)
 	return ok ? n : 0;
 }
 
-static void next_endpoint(etcd_client *c)
+/* The endpoint of call failed: move on, unless another call already did
+ * (concurrent failures must not rotate back onto the dead endpoint). */
+static void next_endpoint(etcd_client *c, const struct etcd_call *call)
 {
-	c->cur = (c->cur + 1) % c->n_endpoints;
+	if (c->cur == call->ep)
+		c->cur = (call->ep + 1) % c->n_endpoints;
 }
 
 static bool is_connect_failure(CURLcode res, CURL *easy)
@@ -441,7 +460,7 @@ static void transfer_error(struct etcd_call *call, CURLcode res,
 		code = ETCD_ECONN;
 		break;
 	}
-	etcd_error_set(err, code, "%s%s: %s", call->c->endpoints[call->c->cur],
+	etcd_error_set(err, code, "%s%s: %s", call->c->endpoints[call->ep],
 		       call->path, what);
 }
 
@@ -471,7 +490,7 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 	if (res != CURLE_OK) {
 		bool retry = is_connect_failure(res, call->easy);
 		transfer_error(call, res, &err);
-		next_endpoint(c);
+		next_endpoint(c, call);
 		if (retry && ++call->tries < c->n_endpoints) {
 			/* Nothing reached the server: safe to try the next. */
 			call->len = 0;
@@ -500,6 +519,20 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 		return;
 	}
 	if (status == 200) { /* stream closed by the server */
+		/* A unary answer read as a stream (an election campaign,
+		 * which must not time out) ends without a newline. */
+		if (call->len > 0 && json_is_object(resp)) {
+			call->len = 0;
+			call->in_write = true; /* a cancel now only marks */
+			call->line(call->arg, resp);
+			call->in_write = false;
+		}
+		if (call->canceled) {
+			json_decref(resp);
+			call_unlink(call);
+			call_free(call);
+			return;
+		}
 		if (call->len > 0) {
 			etcd_error_set(&err, ETCD_EPROTO,
 				       "%s: stream ended mid-message",
@@ -569,7 +602,8 @@ static int easy_setup(struct etcd_call *call)
 		if (h == NULL)
 			return ETCD_ENOMEM;
 	}
-	snprintf(url, sizeof(url), "%s%s", c->endpoints[c->cur], call->path);
+	call->ep = c->cur;
+	snprintf(url, sizeof(url), "%s%s", c->endpoints[call->ep], call->path);
 	call->errbuf[0] = '\0';
 	call->stream_err = 0;
 	curl_easy_setopt(e, CURLOPT_URL, url);

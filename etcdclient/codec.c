@@ -145,8 +145,13 @@ static int b64_decode(const char *in, size_t len, struct etcd_arena *a,
 int etcd_json_get_b64(const json_t *obj, const char *name,
 		      struct etcd_arena *a, const char **ret, size_t *ret_len)
 {
-	const json_t *v = json_object_get(obj, name);
+	return etcd_json_decode_b64(json_object_get(obj, name), a, ret,
+				    ret_len);
+}
 
+int etcd_json_decode_b64(const json_t *v, struct etcd_arena *a,
+			 const char **ret, size_t *ret_len)
+{
 	if (v == NULL || json_is_null(v)) {
 		*ret = "";
 		*ret_len = 0;
@@ -231,6 +236,25 @@ json_t *etcd_json_int64(int64_t v)
 	int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
 
 	return json_stringn(buf, (size_t)n);
+}
+
+int etcd_json_set_b64(json_t *obj, const char *name, const void *data,
+		      size_t len)
+{
+	json_t *v = etcd_json_b64(data, len);
+
+	if (v == NULL || json_object_set_new(obj, name, v) != 0)
+		return ETCD_ENOMEM;
+	return 0;
+}
+
+int etcd_json_set_int64(json_t *obj, const char *name, int64_t v)
+{
+	json_t *j = etcd_json_int64(v);
+
+	if (j == NULL || json_object_set_new(obj, name, j) != 0)
+		return ETCD_ENOMEM;
+	return 0;
 }
 
 char *etcd_prefix_end(const char *key, size_t len, size_t *ret_len)

@@ -12,6 +12,7 @@ struct evcurl {
 	ev_timer timer;
 	unsigned active;
 	struct xfer *xfers; /* in flight, for evcurl_free() */
+	struct sock *socks; /* watched sockets, for evcurl_free() */
 };
 
 /* Per-transfer node: CURLOPT_PRIVATE points here. */
@@ -37,7 +38,20 @@ static void xfer_unlink(evcurl *m, struct xfer *x)
 struct sock {
 	ev_io io;
 	evcurl *m;
+	struct sock *prev, *next;
 };
+
+static void sock_free(evcurl *m, struct sock *s)
+{
+	ev_io_stop(m->loop, &s->io);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		m->socks = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	free(s);
+}
 
 static void check_done(evcurl *m)
 {
@@ -111,9 +125,8 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 
 	if (what == CURL_POLL_REMOVE) {
 		if (s != NULL) {
-			ev_io_stop(m->loop, &s->io);
 			curl_multi_assign(m->multi, fd, NULL);
-			free(s);
+			sock_free(m, s);
 		}
 		return 0;
 	}
@@ -124,6 +137,10 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		if (s == NULL)
 			return -1;
 		s->m = m;
+		s->next = m->socks;
+		if (m->socks != NULL)
+			m->socks->prev = s;
+		m->socks = s;
 		curl_multi_assign(m->multi, fd, s);
 	} else {
 		ev_io_stop(m->loop, &s->io);
@@ -164,6 +181,10 @@ evcurl *evcurl_free(evcurl *m)
 	while (m->xfers != NULL)
 		evcurl_remove(m, m->xfers->easy);
 	curl_multi_cleanup(m->multi);
+	/* curl does not report the sockets of cached connections it closes
+	 * in cleanup: stop their watchers here. */
+	while (m->socks != NULL)
+		sock_free(m, m->socks);
 	ev_timer_stop(m->loop, &m->timer);
 	free(m);
 	return NULL;

@@ -31,6 +31,9 @@ json_t *etcd_json_b64(const void *data, size_t len);
  * Returns 0 or ETCD_EPROTO (not a string, bad base64), ETCD_ENOMEM. */
 int etcd_json_get_b64(const json_t *obj, const char *name,
 		      struct etcd_arena *a, const char **ret, size_t *ret_len);
+/* Same for a JSON value (an array element): NULL or null means empty. */
+int etcd_json_decode_b64(const json_t *v, struct etcd_arena *a,
+			 const char **ret, size_t *ret_len);
 /* int64 field, sent by etcd as a JSON string ("12") or, rarely, a number.
  * Missing means 0.  Returns 0 or ETCD_EPROTO. */
 int etcd_json_get_int64(const json_t *obj, const char *name, int64_t *ret);
@@ -43,6 +46,11 @@ json_t *etcd_json_int64(int64_t v);
  * last byte that is not 0xff incremented, or "\0" for all keys.  Returns a
  * malloc'd buffer of *ret_len bytes, or NULL. */
 char *etcd_prefix_end(const char *key, size_t len, size_t *ret_len);
+
+/* Set obj[name] = base64(data) / decimal int64 string.  0 or ETCD_ENOMEM. */
+int etcd_json_set_b64(json_t *obj, const char *name, const void *data,
+		      size_t len);
+int etcd_json_set_int64(json_t *obj, const char *name, int64_t v);
 
 int etcd_decode_header(const json_t *obj, struct etcd_header *h);
 /* Decodes one mvccpb.KeyValue. */
@@ -60,6 +68,42 @@ void etcd_decode_error(const json_t *body, long http_status,
 /* Sets err to code with a printf-style message. */
 void etcd_error_set(struct etcd_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- kv.c, txn.c, lease.c: request encoders, answer decoders ---------- */
+
+/* Sets "key" and "range_end" of obj from the (key, range_end, prefix)
+ * triple of range, delete range, compare and watch requests (rules below).
+ * 0, ETCD_EINVAL or ETCD_ENOMEM. */
+int etcd_json_set_key_range(json_t *obj, const char *key,
+			    const char *range_end, bool prefix);
+
+/* Encoders: *ret is a new object (the gateway's request message).  Return
+ * 0, ETCD_EINVAL (bad request) or ETCD_ENOMEM.  Key rules: key must be
+ * non-empty unless prefix is set ("" with prefix = every key);
+ * range_end "" means "every key >= key" (etcd's "\0"). */
+int etcd_encode_range(const struct etcd_range_req *req, json_t **ret);
+int etcd_encode_put(const struct etcd_put_req *req, json_t **ret);
+int etcd_encode_delete(const struct etcd_delete_req *req, json_t **ret);
+int etcd_encode_txn(const struct etcd_txn_req *req, json_t **ret);
+
+/* Decoders of answers (objects), into arena memory.  Return 0,
+ * ETCD_EPROTO (malformed / wrong types) or ETCD_ENOMEM.  Never abort,
+ * whatever the input (fuzzed). */
+int etcd_decode_range(const json_t *resp, struct etcd_arena *a,
+		      struct etcd_range_result *res);
+int etcd_decode_put(const json_t *resp, struct etcd_arena *a,
+		    struct etcd_put_result *res);
+int etcd_decode_delete(const json_t *resp, struct etcd_arena *a,
+		       struct etcd_delete_result *res);
+int etcd_decode_txn(const json_t *resp, struct etcd_arena *a,
+		    struct etcd_txn_result *res);
+int etcd_decode_lease_grant(const json_t *resp, int64_t *ret_id,
+			    int64_t *ret_ttl);
+int etcd_decode_lease_ttl(const json_t *resp, struct etcd_arena *a,
+			  struct etcd_lease_ttl_result *res);
+/* Keepalive answer {"result":{...}} (or the bare result): *ret_ttl = TTL,
+ * 0 when the lease is gone (TTL missing). */
+int etcd_decode_keepalive(const json_t *resp, int64_t *ret_ttl);
 
 /* ---- client.c: the transport ----------------------------------------- */
 

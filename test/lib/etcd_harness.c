@@ -90,7 +90,7 @@ static int spawn(struct etcd_harness *h)
 			fprintf(stderr, "etcd exited at start; see %s\n", log);
 			return -1;
 		}
-		if (healthy(h->client_port))
+		if (healthy(h->health_port))
 			return 0;
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
@@ -102,7 +102,9 @@ static int spawn(struct etcd_harness *h)
 struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 {
 	struct etcd_harness *h = calloc(1, sizeof(*h));
-	char buf[8][320];
+	char buf[12][320];
+	int nbuf = 6;
+	bool tls = o != NULL && o->cert_file != NULL && o->key_file != NULL;
 	size_t n_extra = 0;
 
 	if (h == NULL)
@@ -118,8 +120,9 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 	h->peer_port = free_port();
 	while (h->peer_port == h->client_port)
 		h->peer_port = free_port();
-	snprintf(h->endpoint, sizeof(h->endpoint), "http://127.0.0.1:%d",
-		 h->client_port);
+	snprintf(h->endpoint, sizeof(h->endpoint), "%s://127.0.0.1:%d",
+		 tls ? "https" : "http", h->client_port);
+	h->health_port = h->client_port;
 	snprintf(buf[0], sizeof(buf[0]), "--data-dir=%s/data", h->dir);
 	snprintf(buf[1], sizeof(buf[1]), "--listen-client-urls=%s",
 		 h->endpoint);
@@ -132,16 +135,35 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 		 h->peer_port);
 	snprintf(buf[5], sizeof(buf[5]),
 		 "--initial-cluster=default=http://127.0.0.1:%d", h->peer_port);
+	if (tls) {
+		do
+			h->health_port = free_port();
+		while (h->health_port == h->client_port ||
+		       h->health_port == h->peer_port);
+		snprintf(buf[nbuf++], sizeof(buf[0]),
+			 "--listen-metrics-urls=http://127.0.0.1:%d",
+			 h->health_port);
+		snprintf(buf[nbuf++], sizeof(buf[0]), "--cert-file=%s",
+			 o->cert_file);
+		snprintf(buf[nbuf++], sizeof(buf[0]), "--key-file=%s",
+			 o->key_file);
+		if (o->trusted_ca_file != NULL)
+			snprintf(buf[nbuf++], sizeof(buf[0]),
+				 "--trusted-ca-file=%s", o->trusted_ca_file);
+		if (o->client_cert_auth)
+			snprintf(buf[nbuf++], sizeof(buf[0]),
+				 "--client-cert-auth");
+	}
 	if (o != NULL && o->extra_args != NULL)
 		while (o->extra_args[n_extra] != NULL)
 			n_extra++;
-	h->argv = calloc(12 + n_extra, sizeof(char *));
+	h->argv = calloc(18 + n_extra, sizeof(char *));
 	if (h->argv == NULL)
 		goto fail;
 	size_t a = 0;
 	h->argv[a++] = strdup("etcd");
 	h->argv[a++] = strdup("--name=default");
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < nbuf; i++)
 		h->argv[a++] = strdup(buf[i]);
 	h->argv[a++] = strdup("--log-level=warn");
 	h->argv[a++] = strdup("--logger=zap");

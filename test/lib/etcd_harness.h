@@ -19,12 +19,18 @@
 struct etcd_harness_opts {
 	const char *const *extra_args; /* NULL-terminated, appended */
 	bool quiet;                    /* default: etcd's log to a file */
+	/* TLS: with cert_file and key_file the client URL is https (health
+	 * is then checked on a plain-http metrics port); trusted_ca_file with
+	 * client_cert_auth requires client certificates. */
+	const char *cert_file, *key_file, *trusted_ca_file;
+	bool client_cert_auth;
 };
 
 struct etcd_harness {
 	pid_t pid;
 	int client_port, peer_port;
-	char endpoint[64];   /* http://127.0.0.1:<client_port> */
+	int health_port;     /* client_port, or the metrics port with TLS */
+	char endpoint[64];   /* http(s)://127.0.0.1:<client_port> */
 	char dir[256];       /* temp dir holding data/ and etcd.log */
 	char **argv;
 };
