@@ -1,0 +1,627 @@
+/* etcdclient watches: the stream decoder (table-driven, no network) and
+ * watches against a real etcd started by the test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <ev.h>
+
+#include "etcdclient/watch_election.h"
+#include "test/lib/etcd_harness.h"
+#include "test/lib/evtest.h"
+
+#define TIMEOUT 10.0
+
+static struct etcd_harness *H;
+
+/* ---- decoder table ---------------------------------------------------- */
+
+struct dcase {
+	const char *json;
+	int ret;                 /* 0 or ETCD_E* */
+	enum etcd_watch_kind kind;
+	size_t n_events;
+	int64_t rev;             /* header.revision */
+	int64_t compact;
+};
+
+static const struct dcase dcases[] = {
+	/* valid */
+	{"{\"result\":{\"header\":{\"revision\":\"4\"},\"created\":true}}", 0,
+	 ETCD_WATCH_CREATED, 0, 4, 0},
+	{"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
+	 "{\"kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"mod_revision\":\"8\","
+	 "\"create_revision\":\"8\",\"version\":\"1\"}},"
+	 "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"9\"},"
+	 "\"prev_kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"mod_revision\":\"8\"}}"
+	 "]}}", 0, ETCD_WATCH_EVENTS, 2, 9, 0},
+	{"{\"result\":{\"header\":{\"revision\":\"12\"}}}", 0,
+	 ETCD_WATCH_PROGRESS, 0, 12, 0},
+	{"{\"result\":{\"header\":{\"revision\":\"12\"},\"events\":[]}}", 0,
+	 ETCD_WATCH_PROGRESS, 0, 12, 0},
+	{"{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
+	 "\"compact_revision\":\"5\"}}", 0, ETCD_WATCH_COMPACTED, 0, 0, 5},
+	{"{\"result\":{\"canceled\":true,\"cancel_reason\":\"x\"}}", 0,
+	 ETCD_WATCH_FAILED, 0, 0, 0},
+	{"{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"down\"}}",
+	 0, ETCD_WATCH_FAILED, 0, 0, 0},
+	{"{\"error\":\"bad\",\"message\":\"bad\",\"code\":3}", 0,
+	 ETCD_WATCH_FAILED, 0, 0, 0},
+	{"{\"result\":{\"events\":[{\"type\":1,\"kv\":{\"key\":\"YQ==\"}}]}}", 0,
+	 ETCD_WATCH_EVENTS, 1, 0, 0},
+	{"{\"result\":{\"header\":{\"revision\":7}, \"unknown\":[1,2]}}", 0,
+	 ETCD_WATCH_PROGRESS, 0, 7, 0},
+	/* malformed */
+	{"[]", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":3}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"header\":\"x\"}}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"header\":{\"revision\":\"x1\"}}}", ETCD_EPROTO, 0, 0, 0,
+	 0},
+	{"{\"result\":{\"created\":\"yes\"}}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"events\":{}}}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"events\":[3]}}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"events\":[{}]}}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"events\":[{\"type\":\"MOVE\",\"kv\":{}}]}}",
+	 ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"events\":[{\"type\":7,\"kv\":{}}]}}", ETCD_EPROTO, 0,
+	 0, 0, 0},
+	{"{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!!\"}}]}}", ETCD_EPROTO,
+	 0, 0, 0, 0},
+	{"{\"result\":{\"events\":[{\"kv\":{\"key\":5}}]}}", ETCD_EPROTO, 0, 0,
+	 0, 0},
+	{"{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\"},\"prev_kv\":1}]}}",
+	 ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\","
+	 "\"mod_revision\":{}}}]}}", ETCD_EPROTO, 0, 0, 0, 0},
+	{"{\"result\":{\"canceled\":true,\"compact_revision\":\"z\"}}",
+	 ETCD_EPROTO, 0, 0, 0, 0},
+};
+
+static void test_decode_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(dcases) / sizeof(dcases[0]); i++) {
+		const struct dcase *t = &dcases[i];
+		struct etcd_arena a = {0};
+		struct etcd_watch_update u;
+		struct etcd_error err;
+		json_error_t jerr;
+		json_t *j = json_loads(t->json, 0, &jerr);
+
+		assert_non_null(j);
+		int r = etcd_watch_decode(j, &a, &u, &err);
+		if (r != t->ret)
+			fail_msg("case %zu: %s: got %d want %d", i, t->json, r,
+				 t->ret);
+		if (r == 0) {
+			assert_int_equal(u.kind, t->kind);
+			assert_int_equal(u.n_events, t->n_events);
+			assert_int_equal(u.header.revision, t->rev);
+			if (t->kind == ETCD_WATCH_COMPACTED) {
+				assert_int_equal(err.code, ETCD_ECOMPACTED);
+				assert_int_equal(err.compact_revision,
+						 t->compact);
+			}
+			if (t->kind == ETCD_WATCH_FAILED)
+				assert_non_null(u.err);
+		} else {
+			assert_int_equal(err.code, r);
+			assert_true(err.message[0] != '\0');
+		}
+		json_decref(j);
+		etcd_arena_clear(&a);
+	}
+}
+
+static void test_decode_event_fields(void **state)
+{
+	const char *s =
+		"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
+		"{\"kv\":{\"key\":\"YQ==\",\"value\":\"Mg==\","
+		"\"mod_revision\":\"9\",\"create_revision\":\"8\","
+		"\"version\":\"2\",\"lease\":\"77\"},"
+		"\"prev_kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\","
+		"\"mod_revision\":\"8\"}},"
+		"{\"type\":\"DELETE\",\"kv\":{\"key\":\"Yg==\","
+		"\"mod_revision\":\"9\"}}]}}";
+	struct etcd_arena a = {0};
+	struct etcd_watch_update u;
+	struct etcd_error err;
+	json_t *j = json_loads(s, 0, NULL);
+
+	(void)state;
+	assert_int_equal(etcd_watch_decode(j, &a, &u, &err), 0);
+	assert_int_equal(u.n_events, 2);
+	assert_int_equal(u.events[0].type, ETCD_EVENT_PUT);
+	assert_string_equal(u.events[0].kv.key, "a");
+	assert_string_equal(u.events[0].kv.value, "2");
+	assert_int_equal(u.events[0].kv.lease, 77);
+	assert_int_equal(u.events[0].kv.version, 2);
+	assert_non_null(u.events[0].prev_kv);
+	assert_string_equal(u.events[0].prev_kv->value, "1");
+	assert_int_equal(u.events[1].type, ETCD_EVENT_DELETE);
+	assert_string_equal(u.events[1].kv.key, "b");
+	assert_int_equal(u.events[1].kv.value_len, 0);
+	assert_null(u.events[1].prev_kv);
+	json_decref(j);
+	etcd_arena_clear(&a);
+}
+
+/* ---- helpers against the real etcd ------------------------------------ */
+
+struct raw {
+	bool done;
+	struct etcd_error err;
+	bool failed;
+	json_t *resp;
+};
+
+static void on_raw(void *arg, const struct etcd_error *err, json_t *resp)
+{
+	struct raw *r = arg;
+
+	r->done = true;
+	if (err != NULL) {
+		r->failed = true;
+		r->err = *err;
+	} else {
+		r->resp = json_incref(resp);
+	}
+}
+
+/* Runs a unary call to its end; returns the answer (new reference). */
+static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
+{
+	struct raw r = {0};
+
+	assert_int_equal(etcd_call_start(c, path, body, 0, on_raw, NULL, &r,
+					 NULL), 0);
+	assert_true(evtest_run_until(etcd_client_loop(c), &r.done, TIMEOUT));
+	if (r.failed)
+		fail_msg("%s: %s", path, r.err.message);
+	return r.resp;
+}
+
+static int64_t resp_rev(json_t *resp)
+{
+	struct etcd_header h;
+
+	assert_int_equal(etcd_decode_header(json_object_get(resp, "header"),
+					    &h), 0);
+	json_decref(resp);
+	return h.revision;
+}
+
+static int64_t put(etcd_client *c, const char *key, const char *val)
+{
+	json_t *b = json_pack("{s:o, s:o}", "key",
+			      etcd_json_b64(key, strlen(key)), "value",
+			      etcd_json_b64(val, strlen(val)));
+	return resp_rev(raw_call(c, "/v3/kv/put", b));
+}
+
+static int64_t del(etcd_client *c, const char *key)
+{
+	json_t *b = json_pack("{s:o}", "key", etcd_json_b64(key, strlen(key)));
+	return resp_rev(raw_call(c, "/v3/kv/deleterange", b));
+}
+
+static void compact(etcd_client *c, int64_t rev)
+{
+	json_t *b = json_pack("{s:o, s:b}", "revision", etcd_json_int64(rev),
+			      "physical", 1);
+	json_decref(raw_call(c, "/v3/kv/compaction", b));
+}
+
+struct fixture {
+	struct ev_loop *loop;
+	etcd_client *c;
+};
+
+static etcd_client *client_new(struct ev_loop *loop, struct etcd_harness *h,
+			       long timeout_ms)
+{
+	const char *eps[] = {h->endpoint};
+	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1,
+				  .request_timeout_ms = timeout_ms};
+	etcd_client *c = NULL;
+
+	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
+	return c;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->loop = ev_loop_new(EVFLAG_AUTO);
+	f->c = client_new(f->loop, H, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	f->c = etcd_client_free(f->c);
+	ev_loop_destroy(f->loop);
+	free(f);
+	return 0;
+}
+
+/* What a watch reported, copied out of the callbacks. */
+struct rec_event {
+	enum etcd_event_type type;
+	char key[64], value[64], prev[64];
+	bool has_prev;
+	int64_t mod;
+};
+
+struct rec {
+	int updates, created, reconnecting, progress, compacted, failed;
+	int n_events;
+	int64_t compact_rev, progress_rev;
+	int fail_code, reconnect_code;
+	struct rec_event ev[64];
+	bool cancel_on_event;
+	etcd_watch *w;
+};
+
+static void on_watch(void *arg, const struct etcd_watch_update *u)
+{
+	struct rec *r = arg;
+
+	r->updates++;
+	switch (u->kind) {
+	case ETCD_WATCH_CREATED:
+		r->created++;
+		break;
+	case ETCD_WATCH_EVENTS:
+		for (size_t i = 0; i < u->n_events && r->n_events < 64; i++) {
+			const struct etcd_event *e = &u->events[i];
+			struct rec_event *re = &r->ev[r->n_events++];
+			re->type = e->type;
+			snprintf(re->key, sizeof(re->key), "%s", e->kv.key);
+			snprintf(re->value, sizeof(re->value), "%s",
+				 e->kv.value);
+			re->mod = e->kv.mod_revision;
+			re->has_prev = e->prev_kv != NULL;
+			if (e->prev_kv != NULL)
+				snprintf(re->prev, sizeof(re->prev), "%s",
+					 e->prev_kv->value);
+		}
+		if (r->cancel_on_event)
+			r->w = etcd_watch_cancel(r->w);
+		break;
+	case ETCD_WATCH_PROGRESS:
+		r->progress++;
+		r->progress_rev = u->header.revision;
+		break;
+	case ETCD_WATCH_RECONNECTING:
+		r->reconnecting++;
+		r->reconnect_code = u->err->code;
+		break;
+	case ETCD_WATCH_COMPACTED:
+		r->compacted++;
+		r->compact_rev = u->err->compact_revision;
+		assert_int_equal(u->err->code, ETCD_ECOMPACTED);
+		break;
+	case ETCD_WATCH_FAILED:
+		r->failed++;
+		r->fail_code = u->err->code;
+		break;
+	}
+}
+
+static void watch_prefix(etcd_client *c, struct rec *r, const char *prefix,
+			 int64_t from)
+{
+	struct etcd_watch_req req = {.key = prefix, .prefix = true,
+				     .start_revision = from, .prev_kv = true};
+
+	assert_int_equal(etcd_watch_start(c, &req, on_watch, r, &r->w), 0);
+	assert_true(evtest_run_until_count(etcd_client_loop(c), &r->created,
+					   1, TIMEOUT));
+}
+
+/* ---- integration ------------------------------------------------------ */
+
+static void test_put_delete_prev_kv(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+
+	watch_prefix(f->c, &r, "/w1/", 0);
+	int64_t r1 = put(f->c, "/w1/a", "1");
+	put(f->c, "/w1/a", "2");
+	put(f->c, "/w2/outside", "x");
+	int64_t r3 = del(f->c, "/w1/a");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 3, TIMEOUT));
+	assert_int_equal(r.ev[0].type, ETCD_EVENT_PUT);
+	assert_string_equal(r.ev[0].key, "/w1/a");
+	assert_string_equal(r.ev[0].value, "1");
+	assert_false(r.ev[0].has_prev);
+	assert_int_equal(r.ev[0].mod, r1);
+	assert_int_equal(r.ev[1].type, ETCD_EVENT_PUT);
+	assert_string_equal(r.ev[1].value, "2");
+	assert_true(r.ev[1].has_prev);
+	assert_string_equal(r.ev[1].prev, "1");
+	assert_int_equal(r.ev[2].type, ETCD_EVENT_DELETE);
+	assert_string_equal(r.ev[2].key, "/w1/a");
+	assert_true(r.ev[2].has_prev);
+	assert_string_equal(r.ev[2].prev, "2");
+	assert_int_equal(r.ev[2].mod, r3);
+	assert_int_equal(etcd_watch_next_revision(r.w), r3 + 1);
+	assert_int_equal(r.reconnecting + r.failed + r.compacted, 0);
+	r.w = etcd_watch_cancel(r.w);
+}
+
+static void test_replay_from_revision(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+
+	int64_t first = put(f->c, "/w3/a", "1");
+	put(f->c, "/w3/b", "2");
+	int64_t last = del(f->c, "/w3/a");
+	put(f->c, "/w4/not-mine", "x");
+	watch_prefix(f->c, &r, "/w3/", first);
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 3, TIMEOUT));
+	assert_string_equal(r.ev[0].key, "/w3/a");
+	assert_int_equal(r.ev[0].mod, first);
+	assert_string_equal(r.ev[1].key, "/w3/b");
+	assert_int_equal(r.ev[2].type, ETCD_EVENT_DELETE);
+	assert_int_equal(r.ev[2].mod, last);
+	assert_int_equal(etcd_watch_next_revision(r.w), last + 1);
+	r.w = etcd_watch_cancel(r.w);
+}
+
+static void test_restart_resumes(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+	char val[16];
+
+	watch_prefix(f->c, &r, "/w5/", 0);
+	put(f->c, "/w5/k0", "0");
+	put(f->c, "/w5/k1", "1");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 2, TIMEOUT));
+
+	assert_int_equal(etcd_harness_restart(H), 0);
+	/* Written while the watch is down: must be replayed on resume. */
+	assert_int_equal(etcd_harness_ctl(H, NULL, 0, "put", "/w5/k2", "2",
+					  NULL), 0);
+	assert_int_equal(etcd_harness_ctl(H, NULL, 0, "put", "/w5/k3", "3",
+					  NULL), 0);
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 4, TIMEOUT));
+	assert_true(r.reconnecting >= 1);
+	assert_true(evtest_run_until_count(f->loop, &r.created, 2, TIMEOUT));
+	/* And after the resume. */
+	put(f->c, "/w5/k4", "4");
+	put(f->c, "/w5/k5", "5");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 6, TIMEOUT));
+	/* A late duplicate would show up within this window. */
+	put(f->c, "/w5/k6", "6");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 7, TIMEOUT));
+	assert_int_equal(r.n_events, 7);
+	for (int i = 0; i < 7; i++) {
+		snprintf(val, sizeof(val), "%d", i);
+		assert_string_equal(r.ev[i].value, val);
+		if (i > 0)
+			assert_true(r.ev[i].mod > r.ev[i - 1].mod);
+	}
+	assert_int_equal(r.failed + r.compacted, 0);
+	r.w = etcd_watch_cancel(r.w);
+}
+
+static void test_compacted(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+	struct etcd_watch_req req = {.key = "/w6/", .prefix = true};
+
+	int64_t old = put(f->c, "/w6/a", "1");
+	put(f->c, "/w6/a", "2");
+	int64_t cur = put(f->c, "/w6/a", "3");
+	compact(f->c, cur);
+	req.start_revision = old;
+	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
+	assert_true(evtest_run_until_count(f->loop, &r.compacted, 1, TIMEOUT));
+	assert_int_equal(r.compact_rev, cur);
+	assert_int_equal(r.n_events, 0);
+	/* terminal: nothing after it */
+	put(f->c, "/w6/a", "4");
+	evtest_run_for(f->loop, 0.2);
+	assert_int_equal(r.compacted, 1);
+	assert_int_equal(r.n_events + r.failed + r.reconnecting, 0);
+	r.w = etcd_watch_cancel(r.w);
+}
+
+static void test_cancel_in_callback(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {.cancel_on_event = true};
+	struct rec witness = {0};
+
+	watch_prefix(f->c, &r, "/w7/", 0);
+	watch_prefix(f->c, &witness, "/w7/", 0);
+	put(f->c, "/w7/a", "1");
+	assert_true(evtest_run_until_count(f->loop, &witness.n_events, 1,
+					   TIMEOUT));
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
+	assert_null(r.w);
+	put(f->c, "/w7/b", "2");
+	put(f->c, "/w7/c", "3");
+	assert_true(evtest_run_until_count(f->loop, &witness.n_events, 3,
+					   TIMEOUT));
+	assert_int_equal(r.n_events, 1);
+	assert_int_equal(r.updates, 2); /* created + one event */
+	witness.w = etcd_watch_cancel(witness.w);
+}
+
+static void test_client_free_fails_watch(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+
+	watch_prefix(f->c, &r, "/w8/", 0);
+	f->c = etcd_client_free(f->c);
+	assert_int_equal(r.failed, 1);
+	assert_int_equal(r.fail_code, ETCD_ECANCELED);
+	/* the handle outlives the client until canceled */
+	r.w = etcd_watch_cancel(r.w);
+}
+
+static void test_filters(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+	struct etcd_watch_req req = {.key = "/w9/", .prefix = true,
+				     .no_put = true};
+
+	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
+	assert_true(evtest_run_until_count(f->loop, &r.created, 1, TIMEOUT));
+	put(f->c, "/w9/a", "1");
+	int64_t d = del(f->c, "/w9/a");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
+	assert_int_equal(r.ev[0].type, ETCD_EVENT_DELETE);
+	assert_int_equal(r.ev[0].mod, d);
+	assert_false(r.ev[0].has_prev);
+	r.w = etcd_watch_cancel(r.w);
+}
+
+static void test_single_key_watch(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+	struct etcd_watch_req req = {.key = "/w10/k"};
+
+	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
+	assert_true(evtest_run_until_count(f->loop, &r.created, 1, TIMEOUT));
+	put(f->c, "/w10/k2", "no");
+	put(f->c, "/w10/k", "yes");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
+	assert_string_equal(r.ev[0].value, "yes");
+	assert_int_equal(r.n_events, 1);
+	r.w = etcd_watch_cancel(r.w);
+}
+
+/* A stopped etcd keeps its sockets: only the idle probe notices. */
+static void test_stalled_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+	etcd_client *c = client_new(f->loop, H, 500);
+
+	watch_prefix(c, &r, "/w11/", 0);
+	etcd_watch_set_idle_timeout(r.w, 0.5);
+	assert_int_equal(etcd_harness_pause(H, true), 0);
+	bool ok = evtest_run_until_count(f->loop, &r.reconnecting, 1, TIMEOUT);
+	assert_int_equal(etcd_harness_pause(H, false), 0);
+	assert_true(ok);
+	assert_int_equal(r.reconnect_code, ETCD_ETIMEDOUT);
+	put(f->c, "/w11/a", "1");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1,
+					   3 * TIMEOUT));
+	assert_string_equal(r.ev[0].value, "1");
+	assert_int_equal(r.failed, 0);
+	r.w = etcd_watch_cancel(r.w);
+	c = etcd_client_free(c);
+}
+
+static void test_invalid_args(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+	struct etcd_watch_req req = {.key = ""};
+	etcd_watch *w = NULL;
+
+	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &w),
+			 ETCD_EINVAL);
+	req.key = NULL;
+	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &w),
+			 ETCD_EINVAL);
+	assert_null(w);
+	assert_null(etcd_watch_cancel(NULL));
+}
+
+/* Its own etcd: progress notifications every second. */
+static void test_progress_notify(void **state)
+{
+	const char *extra[] = {
+		"--experimental-watch-progress-notify-interval=1s", NULL};
+	struct etcd_harness_opts o = {.extra_args = extra};
+	struct etcd_harness *h = etcd_harness_start(&o);
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct rec r = {0};
+	struct etcd_watch_req req = {.key = "/p/", .prefix = true,
+				     .progress_notify = true};
+
+	(void)state;
+	assert_non_null(h);
+	etcd_client *c = client_new(loop, h, 0);
+	int64_t rev = put(c, "/other", "x");
+	assert_int_equal(etcd_watch_start(c, &req, on_watch, &r, &r.w), 0);
+	assert_true(evtest_run_until_count(loop, &r.progress, 1, 5.0));
+	assert_int_equal(r.progress_rev, rev);
+	assert_int_equal(etcd_watch_next_revision(r.w), rev + 1);
+	assert_int_equal(r.created, 1);
+	r.w = etcd_watch_cancel(r.w);
+	c = etcd_client_free(c);
+	ev_loop_destroy(loop);
+	etcd_harness_stop(h);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	H = etcd_harness_start(NULL);
+	return H != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	H = etcd_harness_stop(H);
+	curl_global_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decode_table),
+		cmocka_unit_test(test_decode_event_fields),
+		cmocka_unit_test_setup_teardown(test_put_delete_prev_kv, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_replay_from_revision,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compacted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_in_callback, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_client_free_fails_watch,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_single_key_watch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_args, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_restart_resumes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_stream, setup,
+						teardown),
+		cmocka_unit_test(test_progress_notify),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
