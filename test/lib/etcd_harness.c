@@ -259,9 +259,19 @@ int etcd_harness_ctl(struct etcd_harness *h, char *out, size_t cap, ...)
 	if (pipe(pfd) != 0)
 		return -1;
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
 		return -1;
+	}
 	if (pid == 0) {
+		char log[300];
+		snprintf(log, sizeof(log), "%s/etcdctl.log", h->dir);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) { /* keep the test output clean */
+			dup2(fd, 2);
+			close(fd);
+		}
 		dup2(pfd[1], 1);
 		close(pfd[0]);
 		close(pfd[1]);
