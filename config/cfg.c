@@ -53,8 +53,8 @@ static void load_replace(struct load *l, size_t i, const union cfg_value *v)
 	l->fresh[i] = true;
 }
 
-static int load_node(struct load *l, const char *path,
-		     const struct cfg_node *n, const struct cfg_origin *o);
+static int load_node(struct load *l, const char *path, const struct cfg_node *n,
+		     const struct cfg_origin *o);
 
 /* A mapping at a section: every key must be known, and only once. */
 static int load_section(struct load *l, const char *path,
@@ -68,15 +68,15 @@ static int load_section(struct load *l, const char *path,
 	if (n->kind != CFG_NODE_MAP) {
 		cfg_node_describe(n, got, sizeof(got));
 		if (plen == 0)
-			cfg_error_set(l->err, o->name, o->positions ? n->line : 0,
-				      n->col, NULL,
+			cfg_error_set(l->err, o->name,
+				      o->positions ? n->line : 0, n->col, NULL,
 				      "the top level must be a mapping of "
 				      "sections, got %s",
 				      got);
 		else
-			cfg_error_set(l->err, o->name, o->positions ? n->line : 0,
-				      n->col, path, "expected mapping, got %s",
-				      got);
+			cfg_error_set(l->err, o->name,
+				      o->positions ? n->line : 0, n->col, path,
+				      "expected mapping, got %s", got);
 		return -EINVAL;
 	}
 	for (i = 0; i + 1 < n->n_kids; i += 2) {
@@ -134,8 +134,8 @@ static int load_section(struct load *l, const char *path,
 	return 0;
 }
 
-static int load_node(struct load *l, const char *path,
-		     const struct cfg_node *n, const struct cfg_origin *o)
+static int load_node(struct load *l, const char *path, const struct cfg_node *n,
+		     const struct cfg_origin *o)
 {
 	const struct cfg_key *k = cfg_key_find(l->s, path);
 	union cfg_value v;
@@ -209,8 +209,7 @@ static int load_set(struct load *l, const char *assignment)
 
 	if (!eq || eq == assignment) {
 		cfg_error_set(l->err, "--set", 0, 0, NULL,
-			      "expected path=value, got \"%.80s\"",
-			      assignment);
+			      "expected path=value, got \"%.80s\"", assignment);
 		return -EINVAL;
 	}
 	len = (size_t)(eq - assignment);

@@ -180,7 +180,10 @@ struct cfg_schema {
 	size_t n_keys;
 };
 
-#define CFG_SCHEMA(keys_) {(keys_), sizeof(keys_) / sizeof((keys_)[0])}
+#define CFG_SCHEMA(keys_)                                                      \
+	{                                                                      \
+		(keys_), sizeof(keys_) / sizeof((keys_)[0])                    \
+	}
 
 struct cfg_error {
 	int line, col;	   /* 1-based; 0 when the error has no position */
@@ -190,70 +193,63 @@ struct cfg_error {
 };
 
 /* offsetof(T, m), refusing to compile unless member m has type ctype_. */
-#define CFG_OFFSETOF_(T, m, ctype_) _Generic(((T *)0)->m, ctype_: offsetof(T, m))
+#define CFG_OFFSETOF_(T, m, ctype_)                                            \
+	_Generic(((T *)0)->m, ctype_ : offsetof(T, m))
 
 #define CFG_KEY_BOOL(p_, T, m, d_, h_)                                         \
-	{.path = (p_),                                                         \
-	 .type = CFG_BOOL,                                                     \
-	 .offset = CFG_OFFSETOF_(T, m, bool),                                  \
-	 .def = (d_),                                                          \
-	 .help = (h_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_BOOL,                                \
+		.offset = CFG_OFFSETOF_(T, m, bool), .def = (d_), .help = (h_) \
+	}
 
 #define CFG_KEY_INT(p_, T, m, d_, lo_, hi_, h_)                                \
-	{.path = (p_),                                                         \
-	 .type = CFG_INT,                                                      \
-	 .offset = CFG_OFFSETOF_(T, m, int64_t),                               \
-	 .def = (d_),                                                          \
-	 .help = (h_),                                                         \
-	 .imin = (lo_),                                                        \
-	 .imax = (hi_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_INT,                                 \
+		.offset = CFG_OFFSETOF_(T, m, int64_t), .def = (d_),           \
+		.help = (h_), .imin = (lo_), .imax = (hi_)                     \
+	}
 
 #define CFG_KEY_INT_AUTO(p_, T, m, d_, lo_, hi_, h_)                           \
-	{.path = (p_),                                                         \
-	 .type = CFG_INT_AUTO,                                                 \
-	 .offset = CFG_OFFSETOF_(T, m, int64_t),                               \
-	 .def = (d_),                                                          \
-	 .help = (h_),                                                         \
-	 .imin = (lo_),                                                        \
-	 .imax = (hi_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_INT_AUTO,                            \
+		.offset = CFG_OFFSETOF_(T, m, int64_t), .def = (d_),           \
+		.help = (h_), .imin = (lo_), .imax = (hi_)                     \
+	}
 
 #define CFG_KEY_DOUBLE(p_, T, m, d_, lo_, hi_, h_)                             \
-	{.path = (p_),                                                         \
-	 .type = CFG_DOUBLE,                                                   \
-	 .offset = CFG_OFFSETOF_(T, m, double),                                \
-	 .def = (d_),                                                          \
-	 .help = (h_),                                                         \
-	 .dmin = (lo_),                                                        \
-	 .dmax = (hi_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_DOUBLE,                              \
+		.offset = CFG_OFFSETOF_(T, m, double), .def = (d_),            \
+		.help = (h_), .dmin = (lo_), .dmax = (hi_)                     \
+	}
 
 #define CFG_KEY_STRING(p_, T, m, d_, h_)                                       \
-	{.path = (p_),                                                         \
-	 .type = CFG_STRING,                                                   \
-	 .offset = CFG_OFFSETOF_(T, m, char *),                                \
-	 .def = (d_),                                                          \
-	 .help = (h_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_STRING,                              \
+		.offset = CFG_OFFSETOF_(T, m, char *), .def = (d_),            \
+		.help = (h_)                                                   \
+	}
 
 #define CFG_KEY_ENUM(p_, T, m, d_, choices_, h_)                               \
-	{.path = (p_),                                                         \
-	 .type = CFG_ENUM,                                                     \
-	 .offset = CFG_OFFSETOF_(T, m, int),                                   \
-	 .def = (d_),                                                          \
-	 .help = (h_),                                                         \
-	 .choices = (choices_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_ENUM,                                \
+		.offset = CFG_OFFSETOF_(T, m, int), .def = (d_), .help = (h_), \
+		.choices = (choices_)                                          \
+	}
 
 #define CFG_KEY_STRLIST(p_, T, m, d_, h_)                                      \
-	{.path = (p_),                                                         \
-	 .type = CFG_STRLIST,                                                  \
-	 .offset = CFG_OFFSETOF_(T, m, struct cfg_strlist),                    \
-	 .def = (d_),                                                          \
-	 .help = (h_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_STRLIST,                             \
+		.offset = CFG_OFFSETOF_(T, m, struct cfg_strlist),             \
+		.def = (d_), .help = (h_)                                      \
+	}
 
 #define CFG_KEY_STRMAP(p_, T, m, d_, h_)                                       \
-	{.path = (p_),                                                         \
-	 .type = CFG_STRMAP,                                                   \
-	 .offset = CFG_OFFSETOF_(T, m, struct cfg_strmap),                     \
-	 .def = (d_),                                                          \
-	 .help = (h_)}
+	{                                                                      \
+		.path = (p_), .type = CFG_STRMAP,                              \
+		.offset = CFG_OFFSETOF_(T, m, struct cfg_strmap), .def = (d_), \
+		.help = (h_)                                                   \
+	}
 
 /*
  * Shared sections (DESIGN.md "Config").  Embed the struct in the binary's

@@ -22,11 +22,11 @@ void cfg_error_set(struct cfg_error *err, const char *file, int line, int col,
 	snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
 	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
 	if (line > 0)
-		n = snprintf(err->message, sizeof(err->message), "%s:%d:%d: ",
-			     err->file, line, col);
+		n = snprintf(err->message, sizeof(err->message),
+			     "%s:%d:%d: ", err->file, line, col);
 	else
-		n = snprintf(err->message, sizeof(err->message), "%s: ",
-			     err->file);
+		n = snprintf(err->message, sizeof(err->message),
+			     "%s: ", err->file);
 	if (n < 0 || (size_t)n >= sizeof(err->message))
 		return;
 	if (err->key[0])

@@ -6,8 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int cfg_file_read(const char *path, size_t max, char **ret_buf,
-		  size_t *ret_len)
+int cfg_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 {
 	char *buf = NULL, *bigger;
 	size_t len = 0, cap = 4096;

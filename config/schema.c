@@ -8,8 +8,7 @@
 
 const char *const cfg_log_levels[] = {"error", "warn", "info", "debug", NULL};
 
-const struct cfg_key *cfg_key_find(const struct cfg_schema *s,
-				   const char *path)
+const struct cfg_key *cfg_key_find(const struct cfg_schema *s, const char *path)
 {
 	size_t i;
 
@@ -37,8 +36,7 @@ bool cfg_path_is_section(const struct cfg_schema *s, const char *path)
  * Edit distance counting a swap of neighbours as one edit ("kye" -> "key"),
  * case-insensitive; SIZE_MAX for names too long to be worth it.
  */
-static size_t edit_distance(const char *a, size_t la, const char *b,
-			    size_t lb)
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
 	size_t rows[3][65], *prev2, *prev, *cur, i, j, v;
 
@@ -89,8 +87,8 @@ bool cfg_suggest(const struct cfg_schema *s, const char *section,
 	for (i = 0; i < s->n_keys; i++) {
 		path = s->keys[i].path;
 		if (section) {
-			if (slen && (strncmp(path, section, slen) ||
-				     path[slen] != '.'))
+			if (slen &&
+			    (strncmp(path, section, slen) || path[slen] != '.'))
 				continue;
 			cand = path + (slen ? slen + 1 : 0);
 			dot = strchr(cand, '.');
@@ -179,8 +177,7 @@ static int check_key(const struct cfg_schema *s, size_t idx,
 	if (k->type == CFG_DOUBLE &&
 	    (isnan(k->dmin) || isnan(k->dmax) || k->dmin > k->dmax))
 		return schema_error(err, k->path, "dmin > dmax");
-	if (k->type == CFG_ENUM &&
-	    (!k->choices || !k->choices[0] || !k->def))
+	if (k->type == CFG_ENUM && (!k->choices || !k->choices[0] || !k->def))
 		return schema_error(err, k->path,
 				    "an enum needs choices and a default");
 	len = strlen(k->path);

@@ -217,8 +217,8 @@ static int tree_check_event(struct tree *t, const yaml_event_t *ev)
 		return -EINVAL;
 	}
 	if (t->n_nodes >= CFG_MAX_NODES) {
-		tree_error_at(t, &ev->start_mark,
-			      "%s", "document too large (too many values)");
+		tree_error_at(t, &ev->start_mark, "%s",
+			      "document too large (too many values)");
 		return -EINVAL;
 	}
 	return 0;
@@ -354,8 +354,7 @@ int cfg_tree_parse(const struct cfg_origin *o, const char *buf, size_t len,
 		goto fail;
 	have_event = true;
 	if (ev.type != YAML_STREAM_END_EVENT) {
-		tree_error_at(&t, &ev.start_mark,
-			      "%s",
+		tree_error_at(&t, &ev.start_mark, "%s",
 			      o->positions ? "a second YAML document; a config "
 					     "file holds one"
 					   : "more than one YAML document");

@@ -260,6 +260,30 @@ static int value_string(const struct where *w, const struct cfg_node *n,
 	return 0;
 }
 
+static void strlist_free(struct cfg_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; l->v && i < l->n; i++)
+		cfg_dealloc(l->v[i]);
+	cfg_dealloc(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void strmap_free(struct cfg_strmap *m)
+{
+	size_t i;
+
+	for (i = 0; m->v && i < m->n; i++) {
+		cfg_dealloc(m->v[i].key);
+		cfg_dealloc(m->v[i].value);
+	}
+	cfg_dealloc(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
 static int value_list(const struct where *w, const struct cfg_node *n,
 		      struct cfg_strlist *ret)
 {
@@ -287,7 +311,7 @@ static int value_list(const struct where *w, const struct cfg_node *n,
 	*ret = l;
 	return 0;
 fail:
-	cfg_value_free(CFG_STRLIST, (union cfg_value *)&l);
+	strlist_free(&l);
 	return rc;
 }
 
@@ -341,7 +365,7 @@ static int value_map(const struct where *w, const struct cfg_node *n,
 	*ret = m;
 	return 0;
 fail:
-	cfg_value_free(CFG_STRMAP, (union cfg_value *)&m);
+	strmap_free(&m);
 	return rc;
 }
 
@@ -360,8 +384,8 @@ int cfg_value_parse(const struct cfg_key *k, const struct cfg_node *n,
 		rc = value_scalar(&w, n, "true or false");
 		if (rc == 0 && (!n->plain || parse_bool(n->text, &v.b) < 0)) {
 			cfg_node_describe(n, got, sizeof(got));
-			rc = value_error(&w, n, "expected true or false, got %s",
-					 got);
+			rc = value_error(&w, n,
+					 "expected true or false, got %s", got);
 		}
 		break;
 	case CFG_INT:
@@ -404,28 +428,16 @@ int cfg_value_zero(const struct cfg_key *k, union cfg_value *ret)
 
 void cfg_value_free(enum cfg_type t, union cfg_value *v)
 {
-	size_t i;
-
 	switch (t) {
 	case CFG_STRING:
 		cfg_dealloc(v->s);
 		v->s = NULL;
 		break;
 	case CFG_STRLIST:
-		for (i = 0; v->l.v && i < v->l.n; i++)
-			cfg_dealloc(v->l.v[i]);
-		cfg_dealloc(v->l.v);
-		v->l.v = NULL;
-		v->l.n = 0;
+		strlist_free(&v->l);
 		break;
 	case CFG_STRMAP:
-		for (i = 0; v->m.v && i < v->m.n; i++) {
-			cfg_dealloc(v->m.v[i].key);
-			cfg_dealloc(v->m.v[i].value);
-		}
-		cfg_dealloc(v->m.v);
-		v->m.v = NULL;
-		v->m.n = 0;
+		strmap_free(&v->m);
 		break;
 	default:
 		break;

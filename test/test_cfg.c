@@ -33,19 +33,19 @@ struct tcfg {
 static const char *const biddings[] = {"broadcast", "sample", "cached", NULL};
 
 static const struct cfg_key tkeys[] = {
-	CFG_ETCD_KEYS(struct tcfg, etcd),
-	CFG_LOG_KEYS(struct tcfg, log),
-	CFG_KEY_STRING("agent.host", struct tcfg, host, "\"\"", "host name"),
-	CFG_KEY_BOOL("agent.debug", struct tcfg, debug, "false", "debug"),
-	CFG_KEY_INT_AUTO("agent.capacity.vcpu", struct tcfg, vcpu, "auto", 1,
-			 4096, "vCPUs offered"),
-	CFG_KEY_STRMAP("agent.labels", struct tcfg, labels, "{}", "labels"),
-	CFG_KEY_INT("scheduling.candidates", struct tcfg, candidates, "3", 1,
-		    64, "hosts invited per round"),
-	CFG_KEY_DOUBLE("scheduling.weights.cpu", struct tcfg, w_cpu, "1", 0,
-		       1000, "weight of cpu"),
-	CFG_KEY_ENUM("scheduling.bidding", struct tcfg, bidding, "sample",
-		     biddings, "how candidates are found"),
+    CFG_ETCD_KEYS(struct tcfg, etcd),
+    CFG_LOG_KEYS(struct tcfg, log),
+    CFG_KEY_STRING("agent.host", struct tcfg, host, "\"\"", "host name"),
+    CFG_KEY_BOOL("agent.debug", struct tcfg, debug, "false", "debug"),
+    CFG_KEY_INT_AUTO("agent.capacity.vcpu", struct tcfg, vcpu, "auto", 1, 4096,
+		     "vCPUs offered"),
+    CFG_KEY_STRMAP("agent.labels", struct tcfg, labels, "{}", "labels"),
+    CFG_KEY_INT("scheduling.candidates", struct tcfg, candidates, "3", 1, 64,
+		"hosts invited per round"),
+    CFG_KEY_DOUBLE("scheduling.weights.cpu", struct tcfg, w_cpu, "1", 0, 1000,
+		   "weight of cpu"),
+    CFG_KEY_ENUM("scheduling.bidding", struct tcfg, bidding, "sample", biddings,
+		 "how candidates are found"),
 };
 
 static const struct cfg_schema tschema = CFG_SCHEMA(tkeys);
@@ -108,98 +108,100 @@ struct valid_case {
 };
 
 static const struct valid_case valid_cases[] = {
-	{"defaults only",
-	 NULL,
-	 {NULL},
-	 {{"etcd.endpoints", "[http://127.0.0.1:2379]"},
-	  {"etcd.prefix", "/flintsched"},
-	  {"etcd.request_timeout_ms", "5000"},
-	  {"log.level", "info"},
-	  {"agent.capacity.vcpu", "-1"},
-	  {"scheduling.bidding", "sample"}}},
-	{"empty mapping means defaults",
-	 "{}\n",
-	 {NULL},
-	 {{"etcd.username", ""},
-	  {"etcd.tls.ca", ""},
-	  {"agent.labels", "{}"},
-	  {"scheduling.candidates", "3"},
-	  {"scheduling.weights.cpu", "1"},
-	  {"agent.debug", "false"}}},
-	{"block style, every type",
-	 "# agent\n"
-	 "etcd:\n"
-	 "  endpoints:\n"
-	 "    - http://10.0.0.1:2379\n"
-	 "    - https://10.0.0.2:2379\n"
-	 "  tls:\n"
-	 "    ca: /etc/ca.pem\n"
-	 "  request_timeout_ms: 100\n"
-	 "log:\n"
-	 "  level: debug\n"
-	 "agent:\n"
-	 "  host: node-3\n"
-	 "  debug: yes\n"
-	 "  capacity:\n"
-	 "    vcpu: 16\n"
-	 "  labels:\n"
-	 "    zone: a\n"
-	 "    rack: \"r1\"\n"
-	 "scheduling:\n"
-	 "  candidates: 64\n"
-	 "  weights: {cpu: 0.25}\n"
-	 "  bidding: cached\n",
-	 {NULL},
-	 {{"etcd.endpoints", "[http://10.0.0.1:2379,https://10.0.0.2:2379]"},
-	  {"etcd.tls.ca", "/etc/ca.pem"},
-	  {"etcd.request_timeout_ms", "100"},
-	  {"agent.labels", "{zone:a,rack:r1}"},
-	  {"agent.capacity.vcpu", "16"},
-	  {"scheduling.weights.cpu", "0.25"}}},
-	{"flow style",
-	 "{etcd: {endpoints: [http://a:1, http://b:2], prefix: /x}, "
-	 "log: {level: error}, agent: {debug: On}}",
-	 {NULL},
-	 {{"etcd.endpoints", "[http://a:1,http://b:2]"},
-	  {"etcd.prefix", "/x"},
-	  {"log.level", "error"},
-	  {"agent.debug", "true"}}},
-	{"quoted and plain numbers are strings for a string key",
-	 "agent:\n  host: 123\n  labels: {n: 1, t: true}\n",
-	 {NULL},
-	 {{"agent.host", "123"}, {"agent.labels", "{n:1,t:true}"}}},
-	{"explicit document markers, CRLF, UTF-8 text",
-	 "---\r\nagent:\r\n  host: \"n\xc3\xb6" "de\"\r\n...\r\n",
-	 {NULL},
-	 {{"agent.host", "n\xc3\xb6" "de"}}},
-	{"auto, bounds, number forms",
-	 "agent: {capacity: {vcpu: auto}}\n"
-	 "scheduling: {candidates: 1, weights: {cpu: 1e3}}\n",
-	 {NULL},
-	 {{"agent.capacity.vcpu", "-1"},
-	  {"scheduling.candidates", "1"},
-	  {"scheduling.weights.cpu", "1000"}}},
-	{"--set overrides file and each other",
-	 "log: {level: warn}\netcd: {prefix: /a}\n",
-	 {"log.level=debug", "etcd.prefix=/b", "etcd.prefix=/c"},
-	 {{"log.level", "debug"}, {"etcd.prefix", "/c"}}},
-	{"--set flow list and map",
-	 NULL,
-	 {"etcd.endpoints=[http://a:1,http://b:2]", "agent.labels={zone: a}",
-	  "agent.capacity.vcpu=8", "scheduling.weights.cpu=0.5"},
-	 {{"etcd.endpoints", "[http://a:1,http://b:2]"},
-	  {"agent.labels", "{zone:a}"},
-	  {"agent.capacity.vcpu", "8"},
-	  {"scheduling.weights.cpu", "0.5"}}},
-	{"--set empty value, whole section, bool",
-	 "etcd: {username: root}\n",
-	 {"etcd.username=", "etcd.tls={ca: /c.pem, key: /k.pem}",
-	  "agent.debug=true"},
-	 {{"etcd.username", ""},
-	  {"etcd.tls.ca", "/c.pem"},
-	  {"etcd.tls.key", "/k.pem"},
-	  {"etcd.tls.cert", ""},
-	  {"agent.debug", "true"}}},
+    {"defaults only",
+     NULL,
+     {NULL},
+     {{"etcd.endpoints", "[http://127.0.0.1:2379]"},
+      {"etcd.prefix", "/flintsched"},
+      {"etcd.request_timeout_ms", "5000"},
+      {"log.level", "info"},
+      {"agent.capacity.vcpu", "-1"},
+      {"scheduling.bidding", "sample"}}},
+    {"empty mapping means defaults",
+     "{}\n",
+     {NULL},
+     {{"etcd.username", ""},
+      {"etcd.tls.ca", ""},
+      {"agent.labels", "{}"},
+      {"scheduling.candidates", "3"},
+      {"scheduling.weights.cpu", "1"},
+      {"agent.debug", "false"}}},
+    {"block style, every type",
+     "# agent\n"
+     "etcd:\n"
+     "  endpoints:\n"
+     "    - http://10.0.0.1:2379\n"
+     "    - https://10.0.0.2:2379\n"
+     "  tls:\n"
+     "    ca: /etc/ca.pem\n"
+     "  request_timeout_ms: 100\n"
+     "log:\n"
+     "  level: debug\n"
+     "agent:\n"
+     "  host: node-3\n"
+     "  debug: yes\n"
+     "  capacity:\n"
+     "    vcpu: 16\n"
+     "  labels:\n"
+     "    zone: a\n"
+     "    rack: \"r1\"\n"
+     "scheduling:\n"
+     "  candidates: 64\n"
+     "  weights: {cpu: 0.25}\n"
+     "  bidding: cached\n",
+     {NULL},
+     {{"etcd.endpoints", "[http://10.0.0.1:2379,https://10.0.0.2:2379]"},
+      {"etcd.tls.ca", "/etc/ca.pem"},
+      {"etcd.request_timeout_ms", "100"},
+      {"agent.labels", "{zone:a,rack:r1}"},
+      {"agent.capacity.vcpu", "16"},
+      {"scheduling.weights.cpu", "0.25"}}},
+    {"flow style",
+     "{etcd: {endpoints: [http://a:1, http://b:2], prefix: /x}, "
+     "log: {level: error}, agent: {debug: On}}",
+     {NULL},
+     {{"etcd.endpoints", "[http://a:1,http://b:2]"},
+      {"etcd.prefix", "/x"},
+      {"log.level", "error"},
+      {"agent.debug", "true"}}},
+    {"quoted and plain numbers are strings for a string key",
+     "agent:\n  host: 123\n  labels: {n: 1, t: true}\n",
+     {NULL},
+     {{"agent.host", "123"}, {"agent.labels", "{n:1,t:true}"}}},
+    {"explicit document markers, CRLF, UTF-8 text",
+     "---\r\nagent:\r\n  host: \"n\xc3\xb6"
+     "de\"\r\n...\r\n",
+     {NULL},
+     {{"agent.host", "n\xc3\xb6"
+		     "de"}}},
+    {"auto, bounds, number forms",
+     "agent: {capacity: {vcpu: auto}}\n"
+     "scheduling: {candidates: 1, weights: {cpu: 1e3}}\n",
+     {NULL},
+     {{"agent.capacity.vcpu", "-1"},
+      {"scheduling.candidates", "1"},
+      {"scheduling.weights.cpu", "1000"}}},
+    {"--set overrides file and each other",
+     "log: {level: warn}\netcd: {prefix: /a}\n",
+     {"log.level=debug", "etcd.prefix=/b", "etcd.prefix=/c"},
+     {{"log.level", "debug"}, {"etcd.prefix", "/c"}}},
+    {"--set flow list and map",
+     NULL,
+     {"etcd.endpoints=[http://a:1,http://b:2]", "agent.labels={zone: a}",
+      "agent.capacity.vcpu=8", "scheduling.weights.cpu=0.5"},
+     {{"etcd.endpoints", "[http://a:1,http://b:2]"},
+      {"agent.labels", "{zone:a}"},
+      {"agent.capacity.vcpu", "8"},
+      {"scheduling.weights.cpu", "0.5"}}},
+    {"--set empty value, whole section, bool",
+     "etcd: {username: root}\n",
+     {"etcd.username=", "etcd.tls={ca: /c.pem, key: /k.pem}",
+      "agent.debug=true"},
+     {{"etcd.username", ""},
+      {"etcd.tls.ca", "/c.pem"},
+      {"etcd.tls.key", "/k.pem"},
+      {"etcd.tls.cert", ""},
+      {"agent.debug", "true"}}},
 };
 
 static void test_valid(void **state)
@@ -244,178 +246,180 @@ struct invalid_case {
 };
 
 static const struct invalid_case invalid_cases[] = {
-	/* unknown keys */
-	{"etcd:\n  endpoint: [http://x:1]\n",
-	 {NULL},
-	 "t.yaml:2:3: etcd.endpoint: unknown key (did you mean "
-	 "etcd.endpoints?)"},
-	{"etdc: {}\n", {NULL}, "t.yaml:1:1: etdc: unknown key (did you mean etcd?)"},
-	{"etcd:\n  zzzzzz: 1\n", {NULL}, "t.yaml:2:3: etcd.zzzzzz: unknown key"},
-	{"prefix: /x\n",
-	 {NULL},
-	 "t.yaml:1:1: prefix: unknown key (did you mean etcd.prefix?)"},
-	{"etcd.prefix: /x\n",
-	 {NULL},
-	 "t.yaml:1:1: etcd.prefix: unknown key; keys are not dotted in a "
-	 "file, nest them in sections"},
-	{"etcd:\n  tls: {ca: x, kye: y}\n",
-	 {NULL},
-	 "t.yaml:2:16: etcd.tls.kye: unknown key (did you mean "
-	 "etcd.tls.key?)"},
-	/* wrong types */
-	{"scheduling:\n  candidates: abc\n",
-	 {NULL},
-	 "t.yaml:2:15: scheduling.candidates: expected integer, got string "
-	 "\"abc\""},
-	{"scheduling:\n  candidates: \"5\"\n",
-	 {NULL},
-	 "t.yaml:2:15: scheduling.candidates: expected integer, got string "
-	 "\"5\""},
-	{"scheduling: {candidates: 1.5}\n",
-	 {NULL},
-	 "t.yaml:1:26: scheduling.candidates: expected integer, got 1.5"},
-	{"scheduling: {weights: {cpu: .nan}}\n",
-	 {NULL},
-	 "t.yaml:1:29: scheduling.weights.cpu: expected number, got string "
-	 "\".nan\""},
-	{"agent: {debug: maybe}\n",
-	 {NULL},
-	 "t.yaml:1:16: agent.debug: expected true or false, got string "
-	 "\"maybe\""},
-	{"agent: {debug: 1}\n",
-	 {NULL},
-	 "t.yaml:1:16: agent.debug: expected true or false, got 1"},
-	{"agent: {capacity: {vcpu: automatic}}\n",
-	 {NULL},
-	 "t.yaml:1:26: agent.capacity.vcpu: expected integer or auto, got "
-	 "string \"automatic\""},
-	{"etcd: [a]\n",
-	 {NULL},
-	 "t.yaml:1:7: etcd: expected mapping, got sequence"},
-	{"etcd: {endpoints: http://x:1}\n",
-	 {NULL},
-	 "t.yaml:1:19: etcd.endpoints: expected sequence, got string "
-	 "\"http://x:1\""},
-	{"etcd: {endpoints: [http://x:1, {a: b}]}\n",
-	 {NULL},
-	 "t.yaml:1:32: etcd.endpoints[1]: expected string, got mapping"},
-	{"agent: {labels: {zone: [a]}}\n",
-	 {NULL},
-	 "t.yaml:1:24: agent.labels.zone: expected string, got sequence"},
-	{"agent: {labels: [a]}\n",
-	 {NULL},
-	 "t.yaml:1:17: agent.labels: expected mapping, got sequence"},
-	{"agent:\n  host:\n", {NULL}, "t.yaml:2:8: agent.host: expected string, got null"},
-	{"agent: {host: \"a\\0b\"}\n",
-	 {NULL},
-	 "t.yaml:1:15: agent.host: contains a NUL character"},
-	/* ranges */
-	{"scheduling:\n  candidates: 0\n",
-	 {NULL},
-	 "t.yaml:2:15: scheduling.candidates: must be 1..64, got 0"},
-	{"scheduling:\n  candidates: 99999999999999999999\n",
-	 {NULL},
-	 "t.yaml:2:15: scheduling.candidates: must be 1..64, got "
-	 "99999999999999999999"},
-	{"scheduling: {weights: {cpu: 1000.5}}\n",
-	 {NULL},
-	 "t.yaml:1:29: scheduling.weights.cpu: must be 0..1000, got 1000.5"},
-	{"agent: {capacity: {vcpu: 0}}\n",
-	 {NULL},
-	 "t.yaml:1:26: agent.capacity.vcpu: must be 1..4096 or auto, got 0"},
-	{"log: {level: verbose}\n",
-	 {NULL},
-	 "t.yaml:1:14: log.level: must be one of error|warn|info|debug, got "
-	 "\"verbose\""},
-	{"etcd: {request_timeout_ms: 99}\n",
-	 {NULL},
-	 "t.yaml:1:28: etcd.request_timeout_ms: must be 100..600000, got 99"},
-	/* duplicates */
-	{"etcd:\n  prefix: /a\n  prefix: /b\n",
-	 {NULL},
-	 "t.yaml:3:3: etcd.prefix: duplicate key (first at line 2)"},
-	{"log: {}\nlog: {}\n", {NULL}, "t.yaml:2:1: log: duplicate key (first at line 1)"},
-	{"agent:\n  labels: {a: x, a: y}\n",
-	 {NULL},
-	 "t.yaml:2:18: agent.labels.a: duplicate key (first at line 2)"},
-	/* documents */
-	{"", {NULL}, "t.yaml: file is empty; write {} to use all defaults"},
-	{"# nothing here\n\n",
-	 {NULL},
-	 "t.yaml: file is empty; write {} to use all defaults"},
-	{"- etcd\n",
-	 {NULL},
-	 "t.yaml:1:1: the top level must be a mapping of sections, got "
-	 "sequence"},
-	{"hello\n",
-	 {NULL},
-	 "t.yaml:1:1: the top level must be a mapping of sections, got "
-	 "string \"hello\""},
-	{"{}\n---\n{}\n",
-	 {NULL},
-	 "t.yaml:2:1: a second YAML document; a config file holds one"},
-	{"? [a]\n: b\n",
-	 {NULL},
-	 "t.yaml:1:3: expected a key name, got sequence"},
-	/* syntax */
-	{"etcd:\n  prefix: [a\n",
-	 {NULL},
-	 "t.yaml:3:1: syntax error: did not find expected ',' or ']' (while "
-	 "parsing a flow sequence at line 2)"},
-	{"etcd:\n\tprefix: x\n",
-	 {NULL},
-	 "t.yaml:2:1: syntax error: found character that cannot start any "
-	 "token (while scanning for the next token at line 2)"},
-	{"etcd:\n  prefix: a: b\n",
-	 {NULL},
-	 "t.yaml:2:12: syntax error: mapping values are not allowed in this "
-	 "context"},
-	/* encoding */
-	{"agent:\n  host: \"ab\xff\"\n",
-	 {NULL},
-	 "t.yaml:2:12: invalid UTF-8: byte 0xFF cannot start a character"},
-	{"agent:\n  host: \"\xc3(\"\n",
-	 {NULL},
-	 "t.yaml:2:11: invalid UTF-8: byte 0x28 cannot continue a character"},
-	{"agent:\n  host: x\x01y\n",
-	 {NULL},
-	 "t.yaml:2:10: control character 0x01 is not allowed"},
-	/* anchors, aliases, tags */
-	{"etcd: &e {prefix: /x}\n",
-	 {NULL},
-	 "t.yaml:1:7: anchors (&e) are not supported"},
-	{"log: *l\n", {NULL}, "t.yaml:1:6: aliases (*l) are not supported"},
-	{"agent: {host: !!str 123}\n",
-	 {NULL},
-	 "t.yaml:1:15: tags (tag:yaml.org,2002:str) are not supported; quote "
-	 "the value to make it a string"},
-	/* --set */
-	{NULL,
-	 {"log.level=verbose"},
-	 "--set: log.level: must be one of error|warn|info|debug, got "
-	 "\"verbose\""},
-	{NULL,
-	 {"etcd.endpont=[http://x:1]"},
-	 "--set: etcd.endpont: unknown key (did you mean etcd.endpoints?)"},
-	{NULL, {"log.level"}, "--set: expected path=value, got \"log.level\""},
-	{NULL, {"=x"}, "--set: expected path=value, got \"=x\""},
-	{NULL,
-	 {"etcd.endpoints=[http://x:1"},
-	 "--set: etcd.endpoints: invalid value: syntax error: did not find "
-	 "expected ',' or ']' (while parsing a flow sequence at line 1) at "
-	 "its end"},
-	{NULL,
-	 {"etcd.tls={ca: x, crt: y}"},
-	 "--set: etcd.tls.crt: unknown key (did you mean etcd.tls.cert?)"},
-	{NULL,
-	 {"scheduling.candidates=65"},
-	 "--set: scheduling.candidates: must be 1..64, got 65"},
-	{NULL,
-	 {"agent.labels=zone"},
-	 "--set: agent.labels: expected mapping, got string \"zone\""},
-	{"log: {level: info}\n",
-	 {"log.level=debug", "agent.debug=2"},
-	 "--set: agent.debug: expected true or false, got 2"},
+    /* unknown keys */
+    {"etcd:\n  endpoint: [http://x:1]\n",
+     {NULL},
+     "t.yaml:2:3: etcd.endpoint: unknown key (did you mean "
+     "etcd.endpoints?)"},
+    {"etdc: {}\n",
+     {NULL},
+     "t.yaml:1:1: etdc: unknown key (did you mean etcd?)"},
+    {"etcd:\n  zzzzzz: 1\n", {NULL}, "t.yaml:2:3: etcd.zzzzzz: unknown key"},
+    {"prefix: /x\n",
+     {NULL},
+     "t.yaml:1:1: prefix: unknown key (did you mean etcd.prefix?)"},
+    {"etcd.prefix: /x\n",
+     {NULL},
+     "t.yaml:1:1: etcd.prefix: unknown key; keys are not dotted in a "
+     "file, nest them in sections"},
+    {"etcd:\n  tls: {ca: x, kye: y}\n",
+     {NULL},
+     "t.yaml:2:16: etcd.tls.kye: unknown key (did you mean "
+     "etcd.tls.key?)"},
+    /* wrong types */
+    {"scheduling:\n  candidates: abc\n",
+     {NULL},
+     "t.yaml:2:15: scheduling.candidates: expected integer, got string "
+     "\"abc\""},
+    {"scheduling:\n  candidates: \"5\"\n",
+     {NULL},
+     "t.yaml:2:15: scheduling.candidates: expected integer, got string "
+     "\"5\""},
+    {"scheduling: {candidates: 1.5}\n",
+     {NULL},
+     "t.yaml:1:26: scheduling.candidates: expected integer, got 1.5"},
+    {"scheduling: {weights: {cpu: .nan}}\n",
+     {NULL},
+     "t.yaml:1:29: scheduling.weights.cpu: expected number, got string "
+     "\".nan\""},
+    {"agent: {debug: maybe}\n",
+     {NULL},
+     "t.yaml:1:16: agent.debug: expected true or false, got string "
+     "\"maybe\""},
+    {"agent: {debug: 1}\n",
+     {NULL},
+     "t.yaml:1:16: agent.debug: expected true or false, got 1"},
+    {"agent: {capacity: {vcpu: automatic}}\n",
+     {NULL},
+     "t.yaml:1:26: agent.capacity.vcpu: expected integer or auto, got "
+     "string \"automatic\""},
+    {"etcd: [a]\n", {NULL}, "t.yaml:1:7: etcd: expected mapping, got sequence"},
+    {"etcd: {endpoints: http://x:1}\n",
+     {NULL},
+     "t.yaml:1:19: etcd.endpoints: expected sequence, got string "
+     "\"http://x:1\""},
+    {"etcd: {endpoints: [http://x:1, {a: b}]}\n",
+     {NULL},
+     "t.yaml:1:32: etcd.endpoints[1]: expected string, got mapping"},
+    {"agent: {labels: {zone: [a]}}\n",
+     {NULL},
+     "t.yaml:1:24: agent.labels.zone: expected string, got sequence"},
+    {"agent: {labels: [a]}\n",
+     {NULL},
+     "t.yaml:1:17: agent.labels: expected mapping, got sequence"},
+    {"agent:\n  host:\n",
+     {NULL},
+     "t.yaml:2:8: agent.host: expected string, got null"},
+    {"agent: {host: \"a\\0b\"}\n",
+     {NULL},
+     "t.yaml:1:15: agent.host: contains a NUL character"},
+    /* ranges */
+    {"scheduling:\n  candidates: 0\n",
+     {NULL},
+     "t.yaml:2:15: scheduling.candidates: must be 1..64, got 0"},
+    {"scheduling:\n  candidates: 99999999999999999999\n",
+     {NULL},
+     "t.yaml:2:15: scheduling.candidates: must be 1..64, got "
+     "99999999999999999999"},
+    {"scheduling: {weights: {cpu: 1000.5}}\n",
+     {NULL},
+     "t.yaml:1:29: scheduling.weights.cpu: must be 0..1000, got 1000.5"},
+    {"agent: {capacity: {vcpu: 0}}\n",
+     {NULL},
+     "t.yaml:1:26: agent.capacity.vcpu: must be 1..4096 or auto, got 0"},
+    {"log: {level: verbose}\n",
+     {NULL},
+     "t.yaml:1:14: log.level: must be one of error|warn|info|debug, got "
+     "\"verbose\""},
+    {"etcd: {request_timeout_ms: 99}\n",
+     {NULL},
+     "t.yaml:1:28: etcd.request_timeout_ms: must be 100..600000, got 99"},
+    /* duplicates */
+    {"etcd:\n  prefix: /a\n  prefix: /b\n",
+     {NULL},
+     "t.yaml:3:3: etcd.prefix: duplicate key (first at line 2)"},
+    {"log: {}\nlog: {}\n",
+     {NULL},
+     "t.yaml:2:1: log: duplicate key (first at line 1)"},
+    {"agent:\n  labels: {a: x, a: y}\n",
+     {NULL},
+     "t.yaml:2:18: agent.labels.a: duplicate key (first at line 2)"},
+    /* documents */
+    {"", {NULL}, "t.yaml: file is empty; write {} to use all defaults"},
+    {"# nothing here\n\n",
+     {NULL},
+     "t.yaml: file is empty; write {} to use all defaults"},
+    {"- etcd\n",
+     {NULL},
+     "t.yaml:1:1: the top level must be a mapping of sections, got "
+     "sequence"},
+    {"hello\n",
+     {NULL},
+     "t.yaml:1:1: the top level must be a mapping of sections, got "
+     "string \"hello\""},
+    {"{}\n---\n{}\n",
+     {NULL},
+     "t.yaml:2:1: a second YAML document; a config file holds one"},
+    {"? [a]\n: b\n", {NULL}, "t.yaml:1:3: expected a key name, got sequence"},
+    /* syntax */
+    {"etcd:\n  prefix: [a\n",
+     {NULL},
+     "t.yaml:3:1: syntax error: did not find expected ',' or ']' (while "
+     "parsing a flow sequence at line 2)"},
+    {"etcd:\n\tprefix: x\n",
+     {NULL},
+     "t.yaml:2:1: syntax error: found character that cannot start any "
+     "token (while scanning for the next token at line 2)"},
+    {"etcd:\n  prefix: a: b\n",
+     {NULL},
+     "t.yaml:2:12: syntax error: mapping values are not allowed in this "
+     "context"},
+    /* encoding */
+    {"agent:\n  host: \"ab\xff\"\n",
+     {NULL},
+     "t.yaml:2:12: invalid UTF-8: byte 0xFF cannot start a character"},
+    {"agent:\n  host: \"\xc3(\"\n",
+     {NULL},
+     "t.yaml:2:11: invalid UTF-8: byte 0x28 cannot continue a character"},
+    {"agent:\n  host: x\x01y\n",
+     {NULL},
+     "t.yaml:2:10: control character 0x01 is not allowed"},
+    /* anchors, aliases, tags */
+    {"etcd: &e {prefix: /x}\n",
+     {NULL},
+     "t.yaml:1:7: anchors (&e) are not supported"},
+    {"log: *l\n", {NULL}, "t.yaml:1:6: aliases (*l) are not supported"},
+    {"agent: {host: !!str 123}\n",
+     {NULL},
+     "t.yaml:1:15: tags (tag:yaml.org,2002:str) are not supported; quote "
+     "the value to make it a string"},
+    /* --set */
+    {NULL,
+     {"log.level=verbose"},
+     "--set: log.level: must be one of error|warn|info|debug, got "
+     "\"verbose\""},
+    {NULL,
+     {"etcd.endpont=[http://x:1]"},
+     "--set: etcd.endpont: unknown key (did you mean etcd.endpoints?)"},
+    {NULL, {"log.level"}, "--set: expected path=value, got \"log.level\""},
+    {NULL, {"=x"}, "--set: expected path=value, got \"=x\""},
+    {NULL,
+     {"etcd.endpoints=[http://x:1"},
+     "--set: etcd.endpoints: invalid value: syntax error: did not find "
+     "expected ',' or ']' (while parsing a flow sequence at line 1) at "
+     "its end"},
+    {NULL,
+     {"etcd.tls={ca: x, crt: y}"},
+     "--set: etcd.tls.crt: unknown key (did you mean etcd.tls.cert?)"},
+    {NULL,
+     {"scheduling.candidates=65"},
+     "--set: scheduling.candidates: must be 1..64, got 65"},
+    {NULL,
+     {"agent.labels=zone"},
+     "--set: agent.labels: expected mapping, got string \"zone\""},
+    {"log: {level: info}\n",
+     {"log.level=debug", "agent.debug=2"},
+     "--set: agent.debug: expected true or false, got 2"},
 };
 
 static void test_invalid(void **state)
@@ -427,8 +431,7 @@ static void test_invalid(void **state)
 	int rc;
 
 	(void)state;
-	for (i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]);
-	     i++) {
+	for (i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]); i++) {
 		c = &invalid_cases[i];
 		memset(&cfg, 0xA5, sizeof(cfg));
 		memcpy(&before, &cfg, sizeof(cfg));
@@ -510,9 +513,9 @@ static void test_file(void **state)
 	unlink(path);
 	free(path);
 
-	assert_int_equal(cfg_load(&tschema, &cfg, "/nonexistent/a.yaml", NULL,
-				  0, &err),
-			 -ENOENT);
+	assert_int_equal(
+	    cfg_load(&tschema, &cfg, "/nonexistent/a.yaml", NULL, 0, &err),
+	    -ENOENT);
 	assert_string_equal(err.message, "/nonexistent/a.yaml: cannot read: "
 					 "No such file or directory");
 	assert_int_equal(cfg_load(&tschema, &cfg, "/tmp", NULL, 0, &err),
@@ -547,8 +550,7 @@ static void test_file_too_large(void **state)
 	memset(big, '#', len);
 	path = write_temp(big, len);
 	free(big);
-	assert_int_equal(cfg_load(&tschema, &cfg, path, NULL, 0, &err),
-			 -EFBIG);
+	assert_int_equal(cfg_load(&tschema, &cfg, path, NULL, 0, &err), -EFBIG);
 	assert_non_null(strstr(err.message, "file too large"));
 	unlink(path);
 	free(path);
@@ -561,9 +563,8 @@ static void test_set(void **state)
 
 	(void)state;
 	assert_int_equal(cfg_load(&tschema, &cfg, NULL, NULL, 0, &err), 0);
-	assert_int_equal(cfg_set(&tschema, &cfg, "etcd.endpoints=[http://a:1]",
-				 &err),
-			 0);
+	assert_int_equal(
+	    cfg_set(&tschema, &cfg, "etcd.endpoints=[http://a:1]", &err), 0);
 	assert_int_equal(cfg.etcd.endpoints.n, 1);
 	assert_string_equal(cfg.etcd.endpoints.v[0], "http://a:1");
 	assert_int_equal(cfg_set(&tschema, &cfg, "agent.host=h1", &err), 0);
@@ -578,8 +579,7 @@ static void test_set(void **state)
 	assert_string_equal(err.message, "--set: etcd.request_timeout_ms: "
 					 "must be 100..600000, got 1");
 	assert_string_equal(cfg.etcd.prefix, "/flintsched");
-	assert_int_equal(cfg_set(&tschema, &cfg, "etcd={prefix: /p}", &err),
-			 0);
+	assert_int_equal(cfg_set(&tschema, &cfg, "etcd={prefix: /p}", &err), 0);
 	assert_string_equal(cfg.etcd.prefix, "/p");
 	assert_int_equal(cfg_set(&tschema, &cfg, NULL, &err), -EINVAL);
 	cfg_free(&tschema, &cfg);
@@ -596,10 +596,10 @@ static void test_help(void **state)
 	assert_non_null(f);
 	assert_int_equal(cfg_print_help(&tschema, f), 0);
 	fclose(f);
-	assert_non_null(strstr(text,
-			       "etcd.request_timeout_ms  integer 100..600000, "
-			       "default 5000\n"
-			       "    timeout of one etcd request, milliseconds\n"));
+	assert_non_null(
+	    strstr(text, "etcd.request_timeout_ms  integer 100..600000, "
+			 "default 5000\n"
+			 "    timeout of one etcd request, milliseconds\n"));
 	assert_non_null(strstr(text, "etcd.endpoints  list of strings, "
 				     "default [http://127.0.0.1:2379]\n"));
 	assert_non_null(strstr(text, "log.level  one of error|warn|info|debug, "
@@ -643,9 +643,9 @@ static void test_dump(void **state)
 					 strlen(doc), NULL, 0, &err),
 			 0);
 	ta = dump_text(&a);
-	assert_int_equal(
-	    cfg_load_buffer(&tschema, &b, "dump", ta, strlen(ta), NULL, 0, &err),
-	    0);
+	assert_int_equal(cfg_load_buffer(&tschema, &b, "dump", ta, strlen(ta),
+					 NULL, 0, &err),
+			 0);
 	tb = dump_text(&b);
 	assert_string_equal(ta, tb);
 	assert_string_equal(b.host, "~");
@@ -669,9 +669,8 @@ static void test_secret(void **state)
 
 	(void)state;
 	path = write_temp("s3cret\n", 7);
-	assert_int_equal(cfg_read_secret("etcd.password_file", path, &secret,
-					 &err),
-			 0);
+	assert_int_equal(
+	    cfg_read_secret("etcd.password_file", path, &secret, &err), 0);
 	assert_string_equal(secret, "s3cret");
 	secret = cfg_secret_free(secret);
 	assert_null(secret);
@@ -718,9 +717,8 @@ static void test_secret(void **state)
 	assert_string_equal(err.message,
 			    "/nonexistent/pw: etcd.password_file: cannot "
 			    "read: No such file or directory");
-	assert_int_equal(cfg_read_secret("etcd.password_file", "", &secret,
-					 &err),
-			 -EINVAL);
+	assert_int_equal(
+	    cfg_read_secret("etcd.password_file", "", &secret, &err), -EINVAL);
 	assert_null(cfg_secret_free(NULL));
 }
 
@@ -784,8 +782,8 @@ static void test_schema(void **state)
 		if (strcmp(err.message, cases[i].message))
 			fail_msg("case %zu:\n got: %s\nwant: %s", i,
 				 err.message, cases[i].message);
-		assert_int_equal(
-		    cfg_load(&cases[i].s, &b, NULL, NULL, 0, &err), -EINVAL);
+		assert_int_equal(cfg_load(&cases[i].s, &b, NULL, NULL, 0, &err),
+				 -EINVAL);
 		assert_string_equal(err.message, cases[i].message);
 	}
 }
@@ -803,9 +801,9 @@ static void test_limits(void **state)
 	for (i = 0; i < 100; i++)
 		doc[o++] = '[';
 	doc[o] = '\0';
-	assert_int_equal(cfg_load_buffer(&tschema, &cfg, "t.yaml", doc, o,
-					 NULL, 0, &err),
-			 -EINVAL);
+	assert_int_equal(
+	    cfg_load_buffer(&tschema, &cfg, "t.yaml", doc, o, NULL, 0, &err),
+	    -EINVAL);
 	assert_string_equal(err.message,
 			    "t.yaml:1:82: nesting deeper than 64 levels");
 
@@ -813,9 +811,9 @@ static void test_limits(void **state)
 	for (i = 0; i < 300; i++)
 		doc[o++] = 'k';
 	o += (size_t)snprintf(doc + o, sizeof(doc) - o, ": 1}");
-	assert_int_equal(cfg_load_buffer(&tschema, &cfg, "t.yaml", doc, o,
-					 NULL, 0, &err),
-			 -EINVAL);
+	assert_int_equal(
+	    cfg_load_buffer(&tschema, &cfg, "t.yaml", doc, o, NULL, 0, &err),
+	    -EINVAL);
 	assert_int_equal(strncmp(err.message, "t.yaml:1:8: etcd.kkkk", 21), 0);
 	assert_non_null(strstr(err.message, ": unknown key"));
 }
@@ -858,8 +856,8 @@ static void test_alloc_failure(void **state)
 	cfg_set_alloc_funcs(failing_malloc, failing_realloc, NULL);
 	for (n = 0;; n++) {
 		alloc_budget = n;
-		rc = cfg_load_buffer(&tschema, &cfg, "t.yaml", doc,
-				     strlen(doc), sets, 2, &err);
+		rc = cfg_load_buffer(&tschema, &cfg, "t.yaml", doc, strlen(doc),
+				     sets, 2, &err);
 		if (rc == 0)
 			break;
 		assert_int_equal(rc, -ENOMEM);
