@@ -60,6 +60,7 @@ TEST_SRC  := $(wildcard test/test_*.c)
 TEST_LIB  := $(wildcard test/lib/*.c)
 TEST_BINS := $(patsubst test/%.c,$(B)/test/%,$(TEST_SRC))
 TEST_TOOLS := $(patsubst test/tools/%.c,$(B)/test/tools/%,$(wildcard test/tools/*.c))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all deps test e2e check fuzz-smoke bench demo fuzz lint fmt install clean
 all: $(LIBS) $(BINS) $(TEST_TOOLS)
@@ -89,6 +90,10 @@ $(B)/test/%: $(call obj,test/%.c) $(call obj,$(TEST_LIB)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) -lpthread
 
+$(B)/bench/%: $(call obj,bench/%.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # T=name runs one test binary (make test T=test_codec).
 test: all $(TEST_BINS)
 	@B=$(B) ./test/run.sh $(if $(T),$(B)/test/$(T),$(TEST_BINS))
@@ -112,7 +117,7 @@ fuzz-smoke: fuzz
 	  ./build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    -close_fd_mask=3 $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) || exit 1; done
 
-bench: all
+bench: all $(BENCH_BINS)
 	@B=$(B) ./bench/run.sh
 
 demo:
