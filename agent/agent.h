@@ -1,0 +1,55 @@
+/*
+ * The agent service: one or (with --simulate N) many hosts in one
+ * process, sharing one etcd client, one executor and one watch per key
+ * family.
+ *
+ *  registration  lease grant, P/hosts/<host> under it, keepalive; lease
+ *                lost -> grant a new one when etcd answers again, re-put
+ *                the record, re-bid open rounds
+ *  metrics       (real host only) /proc sampled every few seconds; the
+ *                record is re-written only when agent_metrics_report_due()
+ *  bidding       watch P/rounds/, P/alloc/<host>; answer invitations with
+ *                P/bids/<host>/<id> under the host's lease
+ *  execution     watch P/assign/<host>/; create / delete through the
+ *                executor; P/vms/<host>/<id> tells the outcome; at start
+ *                the VM states are listed first so that nothing is created
+ *                twice
+ *
+ * Watches re-list on compaction.  Malformed JSON is skipped with a warning
+ * naming the key.  Logs with common/log.h.
+ */
+#ifndef FLINTSCHED_AGENT_AGENT_H
+#define FLINTSCHED_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/config.h"
+
+struct ev_loop;
+typedef struct agent agent;
+
+/*
+ * cfg is borrowed and must stay valid until agent_free() or the next
+ * agent_reload().  n_sim 0 = one real host (cfg host name, /proc
+ * metrics, the configured executor); n_sim > 0 = hosts <host>-0..n-1 with
+ * the simulate executor.  Returns 0, or a negative errno with a message
+ * in err.
+ */
+int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
+	      unsigned n_sim, agent **ret_a, char *err, size_t errlen);
+/* Begins registration and the watches; the loop does the rest. */
+int agent_start(agent *a);
+/* SIGHUP: takes labels and capacity from cfg (same lifetime rule). */
+void agent_reload(agent *a, const struct agent_config *cfg);
+/* Revokes every lease, then calls done(arg) (from the loop; also after
+ * timeout_s if etcd does not answer). */
+void agent_stop(agent *a, double timeout_s, void (*done)(void *arg),
+		void *arg);
+agent *agent_free(agent *a);
+
+/* For tests and logs. */
+unsigned agent_hosts_registered(const agent *a);
+const char *agent_host_name(const agent *a, unsigned i);
+
+#endif
