@@ -1,0 +1,682 @@
+/* etcdclient elections: decoders (table-driven, no network) and the
+ * election API against a real etcd, including etcdctl compatibility. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <ev.h>
+
+#include "etcdclient/watch_election.h"
+#include "test/lib/etcd_harness.h"
+#include "test/lib/evtest.h"
+
+#define TIMEOUT 10.0
+
+static struct etcd_harness *H;
+
+/* ---- decoders --------------------------------------------------------- */
+
+struct ocase {
+	const char *json;
+	int ret; /* 0 kv, 1 nothing, or ETCD_E* */
+	const char *key, *value;
+};
+
+static const struct ocase ocases[] = {
+	{"{\"result\":{\"header\":{\"revision\":\"7\"},\"kv\":{\"key\":"
+	 "\"ZWwvMQ==\",\"value\":\"djE=\",\"create_revision\":\"7\"}}}", 0,
+	 "el/1", "v1"},
+	{"{\"result\":{\"kvs\":[{\"key\":\"ZWwvMQ==\",\"value\":\"djI=\"}]}}",
+	 0, "el/1", "v2"},
+	{"{\"result\":{\"header\":{\"revision\":\"7\"}}}", 1, NULL, NULL},
+	{"{\"result\":{\"kvs\":[]}}", 1, NULL, NULL},
+	{"{\"error\":{\"grpc_code\":14,\"message\":\"unavailable\"}}",
+	 ETCD_ESERVER, NULL, NULL},
+	{"{\"error\":\"election: no leader\",\"message\":\"election: no "
+	 "leader\",\"code\":2}", ETCD_ENOTFOUND, NULL, NULL},
+	{"{}", ETCD_EPROTO, NULL, NULL},
+	{"3", ETCD_EPROTO, NULL, NULL},
+	{"{\"result\":[]}", ETCD_EPROTO, NULL, NULL},
+	{"{\"result\":{\"kv\":5}}", ETCD_EPROTO, NULL, NULL},
+	{"{\"result\":{\"kv\":{\"value\":\"djE=\"}}}", ETCD_EPROTO, NULL, NULL},
+	{"{\"result\":{\"kv\":{\"key\":\"***\"}}}", ETCD_EPROTO, NULL, NULL},
+	{"{\"result\":{\"kvs\":{}}}", ETCD_EPROTO, NULL, NULL},
+	{"{\"result\":{\"kv\":{\"key\":\"YQ==\",\"lease\":true}}}", ETCD_EPROTO,
+	 NULL, NULL},
+};
+
+static void test_observe_decode_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ocases) / sizeof(ocases[0]); i++) {
+		const struct ocase *t = &ocases[i];
+		struct etcd_arena a = {0};
+		struct etcd_error err;
+		struct etcd_kv kv;
+		json_t *j = json_loads(t->json, JSON_DECODE_ANY, NULL);
+
+		assert_non_null(j);
+		int r = etcd_observe_decode(j, &a, &kv, &err);
+		if (r != t->ret)
+			fail_msg("case %zu: %s: got %d want %d", i, t->json, r,
+				 t->ret);
+		if (r == 0) {
+			assert_string_equal(kv.key, t->key);
+			assert_string_equal(kv.value, t->value);
+		} else if (r != 1) {
+			assert_int_equal(err.code, r);
+		}
+		json_decref(j);
+		etcd_arena_clear(&a);
+	}
+}
+
+struct lcase {
+	const char *json;
+	int ret;
+	int64_t rev, lease;
+};
+
+static const struct lcase lcases[] = {
+	{"{\"header\":{},\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\","
+	 "\"rev\":\"7\",\"lease\":\"42\"}}", 0, 7, 42},
+	{"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\",\"rev\":9}}", 0, 9,
+	 0},
+	{"{}", ETCD_EPROTO, 0, 0},
+	{"{\"leader\":[]}", ETCD_EPROTO, 0, 0},
+	{"{\"leader\":{\"name\":\"ZWw=\",\"rev\":\"7\"}}", ETCD_EPROTO, 0, 0},
+	{"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\"}}", ETCD_EPROTO,
+	 0, 0},
+	{"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\",\"rev\":\"x\"}}",
+	 ETCD_EPROTO, 0, 0},
+	{"{\"leader\":{\"name\":1,\"key\":\"ZWwvMQ==\",\"rev\":\"7\"}}",
+	 ETCD_EPROTO, 0, 0},
+};
+
+static void test_leader_key_decode_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(lcases) / sizeof(lcases[0]); i++) {
+		const struct lcase *t = &lcases[i];
+		struct etcd_arena a = {0};
+		struct etcd_leader_key lk;
+		json_t *j = json_loads(t->json, 0, NULL);
+
+		assert_non_null(j);
+		int r = etcd_leader_key_decode(j, &a, &lk);
+		if (r != t->ret)
+			fail_msg("case %zu: %s: got %d want %d", i, t->json, r,
+				 t->ret);
+		if (r == 0) {
+			assert_string_equal(lk.name, "el");
+			assert_string_equal(lk.key, "el/1");
+			assert_int_equal(lk.rev, t->rev);
+			assert_int_equal(lk.lease, t->lease);
+		}
+		json_decref(j);
+		etcd_arena_clear(&a);
+	}
+}
+
+/* ---- helpers against the real etcd ------------------------------------ */
+
+struct raw {
+	bool done, failed;
+	struct etcd_error err;
+	json_t *resp;
+};
+
+static void on_raw(void *arg, const struct etcd_error *err, json_t *resp)
+{
+	struct raw *r = arg;
+
+	r->done = true;
+	if (err != NULL) {
+		r->failed = true;
+		r->err = *err;
+	} else {
+		r->resp = json_incref(resp);
+	}
+}
+
+static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
+{
+	struct raw r = {0};
+
+	assert_int_equal(etcd_call_start(c, path, body, 0, on_raw, NULL, &r,
+					 NULL), 0);
+	assert_true(evtest_run_until(etcd_client_loop(c), &r.done, TIMEOUT));
+	if (r.failed)
+		fail_msg("%s: %s", path, r.err.message);
+	return r.resp;
+}
+
+static int64_t lease_grant(etcd_client *c, int64_t ttl)
+{
+	int64_t id = 0;
+	json_t *resp = raw_call(c, "/v3/lease/grant",
+				json_pack("{s:o}", "TTL", etcd_json_int64(ttl)));
+
+	assert_int_equal(etcd_json_get_int64(resp, "ID", &id), 0);
+	assert_true(id > 0);
+	json_decref(resp);
+	return id;
+}
+
+static void lease_revoke(etcd_client *c, int64_t id)
+{
+	json_decref(raw_call(c, "/v3/lease/revoke",
+			     json_pack("{s:o}", "ID", etcd_json_int64(id))));
+}
+
+/* Create revision of key, 0 if absent. */
+static int64_t key_create_rev(etcd_client *c, const char *key)
+{
+	struct etcd_arena a = {0};
+	const struct etcd_kv *kvs;
+	size_t n;
+	int64_t rev = 0;
+	json_t *resp = raw_call(c, "/v3/kv/range",
+				json_pack("{s:o}", "key",
+					  etcd_json_b64(key, strlen(key))));
+
+	assert_int_equal(etcd_decode_kvs(json_object_get(resp, "kvs"), &a,
+					 &kvs, &n), 0);
+	if (n == 1)
+		rev = kvs[0].create_revision;
+	etcd_arena_clear(&a);
+	json_decref(resp);
+	return rev;
+}
+
+static etcd_client *client_new(struct ev_loop *loop)
+{
+	const char *eps[] = {H->endpoint};
+	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1};
+	etcd_client *c = NULL;
+
+	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
+	return c;
+}
+
+struct fixture {
+	struct ev_loop *loop;
+	etcd_client *c;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->loop = ev_loop_new(EVFLAG_AUTO);
+	f->c = client_new(f->loop);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	f->c = etcd_client_free(f->c);
+	ev_loop_destroy(f->loop);
+	free(f);
+	return 0;
+}
+
+/* A campaign's outcome, copied. */
+struct camp {
+	bool done;
+	int code;
+	char msg[256];
+	char name[64], key[128];
+	struct etcd_leader_key lk; /* points into name/key */
+	etcd_campaign *h;
+};
+
+static void on_campaign(void *arg, const struct etcd_error *err,
+			const struct etcd_leader_key *lk)
+{
+	struct camp *cp = arg;
+
+	assert_false(cp->done); /* exactly once */
+	cp->done = true;
+	if (err != NULL) {
+		cp->code = err->code;
+		snprintf(cp->msg, sizeof(cp->msg), "%s", err->message);
+		return;
+	}
+	snprintf(cp->name, sizeof(cp->name), "%s", lk->name);
+	snprintf(cp->key, sizeof(cp->key), "%s", lk->key);
+	cp->lk.name = cp->name;
+	cp->lk.key = cp->key;
+	cp->lk.rev = lk->rev;
+	cp->lk.lease = lk->lease;
+}
+
+static void campaign(etcd_client *c, struct camp *cp, const char *name,
+		     int64_t lease, const char *value)
+{
+	assert_int_equal(etcd_election_campaign(c, name, lease, value,
+						strlen(value), on_campaign, cp,
+						&cp->h), 0);
+}
+
+struct leader {
+	bool done;
+	int code;
+	char key[128], value[64];
+	int64_t create_rev;
+};
+
+static void on_leader(void *arg, const struct etcd_error *err,
+		      const struct etcd_kv *kv)
+{
+	struct leader *l = arg;
+
+	l->done = true;
+	l->code = err != NULL ? err->code : 0;
+	if (kv != NULL) {
+		snprintf(l->key, sizeof(l->key), "%s", kv->key);
+		snprintf(l->value, sizeof(l->value), "%s", kv->value);
+		l->create_rev = kv->create_revision;
+	}
+}
+
+static struct leader get_leader(etcd_client *c, const char *name)
+{
+	struct leader l = {0};
+
+	assert_int_equal(etcd_election_leader(c, name, on_leader, &l), 0);
+	assert_true(evtest_run_until(etcd_client_loop(c), &l.done, TIMEOUT));
+	return l;
+}
+
+struct done {
+	bool done;
+	int code;
+	int64_t rev;
+};
+
+static void on_done(void *arg, const struct etcd_error *err,
+		    const struct etcd_header *h)
+{
+	struct done *d = arg;
+
+	d->done = true;
+	d->code = err != NULL ? err->code : 0;
+	d->rev = h != NULL ? h->revision : 0;
+}
+
+/* Observer: each leader value seen, in order. */
+struct obs {
+	int n, errors, err_code;
+	char values[16][64];
+	etcd_observe *h;
+};
+
+static void on_observe(void *arg, const struct etcd_error *err,
+		       const struct etcd_kv *kv)
+{
+	struct obs *o = arg;
+
+	if (err != NULL) {
+		o->errors++;
+		o->err_code = err->code;
+		return;
+	}
+	if (o->n < 16)
+		snprintf(o->values[o->n], sizeof(o->values[0]), "%s",
+			 kv->value);
+	o->n++;
+}
+
+/* Counts PUTs / DELETEs under a prefix (to see candidate keys come and
+ * go without polling). */
+struct keys {
+	int puts, dels;
+	char last_put[128], last_del[128];
+	etcd_watch *w;
+};
+
+static void on_keys(void *arg, const struct etcd_watch_update *u)
+{
+	struct keys *k = arg;
+
+	if (u->kind != ETCD_WATCH_EVENTS)
+		return;
+	for (size_t i = 0; i < u->n_events; i++) {
+		if (u->events[i].type == ETCD_EVENT_PUT) {
+			k->puts++;
+			snprintf(k->last_put, sizeof(k->last_put), "%s",
+				 u->events[i].kv.key);
+		} else {
+			k->dels++;
+			snprintf(k->last_del, sizeof(k->last_del), "%s",
+				 u->events[i].kv.key);
+		}
+	}
+}
+
+static void watch_keys(etcd_client *c, struct keys *k, const char *prefix)
+{
+	struct etcd_watch_req req = {.key = prefix, .prefix = true};
+
+	assert_int_equal(etcd_watch_start(c, &req, on_keys, k, &k->w), 0);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_leader_proclaim_resign_observe(void **state)
+{
+	struct fixture *f = *state;
+	struct camp cp = {0};
+	struct obs o = {0};
+	struct done d = {0};
+	char out[512];
+
+	int64_t lease = lease_grant(f->c, 60);
+	struct leader l = get_leader(f->c, "e1");
+	assert_int_equal(l.code, ETCD_ENOTFOUND);
+
+	assert_int_equal(etcd_election_observe(f->c, "e1", on_observe, &o,
+					       &o.h), 0);
+	campaign(f->c, &cp, "e1", lease, "alpha");
+	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
+	assert_int_equal(cp.code, 0);
+	assert_string_equal(cp.lk.name, "e1");
+	assert_int_equal(cp.lk.lease, lease);
+	assert_true(cp.lk.rev > 0);
+	assert_int_equal(key_create_rev(f->c, cp.lk.key), cp.lk.rev);
+	cp.h = etcd_campaign_cancel(cp.h); /* frees; stays leader */
+
+	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
+	assert_string_equal(o.values[0], "alpha");
+	l = get_leader(f->c, "e1");
+	assert_int_equal(l.code, 0);
+	assert_string_equal(l.key, cp.lk.key);
+	assert_string_equal(l.value, "alpha");
+	assert_int_equal(l.create_rev, cp.lk.rev);
+
+	assert_int_equal(etcd_election_proclaim(f->c, &cp.lk, "beta", 4,
+						on_done, &d), 0);
+	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
+	assert_int_equal(d.code, 0);
+	assert_true(evtest_run_until_count(f->loop, &o.n, 2, TIMEOUT));
+	assert_string_equal(o.values[1], "beta");
+	l = get_leader(f->c, "e1");
+	assert_string_equal(l.value, "beta");
+
+	/* etcdctl sees our leader (elect -l observes forever: bounded). */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 timeout 2 etcdctl --endpoints=%s elect -l e1",
+		 H->endpoint);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	assert_non_null(strstr(out, cp.lk.key));
+	assert_non_null(strstr(out, "beta"));
+
+	d = (struct done){0};
+	assert_int_equal(etcd_election_resign(f->c, &cp.lk, on_done, &d), 0);
+	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
+	assert_int_equal(d.code, 0);
+	l = get_leader(f->c, "e1");
+	assert_int_equal(l.code, ETCD_ENOTFOUND);
+	assert_int_equal(key_create_rev(f->c, cp.lk.key), 0);
+
+	d = (struct done){0};
+	assert_int_equal(etcd_election_proclaim(f->c, &cp.lk, "gamma", 5,
+						on_done, &d), 0);
+	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
+	assert_int_equal(d.code, ETCD_ENOTFOUND);
+	assert_int_equal(o.errors, 0);
+	o.h = etcd_observe_cancel(o.h);
+	lease_revoke(f->c, lease);
+}
+
+static void test_failover_fencing(void **state)
+{
+	struct fixture *f = *state;
+	struct camp a = {0}, b = {0};
+	struct obs o = {0};
+	struct keys k = {0};
+	etcd_client *ca = client_new(f->loop);
+
+	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 60);
+	watch_keys(f->c, &k, "e2/");
+	campaign(ca, &a, "e2", la, "A");
+	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
+	assert_int_equal(a.code, 0);
+	assert_int_equal(etcd_election_observe(f->c, "e2", on_observe, &o,
+					       &o.h), 0);
+	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
+	assert_string_equal(o.values[0], "A");
+
+	campaign(f->c, &b, "e2", lb, "B");
+	assert_true(evtest_run_until_count(f->loop, &k.puts, 2, TIMEOUT));
+	assert_false(b.done); /* queued behind A */
+
+	/* A dies: its client goes away and its lease ends. */
+	a.h = etcd_campaign_cancel(a.h);
+	ca = etcd_client_free(ca);
+	lease_revoke(f->c, la);
+	assert_true(evtest_run_until(f->loop, &b.done, TIMEOUT));
+	assert_int_equal(b.code, 0);
+	assert_true(b.lk.rev > a.lk.rev); /* the fencing token grows */
+	assert_int_equal(b.lk.lease, lb);
+	assert_true(evtest_run_until_count(f->loop, &o.n, 2, TIMEOUT));
+	assert_string_equal(o.values[1], "B");
+
+	/* A's token no longer fences anything. */
+	json_t *resp = raw_call(
+		f->c, "/v3/kv/txn",
+		json_pack("{s:[{s:s, s:s, s:o, s:o}]}", "compare", "target",
+			  "CREATE", "result", "EQUAL", "key",
+			  etcd_json_b64(a.lk.key, strlen(a.lk.key)),
+			  "create_revision", etcd_json_int64(a.lk.rev)));
+	bool ok = true;
+	assert_int_equal(etcd_json_get_bool(resp, "succeeded", &ok), 0);
+	assert_false(ok);
+	json_decref(resp);
+
+	b.h = etcd_campaign_cancel(b.h);
+	o.h = etcd_observe_cancel(o.h);
+	k.w = etcd_watch_cancel(k.w);
+	lease_revoke(f->c, lb);
+}
+
+static void test_campaign_cancel_withdraws(void **state)
+{
+	struct fixture *f = *state;
+	struct camp a = {0}, b = {0};
+	struct keys k = {0};
+	char bkey[128];
+
+	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 60);
+	campaign(f->c, &a, "e3", la, "A");
+	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
+	assert_int_equal(a.code, 0);
+	watch_keys(f->c, &k, "e3/");
+	campaign(f->c, &b, "e3", lb, "B");
+	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
+	snprintf(bkey, sizeof(bkey), "e3/%" PRIx64, (uint64_t)lb);
+	assert_string_equal(k.last_put, bkey);
+	assert_true(key_create_rev(f->c, bkey) > 0);
+
+	b.h = etcd_campaign_cancel(b.h); /* no callback after this */
+	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
+	assert_string_equal(k.last_del, bkey);
+	assert_int_equal(key_create_rev(f->c, bkey), 0);
+	assert_false(b.done);
+	struct leader l = get_leader(f->c, "e3");
+	assert_string_equal(l.value, "A");
+
+	a.h = etcd_campaign_cancel(a.h);
+	k.w = etcd_watch_cancel(k.w);
+	lease_revoke(f->c, la);
+	lease_revoke(f->c, lb);
+}
+
+/* etcd issue 11051: the campaign returns after our lease expired. */
+static void test_campaign_lease_expired(void **state)
+{
+	struct fixture *f = *state;
+	struct camp a = {0}, b = {0};
+	struct keys k = {0};
+
+	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 2);
+	campaign(f->c, &a, "e4", la, "A");
+	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
+	watch_keys(f->c, &k, "e4/");
+	campaign(f->c, &b, "e4", lb, "B");
+	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
+	/* B's lease expires while it waits (nobody keeps it alive). */
+	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
+	assert_false(b.done);
+	lease_revoke(f->c, la); /* etcd now answers B's campaign */
+	assert_true(evtest_run_until(f->loop, &b.done, TIMEOUT));
+	assert_int_equal(b.code, ETCD_ENOTFOUND);
+	/* etcd said "elected"; our verification caught it */
+	assert_non_null(strstr(b.msg, "expired while campaigning"));
+	b.h = etcd_campaign_cancel(b.h);
+	a.h = etcd_campaign_cancel(a.h);
+	k.w = etcd_watch_cancel(k.w);
+}
+
+static void test_campaign_unknown_lease(void **state)
+{
+	struct fixture *f = *state;
+	struct camp cp = {0};
+
+	campaign(f->c, &cp, "e5", 12345, "x");
+	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
+	assert_int_equal(cp.code, ETCD_ENOTFOUND);
+	cp.h = etcd_campaign_cancel(cp.h);
+}
+
+static void test_client_free_cancels(void **state)
+{
+	struct fixture *f = *state;
+	struct camp a = {0}, b = {0};
+	struct obs o = {0};
+	struct keys k = {0};
+	etcd_client *cb = client_new(f->loop);
+
+	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 60);
+	campaign(f->c, &a, "e6", la, "A");
+	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
+	watch_keys(f->c, &k, "e6/");
+	campaign(cb, &b, "e6", lb, "B");
+	assert_int_equal(etcd_election_observe(cb, "e6", on_observe, &o,
+					       &o.h), 0);
+	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
+	cb = etcd_client_free(cb);
+	assert_true(b.done);
+	assert_int_equal(b.code, ETCD_ECANCELED);
+	assert_int_equal(o.errors, 1);
+	assert_int_equal(o.err_code, ETCD_ECANCELED);
+	/* the aborted campaign is withdrawn server-side */
+	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
+	b.h = etcd_campaign_cancel(b.h);
+	o.h = etcd_observe_cancel(o.h);
+	a.h = etcd_campaign_cancel(a.h);
+	k.w = etcd_watch_cancel(k.w);
+	lease_revoke(f->c, la);
+	lease_revoke(f->c, lb);
+}
+
+/* An etcdctl campaigner is seen by our leader and observe calls. */
+static void test_etcdctl_campaigner(void **state)
+{
+	struct fixture *f = *state;
+	struct obs o = {0};
+	char cmd[512];
+
+	assert_int_equal(etcd_election_observe(f->c, "e7", on_observe, &o,
+					       &o.h), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "ETCDCTL_API=3 timeout 3 etcdctl --endpoints=%s elect e7 "
+		 "from-etcdctl >/dev/null 2>&1",
+		 H->endpoint);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
+	assert_string_equal(o.values[0], "from-etcdctl");
+	struct leader l = get_leader(f->c, "e7");
+	assert_string_equal(l.value, "from-etcdctl");
+	o.h = etcd_observe_cancel(o.h);
+	pclose(p);
+}
+
+static void test_invalid_args(void **state)
+{
+	struct fixture *f = *state;
+	etcd_campaign *cp = NULL;
+	etcd_observe *o = NULL;
+
+	assert_int_equal(etcd_election_campaign(f->c, "", 1, "v", 1,
+						on_campaign, NULL, &cp),
+			 ETCD_EINVAL);
+	assert_int_equal(etcd_election_campaign(f->c, "x", 0, "v", 1,
+						on_campaign, NULL, &cp),
+			 ETCD_EINVAL);
+	assert_int_equal(etcd_election_observe(f->c, NULL, on_observe, NULL,
+					       &o), ETCD_EINVAL);
+	assert_int_equal(etcd_election_leader(f->c, "x", NULL, NULL),
+			 ETCD_EINVAL);
+	assert_null(etcd_campaign_cancel(NULL));
+	assert_null(etcd_observe_cancel(NULL));
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	H = etcd_harness_start(NULL);
+	return H != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	H = etcd_harness_stop(H);
+	curl_global_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_observe_decode_table),
+		cmocka_unit_test(test_leader_key_decode_table),
+		cmocka_unit_test_setup_teardown(
+			test_leader_proclaim_resign_observe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failover_fencing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_campaign_cancel_withdraws,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_campaign_lease_expired,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_campaign_unknown_lease,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_free_cancels, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_etcdctl_campaigner, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_args, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
