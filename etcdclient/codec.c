@@ -21,7 +21,7 @@ struct etcd_arena_chunk {
 
 void *etcd_arena_alloc(struct etcd_arena *a, size_t size)
 {
-	const size_t align = sizeof(max_align_t);
+	const size_t align = _Alignof(max_align_t);
 	struct etcd_arena_chunk *ch = a->head;
 
 	size = (size + align - 1) / align * align;
@@ -114,9 +114,15 @@ static int b64_value(unsigned char c)
 static int b64_decode(const char *in, size_t len, struct etcd_arena *a,
 		      const char **ret, size_t *ret_len)
 {
-	while (len > 0 && in[len - 1] == '=')
+	size_t pad = 0;
+
+	while (len > 0 && in[len - 1] == '=' && pad < 2) {
 		len--;
-	if (len % 4 == 1)
+		pad++;
+	}
+	/* Padding only completes a quantum: "=", "YQ=" + "=" are malformed. */
+	if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0) ||
+	    (pad > 0 && len == 0))
 		return ETCD_EPROTO;
 	char *out = etcd_arena_alloc(a, len / 4 * 3 + 3);
 	size_t o = 0;
@@ -179,6 +185,10 @@ static int parse_int64(const json_t *v, int64_t *ret)
 		return ETCD_EPROTO;
 	const char *s = json_string_value(v);
 	char *end;
+	/* strtoll would accept leading blanks and '+': etcd sends neither. */
+	if (!((s[0] >= '0' && s[0] <= '9') ||
+	      (s[0] == '-' && s[1] >= '0' && s[1] <= '9')))
+		return ETCD_EPROTO;
 	errno = 0;
 	long long n = strtoll(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0')
@@ -208,9 +218,11 @@ int etcd_json_get_uint64(const json_t *obj, const char *name, uint64_t *ret)
 		return ETCD_EPROTO;
 	const char *s = json_string_value(v);
 	char *end;
+	if (s[0] < '0' || s[0] > '9')
+		return ETCD_EPROTO;
 	errno = 0;
 	unsigned long long n = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || *s == '-')
+	if (errno != 0 || end == s || *end != '\0')
 		return ETCD_EPROTO;
 	*ret = (uint64_t)n;
 	return 0;
