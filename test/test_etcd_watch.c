@@ -266,6 +266,7 @@ struct rec_event {
 };
 
 struct rec {
+	double reconnect_at[8];
 	int updates, created, reconnecting, progress, compacted, failed;
 	int n_events;
 	int64_t compact_rev, progress_rev;
@@ -306,6 +307,8 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 		r->progress_rev = u->header.revision;
 		break;
 	case ETCD_WATCH_RECONNECTING:
+		if (r->reconnecting < 8)
+			r->reconnect_at[r->reconnecting] = ev_time();
 		r->reconnecting++;
 		r->reconnect_code = u->err->code;
 		break;
@@ -514,6 +517,38 @@ static void test_single_key_watch(void **state)
 	r.w = etcd_watch_cancel(r.w);
 }
 
+/* etcd down for a while: retries back off (100 ms doubling), then the
+ * watch resumes without losing what was written before the outage. */
+static void test_outage_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r = {0};
+
+	watch_prefix(f->c, &r, "/w12/", 0);
+	int64_t rev = put(f->c, "/w12/a", "1");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
+	/* Seen by nobody yet when etcd dies. */
+	assert_int_equal(etcd_harness_ctl(H, NULL, 0, "put", "/w12/b", "2",
+					  NULL), 0);
+	assert_int_equal(etcd_harness_kill(H), 0);
+	bool ok = evtest_run_until_count(f->loop, &r.reconnecting, 5, TIMEOUT);
+	int restarted = etcd_harness_restart(H);
+	assert_true(ok);
+	assert_int_equal(restarted, 0);
+	for (int i = 2; i < 5; i++) /* 0.2, 0.4, 0.8 s (minus timer slack) */
+		assert_true(r.reconnect_at[i] - r.reconnect_at[i - 1] >=
+			    0.09 * (1 << (i - 1)));
+	assert_int_equal(r.reconnect_code, ETCD_ECONN);
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 2, TIMEOUT));
+	assert_string_equal(r.ev[1].value, "2");
+	assert_int_equal(r.ev[1].mod, rev + 1);
+	put(f->c, "/w12/c", "3");
+	assert_true(evtest_run_until_count(f->loop, &r.n_events, 3, TIMEOUT));
+	assert_string_equal(r.ev[2].value, "3");
+	assert_int_equal(r.failed, 0);
+	r.w = etcd_watch_cancel(r.w);
+}
+
 /* A stopped etcd keeps its sockets: only the idle probe notices. */
 static void test_stalled_stream(void **state)
 {
@@ -617,6 +652,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_args, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resumes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_outage_backoff, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_stream, setup,
 						teardown),
