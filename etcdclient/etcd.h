@@ -20,7 +20,9 @@
  *  - etcd_client_free() aborts what is in flight and runs each pending
  *    callback with ETCD_ECANCELED so callers can free their contexts;
  *    a callback must not start new calls on a client being freed (they fail
- *    with ETCD_ECANCELED).
+ *    with ETCD_ECANCELED).  Never free the client from inside one of its
+ *    own callbacks: break the loop (ev_break) or defer it to a watcher of
+ *    your own, then free.
  *  - The library never logs, prints or exits.
  *
  * Threading: none.  One client belongs to one ev_loop and is used from the
