@@ -29,7 +29,7 @@ MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror \
-            -Wno-error=deprecated-declarations
+            -Wno-error=deprecated-declarations -Wno-format-truncation
 CFLAGS   ?=
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
             -I. -DFLINTSCHED_VERSION=\"$(VERSION)\" -MMD -MP $(CFLAGS)
