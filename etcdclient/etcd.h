@@ -345,7 +345,13 @@ typedef void (*etcd_watch_cb)(void *arg, const struct etcd_watch_update *u);
 
 /* Starts a watch; updates arrive until it is canceled or ends (COMPACTED,
  * FAILED).  After a terminal update the caller still owns the handle and
- * frees it with etcd_watch_cancel(). */
+ * frees it with etcd_watch_cancel().  etcd_client_free() ends a live watch
+ * with FAILED / ETCD_ECANCELED; the handle stays valid (detached) until
+ * canceled.  Callbacks run from the loop, never from inside the transport,
+ * so they may start calls or cancel any watch.  A stream silent for 30 s is
+ * probed with a range; if etcd does not answer, it is re-established
+ * (RECONNECTING).  Errors that resuming cannot fix (permission, invalid
+ * request, malformed message) are FAILED. */
 int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,
 		     etcd_watch_cb cb, void *arg, etcd_watch **ret_w);
 /* Stops and frees; no further callbacks.  May be called from the callback.
@@ -379,13 +385,18 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 			   etcd_campaign_cb cb, void *arg,
 			   etcd_campaign **ret_camp);
 /* Aborts a pending campaign (etcd then withdraws our candidacy); no
- * callback after this.  Also frees a finished campaign.  May be called
- * from the callback.  Accepts NULL; returns NULL. */
+ * callback after this.  Also frees a finished campaign without resigning
+ * (leadership lasts until etcd_election_resign() or the lease ends).  May
+ * be called from the callback.  Accepts NULL; returns NULL.
+ * etcd_client_free() runs a pending campaign's callback with
+ * ETCD_ECANCELED; free the handle afterwards with this function. */
 etcd_campaign *etcd_campaign_cancel(etcd_campaign *camp);
 
 typedef void (*etcd_leader_cb)(void *arg, const struct etcd_error *err,
 			       const struct etcd_kv *leader);
-/* ETCD_ENOTFOUND when the election has no leader. */
+/* ETCD_ENOTFOUND when the election has no leader; proclaim answers
+ * ETCD_ENOTFOUND when lk no longer leads (resigned, lease gone), while
+ * resigning a key that is already gone succeeds. */
 int etcd_election_leader(etcd_client *c, const char *name, etcd_leader_cb cb,
 			 void *arg);
 int etcd_election_proclaim(etcd_client *c, const struct etcd_leader_key *lk,
@@ -395,7 +406,9 @@ int etcd_election_resign(etcd_client *c, const struct etcd_leader_key *lk,
 			 etcd_done_cb cb, void *arg);
 
 /* Streams the leader's kv each time it changes (err NULL), until canceled
- * or a terminal error (err set; then free with etcd_observe_cancel). */
+ * or a terminal error (err set; then free with etcd_observe_cancel).  Any
+ * end of the stream is terminal (ETCD_ECONN if etcd closed it); there is
+ * no automatic resume.  Changes include proclaims (same key, new value). */
 int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 			  void *arg, etcd_observe **ret_obs);
 etcd_observe *etcd_observe_cancel(etcd_observe *obs);
