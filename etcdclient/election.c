@@ -39,8 +39,8 @@ static int set_b64(json_t *obj, const char *name, const void *p, size_t n)
 	json_t *v = etcd_json_b64(p, n);
 
 	return v != NULL && json_object_set_new(obj, name, v) == 0
-		       ? 0
-		       : ETCD_ENOMEM;
+		   ? 0
+		   : ETCD_ENOMEM;
 }
 
 static int set_int64(json_t *obj, const char *name, int64_t n)
@@ -48,15 +48,17 @@ static int set_int64(json_t *obj, const char *name, int64_t n)
 	json_t *v = etcd_json_int64(n);
 
 	return v != NULL && json_object_set_new(obj, name, v) == 0
-		       ? 0
-		       : ETCD_ENOMEM;
+		   ? 0
+		   : ETCD_ENOMEM;
 }
 
 static void map_error(const struct etcd_error *in, struct etcd_error *out)
 {
 	static const char *const gone[] = {
-		"election: no leader", "election: not leader",
-		"session expired", "requested lease not found",
+	    "election: no leader",
+	    "election: not leader",
+	    "session expired",
+	    "requested lease not found",
 	};
 
 	*out = *in;
@@ -248,8 +250,8 @@ int etcd_election_leader(etcd_client *c, const char *name, etcd_leader_cb cb,
 }
 
 int etcd_election_proclaim(etcd_client *c, const struct etcd_leader_key *lk,
-			   const char *value, size_t value_len,
-			   etcd_done_cb cb, void *arg)
+			   const char *value, size_t value_len, etcd_done_cb cb,
+			   void *arg)
 {
 	json_t *body, *l;
 
@@ -286,13 +288,13 @@ enum camp_state { C_CAMPAIGN, C_VERIFY, C_DONE };
 
 struct etcd_campaign {
 	struct etcd_handle h; /* first: close() casts back */
-	etcd_client *c;       /* NULL once detached */
+	etcd_client *c;	      /* NULL once detached */
 	etcd_campaign_cb cb;
 	void *arg;
 	int64_t lease;
 	enum camp_state state;
 	struct etcd_call *call; /* campaign, then the verifying txn */
-	json_t *answer;         /* the campaign's answer */
+	json_t *answer;		/* the campaign's answer */
 	bool in_cb, dead;
 	struct etcd_arena arena;
 };
@@ -392,17 +394,19 @@ static void on_verify(void *arg, const struct etcd_error *err, json_t *resp)
 	}
 	etcd_leader_key_decode(camp->answer, &camp->arena, &lk);
 	if (etcd_json_get_bool(resp, "succeeded", &ok) != 0) {
-		etcd_error_set(&e, ETCD_EPROTO, "campaign: malformed txn answer");
+		etcd_error_set(&e, ETCD_EPROTO,
+			       "campaign: malformed txn answer");
 		camp_resign(camp);
 		camp_finish(camp, &e, NULL);
 		return;
 	}
 	if (!ok) {
-		etcd_error_set(&e, ETCD_ENOTFOUND,
-			       "campaign: leader key %s (create revision %" PRId64
-			       ") no longer exists under lease %" PRId64
-			       "; the lease expired while campaigning",
-			       lk.key, lk.rev, camp->lease);
+		etcd_error_set(
+		    &e, ETCD_ENOTFOUND,
+		    "campaign: leader key %s (create revision %" PRId64
+		    ") no longer exists under lease %" PRId64
+		    "; the lease expired while campaigning",
+		    lk.key, lk.rev, camp->lease);
 		camp_finish(camp, &e, NULL);
 		return;
 	}
@@ -486,8 +490,10 @@ static void on_campaign_done(void *arg, const struct etcd_error *err,
 	etcd_arena_clear(&camp->arena);
 	if (r != 0) {
 		camp->call = NULL;
-		etcd_error_set(&e, r, "campaign: could not verify the leader "
-				      "key: %s", etcd_strerror(r));
+		etcd_error_set(&e, r,
+			       "campaign: could not verify the leader "
+			       "key: %s",
+			       etcd_strerror(r));
 		camp_resign(camp);
 		camp_finish(camp, &e, NULL);
 	}

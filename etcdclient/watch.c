@@ -47,23 +47,23 @@ enum watch_state { W_RUNNING, W_DONE };
 
 struct etcd_watch {
 	struct etcd_handle h; /* first: close() casts back */
-	etcd_client *c;       /* NULL once detached by etcd_client_free */
+	etcd_client *c;	      /* NULL once detached by etcd_client_free */
 	struct ev_loop *loop;
 	etcd_watch_cb cb;
 	void *arg;
 
-	json_t *create;    /* create_request without start_revision */
+	json_t *create;	   /* create_request without start_revision */
 	json_t *probe_key; /* base64 key for the idle probe */
 	bool user_progress;
 	int64_t next_rev;
 	enum watch_state state;
 
-	struct etcd_call *call;  /* the stream, NULL between attempts */
-	struct etcd_call *probe; /* idle probe in flight */
-	unsigned long lines;     /* messages received, ever */
+	struct etcd_call *call;	   /* the stream, NULL between attempts */
+	struct etcd_call *probe;   /* idle probe in flight */
+	unsigned long lines;	   /* messages received, ever */
 	unsigned long probe_lines; /* lines when the probe was sent */
-	json_t *queue;           /* lines not yet reported */
-	bool ended;              /* the stream ended; end_err says how */
+	json_t *queue;		   /* lines not yet reported */
+	bool ended;		   /* the stream ended; end_err says how */
 	struct etcd_error end_err;
 	double backoff;
 	double idle_s;
@@ -79,8 +79,8 @@ static int set_b64(json_t *obj, const char *name, const void *p, size_t n)
 	json_t *v = etcd_json_b64(p, n);
 
 	return v != NULL && json_object_set_new(obj, name, v) == 0
-		       ? 0
-		       : ETCD_ENOMEM;
+		   ? 0
+		   : ETCD_ENOMEM;
 }
 
 static int set_int64(json_t *obj, const char *name, int64_t n)
@@ -88,8 +88,8 @@ static int set_int64(json_t *obj, const char *name, int64_t n)
 	json_t *v = etcd_json_int64(n);
 
 	return v != NULL && json_object_set_new(obj, name, v) == 0
-		       ? 0
-		       : ETCD_ENOMEM;
+		   ? 0
+		   : ETCD_ENOMEM;
 }
 
 /* ---- decoding --------------------------------------------------------- */
@@ -164,17 +164,18 @@ int etcd_watch_decode(const json_t *msg, struct etcd_arena *a,
 		goto malformed;
 	if (canceled) {
 		if (compact > 0) {
-			etcd_error_set(err, ETCD_ECOMPACTED,
-				       "watch: revision compacted up to %" PRId64,
-				       compact);
+			etcd_error_set(
+			    err, ETCD_ECOMPACTED,
+			    "watch: revision compacted up to %" PRId64,
+			    compact);
 			err->compact_revision = compact;
 			u->kind = ETCD_WATCH_COMPACTED;
 		} else {
 			const char *why = json_string_value(
-				json_object_get(res, "cancel_reason"));
-			etcd_error_set(err, ETCD_ESERVER,
-				       "watch canceled by etcd: %s",
-				       why != NULL && why[0] ? why : "no reason");
+			    json_object_get(res, "cancel_reason"));
+			etcd_error_set(
+			    err, ETCD_ESERVER, "watch canceled by etcd: %s",
+			    why != NULL && why[0] ? why : "no reason");
 			u->kind = ETCD_WATCH_FAILED;
 		}
 		u->err = err;
@@ -187,7 +188,7 @@ int etcd_watch_decode(const json_t *msg, struct etcd_arena *a,
 		size_t n = json_array_size(jevs);
 		if (n > 0) {
 			struct etcd_event *evs =
-				etcd_arena_alloc(a, n * sizeof(*evs));
+			    etcd_arena_alloc(a, n * sizeof(*evs));
 			if (evs == NULL) {
 				r = ETCD_ENOMEM;
 				goto malformed;
@@ -332,7 +333,11 @@ static bool retriable(const struct etcd_error *err)
 		/* Canceled, deadline exceeded, aborted, internal,
 		 * unavailable: a restart or a leader change. */
 		switch (err->grpc_code) {
-		case 1: case 4: case 10: case 13: case 14:
+		case 1:
+		case 4:
+		case 10:
+		case 13:
+		case 14:
 			return true;
 		default:
 			return false;
@@ -414,8 +419,7 @@ static void watch_connect(etcd_watch *w)
 	}
 	w->call = NULL;
 	w->ended = true;
-	etcd_error_set(&w->end_err, r,
-		       "watch: could not start the stream: %s",
+	etcd_error_set(&w->end_err, r, "watch: could not start the stream: %s",
 		       etcd_strerror(r));
 	if (!ev_is_active(&w->dispatch))
 		ev_timer_start(w->loop, &w->dispatch);
@@ -555,9 +559,10 @@ static void on_probe(void *arg, const struct etcd_error *err, json_t *resp)
 	etcd_call_cancel(w->call);
 	w->call = NULL;
 	w->ended = true;
-	etcd_error_set(&w->end_err, err->code,
-		       "watch: stream silent and etcd did not answer a probe: %s",
-		       err->message);
+	etcd_error_set(
+	    &w->end_err, err->code,
+	    "watch: stream silent and etcd did not answer a probe: %s",
+	    err->message);
 	if (!ev_is_active(&w->dispatch))
 		ev_timer_start(w->loop, &w->dispatch);
 }
@@ -618,8 +623,8 @@ int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,
 	w->queue = json_array();
 	w->create = json_object();
 	/* "" with prefix: every key, i.e. key "\0" and range end "\0". */
-	w->probe_key = klen > 0 ? etcd_json_b64(req->key, klen)
-				: etcd_json_b64("", 1);
+	w->probe_key =
+	    klen > 0 ? etcd_json_b64(req->key, klen) : etcd_json_b64("", 1);
 	filters = json_array();
 	if (w->queue == NULL || w->create == NULL || w->probe_key == NULL ||
 	    filters == NULL)
@@ -638,7 +643,7 @@ int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,
 			goto fail;
 	} else if (req->range_end != NULL) {
 		if (set_b64(w->create, "range_end", req->range_end,
-				      strlen(req->range_end)))
+			    strlen(req->range_end)))
 			goto fail;
 	}
 	if (req->no_put && json_array_append_new(filters, json_string("NOPUT")))

@@ -30,26 +30,27 @@ struct ocase {
 };
 
 static const struct ocase ocases[] = {
-	{"{\"result\":{\"header\":{\"revision\":\"7\"},\"kv\":{\"key\":"
-	 "\"ZWwvMQ==\",\"value\":\"djE=\",\"create_revision\":\"7\"}}}", 0,
-	 "el/1", "v1"},
-	{"{\"result\":{\"kvs\":[{\"key\":\"ZWwvMQ==\",\"value\":\"djI=\"}]}}",
-	 0, "el/1", "v2"},
-	{"{\"result\":{\"header\":{\"revision\":\"7\"}}}", 1, NULL, NULL},
-	{"{\"result\":{\"kvs\":[]}}", 1, NULL, NULL},
-	{"{\"error\":{\"grpc_code\":14,\"message\":\"unavailable\"}}",
-	 ETCD_ESERVER, NULL, NULL},
-	{"{\"error\":\"election: no leader\",\"message\":\"election: no "
-	 "leader\",\"code\":2}", ETCD_ENOTFOUND, NULL, NULL},
-	{"{}", ETCD_EPROTO, NULL, NULL},
-	{"3", ETCD_EPROTO, NULL, NULL},
-	{"{\"result\":[]}", ETCD_EPROTO, NULL, NULL},
-	{"{\"result\":{\"kv\":5}}", ETCD_EPROTO, NULL, NULL},
-	{"{\"result\":{\"kv\":{\"value\":\"djE=\"}}}", ETCD_EPROTO, NULL, NULL},
-	{"{\"result\":{\"kv\":{\"key\":\"***\"}}}", ETCD_EPROTO, NULL, NULL},
-	{"{\"result\":{\"kvs\":{}}}", ETCD_EPROTO, NULL, NULL},
-	{"{\"result\":{\"kv\":{\"key\":\"YQ==\",\"lease\":true}}}", ETCD_EPROTO,
-	 NULL, NULL},
+    {"{\"result\":{\"header\":{\"revision\":\"7\"},\"kv\":{\"key\":"
+     "\"ZWwvMQ==\",\"value\":\"djE=\",\"create_revision\":\"7\"}}}",
+     0, "el/1", "v1"},
+    {"{\"result\":{\"kvs\":[{\"key\":\"ZWwvMQ==\",\"value\":\"djI=\"}]}}", 0,
+     "el/1", "v2"},
+    {"{\"result\":{\"header\":{\"revision\":\"7\"}}}", 1, NULL, NULL},
+    {"{\"result\":{\"kvs\":[]}}", 1, NULL, NULL},
+    {"{\"error\":{\"grpc_code\":14,\"message\":\"unavailable\"}}", ETCD_ESERVER,
+     NULL, NULL},
+    {"{\"error\":\"election: no leader\",\"message\":\"election: no "
+     "leader\",\"code\":2}",
+     ETCD_ENOTFOUND, NULL, NULL},
+    {"{}", ETCD_EPROTO, NULL, NULL},
+    {"3", ETCD_EPROTO, NULL, NULL},
+    {"{\"result\":[]}", ETCD_EPROTO, NULL, NULL},
+    {"{\"result\":{\"kv\":5}}", ETCD_EPROTO, NULL, NULL},
+    {"{\"result\":{\"kv\":{\"value\":\"djE=\"}}}", ETCD_EPROTO, NULL, NULL},
+    {"{\"result\":{\"kv\":{\"key\":\"***\"}}}", ETCD_EPROTO, NULL, NULL},
+    {"{\"result\":{\"kvs\":{}}}", ETCD_EPROTO, NULL, NULL},
+    {"{\"result\":{\"kv\":{\"key\":\"YQ==\",\"lease\":true}}}", ETCD_EPROTO,
+     NULL, NULL},
 };
 
 static void test_observe_decode_table(void **state)
@@ -85,19 +86,20 @@ struct lcase {
 };
 
 static const struct lcase lcases[] = {
-	{"{\"header\":{},\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\","
-	 "\"rev\":\"7\",\"lease\":\"42\"}}", 0, 7, 42},
-	{"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\",\"rev\":9}}", 0, 9,
-	 0},
-	{"{}", ETCD_EPROTO, 0, 0},
-	{"{\"leader\":[]}", ETCD_EPROTO, 0, 0},
-	{"{\"leader\":{\"name\":\"ZWw=\",\"rev\":\"7\"}}", ETCD_EPROTO, 0, 0},
-	{"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\"}}", ETCD_EPROTO,
-	 0, 0},
-	{"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\",\"rev\":\"x\"}}",
-	 ETCD_EPROTO, 0, 0},
-	{"{\"leader\":{\"name\":1,\"key\":\"ZWwvMQ==\",\"rev\":\"7\"}}",
-	 ETCD_EPROTO, 0, 0},
+    {"{\"header\":{},\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\","
+     "\"rev\":\"7\",\"lease\":\"42\"}}",
+     0, 7, 42},
+    {"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\",\"rev\":9}}", 0, 9,
+     0},
+    {"{}", ETCD_EPROTO, 0, 0},
+    {"{\"leader\":[]}", ETCD_EPROTO, 0, 0},
+    {"{\"leader\":{\"name\":\"ZWw=\",\"rev\":\"7\"}}", ETCD_EPROTO, 0, 0},
+    {"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\"}}", ETCD_EPROTO, 0,
+     0},
+    {"{\"leader\":{\"name\":\"ZWw=\",\"key\":\"ZWwvMQ==\",\"rev\":\"x\"}}",
+     ETCD_EPROTO, 0, 0},
+    {"{\"leader\":{\"name\":1,\"key\":\"ZWwvMQ==\",\"rev\":\"7\"}}",
+     ETCD_EPROTO, 0, 0},
 };
 
 static void test_leader_key_decode_table(void **state)
@@ -148,8 +150,8 @@ static void test_decode_mutations(void **state)
 				struct etcd_kv kv;
 				memcpy(buf, src, n + 1);
 				buf[pos] = subst[k];
-				json_t *j = json_loads(buf, JSON_DECODE_ANY,
-						       NULL);
+				json_t *j =
+				    json_loads(buf, JSON_DECODE_ANY, NULL);
 				if (j == NULL)
 					continue;
 				parsed++;
@@ -192,8 +194,8 @@ static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
 {
 	struct raw r = {0};
 
-	assert_int_equal(etcd_call_start(c, path, body, 0, on_raw, NULL, &r,
-					 NULL), 0);
+	assert_int_equal(
+	    etcd_call_start(c, path, body, 0, on_raw, NULL, &r, NULL), 0);
 	assert_true(evtest_run_until(etcd_client_loop(c), &r.done, TIMEOUT));
 	if (r.failed)
 		fail_msg("%s: %s", path, r.err.message);
@@ -203,8 +205,9 @@ static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
 static int64_t lease_grant(etcd_client *c, int64_t ttl)
 {
 	int64_t id = 0;
-	json_t *resp = raw_call(c, "/v3/lease/grant",
-				json_pack("{s:o}", "TTL", etcd_json_int64(ttl)));
+	json_t *resp =
+	    raw_call(c, "/v3/lease/grant",
+		     json_pack("{s:o}", "TTL", etcd_json_int64(ttl)));
 
 	assert_int_equal(etcd_json_get_int64(resp, "ID", &id), 0);
 	assert_true(id > 0);
@@ -225,12 +228,12 @@ static int64_t key_create_rev(etcd_client *c, const char *key)
 	const struct etcd_kv *kvs;
 	size_t n;
 	int64_t rev = 0;
-	json_t *resp = raw_call(c, "/v3/kv/range",
-				json_pack("{s:o}", "key",
-					  etcd_json_b64(key, strlen(key))));
+	json_t *resp = raw_call(
+	    c, "/v3/kv/range",
+	    json_pack("{s:o}", "key", etcd_json_b64(key, strlen(key))));
 
-	assert_int_equal(etcd_decode_kvs(json_object_get(resp, "kvs"), &a,
-					 &kvs, &n), 0);
+	assert_int_equal(
+	    etcd_decode_kvs(json_object_get(resp, "kvs"), &a, &kvs, &n), 0);
 	if (n == 1)
 		rev = kvs[0].create_revision;
 	etcd_arena_clear(&a);
@@ -308,7 +311,8 @@ static void campaign(etcd_client *c, struct camp *cp, const char *name,
 {
 	assert_int_equal(etcd_election_campaign(c, name, lease, value,
 						strlen(value), on_campaign, cp,
-						&cp->h), 0);
+						&cp->h),
+			 0);
 }
 
 struct leader {
@@ -428,8 +432,8 @@ static void test_leader_proclaim_resign_observe(void **state)
 	struct leader l = get_leader(f->c, "e1");
 	assert_int_equal(l.code, ETCD_ENOTFOUND);
 
-	assert_int_equal(etcd_election_observe(f->c, "e1", on_observe, &o,
-					       &o.h), 0);
+	assert_int_equal(
+	    etcd_election_observe(f->c, "e1", on_observe, &o, &o.h), 0);
 	campaign(f->c, &cp, "e1", lease, "alpha");
 	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
 	assert_int_equal(cp.code, 0);
@@ -447,8 +451,8 @@ static void test_leader_proclaim_resign_observe(void **state)
 	assert_string_equal(l.value, "alpha");
 	assert_int_equal(l.create_rev, cp.lk.rev);
 
-	assert_int_equal(etcd_election_proclaim(f->c, &cp.lk, "beta", 4,
-						on_done, &d), 0);
+	assert_int_equal(
+	    etcd_election_proclaim(f->c, &cp.lk, "beta", 4, on_done, &d), 0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, 0);
 	assert_true(evtest_run_until_count(f->loop, &o.n, 2, TIMEOUT));
@@ -478,8 +482,8 @@ static void test_leader_proclaim_resign_observe(void **state)
 	assert_int_equal(key_create_rev(f->c, cp.lk.key), 0);
 
 	d = (struct done){0};
-	assert_int_equal(etcd_election_proclaim(f->c, &cp.lk, "gamma", 5,
-						on_done, &d), 0);
+	assert_int_equal(
+	    etcd_election_proclaim(f->c, &cp.lk, "gamma", 5, on_done, &d), 0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, ETCD_ENOTFOUND);
 	assert_int_equal(o.errors, 0);
@@ -500,8 +504,8 @@ static void test_failover_fencing(void **state)
 	campaign(ca, &a, "e2", la, "A");
 	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
 	assert_int_equal(a.code, 0);
-	assert_int_equal(etcd_election_observe(f->c, "e2", on_observe, &o,
-					       &o.h), 0);
+	assert_int_equal(
+	    etcd_election_observe(f->c, "e2", on_observe, &o, &o.h), 0);
 	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
 	assert_string_equal(o.values[0], "A");
 
@@ -521,12 +525,12 @@ static void test_failover_fencing(void **state)
 	assert_string_equal(o.values[1], "B");
 
 	/* A's token no longer fences anything. */
-	json_t *resp = raw_call(
-		f->c, "/v3/kv/txn",
-		json_pack("{s:[{s:s, s:s, s:o, s:o}]}", "compare", "target",
-			  "CREATE", "result", "EQUAL", "key",
-			  etcd_json_b64(a.lk.key, strlen(a.lk.key)),
-			  "create_revision", etcd_json_int64(a.lk.rev)));
+	json_t *resp =
+	    raw_call(f->c, "/v3/kv/txn",
+		     json_pack("{s:[{s:s, s:s, s:o, s:o}]}", "compare",
+			       "target", "CREATE", "result", "EQUAL", "key",
+			       etcd_json_b64(a.lk.key, strlen(a.lk.key)),
+			       "create_revision", etcd_json_int64(a.lk.rev)));
 	bool ok = true;
 	assert_int_equal(etcd_json_get_bool(resp, "succeeded", &ok), 0);
 	assert_false(ok);
@@ -620,8 +624,8 @@ static void test_client_free_cancels(void **state)
 	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
 	watch_keys(f->c, &k, "e6/");
 	campaign(cb, &b, "e6", lb, "B");
-	assert_int_equal(etcd_election_observe(cb, "e6", on_observe, &o,
-					       &o.h), 0);
+	assert_int_equal(etcd_election_observe(cb, "e6", on_observe, &o, &o.h),
+			 0);
 	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
 	cb = etcd_client_free(cb);
 	assert_true(b.done);
@@ -645,8 +649,8 @@ static void test_etcdctl_campaigner(void **state)
 	struct obs o = {0};
 	char cmd[512];
 
-	assert_int_equal(etcd_election_observe(f->c, "e7", on_observe, &o,
-					       &o.h), 0);
+	assert_int_equal(
+	    etcd_election_observe(f->c, "e7", on_observe, &o, &o.h), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "ETCDCTL_API=3 timeout 3 etcdctl --endpoints=%s elect e7 "
 		 "from-etcdctl >/dev/null 2>&1",
@@ -667,14 +671,15 @@ static void test_invalid_args(void **state)
 	etcd_campaign *cp = NULL;
 	etcd_observe *o = NULL;
 
-	assert_int_equal(etcd_election_campaign(f->c, "", 1, "v", 1,
-						on_campaign, NULL, &cp),
-			 ETCD_EINVAL);
+	assert_int_equal(
+	    etcd_election_campaign(f->c, "", 1, "v", 1, on_campaign, NULL, &cp),
+	    ETCD_EINVAL);
 	assert_int_equal(etcd_election_campaign(f->c, "x", 0, "v", 1,
 						on_campaign, NULL, &cp),
 			 ETCD_EINVAL);
-	assert_int_equal(etcd_election_observe(f->c, NULL, on_observe, NULL,
-					       &o), ETCD_EINVAL);
+	assert_int_equal(
+	    etcd_election_observe(f->c, NULL, on_observe, NULL, &o),
+	    ETCD_EINVAL);
 	assert_int_equal(etcd_election_leader(f->c, "x", NULL, NULL),
 			 ETCD_EINVAL);
 	assert_null(etcd_campaign_cancel(NULL));
@@ -700,25 +705,24 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_observe_decode_table),
-		cmocka_unit_test(test_leader_key_decode_table),
-		cmocka_unit_test(test_decode_mutations),
-		cmocka_unit_test_setup_teardown(
-			test_leader_proclaim_resign_observe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failover_fencing, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_campaign_cancel_withdraws,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_campaign_lease_expired,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_campaign_unknown_lease,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_client_free_cancels, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_etcdctl_campaigner, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_args, setup,
-						teardown),
+	    cmocka_unit_test(test_observe_decode_table),
+	    cmocka_unit_test(test_leader_key_decode_table),
+	    cmocka_unit_test(test_decode_mutations),
+	    cmocka_unit_test_setup_teardown(test_leader_proclaim_resign_observe,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failover_fencing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_campaign_cancel_withdraws,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_campaign_lease_expired, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_campaign_unknown_lease, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_client_free_cancels, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_etcdctl_campaigner, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

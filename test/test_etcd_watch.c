@@ -24,64 +24,67 @@ static struct etcd_harness *H;
 
 struct dcase {
 	const char *json;
-	int ret;                 /* 0 or ETCD_E* */
+	int ret; /* 0 or ETCD_E* */
 	enum etcd_watch_kind kind;
 	size_t n_events;
-	int64_t rev;             /* header.revision */
+	int64_t rev; /* header.revision */
 	int64_t compact;
 };
 
 static const struct dcase dcases[] = {
-	/* valid */
-	{"{\"result\":{\"header\":{\"revision\":\"4\"},\"created\":true}}", 0,
-	 ETCD_WATCH_CREATED, 0, 4, 0},
-	{"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
-	 "{\"kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"mod_revision\":\"8\","
-	 "\"create_revision\":\"8\",\"version\":\"1\"}},"
-	 "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"9\"},"
-	 "\"prev_kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"mod_revision\":\"8\"}}"
-	 "]}}", 0, ETCD_WATCH_EVENTS, 2, 9, 0},
-	{"{\"result\":{\"header\":{\"revision\":\"12\"}}}", 0,
-	 ETCD_WATCH_PROGRESS, 0, 12, 0},
-	{"{\"result\":{\"header\":{\"revision\":\"12\"},\"events\":[]}}", 0,
-	 ETCD_WATCH_PROGRESS, 0, 12, 0},
-	{"{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
-	 "\"compact_revision\":\"5\"}}", 0, ETCD_WATCH_COMPACTED, 0, 0, 5},
-	{"{\"result\":{\"canceled\":true,\"cancel_reason\":\"x\"}}", 0,
-	 ETCD_WATCH_FAILED, 0, 0, 0},
-	{"{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"down\"}}",
-	 0, ETCD_WATCH_FAILED, 0, 0, 0},
-	{"{\"error\":\"bad\",\"message\":\"bad\",\"code\":3}", 0,
-	 ETCD_WATCH_FAILED, 0, 0, 0},
-	{"{\"result\":{\"events\":[{\"type\":1,\"kv\":{\"key\":\"YQ==\"}}]}}", 0,
-	 ETCD_WATCH_EVENTS, 1, 0, 0},
-	{"{\"result\":{\"header\":{\"revision\":7}, \"unknown\":[1,2]}}", 0,
-	 ETCD_WATCH_PROGRESS, 0, 7, 0},
-	/* malformed */
-	{"[]", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":3}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"header\":\"x\"}}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"header\":{\"revision\":\"x1\"}}}", ETCD_EPROTO, 0, 0, 0,
-	 0},
-	{"{\"result\":{\"created\":\"yes\"}}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"events\":{}}}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"events\":[3]}}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"events\":[{}]}}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"events\":[{\"type\":\"MOVE\",\"kv\":{}}]}}",
-	 ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"events\":[{\"type\":7,\"kv\":{}}]}}", ETCD_EPROTO, 0,
-	 0, 0, 0},
-	{"{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!!\"}}]}}", ETCD_EPROTO,
-	 0, 0, 0, 0},
-	{"{\"result\":{\"events\":[{\"kv\":{\"key\":5}}]}}", ETCD_EPROTO, 0, 0,
-	 0, 0},
-	{"{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\"},\"prev_kv\":1}]}}",
-	 ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\","
-	 "\"mod_revision\":{}}}]}}", ETCD_EPROTO, 0, 0, 0, 0},
-	{"{\"result\":{\"canceled\":true,\"compact_revision\":\"z\"}}",
-	 ETCD_EPROTO, 0, 0, 0, 0},
+    /* valid */
+    {"{\"result\":{\"header\":{\"revision\":\"4\"},\"created\":true}}", 0,
+     ETCD_WATCH_CREATED, 0, 4, 0},
+    {"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
+     "{\"kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"mod_revision\":\"8\","
+     "\"create_revision\":\"8\",\"version\":\"1\"}},"
+     "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"9\"},"
+     "\"prev_kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"mod_revision\":\"8\"}}"
+     "]}}",
+     0, ETCD_WATCH_EVENTS, 2, 9, 0},
+    {"{\"result\":{\"header\":{\"revision\":\"12\"}}}", 0, ETCD_WATCH_PROGRESS,
+     0, 12, 0},
+    {"{\"result\":{\"header\":{\"revision\":\"12\"},\"events\":[]}}", 0,
+     ETCD_WATCH_PROGRESS, 0, 12, 0},
+    {"{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
+     "\"compact_revision\":\"5\"}}",
+     0, ETCD_WATCH_COMPACTED, 0, 0, 5},
+    {"{\"result\":{\"canceled\":true,\"cancel_reason\":\"x\"}}", 0,
+     ETCD_WATCH_FAILED, 0, 0, 0},
+    {"{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"down\"}}", 0,
+     ETCD_WATCH_FAILED, 0, 0, 0},
+    {"{\"error\":\"bad\",\"message\":\"bad\",\"code\":3}", 0, ETCD_WATCH_FAILED,
+     0, 0, 0},
+    {"{\"result\":{\"events\":[{\"type\":1,\"kv\":{\"key\":\"YQ==\"}}]}}", 0,
+     ETCD_WATCH_EVENTS, 1, 0, 0},
+    {"{\"result\":{\"header\":{\"revision\":7}, \"unknown\":[1,2]}}", 0,
+     ETCD_WATCH_PROGRESS, 0, 7, 0},
+    /* malformed */
+    {"[]", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":3}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"header\":\"x\"}}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"header\":{\"revision\":\"x1\"}}}", ETCD_EPROTO, 0, 0, 0,
+     0},
+    {"{\"result\":{\"created\":\"yes\"}}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"events\":{}}}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"events\":[3]}}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"events\":[{}]}}", ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"events\":[{\"type\":\"MOVE\",\"kv\":{}}]}}", ETCD_EPROTO,
+     0, 0, 0, 0},
+    {"{\"result\":{\"events\":[{\"type\":7,\"kv\":{}}]}}", ETCD_EPROTO, 0, 0, 0,
+     0},
+    {"{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!!\"}}]}}", ETCD_EPROTO, 0,
+     0, 0, 0},
+    {"{\"result\":{\"events\":[{\"kv\":{\"key\":5}}]}}", ETCD_EPROTO, 0, 0, 0,
+     0},
+    {"{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\"},\"prev_kv\":1}]}}",
+     ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"events\":[{\"kv\":{\"key\":\"YQ==\","
+     "\"mod_revision\":{}}}]}}",
+     ETCD_EPROTO, 0, 0, 0, 0},
+    {"{\"result\":{\"canceled\":true,\"compact_revision\":\"z\"}}", ETCD_EPROTO,
+     0, 0, 0, 0},
 };
 
 static void test_decode_table(void **state)
@@ -139,8 +142,8 @@ static void test_decode_mutations(void **state)
 				struct etcd_error err;
 				memcpy(buf, dcases[i].json, n + 1);
 				buf[pos] = subst[k];
-				json_t *j = json_loads(buf, JSON_DECODE_ANY,
-						       NULL);
+				json_t *j =
+				    json_loads(buf, JSON_DECODE_ANY, NULL);
 				if (j == NULL)
 					continue;
 				parsed++;
@@ -159,14 +162,14 @@ static void test_decode_mutations(void **state)
 static void test_decode_event_fields(void **state)
 {
 	const char *s =
-		"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
-		"{\"kv\":{\"key\":\"YQ==\",\"value\":\"Mg==\","
-		"\"mod_revision\":\"9\",\"create_revision\":\"8\","
-		"\"version\":\"2\",\"lease\":\"77\"},"
-		"\"prev_kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\","
-		"\"mod_revision\":\"8\"}},"
-		"{\"type\":\"DELETE\",\"kv\":{\"key\":\"Yg==\","
-		"\"mod_revision\":\"9\"}}]}}";
+	    "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
+	    "{\"kv\":{\"key\":\"YQ==\",\"value\":\"Mg==\","
+	    "\"mod_revision\":\"9\",\"create_revision\":\"8\","
+	    "\"version\":\"2\",\"lease\":\"77\"},"
+	    "\"prev_kv\":{\"key\":\"YQ==\",\"value\":\"MQ==\","
+	    "\"mod_revision\":\"8\"}},"
+	    "{\"type\":\"DELETE\",\"kv\":{\"key\":\"Yg==\","
+	    "\"mod_revision\":\"9\"}}]}}";
 	struct etcd_arena a = {0};
 	struct etcd_watch_update u;
 	struct etcd_error err;
@@ -217,8 +220,8 @@ static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
 {
 	struct raw r = {0};
 
-	assert_int_equal(etcd_call_start(c, path, body, 0, on_raw, NULL, &r,
-					 NULL), 0);
+	assert_int_equal(
+	    etcd_call_start(c, path, body, 0, on_raw, NULL, &r, NULL), 0);
 	assert_true(evtest_run_until(etcd_client_loop(c), &r.done, TIMEOUT));
 	if (r.failed)
 		fail_msg("%s: %s", path, r.err.message);
@@ -229,17 +232,17 @@ static int64_t resp_rev(json_t *resp)
 {
 	struct etcd_header h;
 
-	assert_int_equal(etcd_decode_header(json_object_get(resp, "header"),
-					    &h), 0);
+	assert_int_equal(
+	    etcd_decode_header(json_object_get(resp, "header"), &h), 0);
 	json_decref(resp);
 	return h.revision;
 }
 
 static int64_t put(etcd_client *c, const char *key, const char *val)
 {
-	json_t *b = json_pack("{s:o, s:o}", "key",
-			      etcd_json_b64(key, strlen(key)), "value",
-			      etcd_json_b64(val, strlen(val)));
+	json_t *b =
+	    json_pack("{s:o, s:o}", "key", etcd_json_b64(key, strlen(key)),
+		      "value", etcd_json_b64(val, strlen(val)));
 	return resp_rev(raw_call(c, "/v3/kv/put", b));
 }
 
@@ -265,7 +268,8 @@ static etcd_client *client_new(struct ev_loop *loop, struct etcd_harness *h,
 			       long timeout_ms)
 {
 	const char *eps[] = {h->endpoint};
-	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1,
+	struct etcd_config cfg = {.endpoints = eps,
+				  .n_endpoints = 1,
 				  .request_timeout_ms = timeout_ms};
 	etcd_client *c = NULL;
 
@@ -363,12 +367,14 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 static void watch_prefix(etcd_client *c, struct rec *r, const char *prefix,
 			 int64_t from)
 {
-	struct etcd_watch_req req = {.key = prefix, .prefix = true,
-				     .start_revision = from, .prev_kv = true};
+	struct etcd_watch_req req = {.key = prefix,
+				     .prefix = true,
+				     .start_revision = from,
+				     .prev_kv = true};
 
 	assert_int_equal(etcd_watch_start(c, &req, on_watch, r, &r->w), 0);
-	assert_true(evtest_run_until_count(etcd_client_loop(c), &r->created,
-					   1, TIMEOUT));
+	assert_true(evtest_run_until_count(etcd_client_loop(c), &r->created, 1,
+					   TIMEOUT));
 }
 
 /* ---- integration ------------------------------------------------------ */
@@ -436,10 +442,10 @@ static void test_restart_resumes(void **state)
 
 	assert_int_equal(etcd_harness_restart(H), 0);
 	/* Written while the watch is down: must be replayed on resume. */
-	assert_int_equal(etcd_harness_ctl(H, NULL, 0, "put", "/w5/k2", "2",
-					  NULL), 0);
-	assert_int_equal(etcd_harness_ctl(H, NULL, 0, "put", "/w5/k3", "3",
-					  NULL), 0);
+	assert_int_equal(
+	    etcd_harness_ctl(H, NULL, 0, "put", "/w5/k2", "2", NULL), 0);
+	assert_int_equal(
+	    etcd_harness_ctl(H, NULL, 0, "put", "/w5/k3", "3", NULL), 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 4, TIMEOUT));
 	assert_true(r.reconnecting >= 1);
 	assert_true(evtest_run_until_count(f->loop, &r.created, 2, TIMEOUT));
@@ -493,14 +499,14 @@ static void test_cancel_in_callback(void **state)
 	watch_prefix(f->c, &r, "/w7/", 0);
 	watch_prefix(f->c, &witness, "/w7/", 0);
 	put(f->c, "/w7/a", "1");
-	assert_true(evtest_run_until_count(f->loop, &witness.n_events, 1,
-					   TIMEOUT));
+	assert_true(
+	    evtest_run_until_count(f->loop, &witness.n_events, 1, TIMEOUT));
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
 	assert_null(r.w);
 	put(f->c, "/w7/b", "2");
 	put(f->c, "/w7/c", "3");
-	assert_true(evtest_run_until_count(f->loop, &witness.n_events, 3,
-					   TIMEOUT));
+	assert_true(
+	    evtest_run_until_count(f->loop, &witness.n_events, 3, TIMEOUT));
 	assert_int_equal(r.n_events, 1);
 	assert_int_equal(r.updates, 2); /* created + one event */
 	witness.w = etcd_watch_cancel(witness.w);
@@ -523,8 +529,8 @@ static void test_filters(void **state)
 {
 	struct fixture *f = *state;
 	struct rec r = {0};
-	struct etcd_watch_req req = {.key = "/w9/", .prefix = true,
-				     .no_put = true};
+	struct etcd_watch_req req = {
+	    .key = "/w9/", .prefix = true, .no_put = true};
 
 	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
 	assert_true(evtest_run_until_count(f->loop, &r.created, 1, TIMEOUT));
@@ -564,8 +570,8 @@ static void test_outage_backoff(void **state)
 	int64_t rev = put(f->c, "/w12/a", "1");
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
 	/* Seen by nobody yet when etcd dies. */
-	assert_int_equal(etcd_harness_ctl(H, NULL, 0, "put", "/w12/b", "2",
-					  NULL), 0);
+	assert_int_equal(
+	    etcd_harness_ctl(H, NULL, 0, "put", "/w12/b", "2", NULL), 0);
 	assert_int_equal(etcd_harness_kill(H), 0);
 	bool ok = evtest_run_until_count(f->loop, &r.reconnecting, 5, TIMEOUT);
 	int restarted = etcd_harness_restart(H);
@@ -600,8 +606,8 @@ static void test_stalled_stream(void **state)
 	assert_true(ok);
 	assert_int_equal(r.reconnect_code, ETCD_ETIMEDOUT);
 	put(f->c, "/w11/a", "1");
-	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1,
-					   3 * TIMEOUT));
+	assert_true(
+	    evtest_run_until_count(f->loop, &r.n_events, 1, 3 * TIMEOUT));
 	assert_string_equal(r.ev[0].value, "1");
 	assert_int_equal(r.failed, 0);
 	r.w = etcd_watch_cancel(r.w);
@@ -628,13 +634,13 @@ static void test_invalid_args(void **state)
 static void test_progress_notify(void **state)
 {
 	const char *extra[] = {
-		"--experimental-watch-progress-notify-interval=1s", NULL};
+	    "--experimental-watch-progress-notify-interval=1s", NULL};
 	struct etcd_harness_opts o = {.extra_args = extra};
 	struct etcd_harness *h = etcd_harness_start(&o);
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	struct rec r = {0};
-	struct etcd_watch_req req = {.key = "/p/", .prefix = true,
-				     .progress_notify = true};
+	struct etcd_watch_req req = {
+	    .key = "/p/", .prefix = true, .progress_notify = true};
 
 	(void)state;
 	assert_non_null(h);
@@ -670,31 +676,29 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_table),
-		cmocka_unit_test(test_decode_mutations),
-		cmocka_unit_test(test_decode_event_fields),
-		cmocka_unit_test_setup_teardown(test_put_delete_prev_kv, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_replay_from_revision,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compacted, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_cancel_in_callback, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_client_free_fails_watch,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_single_key_watch, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_args, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_restart_resumes, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_outage_backoff, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_stalled_stream, setup,
-						teardown),
-		cmocka_unit_test(test_progress_notify),
+	    cmocka_unit_test(test_decode_table),
+	    cmocka_unit_test(test_decode_mutations),
+	    cmocka_unit_test(test_decode_event_fields),
+	    cmocka_unit_test_setup_teardown(test_put_delete_prev_kv, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_replay_from_revision, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_compacted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_in_callback, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_client_free_fails_watch, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_single_key_watch, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_resumes, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_outage_backoff, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_stalled_stream, setup,
+					    teardown),
+	    cmocka_unit_test(test_progress_notify),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
