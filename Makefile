@@ -104,18 +104,25 @@ e2e: all
 deps:
 	@./scripts/install-deps.sh
 
-# test + e2e, then each fuzz target for FUZZ_SECONDS (default 20).
+# test + e2e + a short run of each fuzz target, then one summary line.
 check:
-	@$(MAKE) --no-print-directory test
-	@$(MAKE) --no-print-directory e2e
-	@$(MAKE) --no-print-directory fuzz-smoke
+	@rm -f $(B)/summary-*; mkdir -p $(B); \
+	$(MAKE) --no-print-directory test SUMMARY_FILE=$(CURDIR)/$(B)/summary-test; t=$$?; \
+	$(MAKE) --no-print-directory e2e SUMMARY_FILE=$(CURDIR)/$(B)/summary-e2e; e=$$?; \
+	$(MAKE) --no-print-directory fuzz-smoke SUMMARY_FILE=$(CURDIR)/$(B)/summary-fuzz; f=$$?; \
+	cat $(B)/summary-* 2>/dev/null | awk -v t=$$t -v e=$$e -v f=$$f \
+	  '{p+=$$1; x+=$$2} END {if (t||e||f) if (x==0) x=1; \
+	   printf "check: %d passed, %d failed\n", p, x; exit (x>0)}'
 
 FUZZ_SECONDS ?= 20
 fuzz-smoke: fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  ./build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-	    -close_fd_mask=3 $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) || exit 1; done
+	@p=0; x=0; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  if ./build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 \
+	      $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) > build/fuzz/$$n.log 2>&1; then \
+	    echo "fuzz $$n: $(FUZZ_SECONDS) s, $$(grep -Eo 'Done [0-9]+ runs' build/fuzz/$$n.log), no crash"; p=$$((p+1)); \
+	  else echo "fuzz $$n: FAILED, see build/fuzz/$$n.log"; tail -30 build/fuzz/$$n.log; x=$$((x+1)); fi; \
+	done; echo "$$p passed, $$x failed"; \
+	[ -n "$(SUMMARY_FILE)" ] && echo "$$p $$x" > "$(SUMMARY_FILE)"; [ $$x -eq 0 ]
 
 bench: all $(BENCH_BINS)
 	@B=$(B) ./bench/run.sh

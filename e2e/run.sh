@@ -16,4 +16,5 @@ for t in e2e/test_*.sh; do
 done
 [ ${#names[@]} -gt 0 ] && echo "failing: ${names[*]}"
 echo "$passed passed, $failed failed"
+[ -n "${SUMMARY_FILE:-}" ] && echo "$passed $failed" > "$SUMMARY_FILE"
 [ "$failed" -eq 0 ]

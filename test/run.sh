@@ -18,4 +18,5 @@ for t in "$@"; do
 done
 [ ${#bins_failed[@]} -gt 0 ] && echo "failing: ${bins_failed[*]}"
 echo "$passed passed, $failed failed"
+[ -n "${SUMMARY_FILE:-}" ] && echo "$passed $failed" > "$SUMMARY_FILE"
 [ "$failed" -eq 0 ]
