@@ -117,8 +117,10 @@ check:
 FUZZ_SECONDS ?= 20
 fuzz-smoke: fuzz
 	@p=0; x=0; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  rm -rf build/fuzz/corpus/$$n; mkdir -p build/fuzz/corpus/$$n; \
+	  [ -d fuzz/corpus/$$n ] && cp fuzz/corpus/$$n/* build/fuzz/corpus/$$n/; \
 	  if ./build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 \
-	      $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) > build/fuzz/$$n.log 2>&1; then \
+	      build/fuzz/corpus/$$n > build/fuzz/$$n.log 2>&1; then \
 	    echo "fuzz $$n: $(FUZZ_SECONDS) s, $$(grep -Eo 'Done [0-9]+ runs' build/fuzz/$$n.log), no crash"; p=$$((p+1)); \
 	  else echo "fuzz $$n: FAILED, see build/fuzz/$$n.log"; tail -30 build/fuzz/$$n.log; x=$$((x+1)); fi; \
 	done; echo "$$p passed, $$x failed"; \

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "etcdclient/internal.h"
+#include "etcdclient/watch_election.h"
 
 /* Touch what a caller would read, so that bad pointers show up. */
 static size_t touch_kvs(const struct etcd_kv *kvs, size_t n)
@@ -84,6 +85,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (etcd_decode_lease_ttl(j, &a, &lr) == 0)
 		for (size_t i = 0; i < lr.n_keys; i++)
 			sink += strlen(lr.keys[i]);
+	etcd_arena_clear(&a);
+
+	struct etcd_watch_update wu;
+	struct etcd_error we;
+	if (etcd_watch_decode(j, &a, &wu, &we) == 0)
+		for (size_t i = 0; i < wu.n_events; i++) {
+			sink += touch_kvs(&wu.events[i].kv, 1);
+			if (wu.events[i].prev_kv != NULL)
+				sink += touch_kvs(wu.events[i].prev_kv, 1);
+		}
+	etcd_arena_clear(&a);
+
+	struct etcd_kv okv;
+	if (etcd_observe_decode(j, &a, &okv, &we) == 0)
+		sink += touch_kvs(&okv, 1);
+	etcd_arena_clear(&a);
+
+	struct etcd_leader_key lk;
+	if (etcd_leader_key_decode(j, &a, &lk) == 0)
+		sink += strlen(lk.name) + strlen(lk.key);
 	etcd_arena_clear(&a);
 
 	struct etcd_header h;
