@@ -341,7 +341,8 @@ static void ka_expire(etcd_keepalive *ka, const struct etcd_error *err)
 static void on_ka_answer(void *arg, const struct etcd_error *err,
 			 json_t *resp);
 
-static void ka_send(etcd_keepalive *ka)
+/* Returns false if the keepalive was stopped (and freed) meanwhile. */
+static bool ka_send(etcd_keepalive *ka)
 {
 	json_t *body = id_body(ka->id);
 	struct etcd_error e;
@@ -354,14 +355,15 @@ static void ka_send(etcd_keepalive *ka)
 				    on_ka_answer, NULL, ka, &ka->call);
 	}
 	if (r == 0)
-		return;
+		return true;
 	ka->call = NULL;
 	ka->next = ev_now(ka->loop) + KA_RETRY_S;
 	etcd_error_set(&e, r, "lease %lld: could not send a refresh",
 		       (long long)ka->id);
 	if (!ka_report(ka, ETCD_KEEPALIVE_ERROR, &e, 0))
-		return;
+		return false;
 	ka_arm(ka);
+	return true;
 }
 
 static void on_ka_answer(void *arg, const struct etcd_error *err,
@@ -419,9 +421,8 @@ static void on_ka_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (ka->call == NULL) {
-		ka_send(ka);
-		if (ka->call == NULL)
-			return; /* reported and re-armed, or stopped */
+		if (!ka_send(ka) || ka->call == NULL)
+			return; /* stopped, or reported and re-armed */
 	}
 	ka_arm(ka);
 }
