@@ -62,7 +62,7 @@ TEST_BINS := $(patsubst test/%.c,$(B)/test/%,$(TEST_SRC))
 TEST_TOOLS := $(patsubst test/tools/%.c,$(B)/test/tools/%,$(wildcard test/tools/*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps test e2e check fuzz-smoke bench demo fuzz lint fmt install clean
+.PHONY: all deps test memcheck e2e check fuzz-smoke bench demo fuzz lint fmt install clean
 all: $(LIBS) $(BINS) $(TEST_TOOLS)
 
 $(B)/obj/%.o: %.c
@@ -97,6 +97,11 @@ $(B)/bench/%: $(call obj,bench/%.c) $(LIBS)
 # T=name runs one test binary (make test T=test_codec).
 test: all $(TEST_BINS)
 	@B=$(B) ./test/run.sh $(if $(T),$(B)/test/$(T),$(TEST_BINS))
+
+# Every test binary under valgrind: leaks and memory errors fail.
+memcheck: all $(TEST_BINS)
+	@VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+	  B=$(B) ./test/run.sh $(if $(T),$(B)/test/$(T),$(TEST_BINS))
 
 e2e: all
 	@B=$(B) ./e2e/run.sh
