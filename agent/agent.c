@@ -37,7 +37,10 @@ struct vm {
 	enum vm_state state;
 	int64_t state_attempt;
 	char *uid;
+	char *error;
 	bool busy;          /* executor op in flight */
+	bool st_inflight, st_dirty; /* P/vms write in flight / again after */
+	bool zombie;        /* forgotten while a write was in flight */
 	bool seen;          /* re-list mark */
 };
 
@@ -661,6 +664,7 @@ static struct vm *vm_find(struct host *h, const char *id, bool create)
 
 static void vm_free(struct vm *v)
 {
+	free(v->error);
 	free(v->spec);
 	free(v->uid);
 	free(v);
@@ -673,69 +677,98 @@ static void vm_forget(struct vm *v)
 	for (struct vm **p = &h->vms; *p; p = &(*p)->next) {
 		if (*p == v) {
 			*p = v->next;
-			vm_free(v);
+			if (v->st_inflight)
+				v->zombie = true; /* freed by its callback */
+			else
+				vm_free(v);
 			return;
 		}
 	}
 }
 
-static void vm_state_done(void *arg, const struct etcd_error *err,
-			  const struct etcd_put_result *res)
-{
-	char *key = arg;
+static void vm_state_flush(struct vm *v);
 
-	(void)res;
+/* One state write per VM in flight: two puts of one key on two
+ * connections could land in either order. */
+static void vm_state_done(void *arg, const struct etcd_error *err)
+{
+	struct vm *v = arg;
+
+	v->st_inflight = false;
 	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%s: VM state not written: %s", key, err_str(err));
-	free(key);
+		fs_warn("%s/vms/%s/%s: VM state not written: %s",
+			v->h->a->prefix, v->h->name, v->id, err_str(err));
+	if (v->zombie) {
+		vm_free(v);
+		return;
+	}
+	if (v->st_dirty && !v->h->a->stopping)
+		vm_state_flush(v);
+}
+
+static void vm_put_done(void *arg, const struct etcd_error *err,
+			const struct etcd_put_result *res)
+{
+	(void)res;
+	vm_state_done(arg, err);
 }
 
 static void vm_del_done(void *arg, const struct etcd_error *err,
 			const struct etcd_delete_result *res)
 {
-	char *key = arg;
-
 	(void)res;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%s: VM state not removed: %s", key, err_str(err));
-	free(key);
+	vm_state_done(arg, err);
+}
+
+static void vm_state_flush(struct vm *v)
+{
+	agent *a = v->h->a;
+	char key[KEY_MAX], ts[32], *val = NULL;
+	json_t *o;
+	int r = -ENOMEM;
+
+	if (v->st_inflight) {
+		v->st_dirty = true;
+		return;
+	}
+	v->st_dirty = false;
+	snprintf(key, KEY_MAX, "%s/vms/%s/%s", a->prefix, v->h->name, v->id);
+	if (v->state == VM_NONE) {
+		struct etcd_delete_req d = {.key = key};
+
+		r = etcd_kv_delete(a->etcd, &d, vm_del_done, v);
+	} else {
+		fs_time_now(ts, sizeof(ts));
+		o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "state",
+			      vm_state_names[v->state], "error",
+			      v->error ? v->error : "", "uid",
+			      v->uid ? v->uid : "", "attempt",
+			      (json_int_t)v->state_attempt, "updated", ts);
+		if (o)
+			val = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (val) {
+			struct etcd_put_req p = {.key = key, .value = val,
+						 .value_len = strlen(val)};
+
+			r = etcd_kv_put(a->etcd, &p, vm_put_done, v);
+		}
+		free(val);
+	}
+	if (r == 0)
+		v->st_inflight = true;
+	else
+		fs_warn("%s: VM state not written: %s", key, strerror(-r));
 }
 
 /* P/vms/<host>/<id>; state NONE deletes the key (the VM is gone). */
 static void vm_state_write(struct vm *v, enum vm_state st, const char *error)
 {
-	agent *a = v->h->a;
-	char *key = malloc(KEY_MAX), ts[32], *val = NULL;
-	json_t *o;
-
 	v->state = st;
-	if (!key)
-		return;
-	snprintf(key, KEY_MAX, "%s/vms/%s/%s", a->prefix, v->h->name, v->id);
-	if (st == VM_NONE) {
-		struct etcd_delete_req d = {.key = key};
-
-		if (etcd_kv_delete(a->etcd, &d, vm_del_done, key) < 0)
-			free(key);
-		return;
-	}
-	fs_time_now(ts, sizeof(ts));
 	v->state_attempt = v->attempt;
-	o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "state", vm_state_names[st],
-		      "error", error ? error : "", "uid", v->uid ? v->uid : "",
-		      "attempt", (json_int_t)v->attempt, "updated", ts);
-	if (o)
-		val = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (val) {
-		struct etcd_put_req p = {.key = key, .value = val,
-					 .value_len = strlen(val)};
-
-		if (etcd_kv_put(a->etcd, &p, vm_state_done, key) == 0)
-			key = NULL;
-	}
-	free(val);
-	free(key);
+	free(v->error);
+	v->error = error ? strdup(error) : NULL;
+	vm_state_flush(v);
 }
 
 static void vm_created(void *arg, const char *err, const char *uid)

@@ -73,7 +73,7 @@ static const struct cfg_key agent_keys[] = {
 	CFG_KEY_INT("executor.exec.timeout_s", C, exec_timeout_s, "600", 1,
 		    86400, "a command still running after this is killed"),
 	CFG_KEY_STRING("http.listen", C, http_listen, "\"\"",
-		       "address for /healthz (host:port); empty = off"),
+		       "reserved for /healthz; not served yet (must stay empty)"),
 };
 
 const struct cfg_schema agent_config_schema = CFG_SCHEMA(agent_keys);
