@@ -1273,6 +1273,12 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 		r = -EINVAL;
 		goto fail;
 	}
+	if (cfg->http_listen && *cfg->http_listen) {
+		snprintf(err, errlen,
+			 "http.listen: not implemented yet; leave it empty");
+		r = -EINVAL;
+		goto fail;
+	}
 	a->n_hosts = n_sim ? n_sim : 1;
 	a->hosts = calloc(a->n_hosts, sizeof(*a->hosts));
 	if (!a->hosts)
