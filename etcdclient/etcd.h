@@ -25,6 +25,11 @@
  *    your own, then free.
  *  - The library never logs, prints or exits.
  *
+ * Ordering: calls in flight at the same time travel on separate keep-alive
+ * connections and may reach etcd in any order.  Two writes to one key must
+ * be sequenced by the caller (start the second from the first's callback)
+ * or guarded by a compare in a txn.
+ *
  * Threading: none.  One client belongs to one ev_loop and is used from the
  * thread that runs it.
  */
