@@ -469,7 +469,6 @@ static void bid_put_done(void *arg, const struct etcd_error *err,
 
 static void host_bid(struct host *h, struct round *rd)
 {
-	struct fs_weights w = {1, 1, 1};
 	struct fs_bid b;
 	struct etcd_put_req req = {0};
 	char *key, *val;
@@ -482,7 +481,9 @@ static void host_bid(struct host *h, struct round *rd)
 		return;
 	/* Scored against what is committed and measured now. */
 	host_rec_update(h);
-	fs_score(&h->rec, &h->alloc, &rd->r.need, &w, FS_SPREAD, &b);
+	/* The coordinator's weights and strategy, carried by the round. */
+	fs_score(&h->rec, &h->alloc, &rd->r.need, &rd->r.weights,
+		 rd->r.strategy, &b);
 	b.attempt = rd->r.attempt;
 	val = fs_bid_format(&b);
 	key = malloc(KEY_MAX);

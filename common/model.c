@@ -557,6 +557,24 @@ int fs_round_parse(const char *json, size_t len, struct fs_round *r,
 	    (e = dup_str(root, "", "coordinator", &t.coordinator, err,
 			 errlen)))
 		goto fail;
+	const char *strategy;
+	if ((e = get_str(root, "", "strategy", false, &strategy, err, errlen)))
+		goto fail;
+	if (strategy && strcmp(strategy, "binpack") == 0) {
+		t.strategy = FS_BINPACK;
+	} else if (strategy && strcmp(strategy, "spread") != 0) {
+		e = err_set(err, errlen, "strategy: must be spread or binpack");
+		goto fail;
+	}
+	if ((e = get_obj(root, "", "weights", false, &o, err, errlen)))
+		goto fail;
+	if (o && ((e = get_num(o, "weights.", "cpu", false, 0, 1000,
+			       &t.weights.cpu, err, errlen)) ||
+		  (e = get_num(o, "weights.", "memory", false, 0, 1000,
+			       &t.weights.memory, err, errlen)) ||
+		  (e = get_num(o, "weights.", "vms", false, 0, 1000,
+			       &t.weights.vms, err, errlen))))
+		goto fail;
 	if (t.need.spread && !*t.need.spread) {
 		free(t.need.spread);
 		t.need.spread = NULL;
@@ -627,6 +645,19 @@ char *fs_round_format(const struct fs_round *r)
 		goto fail;
 	if (r->coordinator && json_object_set_new(root, "coordinator",
 						  json_string(r->coordinator)))
+		goto fail;
+	if (json_object_set_new(root, "strategy",
+				json_string(r->strategy == FS_BINPACK
+						    ? "binpack"
+						    : "spread")))
+		goto fail;
+	if ((r->weights.cpu > 0 || r->weights.memory > 0 ||
+	     r->weights.vms > 0) &&
+	    json_object_set_new(root, "weights",
+				json_pack("{s:f,s:f,s:f}", "cpu",
+					  r->weights.cpu, "memory",
+					  r->weights.memory, "vms",
+					  r->weights.vms)))
 		goto fail;
 	return doc_dump(root);
 fail:

@@ -100,9 +100,18 @@ struct fs_need {
 };
 void fs_need_clear(struct fs_need *n);
 
+enum fs_strategy { FS_SPREAD, FS_BINPACK };
+
+struct fs_weights {
+	double cpu, memory, vms;
+};
+
 /* P/rounds/<id>: {"attempt":1,"hosts":["a","b"] (absent = every host),
  * "deadline_ms":<unix ms>,"need":{"vcpu","memory_mb"},
- * "selector":{...},"spread":"web","coordinator":"ctrl-a/slot-1"} */
+ * "selector":{...},"spread":"web","coordinator":"ctrl-a/slot-1",
+ * "strategy":"spread","weights":{"cpu":1,"memory":1,"vms":1}}
+ * strategy and weights are the coordinator's, so that bids score the way
+ * the coordinator does; absent means spread and weights {1,1,1}. */
 struct fs_round {
 	int64_t attempt;
 	char **hosts; /* NULL = broadcast */
@@ -110,6 +119,8 @@ struct fs_round {
 	int64_t deadline_ms;
 	struct fs_need need;
 	char *coordinator;
+	enum fs_strategy strategy;
+	struct fs_weights weights; /* all 0 = {1,1,1} */
 };
 int fs_round_parse(const char *json, size_t len, struct fs_round *r,
 		   char *err, size_t errlen);
@@ -128,12 +139,6 @@ struct fs_bid {
 int fs_bid_parse(const char *json, size_t len, struct fs_bid *b, char *err,
 		 size_t errlen);
 char *fs_bid_format(const struct fs_bid *b);
-
-enum fs_strategy { FS_SPREAD, FS_BINPACK };
-
-struct fs_weights {
-	double cpu, memory, vms;
-};
 
 /*
  * The score of placing need on host h that already has alloc committed:

@@ -235,7 +235,8 @@ static void test_round(void **state)
 	static const char js[] =
 		"{\"attempt\":2,\"hosts\":[\"a\",\"b\"],\"deadline_ms\":1700000000000,"
 		"\"need\":{\"vcpu\":2,\"memory_mb\":2048},\"selector\":{\"zone\":\"a\"},"
-		"\"spread\":\"web\",\"coordinator\":\"ctrl-a/slot-1\"}";
+		"\"spread\":\"web\",\"coordinator\":\"ctrl-a/slot-1\","
+		"\"strategy\":\"binpack\",\"weights\":{\"cpu\":2,\"memory\":1,\"vms\":0.5}}";
 	struct fs_round r = {0}, r2 = {0};
 	char err[256], *s;
 
@@ -265,6 +266,9 @@ static void test_round(void **state)
 	assert_string_equal(r2.need.selector.v[0].value, "a");
 	assert_string_equal(r2.need.spread, "web");
 	assert_int_equal(r2.deadline_ms, r.deadline_ms);
+	assert_int_equal(r2.strategy, FS_BINPACK);
+	assert_true(r2.weights.cpu == 2 && r2.weights.memory == 1 &&
+		    r2.weights.vms == 0.5);
 	free(s);
 	fs_round_clear(&r);
 	fs_round_clear(&r2);
@@ -275,6 +279,8 @@ static void test_round(void **state)
 					45, &r, err, sizeof(err)),
 			 0);
 	assert_null(r.hosts);
+	assert_int_equal(r.strategy, FS_SPREAD);
+	assert_true(r.weights.cpu == 0 && r.weights.vms == 0);
 	assert_true(fs_round_invites(&r, "anyone"));
 	s = fs_round_format(&r);
 	assert_null(strstr(s, "hosts"));
@@ -311,6 +317,12 @@ static void test_round_malformed(void **state)
 		{"{\"attempt\":1,\"need\":{\"vcpu\":1,\"memory_mb\":1},"
 		 "\"deadline_ms\":\"x\"}",
 		 "deadline_ms: must be an integer"},
+		{"{\"attempt\":1,\"need\":{\"vcpu\":1,\"memory_mb\":1},"
+		 "\"strategy\":\"pack\"}",
+		 "strategy: must be spread or binpack"},
+		{"{\"attempt\":1,\"need\":{\"vcpu\":1,\"memory_mb\":1},"
+		 "\"weights\":{\"cpu\":-1}}",
+		 "weights.cpu: must be 0..1000"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
