@@ -145,7 +145,7 @@ fuzz:
 	  echo "  FUZZ $$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) \
-	    -o build/fuzz/$$n $(PKG_LIBS) || exit 1; done
+	    -o build/fuzz/$$n $(PKG_LIBS) $(MHD_LIBS) || exit 1; done
 
 LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c)
 lint:
