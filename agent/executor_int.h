@@ -2,6 +2,7 @@
 #ifndef FLINTSCHED_AGENT_EXECUTOR_INT_H
 #define FLINTSCHED_AGENT_EXECUTOR_INT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -32,6 +33,8 @@ struct xop {
 	char *body;       /* response */
 	size_t body_len;
 	int step;         /* FL_* */
+	bool adopted;     /* uid from an earlier attempt, not our POST */
+	char errbuf[CURL_ERROR_SIZE];
 	int tries;
 	double deadline;  /* ev_now + create timeout */
 	double backoff;

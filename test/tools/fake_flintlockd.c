@@ -449,9 +449,8 @@ int main(int argc, char **argv)
 
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-				     MHD_USE_ERROR_LOG,
-			     0, NULL, NULL, handler, &f, MHD_OPTION_SOCK_ADDR,
+	/* No MHD_USE_ERROR_LOG: --drop-post would log every time. */
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, &f, MHD_OPTION_SOCK_ADDR,
 			     (struct sockaddr *)&sa,
 			     MHD_OPTION_NOTIFY_COMPLETED, completed, &f,
 			     MHD_OPTION_END);
