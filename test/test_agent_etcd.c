@@ -1,6 +1,6 @@
 /*
  * flintsched-agent against a real etcd: registration, bidding, execution
- * with the simulate and exec executors, SIGTERM revoke, lease expiry after
+ * with the simulate, exec and flintlock (fake_flintlockd) executors, SIGTERM revoke, lease expiry after
  * kill -9, reconciliation on restart, re-registration after an etcd
  * outage longer than the TTL.  The agent runs as a child process
  * (build/flintsched-agent); conditions are awaited by polling etcd with a
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "test/lib/etcd_harness.h"
 
@@ -398,6 +399,136 @@ static void test_exec_executor(void **state)
 	ctl_del("/flintsched/assign/node-e/fail-1");
 }
 
+/* fake_flintlockd (test/tools/) on a free loopback port; its endpoint
+ * into ep.  Killed by teardown when a test fails midway. */
+static pid_t fake_flintlockd(const char *token, char *ep, size_t eplen)
+{
+	char bin[600], line[64], *slash;
+	unsigned port = 0;
+	int fds[2];
+	FILE *in;
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s", agent_bin);
+	slash = strrchr(bin, '/');
+	if (slash)
+		snprintf(slash, sizeof(bin) - (size_t)(slash - bin),
+			 "/test/tools/fake_flintlockd");
+	if (access(bin, X_OK) != 0)
+		snprintf(bin, sizeof(bin), "build/test/tools/fake_flintlockd");
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl(bin, bin, "--port", "0", "--token", token, (char *)NULL);
+		_exit(127);
+	}
+	live_add(pid);
+	close(fds[1]);
+	in = fdopen(fds[0], "r");
+	assert_non_null(in);
+	assert_non_null(fgets(line, sizeof(line), in));
+	fclose(in);
+	assert_int_equal(sscanf(line, "port %u", &port), 1);
+	snprintf(ep, eplen, "http://127.0.0.1:%u", port);
+	return pid;
+}
+
+static size_t calls_write(char *data, size_t size, size_t n, void *arg)
+{
+	char *buf = arg;
+	size_t have = strlen(buf), len = size * n;
+
+	if (have + len >= 65536)
+		return 0;
+	memcpy(buf + have, data, len);
+	buf[have + len] = '\0';
+	return len;
+}
+
+/* How often the fake's call log holds the (compact JSON) fragment. */
+static int fake_count(const char *ep, const char *fragment)
+{
+	static char buf[65536];
+	char url[160], *p;
+	CURL *e = curl_easy_init();
+	int n = 0;
+
+	assert_non_null(e);
+	buf[0] = '\0';
+	snprintf(url, sizeof(url), "%s/_calls", ep);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, calls_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_cleanup(e);
+	for (p = buf; (p = strstr(p, fragment)); p++)
+		n++;
+	return n;
+}
+
+static void test_flintlock_executor(void **state)
+{
+	char ep[64], set_ep[128], tok[512], set_tok[600], val[1024];
+	pid_t fake, pid;
+	FILE *f;
+
+	(void)state;
+	snprintf(tok, sizeof(tok), "%s/fl.token", H->dir);
+	f = fopen(tok, "w");
+	assert_non_null(f);
+	fputs("t0ken\n", f);
+	fclose(f);
+	fake = fake_flintlockd("t0ken", ep, sizeof(ep));
+	snprintf(set_ep, sizeof(set_ep), "executor.flintlock.endpoint=%s", ep);
+	snprintf(set_tok, sizeof(set_tok), "executor.flintlock.token_file=%s",
+		 tok);
+
+	ctl_put("/flintsched/assign/node-f/vm-a",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024,"
+		"\"scheduling\":{\"selector\":{}}},\"attempt\":1}");
+	ctl_put("/flintsched/assign/node-f/vm-big",
+		"{\"request\":{\"vcpu\":100,\"memoryInMb\":1024},"
+		"\"attempt\":1}");
+	pid = agent_spawn("fl.log", "agent.host=node-f",
+			  "executor.type=flintlock", set_ep, set_tok,
+			  COMMON_SETS, NULL);
+	assert_true(wait_key("/flintsched/hosts/node-f", ep, false, 10));
+	assert_true(wait_key("/flintsched/vms/node-f/vm-a",
+			     "\"state\":\"running\"", false, 10));
+	ctl_get("/flintsched/vms/node-f/vm-a", val, sizeof(val));
+	assert_non_null(strstr(val, "\"uid\":\"01FAKE"));
+	assert_true(wait_key("/flintsched/vms/node-f/vm-big",
+			     "\"state\":\"failed\"", false, 10));
+	ctl_get("/flintsched/vms/node-f/vm-big", val, sizeof(val));
+	assert_non_null(strstr(val, "HTTP 400: invalid microvm spec: vcpu"));
+	/* the spec went out with its id and without "scheduling" */
+	assert_int_equal(fake_count(ep, "\"method\":\"POST\",\"path\":"
+					"\"/v1alpha1/microvm\",\"name\":null,"
+					"\"id\":\"vm-a\""),
+			 1);
+
+	/* Restart: vm-a is running, not created again; then unassigned. */
+	agent_term(pid);
+	pid = agent_spawn("fl2.log", "agent.host=node-f",
+			  "executor.type=flintlock", set_ep, set_tok,
+			  COMMON_SETS, NULL);
+	assert_true(wait_key("/flintsched/hosts/node-f", NULL, false, 10));
+	ctl_del("/flintsched/assign/node-f/vm-a");
+	assert_true(wait_key("/flintsched/vms/node-f/vm-a", NULL, true, 10));
+	assert_int_equal(fake_count(ep, "\"method\":\"DELETE\""), 1);
+	assert_int_equal(fake_count(ep, "\"id\":\"vm-a\""), 1);
+	agent_term(pid);
+	ctl_del("/flintsched/assign/node-f/vm-big");
+	live_del(fake);
+	kill(fake, SIGTERM);
+	waitpid(fake, NULL, 0);
+}
+
 static void test_simulate_many(void **state)
 {
 	char out[256];
@@ -536,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_register_bid_simulate),
 		cmocka_unit_test(test_kill9_expiry),
 		cmocka_unit_test(test_exec_executor),
+		cmocka_unit_test(test_flintlock_executor),
 		cmocka_unit_test(test_simulate_many),
 		cmocka_unit_test(test_reregister_after_outage),
 	};
