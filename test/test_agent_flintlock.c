@@ -435,6 +435,45 @@ static void test_post_outcome_unknown(void **state)
 	assert_int_equal(count_calls(&c->fake, "GET", NULL, -1) >= 3, 1);
 }
 
+/* A 503 to the POST is not re-posted blindly: list first, then POST. */
+static void test_post_503_lists_first(void **state)
+{
+	struct ctx *c = *state;
+	struct result r;
+	json_t *calls;
+	const char *want[] = {"GET", "POST", "GET", "POST"};
+
+	fake_start(&c->fake, "--fail-post", "1", NULL);
+	executor(c, NULL);
+	create(c, "web-12", SPEC, NULL, &r);
+	assert_false(r.has_err);
+	calls = fake_calls(&c->fake);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(json_string_value(json_object_get(
+					    json_array_get(calls, i), "method")),
+				    want[i]);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(calls, 1), "status")),
+			 503);
+	json_decref(calls);
+	assert_int_equal(count_calls(&c->fake, "POST", "web-12", 200), 1);
+}
+
+/* A POST that times out after flintlockd acted: adopted by name. */
+static void test_post_timeout_adopts(void **state)
+{
+	struct ctx *c = *state;
+	struct result r;
+
+	fake_start(&c->fake, "--slow-post-ms", "400", NULL);
+	executor(c, NULL);
+	c->x->timeout_ms = 200;
+	create(c, "web-13", SPEC, NULL, &r);
+	assert_false(r.has_err);
+	assert_string_equal(r.uid, "01FAKE00000000000000000001");
+	assert_int_equal(count_calls(&c->fake, "POST", "web-13", -1), 1);
+}
+
 static void test_delete(void **state)
 {
 	struct ctx *c = *state;
@@ -618,6 +657,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_existing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_post_outcome_unknown,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_503_lists_first,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_timeout_adopts,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup,

@@ -3,7 +3,8 @@
  * (/work/shared/FLINTLOCK-API.md), for the flintlock executor's tests.
  *
  *   fake_flintlockd [--port N] [--token T] [--fail-create N]
- *                   [--fail-http N] [--drop-post N] [--pending-gets N]
+ *                   [--fail-http N] [--drop-post N] [--fail-post N]
+ *                   [--slow-post-ms MS] [--pending-gets N]
  *                   [--create-delay-ms MS]
  *
  *   --port N            listen on 127.0.0.1:N (0 = any; default 0); prints
@@ -14,6 +15,9 @@
  *   --drop-post N       the next N creates are carried out but the
  *                       connection is closed without an answer (an
  *                       "outcome unknown" create)
+ *   --fail-post N       answer 503 to the next N creates, creating nothing
+ *   --slow-post-ms MS   answer every create only MS after carrying it out
+ *                       (the whole fake stalls meanwhile)
  *   --pending-gets N    a VM reads PENDING for its first N GETs (default 1)
  *   --create-delay-ms   ... and for at least this long after the create
  *
@@ -54,7 +58,8 @@ struct vm {
 
 struct fake {
 	char *auth; /* expected Authorization value, or NULL */
-	long fail_create, fail_http, drop_post, pending_gets;
+	long fail_create, fail_http, drop_post, fail_post, slow_post_ms;
+	long pending_gets;
 	double create_delay;
 	unsigned long next_uid;
 	struct vm *vms;
@@ -203,6 +208,12 @@ static enum MHD_Result do_create(struct fake *f, struct MHD_Connection *c,
 		return reply_error(c, 400, 3, msg);
 	}
 	json_object_set(call, "id", json_object_get(spec, "id"));
+	if (f->fail_post > 0) {
+		f->fail_post--;
+		json_decref(spec);
+		json_object_set_new(call, "status", json_integer(503));
+		return reply_error(c, 503, 14, "fake: create unavailable");
+	}
 	bad = spec_check(spec, msg, sizeof(msg));
 	if (bad) {
 		json_decref(spec);
@@ -228,6 +239,12 @@ static enum MHD_Result do_create(struct fake *f, struct MHD_Connection *c,
 		f->drop_post--;
 		json_object_set_new(call, "status", json_integer(0));
 		return MHD_NO; /* done, but nobody is told */
+	}
+	if (f->slow_post_ms > 0) {
+		struct timespec ts = {f->slow_post_ms / 1000,
+				      f->slow_post_ms % 1000 * 1000000};
+
+		nanosleep(&ts, NULL);
 	}
 	json_object_set_new(call, "status", json_integer(200));
 	return reply(c, 200, vm_json(f, v));
@@ -414,6 +431,10 @@ int main(int argc, char **argv)
 			f.fail_http = arg_long(o, v);
 		else if (!strcmp(o, "--drop-post"))
 			f.drop_post = arg_long(o, v);
+		else if (!strcmp(o, "--fail-post"))
+			f.fail_post = arg_long(o, v);
+		else if (!strcmp(o, "--slow-post-ms"))
+			f.slow_post_ms = arg_long(o, v);
 		else if (!strcmp(o, "--pending-gets"))
 			f.pending_gets = arg_long(o, v);
 		else if (!strcmp(o, "--create-delay-ms"))
