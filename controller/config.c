@@ -1,0 +1,51 @@
+/* The controller's configuration table (docs/DESIGN.md "Config"). */
+#include "controller/service.h"
+
+#include <stddef.h>
+
+static const char *const bidding_names[] = {"broadcast", "sample", "cached",
+					    NULL};
+static const char *const strategy_names[] = {"spread", "binpack", NULL};
+
+static const struct cfg_key ctrl_keys[] = {
+	CFG_ETCD_KEYS(struct ctrl_config, etcd),
+	CFG_LOG_KEYS(struct ctrl_config, log),
+	CFG_KEY_STRING("controller.name", struct ctrl_config, name, "\"\"",
+		       "controller name; empty = host name"),
+	CFG_KEY_INT("controller.coordinators", struct ctrl_config,
+		    coordinators, "3", 1, 256,
+		    "coordinator slots K (pinned cluster-wide in P/meta)"),
+	CFG_KEY_INT("controller.lease_ttl_s", struct ctrl_config, lease_ttl_s,
+		    "10", 2, 300,
+		    "lease TTL: a dead controller's slots move after this"),
+	CFG_KEY_ENUM("scheduling.bidding", struct ctrl_config, bidding,
+		     "sample", bidding_names,
+		     "broadcast | sample | cached: who is asked for a bid"),
+	CFG_KEY_INT("scheduling.candidates", struct ctrl_config, candidates,
+		    "3", 1, 64, "hosts invited per round with sample"),
+	CFG_KEY_INT("scheduling.bid_timeout_ms", struct ctrl_config,
+		    bid_timeout_ms, "1000", 10, 60000,
+		    "a round closes after this even if hosts are silent"),
+	CFG_KEY_INT("scheduling.max_attempts", struct ctrl_config,
+		    max_attempts, "3", 1, 100,
+		    "placements (and commit retries) before giving up"),
+	CFG_KEY_ENUM("scheduling.strategy", struct ctrl_config, strategy,
+		     "spread", strategy_names,
+		     "spread: least utilised host; binpack: most"),
+	CFG_KEY_DOUBLE("scheduling.weights.cpu", struct ctrl_config, w_cpu,
+		       "1.0", 0, 100, "score weight of vCPU utilisation"),
+	CFG_KEY_DOUBLE("scheduling.weights.memory", struct ctrl_config,
+		       w_memory, "1.0", 0, 100,
+		       "score weight of memory utilisation"),
+	CFG_KEY_DOUBLE("scheduling.weights.vms", struct ctrl_config, w_vms,
+		       "0.5", 0, 100, "score weight of the VM count"),
+	CFG_KEY_INT("scheduling.max_inflight", struct ctrl_config,
+		    max_inflight, "64", 1, 4096,
+		    "etcd transactions in flight per controller"),
+	CFG_KEY_INT("scheduling.batch", struct ctrl_config, batch, "32", 1,
+		    40, "placements committed per transaction at most"),
+	CFG_KEY_STRING("http.listen", struct ctrl_config, http_listen, "\"\"",
+		       "address:port for /metrics and /healthz; empty = off"),
+};
+
+const struct cfg_schema ctrl_config_schema = CFG_SCHEMA(ctrl_keys);

@@ -1,0 +1,2537 @@
+/*
+ * flintsched-controller's service.  The shape:
+ *
+ *  - session: one lease (kept alive), P/controllers/<name> under it,
+ *    campaigns for P/election/slot-<i>.  Losing the lease drops every slot
+ *    at once and starts a new session.
+ *  - cache: one range of the whole prefix at one revision, then one watch
+ *    from the next revision (re-listed on compaction).  Our own committed
+ *    writes are applied to the cache at their revision as soon as the txn
+ *    answers, so pipelined work never plans on stale data; every entry
+ *    keeps its revision and older news is ignored.
+ *  - reconcile: level-triggered, per request of a slot we lead.  Looks at
+ *    request, status, assignments and VM state, and starts at most one
+ *    action (a round, a commit, a release, a status write).  Every action
+ *    is a txn fenced by the slot's election key; when it ends the request
+ *    is reconciled again.  A failed txn reads back what it compared (the
+ *    failure branch) so the retry sees the truth.
+ *  - commit: ready placements are batched per txn (merged per host
+ *    `alloc`, a host is in at most one txn in flight), so placements/s
+ *    scale with etcd's txn/s rather than with round trips.
+ */
+#include "controller/service.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/model.h"
+#include "controller/ctrl.h"
+#include "etcdclient/etcd.h"
+
+#define TXN_MAX 128
+#define PASS_INTERVAL_S 2.0
+
+/* ---- cache records ---------------------------------------------------- */
+
+struct ctrl_host {
+	char name[FS_NAME_MAX + 1];
+	bool present;
+	int64_t rev;
+	struct fs_host rec;
+	bool alloc_present;
+	int64_t alloc_rev;
+	struct fs_alloc alloc;
+	unsigned locked;          /* commit txns in flight touching it */
+	struct fs_alloc *tent;    /* while building a batch */
+	uint64_t seen;
+};
+
+struct ctrl_asg {
+	char host[FS_NAME_MAX + 1];
+	int64_t rev;
+	struct fs_need need;
+	uint64_t seen;
+};
+
+struct ctrl_vm {
+	char host[FS_NAME_MAX + 1];
+	int64_t rev;
+	char state[16];
+	char *error;
+	uint64_t seen;
+};
+
+struct ctrl_rbid {
+	char host[FS_NAME_MAX + 1];
+	struct fs_bid bid;
+};
+
+enum ctrl_act {
+	ACT_NONE,
+	ACT_QUEUED, /* in c->queue */
+	ACT_ROUND,  /* round put or open, awaiting bids */
+	ACT_READY,  /* candidates known, awaiting a commit batch */
+	ACT_TXN,    /* a txn in flight */
+};
+
+struct ctrl_req {
+	char id[FS_NAME_MAX + 1];
+	unsigned slot;
+	struct ctrl *c;
+	struct ctrl_qitem q;
+	enum ctrl_act act;
+
+	bool req_present;
+	int64_t req_rev; /* mod revision, or of the delete */
+	char *req_val;
+	size_t req_len;
+	int64_t parsed_rev;
+	bool valid;
+	struct ctrl_request parsed;
+	char reason[256];
+	uint64_t req_seen;
+
+	bool st_present;
+	int64_t st_rev;
+	struct ctrl_status st;
+	uint64_t st_seen;
+
+	struct ctrl_asg *asg;
+	size_t n_asg;
+	struct ctrl_vm *vms;
+	size_t n_vms;
+
+	/* placement in progress */
+	int64_t plan_req_rev, plan_st_rev;
+	int64_t round_attempt;
+	bool round_open;
+	char **invited; /* NULL with n_invited = broadcast to every host */
+	size_t n_invited;
+	struct ctrl_rbid *bids;
+	size_t n_bids;
+	ev_timer round_timer;
+	struct ctrl_explain explain;
+	struct ctrl_cand *cands;
+	size_t n_cands;
+	int64_t tries;       /* commit conflicts / empty rounds so far */
+	const char *pick;    /* chosen host during a commit txn */
+	double pick_score;
+	int64_t unsched_gen; /* capacity generation when found unschedulable */
+
+	bool dirty;
+	struct ctrl_req *dirty_next;
+	struct ctrl_req *ready_next;
+};
+
+enum slot_state { SLOT_NONE, SLOT_CAMPAIGN, SLOT_LEADER };
+
+struct ctrl_slot {
+	enum slot_state state;
+	etcd_campaign *camp;
+	char *name;   /* P/election/slot-<i> */
+	char *lk_key; /* our leader key */
+	int64_t lk_rev, lk_lease;
+	char coord[FS_NAME_MAX + 32]; /* "<name>/slot-<i>" */
+};
+
+enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
+
+struct tb_str {
+	char *key, *val;
+	size_t len;
+	bool del;
+};
+
+struct ctrl_txn {
+	struct ctrl *c;
+	enum txn_kind kind;
+	unsigned slot;
+	int64_t lease;
+	struct etcd_compare cmp[TXN_MAX];
+	size_t n_cmp;
+	struct etcd_op ok[TXN_MAX], ko[TXN_MAX];
+	size_t n_ok, n_ko;
+	struct tb_str ops[TXN_MAX]; /* success ops, replayed into the cache */
+	char *cmp_keys[TXN_MAX];
+	bool oom;
+	struct ctrl_req *reqs[48];
+	size_t n_reqs;
+	struct ctrl_host *hosts[48];
+	size_t n_hosts;
+	char what[160]; /* for the log */
+};
+
+struct ctrl {
+	struct ev_loop *loop;
+	const struct ctrl_config *cfg;
+	etcd_client *etcd;
+	char name[FS_NAME_MAX + 1];
+	char *prefix; /* "P/" */
+	size_t prefix_len;
+	unsigned k;
+	struct fs_weights w;
+	uint64_t rng;
+
+	int64_t lease;
+	etcd_keepalive *ka;
+	bool session_up, starting;
+	ev_timer session_timer;
+
+	bool cache_ready;
+	etcd_watch *watch;
+	uint64_t list_gen;
+	ev_timer relist_timer;
+
+	struct ctrl_map hosts, reqs, ctrls;
+	struct ctrl_slot *slots;
+	struct ctrl_queue queue;
+	struct ctrl_req *dirty_head;
+	struct ctrl_req *ready_head, **ready_tail;
+	int64_t cap_gen;
+	bool pass_all;
+	unsigned inflight;
+	unsigned rounds_open;
+
+	ev_prepare prepare;
+	ev_timer pass_timer;
+
+	int fatal;
+	char fatal_msg[512];
+};
+
+static void req_dirty(struct ctrl_req *r);
+static void slots_balance(struct ctrl *c);
+static void slot_withdraw(struct ctrl *c, unsigned i);
+static void slot_drop(struct ctrl *c, unsigned i, const char *why);
+static void session_start(struct ctrl *c);
+static void cache_list(struct ctrl *c);
+
+static void set_fatal(struct ctrl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_fatal(struct ctrl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->fatal_msg, sizeof(c->fatal_msg), fmt, ap);
+	va_end(ap);
+	c->fatal = -EIO;
+	ev_break(c->loop, EVBREAK_ALL);
+}
+
+static char *keyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *keyf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static bool slot_mine(const struct ctrl *c, unsigned i)
+{
+	return i < c->k && c->slots[i].state == SLOT_LEADER;
+}
+
+/* ---- cache ------------------------------------------------------------ */
+
+static struct ctrl_host *host_get(struct ctrl *c, const char *name,
+				  bool create)
+{
+	struct ctrl_host *h = ctrl_map_get(&c->hosts, name);
+
+	if (h || !create || strlen(name) > FS_NAME_MAX)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	strcpy(h->name, name);
+	if (ctrl_map_put(&c->hosts, name, h) < 0) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static struct ctrl_req *req_get(struct ctrl *c, const char *id, bool create)
+{
+	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
+
+	if (r || !create || strlen(id) > FS_NAME_MAX)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	strcpy(r->id, id);
+	r->c = c;
+	r->slot = fs_slot_of(id, c->k);
+	r->q.qpos = CTRL_QPOS_NONE;
+	r->unsched_gen = -1;
+	ev_init(&r->round_timer, NULL);
+	if (ctrl_map_put(&c->reqs, id, r) < 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void round_reset(struct ctrl_req *r)
+{
+	struct ctrl *c = r->c;
+
+	if (r->round_open && c->rounds_open)
+		c->rounds_open--;
+	r->round_open = false;
+	ev_timer_stop(c->loop, &r->round_timer);
+	for (size_t i = 0; i < r->n_invited; i++)
+		free(r->invited[i]);
+	free(r->invited);
+	r->invited = NULL;
+	r->n_invited = 0;
+	free(r->bids);
+	r->bids = NULL;
+	r->n_bids = 0;
+	free(r->cands);
+	r->cands = NULL;
+	r->n_cands = 0;
+	ctrl_explain_clear(&r->explain);
+}
+
+static void ready_unlink(struct ctrl *c, struct ctrl_req *r)
+{
+	struct ctrl_req **p;
+
+	for (p = &c->ready_head; *p; p = &(*p)->ready_next) {
+		if (*p == r) {
+			*p = r->ready_next;
+			break;
+		}
+	}
+	c->ready_tail = &c->ready_head;
+	while (*c->ready_tail)
+		c->ready_tail = &(*c->ready_tail)->ready_next;
+	r->ready_next = NULL;
+}
+
+/* Abandons whatever the request was doing (slot lost, request gone). */
+static void req_abort(struct ctrl_req *r)
+{
+	struct ctrl *c = r->c;
+
+	if (r->act == ACT_TXN)
+		return; /* the txn's answer resets it */
+	if (r->act == ACT_QUEUED)
+		ctrl_queue_remove(&c->queue, &r->q);
+	if (r->act == ACT_READY)
+		ready_unlink(c, r);
+	round_reset(r);
+	r->act = ACT_NONE;
+}
+
+static void asg_remove(struct ctrl_req *r, size_t i)
+{
+	fs_need_clear(&r->asg[i].need);
+	r->asg[i] = r->asg[--r->n_asg];
+}
+
+static void vm_remove(struct ctrl_req *r, size_t i)
+{
+	free(r->vms[i].error);
+	r->vms[i] = r->vms[--r->n_vms];
+}
+
+static void req_free(struct ctrl_req *r)
+{
+	req_abort(r);
+	free(r->req_val);
+	ctrl_request_clear(&r->parsed);
+	ctrl_status_clear(&r->st);
+	while (r->n_asg)
+		asg_remove(r, r->n_asg - 1);
+	free(r->asg);
+	while (r->n_vms)
+		vm_remove(r, r->n_vms - 1);
+	free(r->vms);
+	free(r);
+}
+
+/* Forgets a request nobody refers to any more (only on news from the
+ * watch, which is in revision order, so nothing older can follow). */
+static void req_maybe_free(struct ctrl *c, struct ctrl_req *r)
+{
+	if (r->req_present || r->st_present || r->n_asg || r->n_vms ||
+	    r->act != ACT_NONE || r->dirty)
+		return;
+	ctrl_map_del(&c->reqs, r->id);
+	req_free(r);
+}
+
+/* Splits "<kind>/<a>[/<b>]" after the prefix. */
+static int key_split(const struct ctrl *c, const char *key, char *kind,
+		     char *a, char *b)
+{
+	const char *p, *s1, *s2;
+	size_t n;
+
+	if (strncmp(key, c->prefix, c->prefix_len) != 0)
+		return -1;
+	p = key + c->prefix_len;
+	s1 = strchr(p, '/');
+	if (!s1) {
+		if (strlen(p) >= 16)
+			return -1;
+		strcpy(kind, p);
+		a[0] = b[0] = '\0';
+		return 0;
+	}
+	n = (size_t)(s1 - p);
+	if (n >= 16)
+		return -1;
+	memcpy(kind, p, n);
+	kind[n] = '\0';
+	s2 = strchr(s1 + 1, '/');
+	if (!s2) {
+		if (strlen(s1 + 1) > FS_NAME_MAX)
+			return -1;
+		strcpy(a, s1 + 1);
+		b[0] = '\0';
+		return 0;
+	}
+	n = (size_t)(s2 - s1 - 1);
+	if (n > FS_NAME_MAX || strlen(s2 + 1) > FS_NAME_MAX ||
+	    strchr(s2 + 1, '/'))
+		return -1;
+	memcpy(a, s1 + 1, n);
+	a[n] = '\0';
+	strcpy(b, s2 + 1);
+	return 0;
+}
+
+/* {"request": {...spec...}, "request_rev", "attempt"} -> need */
+static int asg_parse(const char *id, const char *val, size_t len,
+		     struct fs_need *need)
+{
+	json_t *root = json_loadb(val, len, 0, NULL), *rq;
+	struct ctrl_request p;
+	char reason[256], *s;
+	int rc = -EINVAL;
+
+	rq = root ? json_object_get(root, "request") : NULL;
+	if (!json_is_object(rq))
+		goto out;
+	s = json_dumps(rq, JSON_COMPACT);
+	if (!s)
+		goto out;
+	rc = ctrl_request_parse(id, s, strlen(s), &p, reason, sizeof(reason));
+	free(s);
+	if (rc == 0)
+		*need = p.need; /* priority is not needed */
+out:
+	json_decref(root);
+	return rc;
+}
+
+static void capacity_changed(struct ctrl *c)
+{
+	c->cap_gen++;
+	c->pass_all = true;
+}
+
+static void cache_put(struct ctrl *c, const char *key, const char *val,
+		      size_t len, int64_t create, int64_t mod)
+{
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1], err[256];
+	struct ctrl_host *h;
+	struct ctrl_req *r;
+
+	if (key_split(c, key, kind, a, b) < 0)
+		return;
+	if (strcmp(kind, "hosts") == 0 && !b[0]) {
+		struct fs_host rec;
+		bool was;
+
+		if (!(h = host_get(c, a, true)))
+			return;
+		h->seen = c->list_gen;
+		if (mod <= h->rev)
+			return;
+		if (fs_host_parse(val, len, &rec, err, sizeof(err)) < 0) {
+			fs_warn("ignoring host record %s: %s", key, err);
+			return;
+		}
+		was = h->present;
+		if (was && (rec.allocatable.vcpu > h->rec.allocatable.vcpu ||
+			    rec.allocatable.memory_mb >
+				    h->rec.allocatable.memory_mb ||
+			    rec.allocatable.vms > h->rec.allocatable.vms))
+			capacity_changed(c);
+		fs_host_clear(&h->rec);
+		h->rec = rec;
+		h->present = true;
+		h->rev = mod;
+		if (!was) {
+			fs_info("host %s joined", a);
+			capacity_changed(c);
+		}
+	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
+		struct fs_alloc al;
+
+		if (!(h = host_get(c, a, true)))
+			return;
+		h->seen = c->list_gen;
+		if (mod <= h->alloc_rev)
+			return;
+		if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
+			fs_warn("ignoring %s: %s", key, err);
+			return;
+		}
+		if (h->alloc_present && al.used.vms < h->alloc.used.vms)
+			capacity_changed(c);
+		fs_alloc_clear(&h->alloc);
+		h->alloc = al;
+		h->alloc_present = true;
+		h->alloc_rev = mod;
+	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
+		char *v;
+
+		if (!(r = req_get(c, a, true)))
+			return;
+		r->req_seen = c->list_gen;
+		if (mod <= r->req_rev)
+			return;
+		v = malloc(len + 1);
+		if (!v)
+			return;
+		memcpy(v, val, len);
+		v[len] = '\0';
+		free(r->req_val);
+		r->req_val = v;
+		r->req_len = len;
+		r->req_present = true;
+		r->req_rev = mod;
+		r->q.create_rev = create ? create : r->q.create_rev;
+		req_dirty(r);
+	} else if (strcmp(kind, "status") == 0 && !b[0]) {
+		struct ctrl_status st;
+
+		if (!(r = req_get(c, a, true)))
+			return;
+		r->st_seen = c->list_gen;
+		if (mod <= r->st_rev)
+			return;
+		if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
+			/* Someone wrote garbage: treat as no status, rewrite. */
+			fs_warn("ignoring %s: %s", key, err);
+			memset(&st, 0, sizeof(st));
+		}
+		ctrl_status_clear(&r->st);
+		r->st = st;
+		r->st_present = true;
+		r->st_rev = mod;
+		req_dirty(r);
+	} else if (strcmp(kind, "assign") == 0 && b[0]) {
+		struct ctrl_asg *v;
+		size_t i;
+
+		if (!(r = req_get(c, b, true)))
+			return;
+		for (i = 0; i < r->n_asg; i++)
+			if (strcmp(r->asg[i].host, a) == 0)
+				break;
+		if (i < r->n_asg) {
+			r->asg[i].seen = c->list_gen;
+			if (mod <= r->asg[i].rev)
+				return;
+			asg_remove(r, i);
+		}
+		v = realloc(r->asg, (r->n_asg + 1) * sizeof(*v));
+		if (!v)
+			return;
+		r->asg = v;
+		v += r->n_asg;
+		memset(v, 0, sizeof(*v));
+		strcpy(v->host, a);
+		v->rev = mod;
+		v->seen = c->list_gen;
+		if (asg_parse(b, val, len, &v->need) < 0)
+			fs_warn("assignment %s: cannot read its request", key);
+		r->n_asg++;
+		req_dirty(r);
+	} else if (strcmp(kind, "vms") == 0 && b[0]) {
+		struct ctrl_vm *v;
+		json_t *root;
+		const char *s;
+		size_t i;
+
+		if (!(r = req_get(c, b, true)))
+			return;
+		for (i = 0; i < r->n_vms; i++)
+			if (strcmp(r->vms[i].host, a) == 0)
+				break;
+		if (i == r->n_vms) {
+			v = realloc(r->vms, (r->n_vms + 1) * sizeof(*v));
+			if (!v)
+				return;
+			r->vms = v;
+			memset(&v[i], 0, sizeof(*v));
+			strcpy(v[i].host, a);
+			r->n_vms++;
+		}
+		v = &r->vms[i];
+		v->seen = c->list_gen;
+		if (mod <= v->rev)
+			return;
+		v->rev = mod;
+		root = json_loadb(val, len, 0, NULL);
+		s = json_string_value(json_object_get(root, "state"));
+		snprintf(v->state, sizeof(v->state), "%s", s ? s : "");
+		s = json_string_value(json_object_get(root, "error"));
+		free(v->error);
+		v->error = s && *s ? strdup(s) : NULL;
+		json_decref(root);
+		req_dirty(r);
+	} else if (strcmp(kind, "bids") == 0 && b[0]) {
+		struct fs_bid bid;
+		struct ctrl_rbid *v;
+		size_t i;
+
+		r = req_get(c, b, false);
+		if (!r || r->act != ACT_ROUND || !r->round_open)
+			return;
+		if (fs_bid_parse(val, len, &bid, err, sizeof(err)) < 0) {
+			fs_warn("ignoring bid %s: %s", key, err);
+			return;
+		}
+		if (bid.attempt != r->round_attempt)
+			return;
+		if (r->invited) {
+			for (i = 0; i < r->n_invited; i++)
+				if (strcmp(r->invited[i], a) == 0)
+					break;
+			if (i == r->n_invited)
+				return;
+		}
+		for (i = 0; i < r->n_bids; i++)
+			if (strcmp(r->bids[i].host, a) == 0)
+				break;
+		if (i == r->n_bids) {
+			v = realloc(r->bids, (r->n_bids + 1) * sizeof(*v));
+			if (!v)
+				return;
+			r->bids = v;
+			strcpy(v[i].host, a);
+			r->n_bids++;
+		}
+		r->bids[i].bid = bid;
+		req_dirty(r);
+	} else if (strcmp(kind, "election") == 0 && b[0]) {
+		unsigned i;
+		char mine[32];
+
+		snprintf(mine, sizeof(mine), "%llx",
+			 (unsigned long long)c->lease);
+		if (c->lease && strcmp(b, mine) == 0 &&
+		    sscanf(a, "slot-%u", &i) == 1 && i < c->k &&
+		    c->slots[i].state == SLOT_NONE)
+			slot_withdraw(c, i);
+	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
+		if (!ctrl_map_get(&c->ctrls, a)) {
+			ctrl_map_put(&c->ctrls, a, (void *)1);
+			fs_info("controller %s is live (%zu live)", a,
+				c->ctrls.n);
+			slots_balance(c);
+		}
+	}
+}
+
+static void cache_del(struct ctrl *c, const char *key, int64_t rev)
+{
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+	struct ctrl_host *h;
+	struct ctrl_req *r;
+
+	if (key_split(c, key, kind, a, b) < 0)
+		return;
+	if (strcmp(kind, "hosts") == 0 && !b[0]) {
+		h = host_get(c, a, false);
+		if (!h || rev <= h->rev)
+			return;
+		h->rev = rev;
+		if (h->present) {
+			fs_warn("host %s left (lease expired or agent "
+				"stopped); its VMs are rescheduled",
+				a);
+			c->pass_all = true;
+		}
+		h->present = false;
+		fs_host_clear(&h->rec);
+	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
+		h = host_get(c, a, false);
+		if (!h || rev <= h->alloc_rev)
+			return;
+		if (h->alloc_present)
+			capacity_changed(c);
+		h->alloc_rev = rev;
+		h->alloc_present = false;
+		fs_alloc_clear(&h->alloc);
+	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
+		r = req_get(c, a, false);
+		if (!r || rev <= r->req_rev)
+			return;
+		r->req_rev = rev;
+		r->req_present = false;
+		free(r->req_val);
+		r->req_val = NULL;
+		r->req_len = 0;
+		req_dirty(r);
+	} else if (strcmp(kind, "status") == 0 && !b[0]) {
+		r = req_get(c, a, false);
+		if (!r || rev <= r->st_rev)
+			return;
+		r->st_rev = rev;
+		r->st_present = false;
+		ctrl_status_clear(&r->st);
+		req_dirty(r);
+	} else if (strcmp(kind, "assign") == 0 && b[0]) {
+		r = req_get(c, b, false);
+		if (!r)
+			return;
+		for (size_t i = 0; i < r->n_asg; i++) {
+			if (strcmp(r->asg[i].host, a) == 0 &&
+			    rev > r->asg[i].rev) {
+				asg_remove(r, i);
+				req_dirty(r);
+				break;
+			}
+		}
+	} else if (strcmp(kind, "vms") == 0 && b[0]) {
+		r = req_get(c, b, false);
+		if (!r)
+			return;
+		for (size_t i = 0; i < r->n_vms; i++) {
+			if (strcmp(r->vms[i].host, a) == 0 &&
+			    rev > r->vms[i].rev) {
+				vm_remove(r, i);
+				req_dirty(r);
+				break;
+			}
+		}
+	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
+		if (ctrl_map_del(&c->ctrls, a)) {
+			fs_info("controller %s is gone (%zu live)", a,
+				c->ctrls.n);
+			slots_balance(c);
+		}
+	}
+}
+
+/* ---- txn builder ------------------------------------------------------ */
+
+static struct ctrl_txn *txn_new(struct ctrl *c, enum txn_kind kind,
+				unsigned slot)
+{
+	struct ctrl_txn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->c = c;
+	t->kind = kind;
+	t->slot = slot;
+	return t;
+}
+
+static void txn_free(struct ctrl_txn *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_ok; i++) {
+		free(t->ops[i].key);
+		free(t->ops[i].val);
+	}
+	for (size_t i = 0; i < t->n_cmp; i++)
+		free(t->cmp_keys[i]);
+	free(t);
+}
+
+/* Compare target of key == rev, and read it back on failure.  Takes key. */
+static void tb_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
+		   int64_t rev)
+{
+	if (!key || t->n_cmp >= TXN_MAX) {
+		free(key);
+		t->oom = true;
+		return;
+	}
+	t->cmp_keys[t->n_cmp] = key;
+	t->cmp[t->n_cmp] = (struct etcd_compare){
+		.target = tgt, .result = ETCD_CMP_EQUAL, .key = key,
+		.number = rev};
+	t->ko[t->n_ko++] = (struct etcd_op){
+		.type = ETCD_OP_RANGE, .u.range = {.key = key}};
+	t->n_cmp++;
+}
+
+static void tb_fence(struct ctrl_txn *t)
+{
+	struct ctrl_slot *s = &t->c->slots[t->slot];
+
+	tb_cmp(t, strdup(s->lk_key ? s->lk_key : ""), ETCD_CMP_CREATE,
+	       s->lk_rev);
+}
+
+/* Takes key and val (val NULL = delete). */
+static void tb_op(struct ctrl_txn *t, char *key, char *val, int64_t lease)
+{
+	if (!key || t->n_ok >= TXN_MAX) {
+		free(key);
+		free(val);
+		t->oom = true;
+		return;
+	}
+	t->ops[t->n_ok] = (struct tb_str){.key = key, .val = val,
+					  .len = val ? strlen(val) : 0,
+					  .del = !val};
+	if (val)
+		t->ok[t->n_ok] = (struct etcd_op){
+			.type = ETCD_OP_PUT,
+			.u.put = {.key = key, .value = val,
+				  .value_len = strlen(val), .lease = lease}};
+	else
+		t->ok[t->n_ok] = (struct etcd_op){
+			.type = ETCD_OP_DELETE, .u.del = {.key = key}};
+	t->n_ok++;
+}
+
+static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev);
+
+static void on_txn(void *arg, const struct etcd_error *err,
+		   const struct etcd_txn_result *res)
+{
+	struct ctrl_txn *t = arg;
+	struct ctrl *c = t->c;
+
+	if (c->inflight)
+		c->inflight--;
+	if (err) {
+		if (err->code != ETCD_ECANCELED)
+			fs_warn("%s: etcd error: %s (%s); will retry",
+				t->what, etcd_strerror(err->code),
+				err->message);
+		txn_done(t, false, 0);
+		return;
+	}
+	if (res->succeeded) {
+		for (size_t i = 0; i < t->n_ok; i++) {
+			if (t->ops[i].del)
+				cache_del(c, t->ops[i].key,
+					  res->header.revision);
+			else
+				cache_put(c, t->ops[i].key, t->ops[i].val,
+					  t->ops[i].len, 0,
+					  res->header.revision);
+		}
+	} else {
+		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++) {
+			const struct etcd_op_result *o = &res->responses[i];
+
+			if (o->type != ETCD_OP_RANGE)
+				continue;
+			if (o->u.range.n_kvs) {
+				const struct etcd_kv *kv = &o->u.range.kvs[0];
+
+				cache_put(c, kv->key, kv->value,
+					  kv->value_len, kv->create_revision,
+					  kv->mod_revision);
+			} else {
+				cache_del(c, t->ko[i].u.range.key,
+					  res->header.revision);
+			}
+		}
+		/* The fence is always the first compare. */
+		if (t->n_ko && res->n_responses &&
+		    res->responses[0].type == ETCD_OP_RANGE) {
+			const struct etcd_range_result *rr =
+				&res->responses[0].u.range;
+			struct ctrl_slot *s = &c->slots[t->slot];
+
+			if (s->state == SLOT_LEADER &&
+			    (rr->n_kvs == 0 ||
+			     rr->kvs[0].create_revision != s->lk_rev))
+				slot_drop(c, t->slot,
+					  "our election key is gone (fenced)");
+		}
+	}
+	txn_done(t, res->succeeded, res->header.revision);
+}
+
+/* Sends t (fenced: the caller put tb_fence first).  On failure to send,
+ * completes it as failed. */
+static void txn_send(struct ctrl_txn *t)
+{
+	struct ctrl *c = t->c;
+	struct etcd_txn_req req = {
+		.compare = t->cmp, .n_compare = t->n_cmp,
+		.success = t->ok, .n_success = t->n_ok,
+		.failure = t->ko, .n_failure = t->n_ko};
+	int rc;
+
+	if (t->oom) {
+		fs_error("%s: out of memory building the txn", t->what);
+		txn_done(t, false, 0);
+		return;
+	}
+	rc = etcd_kv_txn(c->etcd, &req, on_txn, t);
+	if (rc < 0) {
+		fs_warn("%s: cannot send txn: %s", t->what,
+			etcd_strerror(rc));
+		txn_done(t, false, 0);
+		return;
+	}
+	c->inflight++;
+}
+
+/* ---- actions ---------------------------------------------------------- */
+
+static const char *coord_name(struct ctrl *c, unsigned slot)
+{
+	return c->slots[slot].coord;
+}
+
+static char *status_json(struct ctrl *c, struct ctrl_req *r,
+			 struct ctrl_status *s)
+{
+	if (!s->coordinator)
+		s->coordinator = strdup(coord_name(c, r->slot));
+	s->updated[0] = '\0';
+	return ctrl_status_format(s);
+}
+
+/* Writes status s (taken) for r, fenced, comparing the status revision. */
+static void act_status(struct ctrl *c, struct ctrl_req *r,
+		       struct ctrl_status *s, const char *what)
+{
+	struct ctrl_txn *t = txn_new(c, TXN_STATUS, r->slot);
+	char *js = status_json(c, r, s);
+
+	if (!t || !js) {
+		free(js);
+		free(t);
+		ctrl_status_clear(s);
+		return;
+	}
+	snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
+	tb_fence(t);
+	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
+	       r->st_present ? r->st_rev : 0);
+	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
+	       r->req_present ? r->req_rev : 0);
+	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+	if (r->n_bids || r->round_attempt) {
+		tb_op(t, keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
+		for (size_t i = 0; i < r->n_bids; i++)
+			tb_op(t, keyf("%sbids/%s/%s", c->prefix,
+				      r->bids[i].host, r->id),
+			      NULL, 0);
+	}
+	ctrl_status_clear(s);
+	t->reqs[t->n_reqs++] = r;
+	r->act = ACT_TXN;
+	txn_send(t);
+}
+
+/* Deletes the status (the request is gone and holds nothing). */
+static void act_forget(struct ctrl *c, struct ctrl_req *r)
+{
+	struct ctrl_txn *t = txn_new(c, TXN_STATUS, r->slot);
+
+	if (!t)
+		return;
+	snprintf(t->what, sizeof(t->what), "forget deleted request %s",
+		 r->id);
+	tb_fence(t);
+	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
+	       r->st_rev);
+	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD, 0);
+	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
+	tb_op(t, keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
+	t->reqs[t->n_reqs++] = r;
+	r->act = ACT_TXN;
+	txn_send(t);
+}
+
+/*
+ * Returns assignment a of r: alloc(host) -= need by CAS (deleted when it
+ * reaches zero VMs), the assignment deleted, and the status replaced by
+ * s (taken; NULL = delete the status) — all in one fenced txn.
+ */
+static void act_release(struct ctrl *c, struct ctrl_req *r,
+			struct ctrl_asg *a, struct ctrl_status *s,
+			const char *why)
+{
+	struct ctrl_txn *t = txn_new(c, TXN_RELEASE, r->slot);
+	struct ctrl_host *h = host_get(c, a->host, true);
+	struct fs_alloc al = {0};
+	char *js = NULL, *av = NULL;
+
+	if (!t || !h)
+		goto fail;
+	snprintf(t->what, sizeof(t->what), "release %s from %s (%s)", r->id,
+		 a->host, why);
+	tb_fence(t);
+	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
+	       r->st_present ? r->st_rev : 0);
+	tb_cmp(t, keyf("%sassign/%s/%s", c->prefix, a->host, r->id),
+	       ETCD_CMP_MOD, a->rev);
+	tb_cmp(t, keyf("%salloc/%s", c->prefix, a->host), ETCD_CMP_MOD,
+	       h->alloc_present ? h->alloc_rev : 0);
+	if (h->alloc_present) {
+		char *tmp = fs_alloc_format(&h->alloc);
+
+		/* copy via format/parse: fs_alloc has no copy function */
+		if (!tmp || fs_alloc_parse(tmp, strlen(tmp), &al, NULL, 0) < 0) {
+			free(tmp);
+			goto fail;
+		}
+		free(tmp);
+		fs_alloc_add(&al, &a->need.res, a->need.spread, -1);
+		if (al.used.vms <= 0 || !h->present) {
+			tb_op(t, keyf("%salloc/%s", c->prefix, a->host), NULL,
+			      0);
+		} else {
+			if (al.used.vcpu < 0)
+				al.used.vcpu = 0;
+			if (al.used.memory_mb < 0)
+				al.used.memory_mb = 0;
+			av = fs_alloc_format(&al);
+			if (!av)
+				goto fail;
+			tb_op(t, keyf("%salloc/%s", c->prefix, a->host), av,
+			      0);
+		}
+	}
+	tb_op(t, keyf("%sassign/%s/%s", c->prefix, a->host, r->id), NULL, 0);
+	if (s) {
+		js = status_json(c, r, s);
+		if (!js)
+			goto fail;
+		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+	} else {
+		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
+	}
+	fs_alloc_clear(&al);
+	ctrl_status_clear(s);
+	t->reqs[t->n_reqs++] = r;
+	r->act = ACT_TXN;
+	txn_send(t);
+	return;
+fail:
+	fs_alloc_clear(&al);
+	ctrl_status_clear(s);
+	free(t);
+}
+
+static void status_init(struct ctrl_status *s, enum ctrl_phase p,
+			const struct ctrl_req *r)
+{
+	memset(s, 0, sizeof(*s));
+	s->phase = p;
+	s->request_rev = r->req_rev;
+}
+
+static void status_reason(struct ctrl_status *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void status_reason(struct ctrl_status *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(s->reason);
+	s->reason = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s->reason, fmt, ap) < 0)
+		s->reason = NULL;
+	va_end(ap);
+}
+
+/* Carries the attempt count and avoid list of the current revision. */
+static void status_carry(struct ctrl_status *s, const struct ctrl_req *r)
+{
+	if (!r->st_present || r->st.request_rev != r->req_rev)
+		return;
+	s->attempt = r->st.attempt;
+	for (size_t i = 0; i < r->st.n_avoid; i++)
+		ctrl_status_avoid_add(s, r->st.avoid[i]);
+}
+
+static bool req_avoids(const struct ctrl_req *r, const char *host)
+{
+	return r->st_present && r->st.request_rev == r->req_rev &&
+	       ctrl_status_avoids(&r->st, host);
+}
+
+static void act_unschedulable(struct ctrl *c, struct ctrl_req *r,
+			      struct ctrl_explain *ex, const char *why)
+{
+	struct ctrl_status s;
+	const char *top = "no hosts";
+	int64_t best = 0;
+
+	status_init(&s, CTRL_UNSCHEDULABLE, r);
+	status_carry(&s, r);
+	s.has_explain = true;
+	s.explain = *ex;
+	memset(ex, 0, sizeof(*ex));
+	for (size_t i = 0; i < s.explain.n_rejected; i++) {
+		if (s.explain.rejected[i].count > best) {
+			best = s.explain.rejected[i].count;
+			top = s.explain.rejected[i].reason;
+		}
+	}
+	status_reason(&s, "%s: %s (%lld of %lld hosts)", why, top,
+		      (long long)best, (long long)s.explain.hosts);
+	/* Only say it when it is news. */
+	if (!r->st_present || r->st.phase != CTRL_UNSCHEDULABLE ||
+	    r->st.request_rev != r->req_rev)
+		fs_info("%s unschedulable: %s", r->id, s.reason);
+	r->unsched_gen = c->cap_gen;
+	act_status(c, r, &s, "mark unschedulable");
+}
+
+/* Scores every live host from the cache: fills r->cands with the ones
+ * that fit and r->explain with the others. */
+struct plan_ctx {
+	struct ctrl *c;
+	struct ctrl_req *r;
+	int rc;
+};
+
+static void plan_each(void *arg, const char *key, void *val)
+{
+	struct plan_ctx *p = arg;
+	struct ctrl *c = p->c;
+	struct ctrl_req *r = p->r;
+	struct ctrl_host *h = val;
+	struct fs_alloc empty = {0};
+	struct fs_bid b;
+	struct ctrl_cand *v;
+
+	(void)key;
+	if (!h->present || p->rc < 0)
+		return;
+	r->explain.hosts++;
+	if (req_avoids(r, h->name)) {
+		p->rc = ctrl_explain_add(&r->explain, "VM failed there before");
+		return;
+	}
+	fs_score(&h->rec, h->alloc_present ? &h->alloc : &empty,
+		 &r->parsed.need, &c->w, (enum fs_strategy)c->cfg->strategy,
+		 &b);
+	if (!b.fits) {
+		p->rc = ctrl_explain_add(&r->explain, b.reason);
+		return;
+	}
+	r->explain.feasible++;
+	v = realloc(r->cands, (r->n_cands + 1) * sizeof(*v));
+	if (!v) {
+		p->rc = -ENOMEM;
+		return;
+	}
+	r->cands = v;
+	v[r->n_cands++] = (struct ctrl_cand){
+		.host = h->name, .score = b.score,
+		.tiebreak = fs_tiebreak(r->id, h->name), .data = h};
+}
+
+static void ready_push(struct ctrl *c, struct ctrl_req *r)
+{
+	r->act = ACT_READY;
+	r->ready_next = NULL;
+	*c->ready_tail = r;
+	c->ready_tail = &r->ready_next;
+}
+
+static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Opens a bid round for r among r->cands (sample) or every host. */
+static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
+{
+	struct ctrl_txn *t = txn_new(c, TXN_ROUND, r->slot);
+	struct fs_round rd = {0};
+	char *js;
+	size_t n;
+
+	if (!t)
+		return;
+	if (!broadcast) {
+		n = ctrl_cand_sample(r->cands, r->n_cands,
+				     (size_t)c->cfg->candidates, &c->rng);
+		r->invited = calloc(n ? n : 1, sizeof(char *));
+		if (!r->invited) {
+			free(t);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			r->invited[i] = strdup(r->cands[i].host);
+			if (r->invited[i])
+				r->n_invited++;
+		}
+	} else {
+		/* Every live host not avoided: DESIGN's "every live host". */
+		n = 0;
+		r->invited = NULL;
+	}
+	r->round_attempt = (r->st_present && r->st.request_rev == r->req_rev
+				    ? r->st.attempt
+				    : 0) +
+			   1 + r->tries * 1000;
+	rd.attempt = r->round_attempt;
+	rd.hosts = r->invited;
+	rd.n_hosts = r->n_invited;
+	rd.deadline_ms = fs_now_ms() + c->cfg->bid_timeout_ms;
+	rd.need = r->parsed.need;
+	rd.coordinator = (char *)coord_name(c, r->slot);
+	js = fs_round_format(&rd);
+	if (!js) {
+		free(t);
+		return;
+	}
+	snprintf(t->what, sizeof(t->what), "open round for %s", r->id);
+	tb_fence(t);
+	tb_op(t, keyf("%srounds/%s", c->prefix, r->id), js, c->lease);
+	t->reqs[t->n_reqs++] = r;
+	r->act = ACT_TXN;
+	txn_send(t);
+}
+
+/* The round of r ended (all bids in, or the timeout): rank the bids. */
+static void round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
+{
+	struct ctrl_explain ex = {0};
+	size_t nb = 0, expect;
+
+	ev_timer_stop(c->loop, &r->round_timer);
+	if (r->round_open && c->rounds_open)
+		c->rounds_open--;
+	r->round_open = false;
+	ex.hosts = r->explain.hosts;
+	ex.feasible = r->explain.feasible;
+	ex.bids = (int64_t)r->n_bids;
+	free(r->cands);
+	r->cands = NULL;
+	r->n_cands = 0;
+	r->cands = calloc(r->n_bids ? r->n_bids : 1, sizeof(*r->cands));
+	for (size_t i = 0; r->cands && i < r->n_bids; i++) {
+		struct ctrl_host *h = host_get(c, r->bids[i].host, false);
+
+		if (!r->bids[i].bid.fits || !h || !h->present ||
+		    req_avoids(r, h->name)) {
+			ctrl_explain_add(&ex, r->bids[i].bid.fits
+						      ? "host gone"
+						      : r->bids[i].bid.reason);
+			continue;
+		}
+		r->cands[nb++] = (struct ctrl_cand){
+			.host = h->name, .score = r->bids[i].bid.score,
+			.tiebreak = fs_tiebreak(r->id, h->name), .data = h};
+	}
+	r->n_cands = nb;
+	expect = r->invited ? r->n_invited : (size_t)r->explain.feasible;
+	for (size_t i = r->n_bids; timeout && i < expect; i++)
+		ctrl_explain_add(&ex, "no bid before timeout");
+	if (timeout && r->n_bids < expect)
+		fs_info("%s: round closed at timeout with %zu of %zu bids",
+			r->id, r->n_bids, expect);
+	if (nb == 0) {
+		r->tries++;
+		if (r->tries < c->cfg->max_attempts) {
+			/* Cache said yes, hosts said no: plan again. */
+			ctrl_explain_clear(&ex);
+			ctrl_explain_clear(&r->explain);
+			r->act = ACT_NONE;
+			req_dirty(r);
+			return;
+		}
+		ctrl_explain_clear(&r->explain);
+		act_unschedulable(c, r, &ex, "no host bid to take it");
+		return;
+	}
+	ctrl_explain_clear(&r->explain);
+	r->explain = ex;
+	ctrl_cand_sort(r->cands, r->n_cands);
+	ready_push(c, r);
+}
+
+static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctrl_req *r = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (r->act == ACT_ROUND && r->round_open)
+		round_close(r->c, r, true);
+}
+
+/* Starts placing r (popped from the queue). */
+static void place_start(struct ctrl *c, struct ctrl_req *r)
+{
+	struct plan_ctx p = {c, r, 0};
+
+	round_reset(r);
+	r->plan_req_rev = r->req_rev;
+	r->plan_st_rev = r->st_present ? r->st_rev : 0;
+	ctrl_map_each(&c->hosts, plan_each, &p);
+	if (p.rc < 0) {
+		round_reset(r);
+		r->act = ACT_NONE;
+		return;
+	}
+	if (r->n_cands == 0) {
+		struct ctrl_explain ex = r->explain;
+
+		memset(&r->explain, 0, sizeof(r->explain));
+		act_unschedulable(c, r, &ex, "no host fits");
+		ctrl_explain_clear(&ex);
+		return;
+	}
+	switch ((enum ctrl_bidding)c->cfg->bidding) {
+	case CTRL_BID_CACHED:
+		ctrl_cand_sort(r->cands, r->n_cands);
+		ready_push(c, r);
+		break;
+	case CTRL_BID_SAMPLE:
+		act_round(c, r, false);
+		break;
+	case CTRL_BID_BROADCAST:
+		act_round(c, r, true);
+		break;
+	}
+}
+
+/* ---- commit batches --------------------------------------------------- */
+
+static struct fs_alloc *alloc_dup(const struct ctrl_host *h)
+{
+	struct fs_alloc *a = calloc(1, sizeof(*a));
+	char *tmp;
+
+	if (!a)
+		return NULL;
+	if (!h->alloc_present)
+		return a;
+	tmp = fs_alloc_format(&h->alloc);
+	if (!tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0) {
+		free(tmp);
+		free(a);
+		return NULL;
+	}
+	free(tmp);
+	return a;
+}
+
+static char *assign_json(const struct ctrl_req *r, int64_t attempt)
+{
+	return keyf("{\"request\":%.*s,\"request_rev\":%lld,\"attempt\":%lld}",
+		    (int)r->req_len, r->req_val, (long long)r->req_rev,
+		    (long long)attempt);
+}
+
+/* Adds r to batch t if one of its candidates still fits.  Returns 1 added,
+ * 0 wait (best host busy), -1 nothing fits. */
+static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
+{
+	struct ctrl_host *h = NULL;
+	struct fs_bid b;
+	size_t i, ops;
+	bool busy = false;
+	int64_t attempt;
+	struct ctrl_status s;
+	char *js, *aj;
+
+	ops = 2 + (r->round_attempt ? 1 + r->n_bids : 0);
+	for (i = 0; i < r->n_cands; i++) {
+		h = r->cands[i].data;
+		if (!h->present || req_avoids(r, h->name))
+			continue;
+		if (h->locked) {
+			busy = true;
+			continue;
+		}
+		if (!h->tent) {
+			if (t->n_hosts >= 40)
+				return 0;
+			h->tent = alloc_dup(h);
+			if (!h->tent)
+				return 0;
+			t->hosts[t->n_hosts++] = h;
+		}
+		fs_score(&h->rec, h->tent, &r->parsed.need, &c->w,
+			 (enum fs_strategy)c->cfg->strategy, &b);
+		if (b.fits)
+			break;
+	}
+	if (i == r->n_cands)
+		return busy ? 0 : -1;
+	if (t->n_ok + ops + 2 > TXN_MAX || t->n_cmp + 4 > TXN_MAX ||
+	    t->n_reqs >= (size_t)c->cfg->batch)
+		return 0;
+	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
+			 1) < 0)
+		return 0;
+	attempt = (r->st_present && r->st.request_rev == r->req_rev
+			   ? r->st.attempt
+			   : 0) +
+		  1;
+	status_init(&s, CTRL_SCHEDULED, r);
+	status_carry(&s, r);
+	s.attempt = attempt;
+	strcpy(s.host, h->name);
+	s.score = r->cands[i].score;
+	s.has_explain = true;
+	s.explain = r->explain;
+	memset(&r->explain, 0, sizeof(r->explain));
+	status_reason(&s, "placed on %s: lowest score %.3f of %zu %s", h->name,
+		      r->cands[i].score, r->n_cands,
+		      r->round_attempt ? "bids" : "feasible hosts");
+	js = status_json(c, r, &s);
+	ctrl_status_clear(&s);
+	aj = assign_json(r, attempt);
+	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
+	       r->st_present ? r->st_rev : 0);
+	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
+	       r->req_rev);
+	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+	tb_op(t, keyf("%sassign/%s/%s", c->prefix, h->name, r->id), aj, 0);
+	if (r->round_attempt) {
+		tb_op(t, keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
+		for (size_t j = 0; j < r->n_bids; j++)
+			tb_op(t, keyf("%sbids/%s/%s", c->prefix,
+				      r->bids[j].host, r->id),
+			      NULL, 0);
+	}
+	r->pick = h->name;
+	r->pick_score = r->cands[i].score;
+	t->reqs[t->n_reqs++] = r;
+	return 1;
+}
+
+static void batch_send(struct ctrl *c, struct ctrl_txn *t)
+{
+	size_t used = 0;
+
+	/* alloc compares and puts for the hosts that got something */
+	for (size_t i = 0; i < t->n_hosts; i++) {
+		struct ctrl_host *h = t->hosts[i];
+		bool got = false;
+
+		for (size_t j = 0; j < t->n_reqs; j++)
+			if (t->reqs[j]->pick == h->name)
+				got = true;
+		if (got) {
+			tb_cmp(t, keyf("%salloc/%s", c->prefix, h->name),
+			       ETCD_CMP_MOD,
+			       h->alloc_present ? h->alloc_rev : 0);
+			tb_op(t, keyf("%salloc/%s", c->prefix, h->name),
+			      fs_alloc_format(h->tent), 0);
+			h->locked++;
+			t->hosts[used++] = h;
+		}
+		fs_alloc_clear(h->tent);
+		free(h->tent);
+		h->tent = NULL;
+	}
+	t->n_hosts = used;
+	for (size_t j = 0; j < t->n_reqs; j++)
+		t->reqs[j]->act = ACT_TXN;
+	snprintf(t->what, sizeof(t->what), "commit %zu placement(s) (%s ...)",
+		 t->n_reqs, t->reqs[0]->id);
+	txn_send(t);
+}
+
+/* Forms fenced batches, one per slot, out of the ready list. */
+static void commit_flush(struct ctrl *c)
+{
+	for (unsigned s = 0; s < c->k; s++) {
+		struct ctrl_txn *t = NULL;
+		struct ctrl_req **p, *r;
+
+		if (!slot_mine(c, s))
+			continue;
+		p = &c->ready_head;
+		while ((r = *p)) {
+			int rc;
+
+			if (r->slot != s) {
+				p = &r->ready_next;
+				continue;
+			}
+			if (c->inflight >= (unsigned)c->cfg->max_inflight)
+				break;
+			if (!t) {
+				t = txn_new(c, TXN_COMMIT, s);
+				if (!t)
+					return;
+				tb_fence(t);
+			}
+			rc = batch_add(c, t, r);
+			if (rc == 0) {
+				if (t->n_reqs >= (size_t)c->cfg->batch ||
+				    t->n_ok + 8 > TXN_MAX) {
+					batch_send(c, t);
+					t = NULL;
+					continue; /* retry r in a new batch */
+				}
+				p = &r->ready_next;
+				continue;
+			}
+			*p = r->ready_next; /* unlink */
+			r->ready_next = NULL;
+			if (rc < 0) {
+				/* Nothing fits any more: plan again. */
+				r->tries++;
+				round_reset(r);
+				r->act = ACT_NONE;
+				req_dirty(r);
+			}
+		}
+		c->ready_tail = &c->ready_head;
+		while (*c->ready_tail)
+			c->ready_tail = &(*c->ready_tail)->ready_next;
+		if (t && t->n_reqs) {
+			batch_send(c, t);
+		} else if (t) {
+			for (size_t i = 0; i < t->n_hosts; i++) {
+				fs_alloc_clear(t->hosts[i]->tent);
+				free(t->hosts[i]->tent);
+				t->hosts[i]->tent = NULL;
+			}
+			txn_free(t);
+		}
+	}
+}
+
+static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
+{
+	struct ctrl *c = t->c;
+
+	for (size_t i = 0; i < t->n_hosts; i++)
+		if (t->hosts[i]->locked)
+			t->hosts[i]->locked--;
+	for (size_t i = 0; i < t->n_reqs; i++) {
+		struct ctrl_req *r = t->reqs[i];
+
+		r->act = ACT_NONE;
+		switch (t->kind) {
+		case TXN_ROUND:
+			if (ok && slot_mine(c, r->slot) && r->req_present &&
+			    r->req_rev == r->plan_req_rev) {
+				r->act = ACT_ROUND;
+				r->round_open = true;
+				c->rounds_open++;
+				r->round_timer.data = r;
+				ev_timer_init(&r->round_timer,
+					      on_round_timeout,
+					      (double)c->cfg->bid_timeout_ms /
+						      1000.0,
+					      0);
+				ev_timer_start(c->loop, &r->round_timer);
+				break;
+			}
+			round_reset(r);
+			break;
+		case TXN_COMMIT:
+			if (ok) {
+				fs_info("placed %s on %s (score %.3f, attempt "
+					"%lld, rev %lld)",
+					r->id, r->pick, r->pick_score,
+					(long long)(r->st_present
+							    ? r->st.attempt
+							    : 0),
+					(long long)rev);
+				r->tries = 0;
+				round_reset(r);
+				break;
+			}
+			r->tries++;
+			if (slot_mine(c, r->slot) &&
+			    r->tries < c->cfg->max_attempts &&
+			    r->req_rev == r->plan_req_rev &&
+			    (r->st_present ? r->st_rev : 0) ==
+				    r->plan_st_rev) {
+				/* A host's alloc moved: next bid that fits. */
+				ready_push(c, r);
+				break;
+			}
+			round_reset(r);
+			break;
+		case TXN_STATUS:
+			if (ok) {
+				round_reset(r);
+				r->round_attempt = 0;
+			}
+			break;
+		case TXN_RELEASE:
+			if (ok)
+				fs_info("%s", t->what);
+			break;
+		}
+		r->pick = NULL;
+		if (t->kind == TXN_COMMIT && ok)
+			r->round_attempt = 0;
+		if (r->act == ACT_NONE)
+			req_dirty(r);
+	}
+	txn_free(t);
+}
+
+/* ---- reconcile -------------------------------------------------------- */
+
+static struct ctrl_asg *asg_find(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_asg; i++)
+		if (strcmp(r->asg[i].host, host) == 0)
+			return &r->asg[i];
+	return NULL;
+}
+
+static struct ctrl_vm *vm_find(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (strcmp(r->vms[i].host, host) == 0)
+			return &r->vms[i];
+	return NULL;
+}
+
+static void enqueue(struct ctrl *c, struct ctrl_req *r)
+{
+	r->q.priority = r->parsed.priority;
+	if (ctrl_queue_push(&c->queue, &r->q) == 0)
+		r->act = ACT_QUEUED;
+}
+
+/* Decides r's next step from the cache.  See the file comment. */
+static void req_reconcile(struct ctrl *c, struct ctrl_req *r)
+{
+	bool cur, placed;
+	struct ctrl_status s;
+
+	if (r->act == ACT_TXN || r->act == ACT_READY)
+		return;
+	if (!slot_mine(c, r->slot)) {
+		req_abort(r);
+		return;
+	}
+	if (r->act == ACT_ROUND) {
+		size_t expect = r->invited ? r->n_invited
+					   : (size_t)r->explain.feasible;
+
+		if (!r->req_present || r->req_rev != r->plan_req_rev) {
+			req_abort(r);
+		} else {
+			if (r->round_open && r->n_bids >= expect)
+				round_close(c, r, false);
+			return;
+		}
+	}
+	if (!r->req_present) {
+		req_abort(r);
+		if (r->n_asg)
+			act_release(c, r, &r->asg[0], NULL,
+				    "request deleted");
+		else if (r->st_present)
+			act_forget(c, r);
+		return;
+	}
+	if (r->parsed_rev != r->req_rev) {
+		ctrl_request_clear(&r->parsed);
+		r->valid = ctrl_request_parse(r->id, r->req_val, r->req_len,
+					      &r->parsed, r->reason,
+					      sizeof(r->reason)) == 0;
+		r->parsed_rev = r->req_rev;
+		r->tries = 0;
+	}
+	if (!r->valid) {
+		req_abort(r);
+		if (r->st_present && r->st.phase == CTRL_REJECTED &&
+		    r->st.request_rev == r->req_rev && !r->n_asg)
+			return;
+		status_init(&s, CTRL_REJECTED, r);
+		status_reason(&s, "%s", r->reason);
+		if (r->n_asg) {
+			act_release(c, r, &r->asg[0], &s,
+				    "request rewritten invalid");
+			return;
+		}
+		fs_info("rejected %s: %s", r->id, r->reason);
+		act_status(c, r, &s, "reject");
+		return;
+	}
+	cur = r->st_present && r->st.request_rev == r->req_rev;
+	placed = cur && (r->st.phase == CTRL_SCHEDULED ||
+			 r->st.phase == CTRL_RUNNING);
+	/* Assignments the status does not stand for are released first. */
+	for (size_t i = 0; i < r->n_asg; i++) {
+		if (placed && strcmp(r->asg[i].host, r->st.host) == 0)
+			continue;
+		req_abort(r);
+		status_init(&s, CTRL_PENDING, r);
+		status_carry(&s, r);
+		status_reason(&s, "%s", cur ? "stray assignment released"
+					    : "request rewritten; placing "
+					      "the new version");
+		act_release(c, r, &r->asg[i], &s,
+			    cur ? "stray" : "request rewritten");
+		return;
+	}
+	if (placed) {
+		struct ctrl_asg *a = asg_find(r, r->st.host);
+		struct ctrl_host *h = host_get(c, r->st.host, false);
+		struct ctrl_vm *vm = vm_find(r, r->st.host);
+
+		if (r->act == ACT_QUEUED)
+			req_abort(r);
+		if (!a) {
+			/* Someone deleted the assignment: place again. */
+			fs_warn("%s: status says %s on %s but the assignment "
+				"is gone; placing again",
+				r->id, ctrl_phase_name(r->st.phase),
+				r->st.host);
+			status_init(&s, CTRL_PENDING, r);
+			status_carry(&s, r);
+			status_reason(&s, "assignment on %s vanished",
+				      r->st.host);
+			act_status(c, r, &s, "reset");
+			return;
+		}
+		if (!h || !h->present) {
+			status_init(&s, CTRL_LOST, r);
+			status_carry(&s, r);
+			strcpy(s.host, r->st.host);
+			status_reason(&s,
+				      "host %s left (lease expired); "
+				      "rescheduling",
+				      r->st.host);
+			fs_warn("%s lost with host %s; rescheduling", r->id,
+				r->st.host);
+			act_release(c, r, a, &s, "host lost");
+			return;
+		}
+		if (!vm || vm->rev <= a->rev)
+			return;
+		if (strcmp(vm->state, "running") == 0 &&
+		    r->st.phase == CTRL_SCHEDULED) {
+			if (ctrl_status_copy(&s, &r->st) < 0)
+				return;
+			s.phase = CTRL_RUNNING;
+			status_reason(&s, "running on %s", s.host);
+			fs_info("%s running on %s", r->id, s.host);
+			act_status(c, r, &s, "mark running");
+		} else if (strcmp(vm->state, "failed") == 0) {
+			status_init(&s, CTRL_FAILED, r);
+			status_carry(&s, r);
+			ctrl_status_avoid_add(&s, r->st.host);
+			if (s.attempt >= c->cfg->max_attempts) {
+				status_reason(&s,
+					      "failed on %lld host(s), "
+					      "max_attempts %lld reached; "
+					      "last error on %s: %s",
+					      (long long)s.attempt,
+					      (long long)c->cfg->max_attempts,
+					      r->st.host,
+					      vm->error ? vm->error : "?");
+				fs_warn("%s failed terminally: %s", r->id,
+					s.reason);
+			} else {
+				status_reason(&s,
+					      "failed on %s: %s; "
+					      "rescheduling (attempt %lld of "
+					      "%lld)",
+					      r->st.host,
+					      vm->error ? vm->error : "?",
+					      (long long)s.attempt + 1,
+					      (long long)c->cfg->max_attempts);
+				fs_warn("%s %s", r->id, s.reason);
+			}
+			act_release(c, r, a, &s, "VM failed");
+		}
+		return;
+	}
+	if (cur) {
+		switch (r->st.phase) {
+		case CTRL_FAILED:
+			if (r->st.attempt >= c->cfg->max_attempts)
+				return; /* terminal */
+			break;
+		case CTRL_UNSCHEDULABLE:
+			if (r->unsched_gen == c->cap_gen ||
+			    r->unsched_gen == -1) {
+				/* Seen first from the list (recovery): try
+				 * once, then wait for capacity news. */
+				if (r->unsched_gen == -1)
+					break;
+				return;
+			}
+			break;
+		case CTRL_REJECTED:
+		case CTRL_PENDING:
+		case CTRL_LOST:
+		case CTRL_SCHEDULED:
+		case CTRL_RUNNING:
+			break;
+		}
+	}
+	if (r->act == ACT_NONE)
+		enqueue(c, r);
+}
+
+static void req_dirty(struct ctrl_req *r)
+{
+	if (r->dirty)
+		return;
+	r->dirty = true;
+	r->dirty_next = r->c->dirty_head;
+	r->c->dirty_head = r;
+}
+
+static void pass_each(void *arg, const char *key, void *val)
+{
+	struct ctrl *c = arg;
+	struct ctrl_req *r = val;
+
+	(void)key;
+	if (slot_mine(c, r->slot) && r->act == ACT_NONE)
+		req_dirty(r);
+	else if (r->act == ACT_ROUND && !slot_mine(c, r->slot))
+		req_dirty(r);
+}
+
+/* Runs before the loop blocks: reconcile what changed, start queued
+ * placements within the in-flight budget, flush commit batches. */
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct ctrl *c = w->data;
+	struct ctrl_req *r, *list, *gc = NULL;
+	struct ctrl_qitem *it;
+
+	(void)loop;
+	(void)revents;
+	if (!c->cache_ready)
+		return;
+	if (c->pass_all) {
+		c->pass_all = false;
+		ctrl_map_each(&c->reqs, pass_each, c);
+	}
+	while ((list = c->dirty_head)) {
+		c->dirty_head = NULL;
+		while ((r = list)) {
+			list = r->dirty_next;
+			r->dirty = false;
+			req_reconcile(c, r);
+			if (!r->req_present && !r->st_present && !r->n_asg &&
+			    !r->n_vms && r->act == ACT_NONE && !r->dirty) {
+				r->dirty_next = gc;
+				gc = r;
+			}
+		}
+	}
+	while ((r = gc)) {
+		gc = r->dirty_next;
+		if (!r->dirty)
+			req_maybe_free(c, r);
+	}
+	while (c->inflight < (unsigned)c->cfg->max_inflight &&
+	       (it = ctrl_queue_pop(&c->queue))) {
+		r = (struct ctrl_req *)((char *)it -
+					offsetof(struct ctrl_req, q));
+		r->act = ACT_NONE;
+		if (slot_mine(c, r->slot) && r->req_present && r->valid)
+			place_start(c, r);
+	}
+	commit_flush(c);
+}
+
+static void on_pass_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctrl *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	c->pass_all = true;
+	slots_balance(c); /* retries failed campaigns */
+}
+
+/* ---- watch and list --------------------------------------------------- */
+
+static void sweep_host(void *arg, const char *key, void *val)
+{
+	struct ctrl *c = arg;
+	struct ctrl_host *h = val;
+	char *k;
+
+	(void)key;
+	if (h->present && h->seen != c->list_gen) {
+		k = keyf("%shosts/%s", c->prefix, h->name);
+		if (k)
+			cache_del(c, k, h->rev + 1);
+		free(k);
+	}
+	if (h->alloc_present && h->seen != c->list_gen) {
+		k = keyf("%salloc/%s", c->prefix, h->name);
+		if (k)
+			cache_del(c, k, h->alloc_rev + 1);
+		free(k);
+	}
+}
+
+static void sweep_req(void *arg, const char *key, void *val)
+{
+	struct ctrl *c = arg;
+	struct ctrl_req *r = val;
+
+	(void)key;
+	if (r->req_present && r->req_seen != c->list_gen) {
+		r->req_present = false;
+		r->req_rev++;
+		req_dirty(r);
+	}
+	if (r->st_present && r->st_seen != c->list_gen) {
+		r->st_present = false;
+		r->st_rev++;
+		req_dirty(r);
+	}
+	for (size_t i = r->n_asg; i-- > 0;)
+		if (r->asg[i].seen != c->list_gen)
+			asg_remove(r, i);
+	for (size_t i = r->n_vms; i-- > 0;)
+		if (r->vms[i].seen != c->list_gen)
+			vm_remove(r, i);
+}
+
+static void on_watch(void *arg, const struct etcd_watch_update *u)
+{
+	struct ctrl *c = arg;
+
+	switch (u->kind) {
+	case ETCD_WATCH_EVENTS:
+		for (size_t i = 0; i < u->n_events; i++) {
+			const struct etcd_event *e = &u->events[i];
+
+			if (e->type == ETCD_EVENT_PUT)
+				cache_put(c, e->kv.key, e->kv.value,
+					  e->kv.value_len,
+					  e->kv.create_revision,
+					  e->kv.mod_revision);
+			else
+				cache_del(c, e->kv.key, e->kv.mod_revision);
+		}
+		break;
+	case ETCD_WATCH_COMPACTED:
+	case ETCD_WATCH_FAILED:
+		fs_warn("watch of %s ended (%s); listing again", c->prefix,
+			u->err ? u->err->message : "?");
+		c->watch = etcd_watch_cancel(c->watch);
+		ev_timer_set(&c->relist_timer,
+			     u->kind == ETCD_WATCH_COMPACTED ? 0.0 : 1.0, 0);
+		ev_timer_start(c->loop, &c->relist_timer);
+		break;
+	case ETCD_WATCH_RECONNECTING:
+		fs_warn("watch of %s: %s; resuming", c->prefix,
+			u->err ? u->err->message : "connection lost");
+		break;
+	case ETCD_WATCH_CREATED:
+	case ETCD_WATCH_PROGRESS:
+		break;
+	}
+}
+
+static void on_list(void *arg, const struct etcd_error *err,
+		    const struct etcd_range_result *res)
+{
+	struct ctrl *c = arg;
+	struct etcd_watch_req wr = {.key = c->prefix, .prefix = true};
+	int rc;
+
+	if (err) {
+		fs_warn("listing %s failed: %s; retrying", c->prefix,
+			err->message);
+		ev_timer_set(&c->relist_timer, 1.0, 0);
+		ev_timer_start(c->loop, &c->relist_timer);
+		return;
+	}
+	c->list_gen++;
+	for (size_t i = 0; i < res->n_kvs; i++)
+		cache_put(c, res->kvs[i].key, res->kvs[i].value,
+			  res->kvs[i].value_len, res->kvs[i].create_revision,
+			  res->kvs[i].mod_revision);
+	ctrl_map_each(&c->hosts, sweep_host, c);
+	ctrl_map_each(&c->reqs, sweep_req, c);
+	wr.start_revision = res->header.revision + 1;
+	rc = etcd_watch_start(c->etcd, &wr, on_watch, c, &c->watch);
+	if (rc < 0) {
+		fs_warn("cannot watch %s: %s", c->prefix, etcd_strerror(rc));
+		ev_timer_set(&c->relist_timer, 1.0, 0);
+		ev_timer_start(c->loop, &c->relist_timer);
+		return;
+	}
+	if (!c->cache_ready)
+		fs_info("cache of %s loaded at revision %lld: %zu hosts, %zu "
+			"requests",
+			c->prefix, (long long)res->header.revision,
+			c->hosts.n, c->reqs.n);
+	c->cache_ready = true;
+	c->pass_all = true;
+	slots_balance(c);
+}
+
+static void cache_list(struct ctrl *c)
+{
+	struct etcd_range_req rq = {.key = c->prefix, .prefix = true};
+	int rc = etcd_kv_range(c->etcd, &rq, on_list, c);
+
+	if (rc < 0) {
+		ev_timer_set(&c->relist_timer, 1.0, 0);
+		ev_timer_start(c->loop, &c->relist_timer);
+	}
+}
+
+static void on_relist(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	cache_list(w->data);
+}
+
+/* ---- slots ------------------------------------------------------------ */
+
+static void slot_reqs_dirty(void *arg, const char *key, void *val)
+{
+	struct ctrl_req *r = val;
+
+	(void)key;
+	(void)arg;
+	req_dirty(r);
+}
+
+static void slot_drop(struct ctrl *c, unsigned i, const char *why)
+{
+	struct ctrl_slot *s = &c->slots[i];
+
+	if (s->state == SLOT_LEADER)
+		fs_warn("slot %u lost: %s", i, why);
+	s->camp = etcd_campaign_cancel(s->camp);
+	free(s->lk_key);
+	s->lk_key = NULL;
+	s->lk_rev = 0;
+	s->state = SLOT_NONE;
+	/* Requests of the slot drop their work at their next reconcile. */
+	ctrl_map_each(&c->reqs, slot_reqs_dirty, c);
+}
+
+struct camp_ctx {
+	struct ctrl *c;
+	unsigned i;
+	int64_t lease;
+};
+
+static void on_campaign(void *arg, const struct etcd_error *err,
+			 const struct etcd_leader_key *lk)
+{
+	struct camp_ctx *x = arg;
+	struct ctrl *c = x->c;
+	unsigned i = x->i;
+	struct ctrl_slot *s = &c->slots[i];
+	int64_t lease = x->lease;
+
+	free(x);
+	s->camp = etcd_campaign_cancel(s->camp);
+	if (s->state != SLOT_CAMPAIGN)
+		return;
+	s->state = SLOT_NONE;
+	if (err) {
+		if (err->code != ETCD_ECANCELED)
+			fs_warn("campaign for slot %u failed: %s", i,
+				err->message);
+		return;
+	}
+	if (lease != c->lease || !c->session_up)
+		return;
+	s->lk_key = strdup(lk->key);
+	if (!s->lk_key)
+		return;
+	s->lk_rev = lk->rev;
+	s->lk_lease = lk->lease;
+	s->state = SLOT_LEADER;
+	fs_info("slot %u acquired (election key %s, rev %lld)", i, lk->key,
+		(long long)lk->rev);
+	ctrl_map_each(&c->reqs, slot_reqs_dirty, c);
+	c->pass_all = true;
+	slots_balance(c);
+}
+
+static void on_resign(void *arg, const struct etcd_error *err,
+		      const struct etcd_header *hdr)
+{
+	(void)arg;
+	(void)hdr;
+	if (err && err->code != ETCD_ECANCELED)
+		fs_warn("resign failed: %s (the key expires with the lease)",
+			err->message);
+}
+
+static void on_withdraw(void *arg, const struct etcd_error *err,
+			const struct etcd_txn_result *res)
+{
+	(void)arg;
+	(void)err;
+	(void)res;
+}
+
+/*
+ * Deletes our candidacy key of slot i if it still holds our lease.
+ * Closing a waiting campaign's HTTP request does not make etcd's gateway
+ * withdraw the candidacy (checked with etcd 3.4), and a key left behind
+ * becomes a leader nobody acts for.
+ */
+static void slot_withdraw(struct ctrl *c, unsigned i)
+{
+	char *key = keyf("%s/%llx", c->slots[i].name,
+			 (unsigned long long)c->lease);
+	struct etcd_compare cmp = {.target = ETCD_CMP_LEASE,
+				   .result = ETCD_CMP_EQUAL,
+				   .key = key, .number = c->lease};
+	struct etcd_op del = {.type = ETCD_OP_DELETE, .u.del = {.key = key}};
+	struct etcd_txn_req t = {&cmp, 1, &del, 1, NULL, 0};
+
+	if (key && c->lease)
+		etcd_kv_txn(c->etcd, &t, on_withdraw, NULL);
+	free(key);
+}
+
+static void slots_balance(struct ctrl *c)
+{
+	size_t live = c->ctrls.n ? c->ctrls.n : 1;
+	unsigned cap = (unsigned)((c->k + live - 1) / live), held = 0;
+
+	if (!c->session_up || !c->cache_ready)
+		return;
+	for (unsigned i = 0; i < c->k; i++)
+		held += c->slots[i].state == SLOT_LEADER;
+	for (unsigned i = c->k; i-- > 0 && held > cap;) {
+		struct ctrl_slot *s = &c->slots[i];
+		struct etcd_leader_key lk;
+
+		if (s->state != SLOT_LEADER)
+			continue;
+		lk = (struct etcd_leader_key){.name = s->name,
+					      .key = s->lk_key,
+					      .rev = s->lk_rev,
+					      .lease = s->lk_lease};
+		fs_info("slot %u: resigning to balance (%u held, at most %u "
+			"with %zu controllers)",
+			i, held, cap, live);
+		etcd_election_resign(c->etcd, &lk, on_resign, NULL);
+		slot_drop(c, i, "resigned to balance");
+		held--;
+	}
+	for (unsigned i = 0; i < c->k; i++) {
+		struct ctrl_slot *s = &c->slots[i];
+
+		if (held >= cap && s->state == SLOT_CAMPAIGN) {
+			s->camp = etcd_campaign_cancel(s->camp);
+			s->state = SLOT_NONE;
+			slot_withdraw(c, i);
+		} else if (held < cap && s->state == SLOT_NONE) {
+			struct camp_ctx *x = malloc(sizeof(*x));
+
+			if (!x)
+				return;
+			*x = (struct camp_ctx){c, i, c->lease};
+			if (etcd_election_campaign(c->etcd, s->name, c->lease,
+						   c->name, strlen(c->name),
+						   on_campaign, x,
+						   &s->camp) < 0) {
+				free(x);
+				continue;
+			}
+			s->state = SLOT_CAMPAIGN;
+		}
+	}
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+static void session_retry(struct ctrl *c, double after)
+{
+	ev_timer_stop(c->loop, &c->session_timer);
+	ev_timer_set(&c->session_timer, after, 0);
+	ev_timer_start(c->loop, &c->session_timer);
+}
+
+static void session_end(struct ctrl *c, const char *why)
+{
+	for (unsigned i = 0; i < c->k; i++)
+		slot_drop(c, i, why);
+	c->ka = etcd_lease_keepalive_stop(c->ka);
+	c->session_up = false;
+	c->lease = 0;
+}
+
+static void on_keepalive(void *arg, enum etcd_keepalive_event ev,
+			 const struct etcd_error *err, int64_t ttl)
+{
+	struct ctrl *c = arg;
+
+	(void)ttl;
+	if (ev == ETCD_KEEPALIVE_ERROR) {
+		fs_warn("lease keepalive: %s", err ? err->message : "error");
+		return;
+	}
+	if (ev != ETCD_KEEPALIVE_EXPIRED)
+		return;
+	fs_error("lease %llx expired: stepping down from every slot; "
+		 "starting a new session",
+		 (unsigned long long)c->lease);
+	c->ka = NULL; /* the loop has stopped; free it */
+	session_end(c, "lease expired");
+	session_retry(c, 0.2);
+}
+
+static void on_register(void *arg, const struct etcd_error *err,
+			const struct etcd_put_result *res)
+{
+	struct ctrl *c = arg;
+
+	(void)res;
+	c->starting = false;
+	if (err) {
+		fs_warn("registering %scontrollers/%s failed: %s", c->prefix,
+			c->name, err->message);
+		session_end(c, "registration failed");
+		session_retry(c, 1.0);
+		return;
+	}
+	c->session_up = true;
+	fs_info("registered as %s (lease %llx)", c->name,
+		(unsigned long long)c->lease);
+	if (!c->cache_ready && !c->watch)
+		cache_list(c);
+	else
+		slots_balance(c);
+}
+
+static void on_meta(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res);
+
+static void session_register(struct ctrl *c)
+{
+	char *key = keyf("%scontrollers/%s", c->prefix, c->name);
+	char *val = keyf("{\"name\":\"%s\",\"pid\":%ld,\"version\":\"%s\"}",
+			 c->name, (long)getpid(), FLINTSCHED_VERSION);
+	struct etcd_put_req p = {.key = key, .value = val,
+				 .value_len = val ? strlen(val) : 0,
+				 .lease = c->lease};
+	int rc = key && val ? etcd_kv_put(c->etcd, &p, on_register, c)
+			    : -ENOMEM;
+
+	free(key);
+	free(val);
+	if (rc < 0) {
+		session_end(c, "registration failed");
+		session_retry(c, 1.0);
+	}
+}
+
+static void on_grant(void *arg, const struct etcd_error *err, int64_t id,
+		     int64_t ttl)
+{
+	struct ctrl *c = arg;
+	char *mk, *mv;
+	int rc;
+
+	if (err) {
+		c->starting = false;
+		fs_warn("lease grant failed: %s; retrying", err->message);
+		session_retry(c, 1.0);
+		return;
+	}
+	c->lease = id;
+	rc = etcd_lease_keepalive_start(c->etcd, id, ttl, on_keepalive, c,
+					&c->ka);
+	if (rc < 0) {
+		c->starting = false;
+		session_retry(c, 1.0);
+		return;
+	}
+	/* P/meta pins K: create it if absent, else read it back. */
+	mk = keyf("%smeta", c->prefix);
+	mv = keyf("{\"coordinators\":%u}", c->k);
+	if (!mk || !mv) {
+		free(mk);
+		free(mv);
+		session_retry(c, 1.0);
+		return;
+	}
+	{
+		struct etcd_compare cmp = {.target = ETCD_CMP_CREATE,
+					   .result = ETCD_CMP_EQUAL,
+					   .key = mk, .number = 0};
+		struct etcd_op ok = {.type = ETCD_OP_PUT,
+				     .u.put = {.key = mk, .value = mv,
+					       .value_len = strlen(mv)}};
+		struct etcd_op ko = {.type = ETCD_OP_RANGE,
+				     .u.range = {.key = mk}};
+		struct etcd_txn_req t = {&cmp, 1, &ok, 1, &ko, 1};
+
+		rc = etcd_kv_txn(c->etcd, &t, on_meta, c);
+	}
+	free(mk);
+	free(mv);
+	if (rc < 0)
+		session_retry(c, 1.0);
+}
+
+static void on_meta(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res)
+{
+	struct ctrl *c = arg;
+
+	if (err) {
+		fs_warn("reading %smeta failed: %s; retrying", c->prefix,
+			err->message);
+		session_end(c, "meta");
+		session_retry(c, 1.0);
+		c->starting = false;
+		return;
+	}
+	if (!res->succeeded && res->n_responses &&
+	    res->responses[0].u.range.n_kvs) {
+		const struct etcd_kv *kv = &res->responses[0].u.range.kvs[0];
+		json_t *root = json_loadb(kv->value, kv->value_len, 0, NULL);
+		json_t *k = json_object_get(root, "coordinators");
+		long long have = json_is_integer(k) ? json_integer_value(k) : -1;
+
+		json_decref(root);
+		if (have != (long long)c->k) {
+			set_fatal(c,
+				  "%smeta pins coordinators=%lld but this "
+				  "controller is configured with "
+				  "controller.coordinators=%u; set it to %lld "
+				  "(or stop every controller and delete "
+				  "%smeta to change K)",
+				  c->prefix, have, c->k, have, c->prefix);
+			return;
+		}
+	} else if (res->succeeded) {
+		fs_info("created %smeta with coordinators=%u", c->prefix,
+			c->k);
+	}
+	session_register(c);
+}
+
+static void session_start(struct ctrl *c)
+{
+	int rc;
+
+	if (c->starting || c->session_up)
+		return;
+	c->starting = true;
+	rc = etcd_lease_grant(c->etcd, c->cfg->lease_ttl_s, 0, on_grant, c);
+	if (rc < 0) {
+		c->starting = false;
+		session_retry(c, 1.0);
+	}
+}
+
+static void on_session_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	session_start(w->data);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
+	     const char *password, ctrl **ret, char *err, size_t errlen)
+{
+	struct ctrl *c = calloc(1, sizeof(*c));
+	struct etcd_config ec = {0};
+	size_t plen;
+	int rc = -ENOMEM;
+
+	if (!c)
+		goto fail;
+	c->loop = loop;
+	c->cfg = cfg;
+	c->k = (unsigned)cfg->coordinators;
+	c->w = (struct fs_weights){cfg->w_cpu, cfg->w_memory, cfg->w_vms};
+	c->rng = (uint64_t)fs_now_ms() ^ ((uint64_t)getpid() << 32);
+	c->ready_tail = &c->ready_head;
+	if (cfg->name && *cfg->name) {
+		snprintf(c->name, sizeof(c->name), "%s", cfg->name);
+	} else if (gethostname(c->name, sizeof(c->name)) < 0) {
+		strcpy(c->name, "controller");
+	}
+	c->name[FS_NAME_MAX] = '\0';
+	if (!fs_name_valid(c->name)) {
+		snprintf(err, errlen,
+			 "controller.name: \"%s\" is not a valid name "
+			 "([a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])); set it in the "
+			 "config",
+			 c->name);
+		rc = -EINVAL;
+		goto fail;
+	}
+	plen = strlen(cfg->etcd.prefix);
+	while (plen && cfg->etcd.prefix[plen - 1] == '/')
+		plen--;
+	c->prefix = keyf("%.*s/", (int)plen, cfg->etcd.prefix);
+	if (!c->prefix)
+		goto fail;
+	c->prefix_len = strlen(c->prefix);
+	c->slots = calloc(c->k, sizeof(*c->slots));
+	if (!c->slots)
+		goto fail;
+	for (unsigned i = 0; i < c->k; i++) {
+		c->slots[i].name = keyf("%selection/slot-%u", c->prefix, i);
+		if (!c->slots[i].name)
+			goto fail;
+		snprintf(c->slots[i].coord, sizeof(c->slots[i].coord),
+			 "%s/slot-%u", c->name, i);
+	}
+	ec.endpoints = (const char *const *)cfg->etcd.endpoints.v;
+	ec.n_endpoints = cfg->etcd.endpoints.n;
+	ec.username = cfg->etcd.username;
+	ec.password = password;
+	ec.ca_file = cfg->etcd.tls.ca;
+	ec.cert_file = cfg->etcd.tls.cert;
+	ec.key_file = cfg->etcd.tls.key;
+	ec.request_timeout_ms = (long)cfg->etcd.request_timeout_ms;
+	rc = etcd_client_new(loop, &ec, &c->etcd);
+	if (rc < 0) {
+		snprintf(err, errlen, "etcd client: %s", etcd_strerror(rc));
+		goto fail;
+	}
+	ev_prepare_init(&c->prepare, on_prepare);
+	c->prepare.data = c;
+	ev_prepare_start(loop, &c->prepare);
+	ev_timer_init(&c->pass_timer, on_pass_timer, PASS_INTERVAL_S,
+		      PASS_INTERVAL_S);
+	c->pass_timer.data = c;
+	ev_timer_start(loop, &c->pass_timer);
+	ev_init(&c->relist_timer, on_relist);
+	c->relist_timer.data = c;
+	ev_init(&c->session_timer, on_session_timer);
+	c->session_timer.data = c;
+	fs_info("starting: %u coordinator slots, bidding %s, prefix %s",
+		c->k,
+		cfg->bidding == CTRL_BID_CACHED	   ? "cached"
+		: cfg->bidding == CTRL_BID_SAMPLE ? "sample"
+						  : "broadcast",
+		c->prefix);
+	session_start(c);
+	*ret = c;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (c) {
+		if (c->slots)
+			for (unsigned i = 0; i < c->k; i++)
+				free(c->slots[i].name);
+		free(c->slots);
+		free(c->prefix);
+		free(c);
+	}
+	return rc;
+}
+
+int ctrl_fatal(const ctrl *c, char *err, size_t errlen)
+{
+	if (c->fatal)
+		snprintf(err, errlen, "%s", c->fatal_msg);
+	return c->fatal;
+}
+
+static void free_host(void *arg, const char *key, void *val)
+{
+	struct ctrl_host *h = val;
+
+	(void)arg;
+	(void)key;
+	fs_host_clear(&h->rec);
+	fs_alloc_clear(&h->alloc);
+	free(h);
+}
+
+static void free_req(void *arg, const char *key, void *val)
+{
+	struct ctrl_req *r = val;
+
+	(void)arg;
+	(void)key;
+	r->act = r->act == ACT_TXN ? ACT_NONE : r->act;
+	req_free(r);
+}
+
+static void on_revoke(void *arg, const struct etcd_error *err,
+		      const struct etcd_header *hdr)
+{
+	(void)err;
+	(void)hdr;
+	*(bool *)arg = true;
+}
+
+ctrl *ctrl_free(ctrl *c)
+{
+	bool done = false;
+	ev_tstamp until;
+
+	if (!c)
+		return NULL;
+	ev_prepare_stop(c->loop, &c->prepare);
+	ev_timer_stop(c->loop, &c->pass_timer);
+	ev_timer_stop(c->loop, &c->relist_timer);
+	ev_timer_stop(c->loop, &c->session_timer);
+	c->watch = etcd_watch_cancel(c->watch);
+	for (unsigned i = 0; i < c->k; i++)
+		c->slots[i].camp = etcd_campaign_cancel(c->slots[i].camp);
+	c->ka = etcd_lease_keepalive_stop(c->ka);
+	/* Revoking the lease frees our slots at once (no TTL wait). */
+	if (c->lease &&
+	    etcd_lease_revoke(c->etcd, c->lease, on_revoke, &done) == 0) {
+		until = ev_now(c->loop) + 2.0;
+		while (!done && ev_now(c->loop) < until)
+			ev_run(c->loop, EVRUN_ONCE);
+		if (done)
+			fs_info("lease revoked; slots released");
+	}
+	c->etcd = etcd_client_free(c->etcd); /* cancels txns in flight */
+	ctrl_map_each(&c->hosts, free_host, NULL);
+	ctrl_map_clear(&c->hosts);
+	ctrl_map_each(&c->reqs, free_req, NULL);
+	ctrl_map_clear(&c->reqs);
+	ctrl_map_clear(&c->ctrls);
+	ctrl_queue_clear(&c->queue);
+	for (unsigned i = 0; i < c->k; i++) {
+		free(c->slots[i].name);
+		free(c->slots[i].lk_key);
+	}
+	free(c->slots);
+	free(c->prefix);
+	free(c);
+	return NULL;
+}
