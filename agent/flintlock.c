@@ -1,5 +1,6 @@
 /*
- * flintlock executor: flintlockd's HTTP API (/work/shared/FLINTLOCK-API.md)
+ * flintlock executor: flintlockd's HTTP API (the JSON proxy of its
+ * microvm v1alpha1 gRPC service, flintlockd --enable-http)
  * through evcurl on the agent's loop.
  *
  * create:  [uid known: GET uid]  LIST ?name=id  → adopt, or POST  → GET uid
@@ -70,7 +71,7 @@ int agent_flintlock_init(agent_executor *x, const struct agent_config *cfg,
 	size_t n = strlen(ep);
 	int r;
 
-	if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)) {
+	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
 		snprintf(err, errlen,
 			 "executor.flintlock.endpoint: want http://host:port "
 			 "or https://host:port, got \"%s\"",

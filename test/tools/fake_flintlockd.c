@@ -1,6 +1,7 @@
 /*
  * fake_flintlockd — a small stand-in for flintlockd's HTTP API
- * (/work/shared/FLINTLOCK-API.md), for the flintlock executor's tests.
+ * (microvm v1alpha1: create, get, list by name, delete), for the flintlock
+ * executor's tests.
  *
  *   fake_flintlockd [--port N] [--token T] [--fail-create N]
  *                   [--fail-http N] [--drop-post N] [--fail-post N]
