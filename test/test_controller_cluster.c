@@ -1,0 +1,568 @@
+/*
+ * Controller integration: a real etcd, 3 flintsched-controller processes
+ * and flintsched-agent --simulate processes, driven through etcd keys the
+ * way users do.  Every wait is bounded polling of etcd (100 ms), never a
+ * sleep standing in for synchronisation.  Each test uses its own prefix.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "controller/ctrl.h"
+#include "etcdclient/etcd.h"
+#include "test/lib/etcd_harness.h"
+
+#define MAXP 16
+
+struct env {
+	struct etcd_harness *h;
+	struct ev_loop *loop;
+	etcd_client *c;
+	char prefix[64];
+	pid_t pids[MAXP];
+	int n_pids;
+};
+
+static struct etcd_harness *harness;
+static int test_no;
+
+static pid_t spawn(struct env *e, const char *log, const char *const *argv)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char path[512];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", e->h->dir, log);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	e->pids[e->n_pids++] = pid;
+	return pid;
+}
+
+static const char *bindir(void)
+{
+	const char *b = getenv("B");
+
+	return b ? b : "build";
+}
+
+static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
+{
+	char bin[256], ep[128], pfx[96], nm[96], bid[96], logf[96];
+	const char *argv[] = {bin,
+			      "--set", ep,
+			      "--set", pfx,
+			      "--set", nm,
+			      "--set", bid,
+			      "--set", "controller.lease_ttl_s=2",
+			      "--set", "scheduling.bid_timeout_ms=300",
+			      "--set", "log.level=debug",
+			      NULL};
+
+	snprintf(bin, sizeof(bin), "%s/flintsched-controller", bindir());
+	snprintf(ep, sizeof(ep), "etcd.endpoints=[%s]", e->h->endpoint);
+	snprintf(pfx, sizeof(pfx), "etcd.prefix=%s", e->prefix);
+	snprintf(nm, sizeof(nm), "controller.name=%s", name);
+	snprintf(bid, sizeof(bid), "scheduling.bidding=%s", bidding);
+	snprintf(logf, sizeof(logf), "t%d-%s.log", test_no, name);
+	return spawn(e, logf, argv);
+}
+
+static pid_t start_agent(struct env *e, const char *host, int n, int vcpu,
+			 int max_vms)
+{
+	char bin[256], ep[128], pfx[96], hs[96], nn[16], cpu[64], mv[64],
+		logf[96];
+	const char *argv[] = {bin,
+			      "--simulate", nn,
+			      "--set", ep,
+			      "--set", pfx,
+			      "--set", hs,
+			      "--set", cpu,
+			      "--set", mv,
+			      "--set", "agent.capacity.memory_mb=16384",
+			      "--set", "agent.lease_ttl_s=2",
+			      "--set", "executor.type=simulate",
+			      NULL};
+
+	snprintf(bin, sizeof(bin), "%s/flintsched-agent", bindir());
+	snprintf(nn, sizeof(nn), "%d", n);
+	snprintf(ep, sizeof(ep), "etcd.endpoints=[%s]", e->h->endpoint);
+	snprintf(pfx, sizeof(pfx), "etcd.prefix=%s", e->prefix);
+	snprintf(hs, sizeof(hs), "agent.host=%s", host);
+	snprintf(cpu, sizeof(cpu), "agent.capacity.vcpu=%d", vcpu);
+	snprintf(mv, sizeof(mv), "agent.capacity.max_vms=%d", max_vms);
+	snprintf(logf, sizeof(logf), "t%d-agent-%s.log", test_no, host);
+	return spawn(e, logf, argv);
+}
+
+static void stop_pid(struct env *e, pid_t pid, int sig)
+{
+	kill(pid, sig);
+	if (sig == SIGSTOP)
+		return;
+	if (sig == SIGCONT)
+		return;
+	waitpid(pid, NULL, 0);
+	for (int i = 0; i < e->n_pids; i++)
+		if (e->pids[i] == pid)
+			e->pids[i] = e->pids[--e->n_pids];
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	const char *ep;
+	struct etcd_config cfg = {0};
+
+	e->h = harness;
+	e->loop = ev_loop_new(0);
+	ep = e->h->endpoint;
+	cfg.endpoints = &ep;
+	cfg.n_endpoints = 1;
+	assert_int_equal(etcd_client_new(e->loop, &cfg, &e->c), 0);
+	snprintf(e->prefix, sizeof(e->prefix), "/t%d", ++test_no);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	while (e->n_pids) {
+		kill(e->pids[0], SIGCONT);
+		stop_pid(e, e->pids[0], SIGTERM);
+	}
+	e->c = etcd_client_free(e->c);
+	ev_loop_destroy(e->loop);
+	free(e);
+	return 0;
+}
+
+static void put(struct env *e, const char *sub, const char *id,
+		const char *val)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "%s/%s/%s", e->prefix, sub, id);
+	assert_int_equal(etcd_sync_put(e->c, key, val, strlen(val), 0, NULL,
+				       NULL),
+			 0);
+}
+
+static void del(struct env *e, const char *sub, const char *id)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "%s/%s/%s", e->prefix, sub, id);
+	assert_int_equal(etcd_sync_delete(e->c, key, false, NULL, NULL), 0);
+}
+
+static struct etcd_sync_range *get_prefix(struct env *e, const char *sub)
+{
+	char key[256];
+	struct etcd_range_req rq = {.key = key, .prefix = true};
+	struct etcd_sync_range *r = NULL;
+
+	snprintf(key, sizeof(key), "%s/%s/", e->prefix, sub);
+	if (etcd_sync_get(e->c, &rq, &r, NULL) < 0)
+		return NULL;
+	return r;
+}
+
+/* Statuses by phase; also checks no status is unparsable. */
+struct census {
+	int phase[CTRL_LOST + 1];
+	int total;
+	int assigns;
+	int64_t alloc_vcpu, alloc_vms;
+};
+
+static void census_take(struct env *e, struct census *cs)
+{
+	struct etcd_sync_range *r;
+
+	memset(cs, 0, sizeof(*cs));
+	r = get_prefix(e, "status");
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
+				      &s, NULL, 0) == 0) {
+			cs->phase[s.phase]++;
+			cs->total++;
+			ctrl_status_clear(&s);
+		}
+	}
+	etcd_sync_range_free(r);
+	r = get_prefix(e, "assign");
+	cs->assigns = r ? (int)r->n_kvs : -1;
+	etcd_sync_range_free(r);
+	r = get_prefix(e, "alloc");
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct fs_alloc a;
+
+		if (fs_alloc_parse(r->kvs[i].value, r->kvs[i].value_len, &a,
+				   NULL, 0) == 0) {
+			cs->alloc_vcpu += a.used.vcpu;
+			cs->alloc_vms += a.used.vms;
+			fs_alloc_clear(&a);
+		}
+	}
+	etcd_sync_range_free(r);
+}
+
+static bool status_of(struct env *e, const char *id, struct ctrl_status *s)
+{
+	char key[256];
+	struct etcd_range_req rq = {.key = key};
+	struct etcd_sync_range *r = NULL;
+	bool ok = false;
+
+	snprintf(key, sizeof(key), "%s/status/%s", e->prefix, id);
+	if (etcd_sync_get(e->c, &rq, &r, NULL) == 0 && r->n_kvs == 1)
+		ok = ctrl_status_parse(r->kvs[0].value, r->kvs[0].value_len, s,
+				       NULL, 0) == 0;
+	etcd_sync_range_free(r);
+	return ok;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef bool (*cond_fn)(struct env *e, struct census *cs, void *arg);
+
+/* Bounded polling: true as soon as cond holds, false after timeout_s. */
+static bool await(struct env *e, cond_fn cond, void *arg, double timeout_s,
+		  struct census *cs)
+{
+	double until = now_s() + timeout_s;
+
+	for (;;) {
+		census_take(e, cs);
+		if (cond(e, cs, arg))
+			return true;
+		if (now_s() > until)
+			return false;
+		usleep(100 * 1000);
+	}
+}
+
+struct want {
+	int running, rejected, unsched, assigns;
+};
+
+static bool cond_want(struct env *e, struct census *cs, void *arg)
+{
+	struct want *w = arg;
+
+	(void)e;
+	return cs->phase[CTRL_RUNNING] + cs->phase[CTRL_SCHEDULED] ==
+		       w->running &&
+	       cs->phase[CTRL_REJECTED] == w->rejected &&
+	       cs->phase[CTRL_UNSCHEDULABLE] == w->unsched &&
+	       cs->assigns == w->assigns;
+}
+
+static void dump(struct env *e, const struct census *cs)
+{
+	fprintf(stderr,
+		"census: pending %d scheduled %d running %d failed %d "
+		"unschedulable %d rejected %d lost %d; assigns %d alloc "
+		"vms %lld (logs in %s)\n",
+		cs->phase[0], cs->phase[1], cs->phase[2], cs->phase[3],
+		cs->phase[4], cs->phase[5], cs->phase[6], cs->assigns,
+		(long long)cs->alloc_vms, e->h->dir);
+}
+
+static void submit(struct env *e, int from, int to, int vcpu)
+{
+	char id[32], val[128];
+
+	for (int i = from; i < to; i++) {
+		snprintf(id, sizeof(id), "vm-%d", i);
+		snprintf(val, sizeof(val), "{\"vcpu\":%d,\"memoryInMb\":256}",
+			 vcpu);
+		put(e, "requests", id, val);
+	}
+}
+
+/* Every valid request placed exactly once, invalid ones rejected with a
+ * reason, deletion releasing capacity for an unschedulable one. */
+static void test_place_reject_delete(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct ctrl_status s;
+	struct want w = {.running = 20, .rejected = 3, .unsched = 1,
+			 .assigns = 20};
+
+	start_agent(e, "node", 4, 8, 100);
+	start_ctrl(e, "ca", "sample");
+	start_ctrl(e, "cb", "sample");
+	start_ctrl(e, "cc", "sample");
+	submit(e, 0, 20, 1);
+	put(e, "requests", "bad-json", "{\"vcpu\":2,");
+	put(e, "requests", "bad-id", "{\"id\":\"other\",\"vcpu\":1,"
+				     "\"memoryInMb\":1}");
+	put(e, "requests", "bad-sched", "{\"vcpu\":1,\"memoryInMb\":1,"
+					"\"scheduling\":{\"zone\":\"a\"}}");
+	put(e, "requests", "too-big", "{\"vcpu\":64,\"memoryInMb\":1}");
+	if (!await(e, cond_want, &w, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("not every request was placed or rejected");
+	}
+	assert_int_equal(cs.alloc_vms, 20);
+	assert_int_equal(cs.alloc_vcpu, 20);
+	assert_true(status_of(e, "bad-sched", &s));
+	assert_non_null(strstr(s.reason, "scheduling.zone: unknown key"));
+	ctrl_status_clear(&s);
+	assert_true(status_of(e, "bad-id", &s));
+	assert_non_null(strstr(s.reason, "id: \"other\" does not match"));
+	ctrl_status_clear(&s);
+	assert_true(status_of(e, "too-big", &s));
+	assert_int_equal(s.phase, CTRL_UNSCHEDULABLE);
+	assert_true(s.has_explain);
+	assert_int_equal(s.explain.hosts, 4);
+	assert_int_equal(s.explain.feasible, 0);
+	ctrl_status_clear(&s);
+
+	/* Fill the cluster (32 vCPU), then free room by deleting. */
+	put(e, "requests", "big", "{\"vcpu\":8,\"memoryInMb\":256}");
+	w = (struct want){.running = 20, .rejected = 3, .unsched = 2,
+			  .assigns = 20};
+	if (!await(e, cond_want, &w, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("big should be unschedulable with 20 x 1 vCPU placed");
+	}
+	for (int i = 0; i < 20; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		del(e, "requests", id);
+	}
+	w = (struct want){.running = 1, .rejected = 3, .unsched = 1,
+			  .assigns = 1};
+	if (!await(e, cond_want, &w, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("deleting requests did not release capacity");
+	}
+	assert_int_equal(cs.alloc_vcpu, 8);
+	assert_int_equal(cs.total, 5); /* deleted ones have no status */
+}
+
+/* Three coordinators race on one host with room for 5: never more. */
+static void test_no_overcommit(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct want w = {.running = 5, .rejected = 0, .unsched = 25,
+			 .assigns = 5};
+
+	start_agent(e, "tiny", 1, 5, 5);
+	start_ctrl(e, "ca", "cached");
+	start_ctrl(e, "cb", "cached");
+	start_ctrl(e, "cc", "cached");
+	submit(e, 0, 30, 1);
+	if (!await(e, cond_want, &w, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("expected exactly 5 placed and 25 unschedulable");
+	}
+	assert_int_equal(cs.alloc_vcpu, 5);
+	assert_int_equal(cs.alloc_vms, 5);
+}
+
+static bool cond_all_placed(struct env *e, struct census *cs, void *arg)
+{
+	int n = *(int *)arg;
+
+	(void)e;
+	return cs->phase[CTRL_RUNNING] + cs->phase[CTRL_SCHEDULED] == n &&
+	       cs->assigns == n;
+}
+
+/* A coordinator killed with requests in flight: its slots move and every
+ * request is still placed exactly once. */
+static void test_coordinator_killed(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	pid_t victim;
+	int n = 60;
+
+	start_agent(e, "node", 6, 64, 100);
+	victim = start_ctrl(e, "ca", "sample");
+	start_ctrl(e, "cb", "sample");
+	start_ctrl(e, "cc", "sample");
+	submit(e, 0, 30, 1);
+	stop_pid(e, victim, SIGKILL);
+	submit(e, 30, n, 1);
+	if (!await(e, cond_all_placed, &n, 40, &cs)) {
+		dump(e, &cs);
+		fail_msg("requests lost after a coordinator was killed");
+	}
+	assert_int_equal(cs.alloc_vms, n);
+}
+
+static bool cond_no_leader_lease(struct env *e, struct census *cs, void *arg)
+{
+	int64_t lease = *(int64_t *)arg;
+	struct etcd_sync_range *r = get_prefix(e, "election");
+	bool found = false;
+
+	(void)cs;
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		if (r->kvs[i].lease == lease)
+			found = true;
+	etcd_sync_range_free(r);
+	return !found;
+}
+
+static int64_t lease_of_ctrl(struct env *e, const char *name)
+{
+	char key[256];
+	struct etcd_range_req rq = {.key = key};
+	struct etcd_sync_range *r = NULL;
+	int64_t lease = 0;
+
+	snprintf(key, sizeof(key), "%s/controllers/%s", e->prefix, name);
+	for (int i = 0; i < 100 && !lease; i++) {
+		if (etcd_sync_get(e->c, &rq, &r, NULL) == 0 && r->n_kvs)
+			lease = r->kvs[0].lease;
+		r = etcd_sync_range_free(r);
+		if (!lease)
+			usleep(100 * 1000);
+	}
+	return lease;
+}
+
+/* A SIGSTOPped coordinator loses its lease; after SIGCONT it commits
+ * nothing with its old election keys, and nothing is placed twice. */
+static void test_coordinator_stopped(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	pid_t victim;
+	int64_t lease;
+	int n = 40;
+
+	start_agent(e, "node", 4, 64, 100);
+	victim = start_ctrl(e, "ca", "cached");
+	lease = lease_of_ctrl(e, "ca");
+	assert_true(lease != 0);
+	start_ctrl(e, "cb", "cached");
+	start_ctrl(e, "cc", "cached");
+	submit(e, 0, 20, 1);
+	stop_pid(e, victim, SIGSTOP);
+	/* its keys vanish when the lease expires (TTL 2 s) */
+	if (!await(e, cond_no_leader_lease, &lease, 20, &cs))
+		fail_msg("stopped coordinator's election keys never expired");
+	submit(e, 20, n, 1);
+	stop_pid(e, victim, SIGCONT);
+	if (!await(e, cond_all_placed, &n, 40, &cs)) {
+		dump(e, &cs);
+		fail_msg("not every request placed after SIGSTOP/SIGCONT");
+	}
+	assert_int_equal(cs.alloc_vms, n);
+	/* the old lease owns nothing any more */
+	assert_true(cond_no_leader_lease(e, &cs, &lease));
+}
+
+static bool cond_none_on(struct env *e, struct census *cs, void *arg)
+{
+	const char *host_prefix = arg;
+	struct etcd_sync_range *r = get_prefix(e, "assign");
+	char want[128];
+	bool any = false;
+
+	snprintf(want, sizeof(want), "%s/assign/%s", e->prefix, host_prefix);
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		if (strncmp(r->kvs[i].key, want, strlen(want)) == 0)
+			any = true;
+	etcd_sync_range_free(r);
+	return !any && cs->assigns == 12 &&
+	       cs->phase[CTRL_RUNNING] + cs->phase[CTRL_SCHEDULED] == 12;
+}
+
+/* A host killed: its VMs are marked lost and rescheduled elsewhere. */
+static void test_host_killed(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	pid_t doomed;
+	int n = 12;
+
+	doomed = start_agent(e, "doomed", 2, 64, 100);
+	start_ctrl(e, "ca", "sample");
+	start_ctrl(e, "cb", "sample");
+	start_ctrl(e, "cc", "sample");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	start_agent(e, "safe", 2, 64, 100);
+	stop_pid(e, doomed, SIGKILL);
+	if (!await(e, cond_none_on, "doomed", 40, &cs)) {
+		dump(e, &cs);
+		fail_msg("VMs of the killed host were not rescheduled");
+	}
+	assert_int_equal(cs.alloc_vms, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_place_reject_delete,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_overcommit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_coordinator_killed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_coordinator_stopped,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_killed, setup,
+						teardown),
+	};
+	struct etcd_harness_opts o = {.quiet = true};
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	harness = etcd_harness_start(&o);
+	if (!harness)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	if (rc == 0)
+		harness = etcd_harness_stop(harness);
+	else
+		fprintf(stderr, "keeping %s for inspection\n", harness->dir);
+	return rc;
+}
