@@ -1736,7 +1736,10 @@ static void req_reconcile(struct ctrl *c, struct ctrl_req *r)
 			if (ctrl_status_copy(&s, &r->st) < 0)
 				return;
 			s.phase = CTRL_RUNNING;
-			status_reason(&s, "running on %s", s.host);
+			if (r->st.reason && strncmp(r->st.reason, "placed ", 7) == 0)
+				status_reason(&s, "running; %s", r->st.reason);
+			else
+				status_reason(&s, "running on %s", s.host);
 			fs_info("%s running on %s", r->id, s.host);
 			act_status(c, r, &s, "mark running");
 		} else if (strcmp(vm->state, "failed") == 0) {
