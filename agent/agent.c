@@ -13,6 +13,7 @@
 
 #include "agent/executor.h"
 #include "agent/metrics.h"
+#include "common/httpd.h"
 #include "common/log.h"
 #include "common/model.h"
 #include "etcdclient/etcd.h"
@@ -114,6 +115,8 @@ struct agent {
 	void (*stop_done)(void *);
 	void *stop_arg;
 	ev_timer stop_timer;
+	fs_httpd *http;
+	uint64_t n_bids; /* bids written */
 };
 
 static void host_register(struct host *h);
@@ -496,6 +499,7 @@ static void host_bid(struct host *h, struct round *rd)
 	req.lease = h->lease;
 	if (etcd_kv_put(h->a->etcd, &req, bid_put_done, key) == 0) {
 		rd->answered[h->idx] = 1;
+		h->a->n_bids++;
 		fs_debug("%s: bid on %s attempt %" PRId64 ": %s %.4f%s%s",
 			 h->name, rd->id, b.attempt, b.fits ? "fits" : "no",
 			 b.score, b.fits ? "" : ", ", b.reason);
@@ -1239,6 +1243,56 @@ static int read_password(const struct agent_config *c, char **ret, char *err,
 	return 0;
 }
 
+/* ---- /healthz and /metrics -------------------------------------------- */
+
+/* 200 when every host is registered under a live lease, else 503. */
+static int agent_http(void *arg, const char *path, char **body,
+		      const char **type)
+{
+	agent *a = arg;
+	unsigned reg = 0;
+	int64_t vms = 0;
+
+	for (unsigned i = 0; i < a->n_hosts; i++) {
+		reg += a->hosts[i].registered;
+		vms += a->hosts[i].rec.vms;
+	}
+	if (strcmp(path, "/healthz") == 0) {
+		bool ok = reg == a->n_hosts && !a->stopping;
+		if (asprintf(body, "%s: %u of %u host(s) registered\n",
+			     ok ? "ok" : "unhealthy", reg, a->n_hosts) < 0)
+			*body = NULL;
+		return ok ? 200 : 503;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		*type = "text/plain; version=0.0.4";
+		if (asprintf(body,
+			     "# HELP flintsched_agent_hosts hosts served\n"
+			     "# TYPE flintsched_agent_hosts gauge\n"
+			     "flintsched_agent_hosts %u\n"
+			     "# HELP flintsched_agent_hosts_registered hosts "
+			     "registered under a live lease\n"
+			     "# TYPE flintsched_agent_hosts_registered gauge\n"
+			     "flintsched_agent_hosts_registered %u\n"
+			     "# HELP flintsched_agent_vms VMs running\n"
+			     "# TYPE flintsched_agent_vms gauge\n"
+			     "flintsched_agent_vms %" PRId64 "\n"
+			     "# HELP flintsched_agent_bids_total bids written\n"
+			     "# TYPE flintsched_agent_bids_total counter\n"
+			     "flintsched_agent_bids_total %" PRIu64 "\n"
+			     "# HELP flintsched_agent_util measured use, 0..1\n"
+			     "# TYPE flintsched_agent_util gauge\n"
+			     "flintsched_agent_util{resource=\"cpu\"} %.4f\n"
+			     "flintsched_agent_util{resource=\"memory\"} %.4f\n",
+			     a->n_hosts, reg, vms, a->n_bids, a->util_cpu,
+			     a->util_mem) < 0)
+			*body = NULL;
+		return 200;
+	}
+	*body = strdup("not found: try /healthz or /metrics\n");
+	return 404;
+}
+
 int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 	      unsigned n_sim, agent **ret_a, char *err, size_t errlen)
 {
@@ -1274,12 +1328,10 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 		r = -EINVAL;
 		goto fail;
 	}
-	if (cfg->http_listen && *cfg->http_listen) {
-		snprintf(err, errlen,
-			 "http.listen: not implemented yet; leave it empty");
-		r = -EINVAL;
+	if (cfg->http_listen && *cfg->http_listen &&
+	    (r = fs_httpd_start(loop, cfg->http_listen, agent_http, a,
+				&a->http, err, errlen)) < 0)
 		goto fail;
-	}
 	a->n_hosts = n_sim ? n_sim : 1;
 	a->hosts = calloc(a->n_hosts, sizeof(*a->hosts));
 	if (!a->hosts)
@@ -1469,6 +1521,7 @@ agent *agent_free(agent *a)
 	a->stopping = true;
 	a->stop_done = NULL;
 	a->revokes = 0;
+	a->http = fs_httpd_stop(a->http);
 	a->x = agent_executor_free(a->x);
 	swatch_fini(a, &a->w_rounds);
 	swatch_fini(a, &a->w_alloc);

@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -471,6 +474,67 @@ static int fake_count(const char *ep, const char *fragment)
 	return n;
 }
 
+/* GET url into buf; returns the HTTP status or -1. */
+static long http_get(const char *url, char *buf, size_t cap)
+{
+	CURL *e = curl_easy_init();
+	long status = -1;
+
+	assert_non_null(e);
+	assert_true(cap >= 65536);
+	buf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, calls_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(e);
+	return status;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* http.listen serves /healthz (200 once registered) and /metrics. */
+static void test_http_endpoints(void **state)
+{
+	static char buf[65536];
+	char listen[64], url[128];
+	int port = free_port();
+	long st = -1;
+	pid_t pid;
+
+	(void)state;
+	snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
+	pid = agent_spawn("http.log", "agent.host=node-h",
+			  "executor.type=simulate", listen, COMMON_SETS, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
+	for (double t0 = now_s(); now_s() - t0 < 10; nap())
+		if ((st = http_get(url, buf, sizeof(buf))) == 200)
+			break;
+	assert_int_equal(st, 200);
+	assert_non_null(strstr(buf, "ok: 1 of 1 host(s) registered"));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+	assert_int_equal(http_get(url, buf, sizeof(buf)), 200);
+	assert_non_null(strstr(buf, "flintsched_agent_hosts_registered 1\n"));
+	assert_non_null(strstr(buf, "flintsched_agent_vms 0\n"));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
+	assert_int_equal(http_get(url, buf, sizeof(buf)), 404);
+	agent_term(pid);
+}
+
 static void test_flintlock_executor(void **state)
 {
 	char ep[64], set_ep[128], tok[512], set_tok[600], val[1024];
@@ -668,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_kill9_expiry),
 		cmocka_unit_test(test_exec_executor),
 		cmocka_unit_test(test_flintlock_executor),
+		cmocka_unit_test(test_http_endpoints),
 		cmocka_unit_test(test_simulate_many),
 		cmocka_unit_test(test_reregister_after_outage),
 	};
