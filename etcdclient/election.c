@@ -295,6 +295,7 @@ struct etcd_campaign {
 	enum camp_state state;
 	struct etcd_call *call; /* campaign, then the verifying txn */
 	json_t *answer;		/* the campaign's answer */
+	char *key;		/* our candidacy key: name/<lease hex> */
 	bool in_cb, dead;
 	struct etcd_arena arena;
 };
@@ -320,6 +321,30 @@ static void camp_resign(etcd_campaign *camp)
 				on_ignore, NULL, NULL, NULL);
 }
 
+/*
+ * Fire-and-forget delete of our candidacy key, if it still carries our
+ * lease.  Closing the campaign request should make etcd withdraw it, but
+ * the gateway does not always pass the disconnect on to the server's
+ * campaign (seen with etcd 3.4): the key would stay, and later make us a
+ * leader nobody acts for.
+ */
+static void camp_withdraw(etcd_campaign *camp)
+{
+	json_t *body, *k1, *k2;
+
+	if (camp->c == NULL || etcd_client_closing(camp->c) || !camp->key)
+		return;
+	k1 = etcd_json_b64(camp->key, strlen(camp->key));
+	k2 = etcd_json_b64(camp->key, strlen(camp->key));
+	body = json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:{s:o}}]}", "compare",
+			 "key", k1, "target", "LEASE", "result", "EQUAL",
+			 "lease", etcd_json_int64(camp->lease), "success",
+			 "request_delete_range", "key", k2);
+	if (body != NULL)
+		etcd_call_start(camp->c, "/v3/kv/txn", body, 0, on_ignore,
+				NULL, NULL, NULL);
+}
+
 static void camp_free(etcd_campaign *camp)
 {
 	if (camp->call != NULL)
@@ -328,6 +353,7 @@ static void camp_free(etcd_campaign *camp)
 		etcd_handle_unlink(camp->c, &camp->h);
 	json_decref(camp->answer);
 	etcd_arena_clear(&camp->arena);
+	free(camp->key);
 	free(camp);
 }
 
@@ -355,6 +381,8 @@ etcd_campaign *etcd_campaign_cancel(etcd_campaign *camp)
 		camp->call = NULL;
 		if (camp->state == C_VERIFY || camp->answer != NULL)
 			camp_resign(camp); /* etcd already made us leader */
+		else
+			camp_withdraw(camp);
 	}
 	camp->state = C_DONE;
 	if (!camp->in_cb)
@@ -521,11 +549,18 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 	camp->arg = arg;
 	camp->lease = lease;
 	camp->h.close = camp_close;
+	/* As etcd's concurrency.Election names it: prefix "/" lease-hex. */
+	if (asprintf(&camp->key, "%s/%" PRIx64, name, (uint64_t)lease) < 0) {
+		camp->key = NULL;
+		free(camp);
+		return ETCD_ENOMEM;
+	}
 	body = json_object();
 	if (body == NULL || set_b64(body, "name", name, strlen(name)) ||
 	    set_int64(body, "lease", lease) ||
 	    set_b64(body, "value", value, value_len)) {
 		json_decref(body);
+		free(camp->key);
 		free(camp);
 		return ETCD_ENOMEM;
 	}
@@ -533,6 +568,7 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 			    on_campaign_done, on_campaign_line, camp,
 			    &camp->call);
 	if (r != 0) {
+		free(camp->key);
 		free(camp);
 		return r;
 	}
