@@ -157,12 +157,18 @@ fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/flintsched
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	  $(DESTDIR)$(PREFIX)/include/flintsched $(DESTDIR)$(PREFIX)/share/doc/flintsched \
+	  $(DESTDIR)/etc/flintsched $(DESTDIR)/lib/systemd/system
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBETCD) $(LIBCFG) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 etcdclient/etcd.h etcdclient/evcurl.h $(DESTDIR)$(PREFIX)/include/flintsched/
-	install -d $(DESTDIR)/etc/flintsched $(DESTDIR)/lib/systemd/system
-	install -m 644 $(wildcard deploy/*.service) $(DESTDIR)/lib/systemd/system/ 2>/dev/null || true
+	install -m 644 etcdclient/etcd.h etcdclient/evcurl.h config/cfg.h \
+	  $(DESTDIR)$(PREFIX)/include/flintsched/
+	install -m 644 docs/DESIGN.md README.md $(DESTDIR)$(PREFIX)/share/doc/flintsched/
+	install -m 755 deploy/etcd-rbac.sh $(DESTDIR)$(PREFIX)/share/doc/flintsched/
+	for f in deploy/*.example.yaml; do install -m 644 $$f $(DESTDIR)/etc/flintsched/; done
+	for f in deploy/*.service; do \
+	  sed 's|/usr/local/|$(PREFIX)/|g' $$f > $(DESTDIR)/lib/systemd/system/$$(basename $$f); done
 
 clean:
 	rm -rf build
