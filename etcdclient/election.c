@@ -34,24 +34,6 @@
 
 #include <ev.h>
 
-static int set_b64(json_t *obj, const char *name, const void *p, size_t n)
-{
-	json_t *v = etcd_json_b64(p, n);
-
-	return v != NULL && json_object_set_new(obj, name, v) == 0
-		   ? 0
-		   : ETCD_ENOMEM;
-}
-
-static int set_int64(json_t *obj, const char *name, int64_t n)
-{
-	json_t *v = etcd_json_int64(n);
-
-	return v != NULL && json_object_set_new(obj, name, v) == 0
-		   ? 0
-		   : ETCD_ENOMEM;
-}
-
 static void map_error(const struct etcd_error *in, struct etcd_error *out)
 {
 	static const char *const gone[] = {
@@ -225,9 +207,9 @@ static json_t *leader_json(const struct etcd_leader_key *lk)
 {
 	json_t *o = json_object();
 
-	if (o == NULL || set_b64(o, "name", lk->name, strlen(lk->name)) ||
-	    set_b64(o, "key", lk->key, strlen(lk->key)) ||
-	    set_int64(o, "rev", lk->rev) || set_int64(o, "lease", lk->lease)) {
+	if (o == NULL || etcd_json_set_b64(o, "name", lk->name, strlen(lk->name)) ||
+	    etcd_json_set_b64(o, "key", lk->key, strlen(lk->key)) ||
+	    etcd_json_set_int64(o, "rev", lk->rev) || etcd_json_set_int64(o, "lease", lk->lease)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -242,7 +224,7 @@ int etcd_election_leader(etcd_client *c, const char *name, etcd_leader_cb cb,
 	if (c == NULL || name == NULL || name[0] == '\0' || cb == NULL)
 		return ETCD_EINVAL;
 	body = json_object();
-	if (body == NULL || set_b64(body, "name", name, strlen(name))) {
+	if (body == NULL || etcd_json_set_b64(body, "name", name, strlen(name))) {
 		json_decref(body);
 		return ETCD_ENOMEM;
 	}
@@ -260,7 +242,7 @@ int etcd_election_proclaim(etcd_client *c, const struct etcd_leader_key *lk,
 		return ETCD_EINVAL;
 	l = leader_json(lk);
 	body = l != NULL ? json_pack("{s:o}", "leader", l) : NULL;
-	if (body == NULL || set_b64(body, "value", value, value_len)) {
+	if (body == NULL || etcd_json_set_b64(body, "value", value, value_len)) {
 		json_decref(body);
 		return ETCD_ENOMEM;
 	}
@@ -450,12 +432,12 @@ static int camp_verify(etcd_campaign *camp, const struct etcd_leader_key *lk)
 	if (c1 == NULL || c2 == NULL ||
 	    json_object_set_new(c1, "target", json_string("CREATE")) ||
 	    json_object_set_new(c1, "result", json_string("EQUAL")) ||
-	    set_b64(c1, "key", lk->key, klen) ||
-	    set_int64(c1, "create_revision", lk->rev) ||
+	    etcd_json_set_b64(c1, "key", lk->key, klen) ||
+	    etcd_json_set_int64(c1, "create_revision", lk->rev) ||
 	    json_object_set_new(c2, "target", json_string("LEASE")) ||
 	    json_object_set_new(c2, "result", json_string("EQUAL")) ||
-	    set_b64(c2, "key", lk->key, klen) ||
-	    set_int64(c2, "lease", camp->lease))
+	    etcd_json_set_b64(c2, "key", lk->key, klen) ||
+	    etcd_json_set_int64(c2, "lease", camp->lease))
 		goto fail;
 	body = json_pack("{s:[oo]}", "compare", c1, c2);
 	c1 = c2 = NULL; /* stolen, even on failure */
@@ -556,9 +538,9 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 		return ETCD_ENOMEM;
 	}
 	body = json_object();
-	if (body == NULL || set_b64(body, "name", name, strlen(name)) ||
-	    set_int64(body, "lease", lease) ||
-	    set_b64(body, "value", value, value_len)) {
+	if (body == NULL || etcd_json_set_b64(body, "name", name, strlen(name)) ||
+	    etcd_json_set_int64(body, "lease", lease) ||
+	    etcd_json_set_b64(body, "value", value, value_len)) {
 		json_decref(body);
 		free(camp->key);
 		free(camp);
@@ -738,7 +720,7 @@ int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 	o->queue = json_array();
 	body = json_object();
 	if (o->queue == NULL || body == NULL ||
-	    set_b64(body, "name", name, strlen(name))) {
+	    etcd_json_set_b64(body, "name", name, strlen(name))) {
 		json_decref(body);
 		obs_free(o);
 		return ETCD_ENOMEM;

@@ -74,24 +74,6 @@ struct etcd_watch {
 	struct etcd_arena arena;
 };
 
-static int set_b64(json_t *obj, const char *name, const void *p, size_t n)
-{
-	json_t *v = etcd_json_b64(p, n);
-
-	return v != NULL && json_object_set_new(obj, name, v) == 0
-		   ? 0
-		   : ETCD_ENOMEM;
-}
-
-static int set_int64(json_t *obj, const char *name, int64_t n)
-{
-	json_t *v = etcd_json_int64(n);
-
-	return v != NULL && json_object_set_new(obj, name, v) == 0
-		   ? 0
-		   : ETCD_ENOMEM;
-}
-
 /* ---- decoding --------------------------------------------------------- */
 
 static int decode_event(const json_t *jev, struct etcd_arena *a,
@@ -394,7 +376,7 @@ static int watch_body(const etcd_watch *w, json_t **ret)
 	if (cr == NULL)
 		return ETCD_ENOMEM;
 	if (w->next_rev > 0 &&
-	    set_int64(cr, "start_revision", w->next_rev) != 0) {
+	    etcd_json_set_int64(cr, "start_revision", w->next_rev) != 0) {
 		json_decref(cr);
 		return ETCD_ENOMEM;
 	}
@@ -639,10 +621,10 @@ int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,
 			end_len = 1;
 		}
 		if (end == NULL ||
-		    set_b64(w->create, "range_end", end, end_len))
+		    etcd_json_set_b64(w->create, "range_end", end, end_len))
 			goto fail;
 	} else if (req->range_end != NULL) {
-		if (set_b64(w->create, "range_end", req->range_end,
+		if (etcd_json_set_b64(w->create, "range_end", req->range_end,
 			    strlen(req->range_end)))
 			goto fail;
 	}
