@@ -45,7 +45,9 @@ static const struct cfg_key ctrl_keys[] = {
 	CFG_KEY_INT("scheduling.batch", struct ctrl_config, batch, "32", 1,
 		    40, "placements committed per transaction at most"),
 	CFG_KEY_STRING("http.listen", struct ctrl_config, http_listen, "\"\"",
-		       "address:port for /metrics and /healthz; empty = off"),
+		       "IPv4 HOST:PORT (e.g. 127.0.0.1:9101) serving /healthz "
+		       "(200 with a live session and watch, else 503) and "
+		       "/metrics (Prometheus text); empty = off"),
 };
 
 const struct cfg_schema ctrl_config_schema = CFG_SCHEMA(ctrl_keys);

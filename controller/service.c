@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/httpd.h"
 #include "common/log.h"
 #include "common/model.h"
 #include "controller/ctrl.h"
@@ -38,6 +39,21 @@
 
 #define TXN_MAX 128
 #define PASS_INTERVAL_S 2.0
+
+/* Upper bounds (seconds) of the placement latency histogram buckets. */
+static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+				    0.05,  0.1,    0.25,  0.5,  1,
+				    2.5,   5,      10};
+#define LAT_N (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
+
+/* Counters served on /metrics (docs/DESIGN.md "Metrics"). */
+struct ctrl_metrics {
+	uint64_t placements, commit_txns, commit_conflicts, rounds;
+	uint64_t rejected, unschedulable, lost, failed, released;
+	uint64_t bids, round_timeouts, txns, txn_errors, relists;
+	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
+	double lat_sum;
+};
 
 /* ---- cache records ---------------------------------------------------- */
 
@@ -118,6 +134,7 @@ struct ctrl_req {
 	struct ctrl_rbid *bids;
 	size_t n_bids;
 	ev_timer round_timer;
+	ev_tstamp seen_at; /* when this revision of the request was seen */
 	struct ctrl_explain explain;
 	struct ctrl_cand *cands;
 	size_t n_cands;
@@ -166,6 +183,7 @@ struct ctrl_txn {
 	size_t n_reqs;
 	struct ctrl_host *hosts[48];
 	size_t n_hosts;
+	int phase;      /* status phase written (metrics), -1 none */
 	char what[160]; /* for the log */
 };
 
@@ -185,7 +203,7 @@ struct ctrl {
 	bool session_up, starting;
 	ev_timer session_timer;
 
-	bool cache_ready;
+	bool cache_ready, watch_ok;
 	etcd_watch *watch;
 	uint64_t list_gen;
 	ev_timer relist_timer;
@@ -202,6 +220,9 @@ struct ctrl {
 
 	ev_prepare prepare;
 	ev_timer pass_timer;
+
+	fs_httpd *http;
+	struct ctrl_metrics m;
 
 	int fatal;
 	char fatal_msg[512];
@@ -523,6 +544,7 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 		r->req_len = len;
 		r->req_present = true;
 		r->req_rev = mod;
+		r->seen_at = ev_now(c->loop);
 		r->q.create_rev = create ? create : r->q.create_rev;
 		req_dirty(r);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
@@ -635,6 +657,7 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 			r->bids = v;
 			strcpy(v[i].host, a);
 			r->n_bids++;
+			c->m.bids++;
 		}
 		r->bids[i].bid = bid;
 		req_dirty(r);
@@ -751,6 +774,7 @@ static struct ctrl_txn *txn_new(struct ctrl *c, enum txn_kind kind,
 	t->c = c;
 	t->kind = kind;
 	t->slot = slot;
+	t->phase = -1;
 	return t;
 }
 
@@ -827,6 +851,7 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	if (err) {
+		c->m.txn_errors++;
 		if (err->code != ETCD_ECANCELED)
 			fs_warn("%s: etcd error: %s (%s); will retry",
 				t->what, etcd_strerror(err->code),
@@ -845,6 +870,8 @@ static void on_txn(void *arg, const struct etcd_error *err,
 					  res->header.revision);
 		}
 	} else {
+		if (t->kind == TXN_COMMIT)
+			c->m.commit_conflicts++;
 		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++) {
 			const struct etcd_op_result *o = &res->responses[i];
 
@@ -902,6 +929,9 @@ static void txn_send(struct ctrl_txn *t)
 		return;
 	}
 	c->inflight++;
+	c->m.txns++;
+	if (t->kind == TXN_COMMIT)
+		c->m.commit_txns++;
 }
 
 /* ---- actions ---------------------------------------------------------- */
@@ -934,6 +964,7 @@ static void act_status(struct ctrl *c, struct ctrl_req *r,
 		return;
 	}
 	snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
+	t->phase = (int)s->phase;
 	tb_fence(t);
 	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->st_present ? r->st_rev : 0);
@@ -1028,6 +1059,7 @@ static void act_release(struct ctrl *c, struct ctrl_req *r,
 		js = status_json(c, r, s);
 		if (!js)
 			goto fail;
+		t->phase = (int)s->phase;
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
 	} else {
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
@@ -1252,6 +1284,8 @@ static void round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 	expect = r->invited ? r->n_invited : (size_t)r->explain.feasible;
 	for (size_t i = r->n_bids; timeout && i < expect; i++)
 		ctrl_explain_add(&ex, "no bid before timeout");
+	if (timeout && r->n_bids < expect)
+		c->m.round_timeouts++;
 	if (timeout && r->n_bids < expect)
 		fs_info("%s: round closed at timeout with %zu of %zu bids",
 			r->id, r->n_bids, expect);
@@ -1523,6 +1557,48 @@ static void commit_flush(struct ctrl *c)
 	}
 }
 
+/* Counts the outcomes of a successful txn. */
+static void metrics_txn_ok(struct ctrl *c, const struct ctrl_txn *t)
+{
+	ev_tstamp now = ev_now(c->loop);
+
+	switch (t->kind) {
+	case TXN_ROUND:
+		c->m.rounds += t->n_reqs;
+		break;
+	case TXN_COMMIT:
+		for (size_t i = 0; i < t->n_reqs; i++) {
+			double d = now - t->reqs[i]->seen_at;
+			size_t b = 0;
+
+			if (d < 0)
+				d = 0;
+			while (b < LAT_N && d > lat_bounds[b])
+				b++;
+			if (b < LAT_N)
+				c->m.lat_bucket[b]++;
+			c->m.lat_count++;
+			c->m.lat_sum += d;
+		}
+		c->m.placements += t->n_reqs;
+		break;
+	case TXN_RELEASE:
+		c->m.released++;
+		break;
+	case TXN_STATUS:
+		break;
+	}
+	/* status writes (a release may write one too) */
+	if (t->phase == CTRL_REJECTED)
+		c->m.rejected++;
+	else if (t->phase == CTRL_UNSCHEDULABLE)
+		c->m.unschedulable++;
+	else if (t->phase == CTRL_LOST)
+		c->m.lost++;
+	else if (t->phase == CTRL_FAILED)
+		c->m.failed++;
+}
+
 static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 {
 	struct ctrl *c = t->c;
@@ -1530,6 +1606,8 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 	for (size_t i = 0; i < t->n_hosts; i++)
 		if (t->hosts[i]->locked)
 			t->hosts[i]->locked--;
+	if (ok)
+		metrics_txn_ok(c, t);
 	for (size_t i = 0; i < t->n_reqs; i++) {
 		struct ctrl_req *r = t->reqs[i];
 
@@ -1929,6 +2007,7 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 
 	switch (u->kind) {
 	case ETCD_WATCH_EVENTS:
+		c->watch_ok = true;
 		for (size_t i = 0; i < u->n_events; i++) {
 			const struct etcd_event *e = &u->events[i];
 
@@ -1946,16 +2025,20 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 		fs_warn("watch of %s ended (%s); listing again", c->prefix,
 			u->err ? u->err->message : "?");
 		c->watch = etcd_watch_cancel(c->watch);
+		c->watch_ok = false;
+		c->m.relists++;
 		ev_timer_set(&c->relist_timer,
 			     u->kind == ETCD_WATCH_COMPACTED ? 0.0 : 1.0, 0);
 		ev_timer_start(c->loop, &c->relist_timer);
 		break;
 	case ETCD_WATCH_RECONNECTING:
+		c->watch_ok = false;
 		fs_warn("watch of %s: %s; resuming", c->prefix,
 			u->err ? u->err->message : "connection lost");
 		break;
 	case ETCD_WATCH_CREATED:
 	case ETCD_WATCH_PROGRESS:
+		c->watch_ok = true;
 		break;
 	}
 }
@@ -1982,6 +2065,7 @@ static void on_list(void *arg, const struct etcd_error *err,
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
 	wr.start_revision = res->header.revision + 1;
+	c->watch_ok = true; /* until the watch says otherwise */
 	rc = etcd_watch_start(c->etcd, &wr, on_watch, c, &c->watch);
 	if (rc < 0) {
 		fs_warn("cannot watch %s: %s", c->prefix, etcd_strerror(rc));
@@ -2365,6 +2449,199 @@ static void on_session_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	session_start(w->data);
 }
 
+/* ---- /healthz and /metrics ------------------------------------------- */
+
+/* Waiting to be placed: a present, valid request of a slot we lead whose
+ * current revision is neither placed nor at a final outcome. */
+static bool req_pending(const struct ctrl *c, const struct ctrl_req *r)
+{
+	if (!slot_mine(c, r->slot) || !r->req_present)
+		return false;
+	if (r->parsed_rev == r->req_rev && !r->valid)
+		return false;
+	if (!r->st_present || r->st.request_rev != r->req_rev)
+		return true;
+	switch (r->st.phase) {
+	case CTRL_SCHEDULED:
+	case CTRL_RUNNING:
+	case CTRL_REJECTED:
+	case CTRL_UNSCHEDULABLE:
+		return false;
+	case CTRL_FAILED:
+		return r->st.attempt < c->cfg->max_attempts;
+	case CTRL_PENDING:
+	case CTRL_LOST:
+		return true;
+	}
+	return true;
+}
+
+struct pending_ctx {
+	const struct ctrl *c;
+	uint64_t n;
+};
+
+static void pending_each(void *arg, const char *key, void *val)
+{
+	struct pending_ctx *p = arg;
+
+	(void)key;
+	p->n += req_pending(p->c, val);
+}
+
+static void hosts_each(void *arg, const char *key, void *val)
+{
+	(void)key;
+	*(size_t *)arg += ((const struct ctrl_host *)val)->present;
+}
+
+static unsigned slots_held(const struct ctrl *c)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->k; i++)
+		n += c->slots[i].state == SLOT_LEADER;
+	return n;
+}
+
+/* Why the controller cannot work right now, or NULL when it can. */
+static const char *ctrl_unhealthy(const struct ctrl *c)
+{
+	if (c->fatal)
+		return c->fatal_msg;
+	if (!c->session_up || !c->lease)
+		return "no etcd session (lease and registration pending)";
+	if (!c->cache_ready)
+		return "cache not loaded yet (listing the prefix)";
+	if (!c->watch || !c->watch_ok)
+		return "watch of the prefix is down (reconnecting or "
+		       "re-listing)";
+	return NULL;
+}
+
+#define M_HEAD(f, name, type, help)                                          \
+	fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+
+static char *metrics_text(const struct ctrl *c)
+{
+	const struct ctrl_metrics *m = &c->m;
+	struct pending_ctx pc = {c, 0};
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	uint64_t cum = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	ctrl_map_each(&c->reqs, pending_each, &pc);
+	M_HEAD(f, "flintsched_controller_up", "gauge",
+	       "1 with a live session, a loaded cache and a watch");
+	fprintf(f, "flintsched_controller_up %d\n", !ctrl_unhealthy(c));
+	M_HEAD(f, "flintsched_controller_slots", "gauge",
+	       "coordinator slots K");
+	fprintf(f, "flintsched_controller_slots %u\n", c->k);
+	M_HEAD(f, "flintsched_controller_slots_held", "gauge",
+	       "coordinator slots this controller leads");
+	fprintf(f, "flintsched_controller_slots_held %u\n", slots_held(c));
+	M_HEAD(f, "flintsched_controller_pending", "gauge",
+	       "requests of its slots waiting to be placed");
+	fprintf(f, "flintsched_controller_pending %llu\n",
+		(unsigned long long)pc.n);
+	M_HEAD(f, "flintsched_controller_queued", "gauge",
+	       "requests in the queue (not yet planned)");
+	fprintf(f, "flintsched_controller_queued %zu\n", c->queue.n);
+	M_HEAD(f, "flintsched_controller_hosts", "gauge",
+	       "live hosts in the cache");
+	ctrl_map_each(&c->hosts, hosts_each, &n);
+	fprintf(f, "flintsched_controller_hosts %zu\n", n);
+	M_HEAD(f, "flintsched_controller_inflight_txns", "gauge",
+	       "etcd txns in flight");
+	fprintf(f, "flintsched_controller_inflight_txns %u\n", c->inflight);
+	M_HEAD(f, "flintsched_controller_rounds_open", "gauge",
+	       "bid rounds awaiting bids");
+	fprintf(f, "flintsched_controller_rounds_open %u\n", c->rounds_open);
+#define M_COUNTER(name, field, help)                                         \
+	M_HEAD(f, "flintsched_controller_" name, "counter", help);           \
+	fprintf(f, "flintsched_controller_" name " %llu\n",                  \
+		(unsigned long long)(field))
+	M_COUNTER("placements_total", m->placements,
+		  "placements committed by this controller");
+	M_COUNTER("commit_txns_total", m->commit_txns, "commit txns sent");
+	M_COUNTER("commit_conflicts_total", m->commit_conflicts,
+		  "commit txns whose compares failed");
+	M_COUNTER("rounds_total", m->rounds, "bid rounds opened");
+	M_COUNTER("bids_total", m->bids, "bids received in open rounds");
+	M_COUNTER("round_timeouts_total", m->round_timeouts,
+		  "rounds closed at bid_timeout_ms with bids missing");
+	M_COUNTER("rejected_total", m->rejected,
+		  "requests marked rejected (invalid)");
+	M_COUNTER("unschedulable_total", m->unschedulable,
+		  "requests marked unschedulable");
+	M_COUNTER("lost_total", m->lost,
+		  "placements lost with their host and released");
+	M_COUNTER("failed_total", m->failed,
+		  "placements whose VM failed, released");
+	M_COUNTER("releases_total", m->released,
+		  "reservations released (deleted, failed, lost, stray)");
+	M_COUNTER("txns_total", m->txns, "etcd txns sent (every kind)");
+	M_COUNTER("txn_errors_total", m->txn_errors,
+		  "txns that got no answer from etcd");
+	M_COUNTER("relists_total", m->relists,
+		  "watch restarts by listing again");
+#undef M_COUNTER
+	M_HEAD(f, "flintsched_controller_placement_seconds", "histogram",
+	       "from seeing the request revision to its commit");
+	for (size_t i = 0; i < LAT_N; i++) {
+		cum += m->lat_bucket[i];
+		fprintf(f,
+			"flintsched_controller_placement_seconds_bucket"
+			"{le=\"%g\"} %llu\n",
+			lat_bounds[i], (unsigned long long)cum);
+	}
+	fprintf(f,
+		"flintsched_controller_placement_seconds_bucket{le=\"+Inf\"} "
+		"%llu\n"
+		"flintsched_controller_placement_seconds_sum %.6f\n"
+		"flintsched_controller_placement_seconds_count %llu\n",
+		(unsigned long long)m->lat_count, m->lat_sum,
+		(unsigned long long)m->lat_count);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static int ctrl_http(void *arg, const char *path, char **body,
+		     const char **type)
+{
+	struct ctrl *c = arg;
+	const char *why;
+
+	if (strcmp(path, "/healthz") == 0) {
+		why = ctrl_unhealthy(c);
+		if (why) {
+			if (asprintf(body, "unhealthy: %s\n", why) < 0)
+				*body = NULL;
+			return 503;
+		}
+		if (asprintf(body,
+			     "ok: %s registered (lease %llx), watching %s, "
+			     "%u of %u coordinator slot(s) held\n",
+			     c->name, (unsigned long long)c->lease, c->prefix,
+			     slots_held(c), c->k) < 0)
+			*body = NULL;
+		return 200;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		*type = "text/plain; version=0.0.4";
+		*body = metrics_text(c);
+		return *body ? 200 : 500;
+	}
+	*body = strdup("not found: try /healthz or /metrics\n");
+	return 404;
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
@@ -2415,6 +2692,10 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 		snprintf(c->slots[i].coord, sizeof(c->slots[i].coord),
 			 "%s/slot-%u", c->name, i);
 	}
+	if (cfg->http_listen && *cfg->http_listen &&
+	    (rc = fs_httpd_start(loop, cfg->http_listen, ctrl_http, c,
+				 &c->http, err, errlen)) < 0)
+		goto fail;
 	ec.endpoints = (const char *const *)cfg->etcd.endpoints.v;
 	ec.n_endpoints = cfg->etcd.endpoints.n;
 	ec.username = cfg->etcd.username;
@@ -2426,6 +2707,7 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	rc = etcd_client_new(loop, &ec, &c->etcd);
 	if (rc < 0) {
 		snprintf(err, errlen, "etcd client: %s", etcd_strerror(rc));
+		rc = -EIO;
 		goto fail;
 	}
 	ev_prepare_init(&c->prepare, on_prepare);
@@ -2452,6 +2734,7 @@ fail:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (c) {
+		c->http = fs_httpd_stop(c->http);
 		if (c->slots)
 			for (unsigned i = 0; i < c->k; i++)
 				free(c->slots[i].name);
@@ -2505,6 +2788,7 @@ ctrl *ctrl_free(ctrl *c)
 
 	if (!c)
 		return NULL;
+	c->http = fs_httpd_stop(c->http);
 	ev_prepare_stop(c->loop, &c->prepare);
 	ev_timer_stop(c->loop, &c->pass_timer);
 	ev_timer_stop(c->loop, &c->relist_timer);

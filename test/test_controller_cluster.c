@@ -10,13 +10,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,7 +72,9 @@ static const char *bindir(void)
 	return b ? b : "build";
 }
 
-static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
+/* extra: one more "key=value" for --set, or NULL. */
+static pid_t start_ctrl_x(struct env *e, const char *name, const char *bidding,
+			  const char *extra)
 {
 	char bin[256], ep[128], pfx[96], nm[96], bid[96], logf[96];
 	const char *argv[] = {bin,
@@ -79,6 +85,7 @@ static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
 			      "--set", "controller.lease_ttl_s=2",
 			      "--set", "scheduling.bid_timeout_ms=300",
 			      "--set", "log.level=debug",
+			      extra ? "--set" : NULL, extra,
 			      NULL};
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-controller", bindir());
@@ -88,6 +95,11 @@ static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
 	snprintf(bid, sizeof(bid), "scheduling.bidding=%s", bidding);
 	snprintf(logf, sizeof(logf), "t%d-%s.log", test_no, name);
 	return spawn(e, logf, argv);
+}
+
+static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
+{
+	return start_ctrl_x(e, name, bidding, NULL);
 }
 
 static pid_t start_agent(struct env *e, const char *host, int n, int vcpu,
@@ -513,6 +525,169 @@ static bool cond_none_on(struct env *e, struct census *cs, void *arg)
 }
 
 /* A host killed: its VMs are marked lost and rescheduled elsewhere. */
+static size_t http_write(char *p, size_t sz, size_t n, void *arg)
+{
+	char *buf = arg;
+	size_t have = strlen(buf), add = sz * n;
+
+	if (have + add >= 65536)
+		add = 65535 - have;
+	memcpy(buf + have, p, add);
+	buf[have + add] = '\0';
+	return sz * n;
+}
+
+/* GET url into buf (65536 bytes); returns the HTTP status or -1. */
+static long http_get(const char *url, char *buf)
+{
+	CURL *h = curl_easy_init();
+	long status = -1;
+
+	assert_non_null(h);
+	buf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	return status;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* The value of the sample "name " in a Prometheus text body, or -1. */
+static long long metric(const char *body, const char *name)
+{
+	char pat[128];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\n%s ", name);
+	p = strstr(body, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* Placed statuses written by a coordinator of controller name. */
+static int placed_by(struct env *e, const char *name)
+{
+	struct etcd_sync_range *r = get_prefix(e, "status");
+	size_t nl = strlen(name);
+	int n = 0;
+
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
+				      &s, NULL, 0) < 0)
+			continue;
+		if ((s.phase == CTRL_SCHEDULED || s.phase == CTRL_RUNNING) &&
+		    s.coordinator && strncmp(s.coordinator, name, nl) == 0 &&
+		    s.coordinator[nl] == '/')
+			n++;
+		ctrl_status_clear(&s);
+	}
+	etcd_sync_range_free(r);
+	return n;
+}
+
+/* http.listen: /healthz turns 200 once the session and the watch are up;
+ * /metrics counts exactly the placements each controller committed. */
+static void test_http_metrics(void **state)
+{
+	static char buf[65536];
+	static const char *const names[] = {"ha", "hb", "hc"};
+	struct env *e = *state;
+	struct census cs;
+	struct want w = {.running = 12, .rejected = 1, .unsched = 0,
+			 .assigns = 12};
+	char listen[3][64], url[128];
+	int port[3];
+	long long sum = 0, held = 0, rejected = 0;
+	long st = -1;
+
+	for (int i = 0; i < 3; i++) {
+		port[i] = free_port();
+		snprintf(listen[i], sizeof(listen[i]),
+			 "http.listen=127.0.0.1:%d", port[i]);
+		start_ctrl_x(e, names[i], "cached", listen[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz",
+			 port[i]);
+		for (double t0 = now_s(); now_s() - t0 < 10; usleep(50000))
+			if ((st = http_get(url, buf)) == 200)
+				break;
+		assert_int_equal(st, 200);
+		assert_non_null(strstr(buf, "ok: "));
+		assert_non_null(strstr(buf, "coordinator slot(s) held"));
+	}
+	start_agent(e, "web", 3, 8, 100);
+	for (int i = 0; i < 3; i++) {
+		long long hosts = -1;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+			 port[i]);
+		for (double t0 = now_s(); now_s() - t0 < 10; usleep(50000))
+			if (http_get(url, buf) == 200 &&
+			    (hosts = metric(buf, "flintsched_controller_"
+						 "hosts")) == 3)
+				break;
+		assert_int_equal(hosts, 3);
+	}
+	submit(e, 0, 12, 1);
+	put(e, "requests", "bad", "{\"vcpu\":0,\"memoryInMb\":1}");
+	if (!await(e, cond_want, &w, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("not every request was placed");
+	}
+	for (int i = 0; i < 3; i++) {
+		long long placed;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+			 port[i]);
+		assert_int_equal(http_get(url, buf), 200);
+		placed = metric(buf, "flintsched_controller_placements_total");
+		assert_int_equal(placed, placed_by(e, names[i]));
+		assert_true(metric(buf, "flintsched_controller_commit_txns_"
+					"total") >= (placed > 0));
+		assert_true(metric(buf, "flintsched_controller_commit_"
+					"conflicts_total") >= 0);
+		assert_int_equal(metric(buf, "flintsched_controller_pending"),
+				 0);
+		assert_int_equal(metric(buf, "flintsched_controller_rounds_"
+					     "total"),
+				 0); /* cached: no rounds */
+		assert_true(metric(buf, "flintsched_controller_"
+					"unschedulable_total") == 0);
+		assert_true(metric(buf, "flintsched_controller_lost_total") ==
+			    0);
+		assert_int_equal(metric(buf, "flintsched_controller_placement_"
+					     "seconds_count"),
+				 placed);
+		sum += placed;
+		held += metric(buf, "flintsched_controller_slots_held");
+		rejected += metric(buf, "flintsched_controller_rejected_total");
+	}
+	assert_int_equal(sum, 12);
+	assert_int_equal(held, 3);
+	assert_int_equal(rejected, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port[0]);
+	assert_int_equal(http_get(url, buf), 404);
+}
+
 static void test_host_killed(void **state)
 {
 	struct env *e = *state;
@@ -549,6 +724,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_coordinator_stopped,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_metrics, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_host_killed, setup,
 						teardown),
 	};
