@@ -206,7 +206,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: submit [--endpoint URL] [--prefix P] [-n N] [-c INFLIGHT]\n"
 		"              [--rate PER_S] [--vcpu V] [--mem MB] [--tag T]\n"
-		"              [--timeout S]\n");
+		"              [--timeout S] [--latencies FILE]\n"
+		"  --latencies FILE  also write every latency (ms, sorted), "
+		"one a line\n");
 }
 
 int main(int argc, char **argv)
@@ -215,6 +217,7 @@ int main(int argc, char **argv)
 	struct run r = {.prefix = "/flintsched", .tag = "bench", .n = 1000,
 			.concurrency = 32, .vcpu = 1, .mem = 1024};
 	double timeout = 300;
+	const char *lat_file = NULL;
 	static const struct option opts[] = {
 		{"endpoint", required_argument, NULL, 'e'},
 		{"prefix", required_argument, NULL, 'p'},
@@ -223,11 +226,12 @@ int main(int argc, char **argv)
 		{"mem", required_argument, NULL, 'm'},
 		{"tag", required_argument, NULL, 't'},
 		{"timeout", required_argument, NULL, 'T'},
+		{"latencies", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "e:p:n:c:r:v:m:t:T:h", opts,
+	while ((ch = getopt_long(argc, argv, "e:p:n:c:r:v:m:t:T:L:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'e': endpoint = optarg; break;
@@ -239,6 +243,7 @@ int main(int argc, char **argv)
 		case 'm': r.mem = atoi(optarg); break;
 		case 't': r.tag = optarg; break;
 		case 'T': timeout = atof(optarg); break;
+		case 'L': lat_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -290,6 +295,18 @@ int main(int argc, char **argv)
 		if (r.t_placed[i] > 0)
 			lat[nl++] = (r.t_placed[i] - r.t_put[i]) * 1e3;
 	qsort(lat, (size_t)nl, sizeof(double), cmp_double);
+	if (lat_file != NULL) {
+		FILE *lf = fopen(lat_file, "w");
+		if (lf == NULL) {
+			perror(lat_file);
+			r.failed = true;
+		} else {
+			for (long i = 0; i < nl; i++)
+				fprintf(lf, "%.3f\n", lat[i]);
+			if (fclose(lf) != 0)
+				r.failed = true;
+		}
+	}
 	double secs = r.t_last > r.t0 ? r.t_last - r.t0 : 0;
 	double writes = r.placed > 0 ? (double)(r.rev_end - r.rev_start -
 						 r.started) / (double)r.placed

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""make bench's report: reads the per-scenario JSON that bench/run.sh left in
+RES, writes bench.json, prints the table (every figure, targets of issue 6
+marked PASS / MISS) and the data files bench/plot.gp draws.
+
+usage: report.py RES bench.json OUTDIR elapsed_s smoke "sizes"
+"""
+import json
+import math
+import os
+import sys
+
+res, out_json, out_dir, elapsed, smoke, sizes = sys.argv[1:7]
+
+
+def load(name):
+    p = os.path.join(res, name)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def lines(name):
+    p = os.path.join(res, name)
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return [float(x) for x in f if x.strip()]
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "PASS" if ok else "MISS"
+
+
+rows = []  # (section, figure, value, target, verdict)
+
+
+def row(section, figure, value, target="", ok=None):
+    rows.append((section, figure, value, target, verdict(ok) if target else ""))
+
+
+R = {"sizes": dict(kv.split("=") for kv in sizes.split()),
+     "smoke": smoke == "1", "elapsed_s": int(elapsed)}
+for k in list(R["sizes"]):
+    R["sizes"][k] = int(R["sizes"][k])
+
+# 1. raw etcd
+raw = {}
+for mode in ("txn", "put"):
+    for c in (1, 16, 64):
+        j = load("raw-%s-%d.json" % (mode, c))
+        raw["%s_c%d" % (mode, c)] = j
+        row("1 raw etcd", "%s/s c=%d" % (mode, c),
+            "%.0f/s  p50 %.2f ms  p99 %.2f ms" % (j["ops_per_s"], j["p50_ms"], j["p99_ms"]))
+R["raw"] = raw
+raw16 = raw["txn_c16"]["ops_per_s"]
+raw_p50 = raw["txn_c1"]["p50_ms"]
+
+# 2. throughput, 5. writes per placement, 6. fairness
+R["modes"] = {}
+for mode in ("cached", "sample", "broadcast"):
+    t = load("tput-%s.json" % mode)
+    m = {"throughput": t, "metrics": load("metrics-tput-%s.json" % mode),
+         "hosts": int(open(os.path.join(res, "hosts-%s.txt" % mode)).read())}
+    ratio = t["placements_per_s"] / raw16
+    m["ratio_to_raw_txn_c16"] = ratio
+    fig = "%s placements/s (%d req, %d hosts)" % (mode, t["requests"], m["hosts"])
+    val = "%.0f/s = %.2f x raw txn c16" % (t["placements_per_s"], ratio)
+    if t["placed"] < t["requests"]:
+        val += " (%d of %d placed)" % (t["placed"], t["requests"])
+    if mode == "cached":
+        row("2 throughput", fig, val, "placements/s >= 0.7 x raw txn/s at concurrency 16",
+            ratio >= 0.7)
+        row("2 throughput", "cached, batched commits", "%.2f x" % ratio,
+            ">= 1.5 x raw txn/s", ratio >= 1.5)
+    elif mode == "sample":
+        row("2 throughput", fig, val, "placements/s >= 0.25 x raw txn/s", ratio >= 0.25)
+    else:
+        row("2 throughput", fig, val)
+    # 5. writes per placement
+    w = t["writes_per_placement"]
+    m["writes_per_placement"] = w
+    if mode == "sample":
+        c = R["sizes"]["candidates"]
+        row("5 cost", "sample writes/placement", "%.2f" % w,
+            "<= candidates + 3 = %d etcd writes per placement" % (c + 3), w <= c + 3)
+    else:
+        row("5 cost", "%s writes/placement" % mode, "%.2f" % w)
+    # 6. fairness
+    vms = [int(x) for x in lines("alloc-%s.txt" % mode)]
+    vms += [0] * max(0, m["hosts"] - len(vms))
+    if vms:
+        mean = sum(vms) / len(vms)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in vms) / len(vms))
+        spread = max(vms) - min(vms)
+        m["fairness"] = {"hosts": len(vms), "vms": sum(vms), "max": max(vms), "min": min(vms),
+                         "max_minus_min": spread, "cv": sd / mean if mean else 0}
+        row("6 fairness", "%s: VMs/host max-min, CV" % mode,
+            "%d - %d = %d, CV %.3f (%d VMs on %d hosts)" % (max(vms), min(vms), spread,
+                                                            m["fairness"]["cv"], sum(vms), len(vms)),
+            "max - min <= 2 VMs", spread <= 2)
+    R["modes"][mode] = m
+
+# 3. latency at half the max
+for mode, mult in (("cached", 3), ("sample", 8)):
+    j = load("lat-%s.json" % mode)
+    rate = load("rate-%s.json" % mode)["rate"]
+    r50 = j["p50_ms"] / raw_p50
+    R["modes"][mode]["latency"] = dict(j, rate=rate, ratio_p50_to_raw_txn_p50=r50,
+                                       ratio_p99_to_p50=j["p99_ms"] / j["p50_ms"] if j["p50_ms"] else None)
+    row("3 latency", "%s @ %.0f/s p50/p90/p99" % (mode, rate),
+        "%.2f / %.2f / %.2f ms (%d placed)" % (j["p50_ms"], j["p90_ms"], j["p99_ms"], j["placed"]))
+    row("3 latency", "%s p50 / raw txn p50 (c=1, %.2f ms)" % (mode, raw_p50), "%.1f x" % r50,
+        "p50 latency <= %d x raw txn p50" % mult, r50 <= mult)
+    q = j["p99_ms"] / j["p50_ms"] if j["p50_ms"] else float("inf")
+    row("3 latency", "%s p99 / p50" % mode, "%.1f x" % q, "p99 <= 5 x p50", q <= 5)
+
+# 4. coordinators
+R["coordinators"] = {}
+prev = None
+for k in (1, 2, 4):
+    t = load("coord-%d.json" % k)
+    mets = load("metrics-coord-%d.json" % k) or []
+    per = load("percontroller-coord-%d.json" % k) or {}
+    txns = [x.get("commit_txns_total") for x in mets]
+    confl = [x.get("commit_conflicts_total") for x in mets]
+    rate = None
+    if txns and all(v is not None for v in txns + confl) and sum(txns) > 0:
+        rate = sum(confl) / sum(txns)
+    R["coordinators"][k] = {"throughput": t, "metrics": mets, "placements_per_controller": per,
+                            "conflict_rate": rate}
+    tp = t["placements_per_s"]
+    row("4 coordinators", "K=%d: 3 controllers placements/s" % k,
+        "%.0f/s = %.2f x raw txn c16" % (tp, tp / raw16),
+        "adding coordinators never lowers throughput" if prev is not None else "",
+        tp >= prev if prev is not None else None)
+    row("4 coordinators", "K=%d: CAS conflict rate" % k,
+        "%.2f%% (%d/%d)" % (100 * rate, sum(confl), sum(txns)) if rate is not None
+        else "n/a (no /metrics)", "conflict rate <= 5%", rate <= 0.05 if rate is not None else None)
+    row("4 coordinators", "K=%d: placements per controller" % k,
+        " ".join("%s=%d" % kv for kv in sorted(per.items())) or "-")
+    prev = tp
+
+# 5. idle
+idle = load("idle.json")
+R["idle"] = idle
+row("5 cost", "idle writes/host/min (%d hosts, %.0f s)" % (idle["hosts"], idle["seconds"]),
+    "%.3f (%d writes)" % (idle["per_host_per_min"], idle["writes"]),
+    "idle host: <= 2 etcd writes per minute", idle["per_host_per_min"] <= 2)
+
+# 7. memory
+mem = load("mem.json")
+mem["controller_metrics"] = load("metrics-mem.json")
+R["memory"] = mem
+row("7 memory", "controller VmHWM, %d hosts + %d pending" % (mem["hosts"], mem["requests"]),
+    "%.1f MiB (%d statuses in %d s)" % (mem["controller_hwm_mib"], mem["statuses_written"],
+                                         mem["seconds_to_status_all"]),
+    "controller RSS <= 256 MiB at 10,000 hosts and 100,000 pending requests",
+    mem["controller_hwm_mib"] <= 256)
+row("7 memory", "agent VmHWM, --simulate %d" % mem["agent_simulate"],
+    "%.1f MiB" % mem["agent_hwm_mib"])
+
+R["table"] = [dict(zip(("section", "figure", "value", "target", "verdict"), r)) for r in rows]
+with open(out_json, "w") as f:
+    json.dump(R, f, indent=1)
+
+# Table
+w1 = max(len(r[1]) for r in rows)
+w2 = max(len(r[2]) for r in rows)
+print()
+print("flintsched bench%s (%s s) sizes: %s" % (" SMOKE" if smoke == "1" else "", elapsed, sizes))
+print("%-14s %-*s %-*s %-5s %s" % ("SECTION", w1, "FIGURE", w2, "VALUE", "", "TARGET (issue 6)"))
+for s, f_, v, t, ok in rows:
+    print("%-14s %-*s %-*s %-5s %s" % (s, w1, f_, w2, v, ok, t))
+print("%d PASS, %d MISS, %d n/a" % (sum(r[4] == "PASS" for r in rows),
+                                    sum(r[4] == "MISS" for r in rows),
+                                    sum(r[4] == "n/a" for r in rows)))
+
+# Chart data
+with open(os.path.join(out_dir, "throughput.dat"), "w") as f:
+    f.write('"raw txn c=1" %.1f\n' % raw["txn_c1"]["ops_per_s"])
+    f.write('"raw txn c=16" %.1f\n' % raw16)
+    f.write('"raw txn c=64" %.1f\n' % raw["txn_c64"]["ops_per_s"])
+    f.write('"raw put c=16" %.1f\n' % raw["put_c16"]["ops_per_s"])
+    for mode in ("cached", "sample", "broadcast"):
+        f.write('"%s" %.1f\n' % (mode, R["modes"][mode]["throughput"]["placements_per_s"]))
+    for k in (1, 2, 4):
+        f.write('"cached 3 ctrl K=%d" %.1f\n' % (k, R["coordinators"][k]["throughput"]["placements_per_s"]))
+with open(os.path.join(out_dir, "throughput.env"), "w") as f:
+    f.write("%.1f\n%.3f\n" % (raw16, raw_p50))
+for name in ("paced-cached", "paced-sample", "tput-cached", "tput-sample", "tput-broadcast"):
+    v = lines("lat-%s.txt" % name)
+    with open(os.path.join(out_dir, "cdf-%s.dat" % name), "w") as f:
+        n = len(v)
+        step = max(1, n // 2000)
+        for i in range(0, n, step):
+            f.write("%.3f %.5f\n" % (v[i], (i + 1) / n))
+        if n:
+            f.write("%.3f 1.0\n" % v[-1])

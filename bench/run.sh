@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# make bench: flintsched against etcd's own limit, in one run, on loopback.
+#
+# Starts its own etcd (free port, temp dir), then measures, each scenario
+# under a fresh etcd prefix with its own agents and controllers:
+#   1 raw etcd txn/s and put/s (etcd_raw) at concurrency 1, 16, 64
+#   2 placement throughput per bidding mode (cached, sample, broadcast)
+#   3 submit->scheduled latency at half the measured max (cached, sample)
+#   4 3 controllers with K = 1, 2, 4 coordinator slots
+#   5 etcd writes per placement, and per idle host per minute
+#   6 fairness of spread on identical hosts
+#   7 controller and agent peak RSS at scale
+# and prints a table, writes $B/bench.json and PNG charts into $B/bench/.
+# BENCH_SMOKE=1 uses tiny sizes (< 60 s).  Every size is an env var (below).
+# Every process started here is stopped by PID on exit; the temp dir removed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build}
+OUT=$B/bench
+SMOKE=${BENCH_SMOKE:-0}
+T_START=$(date +%s)
+
+# -- sizes ---------------------------------------------------------------
+if [ "$SMOKE" = 1 ]; then
+	d_raw=300 d_hosts=20 d_bhosts=10 d_cached=300 d_sample=100 d_bcast=30
+	d_lat_s=2 d_coord=200 d_idle=3 d_mhosts=200 d_mreq=2000 d_asim=200
+else
+	d_raw=3000 d_hosts=500 d_bhosts=50 d_cached=10000 d_sample=3000
+	d_bcast=300 d_lat_s=8 d_coord=5000 d_idle=30 d_mhosts=10000
+	d_mreq=100000 d_asim=10000
+fi
+RAW_OPS=${BENCH_RAW_OPS:-$d_raw}              # ops per etcd_raw run
+HOSTS=${BENCH_HOSTS:-$d_hosts}                # simulated hosts (cached, sample, coordinators)
+BHOSTS=${BENCH_BROADCAST_HOSTS:-$d_bhosts}    # simulated hosts in broadcast
+N_CACHED=${BENCH_REQUESTS:-$d_cached}         # requests, cached
+N_SAMPLE=${BENCH_SAMPLE_REQUESTS:-$d_sample}  # requests, sample
+N_BCAST=${BENCH_BROADCAST_REQUESTS:-$d_bcast} # requests, broadcast
+CANDIDATES=${BENCH_CANDIDATES:-3}
+INFLIGHT=${BENCH_INFLIGHT:-64}                # submit's puts in flight
+LAT_S=${BENCH_LATENCY_SECONDS:-$d_lat_s}      # length of a paced run
+N_COORD=${BENCH_COORD_REQUESTS:-$d_coord}     # requests per K
+IDLE_S=${BENCH_IDLE_SECONDS:-$d_idle}         # idle window
+MEM_HOSTS=${BENCH_MEM_HOSTS:-$d_mhosts}       # host records (fill) for controller RSS
+MEM_REQ=${BENCH_MEM_REQUESTS:-$d_mreq}        # pending requests for controller RSS
+AGENT_SIM=${BENCH_AGENT_SIM:-$d_asim}         # --simulate N for agent RSS
+SUBMIT_TIMEOUT=${BENCH_SUBMIT_TIMEOUT:-120}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# -- dependencies ---------------------------------------------------------
+for b in etcd etcdctl curl jq python3; do
+	command -v "$b" >/dev/null || die "$b is missing (./scripts/install-deps.sh; apt-get install curl jq python3)"
+done
+if ! command -v gnuplot >/dev/null; then
+	say "installing gnuplot-nox"
+	SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	timeout 300 $SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null ||
+		{ timeout 120 $SUDO apt-get update -qq && timeout 300 $SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; } ||
+		say "gnuplot-nox could not be installed: no charts"
+fi
+for x in "$B/flintsched-agent" "$B/flintsched-controller" "$B/bench/etcd_raw" "$B/bench/submit" "$B/bench/fill"; do
+	[ -x "$x" ] || die "$x is missing: run make bench"
+done
+
+# -- processes ------------------------------------------------------------
+TMP=$(mktemp -d /tmp/flintsched-bench.XXXXXX)
+RES=$TMP/res
+mkdir -p "$RES" "$OUT"
+PIDS=()
+stop_pid() { # pid...: TERM, wait up to 5 s, then KILL
+	local p i
+	for p in "$@"; do kill "$p" 2>/dev/null || true; done
+	for p in "$@"; do
+		for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$p" 2>/dev/null; then kill -9 "$p" 2>/dev/null || true; fi
+		wait "$p" 2>/dev/null || true
+	done
+}
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ ${#PIDS[@]} -gt 0 ] && stop_pid "${PIDS[@]}"
+	if [ $rc -ne 0 ] && [ -d "$TMP" ]; then
+		mkdir -p "$OUT/logs"
+		cp "$TMP"/*.log "$OUT/logs/" 2>/dev/null || true
+		rm -rf "$OUT/logs/res"
+		cp -r "$RES" "$OUT/logs/res" 2>/dev/null || true
+		echo "bench: failed; logs in $OUT/logs" >&2
+	fi
+	rm -rf "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+CPORT=$(free_port); PPORT=$(free_port)
+EP=http://127.0.0.1:$CPORT
+E() { timeout 60 etcdctl --endpoints="$EP" --command-timeout=30s "$@"; }
+count() { E get --prefix "$1" --keys-only --limit 1 -w json | jq -r '.count // 0'; }
+revision() { E get /bench-rev-probe -w json | jq -r '.header.revision'; }
+wait_count() { # prefix n seconds
+	local i
+	for i in $(seq $(($3 * 10))); do
+		[ "$(count "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	die "timed out waiting for $2 keys under $1 (have $(count "$1"))"
+}
+
+say "starting etcd on $EP (data in $TMP)"
+etcd --name bench --data-dir "$TMP/etcd" \
+	--listen-client-urls "$EP" --advertise-client-urls "$EP" \
+	--listen-peer-urls "http://127.0.0.1:$PPORT" \
+	--initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+	--initial-cluster "bench=http://127.0.0.1:$PPORT" \
+	--quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
+	--auto-compaction-mode revision --auto-compaction-retention 100000 \
+	>"$TMP/etcd.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do E endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+E endpoint health >/dev/null || die "etcd did not start"
+
+AGENT_CAP=(--set agent.capacity.vcpu=128 --set agent.capacity.memory_mb=524288
+	--set agent.capacity.max_vms=128 --set executor.type=simulate)
+AGENT_PID=""
+CTRL_PIDS=()
+CTRL_PORTS=()
+start_agent() { # prefix n name
+	"$B/flintsched-agent" --simulate "$2" --set "etcd.endpoints=[$EP]" \
+		--set "etcd.prefix=$1" --set "agent.host=$3" "${AGENT_CAP[@]}" \
+		>"$TMP/agent-${1#/}.log" 2>&1 &
+	AGENT_PID=$!
+	PIDS+=("$AGENT_PID")
+}
+start_ctrl() { # prefix name K bidding [extra --set...]
+	local prefix=$1 name=$2 k=$3 bidding=$4 port
+	shift 4
+	port=$(free_port)
+	"$B/flintsched-controller" --set "etcd.endpoints=[$EP]" \
+		--set "etcd.prefix=$prefix" --set "controller.name=$name" \
+		--set "controller.coordinators=$k" --set "scheduling.bidding=$bidding" \
+		--set "scheduling.candidates=$CANDIDATES" \
+		--set "http.listen=127.0.0.1:$port" --set log.level=warn "$@" \
+		>"$TMP/ctrl-${prefix#/}-$name.log" 2>&1 &
+	CTRL_PIDS+=($!)
+	CTRL_PORTS+=("$port")
+	PIDS+=($!)
+}
+stop_all() {
+	[ ${#CTRL_PIDS[@]} -gt 0 ] && stop_pid "${CTRL_PIDS[@]}"
+	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
+	CTRL_PIDS=(); CTRL_PORTS=(); AGENT_PID=""
+}
+# Sum of a /metrics series (every label set); "null" when not served.
+metric() { # port name
+	local body
+	body=$(curl -sf --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null) || body=""
+	awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $2; f = 1 }
+		END { if (f) printf "%.0f\n", s; else print "null" }' <<<"$body"
+}
+scrape() { # out.json: every controller's counters
+	local i port n
+	{
+		echo "["
+		for i in "${!CTRL_PORTS[@]}"; do
+			port=${CTRL_PORTS[$i]}
+			[ "$i" -gt 0 ] && echo ","
+			printf '{"name":"c%d"' "$i"
+			for n in placements_total commit_txns_total commit_conflicts_total rounds_total \
+				rejected_total unschedulable_total lost_total slots_held pending; do
+				printf ',"%s":%s' "$n" "$(metric "$port" "flintsched_controller_$n")"
+			done
+			echo "}"
+		done
+		echo "]"
+	} >"$1"
+}
+# Placements per controller, from each status's "coordinator" (name/slot).
+per_controller() { # prefix out.json
+	E get --prefix "$1/status/" -w json | jq '[.kvs // [] | .[] | .value | @base64d | fromjson
+		| select(.phase == "scheduled" or .phase == "running") | .coordinator | split("/")[0]]
+		| group_by(.) | map({(.[0]): length}) | add // {}' >"$2"
+}
+# VMs per host from P/alloc/ (hosts without an alloc key hold 0).
+alloc_counts() { # prefix out.txt
+	E get --prefix "$1/alloc/" -w json | jq -r '.kvs // [] | .[] | .value | @base64d | fromjson | .vms' >"$2"
+}
+wait_slots() { # prefix K: every slot has a leader
+	local i s ok
+	for i in $(seq 100); do
+		ok=1
+		for s in $(seq 0 $(($2 - 1))); do
+			[ "$(count "$1/election/slot-$s/")" -ge 1 ] || ok=0
+		done
+		[ $ok = 1 ] && { sleep 0.5; return 0; }
+		sleep 0.1
+	done
+	die "coordinator slots of $1 not all led"
+}
+submit() { # prefix out.json [args...]
+	local prefix=$1 out=$2
+	shift 2
+	timeout $((SUBMIT_TIMEOUT + 30)) "$B/bench/submit" --endpoint "$EP" --prefix "$prefix" \
+		--timeout "$SUBMIT_TIMEOUT" "$@" >"$out" 2>"$out.err" ||
+		{ cat "$out.err" >&2; die "submit $* failed (prefix $prefix)"; }
+}
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# -- 1. raw etcd ------------------------------------------------------------
+say "1. raw etcd through etcdclient: $RAW_OPS ops per run"
+for mode in txn put; do
+	for c in 1 16 64; do
+		timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode "$mode" -c "$c" -n "$RAW_OPS" \
+			>"$RES/raw-$mode-$c.json"
+	done
+done
+
+# -- 2, 3, 5, 6. one scenario per bidding mode --------------------------------
+mode_run() { # mode hosts requests
+	local mode=$1 hosts=$2 n=$3 prefix=/b-$1 rate nlat r0 r1 t0 t1
+	say "2. $mode: $n requests as fast as possible, $hosts simulated hosts"
+	start_agent "$prefix" "$hosts" h
+	wait_count "$prefix/hosts/" "$hosts" 120
+	start_ctrl "$prefix" c0 1 "$mode"
+	wait_slots "$prefix" 1
+	submit "$prefix" "$RES/tput-$mode.json" -n "$n" -c "$INFLIGHT" --tag t \
+		--latencies "$RES/lat-tput-$mode.txt"
+	scrape "$RES/metrics-tput-$mode.json"
+	alloc_counts "$prefix" "$RES/alloc-$mode.txt"
+	echo "$hosts" >"$RES/hosts-$mode.txt"
+	if [ "$mode" != broadcast ]; then
+		rate=$(jq -r '.placements_per_s / 2' "$RES/tput-$mode.json")
+		nlat=$(jq -rn --argjson r "$rate" --argjson s "$LAT_S" '[($r * $s | floor), 20] | max')
+		say "3. $mode: $nlat requests paced at $rate/s (half the max)"
+		submit "$prefix" "$RES/lat-$mode.json" -n "$nlat" --rate "$rate" --tag l \
+			--latencies "$RES/lat-paced-$mode.txt"
+		jq -n --argjson r "$rate" '{rate: $r}' >"$RES/rate-$mode.json"
+	fi
+	if [ "$mode" = cached ]; then
+		say "5. idle: $hosts hosts holding VMs, controller stopped, ${IDLE_S} s window"
+		stop_pid "${CTRL_PIDS[@]}"; CTRL_PIDS=(); CTRL_PORTS=()
+		sleep 3
+		r0=$(revision); t0=$(date +%s.%N)
+		sleep "$IDLE_S"
+		r1=$(revision); t1=$(date +%s.%N)
+		jq -n --argjson r0 "$r0" --argjson r1 "$r1" --argjson t0 "$t0" --argjson t1 "$t1" \
+			--argjson h "$hosts" '{hosts: $h, seconds: ($t1 - $t0), writes: ($r1 - $r0),
+			per_host_per_min: (($r1 - $r0) / $h / (($t1 - $t0) / 60))}' >"$RES/idle.json"
+	fi
+	stop_all
+}
+mode_run cached "$HOSTS" "$N_CACHED"
+mode_run sample "$HOSTS" "$N_SAMPLE"
+mode_run broadcast "$BHOSTS" "$N_BCAST"
+
+# -- 4. coordinators ----------------------------------------------------------
+for k in 1 2 4; do
+	prefix=/b-coord-$k
+	say "4. 3 controllers, K=$k (cached): $N_COORD requests, $HOSTS hosts"
+	start_agent "$prefix" "$HOSTS" h
+	wait_count "$prefix/hosts/" "$HOSTS" 120
+	for n in a b c; do start_ctrl "$prefix" "ctrl-$n" "$k" cached; done
+	wait_slots "$prefix" "$k"
+	submit "$prefix" "$RES/coord-$k.json" -n "$N_COORD" -c "$INFLIGHT" --tag k
+	scrape "$RES/metrics-coord-$k.json"
+	per_controller "$prefix" "$RES/percontroller-coord-$k.json"
+	stop_all
+done
+
+# -- 7. memory ------------------------------------------------------------------
+prefix=/b-mem
+say "7. controller RSS: $MEM_HOSTS host records, $MEM_REQ requests that fit no host"
+timeout 300 "$B/bench/fill" --endpoint "$EP" --prefix "$prefix" --tag m --hosts "$MEM_HOSTS" \
+	--lease-ttl 900 --host-vcpu 64 --host-mem 262144 >"$RES/fill-hosts.json"
+timeout 300 "$B/bench/fill" --endpoint "$EP" --prefix "$prefix" --tag r --requests "$MEM_REQ" \
+	--vcpu 4096 --mem 1024 >"$RES/fill-requests.json"
+start_ctrl "$prefix" c0 1 cached
+cpid=${CTRL_PIDS[0]}
+# Listed and looked at every request: each has a status (unschedulable).
+t0=$(date +%s)
+for _ in $(seq 1800); do
+	[ "$(count "$prefix/status/")" -ge "$MEM_REQ" ] && break
+	kill -0 "$cpid" 2>/dev/null || die "controller died (see its log)"
+	[ $(($(date +%s) - t0)) -ge 180 ] && { say "status writes not finished after 180 s"; break; }
+	sleep 0.5
+done
+mem_statuses=$(count "$prefix/status/")
+mem_secs=$(($(date +%s) - t0))
+scrape "$RES/metrics-mem.json"
+ctrl_kb=$(hwm_kb "$cpid")
+stop_all
+say "7. agent RSS: --simulate $AGENT_SIM"
+start_agent /b-agentmem "$AGENT_SIM" s
+wait_count /b-agentmem/hosts/ "$AGENT_SIM" 180
+sleep 2
+agent_kb=$(hwm_kb "$AGENT_PID")
+stop_all
+jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuses" \
+	--argjson s "$mem_secs" --argjson c "$ctrl_kb" --argjson a "$agent_kb" --argjson n "$AGENT_SIM" \
+	'{hosts: $h, requests: $r, statuses_written: $st, seconds_to_status_all: $s,
+	  controller_hwm_mib: ($c / 1024), agent_simulate: $n, agent_hwm_mib: ($a / 1024)}' >"$RES/mem.json"
+
+# -- report -------------------------------------------------------------------
+elapsed=$(($(date +%s) - T_START))
+python3 bench/report.py "$RES" "$B/bench.json" "$OUT" "$elapsed" "$SMOKE" \
+	"raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT latency_s=$LAT_S coord=$N_COORD idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
+if command -v gnuplot >/dev/null; then
+	gnuplot -e "dir='$OUT'" bench/plot.gp && say "charts: $OUT/throughput.png $OUT/latency.png"
+fi
+say "done in ${elapsed} s; $B/bench.json"
