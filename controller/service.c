@@ -38,6 +38,7 @@
 #include "etcdclient/etcd.h"
 
 #define TXN_MAX 128
+#define TXN_REQS 48 /* requests per txn at most */
 #define PASS_INTERVAL_S 2.0
 
 /* Upper bounds (seconds) of the placement latency histogram buckets. */
@@ -65,6 +66,7 @@ struct ctrl_host {
 	bool alloc_present;
 	int64_t alloc_rev;
 	struct fs_alloc alloc;
+	unsigned part;            /* fs_slot_of(name, K): preferred by that slot */
 	unsigned locked;          /* commit txns in flight touching it */
 	struct fs_alloc *tent;    /* while building a batch */
 	uint64_t seen;
@@ -179,11 +181,11 @@ struct ctrl_txn {
 	struct tb_str ops[TXN_MAX]; /* success ops, replayed into the cache */
 	char *cmp_keys[TXN_MAX];
 	bool oom;
-	struct ctrl_req *reqs[48];
+	struct ctrl_req *reqs[TXN_REQS];
+	int phase[TXN_REQS]; /* status phase written per request, -1 none */
 	size_t n_reqs;
 	struct ctrl_host *hosts[48];
 	size_t n_hosts;
-	int phase;      /* status phase written (metrics), -1 none */
 	char what[160]; /* for the log */
 };
 
@@ -213,6 +215,7 @@ struct ctrl {
 	struct ctrl_queue queue;
 	struct ctrl_req *dirty_head;
 	struct ctrl_req *ready_head, **ready_tail;
+	struct ctrl_txn **sbatch; /* per slot: status writes being batched */
 	int64_t cap_gen;
 	bool pass_all;
 	unsigned inflight;
@@ -281,6 +284,7 @@ static struct ctrl_host *host_get(struct ctrl *c, const char *name,
 	if (!h)
 		return NULL;
 	strcpy(h->name, name);
+	h->part = fs_slot_of(name, c->k);
 	if (ctrl_map_put(&c->hosts, name, h) < 0) {
 		free(h);
 		return NULL;
@@ -774,7 +778,8 @@ static struct ctrl_txn *txn_new(struct ctrl *c, enum txn_kind kind,
 	t->c = c;
 	t->kind = kind;
 	t->slot = slot;
-	t->phase = -1;
+	for (size_t i = 0; i < TXN_REQS; i++)
+		t->phase[i] = -1;
 	return t;
 }
 
@@ -950,22 +955,64 @@ static char *status_json(struct ctrl *c, struct ctrl_req *r,
 	return ctrl_status_format(s);
 }
 
-/* Writes status s (taken) for r, fenced, comparing the status revision. */
+/* Sends the open status batch of slot i, if any. */
+static void status_flush_slot(struct ctrl *c, unsigned i)
+{
+	struct ctrl_txn *t = c->sbatch[i];
+
+	if (!t)
+		return;
+	c->sbatch[i] = NULL;
+	if (t->n_reqs > 1)
+		snprintf(t->what, sizeof(t->what),
+			 "write %zu statuses (%s ...)", t->n_reqs,
+			 t->reqs[0]->id);
+	txn_send(t);
+}
+
+static void status_flush(struct ctrl *c)
+{
+	for (unsigned i = 0; i < c->k; i++)
+		status_flush_slot(c, i);
+}
+
+/*
+ * Writes status s (taken) for r, fenced, comparing the status and request
+ * revisions.  Status writes of a slot (running, rejected, unschedulable)
+ * are batched into one txn per loop iteration, each with its own
+ * compares: a txn is etcd's unit of cost, and one per status doubled the
+ * txns of a placement.  A failed compare fails the batch; every request
+ * in it is then reconciled again from what the failure branch read back.
+ */
 static void act_status(struct ctrl *c, struct ctrl_req *r,
 		       struct ctrl_status *s, const char *what)
 {
-	struct ctrl_txn *t = txn_new(c, TXN_STATUS, r->slot);
+	struct ctrl_txn *t = c->sbatch[r->slot];
+	size_t ops = 1 + (r->n_bids || r->round_attempt ? 1 + r->n_bids : 0);
 	char *js = status_json(c, r, s);
 
-	if (!t || !js) {
-		free(js);
-		free(t);
+	if (!js) {
 		ctrl_status_clear(s);
 		return;
 	}
-	snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
-	t->phase = (int)s->phase;
-	tb_fence(t);
+	if (t && (t->n_reqs >= TXN_REQS || t->n_ok + ops > TXN_MAX ||
+		  t->n_cmp + 2 > TXN_MAX)) {
+		status_flush_slot(c, r->slot);
+		t = NULL;
+	}
+	if (!t) {
+		t = txn_new(c, TXN_STATUS, r->slot);
+		if (!t) {
+			free(js);
+			ctrl_status_clear(s);
+			return;
+		}
+		tb_fence(t);
+		c->sbatch[r->slot] = t;
+	}
+	if (t->n_reqs == 0)
+		snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
+	t->phase[t->n_reqs] = (int)s->phase;
 	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->st_present ? r->st_rev : 0);
 	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
@@ -981,7 +1028,6 @@ static void act_status(struct ctrl *c, struct ctrl_req *r,
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
-	txn_send(t);
 }
 
 /* Deletes the status (the request is gone and holds nothing). */
@@ -1059,7 +1105,7 @@ static void act_release(struct ctrl *c, struct ctrl_req *r,
 		js = status_json(c, r, s);
 		if (!js)
 			goto fail;
-		t->phase = (int)s->phase;
+		t->phase[0] = (int)s->phase;
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
 	} else {
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
@@ -1177,12 +1223,15 @@ static void plan_each(void *arg, const char *key, void *val)
 		return;
 	}
 	r->explain.feasible++;
-	v = realloc(r->cands, (r->n_cands + 1) * sizeof(*v));
-	if (!v) {
-		p->rc = -ENOMEM;
-		return;
+	if (!r->cands) {
+		/* one allocation for the scan, not one per host */
+		r->cands = malloc(c->hosts.n * sizeof(*r->cands));
+		if (!r->cands) {
+			p->rc = -ENOMEM;
+			return;
+		}
 	}
-	r->cands = v;
+	v = r->cands;
 	v[r->n_cands++] = (struct ctrl_cand){
 		.host = h->name, .score = b.score,
 		.tiebreak = fs_tiebreak(r->id, h->name), .data = h};
@@ -1319,6 +1368,44 @@ static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		round_close(r->c, r, true);
 }
 
+/*
+ * Among candidates of equal score, puts the hosts of the request's own
+ * partition (fs_slot_of(host) == slot) first, keeping the tiebreak order
+ * otherwise.  Coordinators all compute the same scores from the same
+ * cache, so without this they pick the same hosts and their batched
+ * commits fail on each other's alloc compares (half of the commit txns
+ * failed in a 3-coordinator cached run); with it, ties, which are the
+ * common case on identical hosts, split by partition.  Placement quality
+ * is unchanged: only exact ties are reordered.
+ */
+static void cands_prefer_part(struct ctrl_req *r)
+{
+	struct ctrl_cand *v = r->cands, *tmp;
+	size_t n = r->n_cands, i = 0;
+
+	tmp = n > 1 ? malloc(n * sizeof(*tmp)) : NULL;
+	if (!tmp)
+		return; /* only an optimisation */
+	while (i < n) {
+		size_t j = i, o = 0;
+
+		while (j < n && v[j].score == v[i].score)
+			j++;
+		/* stable partition of [i, j): own partition first */
+		for (size_t k = i; k < j; k++)
+			if (((const struct ctrl_host *)v[k].data)->part ==
+			    r->slot)
+				tmp[o++] = v[k];
+		for (size_t k = i; k < j; k++)
+			if (((const struct ctrl_host *)v[k].data)->part !=
+			    r->slot)
+				tmp[o++] = v[k];
+		memcpy(&v[i], tmp, o * sizeof(*v));
+		i = j;
+	}
+	free(tmp);
+}
+
 /* Starts placing r (popped from the queue). */
 static void place_start(struct ctrl *c, struct ctrl_req *r)
 {
@@ -1344,6 +1431,7 @@ static void place_start(struct ctrl *c, struct ctrl_req *r)
 	switch ((enum ctrl_bidding)c->cfg->bidding) {
 	case CTRL_BID_CACHED:
 		ctrl_cand_sort(r->cands, r->n_cands);
+		cands_prefer_part(r);
 		ready_push(c, r);
 		break;
 	case CTRL_BID_SAMPLE:
@@ -1589,14 +1677,16 @@ static void metrics_txn_ok(struct ctrl *c, const struct ctrl_txn *t)
 		break;
 	}
 	/* status writes (a release may write one too) */
-	if (t->phase == CTRL_REJECTED)
-		c->m.rejected++;
-	else if (t->phase == CTRL_UNSCHEDULABLE)
-		c->m.unschedulable++;
-	else if (t->phase == CTRL_LOST)
-		c->m.lost++;
-	else if (t->phase == CTRL_FAILED)
-		c->m.failed++;
+	for (size_t i = 0; i < t->n_reqs; i++) {
+		if (t->phase[i] == CTRL_REJECTED)
+			c->m.rejected++;
+		else if (t->phase[i] == CTRL_UNSCHEDULABLE)
+			c->m.unschedulable++;
+		else if (t->phase[i] == CTRL_LOST)
+			c->m.lost++;
+		else if (t->phase[i] == CTRL_FAILED)
+			c->m.failed++;
+	}
 }
 
 static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
@@ -1942,6 +2032,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 			place_start(c, r);
 	}
 	commit_flush(c);
+	status_flush(c);
 }
 
 static void on_pass_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -2683,7 +2774,8 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 		goto fail;
 	c->prefix_len = strlen(c->prefix);
 	c->slots = calloc(c->k, sizeof(*c->slots));
-	if (!c->slots)
+	c->sbatch = calloc(c->k, sizeof(*c->sbatch));
+	if (!c->slots || !c->sbatch)
 		goto fail;
 	for (unsigned i = 0; i < c->k; i++) {
 		c->slots[i].name = keyf("%selection/slot-%u", c->prefix, i);
@@ -2739,6 +2831,7 @@ fail:
 			for (unsigned i = 0; i < c->k; i++)
 				free(c->slots[i].name);
 		free(c->slots);
+		free(c->sbatch);
 		free(c->prefix);
 		free(c);
 	}
@@ -2816,8 +2909,10 @@ ctrl *ctrl_free(ctrl *c)
 	for (unsigned i = 0; i < c->k; i++) {
 		free(c->slots[i].name);
 		free(c->slots[i].lk_key);
+		txn_free(c->sbatch[i]); /* never sent */
 	}
 	free(c->slots);
+	free(c->sbatch);
 	free(c->prefix);
 	free(c);
 	return NULL;
