@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 					"--simulate: must be 1..100000, got "
 					"\"%s\"\n",
 					optarg);
+				rc = 2;
 				goto out;
 			}
 			break;
@@ -173,12 +174,14 @@ int main(int argc, char **argv)
 			goto out;
 		default:
 			fprintf(stderr, "try flintsched-agent --help\n");
+			rc = 2; /* usage error, as the controller */
 			goto out;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "unexpected argument \"%s\"; try --help\n",
 			argv[optind]);
+		rc = 2;
 		goto out;
 	}
 	m.cfg = config_load(m.path, m.sets, m.n_sets, &cerr);
