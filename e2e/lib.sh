@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by e2e/test_*.sh: a throwaway etcd on loopback, processes that
 # are all stopped on exit, and bounded waits.  Source it, then call
 # e2e_etcd_start.  Every process started through e2e_spawn is killed by

@@ -2,7 +2,7 @@
 # Runs every e2e/test_*.sh (each starts its own etcd, controllers and
 # agents on loopback) and ends with "N passed, N failed".
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export B=${B:-build}
 passed=0 failed=0 names=()
 for t in e2e/test_*.sh; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The command-line contract of both binaries: --version, --help, exit codes,
 # and config errors as file:line:col naming the key and the fix.
+# shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 for bin in flintsched-controller flintsched-agent; do
@@ -41,8 +42,11 @@ check_err flintsched-agent '' "file is empty"
 ok "bad configs refused with file:line:col and the key"
 
 rc=0; out=$("$B/flintsched-agent" --check-config --set agent.capacity.vcpu=-3 2>&1) || rc=$?
-[ "$rc" -eq 1 ] && [[ $out == *"--set: agent.capacity.vcpu"* ]] ||
+if [ "$rc" -ne 1 ] || [[ $out != *"--set: agent.capacity.vcpu"* ]]; then
 	fail "--set error names the key: $out"
+fi
 rc=0; out=$("$B/flintsched-controller" --check-config -c "$E2E_TMP/missing.yaml" 2>&1) || rc=$?
-[ "$rc" -eq 1 ] && [[ $out == *"missing.yaml"* ]] || fail "unreadable file named: $out"
+if [ "$rc" -ne 1 ] || [[ $out != *"missing.yaml"* ]]; then
+	fail "unreadable file named: $out"
+fi
 ok "--set errors and unreadable files"

@@ -3,6 +3,7 @@
 # a VM that fails on one host is moved to another, avoiding the first; a
 # deleted request gives its capacity back; a rejected request is placed
 # once rewritten; an unschedulable one is placed when a big host joins.
+# shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 e2e_etcd_start
@@ -40,10 +41,10 @@ E put "$P/requests/web-1" '{"vcpu":2,"memoryInMb":1024,"kernel":{"image":"k"}}' 
 wait_for 20 "web-1 running" phase_is web-1 running
 [ "$(field "$P/status/web-1" host)" = good ] || fail "web-1 on good"
 [ "$(field "$P/status/web-1" avoid)" = '["flaky"]' ] ||
-	fail "web-1 avoids flaky: $(E get --print-value-only $P/status/web-1)"
+	fail "web-1 avoids flaky: $(E get --print-value-only "$P/status/web-1")"
 [ "$(field "$P/alloc/good" vcpu)" = 2 ] || fail "alloc/good holds web-1"
 [ "$(field "$P/alloc/flaky" vcpu)" = "" ] || [ "$(field "$P/alloc/flaky" vcpu)" = 0 ] ||
-	fail "flaky's reservation released: $(E get --print-value-only $P/alloc/flaky)"
+	fail "flaky's reservation released: $(E get --print-value-only "$P/alloc/flaky")"
 [ "$(field "$P/vms/good/web-1" uid)" = uid-web-1 ] || fail "exec's uid recorded"
 ok "a VM failing on one host is rescheduled on another, avoiding it"
 

@@ -7,6 +7,7 @@ for t in "$@"; do
 	[ -x "$t" ] || { echo "missing test binary: $t"; failed=$((failed + 1)); continue; }
 	echo "== $(basename "$t")"
 	out=$(mktemp)
+	# shellcheck disable=SC2086 # VALGRIND is a command line: split it
 	timeout "${TEST_TIMEOUT:-600}" ${VALGRIND:-} "$t" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	p=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$out" | awk '{s+=$4} END {print s+0}')
