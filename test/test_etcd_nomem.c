@@ -1,0 +1,402 @@
+/*
+ * Allocation failures (STYLE.md item 8): every decoder and encoder of
+ * etcdclient, with the N-th allocation failing for N = 1, 2, ... until the
+ * call succeeds, must return ETCD_ENOMEM (never crash, never another
+ * error) and must not leak: the test interposes malloc and friends, tracks
+ * every block allocated while armed and checks that none is left once the
+ * call's arena and JSON are released.
+ *
+ * The interposer cannot coexist with AddressSanitizer's or valgrind's, so
+ * under SANITIZE=1 and valgrind the tests are skipped: the plain build
+ * runs them.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "etcdclient/internal.h"
+#include "etcdclient/watch_election.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NOMEM_SKIP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOMEM_SKIP 1
+#endif
+#endif
+
+#ifndef NOMEM_SKIP
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+static long fail_at = -1; /* allocation number that fails; -1 = none */
+static long n_allocs;
+static int tracking;
+#define SLOTS 65536
+static void *live[SLOTS];
+static long n_live;
+
+static size_t slot_of(void *p)
+{
+	return ((uintptr_t)p >> 4) * 2654435761u % SLOTS;
+}
+
+static void track_add(void *p)
+{
+	if (!tracking || p == NULL)
+		return;
+	for (size_t i = slot_of(p);; i = (i + 1) % SLOTS)
+		if (live[i] == NULL) {
+			live[i] = p;
+			n_live++;
+			return;
+		}
+}
+
+static void track_del(void *p)
+{
+	if (p == NULL || n_live == 0)
+		return;
+	for (size_t i = slot_of(p), k = 0; k < SLOTS && live[i] != NULL;
+	     i = (i + 1) % SLOTS, k++)
+		if (live[i] == p) {
+			/* Backward-shift deletion keeps probe chains intact. */
+			live[i] = NULL;
+			n_live--;
+			for (size_t j = (i + 1) % SLOTS; live[j] != NULL;
+			     j = (j + 1) % SLOTS) {
+				void *q = live[j];
+				live[j] = NULL;
+				n_live--;
+				int saved = tracking;
+				tracking = 1;
+				track_add(q);
+				tracking = saved;
+			}
+			return;
+		}
+}
+
+static int should_fail(void)
+{
+	if (fail_at < 0)
+		return 0;
+	return ++n_allocs == fail_at;
+}
+
+void *malloc(size_t n)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __libc_malloc(n);
+	track_add(p);
+	return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __libc_calloc(n, size);
+	track_add(p);
+	return p;
+}
+
+void *realloc(void *old, size_t n)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __libc_realloc(old, n);
+	if (p != NULL) {
+		track_del(old);
+		track_add(p);
+	}
+	return p;
+}
+
+void free(void *p)
+{
+	track_del(p);
+	__libc_free(p);
+}
+
+static void arm(long n)
+{
+	n_allocs = 0;
+	fail_at = n;
+	tracking = 1;
+}
+
+static void disarm(void)
+{
+	fail_at = -1;
+}
+
+static long leaked(void)
+{
+	tracking = 0;
+	return n_live;
+}
+#endif
+
+#ifndef NOMEM_SKIP
+/* Whether our malloc is the one called (not under valgrind, which
+ * replaces malloc everywhere, the executable included). */
+static bool interposed(void)
+{
+	/* Through a pointer: gcc assumes builtin malloc touches no globals. */
+	void *(*volatile alloc)(size_t) = malloc;
+	arm(1000000);
+	void *volatile p = alloc(16);
+	long n = n_allocs;
+	disarm();
+	free(p);
+	leaked();
+	return n == 1;
+}
+
+/* The decoders, each run against every fixture. */
+typedef int (*decode_fn)(const json_t *j, struct etcd_arena *a);
+
+static int d_range(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_range_result r;
+	return etcd_decode_range(j, a, &r);
+}
+static int d_put(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_put_result r;
+	return etcd_decode_put(j, a, &r);
+}
+static int d_delete(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_delete_result r;
+	return etcd_decode_delete(j, a, &r);
+}
+static int d_txn(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_txn_result r;
+	return etcd_decode_txn(j, a, &r);
+}
+static int d_ttl(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_lease_ttl_result r;
+	return etcd_decode_lease_ttl(j, a, &r);
+}
+static int d_watch(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_watch_update u;
+	struct etcd_error e;
+	return etcd_watch_decode(j, a, &u, &e);
+}
+static int d_observe(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_kv kv;
+	struct etcd_error e;
+	return etcd_observe_decode(j, a, &kv, &e);
+}
+static int d_leader(const json_t *j, struct etcd_arena *a)
+{
+	struct etcd_leader_key lk;
+	return etcd_leader_key_decode(j, a, &lk);
+}
+
+static const struct {
+	const char *name;
+	decode_fn fn;
+} decoders[] = {
+	{"range", d_range},   {"put", d_put},	  {"delete", d_delete},
+	{"txn", d_txn},	      {"ttl", d_ttl},	  {"watch", d_watch},
+	{"observe", d_observe}, {"leader", d_leader},
+};
+
+#define CORPUS "fuzz/corpus/fuzz_etcd_decode"
+#endif
+
+static void test_decoders_nomem(void **state)
+{
+	(void)state;
+#ifdef NOMEM_SKIP
+	skip();
+#else
+	if (!interposed())
+		skip();
+	DIR *d = opendir(CORPUS);
+	struct dirent *de;
+	int fixtures = 0, failures_injected = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char path[512];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), CORPUS "/%s", de->d_name);
+		json_t *j = json_load_file(path, 0, NULL);
+		assert_non_null(j);
+		fixtures++;
+		for (size_t k = 0; k < sizeof(decoders) / sizeof(decoders[0]);
+		     k++) {
+			/* What the decoder answers with memory to spare. */
+			struct etcd_arena a = {0};
+			int want = decoders[k].fn(j, &a);
+			etcd_arena_clear(&a);
+			for (long n = 1;; n++) {
+				arm(n);
+				int r = decoders[k].fn(j, &a);
+				disarm();
+				etcd_arena_clear(&a);
+				long lk = leaked();
+				if (lk != 0)
+					fail_msg("%s on %s: %ld block(s) leaked "
+						 "with allocation %ld failing",
+						 decoders[k].name, de->d_name,
+						 lk, n);
+				if (n_allocs < n) { /* nothing failed */
+					assert_int_equal(r, want);
+					break;
+				}
+				failures_injected++;
+				if (r != ETCD_ENOMEM && r != want)
+					fail_msg("%s on %s: allocation %ld "
+						 "failing gave %d (%s)",
+						 decoders[k].name, de->d_name,
+						 n, r, etcd_strerror(r));
+			}
+		}
+		json_decref(j);
+	}
+	closedir(d);
+	assert_true(fixtures >= 10);
+	assert_true(failures_injected >= 5);
+
+	/* Large answers span many arena chunks: many allocations to fail. */
+	json_t *kvs = json_array(), *evs = json_array();
+	for (int i = 0; i < 200; i++) {
+		char key[32];
+		char val[300];
+		snprintf(key, sizeof(key), "/flintsched/hosts/h-%d", i);
+		memset(val, 'a' + i % 26, sizeof(val) - 1);
+		val[sizeof(val) - 1] = '\0';
+		json_t *kv = json_pack("{s:o,s:o,s:s,s:s}", "key",
+				       etcd_json_b64(key, strlen(key)), "value",
+				       etcd_json_b64(val, strlen(val)),
+				       "mod_revision", "12", "version", "1");
+		json_array_append(kvs, kv);
+		json_array_append_new(evs, json_pack("{s:o,s:O}", "kv", kv,
+						     "prev_kv", kv));
+	}
+	json_t *big[2] = {
+		json_pack("{s:{s:s},s:o,s:s}", "header", "revision", "12",
+			  "kvs", kvs, "count", "200"),
+		json_pack("{s:{s:{s:s},s:o}}", "result", "header", "revision",
+			  "12", "events", evs)};
+	decode_fn big_fn[2] = {d_range, d_watch};
+	int before = failures_injected;
+	for (int b = 0; b < 2; b++) {
+		struct etcd_arena a = {0};
+		assert_int_equal(big_fn[b](big[b], &a), 0);
+		etcd_arena_clear(&a);
+		for (long n = 1;; n++) {
+			arm(n);
+			int r = big_fn[b](big[b], &a);
+			disarm();
+			etcd_arena_clear(&a);
+			assert_int_equal(leaked(), 0);
+			if (n_allocs < n) {
+				assert_int_equal(r, 0);
+				break;
+			}
+			failures_injected++;
+			assert_int_equal(r, ETCD_ENOMEM);
+		}
+		json_decref(big[b]);
+	}
+	print_message("%d fixtures + 2 large answers: %d allocation failures "
+		      "injected\n",
+		      fixtures, failures_injected);
+	assert_true(failures_injected - before >= 20);
+#endif
+}
+
+/* Encoders build jansson objects: a failure must free what was built. */
+static void test_encoders_nomem(void **state)
+{
+	(void)state;
+#ifdef NOMEM_SKIP
+	skip();
+#else
+	if (!interposed())
+		skip();
+	struct etcd_range_req range = {.key = "/a/", .prefix = true,
+				       .limit = 10, .revision = 3,
+				       .sort_order = ETCD_SORT_ASCEND};
+	struct etcd_put_req put = {.key = "/a/b", .value = "v",
+				   .value_len = 1, .lease = 7, .prev_kv = true};
+	struct etcd_delete_req del = {.key = "/a/", .prefix = true,
+				      .prev_kv = true};
+	struct etcd_compare cmp[2] = {
+		{.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL, .key = "/a/b",
+		 .number = 5},
+		{.target = ETCD_CMP_VALUE, .result = ETCD_CMP_NOT_EQUAL,
+		 .key = "/a/c", .value = "x", .value_len = 1}};
+	struct etcd_op inner_ops[1] = {{.type = ETCD_OP_PUT, .u.put = put}};
+	struct etcd_txn_req inner = {.compare = cmp, .n_compare = 1,
+				     .success = inner_ops, .n_success = 1};
+	struct etcd_op ops[4] = {{.type = ETCD_OP_PUT, .u.put = put},
+				 {.type = ETCD_OP_RANGE, .u.range = range},
+				 {.type = ETCD_OP_DELETE, .u.del = del},
+				 {.type = ETCD_OP_TXN, .u.txn = &inner}};
+	struct etcd_txn_req txn = {.compare = cmp, .n_compare = 2,
+				   .success = ops, .n_success = 4,
+				   .failure = ops, .n_failure = 2};
+	int injected = 0;
+
+	for (int which = 0; which < 4; which++) {
+		for (long n = 1;; n++) {
+			json_t *out = NULL;
+			int r;
+			arm(n);
+			switch (which) {
+			case 0: r = etcd_encode_range(&range, &out); break;
+			case 1: r = etcd_encode_put(&put, &out); break;
+			case 2: r = etcd_encode_delete(&del, &out); break;
+			default: r = etcd_encode_txn(&txn, &out); break;
+			}
+			disarm();
+			bool failed = n_allocs >= n;
+			if (r == 0)
+				json_decref(out);
+			long lk = leaked();
+			if (lk != 0)
+				fail_msg("encoder %d: %ld block(s) leaked with "
+					 "allocation %ld failing", which, lk, n);
+			if (!failed) {
+				assert_int_equal(r, 0);
+				break;
+			}
+			injected++;
+			if (r != ETCD_ENOMEM)
+				fail_msg("encoder %d: allocation %ld failing "
+					 "gave %d", which, n, r);
+		}
+	}
+	assert_true(injected > 20);
+#endif
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decoders_nomem),
+		cmocka_unit_test(test_encoders_nomem),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
