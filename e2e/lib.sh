@@ -47,16 +47,31 @@ e2e_spawn() {
 E() { etcdctl --endpoints="$EP" "$@"; }
 
 e2e_etcd_start() {
-	local cport pport
-	cport=$(free_port); pport=$(free_port)
-	EP=http://127.0.0.1:$cport
+	ETCD_PPORT=$(free_port)
+	EP=http://127.0.0.1:$(free_port)
+	e2e_etcd_run
+}
+
+e2e_etcd_run() {
 	e2e_spawn etcd etcd --name e2e --data-dir "$E2E_TMP/etcd" \
 		--listen-client-urls "$EP" --advertise-client-urls "$EP" \
-		--listen-peer-urls "http://127.0.0.1:$pport" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-		--initial-cluster "e2e=http://127.0.0.1:$pport" --log-level warn
+		--listen-peer-urls "http://127.0.0.1:$ETCD_PPORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PPORT" \
+		--initial-cluster "e2e=http://127.0.0.1:$ETCD_PPORT" --log-level warn
+	ETCD_PID=$SPAWNED
 	wait_for 20 "etcd healthy" E endpoint health
 }
+
+# A crash: SIGKILL, the data dir stays for e2e_etcd_run.
+e2e_etcd_kill() {
+	kill -KILL "$ETCD_PID"
+	wait "$ETCD_PID" 2>/dev/null || true
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# count PREFIX: number of keys under $P/PREFIX.
+count() { E get --prefix --keys-only "$P/$1" | grep -c . || true; }
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds.
 wait_for() {
