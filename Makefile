@@ -143,8 +143,8 @@ fuzz:
 	@mkdir -p build/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"fuzz\" \
+	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(CTRL_SRC) \
 	    -o build/fuzz/$$n $(PKG_LIBS) $(MHD_LIBS) || exit 1; done
 
 LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c)
