@@ -11,35 +11,19 @@
 #include <ev.h>
 
 #include "etcdclient/etcd.h"
-#include "test/lib/etcd_harness.h"
+#include "test/lib/etcdtest.h"
 #include "test/lib/evtest.h"
 
 #define WAIT_S 10.0
 
-static struct etcd_harness *harness;
-static struct ev_loop *loop;
-static etcd_client *client;
+static struct etcdtest *T; /* the group's etcd, loop and client */
 
 static int group_setup(void **state)
 {
-	(void)state;
-	harness = etcd_harness_start(NULL);
-	if (harness == NULL)
-		return -1;
-	loop = ev_loop_new(EVFLAG_AUTO);
-	const char *eps[] = {harness->endpoint};
-	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1};
-	return etcd_client_new(loop, &cfg, &client);
-}
+	int r = etcdtest_group_setup(state);
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	client = etcd_client_free(client);
-	if (loop != NULL)
-		ev_loop_destroy(loop);
-	harness = etcd_harness_stop(harness);
-	return 0;
+	T = *state;
+	return r;
 }
 
 /* ---- capturing callbacks -------------------------------------------------- */
@@ -173,7 +157,7 @@ static void on_txn(void *arg, const struct etcd_error *err,
 
 static void wait_cap(struct cap *c)
 {
-	assert_true(evtest_run_until(loop, &c->done, WAIT_S));
+	assert_true(evtest_run_until(T->loop, &c->done, WAIT_S));
 	assert_int_equal(c->calls, 1);
 }
 
@@ -183,7 +167,7 @@ static void put_ok(const char *key, const char *value, int64_t lease)
 	struct etcd_put_req req = {.key = key, .value = value,
 				   .value_len = strlen(value), .lease = lease};
 
-	assert_int_equal(etcd_kv_put(client, &req, on_put, &c), 0);
+	assert_int_equal(etcd_kv_put(T->client, &req, on_put, &c), 0);
 	wait_cap(&c);
 	if (c.failed)
 		fail_msg("put %s: %s", key, c.err.message);
@@ -193,7 +177,7 @@ static struct cap get(const struct etcd_range_req *req)
 {
 	struct cap c = {0};
 
-	assert_int_equal(etcd_kv_range(client, req, on_range, &c), 0);
+	assert_int_equal(etcd_kv_range(T->client, req, on_range, &c), 0);
 	assert_false(c.done); /* never synchronously */
 	wait_cap(&c);
 	return c;
@@ -216,7 +200,7 @@ static void test_put_get_prev_kv(void **state)
 				   .value_len = sizeof(bin) - 1,
 				   .prev_kv = true};
 
-	assert_int_equal(etcd_kv_put(client, &req, on_put, &c), 0);
+	assert_int_equal(etcd_kv_put(T->client, &req, on_put, &c), 0);
 	wait_cap(&c);
 	assert_false(c.failed);
 	assert_false(c.has_prev);
@@ -234,7 +218,7 @@ static void test_put_get_prev_kv(void **state)
 	struct cap c2 = {0};
 	req.value = "two";
 	req.value_len = 3;
-	assert_int_equal(etcd_kv_put(client, &req, on_put, &c2), 0);
+	assert_int_equal(etcd_kv_put(T->client, &req, on_put, &c2), 0);
 	wait_cap(&c2);
 	assert_false(c2.failed);
 	assert_true(c2.has_prev);
@@ -254,7 +238,7 @@ static void test_put_ignore_value(void **state)
 	put_ok("/kv/iv", "keep", 0);
 	struct cap c = {0};
 	struct etcd_put_req req = {.key = "/kv/iv", .ignore_value = true};
-	assert_int_equal(etcd_kv_put(client, &req, on_put, &c), 0);
+	assert_int_equal(etcd_kv_put(T->client, &req, on_put, &c), 0);
 	wait_cap(&c);
 	assert_false(c.failed);
 	struct cap g = get1("/kv/iv");
@@ -350,7 +334,7 @@ static void test_delete(void **state)
 
 	struct cap c = {0};
 	struct etcd_delete_req one = {.key = "/d/a", .prev_kv = true};
-	assert_int_equal(etcd_kv_delete(client, &one, on_delete, &c), 0);
+	assert_int_equal(etcd_kv_delete(T->client, &one, on_delete, &c), 0);
 	wait_cap(&c);
 	assert_false(c.failed);
 	assert_int_equal(c.deleted, 1);
@@ -360,7 +344,7 @@ static void test_delete(void **state)
 	struct cap p = {0};
 	struct etcd_delete_req pre = {.key = "/d/", .prefix = true,
 				      .prev_kv = true};
-	assert_int_equal(etcd_kv_delete(client, &pre, on_delete, &p), 0);
+	assert_int_equal(etcd_kv_delete(T->client, &pre, on_delete, &p), 0);
 	wait_cap(&p);
 	assert_int_equal(p.deleted, 2);
 	assert_int_equal(p.n_prev, 2);
@@ -372,7 +356,7 @@ static void test_delete(void **state)
 
 	/* nothing to delete: success, 0 */
 	struct cap z = {0};
-	assert_int_equal(etcd_kv_delete(client, &one, on_delete, &z), 0);
+	assert_int_equal(etcd_kv_delete(T->client, &one, on_delete, &z), 0);
 	wait_cap(&z);
 	assert_false(z.failed);
 	assert_int_equal(z.deleted, 0);
@@ -388,18 +372,19 @@ static void test_invalid_args(void **state)
 	struct etcd_range_req r2 = {.key = "k", .range_end = "z",
 				    .prefix = true};
 
-	assert_int_equal(etcd_kv_range(client, &r, on_range, &c), ETCD_EINVAL);
-	assert_int_equal(etcd_kv_range(client, &r2, on_range, &c),
+	assert_int_equal(etcd_kv_range(T->client, &r, on_range, &c),
 			 ETCD_EINVAL);
-	assert_int_equal(etcd_kv_put(client, &p, on_put, &c), ETCD_EINVAL);
-	assert_int_equal(etcd_kv_put(client, &p2, on_put, &c), ETCD_EINVAL);
-	assert_int_equal(etcd_kv_put(client, NULL, on_put, &c), ETCD_EINVAL);
-	assert_int_equal(etcd_kv_range(client, NULL, on_range, &c),
+	assert_int_equal(etcd_kv_range(T->client, &r2, on_range, &c),
 			 ETCD_EINVAL);
-	assert_int_equal(etcd_kv_compact(client, 0, false, on_done, &c),
+	assert_int_equal(etcd_kv_put(T->client, &p, on_put, &c), ETCD_EINVAL);
+	assert_int_equal(etcd_kv_put(T->client, &p2, on_put, &c), ETCD_EINVAL);
+	assert_int_equal(etcd_kv_put(T->client, NULL, on_put, &c), ETCD_EINVAL);
+	assert_int_equal(etcd_kv_range(T->client, NULL, on_range, &c),
 			 ETCD_EINVAL);
-	assert_int_equal(etcd_kv_txn(client, NULL, NULL, &c), ETCD_EINVAL);
-	evtest_run_for(loop, 0.05);
+	assert_int_equal(etcd_kv_compact(T->client, 0, false, on_done, &c),
+			 ETCD_EINVAL);
+	assert_int_equal(etcd_kv_txn(T->client, NULL, NULL, &c), ETCD_EINVAL);
+	evtest_run_for(T->loop, 0.05);
 	assert_int_equal(c.calls, 0);
 }
 
@@ -409,10 +394,8 @@ static void test_txn_compares(void **state)
 {
 	(void)state;
 	struct cap g;
-	int64_t lease;
-	struct etcd_error err;
+	int64_t lease = etcdtest_lease_grant(T->client, 60);
 
-	assert_int_equal(etcd_sync_lease_grant(client, 60, &lease, &err), 0);
 	put_ok("/t/k", "v1", 0);
 	put_ok("/t/k", "v2", lease); /* version 2 */
 	g = get1("/t/k");
@@ -453,7 +436,7 @@ static void test_txn_compares(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct etcd_delete_req del = {.key = "/t/hit"};
 		struct cap d = {0};
-		assert_int_equal(etcd_kv_delete(client, &del, on_delete, &d),
+		assert_int_equal(etcd_kv_delete(T->client, &del, on_delete, &d),
 				 0);
 		wait_cap(&d);
 
@@ -470,7 +453,7 @@ static void test_txn_compares(void **state)
 		struct etcd_txn_req txn = {.compare = &cmp, .n_compare = 1,
 					   .success = &ok, .n_success = 1};
 		struct cap t = {0};
-		assert_int_equal(etcd_kv_txn(client, &txn, on_txn, &t), 0);
+		assert_int_equal(etcd_kv_txn(T->client, &txn, on_txn, &t), 0);
 		wait_cap(&t);
 		if (t.failed)
 			fail_msg("case %zu: %s", i, t.err.message);
@@ -478,7 +461,7 @@ static void test_txn_compares(void **state)
 			fail_msg("case %zu: succeeded=%d", i, t.succeeded);
 		assert_int_equal(get1("/t/hit").n_kvs, cases[i].expect ? 1 : 0);
 	}
-	assert_int_equal(etcd_sync_lease_revoke(client, lease, &err), 0);
+	etcdtest_lease_revoke(T->client, lease);
 }
 
 static void test_txn_ops_nested(void **state)
@@ -515,7 +498,7 @@ static void test_txn_ops_nested(void **state)
 	struct etcd_txn_req txn = {.compare = &cmp, .n_compare = 1,
 				   .success = ops, .n_success = 4};
 	struct cap t = {0};
-	assert_int_equal(etcd_kv_txn(client, &txn, on_txn, &t), 0);
+	assert_int_equal(etcd_kv_txn(T->client, &txn, on_txn, &t), 0);
 	wait_cap(&t);
 	assert_false(t.failed);
 	assert_true(t.succeeded);
@@ -545,7 +528,7 @@ static void test_txn_ops_nested(void **state)
 				    .success = ops, .n_success = 1,
 				    .failure = fops, .n_failure = 1};
 	struct cap f = {0};
-	assert_int_equal(etcd_kv_txn(client, &ftxn, on_txn, &f), 0);
+	assert_int_equal(etcd_kv_txn(T->client, &ftxn, on_txn, &f), 0);
 	wait_cap(&f);
 	assert_false(f.failed);
 	assert_false(f.succeeded);
@@ -556,7 +539,7 @@ static void test_txn_ops_nested(void **state)
 	/* an empty txn succeeds */
 	struct etcd_txn_req empty = {0};
 	struct cap e = {0};
-	assert_int_equal(etcd_kv_txn(client, &empty, on_txn, &e), 0);
+	assert_int_equal(etcd_kv_txn(T->client, &empty, on_txn, &e), 0);
 	wait_cap(&e);
 	assert_false(e.failed);
 	assert_true(e.succeeded);
@@ -604,8 +587,8 @@ static void test_txn_nested_result(void **state)
 	struct etcd_txn_req txn = {.success = &op, .n_success = 1};
 	struct nested_cap n = {0};
 
-	assert_int_equal(etcd_kv_txn(client, &txn, on_nested, &n), 0);
-	assert_true(evtest_run_until(loop, &n.done, WAIT_S));
+	assert_int_equal(etcd_kv_txn(T->client, &txn, on_nested, &n), 0);
+	assert_true(evtest_run_until(T->loop, &n.done, WAIT_S));
 	assert_true(n.inner_succeeded);
 	assert_int_equal(n.inner_n, 1);
 	assert_int_equal(n.inner_type, ETCD_OP_PUT);
@@ -624,7 +607,7 @@ static void test_txn_duplicate_key_error(void **state)
 	struct etcd_txn_req txn = {.success = ops, .n_success = 2};
 	struct cap t = {0};
 
-	assert_int_equal(etcd_kv_txn(client, &txn, on_txn, &t), 0);
+	assert_int_equal(etcd_kv_txn(T->client, &txn, on_txn, &t), 0);
 	wait_cap(&t);
 	assert_true(t.failed);
 	assert_int_equal(t.err.code, ETCD_ESERVER);
@@ -655,8 +638,8 @@ static void test_txn_conflict(void **state)
 				  .success = &op2, .n_success = 1};
 	struct cap c1 = {0}, c2 = {0};
 
-	assert_int_equal(etcd_kv_txn(client, &t1, on_txn, &c1), 0);
-	assert_int_equal(etcd_kv_txn(client, &t2, on_txn, &c2), 0);
+	assert_int_equal(etcd_kv_txn(T->client, &t1, on_txn, &c1), 0);
+	assert_int_equal(etcd_kv_txn(T->client, &t2, on_txn, &c2), 0);
 	wait_cap(&c1);
 	wait_cap(&c2);
 	assert_false(c1.failed);
@@ -676,7 +659,7 @@ static void test_compaction(void **state)
 	int64_t now = get1("/cmp").mod[0];
 
 	struct cap c = {0};
-	assert_int_equal(etcd_kv_compact(client, now, true, on_done, &c), 0);
+	assert_int_equal(etcd_kv_compact(T->client, now, true, on_done, &c), 0);
 	wait_cap(&c);
 	assert_false(c.failed);
 
@@ -688,7 +671,8 @@ static void test_compaction(void **state)
 
 	/* compacting again at the same revision: an error too */
 	struct cap c2 = {0};
-	assert_int_equal(etcd_kv_compact(client, old, false, on_done, &c2), 0);
+	assert_int_equal(etcd_kv_compact(T->client, old, false, on_done, &c2),
+			 0);
 	wait_cap(&c2);
 	assert_true(c2.failed);
 	assert_int_equal(c2.err.code, ETCD_ECOMPACTED);
@@ -707,14 +691,14 @@ static void test_sync_layer(void **state)
 	int64_t rev = 0, deleted = 0, lease = 0;
 	bool ok = false;
 
-	assert_int_equal(etcd_sync_put(client, "/s/a", "x\0y", 3, 0, &rev,
+	assert_int_equal(etcd_sync_put(T->client, "/s/a", "x\0y", 3, 0, &rev,
 				       &err), 0);
 	assert_true(rev > 0);
-	assert_int_equal(etcd_sync_put(client, "/s/b", "2", 1, 0, NULL, NULL),
-			 0);
+	assert_int_equal(
+	    etcd_sync_put(T->client, "/s/b", "2", 1, 0, NULL, NULL), 0);
 	struct etcd_range_req req = {.key = "/s/", .prefix = true};
 	struct etcd_sync_range *r = NULL;
-	assert_int_equal(etcd_sync_get(client, &req, &r, &err), 0);
+	assert_int_equal(etcd_sync_get(T->client, &req, &r, &err), 0);
 	assert_non_null(r);
 	assert_int_equal(r->n_kvs, 2);
 	assert_string_equal(r->kvs[0].key, "/s/a");
@@ -729,32 +713,32 @@ static void test_sync_layer(void **state)
 				   .number = rev};
 	struct etcd_txn_req txn = {.compare = &cmp, .n_compare = 1};
 	int64_t trev = 0;
-	assert_int_equal(etcd_sync_txn(client, &txn, &ok, &trev, &err), 0);
+	assert_int_equal(etcd_sync_txn(T->client, &txn, &ok, &trev, &err), 0);
 	assert_true(ok);
 	assert_true(trev >= rev);
 	cmp.number = rev - 1;
-	assert_int_equal(etcd_sync_txn(client, &txn, &ok, NULL, &err), 0);
+	assert_int_equal(etcd_sync_txn(T->client, &txn, &ok, NULL, &err), 0);
 	assert_false(ok);
 
-	assert_int_equal(etcd_sync_lease_grant(client, 30, &lease, &err), 0);
+	assert_int_equal(etcd_sync_lease_grant(T->client, 30, &lease, &err), 0);
 	assert_true(lease != 0);
-	assert_int_equal(etcd_sync_put(client, "/s/l", "", 0, lease, NULL,
+	assert_int_equal(etcd_sync_put(T->client, "/s/l", "", 0, lease, NULL,
 				       &err), 0);
 	struct etcd_range_req lr = {.key = "/s/l"};
-	assert_int_equal(etcd_sync_get(client, &lr, &r, &err), 0);
+	assert_int_equal(etcd_sync_get(T->client, &lr, &r, &err), 0);
 	assert_int_equal(r->kvs[0].lease, lease);
 	r = etcd_sync_range_free(r);
-	assert_int_equal(etcd_sync_lease_revoke(client, lease, &err), 0);
-	assert_int_equal(etcd_sync_lease_revoke(client, lease, &err),
+	assert_int_equal(etcd_sync_lease_revoke(T->client, lease, &err), 0);
+	assert_int_equal(etcd_sync_lease_revoke(T->client, lease, &err),
 			 ETCD_ENOTFOUND);
 	assert_int_equal(err.code, ETCD_ENOTFOUND);
-	assert_int_equal(etcd_sync_put(client, "/s/l2", "", 0, lease, NULL,
+	assert_int_equal(etcd_sync_put(T->client, "/s/l2", "", 0, lease, NULL,
 				       &err), ETCD_ENOTFOUND);
 
-	assert_int_equal(etcd_sync_delete(client, "/s/", true, &deleted,
+	assert_int_equal(etcd_sync_delete(T->client, "/s/", true, &deleted,
 					  &err), 0);
 	assert_int_equal(deleted, 2);
-	assert_int_equal(etcd_sync_get(client, NULL, &r, &err), ETCD_EINVAL);
+	assert_int_equal(etcd_sync_get(T->client, NULL, &r, &err), ETCD_EINVAL);
 	assert_int_equal(err.code, ETCD_EINVAL);
 }
 
@@ -775,5 +759,6 @@ int main(void)
 		cmocka_unit_test(test_sync_layer),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+				      etcdtest_group_teardown);
 }
