@@ -9,12 +9,13 @@
 
 e2e_etcd_start
 # Three hosts, each its own process so that one can be stopped.
+declare -A PID
 for h in n1 n2 n3; do
 	e2e_spawn "agent-$h" "$B/flintsched-agent" --set "etcd.endpoints=[$EP]" \
 		--set agent.host=$h --set agent.lease_ttl_s=30 \
 		--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
 		--set agent.capacity.max_vms=8 --set executor.type=simulate
-	eval "PID_$h=$SPAWNED"
+	PID[$h]=$SPAWNED
 done
 ctrl() { # ctrl NAME BIDDING
 	e2e_spawn "ctrl-$1" "$B/flintsched-controller" --set "etcd.endpoints=[$EP]" \
@@ -36,14 +37,14 @@ wait_for 15 "b-1 running" phase_is b-1 running
 ok "broadcast: every host bids, the round is cleaned up at commit"
 
 # A silent host: its bid never comes; the round closes at the timeout.
-kill -STOP "$PID_n3"
+kill -STOP "${PID[n3]}"
 E put "$P/requests/b-2" '{"vcpu":1,"memoryInMb":512}' >/dev/null
 wait_for 15 "b-2 running" phase_is b-2 running
 [ "$(field "$P/status/b-2" explain.bids)" = 2 ] || fail "2 bids with n3 stopped"
 [ "$(field "$P/status/b-2" explain.rejected)" = '{"no bid before timeout": 1}' ] ||
 	fail "silent host noted: $(E get --print-value-only "$P/status/b-2")"
 [ "$(field "$P/status/b-2" host)" != n3 ] || fail "not placed on the silent host"
-kill -CONT "$PID_n3"
+kill -CONT "${PID[n3]}"
 ok "a host that does not bid in time is noted, and not chosen"
 
 # sample: 2 candidates invited out of 3.
