@@ -15,6 +15,8 @@ pkgs=(
 	openssl                           # throwaway TLS certificates in tests
 	valgrind                          # leak checks
 	procps                            # ps/pkill in e2e scripts
+	python3                           # free ports and JSON fields in e2e scripts
+	shellcheck                        # lint of the shell scripts (make lint)
 )
 missing=()
 for p in "${pkgs[@]}"; do
