@@ -11,46 +11,19 @@
 #include <ev.h>
 
 #include "etcdclient/etcd.h"
-#include "test/lib/etcd_harness.h"
+#include "test/lib/etcdtest.h"
 #include "test/lib/evtest.h"
 
 #define WAIT_S 10.0
 
-static struct etcd_harness *harness;
-static struct ev_loop *loop;
-static etcd_client *client;
-
-static etcd_client *client_new(long timeout_ms)
-{
-	const char *eps[] = {harness->endpoint};
-	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1,
-				  .request_timeout_ms = timeout_ms};
-	etcd_client *c = NULL;
-
-	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
-	return c;
-}
+static struct etcdtest *T; /* the group's etcd, loop and client */
 
 static int group_setup(void **state)
 {
-	(void)state;
-	harness = etcd_harness_start(NULL);
-	if (harness == NULL)
-		return -1;
-	loop = ev_loop_new(EVFLAG_AUTO);
-	const char *eps[] = {harness->endpoint};
-	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1};
-	return etcd_client_new(loop, &cfg, &client);
-}
+	int r = etcdtest_group_setup(state);
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	client = etcd_client_free(client);
-	if (loop != NULL)
-		ev_loop_destroy(loop);
-	harness = etcd_harness_stop(harness);
-	return 0;
+	T = *state;
+	return r;
 }
 
 /* ---- callbacks ------------------------------------------------------------ */
@@ -129,9 +102,9 @@ static struct grant grant(int64_t ttl, int64_t id)
 {
 	struct grant g = {0};
 
-	assert_int_equal(etcd_lease_grant(client, ttl, id, on_grant, &g), 0);
+	assert_int_equal(etcd_lease_grant(T->client, ttl, id, on_grant, &g), 0);
 	assert_false(g.done);
-	assert_true(evtest_run_until(loop, &g.done, WAIT_S));
+	assert_true(evtest_run_until(T->loop, &g.done, WAIT_S));
 	assert_int_equal(g.calls, 1);
 	return g;
 }
@@ -140,21 +113,14 @@ static struct ttlcap lease_ttl(int64_t id, bool keys)
 {
 	struct ttlcap t = {0};
 
-	assert_int_equal(etcd_lease_ttl(client, id, keys, on_ttl, &t), 0);
-	assert_true(evtest_run_until(loop, &t.done, WAIT_S));
+	assert_int_equal(etcd_lease_ttl(T->client, id, keys, on_ttl, &t), 0);
+	assert_true(evtest_run_until(T->loop, &t.done, WAIT_S));
 	return t;
 }
 
 static bool key_exists(const char *key)
 {
-	struct etcd_range_req req = {.key = key};
-	struct etcd_sync_range *r = NULL;
-	struct etcd_error err;
-
-	assert_int_equal(etcd_sync_get(client, &req, &r, &err), 0);
-	bool found = r->n_kvs > 0;
-	etcd_sync_range_free(r);
-	return found;
+	return etcdtest_create_revision(T->client, key) != 0;
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -185,19 +151,16 @@ static void test_grant_fields(void **state)
 	assert_int_equal(t.granted, 37);
 	assert_true(t.ttl > 30 && t.ttl <= 37);
 
-	struct etcd_error err;
-	assert_int_equal(etcd_sync_lease_revoke(client, g.id, &err), 0);
-	assert_int_equal(etcd_sync_lease_revoke(client, g2.id, &err), 0);
+	etcdtest_lease_revoke(T->client, g.id);
+	etcdtest_lease_revoke(T->client, g2.id);
 }
 
 static void test_ttl_keys_and_revoke(void **state)
 {
 	(void)state;
-	struct etcd_error err;
 	struct grant g = grant(30, 0);
 
-	assert_int_equal(etcd_sync_put(client, "/l/attached", "v", 1, g.id,
-				       NULL, &err), 0);
+	etcdtest_put(T->client, "/l/attached", "v", g.id);
 	struct ttlcap t = lease_ttl(g.id, true);
 	assert_false(t.failed);
 	assert_int_equal(t.n_keys, 1);
@@ -206,8 +169,8 @@ static void test_ttl_keys_and_revoke(void **state)
 	assert_int_equal(t.n_keys, 0);
 
 	struct donecap d = {0};
-	assert_int_equal(etcd_lease_revoke(client, g.id, on_done, &d), 0);
-	assert_true(evtest_run_until(loop, &d.done, WAIT_S));
+	assert_int_equal(etcd_lease_revoke(T->client, g.id, on_done, &d), 0);
+	assert_true(evtest_run_until(T->loop, &d.done, WAIT_S));
 	assert_false(d.failed);
 	assert_false(key_exists("/l/attached"));
 
@@ -216,15 +179,15 @@ static void test_ttl_keys_and_revoke(void **state)
 	assert_false(t.failed);
 	assert_int_equal(t.ttl, -1);
 	struct donecap d2 = {0};
-	assert_int_equal(etcd_lease_revoke(client, g.id, on_done, &d2), 0);
-	assert_true(evtest_run_until(loop, &d2.done, WAIT_S));
+	assert_int_equal(etcd_lease_revoke(T->client, g.id, on_done, &d2), 0);
+	assert_true(evtest_run_until(T->loop, &d2.done, WAIT_S));
 	assert_true(d2.failed);
 	assert_int_equal(d2.err.code, ETCD_ENOTFOUND);
 	assert_int_equal(d2.err.grpc_code, 5);
 
-	assert_int_equal(etcd_lease_grant(client, 0, 0, on_grant, &d),
+	assert_int_equal(etcd_lease_grant(T->client, 0, 0, on_grant, &d),
 			 ETCD_EINVAL);
-	assert_int_equal(etcd_lease_revoke(client, 0, on_done, &d),
+	assert_int_equal(etcd_lease_revoke(T->client, 0, on_done, &d),
 			 ETCD_EINVAL);
 }
 
@@ -254,29 +217,27 @@ static void on_poll_timer(struct ev_loop *l, ev_timer *w, int revents)
 	(void)l;
 	(void)revents;
 	if (!p->in_flight && !p->gone &&
-	    etcd_kv_range(client, &req, on_poll_range, p) == 0)
+	    etcd_kv_range(T->client, &req, on_poll_range, p) == 0)
 		p->in_flight = true;
 }
 
 static void test_lease_expiry(void **state)
 {
 	(void)state;
-	struct etcd_error err;
 	struct grant g = grant(2, 0);
 
-	assert_int_equal(etcd_sync_put(client, "/l/expiring", "v", 1, g.id,
-				       NULL, &err), 0);
+	etcdtest_put(T->client, "/l/expiring", "v", g.id);
 	assert_true(key_exists("/l/expiring"));
 	struct poll_gone p = {.key = "/l/expiring"};
 	ev_timer_init(&p.timer, on_poll_timer, 0.2, 0.2);
 	p.timer.data = &p;
-	ev_timer_start(loop, &p.timer);
-	bool gone = evtest_run_until(loop, &p.gone, 8.0);
-	ev_timer_stop(loop, &p.timer);
+	ev_timer_start(T->loop, &p.timer);
+	bool gone = evtest_run_until(T->loop, &p.gone, 8.0);
+	ev_timer_stop(T->loop, &p.timer);
 	/* let a range still in flight land before p goes out of scope */
 	bool idle = !p.in_flight;
 	while (!idle) {
-		evtest_run_for(loop, 0.05);
+		evtest_run_for(T->loop, 0.05);
 		idle = !p.in_flight;
 	}
 	assert_true(gone);
@@ -326,25 +287,23 @@ static void on_ka(void *arg, enum etcd_keepalive_event ev,
 static void test_keepalive_keeps(void **state)
 {
 	(void)state;
-	struct etcd_error err;
 	struct grant g = grant(2, 0);
 	struct ka k = {0};
 
-	assert_int_equal(etcd_sync_put(client, "/l/kept", "v", 1, g.id, NULL,
-				       &err), 0);
-	assert_int_equal(etcd_lease_keepalive_start(client, g.id, g.ttl,
+	etcdtest_put(T->client, "/l/kept", "v", g.id);
+	assert_int_equal(etcd_lease_keepalive_start(T->client, g.id, g.ttl,
 						    on_ka, &k, &k.handle), 0);
 	assert_int_equal(k.events, 0); /* the first answer comes later */
-	assert_true(evtest_run_until_count(loop, &k.refreshed, 6, 8.0));
+	assert_true(evtest_run_until_count(T->loop, &k.refreshed, 6, 8.0));
 	assert_int_equal(k.last_ttl, 2);
 	assert_int_equal(k.expired, 0);
 	assert_true(key_exists("/l/kept")); /* > 3 s after the grant */
 	k.handle = etcd_lease_keepalive_stop(k.handle);
 	assert_null(k.handle);
 	int n = k.events;
-	evtest_run_for(loop, 0.8);
+	evtest_run_for(T->loop, 0.8);
 	assert_int_equal(k.events, n); /* no callback after stop */
-	assert_int_equal(etcd_sync_lease_revoke(client, g.id, &err), 0);
+	etcdtest_lease_revoke(T->client, g.id);
 }
 
 /* Revoked by someone else: the next refresh answers without TTL. */
@@ -355,16 +314,16 @@ static void test_keepalive_expired_after_revoke(void **state)
 	struct ka k = {0};
 	char id[32];
 
-	assert_int_equal(etcd_lease_keepalive_start(client, g.id, g.ttl,
+	assert_int_equal(etcd_lease_keepalive_start(T->client, g.id, g.ttl,
 						    on_ka, &k, &k.handle), 0);
-	assert_true(evtest_run_until_count(loop, &k.refreshed, 1, WAIT_S));
+	assert_true(evtest_run_until_count(T->loop, &k.refreshed, 1, WAIT_S));
 	snprintf(id, sizeof(id), "%llx", (unsigned long long)g.id);
-	assert_int_equal(etcd_harness_ctl(harness, NULL, 0, "lease", "revoke",
-					  id, NULL), 0);
-	assert_true(evtest_run_until(loop, &k.expired_flag, 5.0));
+	assert_int_equal(etcd_harness_ctl(T->harness, NULL, 0, "lease",
+					  "revoke", id, NULL), 0);
+	assert_true(evtest_run_until(T->loop, &k.expired_flag, 5.0));
 	assert_int_equal(k.expired, 1);
 	int n = k.events;
-	evtest_run_for(loop, 1.2); /* > TTL/3: nothing more */
+	evtest_run_for(T->loop, 1.2); /* > TTL/3: nothing more */
 	assert_int_equal(k.events, n);
 	k.handle = etcd_lease_keepalive_stop(k.handle);
 }
@@ -374,16 +333,16 @@ static void test_keepalive_expired_after_revoke(void **state)
 static void test_keepalive_local_deadline(void **state)
 {
 	(void)state;
-	etcd_client *c = client_new(300);
+	etcd_client *c = etcdtest_client_new(T->loop, T->harness, 300);
 	struct grant g = grant(2, 0);
 	struct ka k = {0};
 
 	assert_int_equal(etcd_lease_keepalive_start(c, g.id, g.ttl, on_ka, &k,
 						    &k.handle), 0);
-	assert_true(evtest_run_until_count(loop, &k.refreshed, 1, WAIT_S));
-	assert_int_equal(etcd_harness_pause(harness, true), 0);
-	bool expired = evtest_run_until(loop, &k.expired_flag, 6.0);
-	assert_int_equal(etcd_harness_pause(harness, false), 0);
+	assert_true(evtest_run_until_count(T->loop, &k.refreshed, 1, WAIT_S));
+	assert_int_equal(etcd_harness_pause(T->harness, true), 0);
+	bool expired = evtest_run_until(T->loop, &k.expired_flag, 6.0);
+	assert_int_equal(etcd_harness_pause(T->harness, false), 0);
 	assert_true(expired);
 	assert_true(k.errors >= 1);
 	assert_int_equal(k.last_err, ETCD_ETIMEDOUT);
@@ -399,36 +358,35 @@ static void test_keepalive_stop_in_cb_and_client_free(void **state)
 	struct grant g = grant(5, 0);
 	struct ka k = {.stop_on_refresh = true};
 
-	assert_int_equal(etcd_lease_keepalive_start(client, g.id, g.ttl,
+	assert_int_equal(etcd_lease_keepalive_start(T->client, g.id, g.ttl,
 						    on_ka, &k, &k.handle), 0);
-	assert_true(evtest_run_until_count(loop, &k.refreshed, 1, WAIT_S));
+	assert_true(evtest_run_until_count(T->loop, &k.refreshed, 1, WAIT_S));
 	assert_null(k.handle);
-	evtest_run_for(loop, 2.0); /* > TTL/3 */
+	evtest_run_for(T->loop, 2.0); /* > TTL/3 */
 	assert_int_equal(k.refreshed, 1);
 	assert_int_equal(k.events, 1);
 
-	etcd_client *c = client_new(0);
+	etcd_client *c = etcdtest_client_new(T->loop, T->harness, 0);
 	struct ka k2 = {0};
 	etcd_keepalive *h = NULL;
 	assert_int_equal(etcd_lease_keepalive_start(c, g.id, g.ttl, on_ka,
 						    &k2, &h), 0);
 	c = etcd_client_free(c); /* refresh in flight */
-	evtest_run_for(loop, 0.2);
+	evtest_run_for(T->loop, 0.2);
 	assert_int_equal(k2.events, 0);
 
-	c = client_new(0);
+	c = etcdtest_client_new(T->loop, T->harness, 0);
 	struct ka k3 = {0};
 	assert_int_equal(etcd_lease_keepalive_start(c, g.id, g.ttl, on_ka,
 						    &k3, &h), 0);
-	assert_true(evtest_run_until_count(loop, &k3.refreshed, 1, WAIT_S));
+	assert_true(evtest_run_until_count(T->loop, &k3.refreshed, 1, WAIT_S));
 	c = etcd_client_free(c); /* idle, timer armed */
-	evtest_run_for(loop, 2.0);
+	evtest_run_for(T->loop, 2.0);
 	assert_int_equal(k3.events, 1);
 
-	assert_int_equal(etcd_lease_keepalive_start(client, 0, 5, on_ka, &k3,
-						    &h), ETCD_EINVAL);
-	struct etcd_error err;
-	assert_int_equal(etcd_sync_lease_revoke(client, g.id, &err), 0);
+	assert_int_equal(etcd_lease_keepalive_start(T->client, 0, 5, on_ka,
+						    &k3, &h), ETCD_EINVAL);
+	etcdtest_lease_revoke(T->client, g.id);
 }
 
 /* Keepalive of a lease that never existed: EXPIRED at the first answer. */
@@ -437,9 +395,9 @@ static void test_keepalive_unknown_lease(void **state)
 	(void)state;
 	struct ka k = {0};
 
-	assert_int_equal(etcd_lease_keepalive_start(client, 0x7777777, 5,
+	assert_int_equal(etcd_lease_keepalive_start(T->client, 0x7777777, 5,
 						    on_ka, &k, &k.handle), 0);
-	assert_true(evtest_run_until(loop, &k.expired_flag, WAIT_S));
+	assert_true(evtest_run_until(T->loop, &k.expired_flag, WAIT_S));
 	assert_int_equal(k.refreshed, 0);
 	k.handle = etcd_lease_keepalive_stop(k.handle);
 }
@@ -457,5 +415,6 @@ int main(void)
 		cmocka_unit_test(test_keepalive_unknown_lease),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+				      etcdtest_group_teardown);
 }
