@@ -9,16 +9,13 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <ev.h>
 
 #include "etcdclient/watch_election.h"
-#include "test/lib/etcd_harness.h"
+#include "test/lib/etcdtest.h"
 #include "test/lib/evtest.h"
 
 #define TIMEOUT 10.0
-
-static struct etcd_harness *H;
 
 /* ---- decoder table ---------------------------------------------------- */
 
@@ -193,109 +190,7 @@ static void test_decode_event_fields(void **state)
 	etcd_arena_clear(&a);
 }
 
-/* ---- helpers against the real etcd ------------------------------------ */
-
-struct raw {
-	bool done;
-	struct etcd_error err;
-	bool failed;
-	json_t *resp;
-};
-
-static void on_raw(void *arg, const struct etcd_error *err, json_t *resp)
-{
-	struct raw *r = arg;
-
-	r->done = true;
-	if (err != NULL) {
-		r->failed = true;
-		r->err = *err;
-	} else {
-		r->resp = json_incref(resp);
-	}
-}
-
-/* Runs a unary call to its end; returns the answer (new reference). */
-static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
-{
-	struct raw r = {0};
-
-	assert_int_equal(
-	    etcd_call_start(c, path, body, 0, on_raw, NULL, &r, NULL), 0);
-	assert_true(evtest_run_until(etcd_client_loop(c), &r.done, TIMEOUT));
-	if (r.failed)
-		fail_msg("%s: %s", path, r.err.message);
-	return r.resp;
-}
-
-static int64_t resp_rev(json_t *resp)
-{
-	struct etcd_header h;
-
-	assert_int_equal(
-	    etcd_decode_header(json_object_get(resp, "header"), &h), 0);
-	json_decref(resp);
-	return h.revision;
-}
-
-static int64_t put(etcd_client *c, const char *key, const char *val)
-{
-	json_t *b =
-	    json_pack("{s:o, s:o}", "key", etcd_json_b64(key, strlen(key)),
-		      "value", etcd_json_b64(val, strlen(val)));
-	return resp_rev(raw_call(c, "/v3/kv/put", b));
-}
-
-static int64_t del(etcd_client *c, const char *key)
-{
-	json_t *b = json_pack("{s:o}", "key", etcd_json_b64(key, strlen(key)));
-	return resp_rev(raw_call(c, "/v3/kv/deleterange", b));
-}
-
-static void compact(etcd_client *c, int64_t rev)
-{
-	json_t *b = json_pack("{s:o, s:b}", "revision", etcd_json_int64(rev),
-			      "physical", 1);
-	json_decref(raw_call(c, "/v3/kv/compaction", b));
-}
-
-struct fixture {
-	struct ev_loop *loop;
-	etcd_client *c;
-};
-
-static etcd_client *client_new(struct ev_loop *loop, struct etcd_harness *h,
-			       long timeout_ms)
-{
-	const char *eps[] = {h->endpoint};
-	struct etcd_config cfg = {.endpoints = eps,
-				  .n_endpoints = 1,
-				  .request_timeout_ms = timeout_ms};
-	etcd_client *c = NULL;
-
-	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
-	return c;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->loop = ev_loop_new(EVFLAG_AUTO);
-	f->c = client_new(f->loop, H, 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	f->c = etcd_client_free(f->c);
-	ev_loop_destroy(f->loop);
-	free(f);
-	return 0;
-}
+/* ---- against the real etcd -------------------------------------------- */
 
 /* What a watch reported, copied out of the callbacks. */
 struct rec_event {
@@ -364,6 +259,15 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 	}
 }
 
+/* Starts a watch and waits until etcd has created it. */
+static void watch_created(etcd_client *c, struct rec *r,
+			  const struct etcd_watch_req *req)
+{
+	assert_int_equal(etcd_watch_start(c, req, on_watch, r, &r->w), 0);
+	assert_true(evtest_run_until_count(etcd_client_loop(c), &r->created, 1,
+					   TIMEOUT));
+}
+
 static void watch_prefix(etcd_client *c, struct rec *r, const char *prefix,
 			 int64_t from)
 {
@@ -372,23 +276,21 @@ static void watch_prefix(etcd_client *c, struct rec *r, const char *prefix,
 				     .start_revision = from,
 				     .prev_kv = true};
 
-	assert_int_equal(etcd_watch_start(c, &req, on_watch, r, &r->w), 0);
-	assert_true(evtest_run_until_count(etcd_client_loop(c), &r->created, 1,
-					   TIMEOUT));
+	watch_created(c, r, &req);
 }
 
 /* ---- integration ------------------------------------------------------ */
 
 static void test_put_delete_prev_kv(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 
-	watch_prefix(f->c, &r, "/w1/", 0);
-	int64_t r1 = put(f->c, "/w1/a", "1");
-	put(f->c, "/w1/a", "2");
-	put(f->c, "/w2/outside", "x");
-	int64_t r3 = del(f->c, "/w1/a");
+	watch_prefix(f->client, &r, "/w1/", 0);
+	int64_t r1 = etcdtest_put(f->client, "/w1/a", "1", 0);
+	etcdtest_put(f->client, "/w1/a", "2", 0);
+	etcdtest_put(f->client, "/w2/outside", "x", 0);
+	int64_t r3 = etcdtest_delete(f->client, "/w1/a");
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 3, TIMEOUT));
 	assert_int_equal(r.ev[0].type, ETCD_EVENT_PUT);
 	assert_string_equal(r.ev[0].key, "/w1/a");
@@ -411,14 +313,14 @@ static void test_put_delete_prev_kv(void **state)
 
 static void test_replay_from_revision(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 
-	int64_t first = put(f->c, "/w3/a", "1");
-	put(f->c, "/w3/b", "2");
-	int64_t last = del(f->c, "/w3/a");
-	put(f->c, "/w4/not-mine", "x");
-	watch_prefix(f->c, &r, "/w3/", first);
+	int64_t first = etcdtest_put(f->client, "/w3/a", "1", 0);
+	etcdtest_put(f->client, "/w3/b", "2", 0);
+	int64_t last = etcdtest_delete(f->client, "/w3/a");
+	etcdtest_put(f->client, "/w4/not-mine", "x", 0);
+	watch_prefix(f->client, &r, "/w3/", first);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 3, TIMEOUT));
 	assert_string_equal(r.ev[0].key, "/w3/a");
 	assert_int_equal(r.ev[0].mod, first);
@@ -431,30 +333,32 @@ static void test_replay_from_revision(void **state)
 
 static void test_restart_resumes(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 	char val[16];
 
-	watch_prefix(f->c, &r, "/w5/", 0);
-	put(f->c, "/w5/k0", "0");
-	put(f->c, "/w5/k1", "1");
+	watch_prefix(f->client, &r, "/w5/", 0);
+	etcdtest_put(f->client, "/w5/k0", "0", 0);
+	etcdtest_put(f->client, "/w5/k1", "1", 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 2, TIMEOUT));
 
-	assert_int_equal(etcd_harness_restart(H), 0);
+	assert_int_equal(etcd_harness_restart(f->harness), 0);
 	/* Written while the watch is down: must be replayed on resume. */
 	assert_int_equal(
-	    etcd_harness_ctl(H, NULL, 0, "put", "/w5/k2", "2", NULL), 0);
+	    etcd_harness_ctl(f->harness, NULL, 0, "put", "/w5/k2", "2", NULL),
+	    0);
 	assert_int_equal(
-	    etcd_harness_ctl(H, NULL, 0, "put", "/w5/k3", "3", NULL), 0);
+	    etcd_harness_ctl(f->harness, NULL, 0, "put", "/w5/k3", "3", NULL),
+	    0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 4, TIMEOUT));
 	assert_true(r.reconnecting >= 1);
 	assert_true(evtest_run_until_count(f->loop, &r.created, 2, TIMEOUT));
 	/* And after the resume. */
-	put(f->c, "/w5/k4", "4");
-	put(f->c, "/w5/k5", "5");
+	etcdtest_put(f->client, "/w5/k4", "4", 0);
+	etcdtest_put(f->client, "/w5/k5", "5", 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 6, TIMEOUT));
 	/* A late duplicate would show up within this window. */
-	put(f->c, "/w5/k6", "6");
+	etcdtest_put(f->client, "/w5/k6", "6", 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 7, TIMEOUT));
 	assert_int_equal(r.n_events, 7);
 	for (int i = 0; i < 7; i++) {
@@ -469,21 +373,22 @@ static void test_restart_resumes(void **state)
 
 static void test_compacted(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 	struct etcd_watch_req req = {.key = "/w6/", .prefix = true};
 
-	int64_t old = put(f->c, "/w6/a", "1");
-	put(f->c, "/w6/a", "2");
-	int64_t cur = put(f->c, "/w6/a", "3");
-	compact(f->c, cur);
+	int64_t old = etcdtest_put(f->client, "/w6/a", "1", 0);
+	etcdtest_put(f->client, "/w6/a", "2", 0);
+	int64_t cur = etcdtest_put(f->client, "/w6/a", "3", 0);
+	etcdtest_compact(f->client, cur);
 	req.start_revision = old;
-	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
+	assert_int_equal(etcd_watch_start(f->client, &req, on_watch, &r, &r.w),
+			 0);
 	assert_true(evtest_run_until_count(f->loop, &r.compacted, 1, TIMEOUT));
 	assert_int_equal(r.compact_rev, cur);
 	assert_int_equal(r.n_events, 0);
 	/* terminal: nothing after it */
-	put(f->c, "/w6/a", "4");
+	etcdtest_put(f->client, "/w6/a", "4", 0);
 	evtest_run_for(f->loop, 0.2);
 	assert_int_equal(r.compacted, 1);
 	assert_int_equal(r.n_events + r.failed + r.reconnecting, 0);
@@ -492,19 +397,19 @@ static void test_compacted(void **state)
 
 static void test_cancel_in_callback(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {.cancel_on_event = true};
 	struct rec witness = {0};
 
-	watch_prefix(f->c, &r, "/w7/", 0);
-	watch_prefix(f->c, &witness, "/w7/", 0);
-	put(f->c, "/w7/a", "1");
+	watch_prefix(f->client, &r, "/w7/", 0);
+	watch_prefix(f->client, &witness, "/w7/", 0);
+	etcdtest_put(f->client, "/w7/a", "1", 0);
 	assert_true(
 	    evtest_run_until_count(f->loop, &witness.n_events, 1, TIMEOUT));
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
 	assert_null(r.w);
-	put(f->c, "/w7/b", "2");
-	put(f->c, "/w7/c", "3");
+	etcdtest_put(f->client, "/w7/b", "2", 0);
+	etcdtest_put(f->client, "/w7/c", "3", 0);
 	assert_true(
 	    evtest_run_until_count(f->loop, &witness.n_events, 3, TIMEOUT));
 	assert_int_equal(r.n_events, 1);
@@ -514,11 +419,11 @@ static void test_cancel_in_callback(void **state)
 
 static void test_client_free_fails_watch(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 
-	watch_prefix(f->c, &r, "/w8/", 0);
-	f->c = etcd_client_free(f->c);
+	watch_prefix(f->client, &r, "/w8/", 0);
+	f->client = etcd_client_free(f->client);
 	assert_int_equal(r.failed, 1);
 	assert_int_equal(r.fail_code, ETCD_ECANCELED);
 	/* the handle outlives the client until canceled */
@@ -527,15 +432,14 @@ static void test_client_free_fails_watch(void **state)
 
 static void test_filters(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 	struct etcd_watch_req req = {
 	    .key = "/w9/", .prefix = true, .no_put = true};
 
-	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
-	assert_true(evtest_run_until_count(f->loop, &r.created, 1, TIMEOUT));
-	put(f->c, "/w9/a", "1");
-	int64_t d = del(f->c, "/w9/a");
+	watch_created(f->client, &r, &req);
+	etcdtest_put(f->client, "/w9/a", "1", 0);
+	int64_t d = etcdtest_delete(f->client, "/w9/a");
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
 	assert_int_equal(r.ev[0].type, ETCD_EVENT_DELETE);
 	assert_int_equal(r.ev[0].mod, d);
@@ -545,14 +449,13 @@ static void test_filters(void **state)
 
 static void test_single_key_watch(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 	struct etcd_watch_req req = {.key = "/w10/k"};
 
-	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &r.w), 0);
-	assert_true(evtest_run_until_count(f->loop, &r.created, 1, TIMEOUT));
-	put(f->c, "/w10/k2", "no");
-	put(f->c, "/w10/k", "yes");
+	watch_created(f->client, &r, &req);
+	etcdtest_put(f->client, "/w10/k2", "no", 0);
+	etcdtest_put(f->client, "/w10/k", "yes", 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
 	assert_string_equal(r.ev[0].value, "yes");
 	assert_int_equal(r.n_events, 1);
@@ -563,18 +466,19 @@ static void test_single_key_watch(void **state)
  * watch resumes without losing what was written before the outage. */
 static void test_outage_backoff(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 
-	watch_prefix(f->c, &r, "/w12/", 0);
-	int64_t rev = put(f->c, "/w12/a", "1");
+	watch_prefix(f->client, &r, "/w12/", 0);
+	int64_t rev = etcdtest_put(f->client, "/w12/a", "1", 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 1, TIMEOUT));
 	/* Seen by nobody yet when etcd dies. */
 	assert_int_equal(
-	    etcd_harness_ctl(H, NULL, 0, "put", "/w12/b", "2", NULL), 0);
-	assert_int_equal(etcd_harness_kill(H), 0);
+	    etcd_harness_ctl(f->harness, NULL, 0, "put", "/w12/b", "2", NULL),
+	    0);
+	assert_int_equal(etcd_harness_kill(f->harness), 0);
 	bool ok = evtest_run_until_count(f->loop, &r.reconnecting, 5, TIMEOUT);
-	int restarted = etcd_harness_restart(H);
+	int restarted = etcd_harness_restart(f->harness);
 	assert_true(ok);
 	assert_int_equal(restarted, 0);
 	for (int i = 2; i < 5; i++) /* 0.2, 0.4, 0.8 s (minus timer slack) */
@@ -584,7 +488,7 @@ static void test_outage_backoff(void **state)
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 2, TIMEOUT));
 	assert_string_equal(r.ev[1].value, "2");
 	assert_int_equal(r.ev[1].mod, rev + 1);
-	put(f->c, "/w12/c", "3");
+	etcdtest_put(f->client, "/w12/c", "3", 0);
 	assert_true(evtest_run_until_count(f->loop, &r.n_events, 3, TIMEOUT));
 	assert_string_equal(r.ev[2].value, "3");
 	assert_int_equal(r.failed, 0);
@@ -594,18 +498,18 @@ static void test_outage_backoff(void **state)
 /* A stopped etcd keeps its sockets: only the idle probe notices. */
 static void test_stalled_stream(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
-	etcd_client *c = client_new(f->loop, H, 500);
+	etcd_client *c = etcdtest_client_new(f->loop, f->harness, 500);
 
 	watch_prefix(c, &r, "/w11/", 0);
 	etcd_watch_set_idle_timeout(r.w, 0.5);
-	assert_int_equal(etcd_harness_pause(H, true), 0);
+	assert_int_equal(etcd_harness_pause(f->harness, true), 0);
 	bool ok = evtest_run_until_count(f->loop, &r.reconnecting, 1, TIMEOUT);
-	assert_int_equal(etcd_harness_pause(H, false), 0);
+	assert_int_equal(etcd_harness_pause(f->harness, false), 0);
 	assert_true(ok);
 	assert_int_equal(r.reconnect_code, ETCD_ETIMEDOUT);
-	put(f->c, "/w11/a", "1");
+	etcdtest_put(f->client, "/w11/a", "1", 0);
 	assert_true(
 	    evtest_run_until_count(f->loop, &r.n_events, 1, 3 * TIMEOUT));
 	assert_string_equal(r.ev[0].value, "1");
@@ -616,15 +520,15 @@ static void test_stalled_stream(void **state)
 
 static void test_invalid_args(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct rec r = {0};
 	struct etcd_watch_req req = {.key = ""};
 	etcd_watch *w = NULL;
 
-	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &w),
+	assert_int_equal(etcd_watch_start(f->client, &req, on_watch, &r, &w),
 			 ETCD_EINVAL);
 	req.key = NULL;
-	assert_int_equal(etcd_watch_start(f->c, &req, on_watch, &r, &w),
+	assert_int_equal(etcd_watch_start(f->client, &req, on_watch, &r, &w),
 			 ETCD_EINVAL);
 	assert_null(w);
 	assert_null(etcd_watch_cancel(NULL));
@@ -636,41 +540,22 @@ static void test_progress_notify(void **state)
 	const char *extra[] = {
 	    "--experimental-watch-progress-notify-interval=1s", NULL};
 	struct etcd_harness_opts o = {.extra_args = extra};
-	struct etcd_harness *h = etcd_harness_start(&o);
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct etcdtest t;
 	struct rec r = {0};
 	struct etcd_watch_req req = {
 	    .key = "/p/", .prefix = true, .progress_notify = true};
 
 	(void)state;
-	assert_non_null(h);
-	etcd_client *c = client_new(loop, h, 0);
-	int64_t rev = put(c, "/other", "x");
-	assert_int_equal(etcd_watch_start(c, &req, on_watch, &r, &r.w), 0);
-	assert_true(evtest_run_until_count(loop, &r.progress, 1, 5.0));
+	assert_int_equal(etcdtest_start(&t, &o), 0);
+	int64_t rev = etcdtest_put(t.client, "/other", "x", 0);
+	assert_int_equal(etcd_watch_start(t.client, &req, on_watch, &r, &r.w),
+			 0);
+	assert_true(evtest_run_until_count(t.loop, &r.progress, 1, 5.0));
 	assert_int_equal(r.progress_rev, rev);
 	assert_int_equal(etcd_watch_next_revision(r.w), rev + 1);
 	assert_int_equal(r.created, 1);
 	r.w = etcd_watch_cancel(r.w);
-	c = etcd_client_free(c);
-	ev_loop_destroy(loop);
-	etcd_harness_stop(h);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	H = etcd_harness_start(NULL);
-	return H != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	H = etcd_harness_stop(H);
-	curl_global_cleanup();
-	return 0;
+	etcdtest_stop(&t);
 }
 
 int main(void)
@@ -679,27 +564,20 @@ int main(void)
 	    cmocka_unit_test(test_decode_table),
 	    cmocka_unit_test(test_decode_mutations),
 	    cmocka_unit_test(test_decode_event_fields),
-	    cmocka_unit_test_setup_teardown(test_put_delete_prev_kv, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_replay_from_revision, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_compacted, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel_in_callback, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_client_free_fails_watch, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_single_key_watch, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_resumes, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_outage_backoff, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_stalled_stream, setup,
-					    teardown),
+	    etcdtest_unit_test(test_put_delete_prev_kv),
+	    etcdtest_unit_test(test_replay_from_revision),
+	    etcdtest_unit_test(test_compacted),
+	    etcdtest_unit_test(test_cancel_in_callback),
+	    etcdtest_unit_test(test_client_free_fails_watch),
+	    etcdtest_unit_test(test_filters),
+	    etcdtest_unit_test(test_single_key_watch),
+	    etcdtest_unit_test(test_invalid_args),
+	    etcdtest_unit_test(test_restart_resumes),
+	    etcdtest_unit_test(test_outage_backoff),
+	    etcdtest_unit_test(test_stalled_stream),
 	    cmocka_unit_test(test_progress_notify),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, etcdtest_group_setup,
+				      etcdtest_group_teardown);
 }

@@ -21,8 +21,7 @@
  * etcdtest_setup() replaces it with a struct etcdtest of its own loop and
  * client on the group's etcd:
  *
- *   cmocka_unit_test_setup_teardown(test_x, etcdtest_setup,
- *                                   etcdtest_teardown)
+ *   etcdtest_unit_test(test_x)
  *   static void test_x(void **state) { struct etcdtest *f = *state; ... }
  *
  * The blocking helpers use etcdclient's blocking layer (etcd_sync_*), so
@@ -58,6 +57,9 @@ int etcdtest_group_teardown(void **state);
  * a new one with its own loop and client on the same etcd. */
 int etcdtest_setup(void **state);
 int etcdtest_teardown(void **state);
+/* A test with the per-test fixture. */
+#define etcdtest_unit_test(f) \
+	cmocka_unit_test_setup_teardown(f, etcdtest_setup, etcdtest_teardown)
 
 /* A client for h on loop; timeout_ms 0 = the default request timeout.
  * Fails the test if it cannot be created. */
