@@ -131,6 +131,7 @@ struct ctrl_req {
 	int64_t plan_req_rev, plan_st_rev;
 	int64_t round_attempt;
 	bool round_open;
+	bool round_sending; /* the txn opening the round is in flight */
 	char **invited; /* NULL with n_invited = broadcast to every host */
 	size_t n_invited;
 	struct ctrl_rbid *bids;
@@ -636,7 +637,11 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 		size_t i;
 
 		r = req_get(c, b, false);
-		if (!r || r->act != ACT_ROUND || !r->round_open)
+		/* A bid may overtake the answer to our round put (watch
+		 * stream vs. txn response): keep it, or the round waits for
+		 * its timeout. */
+		if (!r || !((r->act == ACT_ROUND && r->round_open) ||
+			    (r->act == ACT_TXN && r->round_sending)))
 			return;
 		if (fs_bid_parse(val, len, &bid, err, sizeof(err)) < 0) {
 			fs_warn("ignoring bid %s: %s", key, err);
@@ -1291,6 +1296,7 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		return;
 	}
 	snprintf(t->what, sizeof(t->what), "open round for %s", r->id);
+	r->round_sending = true;
 	tb_fence(t);
 	tb_op(t, keyf("%srounds/%s", c->prefix, r->id), js, c->lease);
 	t->reqs[t->n_reqs++] = r;
@@ -1704,6 +1710,7 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 		r->act = ACT_NONE;
 		switch (t->kind) {
 		case TXN_ROUND:
+			r->round_sending = false;
 			if (ok && slot_mine(c, r->slot) && r->req_present &&
 			    r->req_rev == r->plan_req_rev) {
 				r->act = ACT_ROUND;
@@ -1716,6 +1723,7 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 						      1000.0,
 					      0);
 				ev_timer_start(c->loop, &r->round_timer);
+				req_dirty(r); /* bids may all be in already */
 				break;
 			}
 			round_reset(r);
@@ -2023,7 +2031,11 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 		if (!r->dirty)
 			req_maybe_free(c, r);
 	}
-	while (c->inflight < (unsigned)c->cfg->max_inflight &&
+	/* Open rounds count against the budget too: without that a burst
+	 * opened a round per queued request, hosts could not bid in time,
+	 * and rounds timed out and were opened again. */
+	while (c->inflight + c->rounds_open <
+		       (unsigned)c->cfg->max_inflight &&
 	       (it = ctrl_queue_pop(&c->queue))) {
 		r = (struct ctrl_req *)((char *)it -
 					offsetof(struct ctrl_req, q));
