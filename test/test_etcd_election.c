@@ -10,16 +10,13 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <ev.h>
 
 #include "etcdclient/watch_election.h"
-#include "test/lib/etcd_harness.h"
+#include "test/lib/etcdtest.h"
 #include "test/lib/evtest.h"
 
 #define TIMEOUT 10.0
-
-static struct etcd_harness *H;
 
 /* ---- decoders --------------------------------------------------------- */
 
@@ -171,111 +168,6 @@ static void test_decode_mutations(void **state)
 
 /* ---- helpers against the real etcd ------------------------------------ */
 
-struct raw {
-	bool done, failed;
-	struct etcd_error err;
-	json_t *resp;
-};
-
-static void on_raw(void *arg, const struct etcd_error *err, json_t *resp)
-{
-	struct raw *r = arg;
-
-	r->done = true;
-	if (err != NULL) {
-		r->failed = true;
-		r->err = *err;
-	} else {
-		r->resp = json_incref(resp);
-	}
-}
-
-static json_t *raw_call(etcd_client *c, const char *path, json_t *body)
-{
-	struct raw r = {0};
-
-	assert_int_equal(
-	    etcd_call_start(c, path, body, 0, on_raw, NULL, &r, NULL), 0);
-	assert_true(evtest_run_until(etcd_client_loop(c), &r.done, TIMEOUT));
-	if (r.failed)
-		fail_msg("%s: %s", path, r.err.message);
-	return r.resp;
-}
-
-static int64_t lease_grant(etcd_client *c, int64_t ttl)
-{
-	int64_t id = 0;
-	json_t *resp =
-	    raw_call(c, "/v3/lease/grant",
-		     json_pack("{s:o}", "TTL", etcd_json_int64(ttl)));
-
-	assert_int_equal(etcd_json_get_int64(resp, "ID", &id), 0);
-	assert_true(id > 0);
-	json_decref(resp);
-	return id;
-}
-
-static void lease_revoke(etcd_client *c, int64_t id)
-{
-	json_decref(raw_call(c, "/v3/lease/revoke",
-			     json_pack("{s:o}", "ID", etcd_json_int64(id))));
-}
-
-/* Create revision of key, 0 if absent. */
-static int64_t key_create_rev(etcd_client *c, const char *key)
-{
-	struct etcd_arena a = {0};
-	const struct etcd_kv *kvs;
-	size_t n;
-	int64_t rev = 0;
-	json_t *resp = raw_call(
-	    c, "/v3/kv/range",
-	    json_pack("{s:o}", "key", etcd_json_b64(key, strlen(key))));
-
-	assert_int_equal(
-	    etcd_decode_kvs(json_object_get(resp, "kvs"), &a, &kvs, &n), 0);
-	if (n == 1)
-		rev = kvs[0].create_revision;
-	etcd_arena_clear(&a);
-	json_decref(resp);
-	return rev;
-}
-
-static etcd_client *client_new(struct ev_loop *loop)
-{
-	const char *eps[] = {H->endpoint};
-	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1};
-	etcd_client *c = NULL;
-
-	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
-	return c;
-}
-
-struct fixture {
-	struct ev_loop *loop;
-	etcd_client *c;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->loop = ev_loop_new(EVFLAG_AUTO);
-	f->c = client_new(f->loop);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	f->c = etcd_client_free(f->c);
-	ev_loop_destroy(f->loop);
-	free(f);
-	return 0;
-}
-
 /* A campaign's outcome, copied. */
 struct camp {
 	bool done;
@@ -422,49 +314,51 @@ static void watch_keys(etcd_client *c, struct keys *k, const char *prefix)
 
 static void test_leader_proclaim_resign_observe(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct camp cp = {0};
 	struct obs o = {0};
 	struct done d = {0};
 	char out[512];
 
-	int64_t lease = lease_grant(f->c, 60);
-	struct leader l = get_leader(f->c, "e1");
+	int64_t lease = etcdtest_lease_grant(f->client, 60);
+	struct leader l = get_leader(f->client, "e1");
 	assert_int_equal(l.code, ETCD_ENOTFOUND);
 
 	assert_int_equal(
-	    etcd_election_observe(f->c, "e1", on_observe, &o, &o.h), 0);
-	campaign(f->c, &cp, "e1", lease, "alpha");
+	    etcd_election_observe(f->client, "e1", on_observe, &o, &o.h), 0);
+	campaign(f->client, &cp, "e1", lease, "alpha");
 	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
 	assert_int_equal(cp.code, 0);
 	assert_string_equal(cp.lk.name, "e1");
 	assert_int_equal(cp.lk.lease, lease);
 	assert_true(cp.lk.rev > 0);
-	assert_int_equal(key_create_rev(f->c, cp.lk.key), cp.lk.rev);
+	assert_int_equal(etcdtest_create_revision(f->client, cp.lk.key),
+			 cp.lk.rev);
 	cp.h = etcd_campaign_cancel(cp.h); /* frees; stays leader */
 
 	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
 	assert_string_equal(o.values[0], "alpha");
-	l = get_leader(f->c, "e1");
+	l = get_leader(f->client, "e1");
 	assert_int_equal(l.code, 0);
 	assert_string_equal(l.key, cp.lk.key);
 	assert_string_equal(l.value, "alpha");
 	assert_int_equal(l.create_rev, cp.lk.rev);
 
 	assert_int_equal(
-	    etcd_election_proclaim(f->c, &cp.lk, "beta", 4, on_done, &d), 0);
+	    etcd_election_proclaim(f->client, &cp.lk, "beta", 4, on_done, &d),
+	    0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, 0);
 	assert_true(evtest_run_until_count(f->loop, &o.n, 2, TIMEOUT));
 	assert_string_equal(o.values[1], "beta");
-	l = get_leader(f->c, "e1");
+	l = get_leader(f->client, "e1");
 	assert_string_equal(l.value, "beta");
 
 	/* etcdctl sees our leader (elect -l observes forever: bounded). */
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd),
 		 "ETCDCTL_API=3 timeout 2 etcdctl --endpoints=%s elect -l e1",
-		 H->endpoint);
+		 f->harness->endpoint);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -474,49 +368,52 @@ static void test_leader_proclaim_resign_observe(void **state)
 	assert_non_null(strstr(out, "beta"));
 
 	d = (struct done){0};
-	assert_int_equal(etcd_election_resign(f->c, &cp.lk, on_done, &d), 0);
+	assert_int_equal(etcd_election_resign(f->client, &cp.lk, on_done, &d),
+			 0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, 0);
-	l = get_leader(f->c, "e1");
+	l = get_leader(f->client, "e1");
 	assert_int_equal(l.code, ETCD_ENOTFOUND);
-	assert_int_equal(key_create_rev(f->c, cp.lk.key), 0);
+	assert_int_equal(etcdtest_create_revision(f->client, cp.lk.key), 0);
 
 	d = (struct done){0};
 	assert_int_equal(
-	    etcd_election_proclaim(f->c, &cp.lk, "gamma", 5, on_done, &d), 0);
+	    etcd_election_proclaim(f->client, &cp.lk, "gamma", 5, on_done, &d),
+	    0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, ETCD_ENOTFOUND);
 	assert_int_equal(o.errors, 0);
 	o.h = etcd_observe_cancel(o.h);
-	lease_revoke(f->c, lease);
+	etcdtest_lease_revoke(f->client, lease);
 }
 
 static void test_failover_fencing(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct camp a = {0}, b = {0};
 	struct obs o = {0};
 	struct keys k = {0};
-	etcd_client *ca = client_new(f->loop);
+	etcd_client *ca = etcdtest_client_new(f->loop, f->harness, 0);
 
-	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 60);
-	watch_keys(f->c, &k, "e2/");
+	int64_t la = etcdtest_lease_grant(f->client, 60),
+		lb = etcdtest_lease_grant(f->client, 60);
+	watch_keys(f->client, &k, "e2/");
 	campaign(ca, &a, "e2", la, "A");
 	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
 	assert_int_equal(a.code, 0);
 	assert_int_equal(
-	    etcd_election_observe(f->c, "e2", on_observe, &o, &o.h), 0);
+	    etcd_election_observe(f->client, "e2", on_observe, &o, &o.h), 0);
 	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
 	assert_string_equal(o.values[0], "A");
 
-	campaign(f->c, &b, "e2", lb, "B");
+	campaign(f->client, &b, "e2", lb, "B");
 	assert_true(evtest_run_until_count(f->loop, &k.puts, 2, TIMEOUT));
 	assert_false(b.done); /* queued behind A */
 
 	/* A dies: its client goes away and its lease ends. */
 	a.h = etcd_campaign_cancel(a.h);
 	ca = etcd_client_free(ca);
-	lease_revoke(f->c, la);
+	etcdtest_lease_revoke(f->client, la);
 	assert_true(evtest_run_until(f->loop, &b.done, TIMEOUT));
 	assert_int_equal(b.code, 0);
 	assert_true(b.lk.rev > a.lk.rev); /* the fencing token grows */
@@ -525,72 +422,75 @@ static void test_failover_fencing(void **state)
 	assert_string_equal(o.values[1], "B");
 
 	/* A's token no longer fences anything. */
-	json_t *resp =
-	    raw_call(f->c, "/v3/kv/txn",
-		     json_pack("{s:[{s:s, s:s, s:o, s:o}]}", "compare",
-			       "target", "CREATE", "result", "EQUAL", "key",
-			       etcd_json_b64(a.lk.key, strlen(a.lk.key)),
-			       "create_revision", etcd_json_int64(a.lk.rev)));
+	struct etcd_compare fence = {.target = ETCD_CMP_CREATE,
+				     .result = ETCD_CMP_EQUAL,
+				     .key = a.lk.key,
+				     .number = a.lk.rev};
+	struct etcd_txn_req txn = {.compare = &fence, .n_compare = 1};
+	struct etcd_error err;
 	bool ok = true;
-	assert_int_equal(etcd_json_get_bool(resp, "succeeded", &ok), 0);
+	if (etcd_sync_txn(f->client, &txn, &ok, NULL, &err) != 0)
+		fail_msg("txn: %s", err.message);
 	assert_false(ok);
-	json_decref(resp);
 
 	b.h = etcd_campaign_cancel(b.h);
 	o.h = etcd_observe_cancel(o.h);
 	k.w = etcd_watch_cancel(k.w);
-	lease_revoke(f->c, lb);
+	etcdtest_lease_revoke(f->client, lb);
 }
 
 static void test_campaign_cancel_withdraws(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct camp a = {0}, b = {0};
 	struct keys k = {0};
 	char bkey[128];
 
-	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 60);
-	campaign(f->c, &a, "e3", la, "A");
+	int64_t la = etcdtest_lease_grant(f->client, 60),
+		lb = etcdtest_lease_grant(f->client, 60);
+	campaign(f->client, &a, "e3", la, "A");
 	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
 	assert_int_equal(a.code, 0);
-	watch_keys(f->c, &k, "e3/");
-	campaign(f->c, &b, "e3", lb, "B");
+	watch_keys(f->client, &k, "e3/");
+	campaign(f->client, &b, "e3", lb, "B");
 	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
 	snprintf(bkey, sizeof(bkey), "e3/%" PRIx64, (uint64_t)lb);
 	assert_string_equal(k.last_put, bkey);
-	assert_true(key_create_rev(f->c, bkey) > 0);
+	assert_true(etcdtest_create_revision(f->client, bkey) > 0);
 
 	b.h = etcd_campaign_cancel(b.h); /* no callback after this */
 	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
 	assert_string_equal(k.last_del, bkey);
-	assert_int_equal(key_create_rev(f->c, bkey), 0);
+	assert_int_equal(etcdtest_create_revision(f->client, bkey), 0);
 	assert_false(b.done);
-	struct leader l = get_leader(f->c, "e3");
+	struct leader l = get_leader(f->client, "e3");
 	assert_string_equal(l.value, "A");
 
 	a.h = etcd_campaign_cancel(a.h);
 	k.w = etcd_watch_cancel(k.w);
-	lease_revoke(f->c, la);
-	lease_revoke(f->c, lb);
+	etcdtest_lease_revoke(f->client, la);
+	etcdtest_lease_revoke(f->client, lb);
 }
 
 /* etcd issue 11051: the campaign returns after our lease expired. */
 static void test_campaign_lease_expired(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct camp a = {0}, b = {0};
 	struct keys k = {0};
 
-	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 2);
-	campaign(f->c, &a, "e4", la, "A");
+	int64_t la = etcdtest_lease_grant(f->client, 60),
+		lb = etcdtest_lease_grant(f->client, 2);
+	campaign(f->client, &a, "e4", la, "A");
 	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
-	watch_keys(f->c, &k, "e4/");
-	campaign(f->c, &b, "e4", lb, "B");
+	watch_keys(f->client, &k, "e4/");
+	campaign(f->client, &b, "e4", lb, "B");
 	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
 	/* B's lease expires while it waits (nobody keeps it alive). */
 	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
 	assert_false(b.done);
-	lease_revoke(f->c, la); /* etcd now answers B's campaign */
+	/* etcd now answers B's campaign */
+	etcdtest_lease_revoke(f->client, la);
 	assert_true(evtest_run_until(f->loop, &b.done, TIMEOUT));
 	assert_int_equal(b.code, ETCD_ENOTFOUND);
 	/* etcd said "elected"; our verification caught it */
@@ -602,10 +502,10 @@ static void test_campaign_lease_expired(void **state)
 
 static void test_campaign_unknown_lease(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct camp cp = {0};
 
-	campaign(f->c, &cp, "e5", 12345, "x");
+	campaign(f->client, &cp, "e5", 12345, "x");
 	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
 	assert_int_equal(cp.code, ETCD_ENOTFOUND);
 	cp.h = etcd_campaign_cancel(cp.h);
@@ -613,16 +513,17 @@ static void test_campaign_unknown_lease(void **state)
 
 static void test_client_free_cancels(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct camp a = {0}, b = {0};
 	struct obs o = {0};
 	struct keys k = {0};
-	etcd_client *cb = client_new(f->loop);
+	etcd_client *cb = etcdtest_client_new(f->loop, f->harness, 0);
 
-	int64_t la = lease_grant(f->c, 60), lb = lease_grant(f->c, 60);
-	campaign(f->c, &a, "e6", la, "A");
+	int64_t la = etcdtest_lease_grant(f->client, 60),
+		lb = etcdtest_lease_grant(f->client, 60);
+	campaign(f->client, &a, "e6", la, "A");
 	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
-	watch_keys(f->c, &k, "e6/");
+	watch_keys(f->client, &k, "e6/");
 	campaign(cb, &b, "e6", lb, "B");
 	assert_int_equal(etcd_election_observe(cb, "e6", on_observe, &o, &o.h),
 			 0);
@@ -638,28 +539,28 @@ static void test_client_free_cancels(void **state)
 	o.h = etcd_observe_cancel(o.h);
 	a.h = etcd_campaign_cancel(a.h);
 	k.w = etcd_watch_cancel(k.w);
-	lease_revoke(f->c, la);
-	lease_revoke(f->c, lb);
+	etcdtest_lease_revoke(f->client, la);
+	etcdtest_lease_revoke(f->client, lb);
 }
 
 /* An etcdctl campaigner is seen by our leader and observe calls. */
 static void test_etcdctl_campaigner(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	struct obs o = {0};
 	char cmd[512];
 
 	assert_int_equal(
-	    etcd_election_observe(f->c, "e7", on_observe, &o, &o.h), 0);
+	    etcd_election_observe(f->client, "e7", on_observe, &o, &o.h), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "ETCDCTL_API=3 timeout 3 etcdctl --endpoints=%s elect e7 "
 		 "from-etcdctl >/dev/null 2>&1",
-		 H->endpoint);
+		 f->harness->endpoint);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
 	assert_string_equal(o.values[0], "from-etcdctl");
-	struct leader l = get_leader(f->c, "e7");
+	struct leader l = get_leader(f->client, "e7");
 	assert_string_equal(l.value, "from-etcdctl");
 	o.h = etcd_observe_cancel(o.h);
 	pclose(p);
@@ -667,39 +568,23 @@ static void test_etcdctl_campaigner(void **state)
 
 static void test_invalid_args(void **state)
 {
-	struct fixture *f = *state;
+	struct etcdtest *f = *state;
 	etcd_campaign *cp = NULL;
 	etcd_observe *o = NULL;
 
-	assert_int_equal(
-	    etcd_election_campaign(f->c, "", 1, "v", 1, on_campaign, NULL, &cp),
-	    ETCD_EINVAL);
-	assert_int_equal(etcd_election_campaign(f->c, "x", 0, "v", 1,
+	assert_int_equal(etcd_election_campaign(f->client, "", 1, "v", 1,
+						on_campaign, NULL, &cp),
+			 ETCD_EINVAL);
+	assert_int_equal(etcd_election_campaign(f->client, "x", 0, "v", 1,
 						on_campaign, NULL, &cp),
 			 ETCD_EINVAL);
 	assert_int_equal(
-	    etcd_election_observe(f->c, NULL, on_observe, NULL, &o),
+	    etcd_election_observe(f->client, NULL, on_observe, NULL, &o),
 	    ETCD_EINVAL);
-	assert_int_equal(etcd_election_leader(f->c, "x", NULL, NULL),
+	assert_int_equal(etcd_election_leader(f->client, "x", NULL, NULL),
 			 ETCD_EINVAL);
 	assert_null(etcd_campaign_cancel(NULL));
 	assert_null(etcd_observe_cancel(NULL));
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	H = etcd_harness_start(NULL);
-	return H != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	H = etcd_harness_stop(H);
-	curl_global_cleanup();
-	return 0;
 }
 
 int main(void)
@@ -708,22 +593,16 @@ int main(void)
 	    cmocka_unit_test(test_observe_decode_table),
 	    cmocka_unit_test(test_leader_key_decode_table),
 	    cmocka_unit_test(test_decode_mutations),
-	    cmocka_unit_test_setup_teardown(test_leader_proclaim_resign_observe,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_failover_fencing, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_campaign_cancel_withdraws,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_campaign_lease_expired, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_campaign_unknown_lease, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_client_free_cancels, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_etcdctl_campaigner, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
+	    etcdtest_unit_test(test_leader_proclaim_resign_observe),
+	    etcdtest_unit_test(test_failover_fencing),
+	    etcdtest_unit_test(test_campaign_cancel_withdraws),
+	    etcdtest_unit_test(test_campaign_lease_expired),
+	    etcdtest_unit_test(test_campaign_unknown_lease),
+	    etcdtest_unit_test(test_client_free_cancels),
+	    etcdtest_unit_test(test_etcdctl_campaigner),
+	    etcdtest_unit_test(test_invalid_args),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, etcdtest_group_setup,
+				      etcdtest_group_teardown);
 }
