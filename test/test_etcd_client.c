@@ -69,19 +69,25 @@ struct cap {
 	int restart_rc;
 };
 
-static void on_put(void *arg, const struct etcd_error *err,
-		   const struct etcd_put_result *res)
+/* What every callback records: that it ran, how often, the error. */
+static void cap_err(struct cap *c, const struct etcd_error *err)
 {
-	struct cap *c = arg;
-
 	c->done = true;
 	c->calls++;
 	if (err != NULL) {
 		c->failed = true;
 		c->err = *err;
-	} else {
-		c->revision = res->header.revision;
 	}
+}
+
+static void on_put(void *arg, const struct etcd_error *err,
+		   const struct etcd_put_result *res)
+{
+	struct cap *c = arg;
+
+	cap_err(c, err);
+	if (err == NULL)
+		c->revision = res->header.revision;
 }
 
 static void on_range(void *arg, const struct etcd_error *err,
@@ -89,13 +95,9 @@ static void on_range(void *arg, const struct etcd_error *err,
 {
 	struct cap *c = arg;
 
-	c->done = true;
-	c->calls++;
-	if (err != NULL) {
-		c->failed = true;
-		c->err = *err;
+	cap_err(c, err);
+	if (err != NULL)
 		return;
-	}
 	c->n_kvs = res->n_kvs;
 	if (res->n_kvs > 0)
 		snprintf(c->value, sizeof(c->value), "%s", res->kvs[0].value);
