@@ -184,11 +184,16 @@ bool agent_metrics_report_due(const struct fs_host *last, int64_t last_ms,
 		return true;
 	if (!res_equal(&last->capacity, &now->capacity) ||
 	    !res_equal(&last->allocatable, &now->allocatable) ||
-	    last->vms != now->vms || !labels_equal(&last->labels, &now->labels) ||
+	    !labels_equal(&last->labels, &now->labels) ||
 	    !str_equal(last->endpoint, now->endpoint))
 		return true;
+	/* The VM count is a measurement like the others (coordinators count
+	 * reservations from P/alloc): a move of more than threshold of
+	 * max_vms, so that placing a VM does not cost a host write. */
+	double max_vms = (double)(now->capacity.vms > 0 ? now->capacity.vms : 1);
 	if (fabs(last->util_cpu - now->util_cpu) > threshold ||
-	    fabs(last->util_mem - now->util_mem) > threshold)
+	    fabs(last->util_mem - now->util_mem) > threshold ||
+	    fabs((double)(last->vms - now->vms)) / max_vms > threshold)
 		return true;
 	if (interval_s > 0 && now_ms - last_ms >= interval_s * 1000)
 		return true;

@@ -56,9 +56,9 @@ void agent_metrics_capacity(const struct agent_capacity_cfg *cfg,
 
 /*
  * Whether `now` is worth writing over `last` (the record last written at
- * last_ms): any change of capacity, allocatable, labels, endpoint or VM
- * count; a utilisation that moved by more than `threshold`; or
- * interval_s (0 = never) since the last write.
+ * last_ms): any change of capacity, allocatable, labels or endpoint; a
+ * utilisation, or the VM count as a fraction of max_vms, that moved by
+ * more than `threshold`; or interval_s (0 = never) since the last write.
  */
 bool agent_metrics_report_due(const struct fs_host *last, int64_t last_ms,
 			      const struct fs_host *now, int64_t now_ms,

@@ -130,8 +130,13 @@ static void test_report_due(void **state)
 	now.util_mem = 0.35;
 	assert_true(agent_metrics_report_due(&last, 0, &now, 0, 0.1, 0));
 	now = last;
-	now.vms = 2;
+	now.vms = 2; /* 1 of max 4: 0.25 > 0.1 */
 	assert_true(agent_metrics_report_due(&last, 0, &now, 0, 0.1, 0));
+	now.capacity.vms = last.capacity.vms = 32; /* 1 of 32: not yet */
+	assert_false(agent_metrics_report_due(&last, 0, &now, 0, 0.1, 0));
+	now.vms = 5; /* 4 of 32 */
+	assert_true(agent_metrics_report_due(&last, 0, &now, 0, 0.1, 0));
+	last.capacity.vms = 4;
 	now = last;
 	now.allocatable.memory_mb = 15000;
 	assert_true(agent_metrics_report_due(&last, 0, &now, 0, 0.1, 0));
