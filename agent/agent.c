@@ -41,7 +41,9 @@ struct vm {
 	char *error;
 	bool busy;          /* executor op in flight */
 	bool st_inflight, st_dirty; /* P/vms write in flight / again after */
-	bool zombie;        /* forgotten while a write was in flight */
+	bool queued;        /* on a->vq, to be written at the next flush */
+	struct vm *q_next;
+	bool zombie;        /* forgotten while a write was queued/in flight */
 	bool seen;          /* re-list mark */
 };
 
@@ -117,6 +119,11 @@ struct agent {
 	ev_timer stop_timer;
 	fs_httpd *http;
 	uint64_t n_bids; /* bids written */
+	/* VM states to write: flushed once per loop iteration, many VMs (of
+	 * all simulated hosts) per txn. */
+	struct vm *vq, **vq_tail;
+	ev_prepare vq_flush;
+	ev_timer vq_retry;
 };
 
 static void host_register(struct host *h);
@@ -682,8 +689,8 @@ static void vm_forget(struct vm *v)
 	for (struct vm **p = &h->vms; *p; p = &(*p)->next) {
 		if (*p == v) {
 			*p = v->next;
-			if (v->st_inflight)
-				v->zombie = true; /* freed by its callback */
+			if (v->st_inflight || v->queued)
+				v->zombie = true; /* freed after its write */
 			else
 				vm_free(v);
 			return;
@@ -691,79 +698,171 @@ static void vm_forget(struct vm *v)
 	}
 }
 
-static void vm_state_flush(struct vm *v);
+/*
+ * P/vms writes.  A VM has at most one write in flight (two puts of one key
+ * on two connections could land in either order); what changes meanwhile
+ * is written after it.  Writes are queued and flushed once per loop
+ * iteration as txns of up to VQ_BATCH VMs, so that a burst of assignments
+ * (a coordinator commits many at once) costs a few etcd requests, not one
+ * per VM.
+ */
+#define VQ_BATCH 64
 
-/* One state write per VM in flight: two puts of one key on two
- * connections could land in either order. */
-static void vm_state_done(void *arg, const struct etcd_error *err)
-{
-	struct vm *v = arg;
-
-	v->st_inflight = false;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%s/vms/%s/%s: VM state not written: %s",
-			v->h->a->prefix, v->h->name, v->id, err_str(err));
-	if (v->zombie) {
-		vm_free(v);
-		return;
-	}
-	if (v->st_dirty && !v->h->a->stopping)
-		vm_state_flush(v);
-}
-
-static void vm_put_done(void *arg, const struct etcd_error *err,
-			const struct etcd_put_result *res)
-{
-	(void)res;
-	vm_state_done(arg, err);
-}
-
-static void vm_del_done(void *arg, const struct etcd_error *err,
-			const struct etcd_delete_result *res)
-{
-	(void)res;
-	vm_state_done(arg, err);
-}
+struct vq_batch {
+	agent *a;
+	size_t n;
+	struct vm *v[VQ_BATCH];
+};
 
 static void vm_state_flush(struct vm *v)
 {
 	agent *a = v->h->a;
-	char key[KEY_MAX], ts[32], *val = NULL;
-	json_t *o;
-	int r = -ENOMEM;
 
 	if (v->st_inflight) {
 		v->st_dirty = true;
 		return;
 	}
 	v->st_dirty = false;
-	snprintf(key, KEY_MAX, "%s/vms/%s/%s", a->prefix, v->h->name, v->id);
-	if (v->state == VM_NONE) {
-		struct etcd_delete_req d = {.key = key};
+	if (v->queued)
+		return;
+	v->queued = true;
+	v->q_next = NULL;
+	*a->vq_tail = v;
+	a->vq_tail = &v->q_next;
+	ev_prepare_start(a->loop, &a->vq_flush);
+}
 
-		r = etcd_kv_delete(a->etcd, &d, vm_del_done, v);
-	} else {
-		fs_time_now(ts, sizeof(ts));
-		o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "state",
+static void vq_done(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res)
+{
+	struct vq_batch *b = arg;
+	agent *a = b->a;
+	bool retry = false;
+
+	(void)res;
+	if (err && err->code != ETCD_ECANCELED)
+		fs_warn("%zu VM state(s) not written (%s/vms/%s/%s, ...): %s; "
+			"retrying",
+			b->n, a->prefix, b->v[0]->h->name, b->v[0]->id,
+			err_str(err));
+	for (size_t i = 0; i < b->n; i++) {
+		struct vm *v = b->v[i];
+
+		v->st_inflight = false;
+		if (v->zombie && !(err && !a->stopping &&
+				   err->code != ETCD_ECANCELED)) {
+			vm_free(v);
+			continue;
+		}
+		if (a->stopping || (err && err->code == ETCD_ECANCELED))
+			continue;
+		if (err) { /* keep the state; write it again in a while */
+			vm_state_flush(v);
+			retry = true;
+		} else if (v->st_dirty) {
+			vm_state_flush(v);
+		}
+	}
+	if (retry) {
+		ev_prepare_stop(a->loop, &a->vq_flush);
+		if (!ev_is_active(&a->vq_retry))
+			ev_timer_start(a->loop, &a->vq_retry);
+	}
+	free(b);
+}
+
+/* One put (or delete, for state NONE) of v's key into op; the value is
+ * malloc'd into *val. */
+static int vm_state_op(struct vm *v, struct etcd_op *op, char *key,
+		       char **val)
+{
+	agent *a = v->h->a;
+	char ts[32];
+
+	snprintf(key, KEY_MAX, "%s/vms/%s/%s", a->prefix, v->h->name, v->id);
+	*val = NULL;
+	if (v->state == VM_NONE) {
+		op->type = ETCD_OP_DELETE;
+		op->u.del = (struct etcd_delete_req){.key = key};
+		return 0;
+	}
+	fs_time_now(ts, sizeof(ts));
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "state",
 			      vm_state_names[v->state], "error",
 			      v->error ? v->error : "", "uid",
 			      v->uid ? v->uid : "", "attempt",
 			      (json_int_t)v->state_attempt, "updated", ts);
-		if (o)
-			val = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
-		if (val) {
-			struct etcd_put_req p = {.key = key, .value = val,
-						 .value_len = strlen(val)};
+	if (o)
+		*val = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!*val)
+		return -ENOMEM;
+	op->type = ETCD_OP_PUT;
+	op->u.put = (struct etcd_put_req){.key = key, .value = *val,
+					  .value_len = strlen(*val)};
+	return 0;
+}
 
-			r = etcd_kv_put(a->etcd, &p, vm_put_done, v);
+static void vq_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	agent *a = w->data;
+
+	(void)revents;
+	ev_prepare_stop(loop, w);
+	while (a->vq && !a->stopping) {
+		struct vq_batch *b = calloc(1, sizeof(*b));
+		char keys[VQ_BATCH][KEY_MAX];
+		char *vals[VQ_BATCH] = {0};
+		struct etcd_op ops[VQ_BATCH];
+		int r = 0;
+
+		if (!b) {
+			ev_timer_start(loop, &a->vq_retry);
+			return;
 		}
-		free(val);
+		b->a = a;
+		while (a->vq && b->n < VQ_BATCH && r == 0) {
+			struct vm *v = a->vq;
+
+			r = vm_state_op(v, &ops[b->n], keys[b->n],
+					&vals[b->n]);
+			if (r < 0)
+				break;
+			a->vq = v->q_next;
+			if (!a->vq)
+				a->vq_tail = &a->vq;
+			v->queued = false;
+			v->st_inflight = true;
+			b->v[b->n++] = v;
+		}
+		struct etcd_txn_req txn = {.success = ops, .n_success = b->n};
+		if (b->n > 0)
+			r = etcd_kv_txn(a->etcd, &txn, vq_done, b);
+		for (size_t i = 0; i < b->n; i++)
+			free(vals[i]);
+		if (b->n == 0 || r < 0) {
+			struct etcd_error e = {.code = r};
+
+			snprintf(e.message, sizeof(e.message), "%s",
+				 strerror(r < 0 && r > -4096 ? -r : ENOMEM));
+			if (b->n > 0)
+				vq_done(b, &e, NULL); /* requeues, arms retry */
+			else
+				free(b);
+			if (!ev_is_active(&a->vq_retry))
+				ev_timer_start(loop, &a->vq_retry);
+			return;
+		}
 	}
-	if (r == 0)
-		v->st_inflight = true;
-	else
-		fs_warn("%s: VM state not written: %s", key, strerror(-r));
+}
+
+static void vq_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	agent *a = w->data;
+
+	(void)revents;
+	if (a->vq)
+		ev_prepare_start(loop, &a->vq_flush);
 }
 
 /* P/vms/<host>/<id>; state NONE deletes the key (the VM is gone). */
@@ -843,7 +942,8 @@ static void vm_drive(struct vm *v)
 		 * mid-create): the executor finds it by name, or creates. */
 		fs_info("%s: creating VM %s (attempt %" PRId64 ") with %s",
 			h->name, v->id, v->attempt, agent_executor_name(a->x));
-		if (!current || v->state != VM_CREATING)
+		if ((!current || v->state != VM_CREATING) &&
+		    agent_executor_has_effects(a->x))
 			vm_state_write(v, VM_CREATING, NULL);
 		r = agent_executor_create(a->x, h->name, v->id, v->spec,
 					  strlen(v->spec), v->uid, vm_created, v);
@@ -1399,6 +1499,11 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 	a->w_assign.on_synced = assign_synced;
 	swatch_init(a, &a->w_rounds, "rounds", "%s/rounds/%s", "", true,
 		    rounds_kv, rounds_mark);
+	a->vq_tail = &a->vq;
+	ev_prepare_init(&a->vq_flush, vq_flush_cb);
+	a->vq_flush.data = a;
+	ev_timer_init(&a->vq_retry, vq_retry_cb, 1.0, 0);
+	a->vq_retry.data = a;
 	ev_timer_init(&a->metrics, metrics_cb, METRICS_PERIOD_S,
 		      METRICS_PERIOD_S);
 	a->metrics.data = a;
@@ -1522,6 +1627,17 @@ agent *agent_free(agent *a)
 	a->stop_done = NULL;
 	a->revokes = 0;
 	a->http = fs_httpd_stop(a->http);
+	ev_prepare_stop(a->loop, &a->vq_flush);
+	ev_timer_stop(a->loop, &a->vq_retry);
+	/* Queued writes die with us; forgotten VMs live only on the queue. */
+	for (struct vm *v = a->vq, *next; v; v = next) {
+		next = v->q_next;
+		v->queued = false;
+		if (v->zombie && !v->st_inflight)
+			vm_free(v);
+	}
+	a->vq = NULL;
+	a->vq_tail = &a->vq;
 	a->x = agent_executor_free(a->x);
 	swatch_fini(a, &a->w_rounds);
 	swatch_fini(a, &a->w_alloc);

@@ -262,6 +262,11 @@ agent_executor *agent_executor_free(agent_executor *x)
 	return NULL;
 }
 
+bool agent_executor_has_effects(const agent_executor *x)
+{
+	return x->type != AGENT_EXEC_SIMULATE;
+}
+
 const char *agent_executor_name(const agent_executor *x)
 {
 	static const char *const names[] = {"flintlock", "exec", "simulate"};

@@ -18,6 +18,7 @@
 #ifndef FLINTSCHED_AGENT_EXECUTOR_H
 #define FLINTSCHED_AGENT_EXECUTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "agent/config.h"
@@ -36,6 +37,10 @@ int agent_executor_new(struct ev_loop *loop, const struct agent_config *cfg,
 		       size_t errlen);
 agent_executor *agent_executor_free(agent_executor *x);
 const char *agent_executor_name(const agent_executor *x);
+/* Whether creating a VM touches the world (flintlock, exec): then the
+ * agent records "creating" before it starts, so that a restart knows the
+ * outcome is unknown.  simulate touches nothing and skips that write. */
+bool agent_executor_has_effects(const agent_executor *x);
 
 /* spec: the request's MicroVMSpec JSON (borrowed, copied).  uid: the uid
  * known from an earlier attempt, or NULL. */
