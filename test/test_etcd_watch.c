@@ -120,39 +120,30 @@ static void test_decode_table(void **state)
 	}
 }
 
+static void check_watch_mutation(const json_t *j, void *arg)
+{
+	struct etcd_arena a = {0};
+	struct etcd_watch_update u;
+	struct etcd_error err;
+
+	(void)arg;
+	int r = etcd_watch_decode(j, &a, &u, &err);
+	assert_true(r == 0 || r == ETCD_EPROTO);
+	if (r == 0 && u.n_events > 0)
+		assert_non_null(u.events[0].kv.key);
+	etcd_arena_clear(&a);
+}
+
 /* Every one-character mutation of the valid cases that is still JSON must
  * decode or be rejected, never crash (ASan / valgrind runs check). */
 static void test_decode_mutations(void **state)
 {
-	static const char subst[] = "\"0{}[]:,-9tn";
-	char buf[1024];
 	size_t parsed = 0;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(dcases) / sizeof(dcases[0]); i++) {
-		size_t n = strlen(dcases[i].json);
-		assert_true(n < sizeof(buf));
-		for (size_t pos = 0; pos < n; pos++) {
-			for (size_t k = 0; k < sizeof(subst) - 1; k++) {
-				struct etcd_arena a = {0};
-				struct etcd_watch_update u;
-				struct etcd_error err;
-				memcpy(buf, dcases[i].json, n + 1);
-				buf[pos] = subst[k];
-				json_t *j =
-				    json_loads(buf, JSON_DECODE_ANY, NULL);
-				if (j == NULL)
-					continue;
-				parsed++;
-				int r = etcd_watch_decode(j, &a, &u, &err);
-				assert_true(r == 0 || r == ETCD_EPROTO);
-				if (r == 0 && u.n_events > 0)
-					assert_non_null(u.events[0].kv.key);
-				json_decref(j);
-				etcd_arena_clear(&a);
-			}
-		}
-	}
+	for (size_t i = 0; i < sizeof(dcases) / sizeof(dcases[0]); i++)
+		parsed += etcdtest_json_mutations(dcases[i].json,
+						  check_watch_mutation, NULL);
 	assert_true(parsed > 100);
 }
 

@@ -208,3 +208,28 @@ void etcdtest_lease_revoke(etcd_client *c, int64_t id)
 	if (etcd_sync_lease_revoke(c, id, &err) != 0)
 		fail_msg("lease revoke %lld: %s", (long long)id, err.message);
 }
+
+size_t etcdtest_json_mutations(const char *json,
+			       void (*check)(const json_t *j, void *arg),
+			       void *arg)
+{
+	static const char subst[] = "\"0{}[]:,-9tn";
+	size_t n = strlen(json), parsed = 0;
+	char *buf = malloc(n + 1);
+
+	assert_non_null(buf);
+	for (size_t pos = 0; pos < n; pos++) {
+		for (size_t k = 0; k < sizeof(subst) - 1; k++) {
+			memcpy(buf, json, n + 1);
+			buf[pos] = subst[k];
+			json_t *j = json_loads(buf, JSON_DECODE_ANY, NULL);
+			if (j == NULL)
+				continue;
+			parsed++;
+			check(j, arg);
+			json_decref(j);
+		}
+	}
+	free(buf);
+	return parsed;
+}

@@ -30,7 +30,10 @@
 #ifndef FLINTSCHED_TEST_ETCDTEST_H
 #define FLINTSCHED_TEST_ETCDTEST_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
@@ -79,5 +82,12 @@ int64_t etcdtest_create_revision(etcd_client *c, const char *key);
 /* Grants a lease of ttl seconds with an id chosen by etcd; returns it. */
 int64_t etcdtest_lease_grant(etcd_client *c, int64_t ttl);
 void etcdtest_lease_revoke(etcd_client *c, int64_t id);
+
+/* For decoder tests: calls check(j, arg) on every one-character mutation
+ * of json (each position replaced by each of "\"0{}[]:,-9tn") that still
+ * parses as JSON, and frees j afterwards.  Returns how many parsed. */
+size_t etcdtest_json_mutations(const char *json,
+			       void (*check)(const json_t *j, void *arg),
+			       void *arg);
 
 #endif
