@@ -17,6 +17,7 @@ pkgs=(
 	procps                            # ps/pkill in e2e scripts
 	python3                           # free ports and JSON fields in e2e scripts
 	shellcheck                        # lint of the shell scripts (make lint)
+	curl jq gnuplot-nox               # make bench: /metrics, JSON, charts
 )
 missing=()
 for p in "${pkgs[@]}"; do
