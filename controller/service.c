@@ -37,8 +37,18 @@
 #include "controller/ctrl.h"
 #include "etcdclient/etcd.h"
 
+/*
+ * etcd refuses a txn with more than --max-txn-ops (default 128) compares,
+ * or success ops, or failure ops (each list counted on its own), and a
+ * request larger than --max-request-bytes (default 1.5 MiB, the protobuf
+ * form: raw keys and values, no base64).  Every txn built here stays
+ * within TXN_MAX of each and TXN_BYTES of keys and values, leaving room
+ * for the protobuf framing.
+ */
 #define TXN_MAX 128
+#define TXN_BYTES (1024 * 1024)
 #define TXN_REQS 48 /* requests per txn at most */
+#define TXN_HOSTS 48 /* hosts looked at while building one batch */
 #define PASS_INTERVAL_S 2.0
 
 /* Upper bounds (seconds) of the placement latency histogram buckets. */
@@ -69,6 +79,7 @@ struct ctrl_host {
 	unsigned part;            /* fs_slot_of(name, K): preferred by that slot */
 	unsigned locked;          /* commit txns in flight touching it */
 	struct fs_alloc *tent;    /* while building a batch */
+	unsigned tent_picks;      /* placements on it in that batch */
 	uint64_t seen;
 };
 
@@ -181,11 +192,14 @@ struct ctrl_txn {
 	size_t n_ok, n_ko;
 	struct tb_str ops[TXN_MAX]; /* success ops, replayed into the cache */
 	char *cmp_keys[TXN_MAX];
-	bool oom;
+	size_t bytes; /* keys and values, as etcd counts the request */
+	int err;      /* -ENOMEM, or -E2BIG: an op did not fit (a bug) */
+	bool answered; /* etcd answered (else: error, timeout, not sent) */
+	size_t resv_cmp, resv_ok, resv_bytes; /* kept for batch_send */
 	struct ctrl_req *reqs[TXN_REQS];
 	int phase[TXN_REQS]; /* status phase written per request, -1 none */
 	size_t n_reqs;
-	struct ctrl_host *hosts[48];
+	struct ctrl_host *hosts[TXN_HOSTS];
 	size_t n_hosts;
 	char what[160]; /* for the log */
 };
@@ -217,6 +231,7 @@ struct ctrl {
 	struct ctrl_req *dirty_head;
 	struct ctrl_req *ready_head, **ready_tail;
 	struct ctrl_txn **sbatch; /* per slot: status writes being batched */
+	struct ctrl_txn **gbatch; /* per slot: leftover bid deletes */
 	int64_t cap_gen;
 	bool pass_all;
 	unsigned inflight;
@@ -806,10 +821,12 @@ static void tb_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		   int64_t rev)
 {
 	if (!key || t->n_cmp >= TXN_MAX) {
+		if (!t->err)
+			t->err = key ? -E2BIG : -ENOMEM;
 		free(key);
-		t->oom = true;
 		return;
 	}
+	t->bytes += 2 * strlen(key); /* the compare and its read-back */
 	t->cmp_keys[t->n_cmp] = key;
 	t->cmp[t->n_cmp] = (struct etcd_compare){
 		.target = tgt, .result = ETCD_CMP_EQUAL, .key = key,
@@ -831,11 +848,13 @@ static void tb_fence(struct ctrl_txn *t)
 static void tb_op(struct ctrl_txn *t, char *key, char *val, int64_t lease)
 {
 	if (!key || t->n_ok >= TXN_MAX) {
+		if (!t->err)
+			t->err = key ? -E2BIG : -ENOMEM;
 		free(key);
 		free(val);
-		t->oom = true;
 		return;
 	}
+	t->bytes += strlen(key) + (val ? strlen(val) : 0);
 	t->ops[t->n_ok] = (struct tb_str){.key = key, .val = val,
 					  .len = val ? strlen(val) : 0,
 					  .del = !val};
@@ -848,6 +867,102 @@ static void tb_op(struct ctrl_txn *t, char *key, char *val, int64_t lease)
 		t->ok[t->n_ok] = (struct etcd_op){
 			.type = ETCD_OP_DELETE, .u.del = {.key = key}};
 	t->n_ok++;
+}
+
+/* Room in t for cmps more compares, ops more success ops and bytes more
+ * bytes of keys and values? */
+static bool tb_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
+		    size_t bytes)
+{
+	return t->n_cmp + t->resv_cmp + cmps <= TXN_MAX &&
+	       t->n_ok + t->resv_ok + ops <= TXN_MAX &&
+	       t->bytes + t->resv_bytes + bytes <= TXN_BYTES;
+}
+
+/* Bytes of a key under the prefix, at most (kind + two names). */
+static size_t key_max(const struct ctrl *c)
+{
+	return c->prefix_len + 16 + 2 * (FS_NAME_MAX + 1);
+}
+
+/* Bytes of the alloc value of h after a batch, at most. */
+static size_t alloc_max(const struct fs_alloc *a)
+{
+	size_t n = 160;
+
+	for (size_t i = 0; a && i < a->n_groups; i++)
+		n += 32 + strlen(a->groups[i].name);
+	return n + 64; /* a group the batch adds */
+}
+
+static void txn_send(struct ctrl_txn *t);
+
+/* Sends the leftover deletes of slot i, if any. */
+static void gc_flush_slot(struct ctrl *c, unsigned i)
+{
+	struct ctrl_txn *t = c->gbatch[i];
+
+	if (!t)
+		return;
+	c->gbatch[i] = NULL;
+	snprintf(t->what, sizeof(t->what), "delete %zu leftover bid(s)",
+		 t->n_ok);
+	txn_send(t);
+}
+
+/*
+ * Deletes key (taken) as coordinator of slot, in one fenced txn per slot
+ * and loop iteration: the bid deletes that do not fit in the txn that
+ * closes their round (a broadcast round over more hosts than a txn
+ * holds ops).  Best effort: a bid left behind is harmless (the agent
+ * ignores bids of closed rounds) and goes with its host's lease.
+ */
+static void gc_del(struct ctrl *c, unsigned slot, char *key)
+{
+	struct ctrl_txn *t = c->gbatch[slot];
+
+	if (!key)
+		return;
+	if (t && !tb_room(t, 0, 1, strlen(key)))
+		gc_flush_slot(c, slot);
+	t = c->gbatch[slot];
+	if (!t) {
+		t = txn_new(c, TXN_STATUS, slot);
+		if (!t) {
+			free(key);
+			return;
+		}
+		tb_fence(t);
+		c->gbatch[slot] = t;
+	}
+	tb_op(t, key, NULL, 0);
+}
+
+/* Ops that close r's round: the round key and one per bid. */
+static size_t round_ops(const struct ctrl_req *r)
+{
+	return r->round_attempt || r->n_bids ? 1 + r->n_bids : 0;
+}
+
+/* Adds the deletes closing r's round to t, keeping the ops that do not
+ * fit for the leftover txn. */
+static void tb_round_close(struct ctrl *c, struct ctrl_txn *t,
+			   struct ctrl_req *r)
+{
+	size_t kb = key_max(c);
+
+	if (!round_ops(r))
+		return;
+	tb_op(t, keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
+	for (size_t i = 0; i < r->n_bids; i++) {
+		char *k = keyf("%sbids/%s/%s", c->prefix, r->bids[i].host,
+			       r->id);
+
+		if (tb_room(t, 0, 1, kb))
+			tb_op(t, k, NULL, 0);
+		else
+			gc_del(c, r->slot, k);
+	}
 }
 
 static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev);
@@ -863,12 +978,14 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	if (err) {
 		c->m.txn_errors++;
 		if (err->code != ETCD_ECANCELED)
-			fs_warn("%s: etcd error: %s (%s); will retry",
+			fs_warn("%s: etcd error: %s (%s); will retry at the "
+				"next pass",
 				t->what, etcd_strerror(err->code),
 				err->message);
 		txn_done(t, false, 0);
 		return;
 	}
+	t->answered = true;
 	if (res->succeeded) {
 		for (size_t i = 0; i < t->n_ok; i++) {
 			if (t->ops[i].del)
@@ -926,8 +1043,18 @@ static void txn_send(struct ctrl_txn *t)
 		.failure = t->ko, .n_failure = t->n_ko};
 	int rc;
 
-	if (t->oom) {
-		fs_error("%s: out of memory building the txn", t->what);
+	if (!t->err && t->bytes > TXN_BYTES)
+		t->err = -E2BIG;
+	if (t->err) {
+		if (t->err == -E2BIG)
+			fs_error("%s: txn over etcd's limits (%zu compares, "
+				 "%zu ops, %zu bytes; at most %d each and %d "
+				 "bytes): not sent",
+				 t->what, t->n_cmp, t->n_ok, t->bytes, TXN_MAX,
+				 TXN_BYTES);
+		else
+			fs_error("%s: out of memory building the txn",
+				 t->what);
 		txn_done(t, false, 0);
 		return;
 	}
@@ -993,15 +1120,15 @@ static void act_status(struct ctrl *c, struct ctrl_req *r,
 		       struct ctrl_status *s, const char *what)
 {
 	struct ctrl_txn *t = c->sbatch[r->slot];
-	size_t ops = 1 + (r->n_bids || r->round_attempt ? 1 + r->n_bids : 0);
+	size_t kb = key_max(c), ops = 1 + round_ops(r);
 	char *js = status_json(c, r, s);
 
 	if (!js) {
 		ctrl_status_clear(s);
 		return;
 	}
-	if (t && (t->n_reqs >= TXN_REQS || t->n_ok + ops > TXN_MAX ||
-		  t->n_cmp + 2 > TXN_MAX)) {
+	if (t && (t->n_reqs >= TXN_REQS ||
+		  !tb_room(t, 2, ops, strlen(js) + 2 * kb + ops * kb))) {
 		status_flush_slot(c, r->slot);
 		t = NULL;
 	}
@@ -1023,13 +1150,7 @@ static void act_status(struct ctrl *c, struct ctrl_req *r,
 	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->req_present ? r->req_rev : 0);
 	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
-	if (r->n_bids || r->round_attempt) {
-		tb_op(t, keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
-		for (size_t i = 0; i < r->n_bids; i++)
-			tb_op(t, keyf("%sbids/%s/%s", c->prefix,
-				      r->bids[i].host, r->id),
-			      NULL, 0);
-	}
+	tb_round_close(c, t, r);
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
@@ -1477,19 +1598,26 @@ static char *assign_json(const struct ctrl_req *r, int64_t attempt)
 		    (long long)attempt);
 }
 
-/* Adds r to batch t if one of its candidates still fits.  Returns 1 added,
- * 0 wait (best host busy), -1 nothing fits. */
+/* batch_add's answers. */
+enum { BATCH_ADDED, BATCH_WAIT, BATCH_FULL, BATCH_NOFIT };
+
+/* Adds r to batch t if one of its candidates still fits: BATCH_ADDED;
+ * BATCH_WAIT when its best hosts are busy (in a txn in flight),
+ * BATCH_FULL when t has no room left for it (send t, then try again),
+ * BATCH_NOFIT when nothing fits any more. */
 static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 {
 	struct ctrl_host *h = NULL;
 	struct fs_bid b;
-	size_t i, ops;
+	size_t i, kb = key_max(c), cmps, ops, bytes;
 	bool busy = false;
+	double score = 0;
 	int64_t attempt;
 	struct ctrl_status s;
 	char *js, *aj;
 
-	ops = 2 + (r->round_attempt ? 1 + r->n_bids : 0);
+	if (t->n_reqs >= (size_t)c->cfg->batch || t->n_reqs >= TXN_REQS)
+		return BATCH_FULL;
 	for (i = 0; i < r->n_cands; i++) {
 		h = r->cands[i].data;
 		if (!h->present || req_avoids(r, h->name))
@@ -1499,26 +1627,23 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 			continue;
 		}
 		if (!h->tent) {
-			if (t->n_hosts >= 40)
-				return 0;
+			if (t->n_hosts >= TXN_HOSTS)
+				return t->n_reqs ? BATCH_FULL : BATCH_WAIT;
 			h->tent = alloc_dup(h);
 			if (!h->tent)
-				return 0;
+				return BATCH_WAIT;
+			h->tent_picks = 0;
 			t->hosts[t->n_hosts++] = h;
 		}
 		fs_score(&h->rec, h->tent, &r->parsed.need, &c->w,
 			 (enum fs_strategy)c->cfg->strategy, &b);
-		if (b.fits)
+		if (b.fits) {
+			score = r->cands[i].score;
 			break;
+		}
 	}
 	if (i == r->n_cands)
-		return busy ? 0 : -1;
-	if (t->n_ok + ops + 2 > TXN_MAX || t->n_cmp + 4 > TXN_MAX ||
-	    t->n_reqs >= (size_t)c->cfg->batch)
-		return 0;
-	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
-			 1) < 0)
-		return 0;
+		return busy ? BATCH_WAIT : BATCH_NOFIT;
 	attempt = (r->st_present && r->st.request_rev == r->req_rev
 			   ? r->st.attempt
 			   : 0) +
@@ -1527,48 +1652,69 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	status_carry(&s, r);
 	s.attempt = attempt;
 	strcpy(s.host, h->name);
-	s.score = r->cands[i].score;
+	s.score = score;
 	s.has_explain = true;
 	s.explain = r->explain;
-	memset(&r->explain, 0, sizeof(r->explain));
 	status_reason(&s, "placed on %s: lowest score %.3f of %zu %s", h->name,
-		      r->cands[i].score, r->n_cands,
+		      score, r->n_cands,
 		      r->round_attempt ? "bids" : "feasible hosts");
 	js = status_json(c, r, &s);
+	memset(&s.explain, 0, sizeof(s.explain)); /* still r's */
 	ctrl_status_clear(&s);
 	aj = assign_json(r, attempt);
+	if (!js || !aj) {
+		free(js);
+		free(aj);
+		return BATCH_WAIT;
+	}
+	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
+	 * a host new to the batch, and the deletes closing its round (in
+	 * an empty batch those that do not fit go to the leftover txn). */
+	cmps = 2 + (h->tent_picks == 0);
+	ops = 2 + (h->tent_picks == 0);
+	bytes = strlen(js) + strlen(aj) + 4 * kb +
+		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
+	if (t->n_reqs == 0 ? !tb_room(t, cmps, ops + (round_ops(r) > 0),
+				      bytes + kb)
+			   : !tb_room(t, cmps, ops + round_ops(r),
+				      bytes + round_ops(r) * kb)) {
+		free(js);
+		free(aj);
+		return t->n_reqs ? BATCH_FULL : BATCH_NOFIT;
+	}
+	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
+			 1) < 0) {
+		free(js);
+		free(aj);
+		return BATCH_WAIT;
+	}
+	if (h->tent_picks++ == 0) {
+		t->resv_cmp++;
+		t->resv_ok++;
+		t->resv_bytes += 3 * kb + alloc_max(h->tent);
+	}
 	tb_cmp(t, keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->st_present ? r->st_rev : 0);
 	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->req_rev);
 	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
 	tb_op(t, keyf("%sassign/%s/%s", c->prefix, h->name, r->id), aj, 0);
-	if (r->round_attempt) {
-		tb_op(t, keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
-		for (size_t j = 0; j < r->n_bids; j++)
-			tb_op(t, keyf("%sbids/%s/%s", c->prefix,
-				      r->bids[j].host, r->id),
-			      NULL, 0);
-	}
+	tb_round_close(c, t, r);
 	r->pick = h->name;
-	r->pick_score = r->cands[i].score;
+	r->pick_score = score;
 	t->reqs[t->n_reqs++] = r;
-	return 1;
+	return BATCH_ADDED;
 }
 
 static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 {
 	size_t used = 0;
 
+	t->resv_cmp = t->resv_ok = t->resv_bytes = 0;
 	/* alloc compares and puts for the hosts that got something */
 	for (size_t i = 0; i < t->n_hosts; i++) {
 		struct ctrl_host *h = t->hosts[i];
-		bool got = false;
-
-		for (size_t j = 0; j < t->n_reqs; j++)
-			if (t->reqs[j]->pick == h->name)
-				got = true;
-		if (got) {
+		if (h->tent_picks) {
 			tb_cmp(t, keyf("%salloc/%s", c->prefix, h->name),
 			       ETCD_CMP_MOD,
 			       h->alloc_present ? h->alloc_rev : 0);
@@ -1580,6 +1726,7 @@ static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 		fs_alloc_clear(h->tent);
 		free(h->tent);
 		h->tent = NULL;
+		h->tent_picks = 0;
 	}
 	t->n_hosts = used;
 	for (size_t j = 0; j < t->n_reqs; j++)
@@ -1615,19 +1762,18 @@ static void commit_flush(struct ctrl *c)
 				tb_fence(t);
 			}
 			rc = batch_add(c, t, r);
-			if (rc == 0) {
-				if (t->n_reqs >= (size_t)c->cfg->batch ||
-				    t->n_ok + 8 > TXN_MAX) {
-					batch_send(c, t);
-					t = NULL;
-					continue; /* retry r in a new batch */
-				}
+			if (rc == BATCH_FULL) {
+				batch_send(c, t);
+				t = NULL;
+				continue; /* retry r in a new batch */
+			}
+			if (rc == BATCH_WAIT) {
 				p = &r->ready_next;
 				continue;
 			}
 			*p = r->ready_next; /* unlink */
 			r->ready_next = NULL;
-			if (rc < 0) {
+			if (rc == BATCH_NOFIT) {
 				/* Nothing fits any more: plan again. */
 				r->tries++;
 				round_reset(r);
@@ -1645,6 +1791,7 @@ static void commit_flush(struct ctrl *c)
 				fs_alloc_clear(t->hosts[i]->tent);
 				free(t->hosts[i]->tent);
 				t->hosts[i]->tent = NULL;
+				t->hosts[i]->tent_picks = 0;
 			}
 			txn_free(t);
 		}
@@ -1742,7 +1889,7 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 				break;
 			}
 			r->tries++;
-			if (slot_mine(c, r->slot) &&
+			if (t->answered && slot_mine(c, r->slot) &&
 			    r->tries < c->cfg->max_attempts &&
 			    r->req_rev == r->plan_req_rev &&
 			    (r->st_present ? r->st_rev : 0) ==
@@ -1767,7 +1914,10 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 		r->pick = NULL;
 		if (t->kind == TXN_COMMIT && ok)
 			r->round_attempt = 0;
-		if (r->act == ACT_NONE)
+		/* Without an answer (etcd down or slow, or a txn that could
+		 * not be sent) the request waits for the next pass
+		 * (PASS_INTERVAL_S) rather than retrying at once. */
+		if (r->act == ACT_NONE && (ok || t->answered))
 			req_dirty(r);
 	}
 	txn_free(t);
@@ -2045,6 +2195,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	}
 	commit_flush(c);
 	status_flush(c);
+	for (unsigned i = 0; i < c->k; i++)
+		gc_flush_slot(c, i);
 }
 
 static void on_pass_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -2787,7 +2939,8 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	c->prefix_len = strlen(c->prefix);
 	c->slots = calloc(c->k, sizeof(*c->slots));
 	c->sbatch = calloc(c->k, sizeof(*c->sbatch));
-	if (!c->slots || !c->sbatch)
+	c->gbatch = calloc(c->k, sizeof(*c->gbatch));
+	if (!c->slots || !c->sbatch || !c->gbatch)
 		goto fail;
 	for (unsigned i = 0; i < c->k; i++) {
 		c->slots[i].name = keyf("%selection/slot-%u", c->prefix, i);
@@ -2844,6 +2997,7 @@ fail:
 				free(c->slots[i].name);
 		free(c->slots);
 		free(c->sbatch);
+		free(c->gbatch);
 		free(c->prefix);
 		free(c);
 	}
@@ -2922,9 +3076,11 @@ ctrl *ctrl_free(ctrl *c)
 		free(c->slots[i].name);
 		free(c->slots[i].lk_key);
 		txn_free(c->sbatch[i]); /* never sent */
+		txn_free(c->gbatch[i]);
 	}
 	free(c->slots);
 	free(c->sbatch);
+	free(c->gbatch);
 	free(c->prefix);
 	free(c);
 	return NULL;

@@ -72,9 +72,10 @@ static const char *bindir(void)
 	return b ? b : "build";
 }
 
-/* extra: one more "key=value" for --set, or NULL. */
-static pid_t start_ctrl_x(struct env *e, const char *name, const char *bidding,
-			  const char *extra)
+/* extra, extra2: more "key=value" for --set, or NULL. */
+static pid_t start_ctrl_xx(struct env *e, const char *name,
+			   const char *bidding, const char *extra,
+			   const char *extra2)
 {
 	char bin[256], ep[128], pfx[96], nm[96], bid[96], logf[96];
 	const char *argv[] = {bin,
@@ -86,6 +87,7 @@ static pid_t start_ctrl_x(struct env *e, const char *name, const char *bidding,
 			      "--set", "scheduling.bid_timeout_ms=300",
 			      "--set", "log.level=debug",
 			      extra ? "--set" : NULL, extra,
+			      extra2 ? "--set" : NULL, extra2,
 			      NULL};
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-controller", bindir());
@@ -95,6 +97,12 @@ static pid_t start_ctrl_x(struct env *e, const char *name, const char *bidding,
 	snprintf(bid, sizeof(bid), "scheduling.bidding=%s", bidding);
 	snprintf(logf, sizeof(logf), "t%d-%s.log", test_no, name);
 	return spawn(e, logf, argv);
+}
+
+static pid_t start_ctrl_x(struct env *e, const char *name, const char *bidding,
+			  const char *extra)
+{
+	return start_ctrl_xx(e, name, bidding, extra, NULL);
 }
 
 static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
@@ -713,6 +721,103 @@ static void test_host_killed(void **state)
 	assert_int_equal(cs.alloc_vms, n);
 }
 
+/* Does the log file of this test's process `name` contain s? */
+static bool log_has(struct env *e, const char *name, const char *s)
+{
+	char path[512], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/t%d-%s.log", e->h->dir, test_no,
+		 name);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, s) != NULL;
+	fclose(f);
+	return found;
+}
+
+static bool cond_hosts(struct env *e, struct census *cs, void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, "hosts");
+	bool all = r && (int)r->n_kvs == *(int *)arg;
+
+	(void)cs;
+	etcd_sync_range_free(r);
+	return all;
+}
+
+static bool cond_no_bids(struct env *e, struct census *cs, void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, "bids");
+	bool none = r && r->n_kvs == 0;
+
+	(void)cs;
+	(void)arg;
+	etcd_sync_range_free(r);
+	return none;
+}
+
+/*
+ * Txns stay within etcd's limits (128 compares, 128 ops each branch):
+ * a broadcast round over 140 hosts closes with 141 deletes, more than a
+ * txn holds, and several such requests cannot share one commit txn.
+ * Every request is placed, every bid deleted (the ones that did not fit
+ * in the commit by a leftover txn), and no txn was refused or dropped.
+ */
+static void test_txn_limits_broadcast(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	int n = 6;
+	int hosts = 140;
+
+	start_agent(e, "wide", hosts, 8, 100);
+	/* every host registered first, so that every round gets 140 bids */
+	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	start_ctrl_x(e, "ca", "broadcast", "scheduling.bid_timeout_ms=5000");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 60, &cs)) {
+		dump(e, &cs);
+		fail_msg("broadcast over 140 hosts did not place everything");
+	}
+	assert_int_equal(cs.alloc_vms, n);
+	if (!await(e, cond_no_bids, NULL, 20, &cs))
+		fail_msg("bids left behind after their rounds closed");
+	assert_false(log_has(e, "ca", "over etcd's limits"));
+	assert_false(log_has(e, "ca", "out of memory"));
+	assert_false(log_has(e, "ca", "etcd error"));
+}
+
+/* sample with 48 candidates: 51 ops per placement, so a commit batch
+ * holds two placements; 24 of them all go through batches that are cut
+ * at the limit instead of overflowing it. */
+static void test_txn_limits_sample(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	int n = 24;
+	int hosts = 60;
+
+	start_agent(e, "many", hosts, 64, 100);
+	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	start_ctrl_xx(e, "ca", "sample", "scheduling.candidates=48",
+		      "scheduling.bid_timeout_ms=5000");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 60, &cs)) {
+		dump(e, &cs);
+		fail_msg("sample with 48 candidates did not place everything");
+	}
+	assert_int_equal(cs.alloc_vms, n);
+	if (!await(e, cond_no_bids, NULL, 20, &cs))
+		fail_msg("bids left behind after their rounds closed");
+	assert_false(log_has(e, "ca", "over etcd's limits"));
+	assert_false(log_has(e, "ca", "out of memory"));
+	assert_false(log_has(e, "ca", "etcd error"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -727,6 +832,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_metrics, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_host_killed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_txn_limits_broadcast,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txn_limits_sample, setup,
 						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
