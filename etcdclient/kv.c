@@ -233,14 +233,16 @@ int etcd_decode_delete(const json_t *resp, struct etcd_arena *a,
 
 enum kv_kind { KV_RANGE, KV_PUT, KV_DELETE, KV_COMPACT };
 
+union kv_cb {
+	etcd_range_cb range;
+	etcd_put_cb put;
+	etcd_delete_cb del;
+	etcd_done_cb done;
+};
+
 struct kv_ctx {
 	enum kv_kind kind;
-	union {
-		etcd_range_cb range;
-		etcd_put_cb put;
-		etcd_delete_cb del;
-		etcd_done_cb done;
-	} cb;
+	union kv_cb cb;
 	void *arg;
 };
 
@@ -308,107 +310,90 @@ out:
 	free(x);
 }
 
-static int kv_start(etcd_client *c, const char *path, json_t *body,
-		    struct kv_ctx *x)
-{
-	int r = etcd_call_start(c, path, body, 0, on_kv_done, NULL, x, NULL);
+static const char *const kv_paths[] = {
+	[KV_RANGE] = "/v3/kv/range",
+	[KV_PUT] = "/v3/kv/put",
+	[KV_DELETE] = "/v3/kv/deleterange",
+	[KV_COMPACT] = "/v3/kv/compaction",
+};
 
+/* Starts the call; on_kv_done decodes the answer by kind.  body is stolen;
+ * r is what encoding it returned (the body is NULL unless r == 0). */
+static int kv_start(etcd_client *c, enum kv_kind kind, int r, json_t *body,
+		    union kv_cb cb, void *arg)
+{
+	struct kv_ctx *x;
+
+	if (r != 0 || (r = etcd_client_closing(c)) != 0)
+		goto fail;
+	if ((x = malloc(sizeof(*x))) == NULL) {
+		r = ETCD_ENOMEM;
+		goto fail;
+	}
+	x->kind = kind;
+	x->cb = cb;
+	x->arg = arg;
+	r = etcd_call_start(c, kv_paths[kind], body, 0, on_kv_done, NULL, x,
+			    NULL);
 	if (r != 0)
 		free(x);
 	return r;
-}
-
-static struct kv_ctx *ctx_new(enum kv_kind kind, void *arg)
-{
-	struct kv_ctx *x = malloc(sizeof(*x));
-
-	if (x != NULL) {
-		x->kind = kind;
-		x->arg = arg;
-	}
-	return x;
+fail:
+	json_decref(body);
+	return r;
 }
 
 int etcd_kv_range(etcd_client *c, const struct etcd_range_req *req,
 		  etcd_range_cb cb, void *arg)
 {
-	json_t *body;
+	json_t *body = NULL;
 	int r;
 
 	if (c == NULL || cb == NULL)
 		return ETCD_EINVAL;
-	if ((r = etcd_client_closing(c)) || (r = etcd_encode_range(req, &body)))
-		return r;
-	struct kv_ctx *x = ctx_new(KV_RANGE, arg);
-	if (x == NULL) {
-		json_decref(body);
-		return ETCD_ENOMEM;
-	}
-	x->cb.range = cb;
-	return kv_start(c, "/v3/kv/range", body, x);
+	r = etcd_encode_range(req, &body);
+	return kv_start(c, KV_RANGE, r, body, (union kv_cb){.range = cb},
+			arg);
 }
 
 int etcd_kv_put(etcd_client *c, const struct etcd_put_req *req,
 		etcd_put_cb cb, void *arg)
 {
-	json_t *body;
+	json_t *body = NULL;
 	int r;
 
 	if (c == NULL || cb == NULL)
 		return ETCD_EINVAL;
-	if ((r = etcd_client_closing(c)) || (r = etcd_encode_put(req, &body)))
-		return r;
-	struct kv_ctx *x = ctx_new(KV_PUT, arg);
-	if (x == NULL) {
-		json_decref(body);
-		return ETCD_ENOMEM;
-	}
-	x->cb.put = cb;
-	return kv_start(c, "/v3/kv/put", body, x);
+	r = etcd_encode_put(req, &body);
+	return kv_start(c, KV_PUT, r, body, (union kv_cb){.put = cb},
+			arg);
 }
 
 int etcd_kv_delete(etcd_client *c, const struct etcd_delete_req *req,
 		   etcd_delete_cb cb, void *arg)
 {
-	json_t *body;
+	json_t *body = NULL;
 	int r;
 
 	if (c == NULL || cb == NULL)
 		return ETCD_EINVAL;
-	if ((r = etcd_client_closing(c)) ||
-	    (r = etcd_encode_delete(req, &body)))
-		return r;
-	struct kv_ctx *x = ctx_new(KV_DELETE, arg);
-	if (x == NULL) {
-		json_decref(body);
-		return ETCD_ENOMEM;
-	}
-	x->cb.del = cb;
-	return kv_start(c, "/v3/kv/deleterange", body, x);
+	r = etcd_encode_delete(req, &body);
+	return kv_start(c, KV_DELETE, r, body, (union kv_cb){.del = cb},
+			arg);
 }
 
 int etcd_kv_compact(etcd_client *c, int64_t revision, bool physical,
 		    etcd_done_cb cb, void *arg)
 {
 	json_t *body;
-	int r;
+	int r = 0;
 
 	if (c == NULL || cb == NULL || revision <= 0)
 		return ETCD_EINVAL;
-	if ((r = etcd_client_closing(c)))
-		return r;
-	if ((body = json_object()) == NULL)
-		return ETCD_ENOMEM;
-	if (etcd_json_set_int64(body, "revision", revision) ||
-	    set_true(body, "physical", physical)) {
-		json_decref(body);
-		return ETCD_ENOMEM;
-	}
-	struct kv_ctx *x = ctx_new(KV_COMPACT, arg);
-	if (x == NULL) {
-		json_decref(body);
-		return ETCD_ENOMEM;
-	}
-	x->cb.done = cb;
-	return kv_start(c, "/v3/kv/compaction", body, x);
+	if ((body = json_object()) == NULL ||
+	    etcd_json_set_int64(body, "revision", revision) ||
+	    set_true(body, "physical", physical))
+		r = ETCD_ENOMEM;
+	return kv_start(c, KV_COMPACT, r, body, (union kv_cb){.done = cb},
+			arg);
 }
