@@ -196,6 +196,22 @@ int etcd_kv_delete(etcd_client *c, const struct etcd_delete_req *req,
 int etcd_kv_compact(etcd_client *c, int64_t revision, bool physical,
 		    etcd_done_cb cb, void *arg);
 
+/*
+ * Lists a whole range at one revision, page_size keys per request, so that
+ * a large prefix never needs one huge answer in memory (etcd's answer, its
+ * JSON tree and the decoded kvs all scale with the page, not the range).
+ * cb runs once per page, in key order, with last == true on the final one
+ * (possibly empty); page->header.revision is the list's revision, the
+ * same for every page: watch from it + 1.  An error ends the list (cb
+ * runs once with err; ETCD_ECOMPACTED if the revision was compacted
+ * between pages: list again).  req->revision, if set, pins the revision;
+ * req->limit must be 0; count_only is refused.
+ */
+typedef void (*etcd_list_cb)(void *arg, const struct etcd_error *err,
+			     const struct etcd_range_result *page, bool last);
+int etcd_kv_list(etcd_client *c, const struct etcd_range_req *req,
+		 int64_t page_size, etcd_list_cb cb, void *arg);
+
 /* ---- txn -------------------------------------------------------------- */
 
 enum etcd_cmp_target {

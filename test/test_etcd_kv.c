@@ -742,6 +742,97 @@ static void test_sync_layer(void **state)
 	assert_int_equal(err.code, ETCD_EINVAL);
 }
 
+/* ---- list: page by page at one revision ------------------------------- */
+
+struct listcap {
+	bool done, failed;
+	int pages;
+	int keys;
+	char prev[64];
+	bool ordered;
+	int64_t rev;
+	bool same_rev;
+	struct etcd_error err;
+};
+
+static void on_list_page(void *arg, const struct etcd_error *err,
+			 const struct etcd_range_result *page, bool last)
+{
+	struct listcap *l = arg;
+
+	if (err != NULL) {
+		l->failed = true;
+		l->err = *err;
+		l->done = true;
+		return;
+	}
+	l->pages++;
+	if (l->rev == 0)
+		l->rev = page->header.revision;
+	l->same_rev = l->same_rev && page->header.revision == l->rev;
+	for (size_t i = 0; i < page->n_kvs; i++) {
+		l->ordered = l->ordered && strcmp(l->prev, page->kvs[i].key) < 0;
+		snprintf(l->prev, sizeof(l->prev), "%s", page->kvs[i].key);
+		l->keys++;
+	}
+	if (last)
+		l->done = true;
+	else if (l->pages == 1) /* written after the list's revision */
+		etcdtest_put(T->client, "/list/k-050x", "late", 0);
+}
+
+static void test_list_pages(void **state)
+{
+	char key[32];
+	struct listcap l = {.ordered = true, .same_rev = true};
+	struct etcd_range_req rq = {.key = "/list/", .prefix = true};
+
+	(void)state;
+	for (int i = 0; i < 250; i++) {
+		snprintf(key, sizeof(key), "/list/k-%03d", i);
+		etcdtest_put(T->client, key, "v", 0);
+	}
+	etcdtest_put(T->client, "/lisu", "outside the prefix", 0);
+	int64_t before = etcdtest_put(T->client, "/list-", "outside too", 0);
+
+	assert_int_equal(etcd_kv_list(T->client, &rq, 100, on_list_page, &l),
+			 0);
+	assert_true(evtest_run_until(T->loop, &l.done, WAIT_S));
+	assert_false(l.failed);
+	assert_int_equal(l.pages, 3); /* 100 + 100 + 50 */
+	assert_int_equal(l.keys, 250); /* each once; not the late one */
+	assert_true(l.ordered);
+	assert_true(l.same_rev);
+	assert_int_equal(l.rev, before);
+
+	/* Exactly a page: the last page is empty. */
+	struct listcap l2 = {.ordered = true, .same_rev = true};
+	assert_int_equal(etcd_kv_list(T->client, &rq, 251, on_list_page, &l2),
+			 0);
+	assert_true(evtest_run_until(T->loop, &l2.done, WAIT_S));
+	assert_int_equal(l2.keys, 251); /* with the late one now */
+	assert_int_equal(l2.pages, 1);
+
+	/* A compacted revision ends the list with ETCD_ECOMPACTED. */
+	struct listcap l3 = {.ordered = true, .same_rev = true};
+	int64_t now = etcdtest_put(T->client, "/list/zz", "v", 0);
+	etcdtest_compact(T->client, now);
+	rq.revision = before;
+	assert_int_equal(etcd_kv_list(T->client, &rq, 100, on_list_page, &l3),
+			 0);
+	assert_true(evtest_run_until(T->loop, &l3.done, WAIT_S));
+	assert_true(l3.failed);
+	assert_int_equal(l3.err.code, ETCD_ECOMPACTED);
+
+	/* Bad arguments are refused at once. */
+	rq.revision = 0;
+	assert_int_equal(etcd_kv_list(T->client, &rq, 0, on_list_page, &l3),
+			 ETCD_EINVAL);
+	rq.limit = 5;
+	assert_int_equal(etcd_kv_list(T->client, &rq, 10, on_list_page, &l3),
+			 ETCD_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -757,6 +848,7 @@ int main(void)
 		cmocka_unit_test(test_txn_conflict),
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_sync_layer),
+		cmocka_unit_test(test_list_pages),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup,
