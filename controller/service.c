@@ -80,6 +80,7 @@ struct ctrl_host {
 	unsigned locked;          /* commit txns in flight touching it */
 	struct fs_alloc *tent;    /* while building a batch */
 	unsigned tent_picks;      /* placements on it in that batch */
+	struct fs_alloc *pend;    /* its alloc if the txn in flight succeeds */
 	uint64_t seen;
 };
 
@@ -1533,6 +1534,15 @@ static void place_start(struct ctrl *c, struct ctrl_req *r)
 
 /* ---- commit batches --------------------------------------------------- */
 
+static void host_pend_clear(struct ctrl_host *h)
+{
+	if (h->pend) {
+		fs_alloc_clear(h->pend);
+		free(h->pend);
+		h->pend = NULL;
+	}
+}
+
 static struct fs_alloc *alloc_dup(const struct ctrl_host *h)
 {
 	struct fs_alloc *a = calloc(1, sizeof(*a));
@@ -1561,11 +1571,15 @@ static char *assign_json(const struct ctrl_req *r, int64_t attempt)
 
 /*
  * cached: the best of r's feasible hosts now, scored from the cache plus
- * the placements already in the batch being built (h->tent), skipping
- * hosts with a commit in flight (their cache entry is about to move).
- * Ranking at plan time instead sent every request planned in one pass
- * to the same few hosts (a batch's own placements did not count), so
- * that spread did not spread (max - min 28 VMs of 20 per host).
+ * the placements already in the batch being built (h->tent) or in the
+ * commit in flight (h->pend).  Ranking at plan time instead sent every
+ * request planned in one pass to the same few hosts (a batch's own
+ * placements did not count), so that spread did not spread (max - min
+ * 24 VMs of 20 per host).  A host with a commit in flight cannot join
+ * another txn until it answers (its alloc revision is unknown): when it
+ * is the best, r waits for it (*busy) rather than going to a worse host;
+ * skipping such hosts sent whole batches to the one host left out of the
+ * batch in flight.
  *
  * Among equal scores, hosts of the request's own partition
  * (fs_slot_of(host) == slot) come first, then the (request, host) hash:
@@ -1581,21 +1595,18 @@ static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 	struct ctrl_host *best = NULL;
 	double bs = 0;
 	uint32_t btb = 0;
-	bool bpart = false;
+	bool bpart = false, bfree = false;
 	struct fs_bid b;
 
 	for (size_t i = 0; i < r->n_cands; i++) {
 		struct ctrl_host *h = r->cands[i].data;
-		bool part;
+		bool part, free_;
 
 		if (!h->present || req_avoids(r, h->name))
 			continue;
-		if (h->locked) {
-			*busy = true;
-			continue;
-		}
 		fs_score(&h->rec,
 			 h->tent ? h->tent
+			 : h->pend ? h->pend
 			 : h->alloc_present ? &h->alloc
 					    : &empty,
 			 &r->parsed.need, &c->w,
@@ -1603,15 +1614,24 @@ static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 		if (!b.fits)
 			continue;
 		part = h->part == r->slot;
+		free_ = !h->locked;
 		if (!best || b.score < bs ||
 		    (b.score == bs &&
-		     (part > bpart ||
-		      (part == bpart && r->cands[i].tiebreak < btb)))) {
+		     (free_ > bfree ||
+		      (free_ == bfree &&
+		       (part > bpart ||
+			(part == bpart &&
+			 r->cands[i].tiebreak < btb)))))) {
 			best = h;
 			bs = b.score;
 			btb = r->cands[i].tiebreak;
 			bpart = part;
+			bfree = free_;
 		}
+	}
+	if (best && best->locked) {
+		*busy = true;
+		return NULL;
 	}
 	*ret_score = bs;
 	return best;
@@ -1755,9 +1775,12 @@ static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 			      fs_alloc_format(h->tent), 0);
 			h->locked++;
 			t->hosts[used++] = h;
+			host_pend_clear(h);
+			h->pend = h->tent; /* until the answer */
+		} else {
+			fs_alloc_clear(h->tent);
+			free(h->tent);
 		}
-		fs_alloc_clear(h->tent);
-		free(h->tent);
 		h->tent = NULL;
 		h->tent_picks = 0;
 	}
@@ -1879,9 +1902,12 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 {
 	struct ctrl *c = t->c;
 
-	for (size_t i = 0; i < t->n_hosts; i++)
+	for (size_t i = 0; i < t->n_hosts; i++) {
 		if (t->hosts[i]->locked)
 			t->hosts[i]->locked--;
+		if (!t->hosts[i]->locked)
+			host_pend_clear(t->hosts[i]);
+	}
 	if (ok)
 		metrics_txn_ok(c, t);
 	for (size_t i = 0; i < t->n_reqs; i++) {
@@ -3052,6 +3078,7 @@ static void free_host(void *arg, const char *key, void *val)
 	(void)key;
 	fs_host_clear(&h->rec);
 	fs_alloc_clear(&h->alloc);
+	host_pend_clear(h);
 	free(h);
 }
 
