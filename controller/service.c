@@ -165,6 +165,18 @@ struct ctrl_req {
 
 enum slot_state { SLOT_NONE, SLOT_CAMPAIGN, SLOT_LEADER };
 
+/* A candidacy key P/election/slot-<i>/<lease> seen in the cache; the
+ * oldest (lowest create revision) is the slot's leader. */
+struct slot_cand {
+	char lease[24];
+	int64_t crev;
+	char name[FS_NAME_MAX + 1]; /* the campaign value: the controller */
+};
+
+/* After yielding a slot to a controller below its share, do not campaign
+ * for it again for this long (it goes to the controller queued first). */
+#define YIELD_HOLD_S 5.0
+
 struct ctrl_slot {
 	enum slot_state state;
 	etcd_campaign *camp;
@@ -172,6 +184,9 @@ struct ctrl_slot {
 	char *lk_key; /* our leader key */
 	int64_t lk_rev, lk_lease;
 	char coord[FS_NAME_MAX + 32]; /* "<name>/slot-<i>" */
+	struct slot_cand *cands;      /* every controller's candidacy */
+	size_t n_cands;
+	ev_tstamp yielded_at;         /* 0, or when we yielded it */
 };
 
 enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
@@ -493,6 +508,47 @@ static void capacity_changed(struct ctrl *c)
 	c->pass_all = true;
 }
 
+static void slot_cand_del(struct ctrl_slot *s, const char *lease)
+{
+	for (size_t i = 0; i < s->n_cands; i++) {
+		if (strcmp(s->cands[i].lease, lease) == 0) {
+			s->cands[i] = s->cands[--s->n_cands];
+			return;
+		}
+	}
+}
+
+/* Records a candidacy key (create == 0: a put we made, not listed). */
+static void slot_cand_put(struct ctrl_slot *s, const char *lease,
+			  int64_t create, const char *val, size_t len)
+{
+	struct slot_cand *v;
+
+	if (create <= 0 || strlen(lease) >= sizeof(v->lease))
+		return;
+	slot_cand_del(s, lease);
+	v = realloc(s->cands, (s->n_cands + 1) * sizeof(*v));
+	if (!v)
+		return;
+	s->cands = v;
+	v += s->n_cands++;
+	strcpy(v->lease, lease);
+	v->crev = create;
+	snprintf(v->name, sizeof(v->name), "%.*s",
+		 (int)(len < FS_NAME_MAX ? len : FS_NAME_MAX), val);
+}
+
+/* Name of the controller leading slot s as the cache says, or NULL. */
+static const char *slot_leader(const struct ctrl_slot *s)
+{
+	const struct slot_cand *best = NULL;
+
+	for (size_t i = 0; i < s->n_cands; i++)
+		if (!best || s->cands[i].crev < best->crev)
+			best = &s->cands[i];
+	return best ? best->name : NULL;
+}
+
 static void cache_put(struct ctrl *c, const char *key, const char *val,
 		      size_t len, int64_t create, int64_t mod)
 {
@@ -692,8 +748,10 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 
 		snprintf(mine, sizeof(mine), "%llx",
 			 (unsigned long long)c->lease);
+		if (sscanf(a, "slot-%u", &i) != 1 || i >= c->k)
+			return;
+		slot_cand_put(&c->slots[i], b, create, val, len);
 		if (c->lease && strcmp(b, mine) == 0 &&
-		    sscanf(a, "slot-%u", &i) == 1 && i < c->k &&
 		    c->slots[i].state == SLOT_NONE)
 			slot_withdraw(c, i);
 	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
@@ -778,6 +836,11 @@ static void cache_del(struct ctrl *c, const char *key, int64_t rev)
 				break;
 			}
 		}
+	} else if (strcmp(kind, "election") == 0 && b[0]) {
+		unsigned i;
+
+		if (sscanf(a, "slot-%u", &i) == 1 && i < c->k)
+			slot_cand_del(&c->slots[i], b);
 	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
 		if (ctrl_map_del(&c->ctrls, a)) {
 			fs_info("controller %s is gone (%zu live)", a,
@@ -2372,6 +2435,8 @@ static void on_list(void *arg, const struct etcd_error *err,
 		return;
 	}
 	c->list_gen++;
+	for (unsigned i = 0; i < c->k; i++)
+		c->slots[i].n_cands = 0; /* the list has them all */
 	for (size_t i = 0; i < res->n_kvs; i++)
 		cache_put(c, res->kvs[i].key, res->kvs[i].value,
 			  res->kvs[i].value_len, res->kvs[i].create_revision,
@@ -2521,6 +2586,90 @@ static void slot_withdraw(struct ctrl *c, unsigned i)
 	free(key);
 }
 
+/* Slots led by controller name, as the cache says. */
+static unsigned slots_led_by(const struct ctrl *c, const char *name)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->k; i++) {
+		const char *l = slot_leader(&c->slots[i]);
+
+		n += l && strcmp(l, name) == 0;
+	}
+	return n;
+}
+
+static bool slot_has_cand(const struct ctrl_slot *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_cands; i++)
+		if (strcmp(s->cands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+struct yield_ctx {
+	struct ctrl *c;
+	unsigned floor, cap;
+	const char *starving; /* a live controller below floor */
+	bool other_yields;    /* a controller named after us holds cap */
+};
+
+static void yield_each(void *arg, const char *key, void *val)
+{
+	struct yield_ctx *y = arg;
+	unsigned n;
+
+	(void)val;
+	if (strcmp(key, y->c->name) == 0)
+		return;
+	n = slots_led_by(y->c, key);
+	if (n < y->floor && !y->starving)
+		y->starving = key;
+	if (n >= y->cap && strcmp(key, y->c->name) > 0)
+		y->other_yields = true;
+}
+
+/*
+ * Spreads slots beyond the cap: with K = 4 and 3 live controllers the cap
+ * (ceil) allows 2, 2, 0.  When a live controller leads fewer than
+ * floor(K / live) slots and we hold the cap, we resign one slot on which
+ * that controller is queued as a candidate, so that it is elected next;
+ * among controllers at the cap only the one with the greatest name
+ * yields, and only one slot per call.  Stable: afterwards nobody is below
+ * the floor, and we do not campaign for the slot again for YIELD_HOLD_S.
+ * Returns the slots held afterwards.
+ */
+static unsigned slots_yield(struct ctrl *c, unsigned held, unsigned cap,
+			    unsigned floor)
+{
+	struct yield_ctx y = {c, floor, cap, NULL, false};
+
+	if (held < cap || cap <= floor)
+		return held;
+	ctrl_map_each(&c->ctrls, yield_each, &y);
+	if (!y.starving || y.other_yields)
+		return held;
+	for (unsigned i = c->k; i-- > 0;) {
+		struct ctrl_slot *s = &c->slots[i];
+		struct etcd_leader_key lk;
+
+		if (s->state != SLOT_LEADER || !slot_has_cand(s, y.starving))
+			continue;
+		lk = (struct etcd_leader_key){.name = s->name,
+					      .key = s->lk_key,
+					      .rev = s->lk_rev,
+					      .lease = s->lk_lease};
+		fs_info("slot %u: yielding to %s, which leads fewer than %u "
+			"slot(s) (%u held)",
+			i, y.starving, floor, held);
+		etcd_election_resign(c->etcd, &lk, on_resign, NULL);
+		slot_drop(c, i, "yielded to balance");
+		s->yielded_at = ev_now(c->loop);
+		return held - 1;
+	}
+	return held;
+}
+
 static void slots_balance(struct ctrl *c)
 {
 	size_t live = c->ctrls.n ? c->ctrls.n : 1;
@@ -2547,9 +2696,13 @@ static void slots_balance(struct ctrl *c)
 		slot_drop(c, i, "resigned to balance");
 		held--;
 	}
+	held = slots_yield(c, held, cap, (unsigned)(c->k / live));
 	for (unsigned i = 0; i < c->k; i++) {
 		struct ctrl_slot *s = &c->slots[i];
 
+		if (held < cap && s->state == SLOT_NONE && s->yielded_at &&
+		    ev_now(c->loop) - s->yielded_at < YIELD_HOLD_S)
+			continue;
 		if (held >= cap && s->state == SLOT_CAMPAIGN) {
 			s->camp = etcd_campaign_cancel(s->camp);
 			s->state = SLOT_NONE;
@@ -3135,6 +3288,7 @@ ctrl *ctrl_free(ctrl *c)
 	for (unsigned i = 0; i < c->k; i++) {
 		free(c->slots[i].name);
 		free(c->slots[i].lk_key);
+		free(c->slots[i].cands);
 		txn_free(c->sbatch[i]); /* never sent */
 		txn_free(c->gbatch[i]);
 	}

@@ -764,6 +764,60 @@ static void test_spread_fair(void **state)
 			 (long long)mn, (long long)mx);
 }
 
+/* Slots held by each of 3 controllers, from /metrics; false when one
+ * does not answer. */
+static bool slots_held3(const int *port, long long *held)
+{
+	static char buf[65536];
+	char url[128];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
+			 port[i]);
+		if (http_get(url, buf) != 200)
+			return false;
+		held[i] = metric(buf, "flintsched_controller_slots_held");
+	}
+	return true;
+}
+
+/* K = 4 over 3 controllers: 2, 1, 1 (the cap alone allows 2, 2, 0), and
+ * it stays so (no slot moves back and forth). */
+static void test_slots_spread(void **state)
+{
+	static const char *const names[] = {"sa", "sb", "sc"};
+	struct env *e = *state;
+	char listen[3][64];
+	int port[3];
+	long long held[3] = {0}, first[3];
+	bool spread = false;
+
+	for (int i = 0; i < 3; i++) {
+		port[i] = free_port();
+		snprintf(listen[i], sizeof(listen[i]),
+			 "http.listen=127.0.0.1:%d", port[i]);
+		start_ctrl_xx(e, names[i], "cached", listen[i],
+			      "controller.coordinators=4");
+		/* one after the other, so that the first two take all */
+		usleep(300 * 1000);
+	}
+	for (double t0 = now_s(); !spread && now_s() - t0 < 30;
+	     usleep(100 * 1000))
+		spread = slots_held3(port, held) && held[0] >= 1 &&
+			 held[1] >= 1 && held[2] >= 1 &&
+			 held[0] + held[1] + held[2] == 4;
+	if (!spread)
+		fail_msg("slots not spread: %lld %lld %lld (logs in %s)",
+			 held[0], held[1], held[2], e->h->dir);
+	memcpy(first, held, sizeof(first));
+	for (int n = 0; n < 25; n++) {
+		usleep(200 * 1000);
+		assert_true(slots_held3(port, held));
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(held[i], first[i]);
+	}
+}
+
 /* Does the log file of this test's process `name` contain s? */
 static bool log_has(struct env *e, const char *name, const char *s)
 {
@@ -881,6 +935,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_txn_limits_sample, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_spread_fair, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_slots_spread, setup,
 						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
