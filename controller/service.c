@@ -248,6 +248,8 @@ struct ctrl {
 	struct ctrl_req *ready_head, **ready_tail;
 	struct ctrl_txn **sbatch; /* per slot: status writes being batched */
 	struct ctrl_txn **gbatch; /* per slot: leftover bid deletes */
+	struct ctrl_txn **rbatch; /* per slot: round puts being batched */
+	unsigned rounds_sending;  /* rounds batched or in a txn in flight */
 	int64_t cap_gen;
 	bool pass_all;
 	unsigned inflight;
@@ -1438,23 +1440,39 @@ static void ready_push(struct ctrl *c, struct ctrl_req *r)
 static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* Opens a bid round for r among r->cands (sample) or every host. */
+/* Sends the open round batch of slot i, if any. */
+static void round_flush_slot(struct ctrl *c, unsigned i)
+{
+	struct ctrl_txn *t = c->rbatch[i];
+
+	if (!t)
+		return;
+	c->rbatch[i] = NULL;
+	if (t->n_reqs > 1)
+		snprintf(t->what, sizeof(t->what), "open %zu rounds (%s ...)",
+			 t->n_reqs, t->reqs[0]->id);
+	txn_send(t);
+}
+
+/*
+ * Opens a bid round for r among r->cands (sample) or every host.  The
+ * round puts of a slot are batched into one fenced txn per loop iteration
+ * (a put needs no compare but the fence): one txn per round was most of a
+ * sample placement's etcd requests from the controller.
+ */
 static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 {
-	struct ctrl_txn *t = txn_new(c, TXN_ROUND, r->slot);
+	struct ctrl_txn *t = c->rbatch[r->slot];
 	struct fs_round rd = {0};
 	char *js;
 	size_t n;
 
-	if (!t)
-		return;
 	if (!broadcast) {
 		n = ctrl_cand_sample(r->cands, r->n_cands,
 				     (size_t)c->cfg->candidates, &c->rng);
 		r->invited = calloc(n ? n : 1, sizeof(char *));
-		if (!r->invited) {
-			free(t);
+		if (!r->invited)
 			return;
-		}
 		for (size_t i = 0; i < n; i++) {
 			r->invited[i] = strdup(r->cands[i].host);
 			if (r->invited[i])
@@ -1476,17 +1494,28 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 	rd.need = r->parsed.need;
 	rd.coordinator = (char *)coord_name(c, r->slot);
 	js = fs_round_format(&rd);
-	if (!js) {
-		free(t);
+	if (!js)
 		return;
+	if (t && (t->n_reqs >= TXN_REQS ||
+		  !tb_room(t, 0, 1, strlen(js) + key_max(c)))) {
+		round_flush_slot(c, r->slot);
+		t = NULL;
 	}
-	snprintf(t->what, sizeof(t->what), "open round for %s", r->id);
+	if (!t) {
+		t = txn_new(c, TXN_ROUND, r->slot);
+		if (!t) {
+			free(js);
+			return;
+		}
+		tb_fence(t);
+		snprintf(t->what, sizeof(t->what), "open round for %s", r->id);
+		c->rbatch[r->slot] = t;
+	}
 	r->round_sending = true;
-	tb_fence(t);
+	c->rounds_sending++;
 	tb_op(t, keyf("%srounds/%s", c->prefix, r->id), js, c->lease);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
-	txn_send(t);
 }
 
 /* The round of r ended (all bids in, or the timeout): rank the bids. */
@@ -1980,6 +2009,8 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 		switch (t->kind) {
 		case TXN_ROUND:
 			r->round_sending = false;
+			if (c->rounds_sending)
+				c->rounds_sending--;
 			if (ok && slot_mine(c, r->slot) && r->req_present &&
 			    r->req_rev == r->plan_req_rev) {
 				r->act = ACT_ROUND;
@@ -2306,7 +2337,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	/* Open rounds count against the budget too: without that a burst
 	 * opened a round per queued request, hosts could not bid in time,
 	 * and rounds timed out and were opened again. */
-	while (c->inflight + c->rounds_open <
+	while (c->inflight + c->rounds_open + c->rounds_sending <
 		       (unsigned)c->cfg->max_inflight &&
 	       (it = ctrl_queue_pop(&c->queue))) {
 		r = (struct ctrl_req *)((char *)it -
@@ -2315,6 +2346,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 		if (slot_mine(c, r->slot) && r->req_present && r->valid)
 			place_start(c, r);
 	}
+	for (unsigned i = 0; i < c->k; i++)
+		round_flush_slot(c, i);
 	commit_flush(c);
 	status_flush(c);
 	for (unsigned i = 0; i < c->k; i++)
@@ -3152,7 +3185,8 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	c->slots = calloc(c->k, sizeof(*c->slots));
 	c->sbatch = calloc(c->k, sizeof(*c->sbatch));
 	c->gbatch = calloc(c->k, sizeof(*c->gbatch));
-	if (!c->slots || !c->sbatch || !c->gbatch)
+	c->rbatch = calloc(c->k, sizeof(*c->rbatch));
+	if (!c->slots || !c->sbatch || !c->gbatch || !c->rbatch)
 		goto fail;
 	for (unsigned i = 0; i < c->k; i++) {
 		c->slots[i].name = keyf("%selection/slot-%u", c->prefix, i);
@@ -3210,6 +3244,7 @@ fail:
 		free(c->slots);
 		free(c->sbatch);
 		free(c->gbatch);
+		free(c->rbatch);
 		free(c->prefix);
 		free(c);
 	}
@@ -3291,10 +3326,12 @@ ctrl *ctrl_free(ctrl *c)
 		free(c->slots[i].cands);
 		txn_free(c->sbatch[i]); /* never sent */
 		txn_free(c->gbatch[i]);
+		txn_free(c->rbatch[i]);
 	}
 	free(c->slots);
 	free(c->sbatch);
 	free(c->gbatch);
+	free(c->rbatch);
 	free(c->prefix);
 	free(c);
 	return NULL;
