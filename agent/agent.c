@@ -19,6 +19,7 @@
 #include "etcdclient/etcd.h"
 
 #define KEY_MAX 512
+#define VQ_BATCH 64 /* VM states or bids per txn */
 #define METRICS_PERIOD_S 5.0
 #define RETRY_MIN_S 0.5
 #define RETRY_MAX_S 5.0
@@ -64,6 +65,13 @@ struct host {
 	struct fs_alloc alloc;
 	bool alloc_seen;
 	struct vm *vms;
+};
+
+/* A bid waiting for the end of the loop iteration. */
+struct bidq {
+	char *key;
+	char *val;
+	int64_t lease;
 };
 
 struct round {
@@ -124,6 +132,9 @@ struct agent {
 	struct vm *vq, **vq_tail;
 	ev_prepare vq_flush;
 	ev_timer vq_retry;
+	/* Bids, flushed with the VM states: many hosts' bids per txn. */
+	struct bidq *bq;
+	size_t n_bq, cap_bq;
 };
 
 static void host_register(struct host *h);
@@ -477,10 +488,103 @@ static void bid_put_done(void *arg, const struct etcd_error *err,
 	free(key);
 }
 
+static void vq_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+
+/* Takes key and val (malloc'd) on success: 0 or -ENOMEM. */
+static int bid_queue(agent *a, char *key, char *val, int64_t lease)
+{
+	if (a->n_bq == a->cap_bq) {
+		size_t cap = a->cap_bq ? a->cap_bq * 2 : 64;
+		struct bidq *q = realloc(a->bq, cap * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		a->bq = q;
+		a->cap_bq = cap;
+	}
+	a->bq[a->n_bq++] = (struct bidq){key, val, lease};
+	ev_prepare_start(a->loop, &a->vq_flush);
+	return 0;
+}
+
+/* One put per bid: the fallback when a batch failed as a whole (one
+ * host's lease gone fails every put of the txn). */
+static void bid_put_one(agent *a, struct bidq *q)
+{
+	struct etcd_put_req req = {.key = q->key, .value = q->val,
+				   .value_len = strlen(q->val),
+				   .lease = q->lease};
+
+	if (etcd_kv_put(a->etcd, &req, bid_put_done, q->key) != 0)
+		free(q->key);
+	free(q->val);
+}
+
+struct bq_batch {
+	agent *a;
+	size_t n;
+	struct bidq q[VQ_BATCH];
+};
+
+static void bq_done(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res)
+{
+	struct bq_batch *b = arg;
+	bool single = err && err->code != ETCD_ECANCELED && !b->a->stopping;
+
+	(void)res;
+	if (single)
+		fs_debug("%zu bids in one txn failed (%s): writing them one "
+			 "by one",
+			 b->n, err_str(err));
+	for (size_t i = 0; i < b->n; i++) {
+		if (single) {
+			bid_put_one(b->a, &b->q[i]);
+		} else {
+			free(b->q[i].key);
+			free(b->q[i].val);
+		}
+	}
+	free(b);
+}
+
+static void bq_flush(agent *a)
+{
+	size_t done = 0;
+
+	while (done < a->n_bq) {
+		struct bq_batch *b = malloc(sizeof(*b));
+		struct etcd_op ops[VQ_BATCH];
+
+		if (!b)
+			break;
+		b->a = a;
+		b->n = 0;
+		for (; done < a->n_bq && b->n < VQ_BATCH; done++) {
+			struct bidq *q = &a->bq[done];
+
+			ops[b->n].type = ETCD_OP_PUT;
+			ops[b->n].u.put = (struct etcd_put_req){
+				.key = q->key, .value = q->val,
+				.value_len = strlen(q->val), .lease = q->lease};
+			b->q[b->n++] = *q;
+		}
+		struct etcd_txn_req txn = {.success = ops, .n_success = b->n};
+		if (etcd_kv_txn(a->etcd, &txn, bq_done, b) != 0) {
+			for (size_t i = 0; i < b->n; i++)
+				bid_put_one(a, &b->q[i]);
+			free(b);
+		}
+	}
+	/* Out of memory for a batch: one by one. */
+	for (; done < a->n_bq; done++)
+		bid_put_one(a, &a->bq[done]);
+	a->n_bq = 0;
+}
+
 static void host_bid(struct host *h, struct round *rd)
 {
 	struct fs_bid b;
-	struct etcd_put_req req = {0};
 	char *key, *val;
 
 	if (!h->registered || rd->answered[h->idx])
@@ -500,17 +604,13 @@ static void host_bid(struct host *h, struct round *rd)
 	if (!val || !key)
 		goto out;
 	snprintf(key, KEY_MAX, "%s/bids/%s/%s", h->a->prefix, h->name, rd->id);
-	req.key = key;
-	req.value = val;
-	req.value_len = strlen(val);
-	req.lease = h->lease;
-	if (etcd_kv_put(h->a->etcd, &req, bid_put_done, key) == 0) {
+	if (bid_queue(h->a, key, val, h->lease) == 0) {
 		rd->answered[h->idx] = 1;
 		h->a->n_bids++;
 		fs_debug("%s: bid on %s attempt %" PRId64 ": %s %.4f%s%s",
 			 h->name, rd->id, b.attempt, b.fits ? "fits" : "no",
 			 b.score, b.fits ? "" : ", ", b.reason);
-		key = NULL;
+		return; /* the queue owns key and val */
 	}
 out:
 	free(key);
@@ -706,7 +806,6 @@ static void vm_forget(struct vm *v)
  * (a coordinator commits many at once) costs a few etcd requests, not one
  * per VM.
  */
-#define VQ_BATCH 64
 
 struct vq_batch {
 	agent *a;
@@ -809,6 +908,8 @@ static void vq_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)revents;
 	ev_prepare_stop(loop, w);
+	if (a->n_bq && !a->stopping)
+		bq_flush(a);
 	while (a->vq && !a->stopping) {
 		struct vq_batch *b = calloc(1, sizeof(*b));
 		char keys[VQ_BATCH][KEY_MAX];
@@ -1638,6 +1739,13 @@ agent *agent_free(agent *a)
 	}
 	a->vq = NULL;
 	a->vq_tail = &a->vq;
+	for (size_t i = 0; i < a->n_bq; i++) {
+		free(a->bq[i].key);
+		free(a->bq[i].val);
+	}
+	free(a->bq);
+	a->bq = NULL;
+	a->n_bq = 0;
 	a->x = agent_executor_free(a->x);
 	swatch_fini(a, &a->w_rounds);
 	swatch_fini(a, &a->w_alloc);
