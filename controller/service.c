@@ -1596,6 +1596,12 @@ static void place_start(struct ctrl *c, struct ctrl_req *r)
 	round_reset(r);
 	r->plan_req_rev = r->req_rev;
 	r->plan_st_rev = r->st_present ? r->st_rev : 0;
+	if (c->cfg->bidding == CTRL_BID_CACHED) {
+		/* No scan here: batch_add scans once, when r joins a batch
+		 * (pick_cached), and counts the explain then. */
+		ready_push(c, r);
+		return;
+	}
 	ctrl_map_each(&c->hosts, plan_each, &p);
 	if (p.rc < 0) {
 		round_reset(r);
@@ -1611,10 +1617,7 @@ static void place_start(struct ctrl *c, struct ctrl_req *r)
 		return;
 	}
 	switch ((enum ctrl_bidding)c->cfg->bidding) {
-	case CTRL_BID_CACHED:
-		/* unsorted: batch_add picks the best host at commit time */
-		ready_push(c, r);
-		break;
+	case CTRL_BID_CACHED: /* above */
 	case CTRL_BID_SAMPLE:
 		act_round(c, r, false);
 		break;
@@ -1680,53 +1683,117 @@ static char *assign_json(const struct ctrl_req *r, int64_t attempt)
  * other's alloc compares; ties, the common case on identical hosts,
  * split by partition.  Returns NULL (*busy when only busy hosts fit).
  */
+struct pick_ctx {
+	struct ctrl *c;
+	struct ctrl_req *r;
+	struct ctrl_host *best;
+	double bs;
+	uint32_t btb; /* best's tiebreak, computed on the first tie */
+	bool btb_ok, bpart, bfree;
+	bool wait; /* fits on what is committed, not with what is pending */
+	int rc;
+};
+
+static void pick_each(void *arg, const char *key, void *val)
+{
+	static const struct fs_alloc empty;
+	struct pick_ctx *p = arg;
+	struct ctrl *c = p->c;
+	struct ctrl_req *r = p->r;
+	struct ctrl_host *h = val;
+	const struct fs_alloc *al, *committed;
+	enum fs_strategy st = (enum fs_strategy)c->cfg->strategy;
+	struct fs_bid b;
+	bool part, free_, better, tie = false;
+	uint32_t tb = 0;
+
+	(void)key;
+	if (!h->present || p->rc < 0)
+		return;
+	r->explain.hosts++;
+	if (req_avoids(r, h->name)) {
+		p->rc = ctrl_explain_add(&r->explain, "VM failed there before");
+		return;
+	}
+	committed = h->alloc_present ? &h->alloc : &empty;
+	al = h->tent ? h->tent : h->pend ? h->pend : committed;
+	fs_score(&h->rec, al, &r->parsed.need, &c->w, st, &b);
+	if (!b.fits) {
+		if (al != committed && !p->wait) {
+			struct fs_bid b0;
+
+			fs_score(&h->rec, committed, &r->parsed.need, &c->w,
+				 st, &b0);
+			p->wait = b0.fits;
+		}
+		p->rc = ctrl_explain_add(&r->explain, b.reason);
+		return;
+	}
+	r->explain.feasible++;
+	part = h->part == r->slot;
+	free_ = !h->locked;
+	if (!p->best || b.score < p->bs) {
+		better = true;
+	} else if (b.score > p->bs) {
+		better = false;
+	} else if (free_ != p->bfree) {
+		better = free_;
+	} else if (part != p->bpart) {
+		better = part;
+	} else {
+		tb = fs_tiebreak(r->id, h->name);
+		if (!p->btb_ok) {
+			p->btb = fs_tiebreak(r->id, p->best->name);
+			p->btb_ok = true;
+		}
+		better = tb < p->btb;
+		tie = true;
+	}
+	if (better) {
+		p->best = h;
+		p->bs = b.score;
+		p->bpart = part;
+		p->bfree = free_;
+		p->btb = tb;
+		p->btb_ok = tie;
+	}
+}
+
+/*
+ * cached: the best live host now, scored from the cache plus the
+ * placements already in the batch being built (h->tent) or in the commit
+ * in flight (h->pend); fills r->explain on the way (one scan of the hosts
+ * per placement, no candidate array).  Ranking at plan time instead sent
+ * every request planned in one pass to the same few hosts (a batch's own
+ * placements did not count), so that spread did not spread (max - min 24
+ * VMs of 20 per host).  A host with a commit in flight cannot join
+ * another txn until it answers (its alloc revision is unknown): when it
+ * is the best, r waits for it (*busy) rather than going to a worse host;
+ * skipping such hosts sent whole batches to the one host left out of the
+ * batch in flight.  *busy too when nothing fits only because of pending
+ * placements.
+ *
+ * Among equal scores, hosts of the request's own partition
+ * (fs_slot_of(host) == slot) come first, then the (request, host) hash:
+ * coordinators all compute the same scores from the same cache, so
+ * without this they pick the same hosts and their commits fail on each
+ * other's alloc compares; ties, the common case on identical hosts,
+ * split by partition.  Returns NULL when no host is to be had now.
+ */
 static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 				     bool *busy, double *ret_score)
 {
-	static const struct fs_alloc empty;
-	struct ctrl_host *best = NULL;
-	double bs = 0;
-	uint32_t btb = 0;
-	bool bpart = false, bfree = false;
-	struct fs_bid b;
+	struct pick_ctx p = {.c = c, .r = r};
 
-	for (size_t i = 0; i < r->n_cands; i++) {
-		struct ctrl_host *h = r->cands[i].data;
-		bool part, free_;
-
-		if (!h->present || req_avoids(r, h->name))
-			continue;
-		fs_score(&h->rec,
-			 h->tent ? h->tent
-			 : h->pend ? h->pend
-			 : h->alloc_present ? &h->alloc
-					    : &empty,
-			 &r->parsed.need, &c->w,
-			 (enum fs_strategy)c->cfg->strategy, &b);
-		if (!b.fits)
-			continue;
-		part = h->part == r->slot;
-		free_ = !h->locked;
-		if (!best || b.score < bs ||
-		    (b.score == bs &&
-		     (free_ > bfree ||
-		      (free_ == bfree &&
-		       (part > bpart ||
-			(part == bpart &&
-			 r->cands[i].tiebreak < btb)))))) {
-			best = h;
-			bs = b.score;
-			btb = r->cands[i].tiebreak;
-			bpart = part;
-			bfree = free_;
-		}
-	}
-	if (best && best->locked) {
+	ctrl_explain_clear(&r->explain);
+	memset(&r->explain, 0, sizeof(r->explain));
+	ctrl_map_each(&c->hosts, pick_each, &p);
+	if (p.rc < 0 || (p.best && p.best->locked) || (!p.best && p.wait)) {
 		*busy = true;
 		return NULL;
 	}
-	*ret_score = bs;
-	return best;
+	*ret_score = p.bs;
+	return p.best;
 }
 
 /* batch_add's answers. */
@@ -1801,7 +1868,9 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	s.has_explain = true;
 	s.explain = r->explain;
 	status_reason(&s, "placed on %s: lowest score %.3f of %zu %s", h->name,
-		      score, r->n_cands,
+		      score,
+		      r->round_attempt ? r->n_cands
+				       : (size_t)r->explain.feasible,
 		      r->round_attempt ? "bids" : "feasible hosts");
 	js = status_json(c, r, &s);
 	memset(&s.explain, 0, sizeof(s.explain)); /* still r's */
@@ -1921,7 +1990,17 @@ static void commit_flush(struct ctrl *c)
 			}
 			*p = r->ready_next; /* unlink */
 			r->ready_next = NULL;
-			if (rc == BATCH_NOFIT) {
+			if (rc == BATCH_NOFIT && !r->round_attempt) {
+				/* cached: the scan just made says no host
+				 * fits, even without pending placements. */
+				struct ctrl_explain ex = r->explain;
+
+				memset(&r->explain, 0, sizeof(r->explain));
+				round_reset(r);
+				r->act = ACT_NONE;
+				act_unschedulable(c, r, &ex, "no host fits");
+				ctrl_explain_clear(&ex);
+			} else if (rc == BATCH_NOFIT) {
 				/* Nothing fits any more: plan again. */
 				r->tries++;
 				round_reset(r);
