@@ -19,10 +19,12 @@ echo "uid-$FLINTSCHED_VM_ID"
 SH
 chmod +x "$E2E_TMP/fail.sh" "$E2E_TMP/ok.sh"
 
-# agent NAME VCPU SCRIPT
+# agent NAME VCPU SCRIPT.  Measured use comes from a recorded /proc, not
+# this machine's, so that scores depend on the capacities alone.
 agent() {
 	e2e_spawn "agent-$1" "$B/flintsched-agent" --set "etcd.endpoints=[$EP]" \
 		--set agent.host="$1" --set agent.lease_ttl_s=3 \
+		--set agent.proc_root="$PWD/test/data/proc/a" \
 		--set agent.capacity.vcpu="$2" --set agent.capacity.memory_mb=65536 \
 		--set agent.capacity.max_vms=32 --set executor.type=exec \
 		--set executor.exec.create="$3" --set executor.exec.delete="$3"
