@@ -36,6 +36,10 @@ struct etcd_client {
 	struct etcd_call *auth_wait; /* calls queued until a token arrives */
 
 	struct etcd_call *calls; /* every call in flight */
+	/* Unary calls on the wire are capped; the rest wait here, in order,
+	 * their timeout not yet running.  Streams are not counted. */
+	size_t n_unary, max_unary;
+	struct etcd_call *wait_head, *wait_tail;
 	struct etcd_handle handles; /* sentinel of long-lived objects */
 	int closing;
 
@@ -68,6 +72,9 @@ struct etcd_call {
 	bool queued;    /* on c->auth_wait */
 	bool in_write;  /* inside curl's write callback */
 	bool deferred;  /* a report_later is pending */
+	bool counted;   /* holds one of c->max_unary */
+	bool waiting;   /* on c->wait_head, for a free slot */
+	struct etcd_call *wait_next;
 	int stream_err; /* set by the write callback */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -184,6 +191,7 @@ int etcd_client_new(struct ev_loop *loop, const struct etcd_config *cfg,
 						    : 5000;
 	c->connect_timeout_ms =
 		cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
+	c->max_unary = cfg->max_requests > 0 ? (size_t)cfg->max_requests : 64;
 	c->endpoints = calloc(cfg->n_endpoints, sizeof(char *));
 	if (c->endpoints == NULL)
 		goto fail;
@@ -218,9 +226,53 @@ fail:
 	return ETCD_ENOMEM;
 }
 
+/* Starts waiting calls while slots are free. */
+static void wait_kick(etcd_client *c)
+{
+	while (!c->closing && c->n_unary < c->max_unary && c->wait_head) {
+		struct etcd_call *call = c->wait_head;
+
+		c->wait_head = call->wait_next;
+		if (c->wait_head == NULL)
+			c->wait_tail = NULL;
+		call->waiting = false;
+		call_submit(call);
+	}
+}
+
+static void wait_remove(etcd_client *c, struct etcd_call *call)
+{
+	struct etcd_call *prev = NULL;
+
+	for (struct etcd_call *w = c->wait_head; w; prev = w, w = w->wait_next) {
+		if (w != call)
+			continue;
+		if (prev)
+			prev->wait_next = w->wait_next;
+		else
+			c->wait_head = w->wait_next;
+		if (c->wait_tail == w)
+			c->wait_tail = prev;
+		break;
+	}
+	call->waiting = false;
+}
+
+static void call_uncount(struct etcd_call *call)
+{
+	if (call->counted) {
+		call->counted = false;
+		call->c->n_unary--;
+	}
+}
+
 static void call_free(struct etcd_call *call)
 {
 	etcd_client *c = call->c;
+
+	if (call->waiting)
+		wait_remove(c, call);
+	call_uncount(call);
 
 	if (call->easy != NULL) {
 		evcurl_remove(c->multi, call->easy);
@@ -235,6 +287,7 @@ static void call_free(struct etcd_call *call)
 	free(call->body);
 	free(call->buf);
 	free(call);
+	wait_kick(c);
 }
 
 static void call_unlink(struct etcd_call *call)
@@ -557,6 +610,7 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 		/* Token expired or revoked: authenticate once more. */
 		call->reauthed = true;
 		call->len = 0;
+		call_uncount(call); /* the authenticate call needs a slot */
 		if (c->auth == AUTH_OK) {
 			c->auth = AUTH_NONE;
 			free(c->token);
@@ -667,6 +721,22 @@ static void call_submit(struct etcd_call *call)
 	}
 	call_unlink(call);
 	call_link(call);
+	if (!(call->flags & ETCD_CALL_STREAM) && !call->counted) {
+		if (c->n_unary >= c->max_unary) {
+			if (!call->waiting) {
+				call->waiting = true;
+				call->wait_next = NULL;
+				if (c->wait_tail)
+					c->wait_tail->wait_next = call;
+				else
+					c->wait_head = call;
+				c->wait_tail = call;
+			}
+			return;
+		}
+		call->counted = true;
+		c->n_unary++;
+	}
 	int r = easy_setup(call);
 	if (r == 0 && evcurl_add(c->multi, call->easy, on_done, call) != 0)
 		r = ETCD_ECONN;

@@ -88,6 +88,12 @@ struct etcd_config {
 	const char *key_file;
 	long request_timeout_ms;  /* unary calls; 0 = 5000 */
 	long connect_timeout_ms;  /* 0 = 2000 */
+	/* Unary calls on the wire at once (0 = 64); more wait in order, their
+	 * request timeout starting when they are sent, so that a burst
+	 * (thousands of simulated hosts granting leases) does not open a
+	 * connection per call and drown etcd.  Streams (watch, campaign,
+	 * observe) do not count. */
+	long max_requests;
 };
 
 /* Copies cfg.  Returns 0 and *ret_c, or -EINVAL / -ENOMEM. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -243,6 +244,62 @@ static void test_timeout(void **state)
 	assert_int_equal(p.err.code, ETCD_ETIMEDOUT);
 	/* and the client works again afterwards */
 	assert_false(put(c, "/t", "after").failed);
+	c = etcd_client_free(c);
+}
+
+/* ---- max_requests: a queue, not a connection per call ---- */
+
+struct qcap {
+	int done, failed;
+	double t_last;
+};
+
+static void on_queued_put(void *arg, const struct etcd_error *err,
+			  const struct etcd_put_result *res)
+{
+	struct qcap *q = arg;
+	struct timespec ts;
+
+	(void)res;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	q->t_last = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	q->done++;
+	q->failed += err != NULL;
+}
+
+static void test_max_requests(void **state)
+{
+	(void)state;
+	const char *eps[] = {plain->endpoint};
+	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1,
+				  .request_timeout_ms = 300,
+				  .max_requests = 1};
+	struct etcd_put_req req = {.key = "/q", .value = "v", .value_len = 1};
+	struct qcap q = {0};
+	struct timespec ts;
+	etcd_client *c = NULL;
+
+	/* 200 calls at once through 1 slot: all answered, none lost. */
+	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(etcd_kv_put(c, &req, on_queued_put, &q), 0);
+	assert_true(evtest_run_until_count(loop, &q.done, 200, WAIT_S));
+	assert_int_equal(q.failed, 0);
+
+	/* A waiting call's timeout starts when it is sent: with etcd
+	 * stalled, three calls through one slot time out one after the
+	 * other (~0.9 s), not all at once (~0.3 s). */
+	memset(&q, 0, sizeof(q));
+	assert_int_equal(etcd_harness_pause(plain, true), 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(etcd_kv_put(c, &req, on_queued_put, &q), 0);
+	bool done = evtest_run_until_count(loop, &q.done, 3, WAIT_S);
+	assert_int_equal(etcd_harness_pause(plain, false), 0);
+	assert_true(done);
+	assert_int_equal(q.failed, 3);
+	assert_true(q.t_last - t0 >= 0.8);
 	c = etcd_client_free(c);
 }
 
@@ -504,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_failover_dead_first),
 		cmocka_unit_test(test_all_dead),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_max_requests),
 		cmocka_unit_test(test_free_in_flight),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_tls),
