@@ -72,8 +72,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			free(sets);
 			return 0;
-		default:
-			usage(stderr);
+		default: /* getopt said what was wrong */
+			fprintf(stderr, "try flintsched-controller --help\n");
 			free(sets);
 			return 2;
 		}
