@@ -239,6 +239,7 @@ struct ctrl {
 	bool cache_ready, watch_ok;
 	etcd_watch *watch;
 	uint64_t list_gen;
+	int64_t list_rev; /* revision of the last list, for the sweep */
 	ev_timer relist_timer;
 
 	struct ctrl_map hosts, reqs, ctrls;
@@ -2452,13 +2453,16 @@ static void sweep_host(void *arg, const char *key, void *val)
 	char *k;
 
 	(void)key;
-	if (h->present && h->seen != c->list_gen) {
+	/* Gone from the list, unless written after it: our own commits'
+	 * answers may land between the list's revision and its answer. */
+	if (h->present && h->seen != c->list_gen && h->rev <= c->list_rev) {
 		k = keyf("%shosts/%s", c->prefix, h->name);
 		if (k)
 			cache_del(c, k, h->rev + 1);
 		free(k);
 	}
-	if (h->alloc_present && h->seen != c->list_gen) {
+	if (h->alloc_present && h->seen != c->list_gen &&
+	    h->alloc_rev <= c->list_rev) {
 		k = keyf("%salloc/%s", c->prefix, h->name);
 		if (k)
 			cache_del(c, k, h->alloc_rev + 1);
@@ -2472,21 +2476,25 @@ static void sweep_req(void *arg, const char *key, void *val)
 	struct ctrl_req *r = val;
 
 	(void)key;
-	if (r->req_present && r->req_seen != c->list_gen) {
+	if (r->req_present && r->req_seen != c->list_gen &&
+	    r->req_rev <= c->list_rev) {
 		r->req_present = false;
 		r->req_rev++;
 		req_dirty(r);
 	}
-	if (r->st_present && r->st_seen != c->list_gen) {
+	if (r->st_present && r->st_seen != c->list_gen &&
+	    r->st_rev <= c->list_rev) {
 		r->st_present = false;
 		r->st_rev++;
 		req_dirty(r);
 	}
 	for (size_t i = r->n_asg; i-- > 0;)
-		if (r->asg[i].seen != c->list_gen)
+		if (r->asg[i].seen != c->list_gen &&
+		    r->asg[i].rev <= c->list_rev)
 			asg_remove(r, i);
 	for (size_t i = r->n_vms; i-- > 0;)
-		if (r->vms[i].seen != c->list_gen)
+		if (r->vms[i].seen != c->list_gen &&
+		    r->vms[i].rev <= c->list_rev)
 			vm_remove(r, i);
 }
 
@@ -2553,6 +2561,7 @@ static void on_list(void *arg, const struct etcd_error *err,
 		cache_put(c, res->kvs[i].key, res->kvs[i].value,
 			  res->kvs[i].value_len, res->kvs[i].create_revision,
 			  res->kvs[i].mod_revision);
+	c->list_rev = res->header.revision;
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
 	wr.start_revision = res->header.revision + 1;
