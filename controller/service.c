@@ -45,6 +45,7 @@
  * within TXN_MAX of each and TXN_BYTES of keys and values, leaving room
  * for the protobuf framing.
  */
+#define LIST_PAGE 1000 /* keys per page of the initial list */
 #define TXN_MAX 128
 #define TXN_BYTES (1024 * 1024)
 #define TXN_REQS 48 /* requests per txn at most */
@@ -237,6 +238,7 @@ struct ctrl {
 	ev_timer session_timer;
 
 	bool cache_ready, watch_ok;
+	bool listing, list_first; /* pages of a list are arriving */
 	etcd_watch *watch;
 	uint64_t list_gen;
 	int64_t list_rev; /* revision of the last list, for the sweep */
@@ -2390,7 +2392,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (!c->cache_ready)
+	if (!c->cache_ready || c->listing)
 		return;
 	if (c->pass_all) {
 		c->pass_all = false;
@@ -2540,8 +2542,11 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 	}
 }
 
+/* The list comes in pages (etcd_kv_list) at one revision: a prefix of
+ * 100,000 requests never sits in memory as one answer.  Nothing is
+ * scheduled from the cache until the last page is in (c->listing). */
 static void on_list(void *arg, const struct etcd_error *err,
-		    const struct etcd_range_result *res)
+		    const struct etcd_range_result *res, bool last)
 {
 	struct ctrl *c = arg;
 	struct etcd_watch_req wr = {.key = c->prefix, .prefix = true};
@@ -2550,17 +2555,24 @@ static void on_list(void *arg, const struct etcd_error *err,
 	if (err) {
 		fs_warn("listing %s failed: %s; retrying", c->prefix,
 			err->message);
+		c->listing = false;
 		ev_timer_set(&c->relist_timer, 1.0, 0);
 		ev_timer_start(c->loop, &c->relist_timer);
 		return;
 	}
-	c->list_gen++;
-	for (unsigned i = 0; i < c->k; i++)
-		c->slots[i].n_cands = 0; /* the list has them all */
+	if (c->list_first) {
+		c->list_first = false;
+		c->list_gen++;
+		for (unsigned i = 0; i < c->k; i++)
+			c->slots[i].n_cands = 0; /* the list has them all */
+	}
 	for (size_t i = 0; i < res->n_kvs; i++)
 		cache_put(c, res->kvs[i].key, res->kvs[i].value,
 			  res->kvs[i].value_len, res->kvs[i].create_revision,
 			  res->kvs[i].mod_revision);
+	if (!last)
+		return;
+	c->listing = false;
 	c->list_rev = res->header.revision;
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
@@ -2586,8 +2598,10 @@ static void on_list(void *arg, const struct etcd_error *err,
 static void cache_list(struct ctrl *c)
 {
 	struct etcd_range_req rq = {.key = c->prefix, .prefix = true};
-	int rc = etcd_kv_range(c->etcd, &rq, on_list, c);
+	int rc = etcd_kv_list(c->etcd, &rq, LIST_PAGE, on_list, c);
 
+	c->listing = rc == 0;
+	c->list_first = true;
 	if (rc < 0) {
 		ev_timer_set(&c->relist_timer, 1.0, 0);
 		ev_timer_start(c->loop, &c->relist_timer);
