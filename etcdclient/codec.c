@@ -325,10 +325,10 @@ int etcd_decode_kv(const json_t *obj, struct etcd_arena *a, struct etcd_kv *kv)
 	return 0;
 }
 
-int etcd_decode_kvs(const json_t *arr, struct etcd_arena *a,
-		    const struct etcd_kv **ret_kvs, size_t *ret_n)
+int etcd_json_array_alloc(const json_t *arr, size_t size,
+			  struct etcd_arena *a, void **ret_mem, size_t *ret_n)
 {
-	*ret_kvs = NULL;
+	*ret_mem = NULL;
 	*ret_n = 0;
 	if (arr == NULL || json_is_null(arr))
 		return 0;
@@ -337,11 +337,27 @@ int etcd_decode_kvs(const json_t *arr, struct etcd_arena *a,
 	size_t n = json_array_size(arr);
 	if (n == 0)
 		return 0;
-	struct etcd_kv *kvs = etcd_arena_alloc(a, n * sizeof(*kvs));
-	if (kvs == NULL)
+	if ((*ret_mem = etcd_arena_alloc(a, n * size)) == NULL)
 		return ETCD_ENOMEM;
+	*ret_n = n;
+	return 0;
+}
+
+int etcd_decode_kvs(const json_t *arr, struct etcd_arena *a,
+		    const struct etcd_kv **ret_kvs, size_t *ret_n)
+{
+	struct etcd_kv *kvs;
+	void *mem;
+	size_t n;
+	int r;
+
+	*ret_kvs = NULL;
+	*ret_n = 0;
+	if ((r = etcd_json_array_alloc(arr, sizeof(*kvs), a, &mem, &n)))
+		return r;
+	kvs = mem;
 	for (size_t i = 0; i < n; i++) {
-		int r = etcd_decode_kv(json_array_get(arr, i), a, &kvs[i]);
+		r = etcd_decode_kv(json_array_get(arr, i), a, &kvs[i]);
 		if (r != 0)
 			return r;
 	}

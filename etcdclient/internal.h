@@ -55,6 +55,11 @@ int etcd_json_set_int64(json_t *obj, const char *name, int64_t v);
 int etcd_decode_header(const json_t *obj, struct etcd_header *h);
 /* Decodes one mvccpb.KeyValue. */
 int etcd_decode_kv(const json_t *obj, struct etcd_arena *a, struct etcd_kv *kv);
+/* An array etcd may omit (missing or null = empty): *ret_n elements and,
+ * when n > 0, *ret_mem = zeroed arena memory for n elements of size bytes.
+ * Returns 0, ETCD_EPROTO (not an array) or ETCD_ENOMEM. */
+int etcd_json_array_alloc(const json_t *arr, size_t size,
+			  struct etcd_arena *a, void **ret_mem, size_t *ret_n);
 /* Decodes a JSON array of KeyValue (missing = empty). */
 int etcd_decode_kvs(const json_t *arr, struct etcd_arena *a,
 		    const struct etcd_kv **ret_kvs, size_t *ret_n);

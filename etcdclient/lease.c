@@ -47,16 +47,12 @@ int etcd_decode_lease_ttl(const json_t *resp, struct etcd_arena *a,
 	    (r = etcd_json_get_int64(resp, "grantedTTL", &res->granted_ttl)))
 		return r;
 	arr = json_object_get(resp, "keys");
-	if (arr == NULL || json_is_null(arr))
-		return 0;
-	if (!json_is_array(arr))
-		return ETCD_EPROTO;
-	size_t n = json_array_size(arr);
-	if (n == 0)
-		return 0;
-	const char **keys = etcd_arena_alloc(a, n * sizeof(*keys));
-	if (keys == NULL)
-		return ETCD_ENOMEM;
+	const char **keys;
+	void *mem;
+	size_t n;
+	if ((r = etcd_json_array_alloc(arr, sizeof(*keys), a, &mem, &n)))
+		return r;
+	keys = mem;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
 		const json_t *k = json_array_get(arr, i);

@@ -239,16 +239,12 @@ static int decode_txn(const json_t *resp, struct etcd_arena *a, int depth,
 	    (r = etcd_json_get_bool(resp, "succeeded", &res->succeeded)))
 		return r;
 	arr = json_object_get(resp, "responses");
-	if (arr == NULL || json_is_null(arr))
-		return 0;
-	if (!json_is_array(arr))
-		return ETCD_EPROTO;
-	size_t n = json_array_size(arr);
-	if (n == 0)
-		return 0;
-	struct etcd_op_result *ops = etcd_arena_alloc(a, n * sizeof(*ops));
-	if (ops == NULL)
-		return ETCD_ENOMEM;
+	struct etcd_op_result *ops;
+	void *mem;
+	size_t n;
+	if ((r = etcd_json_array_alloc(arr, sizeof(*ops), a, &mem, &n)))
+		return r;
+	ops = mem;
 	for (size_t i = 0; i < n; i++)
 		if ((r = decode_op(json_array_get(arr, i), a, depth, &ops[i])))
 			return r;

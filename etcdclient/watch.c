@@ -164,27 +164,20 @@ int etcd_watch_decode(const json_t *msg, struct etcd_arena *a,
 		return 0;
 	}
 	jevs = json_object_get(res, "events");
-	if (jevs != NULL && !json_is_null(jevs)) {
-		if (!json_is_array(jevs))
+	struct etcd_event *evs;
+	void *mem;
+	size_t n;
+	r = etcd_json_array_alloc(jevs, sizeof(*evs), a, &mem, &n);
+	if (r != 0)
+		goto malformed;
+	evs = mem;
+	for (size_t i = 0; i < n; i++) {
+		r = decode_event(json_array_get(jevs, i), a, &evs[i]);
+		if (r != 0)
 			goto malformed;
-		size_t n = json_array_size(jevs);
-		if (n > 0) {
-			struct etcd_event *evs =
-			    etcd_arena_alloc(a, n * sizeof(*evs));
-			if (evs == NULL) {
-				r = ETCD_ENOMEM;
-				goto malformed;
-			}
-			for (size_t i = 0; i < n; i++) {
-				r = decode_event(json_array_get(jevs, i), a,
-						 &evs[i]);
-				if (r != 0)
-					goto malformed;
-			}
-			u->events = evs;
-			u->n_events = n;
-		}
 	}
+	u->events = evs;
+	u->n_events = n;
 	if (created)
 		u->kind = ETCD_WATCH_CREATED;
 	else if (u->n_events > 0)
