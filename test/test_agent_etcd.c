@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 
 #include "test/lib/etcd_harness.h"
+#include "test/lib/httptest.h"
 
 #ifndef AGENT_BIN
 #define AGENT_BIN "build/flintsched-agent"
@@ -440,71 +441,18 @@ static pid_t fake_flintlockd(const char *token, char *ep, size_t eplen)
 	return pid;
 }
 
-static size_t calls_write(char *data, size_t size, size_t n, void *arg)
-{
-	char *buf = arg;
-	size_t have = strlen(buf), len = size * n;
-
-	if (have + len >= 65536)
-		return 0;
-	memcpy(buf + have, data, len);
-	buf[have + len] = '\0';
-	return len;
-}
-
 /* How often the fake's call log holds the (compact JSON) fragment. */
 static int fake_count(const char *ep, const char *fragment)
 {
 	static char buf[65536];
 	char url[160], *p;
-	CURL *e = curl_easy_init();
 	int n = 0;
 
-	assert_non_null(e);
-	buf[0] = '\0';
 	snprintf(url, sizeof(url), "%s/_calls", ep);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, calls_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-	assert_int_equal(curl_easy_perform(e), CURLE_OK);
-	curl_easy_cleanup(e);
+	assert_int_equal(httptest_get(url, buf, sizeof(buf)), 200);
 	for (p = buf; (p = strstr(p, fragment)); p++)
 		n++;
 	return n;
-}
-
-/* GET url into buf; returns the HTTP status or -1. */
-static long http_get(const char *url, char *buf, size_t cap)
-{
-	CURL *e = curl_easy_init();
-	long status = -1;
-
-	assert_non_null(e);
-	assert_true(cap >= 65536);
-	buf[0] = '\0';
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, calls_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
-	if (curl_easy_perform(e) == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(e);
-	return status;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 /* http.listen serves /healthz (200 once registered) and /metrics. */
@@ -512,26 +460,27 @@ static void test_http_endpoints(void **state)
 {
 	static char buf[65536];
 	char listen[64], url[128];
-	int port = free_port();
+	int port = httptest_free_port();
 	long st = -1;
 	pid_t pid;
 
 	(void)state;
+	assert_true(port > 0);
 	snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
 	pid = agent_spawn("http.log", "agent.host=node-h",
 			  "executor.type=simulate", listen, COMMON_SETS, NULL);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
 	for (double t0 = now_s(); now_s() - t0 < 10; nap())
-		if ((st = http_get(url, buf, sizeof(buf))) == 200)
+		if ((st = httptest_get(url, buf, sizeof(buf))) == 200)
 			break;
 	assert_int_equal(st, 200);
 	assert_non_null(strstr(buf, "ok: 1 of 1 host(s) registered"));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
-	assert_int_equal(http_get(url, buf, sizeof(buf)), 200);
+	assert_int_equal(httptest_get(url, buf, sizeof(buf)), 200);
 	assert_non_null(strstr(buf, "flintsched_agent_hosts_registered 1\n"));
 	assert_non_null(strstr(buf, "flintsched_agent_vms 0\n"));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
-	assert_int_equal(http_get(url, buf, sizeof(buf)), 404);
+	assert_int_equal(httptest_get(url, buf, sizeof(buf)), 404);
 	agent_term(pid);
 }
 

@@ -28,6 +28,7 @@
 #include "controller/ctrl.h"
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
+#include "test/lib/httptest.h"
 
 #define MAXP 16
 
@@ -532,51 +533,6 @@ static bool cond_none_on(struct env *e, struct census *cs, void *arg)
 	       cs->phase[CTRL_RUNNING] + cs->phase[CTRL_SCHEDULED] == 12;
 }
 
-/* A host killed: its VMs are marked lost and rescheduled elsewhere. */
-static size_t http_write(char *p, size_t sz, size_t n, void *arg)
-{
-	char *buf = arg;
-	size_t have = strlen(buf), add = sz * n;
-
-	if (have + add >= 65536)
-		add = 65535 - have;
-	memcpy(buf + have, p, add);
-	buf[have + add] = '\0';
-	return sz * n;
-}
-
-/* GET url into buf (65536 bytes); returns the HTTP status or -1. */
-static long http_get(const char *url, char *buf)
-{
-	CURL *h = curl_easy_init();
-	long status = -1;
-
-	assert_non_null(h);
-	buf[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-	if (curl_easy_perform(h) == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	return status;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* The value of the sample "name " in a Prometheus text body, or -1. */
 static long long metric(const char *body, const char *name)
 {
@@ -627,7 +583,8 @@ static void test_http_metrics(void **state)
 	long st = -1;
 
 	for (int i = 0; i < 3; i++) {
-		port[i] = free_port();
+		port[i] = httptest_free_port();
+		assert_true(port[i] > 0);
 		snprintf(listen[i], sizeof(listen[i]),
 			 "http.listen=127.0.0.1:%d", port[i]);
 		start_ctrl_x(e, names[i], "cached", listen[i]);
@@ -636,7 +593,7 @@ static void test_http_metrics(void **state)
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz",
 			 port[i]);
 		for (double t0 = now_s(); now_s() - t0 < 10; usleep(50000))
-			if ((st = http_get(url, buf)) == 200)
+			if ((st = httptest_get(url, buf, sizeof(buf))) == 200)
 				break;
 		assert_int_equal(st, 200);
 		assert_non_null(strstr(buf, "ok: "));
@@ -649,7 +606,7 @@ static void test_http_metrics(void **state)
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
 			 port[i]);
 		for (double t0 = now_s(); now_s() - t0 < 10; usleep(50000))
-			if (http_get(url, buf) == 200 &&
+			if (httptest_get(url, buf, sizeof(buf)) == 200 &&
 			    (hosts = metric(buf, "flintsched_controller_"
 						 "hosts")) == 3)
 				break;
@@ -666,7 +623,7 @@ static void test_http_metrics(void **state)
 
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
 			 port[i]);
-		assert_int_equal(http_get(url, buf), 200);
+		assert_int_equal(httptest_get(url, buf, sizeof(buf)), 200);
 		placed = metric(buf, "flintsched_controller_placements_total");
 		assert_int_equal(placed, placed_by(e, names[i]));
 		assert_true(metric(buf, "flintsched_controller_commit_txns_"
@@ -693,9 +650,10 @@ static void test_http_metrics(void **state)
 	assert_int_equal(held, 3);
 	assert_int_equal(rejected, 1);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port[0]);
-	assert_int_equal(http_get(url, buf), 404);
+	assert_int_equal(httptest_get(url, buf, sizeof(buf)), 404);
 }
 
+/* A host killed: its VMs are marked lost and rescheduled elsewhere. */
 static void test_host_killed(void **state)
 {
 	struct env *e = *state;
@@ -774,7 +732,7 @@ static bool slots_held3(const int *port, long long *held)
 	for (int i = 0; i < 3; i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
 			 port[i]);
-		if (http_get(url, buf) != 200)
+		if (httptest_get(url, buf, sizeof(buf)) != 200)
 			return false;
 		held[i] = metric(buf, "flintsched_controller_slots_held");
 	}
@@ -793,7 +751,8 @@ static void test_slots_spread(void **state)
 	bool spread = false;
 
 	for (int i = 0; i < 3; i++) {
-		port[i] = free_port();
+		port[i] = httptest_free_port();
+		assert_true(port[i] > 0);
 		snprintf(listen[i], sizeof(listen[i]),
 			 "http.listen=127.0.0.1:%d", port[i]);
 		start_ctrl_xx(e, names[i], "cached", listen[i],

@@ -1,5 +1,6 @@
 /* Starts and stops real etcd processes for tests. */
 #include "test/lib/etcd_harness.h"
+#include "test/lib/httptest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,24 +16,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* A port the kernel just handed out; racy in theory, fine for tests. */
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int port = -1;
-
-	if (fd < 0)
-		return -1;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 static int healthy(int port)
 {
@@ -116,10 +99,10 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 		free(h);
 		return NULL;
 	}
-	h->client_port = free_port();
-	h->peer_port = free_port();
+	h->client_port = httptest_free_port();
+	h->peer_port = httptest_free_port();
 	while (h->peer_port == h->client_port)
-		h->peer_port = free_port();
+		h->peer_port = httptest_free_port();
 	snprintf(h->endpoint, sizeof(h->endpoint), "%s://127.0.0.1:%d",
 		 tls ? "https" : "http", h->client_port);
 	h->health_port = h->client_port;
@@ -137,7 +120,7 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 		 "--initial-cluster=default=http://127.0.0.1:%d", h->peer_port);
 	if (tls) {
 		do
-			h->health_port = free_port();
+			h->health_port = httptest_free_port();
 		while (h->health_port == h->client_port ||
 		       h->health_port == h->peer_port);
 		snprintf(buf[nbuf++], sizeof(buf[0]),
