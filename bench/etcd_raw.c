@@ -17,13 +17,16 @@
 
 #include "etcdclient/etcd.h"
 
+enum { TXN_MAX = 64 };
+
 struct bench {
 	etcd_client *c;
 	struct ev_loop *loop;
 	const char *mode;
-	long total, started, done, failed;
+	long total, started, done, failed, events;
 	double *lat;
 	int concurrency;
+	int batch; /* compare + put pairs per txn */
 };
 
 struct op {
@@ -76,29 +79,35 @@ static void on_txn(void *arg, const struct etcd_error *err,
 static void start_one(struct bench *b)
 {
 	struct op *o = calloc(1, sizeof(*o));
-	char key[64], val[64];
-	int r;
+	char key[TXN_MAX][64], val[TXN_MAX][64];
+	struct etcd_compare cmp[TXN_MAX];
+	struct etcd_op op[TXN_MAX];
+	int r, k = strcmp(b->mode, "put") == 0 ? 1 : b->batch;
 
 	if (o == NULL)
 		abort();
 	o->b = b;
 	o->i = b->started++;
 	o->t0 = now();
-	/* Keys spread like placements: each op its own key. */
-	snprintf(key, sizeof(key), "/bench/raw/%ld", o->i % 4096);
-	int n = snprintf(val, sizeof(val), "{\"i\":%ld}", o->i);
-	struct etcd_put_req put = {.key = key, .value = val,
-				   .value_len = (size_t)n};
+	for (int j = 0; j < k; j++) {
+		long i = o->i * k + j;
+		/* Keys spread like placements: each op its own key. */
+		snprintf(key[j], sizeof(key[j]), "/bench/raw/%ld", i % 4096);
+		int n = snprintf(val[j], sizeof(val[j]), "{\"i\":%ld}", i);
+		op[j] = (struct etcd_op){
+			.type = ETCD_OP_PUT,
+			.u.put = {.key = key[j], .value = val[j],
+				  .value_len = (size_t)n}};
+		/* The shape of a commit: a compare on a key's version. */
+		cmp[j] = (struct etcd_compare){.target = ETCD_CMP_VERSION,
+					       .result = ETCD_CMP_GREATER,
+					       .key = key[j], .number = -1};
+	}
 	if (strcmp(b->mode, "put") == 0) {
-		r = etcd_kv_put(b->c, &put, on_put, o);
+		r = etcd_kv_put(b->c, &op[0].u.put, on_put, o);
 	} else {
-		/* The shape of a commit: a compare on a key's version, one put. */
-		struct etcd_compare cmp = {.target = ETCD_CMP_VERSION,
-					   .result = ETCD_CMP_GREATER,
-					   .key = key, .number = -1};
-		struct etcd_op op = {.type = ETCD_OP_PUT, .u.put = put};
-		struct etcd_txn_req txn = {.compare = &cmp, .n_compare = 1,
-					   .success = &op, .n_success = 1};
+		struct etcd_txn_req txn = {.compare = cmp, .n_compare = (size_t)k,
+					   .success = op, .n_success = (size_t)k};
 		r = etcd_kv_txn(b->c, &txn, on_txn, o);
 	}
 	if (r != 0) {
@@ -106,6 +115,14 @@ static void start_one(struct bench *b)
 			etcd_strerror(r));
 		exit(1);
 	}
+}
+
+static void on_watch(void *arg, const struct etcd_watch_update *u)
+{
+	struct bench *b = arg;
+
+	if (u->kind == ETCD_WATCH_EVENTS)
+		b->events += (long)u->n_events;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -118,23 +135,33 @@ static int cmp_double(const void *a, const void *b)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: etcd_raw --endpoint URL [--mode put|txn] "
-		   "[-c CONCURRENCY] [-n OPS]\n");
+		   "[-c CONCURRENCY] [-n OPS]\n"
+		   "                [--batch K] [--watchers W]\n"
+		   "  --batch K     txn mode: K compare+put pairs per txn "
+		   "(1..64, default 1)\n"
+		   "  --watchers W  W watches on the written prefix while "
+		   "the run lasts\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *endpoint = "http://127.0.0.1:2379";
-	struct bench b = {.mode = "txn", .total = 2000, .concurrency = 1};
+	struct bench b = {.mode = "txn", .total = 2000, .concurrency = 1,
+			  .batch = 1};
+	int watchers = 0;
+	etcd_watch *w[16] = {0};
 	static const struct option opts[] = {
 		{"endpoint", required_argument, NULL, 'e'},
 		{"mode", required_argument, NULL, 'm'},
 		{"concurrency", required_argument, NULL, 'c'},
 		{"ops", required_argument, NULL, 'n'},
+		{"batch", required_argument, NULL, 'b'},
+		{"watchers", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "e:m:c:n:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "e:m:c:n:b:w:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
 			endpoint = optarg;
@@ -148,6 +175,12 @@ int main(int argc, char **argv)
 		case 'n':
 			b.total = atol(optarg);
 			break;
+		case 'b':
+			b.batch = atoi(optarg);
+			break;
+		case 'w':
+			watchers = atoi(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -156,7 +189,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (b.concurrency < 1 || b.total < 1 ||
+	if (b.concurrency < 1 || b.total < 1 || b.batch < 1 ||
+	    b.batch > TXN_MAX || watchers < 0 || watchers > 16 ||
 	    (strcmp(b.mode, "put") != 0 && strcmp(b.mode, "txn") != 0)) {
 		usage(stderr);
 		return 2;
@@ -168,6 +202,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "etcd_raw: cannot create client\n");
 		return 1;
 	}
+	for (int i = 0; i < watchers; i++) {
+		struct etcd_watch_req wr = {.key = "/bench/raw/",
+					    .prefix = true};
+		if (etcd_watch_start(b.c, &wr, on_watch, &b, &w[i]) != 0) {
+			fprintf(stderr, "etcd_raw: cannot watch\n");
+			return 1;
+		}
+	}
 	double t0 = now();
 	for (int i = 0; i < b.concurrency && b.started < b.total; i++)
 		start_one(&b);
@@ -176,10 +218,14 @@ int main(int argc, char **argv)
 	qsort(b.lat, (size_t)b.done, sizeof(double), cmp_double);
 	printf("{\"mode\":\"%s\",\"concurrency\":%d,\"ops\":%ld,"
 	       "\"failed\":%ld,\"seconds\":%.3f,\"ops_per_s\":%.1f,"
-	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"batch\":%d,"
+	       "\"watchers\":%d,\"events\":%ld}\n",
 	       b.mode, b.concurrency, b.done, b.failed, secs,
 	       (double)b.done / secs, b.lat[b.done / 2] * 1e3,
-	       b.lat[(size_t)((double)b.done * 0.99)] * 1e3);
+	       b.lat[(size_t)((double)b.done * 0.99)] * 1e3, b.batch, watchers,
+	       b.events);
+	for (int i = 0; i < watchers; i++)
+		w[i] = etcd_watch_cancel(w[i]);
 	b.c = etcd_client_free(b.c);
 	free(b.lat);
 	return b.failed == 0 ? 0 : 1;

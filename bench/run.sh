@@ -4,7 +4,9 @@
 # Starts its own etcd (free port, temp dir), then measures, each scenario
 # under a fresh etcd prefix with its own agents and controllers:
 #   1 raw etcd txn/s and put/s (etcd_raw) at concurrency 1, 16, 64
-#   2 placement throughput per bidding mode (cached, sample, broadcast)
+#   2 placement throughput per bidding mode (cached, sample, broadcast); the
+#     requests go in as txns of SUBMIT_BATCH puts, so that submitting them
+#     does not take the etcd capacity the scheduler is measured against
 #   3 submit->scheduled latency at half the measured max (cached, sample)
 #   4 3 controllers with K = 1, 2, 4 coordinator slots
 #   5 etcd writes per placement, and per idle host per minute
@@ -36,7 +38,8 @@ N_CACHED=${BENCH_REQUESTS:-$d_cached}         # requests, cached
 N_SAMPLE=${BENCH_SAMPLE_REQUESTS:-$d_sample}  # requests, sample
 N_BCAST=${BENCH_BROADCAST_REQUESTS:-$d_bcast} # requests, broadcast
 CANDIDATES=${BENCH_CANDIDATES:-3}
-INFLIGHT=${BENCH_INFLIGHT:-64}                # submit's puts in flight
+INFLIGHT=${BENCH_INFLIGHT:-4}                 # submit's puts (txns) in flight
+SUBMIT_BATCH=${BENCH_SUBMIT_BATCH:-64}        # requests per submit txn (1 = one put each)
 LAT_S=${BENCH_LATENCY_SECONDS:-$d_lat_s}      # length of a paced run
 N_COORD=${BENCH_COORD_REQUESTS:-$d_coord}     # requests per K
 IDLE_S=${BENCH_IDLE_SECONDS:-$d_idle}         # idle window
@@ -242,7 +245,7 @@ mode_run() { # mode hosts requests
 	wait_count "$prefix/hosts/" "$hosts" 120
 	start_ctrl "$prefix" c0 1 "$mode"
 	wait_slots "$prefix" 1
-	submit "$prefix" "$RES/tput-$mode.json" -n "$n" -c "$INFLIGHT" --tag t \
+	submit "$prefix" "$RES/tput-$mode.json" -n "$n" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag t \
 		--latencies "$RES/lat-tput-$mode.txt"
 	scrape "$RES/metrics-tput-$mode.json"
 	alloc_counts "$prefix" "$RES/alloc-$mode.txt"
@@ -280,7 +283,7 @@ for k in 1 2 4; do
 	wait_count "$prefix/hosts/" "$HOSTS" 120
 	for n in a b c; do start_ctrl "$prefix" "ctrl-$n" "$k" cached; done
 	wait_slots "$prefix" "$k"
-	submit "$prefix" "$RES/coord-$k.json" -n "$N_COORD" -c "$INFLIGHT" --tag k
+	submit "$prefix" "$RES/coord-$k.json" -n "$N_COORD" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag k
 	scrape "$RES/metrics-coord-$k.json"
 	per_controller "$prefix" "$RES/percontroller-coord-$k.json"
 	stop_all
@@ -322,7 +325,7 @@ jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuse
 # -- report -------------------------------------------------------------------
 elapsed=$(($(date +%s) - T_START))
 python3 bench/report.py "$RES" "$B/bench.json" "$OUT" "$elapsed" "$SMOKE" \
-	"raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT latency_s=$LAT_S coord=$N_COORD idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
+	"raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S coord=$N_COORD idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
 if command -v gnuplot >/dev/null; then
 	gnuplot -e "dir='$OUT'" bench/plot.gp && say "charts: $OUT/throughput.png $OUT/latency.png"
 fi

@@ -28,7 +28,9 @@ struct run {
 	const char *prefix;
 	const char *tag;
 	long n, started, acked, placed, rejected, other;
+	long sent; /* puts or txns sent: one revision each */
 	int concurrency;
+	int batch; /* requests per put txn */
 	double rate;
 	int vcpu, mem;
 	double *t_put, *t_placed;
@@ -65,24 +67,51 @@ static void on_put(void *arg, const struct etcd_error *err,
 		put_next(r);
 }
 
+static void on_txn(void *arg, const struct etcd_error *err,
+		   const struct etcd_txn_result *res)
+{
+	(void)res;
+	on_put(arg, err, NULL);
+}
+
+/* Puts the next request, or the next --batch of them in one txn (the
+ * same keys and values as etcdctl put, only fewer requests to etcd). */
 static void put_next(struct run *r)
 {
-	char key[256], val[256];
+	enum { BATCH_MAX = 128 };
+	static char key[BATCH_MAX][128], val[BATCH_MAX][160];
+	static struct etcd_op op[BATCH_MAX];
+	long k = 0;
+	int rc;
 
-	if (r->started >= r->n)
+	while (r->started < r->n && k < r->batch) {
+		long i = r->started++;
+		snprintf(key[k], sizeof(key[k]), "%s/requests/%s-%ld",
+			 r->prefix, r->tag, i);
+		int len = snprintf(val[k], sizeof(val[k]),
+				   "{\"vcpu\":%d,\"memoryInMb\":%d,"
+				   "\"kernel\":{\"image\":\"bench/kernel\"}}",
+				   r->vcpu, r->mem);
+		op[k] = (struct etcd_op){
+			.type = ETCD_OP_PUT,
+			.u.put = {.key = key[k], .value = val[k],
+				  .value_len = (size_t)len}};
+		r->t_put[i] = now();
+		if (i == 0)
+			r->t0 = r->t_put[i];
+		k++;
+	}
+	if (k == 0)
 		return;
-	long i = r->started++;
-	snprintf(key, sizeof(key), "%s/requests/%s-%ld", r->prefix, r->tag, i);
-	int len = snprintf(val, sizeof(val),
-			   "{\"vcpu\":%d,\"memoryInMb\":%d,"
-			   "\"kernel\":{\"image\":\"bench/kernel\"}}",
-			   r->vcpu, r->mem);
-	struct etcd_put_req req = {.key = key, .value = val,
-				   .value_len = (size_t)len};
-	r->t_put[i] = now();
-	if (i == 0)
-		r->t0 = r->t_put[i];
-	if (etcd_kv_put(r->c, &req, on_put, r) != 0) {
+	r->sent++;
+	if (k == 1) {
+		rc = etcd_kv_put(r->c, &op[0].u.put, on_put, r);
+	} else {
+		struct etcd_txn_req txn = {.success = op,
+					   .n_success = (size_t)k};
+		rc = etcd_kv_txn(r->c, &txn, on_txn, r);
+	}
+	if (rc != 0) {
 		fprintf(stderr, "submit: cannot start a put\n");
 		r->failed = true;
 		ev_break(r->loop, EVBREAK_ALL);
@@ -206,7 +235,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: submit [--endpoint URL] [--prefix P] [-n N] [-c INFLIGHT]\n"
 		"              [--rate PER_S] [--vcpu V] [--mem MB] [--tag T]\n"
-		"              [--timeout S] [--latencies FILE]\n"
+		"              [--timeout S] [--latencies FILE] [--batch K]\n"
+		"  --batch K         put K requests per txn (default 1: one "
+		"put each)\n"
 		"  --latencies FILE  also write every latency (ms, sorted), "
 		"one a line\n");
 }
@@ -215,7 +246,7 @@ int main(int argc, char **argv)
 {
 	const char *endpoint = "http://127.0.0.1:2379";
 	struct run r = {.prefix = "/flintsched", .tag = "bench", .n = 1000,
-			.concurrency = 32, .vcpu = 1, .mem = 1024};
+			.concurrency = 32, .batch = 1, .vcpu = 1, .mem = 1024};
 	double timeout = 300;
 	const char *lat_file = NULL;
 	static const struct option opts[] = {
@@ -227,17 +258,19 @@ int main(int argc, char **argv)
 		{"tag", required_argument, NULL, 't'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"latencies", required_argument, NULL, 'L'},
+		{"batch", required_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "e:p:n:c:r:v:m:t:T:L:h", opts,
+	while ((ch = getopt_long(argc, argv, "e:p:n:c:b:r:v:m:t:T:L:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'e': endpoint = optarg; break;
 		case 'p': r.prefix = optarg; break;
 		case 'n': r.n = atol(optarg); break;
 		case 'c': r.concurrency = atoi(optarg); break;
+		case 'b': r.batch = atoi(optarg); break;
 		case 'r': r.rate = atof(optarg); break;
 		case 'v': r.vcpu = atoi(optarg); break;
 		case 'm': r.mem = atoi(optarg); break;
@@ -248,7 +281,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (r.n < 1 || r.concurrency < 1) {
+	if (r.n < 1 || r.concurrency < 1 || r.batch < 1 || r.batch > 128) {
 		usage(stderr);
 		return 2;
 	}
@@ -309,7 +342,7 @@ int main(int argc, char **argv)
 	}
 	double secs = r.t_last > r.t0 ? r.t_last - r.t0 : 0;
 	double writes = r.placed > 0 ? (double)(r.rev_end - r.rev_start -
-						 r.started) / (double)r.placed
+						 r.sent) / (double)r.placed
 				     : 0;
 	printf("{\"requests\":%ld,\"placed\":%ld,\"rejected_or_failed\":%ld,"
 	       "\"seconds\":%.3f,\"placements_per_s\":%.1f,"
