@@ -40,8 +40,19 @@ static const struct cfg_key ctrl_keys[] = {
 	CFG_KEY_DOUBLE("scheduling.weights.vms", struct ctrl_config, w_vms,
 		       "0.5", 0, 100, "score weight of the VM count"),
 	CFG_KEY_INT("scheduling.max_inflight", struct ctrl_config,
-		    max_inflight, "64", 1, 4096,
-		    "etcd transactions in flight per controller"),
+		    max_inflight, "512", 1, 4096,
+		    "placements started per pass, and commit transactions "
+		    "plus open rounds in flight, per controller"),
+	CFG_KEY_INT("scheduling.score_hosts", struct ctrl_config,
+		    score_hosts, "100", 0, 1000000,
+		    "cached: a placement stops looking after this many "
+		    "hosts that fit, the next one starting where it "
+		    "stopped (0 = score every host)"),
+	CFG_KEY_DOUBLE("scheduling.partition_band", struct ctrl_config,
+		       partition_band, "0.05", 0, 1,
+		       "with several coordinators, a host of another "
+		       "partition must score this much better to be chosen "
+		       "(keeps coordinators off each other's hosts)"),
 	CFG_KEY_INT("scheduling.batch", struct ctrl_config, batch, "32", 1,
 		    40, "placements committed per transaction at most"),
 	CFG_KEY_STRING("http.listen", struct ctrl_config, http_listen, "\"\"",

@@ -146,13 +146,9 @@ void ctrl_cand_sort(struct ctrl_cand *c, size_t n);
 /* Index of the best candidate, or -1 when n == 0. */
 long ctrl_cand_best(const struct ctrl_cand *c, size_t n);
 
-/* xorshift64*: cheap, seeded per process so coordinators differ. */
-uint64_t ctrl_rand_next(uint64_t *state);
-
-/* Moves a uniform random choice of min(k, n) of the n candidates to the
- * front (partial Fisher-Yates) and returns that count. */
-size_t ctrl_cand_sample(struct ctrl_cand *c, size_t n, size_t k,
-			uint64_t *rng);
+/* Moves the best min(k, n) of the n candidates to the front, best first
+ * (a partial selection sort: k is small), and returns that count. */
+size_t ctrl_cand_lowest(struct ctrl_cand *c, size_t n, size_t k);
 
 /* ---- map.c ------------------------------------------------------------ */
 

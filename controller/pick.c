@@ -1,5 +1,5 @@
-/* Candidate choice: ranking by score with a hash tie-break, and the random
- * sample that keeps coordinators from herding onto the same host. */
+/* Candidate choice: ranking by score with a (request, host) hash
+ * tie-break, so that requests of equal scores spread over equal hosts. */
 #include "controller/ctrl.h"
 
 #include <stdlib.h>
@@ -35,28 +35,16 @@ long ctrl_cand_best(const struct ctrl_cand *c, size_t n)
 	return (long)best;
 }
 
-uint64_t ctrl_rand_next(uint64_t *state)
-{
-	uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ULL;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
-
-size_t ctrl_cand_sample(struct ctrl_cand *c, size_t n, size_t k,
-			uint64_t *rng)
+size_t ctrl_cand_lowest(struct ctrl_cand *c, size_t n, size_t k)
 {
 	if (k > n)
 		k = n;
 	for (size_t i = 0; i < k; i++) {
-		size_t j = i + (size_t)(ctrl_rand_next(rng) % (n - i));
+		long b = ctrl_cand_best(c + i, n - i);
 		struct ctrl_cand t = c[i];
 
-		c[i] = c[j];
-		c[j] = t;
+		c[i] = c[i + (size_t)b];
+		c[i + (size_t)b] = t;
 	}
 	return k;
 }

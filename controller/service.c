@@ -49,6 +49,7 @@
 #define TXN_MAX 128
 #define TXN_BYTES (1024 * 1024)
 #define TXN_REQS 48 /* requests per txn at most */
+#define PASS_START 64 /* queued requests started per loop pass at most */
 #define TXN_HOSTS 48 /* hosts looked at while building one batch */
 #define PASS_INTERVAL_S 2.0
 
@@ -79,6 +80,7 @@ struct ctrl_host {
 	struct fs_alloc alloc;
 	unsigned part;            /* fs_slot_of(name, K): preferred by that slot */
 	unsigned locked;          /* commit txns in flight touching it */
+	unsigned invites;         /* open sample rounds inviting it */
 	struct fs_alloc *tent;    /* while building a batch */
 	unsigned tent_picks;      /* placements on it in that batch */
 	struct fs_alloc *pend;    /* its alloc if the txn in flight succeeds */
@@ -192,6 +194,7 @@ struct ctrl_slot {
 
 enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
 
+
 struct tb_str {
 	char *key, *val;
 	size_t len;
@@ -230,7 +233,10 @@ struct ctrl {
 	size_t prefix_len;
 	unsigned k;
 	struct fs_weights w;
-	uint64_t rng;
+	struct ctrl_host **harr; /* every host, in creation order (never shrinks) */
+	size_t n_harr, cap_harr;
+	size_t cursor;           /* where the next cached pick starts looking */
+	double band;             /* partition_band, 0 with one slot */
 
 	int64_t lease;
 	etcd_keepalive *ka;
@@ -322,10 +328,22 @@ static struct ctrl_host *host_get(struct ctrl *c, const char *name,
 		return NULL;
 	strcpy(h->name, name);
 	h->part = fs_slot_of(name, c->k);
+	if (c->n_harr == c->cap_harr) {
+		size_t cap = c->cap_harr ? 2 * c->cap_harr : 64;
+		struct ctrl_host **a = realloc(c->harr, cap * sizeof(*a));
+
+		if (!a) {
+			free(h);
+			return NULL;
+		}
+		c->harr = a;
+		c->cap_harr = cap;
+	}
 	if (ctrl_map_put(&c->hosts, name, h) < 0) {
 		free(h);
 		return NULL;
 	}
+	c->harr[c->n_harr++] = h;
 	return h;
 }
 
@@ -359,8 +377,13 @@ static void round_reset(struct ctrl_req *r)
 		c->rounds_open--;
 	r->round_open = false;
 	ev_timer_stop(c->loop, &r->round_timer);
-	for (size_t i = 0; i < r->n_invited; i++)
+	for (size_t i = 0; i < r->n_invited; i++) {
+		struct ctrl_host *h = host_get(c, r->invited[i], false);
+
+		if (h && h->invites)
+			h->invites--;
 		free(r->invited[i]);
+	}
 	free(r->invited);
 	r->invited = NULL;
 	r->n_invited = 0;
@@ -1392,6 +1415,26 @@ struct plan_ctx {
 	int rc;
 };
 
+/* What one more VM of need adds to a host's score (spread; the size of
+ * a step for binpack too): its weighted share of the host. */
+static double vm_step(const struct fs_host *h, const struct fs_need *need,
+		      const struct fs_weights *w)
+{
+	const struct fs_res *cap = &h->allocatable;
+	double sum = w->cpu + w->memory + w->vms, d = 0;
+
+	if (sum <= 0)
+		return 0;
+	if (cap->vcpu > 0)
+		d += w->cpu * (double)need->res.vcpu / (double)cap->vcpu;
+	if (cap->memory_mb > 0)
+		d += w->memory * (double)need->res.memory_mb /
+		     (double)cap->memory_mb;
+	if (cap->vms > 0)
+		d += w->vms / (double)cap->vms;
+	return d / sum;
+}
+
 static void plan_each(void *arg, const char *key, void *val)
 {
 	struct plan_ctx *p = arg;
@@ -1410,13 +1453,25 @@ static void plan_each(void *arg, const char *key, void *val)
 		p->rc = ctrl_explain_add(&r->explain, "VM failed there before");
 		return;
 	}
-	fs_score(&h->rec, h->alloc_present ? &h->alloc : &empty,
+	fs_score(&h->rec,
+		 h->pend		? h->pend
+		 : h->alloc_present ? &h->alloc
+				    : &empty,
 		 &r->parsed.need, &c->w, (enum fs_strategy)c->cfg->strategy,
 		 &b);
 	if (!b.fits) {
 		p->rc = ctrl_explain_add(&r->explain, b.reason);
 		return;
 	}
+	/* Each open invitation is a placement to come with odds 1 in
+	 * candidates: count it as that share of one more VM of this size,
+	 * so that the rounds opened in one pass invite different hosts. */
+	if (h->invites)
+		b.score += (double)h->invites /
+			   (double)c->cfg->candidates *
+			   vm_step(&h->rec, &r->parsed.need, &c->w);
+	if (h->part != r->slot)
+		b.score += c->band;
 	r->explain.feasible++;
 	if (!r->cands) {
 		/* one allocation for the scan, not one per host */
@@ -1471,15 +1526,19 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 	size_t n;
 
 	if (!broadcast) {
-		n = ctrl_cand_sample(r->cands, r->n_cands,
-				     (size_t)c->cfg->candidates, &c->rng);
+		n = ctrl_cand_lowest(r->cands, r->n_cands,
+				     (size_t)c->cfg->candidates);
 		r->invited = calloc(n ? n : 1, sizeof(char *));
 		if (!r->invited)
 			return;
 		for (size_t i = 0; i < n; i++) {
+			struct ctrl_host *h = r->cands[i].data;
+
 			r->invited[i] = strdup(r->cands[i].host);
-			if (r->invited[i])
+			if (r->invited[i]) {
 				r->n_invited++;
+				h->invites++;
+			}
 		}
 	} else {
 		/* Every live host not avoided: DESIGN's "every live host". */
@@ -1690,7 +1749,8 @@ struct pick_ctx {
 	struct ctrl *c;
 	struct ctrl_req *r;
 	struct ctrl_host *best;
-	double bs;
+	double bs;    /* best's score plus its partition band */
+	double bscore; /* best's score */
 	uint32_t btb; /* best's tiebreak, computed on the first tie */
 	bool btb_ok, bpart, bfree;
 	bool wait; /* fits on what is committed, not with what is pending */
@@ -1709,6 +1769,7 @@ static void pick_each(void *arg, const char *key, void *val)
 	struct fs_bid b;
 	bool part, free_, better, tie = false;
 	uint32_t tb = 0;
+	double score;
 
 	(void)key;
 	if (!h->present || p->rc < 0)
@@ -1735,9 +1796,10 @@ static void pick_each(void *arg, const char *key, void *val)
 	r->explain.feasible++;
 	part = h->part == r->slot;
 	free_ = !h->locked;
-	if (!p->best || b.score < p->bs) {
+	score = b.score + (part ? 0 : c->band);
+	if (!p->best || score < p->bs) {
 		better = true;
-	} else if (b.score > p->bs) {
+	} else if (score > p->bs) {
 		better = false;
 	} else if (free_ != p->bfree) {
 		better = free_;
@@ -1754,7 +1816,8 @@ static void pick_each(void *arg, const char *key, void *val)
 	}
 	if (better) {
 		p->best = h;
-		p->bs = b.score;
+		p->bs = score;
+		p->bscore = b.score;
 		p->bpart = part;
 		p->bfree = free_;
 		p->btb = tb;
@@ -1787,15 +1850,25 @@ static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 				     bool *busy, double *ret_score)
 {
 	struct pick_ctx p = {.c = c, .r = r};
+	size_t n = c->n_harr, i, want = (size_t)c->cfg->score_hosts;
 
 	ctrl_explain_clear(&r->explain);
 	memset(&r->explain, 0, sizeof(r->explain));
-	ctrl_map_each(&c->hosts, pick_each, &p);
+	if (c->cursor >= n)
+		c->cursor = 0;
+	for (i = 0; i < n && p.rc >= 0; i++) {
+		pick_each(&p, NULL, c->harr[(c->cursor + i) % n]);
+		if (want && (size_t)r->explain.feasible >= want) {
+			i++;
+			break;
+		}
+	}
+	c->cursor = n ? (c->cursor + i) % n : 0;
 	if (p.rc < 0 || (p.best && p.best->locked) || (!p.best && p.wait)) {
 		*busy = true;
 		return NULL;
 	}
-	*ret_score = p.bs;
+	*ret_score = p.bscore;
 	return p.best;
 }
 
@@ -1833,14 +1906,44 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 			t->hosts[t->n_hosts++] = h;
 		}
 	}
-	for (i = 0; r->round_attempt && i < r->n_cands; i++) {
-		h = r->cands[i].data;
-		if (!h->present || req_avoids(r, h->name))
-			continue;
-		if (h->locked) {
-			busy = true;
-			continue;
+	if (r->round_attempt) {
+		/* The bidders, ranked by the larger of their bid and the
+		 * cache's score with what is pending on them (bids do not
+		 * see the placements of other open rounds): the best one
+		 * that fits, or wait for it if its commit is in flight. */
+		struct ctrl_host *best = NULL;
+		double bs = 0;
+
+		for (i = 0; i < r->n_cands; i++) {
+			struct ctrl_host *x = r->cands[i].data;
+			const struct fs_alloc *al;
+			double sc;
+
+			if (!x->present || req_avoids(r, x->name))
+				continue;
+			al = x->tent	      ? x->tent
+			     : x->pend	      ? x->pend
+			     : x->alloc_present ? &x->alloc
+						: NULL;
+			fs_score(&x->rec, al, &r->parsed.need, &c->w,
+				 (enum fs_strategy)c->cfg->strategy, &b);
+			if (!b.fits)
+				continue;
+			sc = b.score > r->cands[i].score ? b.score
+							 : r->cands[i].score;
+			if (x->part != r->slot)
+				sc += c->band;
+			if (!best || sc < bs) {
+				best = x;
+				bs = sc;
+				score = r->cands[i].score;
+			}
 		}
+		if (!best)
+			return BATCH_NOFIT;
+		if (best->locked)
+			return BATCH_WAIT;
+		h = best;
 		if (!h->tent) {
 			if (t->n_hosts >= TXN_HOSTS)
 				return t->n_reqs ? BATCH_FULL : BATCH_WAIT;
@@ -1850,15 +1953,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 			h->tent_picks = 0;
 			t->hosts[t->n_hosts++] = h;
 		}
-		fs_score(&h->rec, h->tent, &r->parsed.need, &c->w,
-			 (enum fs_strategy)c->cfg->strategy, &b);
-		if (b.fits) {
-			score = r->cands[i].score;
-			break;
-		}
 	}
-	if (r->round_attempt && i == r->n_cands)
-		return busy ? BATCH_WAIT : BATCH_NOFIT;
 	attempt = (r->st_present && r->st.request_rev == r->req_rev
 			   ? r->st.attempt
 			   : 0) +
@@ -2383,12 +2478,18 @@ static void pass_each(void *arg, const char *key, void *val)
 }
 
 /* Runs before the loop blocks: reconcile what changed, start queued
- * placements within the in-flight budget, flush commit batches. */
+ * placements within the in-flight budget, flush commit batches.  A pass
+ * starts PASS_START queued requests at most: a deep queue of requests
+ * that fit nowhere (each a scan of every host) otherwise held the loop for
+ * seconds a pass and took 4 times as long to drain.  Every request
+ * started makes an etcd request whose answer runs the next pass (the
+ * pass timer too). */
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct ctrl *c = w->data;
 	struct ctrl_req *r, *list, *gc = NULL;
 	struct ctrl_qitem *it;
+	unsigned started = 0;
 
 	(void)loop;
 	(void)revents;
@@ -2421,7 +2522,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	 * and rounds timed out and were opened again. */
 	while (c->inflight + c->rounds_open + c->rounds_sending <
 		       (unsigned)c->cfg->max_inflight &&
-	       (it = ctrl_queue_pop(&c->queue))) {
+	       started++ < PASS_START && (it = ctrl_queue_pop(&c->queue))) {
 		r = (struct ctrl_req *)((char *)it -
 					offsetof(struct ctrl_req, q));
 		r->act = ACT_NONE;
@@ -3260,7 +3361,7 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	c->cfg = cfg;
 	c->k = (unsigned)cfg->coordinators;
 	c->w = (struct fs_weights){cfg->w_cpu, cfg->w_memory, cfg->w_vms};
-	c->rng = (uint64_t)fs_now_ms() ^ ((uint64_t)getpid() << 32);
+	c->band = c->k > 1 ? cfg->partition_band : 0;
 	c->ready_tail = &c->ready_head;
 	if (cfg->name && *cfg->name) {
 		snprintf(c->name, sizeof(c->name), "%s", cfg->name);
@@ -3318,6 +3419,7 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	ev_prepare_init(&c->prepare, on_prepare);
 	c->prepare.data = c;
 	ev_prepare_start(loop, &c->prepare);
+
 	ev_timer_init(&c->pass_timer, on_pass_timer, PASS_INTERVAL_S,
 		      PASS_INTERVAL_S);
 	c->pass_timer.data = c;
@@ -3399,6 +3501,7 @@ ctrl *ctrl_free(ctrl *c)
 		return NULL;
 	c->http = fs_httpd_stop(c->http);
 	ev_prepare_stop(c->loop, &c->prepare);
+
 	ev_timer_stop(c->loop, &c->pass_timer);
 	ev_timer_stop(c->loop, &c->relist_timer);
 	ev_timer_stop(c->loop, &c->session_timer);
@@ -3418,6 +3521,7 @@ ctrl *ctrl_free(ctrl *c)
 	c->etcd = etcd_client_free(c->etcd); /* cancels txns in flight */
 	ctrl_map_each(&c->hosts, free_host, NULL);
 	ctrl_map_clear(&c->hosts);
+	free(c->harr);
 	ctrl_map_each(&c->reqs, free_req, NULL);
 	ctrl_map_clear(&c->reqs);
 	ctrl_map_clear(&c->ctrls);

@@ -27,6 +27,8 @@ struct ctrl_config {
 	int strategy; /* enum fs_strategy */
 	double w_cpu, w_memory, w_vms;
 	int64_t max_inflight;
+	int64_t score_hosts;
+	double partition_band;
 	int64_t batch;
 	char *http_listen;
 };

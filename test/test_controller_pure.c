@@ -12,6 +12,18 @@
 
 #include "controller/ctrl.h"
 
+/* xorshift64*: reproducible test input */
+static uint64_t rand_next(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
 static void test_status_roundtrip(void **state)
 {
 	struct ctrl_status s = {.phase = CTRL_UNSCHEDULABLE,
@@ -138,8 +150,8 @@ static void test_queue_many(void **state)
 
 	(void)state;
 	for (int i = 0; i < N; i++) {
-		it[i].priority = (int64_t)(ctrl_rand_next(&rng) % 5);
-		it[i].create_rev = (int64_t)(ctrl_rand_next(&rng) % 100000);
+		it[i].priority = (int64_t)(rand_next(&rng) % 5);
+		it[i].create_rev = (int64_t)(rand_next(&rng) % 100000);
 		it[i].qpos = CTRL_QPOS_NONE;
 		assert_int_equal(ctrl_queue_push(&q, &it[i]), 0);
 	}
@@ -173,33 +185,33 @@ static void test_cand_rank(void **state)
 	assert_string_equal(c[3].host, "d");
 }
 
-static void test_cand_sample(void **state)
+static void test_cand_lowest(void **state)
 {
-	enum { N = 10, K = 3, ROUNDS = 3000 };
+	enum { N = 10, K = 3 };
 	struct ctrl_cand c[N];
 	char names[N][4];
-	int hits[N] = {0};
-	uint64_t rng = 7;
+	/* scores 0.9, 0.8, ... with host 7 tied with host 8 on score */
+	static const double score[N] = {0.9, 0.8, 0.7, 0.6, 0.5,
+					0.4, 0.3, 0.2, 0.2, 0.0};
+	static const uint32_t tb[N] = {5, 5, 5, 5, 5, 5, 5, 9, 1, 5};
 
 	(void)state;
-	for (int r = 0; r < ROUNDS; r++) {
-		for (int i = 0; i < N; i++) {
-			snprintf(names[i], sizeof(names[i]), "h%d", i);
-			c[i] = (struct ctrl_cand){names[i], 0, 0,
-						  (void *)(intptr_t)i};
-		}
-		assert_int_equal(ctrl_cand_sample(c, N, K, &rng), K);
-		for (int i = 0; i < K; i++) {
-			for (int j = 0; j < i; j++)
-				assert_ptr_not_equal(c[i].data, c[j].data);
-			hits[(intptr_t)c[i].data]++;
-		}
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "h%d", i);
+		c[i] = (struct ctrl_cand){names[i], score[i], tb[i], NULL};
 	}
-	/* roughly uniform: each host expected ROUNDS*K/N = 900 times */
+	assert_int_equal(ctrl_cand_lowest(c, N, K), K);
+	assert_string_equal(c[0].host, "h9");
+	assert_string_equal(c[1].host, "h8"); /* lower tiebreak of the tie */
+	assert_string_equal(c[2].host, "h7");
+	/* the rest is still there, each once */
+	int seen[N] = {0};
 	for (int i = 0; i < N; i++)
-		assert_in_range(hits[i], 700, 1100);
-	assert_int_equal(ctrl_cand_sample(c, 2, K, &rng), 2);
-	assert_int_equal(ctrl_cand_sample(c, 0, K, &rng), 0);
+		seen[c[i].host[1] - '0']++;
+	for (int i = 0; i < N; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(ctrl_cand_lowest(c, 2, K), 2);
+	assert_int_equal(ctrl_cand_lowest(c, 0, K), 0);
 }
 
 static void count_each(void *arg, const char *key, void *val)
@@ -240,7 +252,7 @@ int main(void)
 		cmocka_unit_test(test_queue_order),
 		cmocka_unit_test(test_queue_many),
 		cmocka_unit_test(test_cand_rank),
-		cmocka_unit_test(test_cand_sample),
+		cmocka_unit_test(test_cand_lowest),
 		cmocka_unit_test(test_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
