@@ -41,8 +41,8 @@ static const struct cfg_key ctrl_keys[] = {
 		       "0.5", 0, 100, "score weight of the VM count"),
 	CFG_KEY_INT("scheduling.max_inflight", struct ctrl_config,
 		    max_inflight, "512", 1, 4096,
-		    "placements started per pass, and commit transactions "
-		    "plus open rounds in flight, per controller"),
+		    "etcd transactions plus open bid rounds in flight per "
+		    "controller"),
 	CFG_KEY_INT("scheduling.score_hosts", struct ctrl_config,
 		    score_hosts, "100", 0, 1000000,
 		    "cached: a placement stops looking after this many "
