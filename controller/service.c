@@ -190,6 +190,20 @@ struct ctrl_slot {
 	struct slot_cand *cands;      /* every controller's candidacy */
 	size_t n_cands;
 	ev_tstamp yielded_at;         /* 0, or when we yielded it */
+	uint64_t need_seq; /* led: mine once the list of this seq is in */
+};
+
+/* The cache's watches: everything under the prefix but P/assign/ and
+ * P/status/, which only a slot's coordinator writes (fenced) and which it
+ * replays into its cache from its own txns' answers; not watching them
+ * spares etcd 3 of the 6 events a placement sent each controller.  Their
+ * state for a slot is read by the first list that starts after the slot
+ * is won (need_seq). */
+enum { W_ALLOC, W_MID, W_VMS, W_N };
+struct ctrl_wch {
+	struct ctrl *c;
+	etcd_watch *w;
+	bool ok;
 };
 
 enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
@@ -243,9 +257,11 @@ struct ctrl {
 	bool session_up, starting;
 	ev_timer session_timer;
 
-	bool cache_ready, watch_ok;
+	bool cache_ready;
 	bool listing, list_first; /* pages of a list are arriving */
-	etcd_watch *watch;
+	uint64_t list_seq;        /* lists started */
+	uint64_t done_seq;        /* the last list that completed */
+	struct ctrl_wch wch[W_N];
 	uint64_t list_gen;
 	int64_t list_rev; /* revision of the last list, for the sweep */
 	ev_timer relist_timer;
@@ -309,9 +325,36 @@ static char *keyf(const char *fmt, ...)
 	return s;
 }
 
+/* Led, and the cache holds the slot's statuses and assignments. */
 static bool slot_mine(const struct ctrl *c, unsigned i)
 {
-	return i < c->k && c->slots[i].state == SLOT_LEADER;
+	return i < c->k && c->slots[i].state == SLOT_LEADER &&
+	       c->slots[i].need_seq <= c->done_seq;
+}
+
+static bool watches_ok(const struct ctrl *c)
+{
+	for (int i = 0; i < W_N; i++)
+		if (!c->wch[i].w || !c->wch[i].ok)
+			return false;
+	return true;
+}
+
+static void watches_cancel(struct ctrl *c)
+{
+	for (int i = 0; i < W_N; i++) {
+		c->wch[i].w = etcd_watch_cancel(c->wch[i].w);
+		c->wch[i].ok = false;
+	}
+}
+
+/* A list soon (coalesced: slots won in one iteration share it). */
+static void relist_soon(struct ctrl *c, double after)
+{
+	if (c->listing || ev_is_active(&c->relist_timer))
+		return;
+	ev_timer_set(&c->relist_timer, after, 0);
+	ev_timer_start(c->loop, &c->relist_timer);
 }
 
 /* ---- cache ------------------------------------------------------------ */
@@ -1069,11 +1112,15 @@ static void on_txn(void *arg, const struct etcd_error *err,
 		c->inflight--;
 	if (err) {
 		c->m.txn_errors++;
-		if (err->code != ETCD_ECANCELED)
+		if (err->code != ETCD_ECANCELED) {
 			fs_warn("%s: etcd error: %s (%s); will retry at the "
 				"next pass",
 				t->what, etcd_strerror(err->code),
 				err->message);
+			/* It may have landed unseen, and its status and
+			 * assign writes are not watched: read them back. */
+			relist_soon(c, 1.0);
+		}
 		txn_done(t, false, 0);
 		return;
 	}
@@ -2603,11 +2650,12 @@ static void sweep_req(void *arg, const char *key, void *val)
 
 static void on_watch(void *arg, const struct etcd_watch_update *u)
 {
-	struct ctrl *c = arg;
+	struct ctrl_wch *wc = arg;
+	struct ctrl *c = wc->c;
 
 	switch (u->kind) {
 	case ETCD_WATCH_EVENTS:
-		c->watch_ok = true;
+		wc->ok = true;
 		for (size_t i = 0; i < u->n_events; i++) {
 			const struct etcd_event *e = &u->events[i];
 
@@ -2624,21 +2672,18 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 	case ETCD_WATCH_FAILED:
 		fs_warn("watch of %s ended (%s); listing again", c->prefix,
 			u->err ? u->err->message : "?");
-		c->watch = etcd_watch_cancel(c->watch);
-		c->watch_ok = false;
+		watches_cancel(c); /* wc is gone: return at once */
 		c->m.relists++;
-		ev_timer_set(&c->relist_timer,
-			     u->kind == ETCD_WATCH_COMPACTED ? 0.0 : 1.0, 0);
-		ev_timer_start(c->loop, &c->relist_timer);
-		break;
+		relist_soon(c, u->kind == ETCD_WATCH_COMPACTED ? 0.0 : 1.0);
+		return;
 	case ETCD_WATCH_RECONNECTING:
-		c->watch_ok = false;
+		wc->ok = false;
 		fs_warn("watch of %s: %s; resuming", c->prefix,
 			u->err ? u->err->message : "connection lost");
 		break;
 	case ETCD_WATCH_CREATED:
 	case ETCD_WATCH_PROGRESS:
-		c->watch_ok = true;
+		wc->ok = true;
 		break;
 	}
 }
@@ -2650,15 +2695,14 @@ static void on_list(void *arg, const struct etcd_error *err,
 		    const struct etcd_range_result *res, bool last)
 {
 	struct ctrl *c = arg;
-	struct etcd_watch_req wr = {.key = c->prefix, .prefix = true};
-	int rc;
+	char *from[W_N], *to = NULL;
+	int rc = 0;
 
 	if (err) {
 		fs_warn("listing %s failed: %s; retrying", c->prefix,
 			err->message);
 		c->listing = false;
-		ev_timer_set(&c->relist_timer, 1.0, 0);
-		ev_timer_start(c->loop, &c->relist_timer);
+		relist_soon(c, 1.0);
 		return;
 	}
 	if (c->list_first) {
@@ -2675,17 +2719,42 @@ static void on_list(void *arg, const struct etcd_error *err,
 		return;
 	c->listing = false;
 	c->list_rev = res->header.revision;
+	c->done_seq = c->list_seq;
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
-	wr.start_revision = res->header.revision + 1;
-	c->watch_ok = true; /* until the watch says otherwise */
-	rc = etcd_watch_start(c->etcd, &wr, on_watch, c, &c->watch);
+	/* [alloc/, assign/), [bids/, status/), [vms/, vms0): all but
+	 * assign/ and status/ (ctrl_wch). */
+	from[W_ALLOC] = keyf("%salloc/", c->prefix);
+	from[W_MID] = keyf("%sbids/", c->prefix);
+	from[W_VMS] = keyf("%svms/", c->prefix);
+	to = keyf("%sstatus/", c->prefix);
+	for (int i = 0; i < W_N; i++) {
+		struct etcd_watch_req wr = {
+			.key = from[i], .prefix = i != W_MID,
+			.range_end = i == W_MID ? to : NULL,
+			.start_revision = res->header.revision + 1};
+
+		c->wch[i].c = c;
+		c->wch[i].ok = true; /* until the watch says otherwise */
+		if (rc == 0 && (!from[i] || !to))
+			rc = -ENOMEM;
+		if (rc == 0)
+			rc = etcd_watch_start(c->etcd, &wr, on_watch,
+					      &c->wch[i], &c->wch[i].w);
+	}
+	for (int i = 0; i < W_N; i++)
+		free(from[i]);
+	free(to);
 	if (rc < 0) {
 		fs_warn("cannot watch %s: %s", c->prefix, etcd_strerror(rc));
-		ev_timer_set(&c->relist_timer, 1.0, 0);
-		ev_timer_start(c->loop, &c->relist_timer);
+		watches_cancel(c);
+		relist_soon(c, 1.0);
 		return;
 	}
+	for (unsigned i = 0; i < c->k; i++)
+		if (c->slots[i].state == SLOT_LEADER &&
+		    c->slots[i].need_seq > c->done_seq)
+			relist_soon(c, 0.0); /* won while this list ran */
 	if (!c->cache_ready)
 		fs_info("cache of %s loaded at revision %lld: %zu hosts, %zu "
 			"requests",
@@ -2699,14 +2768,16 @@ static void on_list(void *arg, const struct etcd_error *err,
 static void cache_list(struct ctrl *c)
 {
 	struct etcd_range_req rq = {.key = c->prefix, .prefix = true};
-	int rc = etcd_kv_list(c->etcd, &rq, LIST_PAGE, on_list, c);
+	int rc;
 
+	watches_cancel(c); /* restarted from the list's revision */
+	rc = etcd_kv_list(c->etcd, &rq, LIST_PAGE, on_list, c);
 	c->listing = rc == 0;
 	c->list_first = true;
-	if (rc < 0) {
-		ev_timer_set(&c->relist_timer, 1.0, 0);
-		ev_timer_start(c->loop, &c->relist_timer);
-	}
+	if (rc == 0)
+		c->list_seq++;
+	else
+		relist_soon(c, 1.0);
 }
 
 static void on_relist(struct ev_loop *loop, ev_timer *w, int revents)
@@ -2776,6 +2847,10 @@ static void on_campaign(void *arg, const struct etcd_error *err,
 	s->lk_rev = lk->rev;
 	s->lk_lease = lk->lease;
 	s->state = SLOT_LEADER;
+	/* Its statuses and assignments (not watched) as of now: from the
+	 * next list to start. */
+	s->need_seq = c->list_seq + 1;
+	relist_soon(c, 0.0);
 	fs_info("slot %u acquired (election key %s, rev %lld)", i, lk->key,
 		(long long)lk->rev);
 	ctrl_map_each(&c->reqs, slot_reqs_dirty, c);
@@ -3016,7 +3091,7 @@ static void on_register(void *arg, const struct etcd_error *err,
 	c->session_up = true;
 	fs_info("registered as %s (lease %llx)", c->name,
 		(unsigned long long)c->lease);
-	if (!c->cache_ready && !c->watch)
+	if (!c->cache_ready && !c->listing)
 		cache_list(c);
 	else
 		slots_balance(c);
@@ -3216,7 +3291,7 @@ static const char *ctrl_unhealthy(const struct ctrl *c)
 		return "no etcd session (lease and registration pending)";
 	if (!c->cache_ready)
 		return "cache not loaded yet (listing the prefix)";
-	if (!c->watch || !c->watch_ok)
+	if (!watches_ok(c))
 		return "watch of the prefix is down (reconnecting or "
 		       "re-listing)";
 	return NULL;
@@ -3505,7 +3580,7 @@ ctrl *ctrl_free(ctrl *c)
 	ev_timer_stop(c->loop, &c->pass_timer);
 	ev_timer_stop(c->loop, &c->relist_timer);
 	ev_timer_stop(c->loop, &c->session_timer);
-	c->watch = etcd_watch_cancel(c->watch);
+	watches_cancel(c);
 	for (unsigned i = 0; i < c->k; i++)
 		c->slots[i].camp = etcd_campaign_cancel(c->slots[i].camp);
 	c->ka = etcd_lease_keepalive_stop(c->ka);

@@ -1,7 +1,8 @@
 /*
  * The controller service: one etcd lease, registration under
  * P/controllers/<name>, coordinator slots won through etcd elections,
- * one list+watch cache of the whole prefix, and per request a
+ * one list+watch cache of the prefix (statuses and assignments from the
+ * list and from its own txns, not watched), and per request a
  * level-triggered reconcile that places, releases and reports
  * (docs/DESIGN.md "Placement protocol").
  */
