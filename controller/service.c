@@ -698,6 +698,9 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
 		struct ctrl_status st;
 
+		/* Not ours: it would go stale (not watched, ctrl_wch). */
+		if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER)
+			return;
 		if (!(r = req_get(c, a, true)))
 			return;
 		r->st_seen = c->list_gen;
@@ -717,6 +720,8 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 		struct ctrl_asg *v;
 		size_t i;
 
+		if (c->slots[fs_slot_of(b, c->k)].state != SLOT_LEADER)
+			return;
 		if (!(r = req_get(c, b, true)))
 			return;
 		for (i = 0; i < r->n_asg; i++)
@@ -2798,6 +2803,25 @@ static void slot_reqs_dirty(void *arg, const char *key, void *val)
 	req_dirty(r);
 }
 
+/* A slot we no longer lead: its statuses and assignments will not be
+ * kept up to date (not watched), so they go; the next win lists them. */
+static void slot_forget(void *arg, const char *key, void *val)
+{
+	struct ctrl_slot *s = arg;
+	struct ctrl_req *r = val;
+
+	(void)key;
+	if (&r->c->slots[r->slot] != s)
+		return;
+	if (r->st_present) {
+		ctrl_status_clear(&r->st);
+		memset(&r->st, 0, sizeof(r->st));
+		r->st_present = false;
+	}
+	while (r->n_asg)
+		asg_remove(r, r->n_asg - 1);
+}
+
 static void slot_drop(struct ctrl *c, unsigned i, const char *why)
 {
 	struct ctrl_slot *s = &c->slots[i];
@@ -2808,6 +2832,8 @@ static void slot_drop(struct ctrl *c, unsigned i, const char *why)
 	free(s->lk_key);
 	s->lk_key = NULL;
 	s->lk_rev = 0;
+	if (s->state == SLOT_LEADER)
+		ctrl_map_each(&c->reqs, slot_forget, s);
 	s->state = SLOT_NONE;
 	/* Requests of the slot drop their work at their next reconcile. */
 	ctrl_map_each(&c->reqs, slot_reqs_dirty, c);
