@@ -237,10 +237,18 @@ for mode in txn put; do
 	done
 done
 
+# The yardstick again, just before a scenario on the same etcd: on a shared
+# machine etcd's speed drifts over the minutes between step 1 and a run.
+raw_adjacent() { # name
+	bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$RAW_OPS" \
+		>"$RES/raw-adj-$1.json"
+}
+
 # -- 2, 3, 5, 6. one scenario per bidding mode --------------------------------
 mode_run() { # mode hosts requests
 	local mode=$1 hosts=$2 n=$3 prefix=/b-$1 rate nlat r0 r1 t0 t1
 	say "2. $mode: $n requests as fast as possible, $hosts simulated hosts"
+	raw_adjacent "$mode"
 	start_agent "$prefix" "$hosts" h
 	wait_count "$prefix/hosts/" "$hosts" 120
 	start_ctrl "$prefix" c0 1 "$mode"
@@ -279,6 +287,7 @@ mode_run broadcast "$BHOSTS" "$N_BCAST"
 for k in 1 2 4; do
 	prefix=/b-coord-$k
 	say "4. 3 controllers, K=$k (cached): $N_COORD requests, $HOSTS hosts"
+	raw_adjacent "coord-$k"
 	start_agent "$prefix" "$HOSTS" h
 	wait_count "$prefix/hosts/" "$HOSTS" 120
 	for n in a b c; do start_ctrl "$prefix" "ctrl-$n" "$k" cached; done
