@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@
 #define TXN_BYTES (1024 * 1024)
 #define TXN_REQS 48 /* requests per txn at most */
 #define PASS_START 64 /* queued requests started per loop pass at most */
+#define ROUND_BIDS 4096 /* bids asked for by the open rounds at most */
 #define TXN_HOSTS 48 /* hosts looked at while building one batch */
 #define PASS_INTERVAL_S 2.0
 
@@ -2529,6 +2531,20 @@ static void pass_each(void *arg, const char *key, void *val)
 		req_dirty(r);
 }
 
+/* Open rounds at most, so that the hosts can bid on them all before
+ * bid_timeout_ms: a broadcast round asks every host for a bid, and 512
+ * rounds over 50 hosts (25,600 bids) timed out again and again. */
+static unsigned rounds_max(const struct ctrl *c)
+{
+	size_t per = c->cfg->bidding == CTRL_BID_BROADCAST
+			     ? c->n_harr
+			     : (size_t)c->cfg->candidates;
+
+	if (c->cfg->bidding == CTRL_BID_CACHED)
+		return UINT_MAX;
+	return per ? (unsigned)(ROUND_BIDS / per) + 1 : UINT_MAX;
+}
+
 /* Runs before the loop blocks: reconcile what changed, start queued
  * placements within the in-flight budget, flush commit batches.  A pass
  * starts PASS_START queued requests at most: a deep queue of requests
@@ -2574,6 +2590,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	 * and rounds timed out and were opened again. */
 	while (c->inflight + c->rounds_open + c->rounds_sending <
 		       (unsigned)c->cfg->max_inflight &&
+	       c->rounds_open + c->rounds_sending < rounds_max(c) &&
 	       started++ < PASS_START && (it = ctrl_queue_pop(&c->queue))) {
 		r = (struct ctrl_req *)((char *)it -
 					offsetof(struct ctrl_req, q));
