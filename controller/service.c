@@ -3371,6 +3371,9 @@ static char *metrics_text(const struct ctrl *c)
 	M_HEAD(f, "flintsched_controller_queued", "gauge",
 	       "requests in the queue (not yet planned)");
 	fprintf(f, "flintsched_controller_queued %zu\n", c->queue.n);
+	M_HEAD(f, "flintsched_controller_cached_requests", "gauge",
+	       "requests in the cache, of every slot (its memory)");
+	fprintf(f, "flintsched_controller_cached_requests %zu\n", c->reqs.n);
 	M_HEAD(f, "flintsched_controller_hosts", "gauge",
 	       "live hosts in the cache");
 	ctrl_map_each(&c->hosts, hosts_each, &n);

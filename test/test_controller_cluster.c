@@ -653,6 +653,85 @@ static void test_http_metrics(void **state)
 	assert_int_equal(httptest_get(url, buf, sizeof(buf)), 404);
 }
 
+/* A series of the controller on port's /metrics, -1 when it does not
+ * answer. */
+static long long metric_of(int port, const char *name)
+{
+	static char buf[65536];
+	char url[128];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+	if (httptest_get(url, buf, sizeof(buf)) != 200)
+		return -1;
+	return metric(buf, name);
+}
+
+/* True once both survivors hold every slot and have their caches and
+ * watches up again (a won slot re-lists: /healthz is 503 meanwhile). */
+static bool survivors_settled(const int *port)
+{
+	char url[128], buf[4096];
+	long long held = 0;
+
+	for (int i = 1; i < 3; i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz",
+			 port[i]);
+		if (httptest_get(url, buf, sizeof(buf)) != 200)
+			return false;
+		held += metric_of(port[i], "flintsched_controller_slots_held");
+	}
+	return held == 3;
+}
+
+/* Statuses and assignments are not watched: a controller keeps them only
+ * for the slots it leads.  One that takes a slot over lists them all, and
+ * must not keep the other slots' ones, which would go stale and keep
+ * deleted requests in its cache: once every request is deleted, every
+ * cache empties. */
+static void test_cache_forgets(void **state)
+{
+	static const char *const names[] = {"fa", "fb", "fc"};
+	struct env *e = *state;
+	struct census cs;
+	char listen[3][64];
+	int port[3], n = 24;
+	pid_t pid[3];
+	long long left = -1;
+
+	for (int i = 0; i < 3; i++) {
+		port[i] = httptest_free_port();
+		assert_true(port[i] > 0);
+		snprintf(listen[i], sizeof(listen[i]),
+			 "http.listen=127.0.0.1:%d", port[i]);
+		pid[i] = start_ctrl_x(e, names[i], "cached", listen[i]);
+	}
+	start_agent(e, "fg", 3, 16, 100);
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("not every request was placed");
+	}
+	/* Its slot moves: the winner lists every status. */
+	stop_pid(e, pid[0], SIGKILL);
+	double t1 = now_s();
+	while (!survivors_settled(port) && now_s() - t1 < 30)
+		usleep(100000);
+	assert_true(survivors_settled(port));
+	for (int i = 0; i < n; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		del(e, "requests", id);
+	}
+	for (int i = 1; i < 3; i++) {
+		for (double t0 = now_s(); now_s() - t0 < 30; usleep(100000))
+			if ((left = metric_of(port[i], "flintsched_controller_"
+							"cached_requests")) == 0)
+				break;
+		assert_int_equal(left, 0);
+	}
+}
+
 /* A host killed: its VMs are marked lost and rescheduled elsewhere. */
 static void test_host_killed(void **state)
 {
@@ -886,6 +965,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coordinator_stopped,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_metrics, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cache_forgets, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_host_killed, setup,
 						teardown),
