@@ -242,7 +242,7 @@ done
 # The yardstick again, just before a scenario on the same etcd: on a shared
 # machine etcd's speed drifts over the minutes between step 1 and a run.
 raw_adjacent() { # name
-	bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$RAW_OPS" \
+	bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$((2 * RAW_OPS))" \
 		>"$RES/raw-adj-$1.json"
 }
 
@@ -290,8 +290,9 @@ mode_run sample "$HOSTS" "$N_SAMPLE"
 mode_run broadcast "$BHOSTS" "$N_BCAST"
 
 # -- 4. coordinators ----------------------------------------------------------
-# Each K twice, interleaved (1 2 4 1 2 4), the better run of each kept:
-# run-to-run noise here is about 10%, the differences sought smaller.
+# Each K twice, interleaved (1 2 4 1 2 4), the better run of each kept and
+# compared in placements/s: run-to-run noise here is about 10%, the
+# differences sought smaller, and drift hits every K alike.
 for rep in $(seq "$COORD_REPS"); do
 	for k in 1 2 4; do
 		run=coord-$k-$rep prefix=/b-coord-$k-$rep
