@@ -987,9 +987,13 @@ int main(void)
 	if (!harness)
 		return 1;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (rc == 0)
+	if (rc == 0) {
 		harness = etcd_harness_stop(harness);
-	else
+	} else {
+		/* etcd stops (a failed run left it running for good); its
+		 * data and log stay. */
+		etcd_harness_kill(harness);
 		fprintf(stderr, "keeping %s for inspection\n", harness->dir);
+	}
 	return rc;
 }
