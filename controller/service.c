@@ -210,7 +210,6 @@ struct ctrl_wch {
 
 enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
 
-
 struct tb_str {
 	char *key, *val;
 	size_t len;
@@ -1233,19 +1232,25 @@ static char *status_json(struct ctrl *c, struct ctrl_req *r,
 	return ctrl_status_format(s);
 }
 
-/* Sends the open status batch of slot i, if any. */
-static void status_flush_slot(struct ctrl *c, unsigned i)
+/* Sends the batch *bp (status writes or round puts of one slot), if
+ * any; a batch of several is named "<verb> N <things> (<first id> ...)". */
+static void batch_flush(struct ctrl_txn **bp, const char *verb,
+			const char *things)
 {
-	struct ctrl_txn *t = c->sbatch[i];
+	struct ctrl_txn *t = *bp;
 
 	if (!t)
 		return;
-	c->sbatch[i] = NULL;
+	*bp = NULL;
 	if (t->n_reqs > 1)
-		snprintf(t->what, sizeof(t->what),
-			 "write %zu statuses (%s ...)", t->n_reqs,
-			 t->reqs[0]->id);
+		snprintf(t->what, sizeof(t->what), "%s %zu %s (%s ...)", verb,
+			 t->n_reqs, things, t->reqs[0]->id);
 	txn_send(t);
+}
+
+static void status_flush_slot(struct ctrl *c, unsigned i)
+{
+	batch_flush(&c->sbatch[i], "write", "statuses");
 }
 
 static void status_flush(struct ctrl *c)
@@ -1489,13 +1494,30 @@ static double vm_step(const struct fs_host *h, const struct fs_need *need,
 	return d / sum;
 }
 
+/* What h holds if what is in flight lands: the batch being built on it,
+ * else its commit in flight, else what is committed (NULL: nothing). */
+static const struct fs_alloc *host_alloc_now(const struct ctrl_host *h)
+{
+	if (h->tent)
+		return h->tent;
+	if (h->pend)
+		return h->pend;
+	return h->alloc_present ? &h->alloc : NULL;
+}
+
+/* What a host outside r's partition adds to its score (partition_band). */
+static double host_band(const struct ctrl *c, const struct ctrl_host *h,
+			const struct ctrl_req *r)
+{
+	return h->part == r->slot ? 0 : c->band;
+}
+
 static void plan_each(void *arg, const char *key, void *val)
 {
 	struct plan_ctx *p = arg;
 	struct ctrl *c = p->c;
 	struct ctrl_req *r = p->r;
 	struct ctrl_host *h = val;
-	struct fs_alloc empty = {0};
 	struct fs_bid b;
 	struct ctrl_cand *v;
 
@@ -1507,12 +1529,8 @@ static void plan_each(void *arg, const char *key, void *val)
 		p->rc = ctrl_explain_add(&r->explain, "VM failed there before");
 		return;
 	}
-	fs_score(&h->rec,
-		 h->pend		? h->pend
-		 : h->alloc_present ? &h->alloc
-				    : &empty,
-		 &r->parsed.need, &c->w, (enum fs_strategy)c->cfg->strategy,
-		 &b);
+	fs_score(&h->rec, host_alloc_now(h), &r->parsed.need, &c->w,
+		 (enum fs_strategy)c->cfg->strategy, &b);
 	if (!b.fits) {
 		p->rc = ctrl_explain_add(&r->explain, b.reason);
 		return;
@@ -1524,8 +1542,7 @@ static void plan_each(void *arg, const char *key, void *val)
 		b.score += (double)h->invites /
 			   (double)c->cfg->candidates *
 			   vm_step(&h->rec, &r->parsed.need, &c->w);
-	if (h->part != r->slot)
-		b.score += c->band;
+	b.score += host_band(c, h, r);
 	r->explain.feasible++;
 	if (!r->cands) {
 		/* one allocation for the scan, not one per host */
@@ -1551,19 +1568,9 @@ static void ready_push(struct ctrl *c, struct ctrl_req *r)
 
 static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 
-/* Opens a bid round for r among r->cands (sample) or every host. */
-/* Sends the open round batch of slot i, if any. */
 static void round_flush_slot(struct ctrl *c, unsigned i)
 {
-	struct ctrl_txn *t = c->rbatch[i];
-
-	if (!t)
-		return;
-	c->rbatch[i] = NULL;
-	if (t->n_reqs > 1)
-		snprintf(t->what, sizeof(t->what), "open %zu rounds (%s ...)",
-			 t->n_reqs, t->reqs[0]->id);
-	txn_send(t);
+	batch_flush(&c->rbatch[i], "open", "rounds");
 }
 
 /*
@@ -1813,7 +1820,6 @@ struct pick_ctx {
 
 static void pick_each(void *arg, const char *key, void *val)
 {
-	static const struct fs_alloc empty;
 	struct pick_ctx *p = arg;
 	struct ctrl *c = p->c;
 	struct ctrl_req *r = p->r;
@@ -1833,8 +1839,8 @@ static void pick_each(void *arg, const char *key, void *val)
 		p->rc = ctrl_explain_add(&r->explain, "VM failed there before");
 		return;
 	}
-	committed = h->alloc_present ? &h->alloc : &empty;
-	al = h->tent ? h->tent : h->pend ? h->pend : committed;
+	committed = h->alloc_present ? &h->alloc : NULL;
+	al = host_alloc_now(h);
 	fs_score(&h->rec, al, &r->parsed.need, &c->w, st, &b);
 	if (!b.fits) {
 		if (al != committed && !p->wait) {
@@ -1850,7 +1856,7 @@ static void pick_each(void *arg, const char *key, void *val)
 	r->explain.feasible++;
 	part = h->part == r->slot;
 	free_ = !h->locked;
-	score = b.score + (part ? 0 : c->band);
+	score = b.score + host_band(c, h, r);
 	if (!p->best || score < p->bs) {
 		better = true;
 	} else if (score > p->bs) {
@@ -1970,23 +1976,17 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 
 		for (i = 0; i < r->n_cands; i++) {
 			struct ctrl_host *x = r->cands[i].data;
-			const struct fs_alloc *al;
 			double sc;
 
 			if (!x->present || req_avoids(r, x->name))
 				continue;
-			al = x->tent	      ? x->tent
-			     : x->pend	      ? x->pend
-			     : x->alloc_present ? &x->alloc
-						: NULL;
-			fs_score(&x->rec, al, &r->parsed.need, &c->w,
-				 (enum fs_strategy)c->cfg->strategy, &b);
+			fs_score(&x->rec, host_alloc_now(x), &r->parsed.need,
+				 &c->w, (enum fs_strategy)c->cfg->strategy, &b);
 			if (!b.fits)
 				continue;
 			sc = b.score > r->cands[i].score ? b.score
 							 : r->cands[i].score;
-			if (x->part != r->slot)
-				sc += c->band;
+			sc += host_band(c, x, r);
 			if (!best || sc < bs) {
 				best = x;
 				bs = sc;
@@ -2896,7 +2896,8 @@ static void on_campaign(void *arg, const struct etcd_error *err,
 	relist_soon(c, 0.0);
 	fs_info("slot %u acquired (election key %s, rev %lld)", i, lk->key,
 		(long long)lk->rev);
-	ctrl_map_each(&c->reqs, slot_reqs_dirty, c);
+	/* Its requests are looked at once that list is in (on_list's
+	 * pass_all): until then the slot is not slot_mine(). */
 	c->pass_all = true;
 	slots_balance(c);
 }
