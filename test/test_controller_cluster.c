@@ -902,6 +902,25 @@ static bool cond_no_bids(struct env *e, struct census *cs, void *arg)
  * Every request is placed, every bid deleted (the ones that did not fit
  * in the commit by a leftover txn), and no txn was refused or dropped.
  */
+/* Submits n requests to controller "ca": all placed, every bid deleted,
+ * and no txn over etcd's limits, out of memory or failed on the way. */
+static void place_within_limits(struct env *e, int n, const char *what)
+{
+	struct census cs;
+
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 60, &cs)) {
+		dump(e, &cs);
+		fail_msg("%s did not place everything", what);
+	}
+	assert_int_equal(cs.alloc_vms, n);
+	if (!await(e, cond_no_bids, NULL, 20, &cs))
+		fail_msg("bids left behind after their rounds closed");
+	assert_false(log_has(e, "ca", "over etcd's limits"));
+	assert_false(log_has(e, "ca", "out of memory"));
+	assert_false(log_has(e, "ca", "etcd error"));
+}
+
 static void test_txn_limits_broadcast(void **state)
 {
 	struct env *e = *state;
@@ -913,17 +932,7 @@ static void test_txn_limits_broadcast(void **state)
 	/* every host registered first, so that every round gets 140 bids */
 	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
 	start_ctrl_x(e, "ca", "broadcast", "scheduling.bid_timeout_ms=5000");
-	submit(e, 0, n, 1);
-	if (!await(e, cond_all_placed, &n, 60, &cs)) {
-		dump(e, &cs);
-		fail_msg("broadcast over 140 hosts did not place everything");
-	}
-	assert_int_equal(cs.alloc_vms, n);
-	if (!await(e, cond_no_bids, NULL, 20, &cs))
-		fail_msg("bids left behind after their rounds closed");
-	assert_false(log_has(e, "ca", "over etcd's limits"));
-	assert_false(log_has(e, "ca", "out of memory"));
-	assert_false(log_has(e, "ca", "etcd error"));
+	place_within_limits(e, n, "broadcast over 140 hosts");
 }
 
 /* sample with 48 candidates: 51 ops per placement, so a commit batch
@@ -940,17 +949,7 @@ static void test_txn_limits_sample(void **state)
 	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
 	start_ctrl_xx(e, "ca", "sample", "scheduling.candidates=48",
 		      "scheduling.bid_timeout_ms=5000");
-	submit(e, 0, n, 1);
-	if (!await(e, cond_all_placed, &n, 60, &cs)) {
-		dump(e, &cs);
-		fail_msg("sample with 48 candidates did not place everything");
-	}
-	assert_int_equal(cs.alloc_vms, n);
-	if (!await(e, cond_no_bids, NULL, 20, &cs))
-		fail_msg("bids left behind after their rounds closed");
-	assert_false(log_has(e, "ca", "over etcd's limits"));
-	assert_false(log_has(e, "ca", "out of memory"));
-	assert_false(log_has(e, "ca", "etcd error"));
+	place_within_limits(e, n, "sample with 48 candidates");
 }
 
 int main(void)
