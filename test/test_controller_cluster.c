@@ -668,7 +668,7 @@ static long long metric_of(int port, const char *name)
 
 /* True once both survivors hold every slot and have their caches and
  * watches up again (a won slot re-lists: /healthz is 503 meanwhile). */
-static bool survivors_settled(const int *port)
+static bool survivors_settled(const int *port, char *why, size_t len)
 {
 	char url[128], buf[4096];
 	long long held = 0;
@@ -676,10 +676,13 @@ static bool survivors_settled(const int *port)
 	for (int i = 1; i < 3; i++) {
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz",
 			 port[i]);
-		if (httptest_get(url, buf, sizeof(buf)) != 200)
+		if (httptest_get(url, buf, sizeof(buf)) != 200) {
+			snprintf(why, len, "controller %d: %s", i, buf);
 			return false;
+		}
 		held += metric_of(port[i], "flintsched_controller_slots_held");
 	}
+	snprintf(why, len, "%lld of 3 slots held", held);
 	return held == 3;
 }
 
@@ -713,10 +716,12 @@ static void test_cache_forgets(void **state)
 	}
 	/* Its slot moves: the winner lists every status. */
 	stop_pid(e, pid[0], SIGKILL);
+	char why[4200] = "";
 	double t1 = now_s();
-	while (!survivors_settled(port) && now_s() - t1 < 30)
+	while (!survivors_settled(port, why, sizeof(why)) && now_s() - t1 < 30)
 		usleep(100000);
-	assert_true(survivors_settled(port));
+	if (!survivors_settled(port, why, sizeof(why)))
+		fail_msg("survivors not settled after 30 s: %s", why);
 	for (int i = 0; i < n; i++) {
 		char id[32];
 
