@@ -131,6 +131,13 @@ for mode, mult in (("cached", 3), ("sample", 8)):
         "p50 latency <= %d x raw txn p50" % mult, r50 <= mult)
     q = j["p99_ms"] / j["p50_ms"] if j["p50_ms"] else float("inf")
     row("3 latency", "%s p99 / p50" % mode, "%.1f x" % q, "p99 <= 5 x p50", q <= 5)
+    lt = load("light-%s.json" % mode)
+    if lt:
+        R["modes"][mode]["latency_light"] = dict(lt, rate=R["sizes"]["light_rate"],
+                                                 ratio_p50_to_raw_txn_p50=lt["p50_ms"] / raw_p50)
+        row("3 latency", "%s @ %d/s (light load) p50/p90/p99" % (mode, R["sizes"]["light_rate"]),
+            "%.2f / %.2f / %.2f ms = p50 %.1f x raw txn p50" % (
+                lt["p50_ms"], lt["p90_ms"], lt["p99_ms"], lt["p50_ms"] / raw_p50))
 
 # 4. coordinators
 R["coordinators"] = {}

@@ -42,6 +42,7 @@ CANDIDATES=${BENCH_CANDIDATES:-3}
 INFLIGHT=${BENCH_INFLIGHT:-4}                 # submit's puts (txns) in flight
 SUBMIT_BATCH=${BENCH_SUBMIT_BATCH:-64}        # requests per submit txn (1 = one put each)
 LAT_S=${BENCH_LATENCY_SECONDS:-$d_lat_s}      # length of a paced run
+LIGHT_RATE=${BENCH_LIGHT_RATE:-20}            # requests/s of the light-load latency run
 N_COORD=${BENCH_COORD_REQUESTS:-$d_coord}     # requests per K
 COORD_REPS=${BENCH_COORD_REPS:-2}             # runs per K (the best is kept)
 IDLE_S=${BENCH_IDLE_SECONDS:-$d_idle}         # idle window
@@ -228,6 +229,15 @@ submit() { # prefix out.json [args...]
 		{ cat "$out.err" >&2; say "submit $* did not finish (prefix $prefix)"; }
 	jq -e .placed "$out" >/dev/null 2>&1 || die "submit $* printed no figures"
 }
+# After a scenario: its keys deleted, etcd compacted and defragmented, so
+# that the next one starts on an etcd of the same size.  Without it the
+# yardstick fell from about 3000 to 1500 txn/s over one run, and each K of
+# step 4 ran on a bigger etcd than the K before it.
+reset_etcd() { # prefix
+	E del --prefix "$1/" >/dev/null
+	E compaction --physical "$(revision)" >/dev/null
+	E defrag >/dev/null
+}
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # -- 1. raw etcd ------------------------------------------------------------
@@ -271,6 +281,11 @@ mode_run() { # mode hosts requests
 		submit "$prefix" "$RES/lat-$mode.json" -n "$nlat" --rate "$rate" --tag l \
 			--latencies "$RES/lat-paced-$mode.txt"
 		jq -n --argjson r "$rate" '{rate: $r}' >"$RES/rate-$mode.json"
+		# The same path under light load: what its dependent round
+		# trips cost with no queue in front of them.
+		nlat=$(jq -rn --argjson r "$LIGHT_RATE" --argjson s "$LAT_S" '[($r * $s | floor), 20] | max')
+		say "3. $mode: $nlat requests paced at $LIGHT_RATE/s (light load)"
+		submit "$prefix" "$RES/light-$mode.json" -n "$nlat" --rate "$LIGHT_RATE" --tag f
 	fi
 	if [ "$mode" = cached ]; then
 		say "5. idle: $hosts hosts holding VMs, controller stopped, ${IDLE_S} s window"
@@ -284,17 +299,21 @@ mode_run() { # mode hosts requests
 			per_host_per_min: (($r1 - $r0) / $h / (($t1 - $t0) / 60))}' >"$RES/idle.json"
 	fi
 	stop_all
+	reset_etcd "$prefix"
 }
 mode_run cached "$HOSTS" "$N_CACHED"
 mode_run sample "$HOSTS" "$N_SAMPLE"
 mode_run broadcast "$BHOSTS" "$N_BCAST"
 
 # -- 4. coordinators ----------------------------------------------------------
-# Each K twice, interleaved (1 2 4 1 2 4), the better run of each kept and
-# compared in placements/s: run-to-run noise here is about 10%, the
-# differences sought smaller, and drift hits every K alike.
+# Each K twice, in the order 1 2 4 4 2 1 (then again), the better run of
+# each kept and compared in placements/s: run-to-run noise here is about
+# 10%, the differences sought smaller, and a drift over the runs hits
+# every K alike (1 2 4 1 2 4 put K=4 last in both halves).
 for rep in $(seq "$COORD_REPS"); do
-	for k in 1 2 4; do
+	ks="1 2 4"
+	[ $((rep % 2)) = 0 ] && ks="4 2 1"
+	for k in $ks; do
 		run=coord-$k-$rep prefix=/b-coord-$k-$rep
 		say "4. 3 controllers, K=$k (cached): $N_COORD requests, $HOSTS hosts (run $rep of $COORD_REPS)"
 		raw_adjacent "$run"
@@ -306,6 +325,7 @@ for rep in $(seq "$COORD_REPS"); do
 		scrape "$RES/metrics-$run.json"
 		per_controller "$prefix" "$RES/percontroller-$run.json"
 		stop_all
+		reset_etcd "$prefix"
 	done
 done
 
@@ -345,7 +365,7 @@ jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuse
 # -- report -------------------------------------------------------------------
 elapsed=$(($(date +%s) - T_START))
 python3 bench/report.py "$RES" "$B/bench.json" "$OUT" "$elapsed" "$SMOKE" \
-	"raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S coord=$N_COORD coord_reps=$COORD_REPS idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
+	"raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S light_rate=$LIGHT_RATE coord=$N_COORD coord_reps=$COORD_REPS idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
 if command -v gnuplot >/dev/null; then
 	gnuplot -e "dir='$OUT'" bench/plot.gp && say "charts: $OUT/throughput.png $OUT/latency.png"
 fi
