@@ -36,6 +36,9 @@ struct vm {
 	bool assigned;      /* P/assign/<host>/<id> exists */
 	char *spec;         /* the request's MicroVMSpec (no scheduling) */
 	int64_t attempt;    /* of the assignment */
+	struct fs_res need; /* vcpu, memory_mb, vms = 1 */
+	char *group;        /* scheduling.spread, or NULL */
+	bool counted;       /* need is in h->alloc */
 	enum vm_state state;
 	int64_t state_attempt;
 	char *uid;
@@ -62,8 +65,7 @@ struct host {
 	bool have_last;
 	int64_t last_ms;
 	bool put_inflight, put_again;
-	struct fs_alloc alloc;
-	bool alloc_seen;
+	struct fs_alloc alloc; /* the sum over the assignments (vm_count) */
 	struct vm *vms;
 };
 
@@ -113,7 +115,7 @@ struct agent {
 	struct host *hosts;
 	unsigned n_hosts;
 	struct round *rounds;
-	struct swatch w_rounds, w_alloc, w_assign;
+	struct swatch w_rounds, w_assign;
 	bool vms_listed;
 	ev_timer metrics;
 	struct agent_cpu_sample cpu_prev;
@@ -721,38 +723,6 @@ static void rounds_mark(agent *a, bool begin)
 	}
 }
 
-static void alloc_kv(agent *a, const char *key, const char *val, size_t len,
-		     bool deleted)
-{
-	struct host *h = key_split(a, key, strlen("alloc"), NULL);
-	struct fs_alloc al = {0};
-	char err[256];
-
-	if (!h)
-		return;
-	h->alloc_seen = true;
-	if (deleted) {
-		fs_alloc_clear(&h->alloc);
-		return;
-	}
-	if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
-		fs_warn("%s: malformed allocation skipped: %s", key, err);
-		return;
-	}
-	fs_alloc_clear(&h->alloc);
-	h->alloc = al;
-}
-
-static void alloc_mark(agent *a, bool begin)
-{
-	for (unsigned i = 0; i < a->n_hosts; i++) {
-		if (begin)
-			a->hosts[i].alloc_seen = false;
-		else if (!a->hosts[i].alloc_seen)
-			fs_alloc_clear(&a->hosts[i].alloc);
-	}
-}
-
 /* ---- VMs -------------------------------------------------------------- */
 
 static struct vm *vm_find(struct host *h, const char *id, bool create)
@@ -777,6 +747,7 @@ static struct vm *vm_find(struct host *h, const char *id, bool create)
 static void vm_free(struct vm *v)
 {
 	free(v->error);
+	free(v->group);
 	free(v->spec);
 	free(v->uid);
 	free(v);
@@ -1072,12 +1043,16 @@ static void vm_drive(struct vm *v)
 }
 
 /* The assignment's request minus `scheduling`, i.e. a MicroVMSpec. */
+/* The assignment's spec (without scheduling), attempt, and what it takes
+ * of the host: the coordinator validated the request before it committed
+ * it, so a missing size counts as 0 rather than refusing the VM. */
 static int assign_parse(const char *val, size_t len, char **ret_spec,
-			int64_t *ret_attempt, char *err, size_t errlen)
+			int64_t *ret_attempt, struct fs_res *need,
+			char **ret_group, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *root = json_loadb(val, len, 0, &je), *req, *att;
-	char *spec;
+	json_t *root = json_loadb(val, len, 0, &je), *req, *att, *g;
+	char *spec, *group = NULL;
 
 	if (!root || !json_is_object(root)) {
 		snprintf(err, errlen, "invalid JSON: %s",
@@ -1098,14 +1073,42 @@ static int assign_parse(const char *val, size_t len, char **ret_spec,
 		json_decref(root);
 		return -EINVAL;
 	}
+	need->vcpu = json_integer_value(json_object_get(req, "vcpu"));
+	need->memory_mb = json_integer_value(json_object_get(req, "memoryInMb"));
+	need->vms = 1;
+	g = json_object_get(json_object_get(req, "scheduling"), "spread");
+	if (json_is_string(g) && !(group = strdup(json_string_value(g)))) {
+		json_decref(root);
+		return -ENOMEM;
+	}
 	json_object_del(req, "scheduling");
 	spec = json_dumps(req, JSON_COMPACT);
 	*ret_attempt = att ? (int64_t)json_integer_value(att) : 1;
 	json_decref(root);
-	if (!spec)
+	if (!spec) {
+		free(group);
 		return -ENOMEM;
+	}
 	*ret_spec = spec;
+	*ret_group = group;
 	return 0;
+}
+
+/*
+ * Keeps h->alloc equal to the sum over the host's assignments, as
+ * P/alloc/<host> is (the coordinator writes both in one txn), so that the
+ * agent needs no watch of P/alloc/: one watch event less per placement.
+ */
+static void vm_count(struct vm *v, bool on)
+{
+	if (v->counted == on)
+		return;
+	if (fs_alloc_add(&v->h->alloc, &v->need, v->group, on ? 1 : -1) < 0) {
+		fs_warn("%s: out of memory counting %s; bids may be off",
+			v->h->name, v->id);
+		return;
+	}
+	v->counted = on;
 }
 
 static void assign_kv(agent *a, const char *key, const char *val, size_t len,
@@ -1114,8 +1117,9 @@ static void assign_kv(agent *a, const char *key, const char *val, size_t len,
 	const char *id;
 	struct host *h = key_split(a, key, strlen("assign"), &id);
 	struct vm *v;
-	char err[256], *spec = NULL;
+	char err[256], *spec = NULL, *group = NULL;
 	int64_t attempt = 0;
+	struct fs_res need = {0};
 
 	if (!h || !id || !fs_name_valid(id))
 		return;
@@ -1124,29 +1128,38 @@ static void assign_kv(agent *a, const char *key, const char *val, size_t len,
 		if (!v || !v->assigned)
 			return;
 		v->assigned = false;
+		vm_count(v, false);
 		v->seen = true;
 		fs_info("%s: assignment of %s removed", h->name, id);
 		vm_drive(v);
 		return;
 	}
-	if (assign_parse(val, len, &spec, &attempt, err, sizeof(err)) < 0) {
+	if (assign_parse(val, len, &spec, &attempt, &need, &group, err,
+			 sizeof(err)) < 0) {
 		fs_warn("%s: malformed assignment skipped: %s", key, err);
 		return;
 	}
 	v = vm_find(h, id, true);
 	if (!v) {
 		free(spec);
+		free(group);
 		return;
 	}
 	v->seen = true;
 	if (v->assigned && v->attempt == attempt) {
 		free(spec); /* re-list: nothing new */
+		free(group);
 		return;
 	}
+	vm_count(v, false);
 	free(v->spec);
+	free(v->group);
 	v->spec = spec;
+	v->group = group;
+	v->need = need;
 	v->attempt = attempt;
 	v->assigned = true;
+	vm_count(v, true);
 	fs_info("%s: assigned %s (attempt %" PRId64 ")", h->name, id, attempt);
 	vm_drive(v);
 }
@@ -1162,6 +1175,7 @@ static void assign_mark(agent *a, bool begin)
 				v->seen = false;
 			} else if (!v->seen && v->assigned) {
 				v->assigned = false;
+				vm_count(v, false);
 				vm_drive(v);
 			}
 		}
@@ -1589,13 +1603,9 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 	if (n_sim) {
 		swatch_init(a, &a->w_assign, "assignments", "%s/assign/%s",
 			    "", true, assign_kv, assign_mark);
-		swatch_init(a, &a->w_alloc, "allocations", "%s/alloc/%s", "",
-			    true, alloc_kv, alloc_mark);
 	} else {
 		swatch_init(a, &a->w_assign, "assignments", "%s/assign/%s/",
 			    a->hosts[0].name, true, assign_kv, assign_mark);
-		swatch_init(a, &a->w_alloc, "allocation", "%s/alloc/%s",
-			    a->hosts[0].name, false, alloc_kv, alloc_mark);
 	}
 	a->w_assign.on_synced = assign_synced;
 	swatch_init(a, &a->w_rounds, "rounds", "%s/rounds/%s", "", true,
@@ -1630,7 +1640,6 @@ int agent_start(agent *a)
 		ev_timer_set(&h->retry, a->n_sim ? 0.004 * i : 0, 0);
 		ev_timer_start(a->loop, &h->retry);
 	}
-	swatch_list(&a->w_alloc);
 	swatch_list(&a->w_rounds);
 	/* VM states first, then assignments (vms_listed_cb). */
 	ev_timer_init(&a->w_assign.retry, vms_list_retry_cb, 1.0, 0);
@@ -1748,7 +1757,6 @@ agent *agent_free(agent *a)
 	a->n_bq = 0;
 	a->x = agent_executor_free(a->x);
 	swatch_fini(a, &a->w_rounds);
-	swatch_fini(a, &a->w_alloc);
 	swatch_fini(a, &a->w_assign);
 	ev_timer_stop(a->loop, &a->metrics);
 	ev_timer_stop(a->loop, &a->stop_timer);

@@ -39,6 +39,7 @@ for h in "${hosts[@]}"; do
 	# what it reads
 	ctl role grant-permission "$r" --prefix=true read "$P/rounds/"
 	ctl role grant-permission "$r" --prefix=true read "$P/assign/$h/"
+	# read by agents before they summed their own assignments
 	ctl role grant-permission "$r" read "$P/alloc/$h"
 	ctl user add "$h" --interactive=true || true
 	ctl user grant-role "$h" "$r"

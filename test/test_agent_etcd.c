@@ -251,14 +251,27 @@ static void test_register_bid_simulate(void **state)
 		"\"selector\":{\"zone\":\"b\"}}");
 	assert_true(wait_key("/flintsched/bids/node-1/r4",
 			     "\"reason\":\"selector zone=b\"", false, 10));
-	/* Committed allocation counts; not invited = no bid. */
-	ctl_put("/flintsched/alloc/node-1",
-		"{\"vcpu\":4,\"memory_mb\":1024,\"vms\":1}");
+	/* What is assigned counts (the agent sums P/assign/<host>/, as
+	 * P/alloc/<host> does, rather than watching it); not invited = no
+	 * bid. */
+	ctl_put("/flintsched/assign/node-1/big",
+		"{\"request\":{\"vcpu\":4,\"memoryInMb\":1024},"
+		"\"request_rev\":4,\"attempt\":1}");
+	assert_true(wait_key("/flintsched/vms/node-1/big",
+			     "\"state\":\"running\"", false, 10));
 	ctl_put("/flintsched/rounds/r2",
 		"{\"attempt\":1,\"need\":{\"vcpu\":1,\"memory_mb\":256},"
 		"\"hosts\":[\"node-1\"]}");
 	assert_true(wait_key("/flintsched/bids/node-1/r2",
 			     "\"reason\":\"insufficient vcpu\"", false, 10));
+	/* and stops counting once the assignment is gone. */
+	ctl_del("/flintsched/assign/node-1/big");
+	assert_true(wait_key("/flintsched/vms/node-1/big", NULL, true, 10));
+	ctl_put("/flintsched/rounds/r5",
+		"{\"attempt\":1,\"need\":{\"vcpu\":1,\"memory_mb\":256},"
+		"\"hosts\":[\"node-1\"]}");
+	assert_true(wait_key("/flintsched/bids/node-1/r5", "\"fits\":true",
+			     false, 10));
 	ctl_put("/flintsched/rounds/r3",
 		"{\"attempt\":1,\"need\":{\"vcpu\":1,\"memory_mb\":256},"
 		"\"hosts\":[\"node-2\"]}");
@@ -297,9 +310,9 @@ static void test_register_bid_simulate(void **state)
 	ctl_del("/flintsched/rounds/r2");
 	ctl_del("/flintsched/rounds/r3");
 	ctl_del("/flintsched/rounds/r4");
+	ctl_del("/flintsched/rounds/r5");
 	ctl_del("/flintsched/rounds/bad");
 	ctl_del("/flintsched/assign/node-1/bad");
-	ctl_del("/flintsched/alloc/node-1");
 }
 
 static void test_kill9_expiry(void **state)
