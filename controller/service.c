@@ -195,13 +195,16 @@ struct ctrl_slot {
 	uint64_t need_seq; /* led: mine once the list of this seq is in */
 };
 
-/* The cache's watches: everything under the prefix but P/assign/ and
- * P/status/, which only a slot's coordinator writes (fenced) and which it
- * replays into its cache from its own txns' answers; not watching them
- * spares etcd 3 of the 6 events a placement sent each controller.  Their
- * state for a slot is read by the first list that starts after the slot
- * is won (need_seq). */
-enum { W_ALLOC, W_MID, W_VMS, W_N };
+/* The cache's watches: everything under the prefix but P/assign/,
+ * P/status/ and P/rounds/, which only a slot's coordinator writes (fenced)
+ * and which it replays into its cache from its own txns' answers (rounds
+ * it keeps in memory only); not watching them spares etcd 3 of the 6
+ * events a cached placement sent each controller, and 2 of a round's.
+ * Their state for a slot is read by the first list that starts after the
+ * slot is won (need_seq).  Bids are watched without deletes: the
+ * coordinator deletes them itself, or their host's lease does (3 events
+ * a sample placement). */
+enum { W_ALLOC, W_BIDS, W_MID, W_VMS, W_N };
 struct ctrl_wch {
 	struct ctrl *c;
 	etcd_watch *w;
@@ -2717,6 +2720,9 @@ static void on_list(void *arg, const struct etcd_error *err,
 		    const struct etcd_range_result *res, bool last)
 {
 	struct ctrl *c = arg;
+	/* alloc/; bids/ (puts); [controllers/, rounds/); vms/ */
+	static const char *const wfrom[W_N] = {"alloc/", "bids/",
+					       "controllers/", "vms/"};
 	char *from[W_N], *to = NULL;
 	int rc = 0;
 
@@ -2744,16 +2750,14 @@ static void on_list(void *arg, const struct etcd_error *err,
 	c->done_seq = c->list_seq;
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
-	/* [alloc/, assign/), [bids/, status/), [vms/, vms0): all but
-	 * assign/ and status/ (ctrl_wch). */
-	from[W_ALLOC] = keyf("%salloc/", c->prefix);
-	from[W_MID] = keyf("%sbids/", c->prefix);
-	from[W_VMS] = keyf("%svms/", c->prefix);
-	to = keyf("%sstatus/", c->prefix);
+	for (int i = 0; i < W_N; i++)
+		from[i] = keyf("%s%s", c->prefix, wfrom[i]);
+	to = keyf("%srounds/", c->prefix);
 	for (int i = 0; i < W_N; i++) {
 		struct etcd_watch_req wr = {
 			.key = from[i], .prefix = i != W_MID,
 			.range_end = i == W_MID ? to : NULL,
+			.no_delete = i == W_BIDS,
 			.start_revision = res->header.revision + 1};
 
 		c->wch[i].c = c;
