@@ -208,6 +208,26 @@ wait_slots() { # prefix K: every slot has a leader
 	done
 	die "coordinator slots of $1 not all led"
 }
+# Every controller holds its share of the K slots (floor or ceil of K/n,
+# as the controllers balance them): without this wait a slot could move
+# to its final controller in the middle of a run (K=4 once placed
+# 2500/1746/754 instead of 2500/1250/1250).
+wait_balanced() { # K
+	local i p held lo hi ok sum n=${#CTRL_PORTS[@]}
+	lo=$(($1 / n)); hi=$((($1 + n - 1) / n))
+	for i in $(seq 300); do
+		ok=1 sum=0
+		for p in "${CTRL_PORTS[@]}"; do
+			held=$(metric "$p" flintsched_controller_slots_held)
+			[ "$held" = null ] && { ok=0; break; }
+			sum=$((sum + held))
+			{ [ "$held" -lt "$lo" ] || [ "$held" -gt "$hi" ]; } && ok=0
+		done
+		[ $ok = 1 ] && [ $sum = "$1" ] && return 0
+		sleep 0.1
+	done
+	say "slots not balanced over $n controllers after 30 s; measuring anyway"
+}
 # Long commands run in the background and are waited for, so that a
 # signal reaches the trap at once (bash defers traps during a foreground
 # command); their PIDs are stopped on exit like every other.
@@ -321,6 +341,7 @@ for rep in $(seq "$COORD_REPS"); do
 		wait_count "$prefix/hosts/" "$HOSTS" 120
 		for n in a b c; do start_ctrl "$prefix" "ctrl-$n" "$k" cached; done
 		wait_slots "$prefix" "$k"
+		wait_balanced "$k"
 		submit "$prefix" "$RES/$run.json" -n "$N_COORD" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag k
 		scrape "$RES/metrics-$run.json"
 		per_controller "$prefix" "$RES/percontroller-$run.json"
