@@ -213,10 +213,16 @@ struct ctrl_wch {
 
 enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
 
+/* A success op, replayed into the cache when the txn lands: status and
+ * assign puts carry what they were made from, so that replaying one
+ * does not parse back JSON the controller itself wrote (that parse was
+ * 14% of its CPU at saturation). */
 struct tb_str {
 	char *key, *val;
 	size_t len;
 	bool del;
+	struct ctrl_status *st; /* a status put: the status */
+	struct fs_need *need;   /* an assign put: the request's need */
 };
 
 struct ctrl_txn {
@@ -624,6 +630,85 @@ static const char *slot_leader(const struct ctrl_slot *s)
 	return best ? best->name : NULL;
 }
 
+/* P/status/<id> at mod: own (taken) is what the controller wrote, else
+ * val is parsed.  Cached for led slots only: not watched (ctrl_wch), it
+ * would go stale. */
+static void cache_status(struct ctrl *c, const char *key, const char *id,
+			 const char *val, size_t len, struct ctrl_status *own,
+			 int64_t mod)
+{
+	struct ctrl_status st = {0};
+	struct ctrl_req *r = NULL;
+	char err[256];
+
+	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	    !(r = req_get(c, id, true)))
+		goto out;
+	r->st_seen = c->list_gen;
+	if (mod <= r->st_rev)
+		goto out;
+	if (own) {
+		st = *own;
+		memset(own, 0, sizeof(*own));
+	} else if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
+		/* Someone wrote garbage: treat as no status, rewrite. */
+		fs_warn("ignoring %s: %s", key, err);
+		memset(&st, 0, sizeof(st));
+	}
+	ctrl_status_clear(&r->st);
+	r->st = st;
+	r->st_present = true;
+	r->st_rev = mod;
+	req_dirty(r);
+out:
+	if (own)
+		ctrl_status_clear(own);
+}
+
+/* P/assign/<host>/<id> at mod: own (taken) is the need the controller
+ * assigned, else val is parsed.  Led slots only, as statuses. */
+static void cache_assign(struct ctrl *c, const char *key, const char *host,
+			 const char *id, const char *val, size_t len,
+			 struct fs_need *own, int64_t mod)
+{
+	struct ctrl_req *r;
+	struct ctrl_asg *v;
+	size_t i;
+
+	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	    !(r = req_get(c, id, true)))
+		goto out;
+	for (i = 0; i < r->n_asg; i++)
+		if (strcmp(r->asg[i].host, host) == 0)
+			break;
+	if (i < r->n_asg) {
+		r->asg[i].seen = c->list_gen;
+		if (mod <= r->asg[i].rev)
+			goto out;
+		asg_remove(r, i);
+	}
+	v = realloc(r->asg, (r->n_asg + 1) * sizeof(*v));
+	if (!v)
+		goto out;
+	r->asg = v;
+	v += r->n_asg;
+	memset(v, 0, sizeof(*v));
+	strcpy(v->host, host);
+	v->rev = mod;
+	v->seen = c->list_gen;
+	if (own) {
+		v->need = *own;
+		memset(own, 0, sizeof(*own));
+	} else if (asg_parse(id, val, len, &v->need) < 0) {
+		fs_warn("assignment %s: cannot read its request", key);
+	}
+	r->n_asg++;
+	req_dirty(r);
+out:
+	if (own)
+		fs_need_clear(own);
+}
+
 static void cache_put(struct ctrl *c, const char *key, const char *val,
 		      size_t len, int64_t create, int64_t mod)
 {
@@ -700,56 +785,9 @@ static void cache_put(struct ctrl *c, const char *key, const char *val,
 		r->q.create_rev = create ? create : r->q.create_rev;
 		req_dirty(r);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
-		struct ctrl_status st;
-
-		/* Not ours: it would go stale (not watched, ctrl_wch). */
-		if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER)
-			return;
-		if (!(r = req_get(c, a, true)))
-			return;
-		r->st_seen = c->list_gen;
-		if (mod <= r->st_rev)
-			return;
-		if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
-			/* Someone wrote garbage: treat as no status, rewrite. */
-			fs_warn("ignoring %s: %s", key, err);
-			memset(&st, 0, sizeof(st));
-		}
-		ctrl_status_clear(&r->st);
-		r->st = st;
-		r->st_present = true;
-		r->st_rev = mod;
-		req_dirty(r);
+		cache_status(c, key, a, val, len, NULL, mod);
 	} else if (strcmp(kind, "assign") == 0 && b[0]) {
-		struct ctrl_asg *v;
-		size_t i;
-
-		if (c->slots[fs_slot_of(b, c->k)].state != SLOT_LEADER)
-			return;
-		if (!(r = req_get(c, b, true)))
-			return;
-		for (i = 0; i < r->n_asg; i++)
-			if (strcmp(r->asg[i].host, a) == 0)
-				break;
-		if (i < r->n_asg) {
-			r->asg[i].seen = c->list_gen;
-			if (mod <= r->asg[i].rev)
-				return;
-			asg_remove(r, i);
-		}
-		v = realloc(r->asg, (r->n_asg + 1) * sizeof(*v));
-		if (!v)
-			return;
-		r->asg = v;
-		v += r->n_asg;
-		memset(v, 0, sizeof(*v));
-		strcpy(v->host, a);
-		v->rev = mod;
-		v->seen = c->list_gen;
-		if (asg_parse(b, val, len, &v->need) < 0)
-			fs_warn("assignment %s: cannot read its request", key);
-		r->n_asg++;
-		req_dirty(r);
+		cache_assign(c, key, a, b, val, len, NULL, mod);
 	} else if (strcmp(kind, "vms") == 0 && b[0]) {
 		struct ctrl_vm *v;
 		json_t *root;
@@ -954,6 +992,12 @@ static void txn_free(struct ctrl_txn *t)
 	for (size_t i = 0; i < t->n_ok; i++) {
 		free(t->ops[i].key);
 		free(t->ops[i].val);
+		if (t->ops[i].st)
+			ctrl_status_clear(t->ops[i].st);
+		free(t->ops[i].st);
+		if (t->ops[i].need)
+			fs_need_clear(t->ops[i].need);
+		free(t->ops[i].need);
 	}
 	for (size_t i = 0; i < t->n_cmp; i++)
 		free(t->cmp_keys[i]);
@@ -1011,6 +1055,54 @@ static void tb_op(struct ctrl_txn *t, char *key, char *val, int64_t lease)
 		t->ok[t->n_ok] = (struct etcd_op){
 			.type = ETCD_OP_DELETE, .u.del = {.key = key}};
 	t->n_ok++;
+}
+
+static void status_drop(struct ctrl_status *st)
+{
+	if (st)
+		ctrl_status_clear(st);
+	free(st);
+}
+
+/* Hands st (malloc'd, taken) to the status put just added, for the
+ * replay (struct tb_str). */
+static void tb_keep_status(struct ctrl_txn *t, struct ctrl_status *st)
+{
+	if (st && !t->err && t->n_ok && !t->ops[t->n_ok - 1].del) {
+		t->ops[t->n_ok - 1].st = st;
+		return;
+	}
+	status_drop(st);
+}
+
+/* Hands a copy of need's size and spread group to the assign put just
+ * added, for the replay (the selector is not needed there). */
+static void tb_keep_need(struct ctrl_txn *t, const struct fs_need *need)
+{
+	struct fs_need *n;
+
+	if (t->err || !t->n_ok || t->ops[t->n_ok - 1].del ||
+	    !(n = calloc(1, sizeof(*n))))
+		return;
+	n->res = need->res;
+	if (need->spread && !(n->spread = strdup(need->spread))) {
+		free(n);
+		return;
+	}
+	t->ops[t->n_ok - 1].need = n;
+}
+
+/* A malloc'd deep copy of s for tb_keep_status, or NULL (the replay then
+ * parses the JSON). */
+static struct ctrl_status *status_dup(const struct ctrl_status *s)
+{
+	struct ctrl_status *d = calloc(1, sizeof(*d));
+
+	if (d && ctrl_status_copy(d, s) < 0) {
+		free(d);
+		d = NULL;
+	}
+	return d;
 }
 
 /* Room in t for cmps more compares, ops more success ops and bytes more
@@ -1136,12 +1228,19 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	t->answered = true;
 	if (res->succeeded) {
 		for (size_t i = 0; i < t->n_ok; i++) {
-			if (t->ops[i].del)
-				cache_del(c, t->ops[i].key,
-					  res->header.revision);
+			struct tb_str *o = &t->ops[i];
+			char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+
+			if (o->del)
+				cache_del(c, o->key, res->header.revision);
+			else if (o->st && !key_split(c, o->key, kind, a, b))
+				cache_status(c, o->key, a, NULL, 0, o->st,
+					     res->header.revision);
+			else if (o->need && !key_split(c, o->key, kind, a, b))
+				cache_assign(c, o->key, a, b, NULL, 0, o->need,
+					     res->header.revision);
 			else
-				cache_put(c, t->ops[i].key, t->ops[i].val,
-					  t->ops[i].len, 0,
+				cache_put(c, o->key, o->val, o->len, 0,
 					  res->header.revision);
 		}
 	} else {
@@ -1304,6 +1403,7 @@ static void act_status(struct ctrl *c, struct ctrl_req *r,
 	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->req_present ? r->req_rev : 0);
 	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+	tb_keep_status(t, status_dup(s));
 	tb_round_close(c, t, r);
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
@@ -1387,6 +1487,7 @@ static void act_release(struct ctrl *c, struct ctrl_req *r,
 			goto fail;
 		t->phase[0] = (int)s->phase;
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+		tb_keep_status(t, status_dup(s));
 	} else {
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
 	}
@@ -1950,7 +2051,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	bool busy = false;
 	double score = 0;
 	int64_t attempt;
-	struct ctrl_status s;
+	struct ctrl_status s, *own;
 	char *js, *aj;
 
 	if (t->n_reqs >= (size_t)c->cfg->batch || t->n_reqs >= TXN_REQS)
@@ -2028,12 +2129,14 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 				       : (size_t)r->explain.feasible,
 		      r->round_attempt ? "bids" : "feasible hosts");
 	js = status_json(c, r, &s);
+	own = status_dup(&s);
 	memset(&s.explain, 0, sizeof(s.explain)); /* still r's */
 	ctrl_status_clear(&s);
 	aj = assign_json(r, attempt);
 	if (!js || !aj) {
 		free(js);
 		free(aj);
+		status_drop(own);
 		return BATCH_WAIT;
 	}
 	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
@@ -2049,12 +2152,14 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 				      bytes + round_ops(r) * kb)) {
 		free(js);
 		free(aj);
+		status_drop(own);
 		return t->n_reqs ? BATCH_FULL : BATCH_NOFIT;
 	}
 	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
 			 1) < 0) {
 		free(js);
 		free(aj);
+		status_drop(own);
 		return BATCH_WAIT;
 	}
 	if (h->tent_picks++ == 0) {
@@ -2067,7 +2172,9 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->req_rev);
 	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+	tb_keep_status(t, own);
 	tb_op(t, keyf("%sassign/%s/%s", c->prefix, h->name, r->id), aj, 0);
+	tb_keep_need(t, &r->parsed.need);
 	tb_round_close(c, t, r);
 	r->pick = h->name;
 	r->pick_score = score;
