@@ -208,6 +208,23 @@ wait_slots() { # prefix K: every slot has a leader
 	done
 	die "coordinator slots of $1 not all led"
 }
+# etcd's revision has not moved for 1 s (keepalives do not move it): the
+# previous run's trailing work (VM states, "running" statuses) is done,
+# so that a paced run measures its own placements and not that backlog.
+wait_quiet() {
+	local i r last=-1 same=0
+	for i in $(seq 120); do
+		r=$(revision)
+		if [ "$r" = "$last" ]; then
+			same=$((same + 1))
+			[ $same -ge 4 ] && return 0
+		else
+			same=0 last=$r
+		fi
+		sleep 0.25
+	done
+	say "etcd still busy after 30 s; measuring anyway"
+}
 # Every controller holds its share of the K slots (floor or ceil of K/n,
 # as the controllers balance them): without this wait a slot could move
 # to its final controller in the middle of a run (K=4 once placed
@@ -304,10 +321,12 @@ mode_run() { # mode hosts requests
 		# The latency run puts requests one by one: its "half the
 		# max" is half of what one-by-one puts reach.
 		say "2. $mode: $((n / 2)) requests put one by one"
+		wait_quiet
 		submit "$prefix" "$RES/tput1-$mode.json" -n "$((n / 2))" -c 64 --tag u
 		rate=$(jq -r '[.placements_per_s / 2, 1] | max' "$RES/tput1-$mode.json")
 		nlat=$(jq -rn --argjson r "$rate" --argjson s "$LAT_S" '[($r * $s | floor), 20] | max')
 		say "3. $mode: $nlat requests paced at $rate/s (half the max)"
+		wait_quiet
 		submit "$prefix" "$RES/lat-$mode.json" -n "$nlat" --rate "$rate" --tag l \
 			--latencies "$RES/lat-paced-$mode.txt"
 		jq -n --argjson r "$rate" '{rate: $r}' >"$RES/rate-$mode.json"
@@ -315,6 +334,7 @@ mode_run() { # mode hosts requests
 		# trips cost with no queue in front of them.
 		nlat=$(jq -rn --argjson r "$LIGHT_RATE" --argjson s "$LAT_S" '[($r * $s | floor), 20] | max')
 		say "3. $mode: $nlat requests paced at $LIGHT_RATE/s (light load)"
+		wait_quiet
 		submit "$prefix" "$RES/light-$mode.json" -n "$nlat" --rate "$LIGHT_RATE" --tag f
 	fi
 	if [ "$mode" = cached ]; then
