@@ -28,8 +28,8 @@ if [ "$SMOKE" = 1 ]; then
 	d_raw=300 d_hosts=20 d_bhosts=10 d_cached=300 d_sample=100 d_bcast=30
 	d_lat_s=2 d_coord=200 d_idle=3 d_mhosts=200 d_mreq=2000 d_asim=200
 else
-	d_raw=3000 d_hosts=500 d_bhosts=50 d_cached=10000 d_sample=3000
-	d_bcast=300 d_lat_s=8 d_coord=5000 d_idle=30 d_mhosts=10000
+	d_raw=3000 d_hosts=500 d_bhosts=50 d_cached=10000 d_sample=10000
+	d_bcast=10000 d_lat_s=8 d_coord=5000 d_idle=30 d_mhosts=10000
 	d_mreq=100000 d_asim=10000
 fi
 RAW_OPS=${BENCH_RAW_OPS:-$d_raw}              # ops per etcd_raw run
@@ -49,7 +49,7 @@ IDLE_S=${BENCH_IDLE_SECONDS:-$d_idle}         # idle window
 MEM_HOSTS=${BENCH_MEM_HOSTS:-$d_mhosts}       # host records (fill) for controller RSS
 MEM_REQ=${BENCH_MEM_REQUESTS:-$d_mreq}        # pending requests for controller RSS
 AGENT_SIM=${BENCH_AGENT_SIM:-$d_asim}         # --simulate N for agent RSS
-SUBMIT_TIMEOUT=${BENCH_SUBMIT_TIMEOUT:-60}     # one submit run at most
+SUBMIT_TIMEOUT=${BENCH_SUBMIT_TIMEOUT:-120}    # one submit run at most
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -131,8 +131,9 @@ PIDS+=($!)
 for _ in $(seq 100); do E endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 E endpoint health >/dev/null || die "etcd did not start"
 
-AGENT_CAP=(--set agent.capacity.vcpu=128 --set agent.capacity.memory_mb=524288
-	--set agent.capacity.max_vms=128 --set executor.type=simulate)
+# Room for 10,000 VMs of 1 vCPU and 1 GiB on the 50 hosts of broadcast.
+AGENT_CAP=(--set agent.capacity.vcpu=512 --set agent.capacity.memory_mb=524288
+	--set agent.capacity.max_vms=256 --set executor.type=simulate)
 AGENT_PID=""
 CTRL_PIDS=()
 CTRL_PORTS=()

@@ -1720,6 +1720,12 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 	rd.deadline_ms = fs_now_ms() + c->cfg->bid_timeout_ms;
 	rd.need = r->parsed.need;
 	rd.coordinator = (char *)coord_name(c, r->slot);
+	/* The agents score bids as this coordinator scores its cache: with
+	 * the defaults instead (spread, weights 1/1/1), bids outranked the
+	 * cache's scores (vms weighs 0.5), so that stale bids decided and
+	 * 10,000 broadcast placements on 50 hosts spread 56-63 VMs. */
+	rd.strategy = (enum fs_strategy)c->cfg->strategy;
+	rd.weights = c->w;
 	js = fs_round_format(&rd);
 	if (!js)
 		return;

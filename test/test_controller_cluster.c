@@ -957,11 +957,58 @@ static void test_txn_limits_sample(void **state)
 	place_within_limits(e, n, "sample with 48 candidates");
 }
 
+static bool cond_round(struct env *e, struct census *cs, void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, "rounds");
+	bool ok = r && r->n_kvs > 0;
+
+	(void)cs;
+	if (ok)
+		*(struct etcd_sync_range **)arg = r;
+	else
+		etcd_sync_range_free(r);
+	return ok;
+}
+
+/* A round carries the coordinator's strategy and weights, so that the
+ * agents score their bids as it scores its cache (they scored spread
+ * 1/1/1 against its vms weight 0.5, and stale bids then decided). */
+static void test_round_scoring(void **state)
+{
+	struct env *e = *state;
+	struct etcd_sync_range *r = NULL;
+	struct census cs;
+	struct fs_host h = {.host = "lone",
+			    .capacity = {8, 8192, 10},
+			    .allocatable = {8, 8192, 10}};
+	struct fs_round rd;
+	char *js = fs_host_format(&h);
+
+	/* A host record with no agent: its round waits for a bid. */
+	assert_non_null(js);
+	put(e, "hosts", "lone", js);
+	free(js);
+	start_ctrl_xx(e, "ca", "broadcast", "scheduling.strategy=binpack",
+		      "scheduling.bid_timeout_ms=10000");
+	submit(e, 0, 1, 1);
+	assert_true(await(e, cond_round, &r, 30, &cs));
+	assert_int_equal(fs_round_parse(r->kvs[0].value, r->kvs[0].value_len,
+					&rd, NULL, 0),
+			 0);
+	etcd_sync_range_free(r);
+	assert_int_equal(rd.strategy, FS_BINPACK);
+	assert_true(rd.weights.cpu == 1.0 && rd.weights.memory == 1.0 &&
+		    rd.weights.vms == 0.5);
+	fs_round_clear(&rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_place_reject_delete,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_scoring, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_no_overcommit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_coordinator_killed, setup,
