@@ -770,9 +770,8 @@ static bool cond_hosts(struct env *e, struct census *cs, void *arg);
  * (each batch used to rank hosts as planned, without its own
  * placements, and piled them onto the same few hosts).  The requests are
  * all there when the controller lists them: one burst. */
-static void test_spread_fair(void **state)
+static void spread_fair(struct env *e, const char *bidding)
 {
-	struct env *e = *state;
 	struct census cs;
 	struct etcd_sync_range *r;
 	int n = 200, hosts = 20;
@@ -781,7 +780,7 @@ static void test_spread_fair(void **state)
 	start_agent(e, "even", hosts, 64, 100);
 	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
 	submit(e, 0, n, 1);
-	start_ctrl_x(e, "ca", "cached", "controller.coordinators=1");
+	start_ctrl_x(e, "ca", bidding, "controller.coordinators=1");
 	if (!await(e, cond_all_placed, &n, 60, &cs)) {
 		dump(e, &cs);
 		fail_msg("not every request was placed");
@@ -802,8 +801,23 @@ static void test_spread_fair(void **state)
 	}
 	etcd_sync_range_free(r);
 	if (mx - mn > 2)
-		fail_msg("spread: %lld to %lld VMs per host",
+		fail_msg("%s spread: %lld to %lld VMs per host", bidding,
 			 (long long)mn, (long long)mx);
+}
+
+static void test_spread_fair(void **state)
+{
+	spread_fair(*state, "cached");
+}
+
+static void test_spread_fair_sample(void **state)
+{
+	spread_fair(*state, "sample");
+}
+
+static void test_spread_fair_broadcast(void **state)
+{
+	spread_fair(*state, "broadcast");
 }
 
 /* Slots held by each of 3 controllers, from /metrics; false when one
@@ -1027,6 +1041,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_spread_fair, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_spread_fair_sample, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spread_fair_broadcast,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_spread, setup,
 						teardown),
 	};
