@@ -1690,11 +1690,11 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 	struct ctrl_txn *t = c->rbatch[r->slot];
 	struct fs_round rd = {0};
 	char *js;
-	size_t n;
 
 	if (!broadcast) {
-		n = ctrl_cand_lowest(r->cands, r->n_cands,
-				     (size_t)c->cfg->candidates);
+		size_t n = ctrl_cand_lowest(r->cands, r->n_cands,
+					    (size_t)c->cfg->candidates);
+
 		r->invited = calloc(n ? n : 1, sizeof(char *));
 		if (!r->invited)
 			return;
@@ -1709,7 +1709,6 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		}
 	} else {
 		/* Every live host not avoided: DESIGN's "every live host". */
-		n = 0;
 		r->invited = NULL;
 	}
 	r->round_attempt = (r->st_present && r->st.request_rev == r->req_rev
@@ -2643,9 +2642,8 @@ static void pass_each(void *arg, const char *key, void *val)
 	struct ctrl_req *r = val;
 
 	(void)key;
-	if (slot_mine(c, r->slot) && r->act == ACT_NONE)
-		req_dirty(r);
-	else if (r->act == ACT_ROUND && !slot_mine(c, r->slot))
+	/* Ours and idle, or a round of a slot no longer ours (to close). */
+	if (slot_mine(c, r->slot) ? r->act == ACT_NONE : r->act == ACT_ROUND)
 		req_dirty(r);
 }
 
