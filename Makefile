@@ -3,7 +3,7 @@
 #   make            libraries and binaries
 #   make test       cmocka unit + integration tests (start their own etcd)
 #   make e2e        end-to-end tests (real etcd, controllers, agents)
-#   make check      test + e2e
+#   make check      test + e2e + fuzz and bench smoke runs
 #   make SANITIZE=1 ...   ASan + UBSan build (into build/san)
 #   make bench | demo | fuzz | lint | fmt | install | clean
 
@@ -62,7 +62,7 @@ TEST_BINS := $(patsubst test/%.c,$(B)/test/%,$(TEST_SRC))
 TEST_TOOLS := $(patsubst test/tools/%.c,$(B)/test/tools/%,$(wildcard test/tools/*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps test memcheck e2e check fuzz-smoke bench demo fuzz lint fmt install clean
+.PHONY: all deps test memcheck e2e check fuzz-smoke bench bench-smoke demo fuzz lint fmt install clean
 all: $(LIBS) $(BINS) $(TEST_TOOLS)
 
 $(B)/obj/%.o: %.c
@@ -115,8 +115,9 @@ check:
 	$(MAKE) --no-print-directory test SUMMARY_FILE=$(CURDIR)/$(B)/summary-test; t=$$?; \
 	$(MAKE) --no-print-directory e2e SUMMARY_FILE=$(CURDIR)/$(B)/summary-e2e; e=$$?; \
 	$(MAKE) --no-print-directory fuzz-smoke SUMMARY_FILE=$(CURDIR)/$(B)/summary-fuzz; f=$$?; \
-	cat $(B)/summary-* 2>/dev/null | awk -v t=$$t -v e=$$e -v f=$$f \
-	  '{p+=$$1; x+=$$2} END {if (t||e||f) if (x==0) x=1; \
+	$(MAKE) --no-print-directory bench-smoke SUMMARY_FILE=$(CURDIR)/$(B)/summary-bench; b=$$?; \
+	cat $(B)/summary-* 2>/dev/null | awk -v t=$$t -v e=$$e -v f=$$f -v b=$$b \
+	  '{p+=$$1; x+=$$2} END {if (t||e||f||b) if (x==0) x=1; \
 	   printf "check: %d passed, %d failed\n", p, x; exit (x>0)}'
 
 FUZZ_SECONDS ?= 20
@@ -133,6 +134,16 @@ fuzz-smoke: fuzz
 
 bench: all $(BENCH_BINS)
 	@B=$(B) ./bench/run.sh
+
+# make check's stage for the bench: the whole of it at tiny sizes (about a
+# minute), and bench/check.py that every scenario ran and placed all it
+# submitted; the figures themselves are not judged at these sizes.
+bench-smoke: all $(BENCH_BINS)
+	@if BENCH_SMOKE=1 B=$(B) ./bench/run.sh > $(B)/bench-smoke.log 2>&1 && \
+	    python3 bench/check.py $(B)/bench.json; then \
+	  echo "bench smoke: every scenario ran ($$(grep -Eo 'done in [0-9]+ s' $(B)/bench-smoke.log))"; p=1; x=0; \
+	else echo "bench smoke: FAILED, see $(B)/bench-smoke.log"; tail -30 $(B)/bench-smoke.log; p=0; x=1; fi; \
+	[ -n "$(SUMMARY_FILE)" ] && echo "$$p $$x" > "$(SUMMARY_FILE)"; [ $$x -eq 0 ]
 
 demo:
 	@./demo/demo.sh
