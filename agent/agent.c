@@ -1042,7 +1042,6 @@ static void vm_drive(struct vm *v)
 	v->busy = true;
 }
 
-/* The assignment's request minus `scheduling`, i.e. a MicroVMSpec. */
 /* The assignment's spec (without scheduling), attempt, and what it takes
  * of the host: the coordinator validated the request before it committed
  * it, so a missing size counts as 0 rather than refusing the VM. */

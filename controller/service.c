@@ -1064,32 +1064,41 @@ static void status_drop(struct ctrl_status *st)
 	free(st);
 }
 
+/* The put just added to t (tb_op), or NULL if it did not go in. */
+static struct tb_str *tb_last_put(struct ctrl_txn *t)
+{
+	if (t->err || !t->n_ok || t->ops[t->n_ok - 1].del)
+		return NULL;
+	return &t->ops[t->n_ok - 1];
+}
+
 /* Hands st (malloc'd, taken) to the status put just added, for the
  * replay (struct tb_str). */
 static void tb_keep_status(struct ctrl_txn *t, struct ctrl_status *st)
 {
-	if (st && !t->err && t->n_ok && !t->ops[t->n_ok - 1].del) {
-		t->ops[t->n_ok - 1].st = st;
-		return;
-	}
-	status_drop(st);
+	struct tb_str *o = st ? tb_last_put(t) : NULL;
+
+	if (o)
+		o->st = st;
+	else
+		status_drop(st);
 }
 
 /* Hands a copy of need's size and spread group to the assign put just
  * added, for the replay (the selector is not needed there). */
 static void tb_keep_need(struct ctrl_txn *t, const struct fs_need *need)
 {
+	struct tb_str *o = tb_last_put(t);
 	struct fs_need *n;
 
-	if (t->err || !t->n_ok || t->ops[t->n_ok - 1].del ||
-	    !(n = calloc(1, sizeof(*n))))
+	if (!o || !(n = calloc(1, sizeof(*n))))
 		return;
 	n->res = need->res;
 	if (need->spread && !(n->spread = strdup(need->spread))) {
 		free(n);
 		return;
 	}
-	t->ops[t->n_ok - 1].need = n;
+	o->need = n;
 }
 
 /* A malloc'd deep copy of s for tb_keep_status, or NULL (the replay then
@@ -1101,6 +1110,20 @@ static struct ctrl_status *status_dup(const struct ctrl_status *s)
 	if (d && ctrl_status_copy(d, s) < 0) {
 		free(d);
 		d = NULL;
+	}
+	return d;
+}
+
+/* s moved into malloc'd memory for tb_keep_status (s left empty), or
+ * NULL with s untouched: for a status its caller is done with, where
+ * status_dup would copy it only for the caller to clear it. */
+static struct ctrl_status *status_take(struct ctrl_status *s)
+{
+	struct ctrl_status *d = malloc(sizeof(*d));
+
+	if (d) {
+		*d = *s;
+		memset(s, 0, sizeof(*s));
 	}
 	return d;
 }
@@ -1403,7 +1426,7 @@ static void act_status(struct ctrl *c, struct ctrl_req *r,
 	tb_cmp(t, keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
 	       r->req_present ? r->req_rev : 0);
 	tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
-	tb_keep_status(t, status_dup(s));
+	tb_keep_status(t, status_take(s));
 	tb_round_close(c, t, r);
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
@@ -1487,7 +1510,7 @@ static void act_release(struct ctrl *c, struct ctrl_req *r,
 			goto fail;
 		t->phase[0] = (int)s->phase;
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), js, 0);
-		tb_keep_status(t, status_dup(s));
+		tb_keep_status(t, status_take(s));
 	} else {
 		tb_op(t, keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
 	}
@@ -3658,7 +3681,6 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	ev_prepare_init(&c->prepare, on_prepare);
 	c->prepare.data = c;
 	ev_prepare_start(loop, &c->prepare);
-
 	ev_timer_init(&c->pass_timer, on_pass_timer, PASS_INTERVAL_S,
 		      PASS_INTERVAL_S);
 	c->pass_timer.data = c;
@@ -3740,7 +3762,6 @@ ctrl *ctrl_free(ctrl *c)
 		return NULL;
 	c->http = fs_httpd_stop(c->http);
 	ev_prepare_stop(c->loop, &c->prepare);
-
 	ev_timer_stop(c->loop, &c->pass_timer);
 	ev_timer_stop(c->loop, &c->relist_timer);
 	ev_timer_stop(c->loop, &c->session_timer);
