@@ -765,6 +765,17 @@ static void test_host_killed(void **state)
 
 static bool cond_hosts(struct env *e, struct census *cs, void *arg);
 
+/* n simulated hosts of one agent, every one registered before it returns
+ * (so that every round of the test invites them all). */
+static void start_hosts(struct env *e, const char *host, int n, int vcpu,
+			int max_vms)
+{
+	struct census cs;
+
+	start_agent(e, host, n, vcpu, max_vms);
+	assert_true(await(e, cond_hosts, &n, 30, &cs));
+}
+
 /* Spread on identical hosts, cached: 20 hosts, 200 requests placed in
  * bursts bigger than a commit batch end with max - min <= 2 VMs per host
  * (each batch used to rank hosts as planned, without its own
@@ -777,8 +788,7 @@ static void spread_fair(struct env *e, const char *bidding)
 	int n = 200, hosts = 20;
 	int64_t mn = INT64_MAX, mx = 0;
 
-	start_agent(e, "even", hosts, 64, 100);
-	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	start_hosts(e, "even", hosts, 64, 100);
 	submit(e, 0, n, 1);
 	start_ctrl_x(e, "ca", bidding, "controller.coordinators=1");
 	if (!await(e, cond_all_placed, &n, 60, &cs)) {
@@ -943,15 +953,11 @@ static void place_within_limits(struct env *e, int n, const char *what)
 static void test_txn_limits_broadcast(void **state)
 {
 	struct env *e = *state;
-	struct census cs;
-	int n = 6;
-	int hosts = 140;
 
-	start_agent(e, "wide", hosts, 8, 100);
-	/* every host registered first, so that every round gets 140 bids */
-	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	/* every round gets 140 bids */
+	start_hosts(e, "wide", 140, 8, 100);
 	start_ctrl_x(e, "ca", "broadcast", "scheduling.bid_timeout_ms=5000");
-	place_within_limits(e, n, "broadcast over 140 hosts");
+	place_within_limits(e, 6, "broadcast over 140 hosts");
 }
 
 /* sample with 48 candidates: 51 ops per placement, so a commit batch
@@ -960,15 +966,11 @@ static void test_txn_limits_broadcast(void **state)
 static void test_txn_limits_sample(void **state)
 {
 	struct env *e = *state;
-	struct census cs;
-	int n = 24;
-	int hosts = 60;
 
-	start_agent(e, "many", hosts, 64, 100);
-	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	start_hosts(e, "many", 60, 64, 100);
 	start_ctrl_xx(e, "ca", "sample", "scheduling.candidates=48",
 		      "scheduling.bid_timeout_ms=5000");
-	place_within_limits(e, n, "sample with 48 candidates");
+	place_within_limits(e, 24, "sample with 48 candidates");
 }
 
 static bool cond_round(struct env *e, struct census *cs, void *arg)
