@@ -149,16 +149,29 @@ for mode, mult in (("cached", 3), ("sample", 8)):
 # 4. coordinators
 R["coordinators"] = {}
 prev = None
-for k in (1, 2, 4):
-    # The better of the runs of K.  Runs of all K interleave, so drift
-    # hits each K alike; compared in placements/s, since the yardstick
-    # measured next to each run is itself as noisy as the difference.
+
+
+def coord_runs(k):
+    """(placements/s, rep) of each run of K, in run order."""
     runs = []
     rep = 1
-    while load("coord-%d-%d.json" % (k, rep)):
+    while True:
         j = load("coord-%d-%d.json" % (k, rep))
+        if not j:
+            return runs
         runs.append((j["placements_per_s"], rep))
         rep += 1
+
+
+# The ratios' yardstick: the mean of the raw txn/s measured next to
+# every coordinator run.
+yards = [raw_next_to("coord-%d-%d" % (k, rep)) for k in (1, 2, 4) for _, rep in coord_runs(k)]
+yard = sum(yards) / len(yards) if yards else raw16
+for k in (1, 2, 4):
+    # The best of the runs of K.  Runs of all K interleave, so drift
+    # hits each K alike; compared in placements/s, since the yardstick
+    # measured next to each run is itself as noisy as the difference.
+    runs = coord_runs(k)
     best = max(runs)[1]
     run = "coord-%d-%d" % (k, best)
     t = load(run + ".json")
@@ -170,23 +183,14 @@ for k in (1, 2, 4):
     if txns and all(v is not None for v in txns + confl) and sum(txns) > 0:
         rate = sum(confl) / sum(txns)
     tp = t["placements_per_s"]
-    yards = []
-    for kk in (1, 2, 4):
-        rr = 1
-        while load("raw-adj-coord-%d-%d.json" % (kk, rr)):
-            yards.append(raw_next_to("coord-%d-%d" % (kk, rr)))
-            rr += 1
-    yard = sum(yards) / len(yards) if yards else raw16
     tr = tp / yard
     R["coordinators"][k] = {"throughput": t, "metrics": mets, "placements_per_controller": per,
                             "conflict_rate": rate, "raw_txn_c16_adjacent": yard,
                             "ratio_to_raw_txn_c16": tr,
-                            "placements_per_s_of_runs": [r for r, _ in sorted(runs, key=lambda x: x[1])]}
-    # Compared as ratios to the raw txn/s measured next to each run: the
-    # machine's speed drifts between runs minutes apart.
+                            "placements_per_s_of_runs": [r for r, _ in runs]}
     row("4 coordinators", "K=%d: 3 controllers placements/s" % k,
         "%.0f/s = %.2f x raw txn c16 (%.0f/s, mean of the runs'); runs %s/s" % (
-            tp, tr, yard, " ".join("%.0f" % r for r, _ in sorted(runs, key=lambda x: x[1]))),
+            tp, tr, yard, " ".join("%.0f" % r for r, _ in runs)),
         "adding coordinators never lowers throughput" if prev is not None else "",
         tp >= prev if prev is not None else None)
     row("4 coordinators", "K=%d: CAS conflict rate" % k,

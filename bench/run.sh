@@ -358,8 +358,8 @@ mode_run broadcast "$BHOSTS" "$N_BCAST"
 
 # -- 4. coordinators ----------------------------------------------------------
 # Each K three times, in the order 1 2 4 4 2 1 1 2 4, the best run of
-# each kept and compared in placements/s: run-to-run noise here is about
-# 10%, the differences sought smaller, and a drift over the runs hits
+# each kept and compared in placements/s: run-to-run noise here is 10-40%,
+# the differences sought smaller, and a drift over the runs hits
 # every K alike (1 2 4 1 2 4 put K=4 last in both halves).
 for rep in $(seq "$COORD_REPS"); do
 	ks="1 2 4"
