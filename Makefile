@@ -162,7 +162,7 @@ LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRC)
-	shellcheck -x -P SCRIPTDIR e2e/*.sh test/run.sh scripts/*.sh deploy/*.sh demo/*.sh .ci/run
+	shellcheck -x -P SCRIPTDIR e2e/*.sh test/run.sh test/tools/*.sh scripts/*.sh deploy/*.sh demo/*.sh .ci/run
 	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"lint\"
 
 fmt:

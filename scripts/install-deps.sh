@@ -13,6 +13,7 @@ pkgs=(
 	etcd-server etcd-client           # etcd and etcdctl, for tests and the demo
 	clang libclang-rt-14-dev          # libFuzzer targets (make fuzz)
 	openssl                           # throwaway TLS certificates in tests
+	protobuf-compiler python3-grpcio python3-protobuf  # test/tools/fake_flintlockd.py: upstream's gRPC API
 	valgrind                          # leak checks
 	procps                            # ps/pkill in e2e scripts
 	python3                           # free ports and JSON fields in e2e scripts
