@@ -817,6 +817,17 @@ def crash(why):
 
 # --- the HTTP gateway (grpc-gateway v2.24 routes and error bodies) -----------
 
+def send_json(handler, status, obj, headers=()):
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    for k, v in headers:
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class Gateway(BaseHTTPRequestHandler):
     store = None
     args = None
@@ -825,15 +836,7 @@ class Gateway(BaseHTTPRequestHandler):
     def log_message(self, fmt, *a):
         pass
 
-    def _send(self, status, obj, headers=()):
-        body = json.dumps(obj, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    _send = send_json
 
     def _error(self, code, message):
         hdr = [("Www-Authenticate", message)] if code == UNAUTHENTICATED else []
@@ -918,13 +921,7 @@ class Control(BaseHTTPRequestHandler):
     def log_message(self, fmt, *a):
         pass
 
-    def _send(self, status, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    _send = send_json
 
     def do_GET(self):
         if urllib.parse.urlsplit(self.path).path == "/state":
