@@ -29,9 +29,10 @@ Command line
   --create-delay S       seconds a new VM stays PENDING (default 0.2)
   --delete-delay S       seconds a deleted VM stays listed DELETING (default 0.2)
   --fail-id ID           creates of VMs with this id end FAILED (repeatable)
-  --drop-create ID       the next create of this id is committed, then its
-                         connection is reset without an answer (repeatable;
-                         each use arms one create)
+  --drop-create ID       the next create of this id is committed, then
+                         answered by resetting the connection (over gRPC:
+                         every open gRPC connection) (repeatable; each use
+                         arms one create)
   --seed NS/ID[/STATE]   start with this VM (STATE pending|created|failed|
                          deleting, default created) (repeatable)
   --providers LIST       providers available (default "firecracker",
@@ -540,15 +541,24 @@ class Store:
                     "calls": list(self.calls)}
 
 
+def b64_bad_offset(text):
+    """Roughly where Go's base64.StdEncoding reports a CorruptInputError."""
+    for i, c in enumerate(text):
+        if not (c.isascii() and (c.isalnum() or c in "+/=")):
+            return i
+    return len(text) - len(text) % 4
+
+
 def add_instance_data(meta, uid):
     """commands.go addInstanceData: meta-data (base64 YAML) gets instance_id."""
     data = {}
     if meta.get("meta-data"):
         try:
             raw = base64.b64decode(meta["meta-data"], validate=True)
-        except (binascii.Error, ValueError) as e:
+        except (binascii.Error, ValueError):
             raise ApiError(UNKNOWN, "creating microvm: adding instance data: decoding "
-                           "existing instance metadata: illegal base64 data (%s)" % e)
+                           "existing instance metadata: illegal base64 data at input "
+                           "byte %d" % b64_bad_offset(meta["meta-data"]))
         try:
             import yaml
             data = yaml.safe_load(raw) or {}

@@ -7,6 +7,7 @@ client and with plain HTTP.  Run by e2e/run.sh (via e2e/test_fake_flintlockd.sh)
 or alone: /usr/bin/python3 test/tools/test_fake_flintlockd.py
 """
 import base64
+import http.client
 import json
 import os
 import subprocess
@@ -250,6 +251,22 @@ class FakeTest(unittest.TestCase):
         self.assertEqual((st, out), (200, {}))
         st, out = self.f.http_call("DELETE", "/v1alpha1/microvm/NOPE")
         self.assertEqual((st, out["code"]), (500, 2))
+        # a trailing slash lists the empty namespace: every namespace
+        st, out = self.f.http_call("GET", "/v1alpha1/microvm/")
+        self.assertIn("other", {v["spec"]["namespace"] for v in out["microvm"]})
+        st, out = self.f.http_call("PUT", "/v1alpha1/microvm/x")
+        self.assertEqual((st, out["code"]), (501, 12))
+
+    def test_gateway_drop_create(self):
+        self.f.ctl("/drop-create?id=lost-http", post=True)
+        body = json.dumps({"id": "lost-http", "namespace": "gw",
+                           "interfaces": [{"deviceId": "eth1", "type": "TAP"}],
+                           "initrd": {"image": "ghcr.io/x/initrd:1"}}).encode()
+        with self.assertRaises((ConnectionError, urllib.error.URLError,
+                                http.client.HTTPException)):
+            self.f.http_call("POST", "/v1alpha1/microvm", body)
+        st, out = self.f.http_call("GET", "/v1alpha1/microvm/gw?name=lost-http")
+        self.assertEqual(len(out["microvm"]), 1)
 
     def test_crash_on_overrides_without_bridge(self):
         f = Fake(self.tmpd.name)
