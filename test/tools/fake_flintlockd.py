@@ -54,7 +54,8 @@ Control endpoint (HTTP, 127.0.0.1:control-port, JSON answers)
   POST /drop-create?id=ID like --drop-create
   POST /delays?create=S&delete=S   change either delay
   POST /seed?namespace=NS&id=ID&state=STATE  add a VM; answers {"uid": U}
-  POST /reset             forget every VM, call and control setting
+  POST /reset             forget every VM and call; back to the command
+                          line's settings (and its --seed VMs, new uids)
 
 gRPC connections go through a small TCP relay in front of the grpc server
 so that a create can be answered by resetting its connection: python grpc
@@ -64,8 +65,9 @@ Known departures from the real server: TLS 1.2 is accepted (python grpc
 cannot set a minimum version; upstream requires 1.3); no reflection
 service; status maps (volumes, networkInterfaces, kernelMount) stay empty
 after CREATED; the HTTP gateway is served even with TLS on (upstream's
-gateway only works with --insecure, since it dials gRPC without TLS);
-image references are checked with a port of containerd's
+gateway only works with --insecure, since it dials gRPC without TLS); the
+gateway's POST /microvm.services.api.v1alpha1.MicroVM/ListMicroVMsStream
+is not served; image references are checked with a port of containerd's
 reference.Parse that covers the common cases only.
 """
 
