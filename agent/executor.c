@@ -7,6 +7,7 @@
 #include "agent/executor_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Indexed by AGENT_EXEC_*. */
@@ -23,8 +24,10 @@ int agent_executor_new(struct ev_loop *loop, const struct agent_config *cfg,
 	agent_executor *x;
 	int r;
 
-	if (type < 0 || (size_t)type >= sizeof(impls) / sizeof(impls[0]))
+	if (type < 0 || (size_t)type >= sizeof(impls) / sizeof(impls[0])) {
+		snprintf(err, errlen, "executor.type: unknown (%d)", type);
 		return -EINVAL;
+	}
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;

@@ -105,6 +105,20 @@ static int labels_copy(const struct fs_labels *src, struct fs_labels *dst)
 	return r;
 }
 
+/* Remember what was sent (labels deep-copied): the next report compares
+ * against it. */
+static void host_remember_sent(struct host *h)
+{
+	fs_labels_clear(&h->last.labels);
+	h->last = h->rec;
+	h->last.endpoint = NULL;
+	h->last.agent_version = NULL;
+	memset(&h->last.labels, 0, sizeof(h->last.labels));
+	labels_copy(&h->rec.labels, &h->last.labels);
+	h->have_last = true;
+	h->last_ms = fs_now_ms();
+}
+
 static int64_t host_vm_count(const struct host *h)
 {
 	int64_t n = 0;
@@ -189,15 +203,7 @@ static void host_put_record(struct host *h)
 	req.lease = h->lease;
 	if (etcd_kv_put(h->a->etcd, &req, host_put_done, h) == 0) {
 		h->put_inflight = true;
-		/* Remember what was sent (labels deep-copied). */
-		fs_labels_clear(&h->last.labels);
-		h->last = h->rec;
-		h->last.endpoint = NULL;
-		h->last.agent_version = NULL;
-		memset(&h->last.labels, 0, sizeof(h->last.labels));
-		labels_copy(&h->rec.labels, &h->last.labels);
-		h->have_last = true;
-		h->last_ms = fs_now_ms();
+		host_remember_sent(h);
 		fs_debug("%s: host record written (vms %" PRId64
 			 ", cpu %.2f, mem %.2f)",
 			 h->name, h->rec.vms, h->rec.util_cpu,
@@ -320,14 +326,7 @@ static void host_granted_cb(void *arg, const struct etcd_error *err,
 		return;
 	}
 	h->put_inflight = true;
-	fs_labels_clear(&h->last.labels);
-	h->last = h->rec;
-	h->last.endpoint = NULL;
-	h->last.agent_version = NULL;
-	memset(&h->last.labels, 0, sizeof(h->last.labels));
-	labels_copy(&h->rec.labels, &h->last.labels);
-	h->have_last = true;
-	h->last_ms = fs_now_ms();
+	host_remember_sent(h);
 	free(val);
 }
 
