@@ -13,6 +13,8 @@
  * Failed calls (connection errors, 5xx) are retried `retries` times with
  * exponential backoff from poll_min to poll_max; 4xx answers are final.
  */
+/* Calls down into executor_op.c (xop_finish) only; executor.c reaches it
+ * through executor_flintlock_ops (executor_int.h). */
 #include "agent/executor_int.h"
 
 #include <errno.h>
@@ -62,8 +64,8 @@ static char *base64(const char *s)
 	return out;
 }
 
-int agent_flintlock_init(agent_executor *x, const struct agent_config *cfg,
-			 char *err, size_t errlen)
+static int fl_init(agent_executor *x, const struct agent_config *cfg,
+		   char *err, size_t errlen)
 {
 	struct cfg_error cerr;
 	char *token = NULL, *b64 = NULL;
@@ -114,7 +116,7 @@ int agent_flintlock_init(agent_executor *x, const struct agent_config *cfg,
 	return evcurl_new(x->loop, &x->curl);
 }
 
-void agent_flintlock_fini(agent_executor *x)
+static void fl_fini(agent_executor *x)
 {
 	x->curl = evcurl_free(x->curl);
 	free(x->endpoint);
@@ -125,9 +127,10 @@ void agent_flintlock_fini(agent_executor *x)
 	x->endpoint = x->auth = x->ns = NULL;
 }
 
-void agent_flintlock_abort(struct xop *op)
+static void fl_abort(struct xop *op)
 {
-	evcurl_remove(op->x->curl, op->easy);
+	if (op->easy)
+		evcurl_remove(op->x->curl, op->easy);
 }
 
 /* ---- answers ---------------------------------------------------------- */
@@ -519,7 +522,7 @@ static void nomem_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	fl_fail(w->data, "%s", "out of memory");
 }
 
-void agent_flintlock_start(struct xop *op)
+static int fl_start(struct xop *op)
 {
 	agent_executor *x = op->x;
 	json_t *spec = NULL;
@@ -556,9 +559,19 @@ void agent_flintlock_start(struct xop *op)
 	} else {
 		fl_wait(op, FL_LIST, 0);
 	}
-	return;
+	return 0;
 nomem:
 	ev_timer_init(&op->timer, nomem_cb, 0, 0);
 	op->timer.data = op;
 	ev_timer_start(x->loop, &op->timer);
+	return 0;
 }
+
+const struct executor_ops executor_flintlock_ops = {
+	.name = "flintlock",
+	.has_effects = true,
+	.init = fl_init,
+	.fini = fl_fini,
+	.start = fl_start,
+	.abort = fl_abort,
+};

@@ -1,0 +1,235 @@
+/*
+ * Inside the agent service (agent.h): the structs every agent file shares
+ * and the functions one file offers the files above it.  Layers, each
+ * calling only downwards (upward notifications go through the function
+ * pointers in struct agent and struct swatch, set by agent.c):
+ *
+ *   agent.c      wiring: new / start / reload / stop / free, the flush
+ *   http.c       /healthz and /metrics (reads the structs only)
+ *   reconcile.c  assignment watch, VM states listed at start, the executor
+ *   bid.c        rounds watch, bids and their batched writes
+ *   vm.c         VM records and the batched P/vms/ state writes
+ *   host.c       host table, host record, registration, /proc sampling
+ *   swatch.c     list-then-watch of one key or prefix
+ *
+ * Below them: executor.h, metrics.h, etcdclient/, common/.
+ */
+#ifndef FLINTSCHED_AGENT_AGENT_INT_H
+#define FLINTSCHED_AGENT_AGENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "agent/agent.h"
+#include "agent/executor.h"
+#include "agent/metrics.h"
+#include "common/httpd.h"
+#include "common/model.h"
+#include "etcdclient/etcd.h"
+
+#define KEY_MAX 512
+#define VQ_BATCH 64 /* VM states or bids per txn */
+
+enum vm_state { VM_NONE, VM_CREATING, VM_RUNNING, VM_FAILED };
+
+/* One assignment and/or VM state of a host. */
+struct vm {
+	struct vm *next;
+	struct host *h;
+	char id[FS_NAME_MAX + 1];
+	bool assigned;      /* P/assign/<host>/<id> exists */
+	char *spec;         /* the request's MicroVMSpec (no scheduling) */
+	int64_t attempt;    /* of the assignment */
+	struct fs_res need; /* vcpu, memory_mb, vms = 1 */
+	char *group;        /* scheduling.spread, or NULL */
+	bool counted;       /* need is in h->alloc */
+	enum vm_state state;
+	int64_t state_attempt;
+	char *uid;
+	char *error;
+	bool busy;          /* executor op in flight */
+	bool st_inflight, st_dirty; /* P/vms write in flight / again after */
+	bool queued;        /* on a->vq, to be written at the next flush */
+	struct vm *q_next;
+	bool zombie;        /* forgotten while a write was queued/in flight */
+	bool seen;          /* re-list mark */
+};
+
+struct host {
+	agent *a;
+	unsigned idx;
+	char name[FS_NAME_MAX + 1];
+	int64_t lease;
+	bool registering, registered;
+	etcd_keepalive *ka;
+	ev_timer retry;
+	double backoff;
+	struct fs_host rec;  /* what we would write now */
+	struct fs_host last; /* what we wrote last */
+	bool have_last;
+	int64_t last_ms;
+	bool put_inflight, put_again;
+	struct fs_alloc alloc; /* the sum over the assignments (vm_count) */
+	struct vm *vms;
+};
+
+/* A bid waiting for the end of the loop iteration. */
+struct bidq {
+	char *key;
+	char *val;
+	int64_t lease;
+};
+
+struct round {
+	struct round *next;
+	char *id;
+	struct fs_round r;
+	unsigned char *answered; /* per host */
+	bool seen;
+};
+
+typedef void (*swatch_kv_fn)(agent *a, const char *key, const char *val,
+			     size_t len, bool deleted);
+typedef void (*swatch_mark_fn)(agent *a, bool begin);
+
+/* A list-then-watch of one key or prefix that re-lists on compaction. */
+struct swatch {
+	agent *a;
+	const char *what;
+	char key[KEY_MAX];
+	bool prefix;
+	swatch_kv_fn on_kv;
+	swatch_mark_fn on_mark;
+	void (*on_synced)(agent *a);
+	etcd_watch *w;
+	ev_timer retry;
+	bool synced_once;
+};
+
+struct agent {
+	struct ev_loop *loop;
+	const struct agent_config *cfg;
+	etcd_client *etcd;
+	agent_executor *x;
+	char *prefix;
+	char base[FS_NAME_MAX + 1]; /* host name, or <base>-<i> simulated */
+	char *password;
+	unsigned n_sim;
+	struct host *hosts;
+	unsigned n_hosts;
+	/* host.c tells that a host (re-)registered: bid.c re-bids. */
+	void (*on_registered)(struct host *h);
+	struct round *rounds;
+	struct swatch w_rounds, w_assign;
+	bool vms_listed;
+	ev_timer metrics;
+	struct agent_cpu_sample cpu_prev;
+	bool have_cpu;
+	double util_cpu, util_mem;
+	int64_t det_cpus, det_mem_mb;
+	bool stopping;
+	unsigned revokes;
+	void (*stop_done)(void *);
+	void *stop_arg;
+	ev_timer stop_timer;
+	fs_httpd *http;
+	uint64_t n_bids; /* bids written */
+	/* Bids and VM states to write, flushed once per loop iteration by
+	 * `flush` (agent.c's callback: bids, then VM states), many hosts'
+	 * writes per txn.  Lower layers queue and start it. */
+	ev_prepare flush;
+	struct vm *vq, **vq_tail;
+	ev_timer vq_retry;
+	struct bidq *bq;
+	size_t n_bq, cap_bq;
+};
+
+static inline const char *agent_err_str(const struct etcd_error *err)
+{
+	return err->message[0] ? err->message : etcd_strerror(err->code);
+}
+
+/* ---- swatch.c --------------------------------------------------------- */
+
+/* s watches fmt % (a->prefix, arg); nothing starts until agent_swatch_list. */
+void agent_swatch_init(agent *a, struct swatch *s, const char *what,
+		       const char *fmt, const char *arg, bool prefix,
+		       swatch_kv_fn kv, swatch_mark_fn mark);
+/* Lists (mark, every key, mark), then watches from the list's revision;
+ * re-lists a second later on any failure. */
+void agent_swatch_list(struct swatch *s);
+/* agent_swatch_list with s's own retry timer (re)armed for failures:
+ * after another user of the timer (the VM state listing) is done. */
+void agent_swatch_start(struct swatch *s);
+void agent_swatch_fini(agent *a, struct swatch *s);
+
+/* ---- host.c ----------------------------------------------------------- */
+
+/* The host named name[0..len), NULL when not one of ours. */
+struct host *agent_host_find(agent *a, const char *name, size_t len);
+/* "P/<family>/<host>/<id>" -> host, id (id may be NULL for P/alloc/). */
+struct host *agent_host_of_key(agent *a, const char *key, size_t fam_len,
+			       const char **ret_id);
+/* l = the labels of m (copies): 0 or -ENOMEM. */
+int agent_host_labels(const struct cfg_strmap *m, struct fs_labels *l);
+/* Recomputes h->rec from config and metrics. */
+void agent_host_rec_update(struct host *h);
+/* Writes the host record when it changed enough (or force). */
+void agent_host_maybe_report(struct host *h, bool force);
+/* h->retry's callback: registers h (lease, record, keepalive). */
+void agent_host_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
+/* /proc into a's measured capacity and use. */
+void agent_host_sample(agent *a);
+/* a->metrics' callback: sample, then maybe report the real host. */
+void agent_host_metrics_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* ---- vm.c ------------------------------------------------------------- */
+
+extern const char *const agent_vm_state_names[];
+/* h's VM of that id; create: a new one when absent (NULL: no memory). */
+struct vm *agent_vm_find(struct host *h, const char *id, bool create);
+void agent_vm_free(struct vm *v);
+/* Unlinks v from its host; freed now, or after its queued write. */
+void agent_vm_forget(struct vm *v);
+/* P/vms/<host>/<id>; state NONE deletes the key (the VM is gone). */
+void agent_vm_state_write(struct vm *v, enum vm_state st, const char *error);
+/* Writes the queued VM states (from a->flush's callback). */
+void agent_vm_flush(agent *a);
+/* a->vq_retry's callback. */
+void agent_vm_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
+/* Drops the queue (the agent is freed): forgotten VMs on it are freed. */
+void agent_vm_queue_fini(agent *a);
+
+/* ---- bid.c ------------------------------------------------------------ */
+
+/* The rounds watch's callbacks. */
+void agent_bid_round_kv(agent *a, const char *key, const char *val,
+			size_t len, bool deleted);
+void agent_bid_round_mark(agent *a, bool begin);
+/* h (re-)registered: bid again on every open round. */
+void agent_bid_host_all(struct host *h);
+/* Writes the queued bids (from a->flush's callback). */
+void agent_bid_flush(agent *a);
+/* Frees queued bids and rounds. */
+void agent_bid_fini(agent *a);
+
+/* ---- reconcile.c ------------------------------------------------------ */
+
+/* The assignment watch's callbacks. */
+void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
+			       size_t len, bool deleted);
+void agent_reconcile_assign_mark(agent *a, bool begin);
+void agent_reconcile_assign_synced(agent *a);
+/* VM states first, then the assignment watch (a->w_assign). */
+void agent_reconcile_start(agent *a);
+
+/* ---- http.c ----------------------------------------------------------- */
+
+/* fs_httpd handler: /healthz and /metrics; arg is the agent. */
+int agent_http_handle(void *arg, const char *path, char **body,
+		      const char **type);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * Bidding (agent_int.h): the rounds watch's callbacks, each invited
+ * host's bid scored against its record and assignments, and the queue of
+ * P/bids/<host>/<id> writes flushed in batches.  Calls host.c (record,
+ * host table) and etcdclient/ below it.
+ */
+#include "agent/agent_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* ---- bidding ---------------------------------------------------------- */
+
+static void bid_put_done(void *arg, const struct etcd_error *err,
+			 const struct etcd_put_result *res)
+{
+	char *key = arg;
+
+	(void)res;
+	if (err && err->code != ETCD_ECANCELED)
+		fs_warn("bid %s not written: %s", key, agent_err_str(err));
+	free(key);
+}
+
+
+/* Takes key and val (malloc'd) on success: 0 or -ENOMEM. */
+static int bid_queue(agent *a, char *key, char *val, int64_t lease)
+{
+	if (a->n_bq == a->cap_bq) {
+		size_t cap = a->cap_bq ? a->cap_bq * 2 : 64;
+		struct bidq *q = realloc(a->bq, cap * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		a->bq = q;
+		a->cap_bq = cap;
+	}
+	a->bq[a->n_bq++] = (struct bidq){key, val, lease};
+	ev_prepare_start(a->loop, &a->flush);
+	return 0;
+}
+
+/* One put per bid: the fallback when a batch failed as a whole (one
+ * host's lease gone fails every put of the txn). */
+static void bid_put_one(agent *a, struct bidq *q)
+{
+	struct etcd_put_req req = {.key = q->key, .value = q->val,
+				   .value_len = strlen(q->val),
+				   .lease = q->lease};
+
+	if (etcd_kv_put(a->etcd, &req, bid_put_done, q->key) != 0)
+		free(q->key);
+	free(q->val);
+}
+
+struct bq_batch {
+	agent *a;
+	size_t n;
+	struct bidq q[VQ_BATCH];
+};
+
+static void bq_done(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res)
+{
+	struct bq_batch *b = arg;
+	bool single = err && err->code != ETCD_ECANCELED && !b->a->stopping;
+
+	(void)res;
+	if (single)
+		fs_debug("%zu bids in one txn failed (%s): writing them one "
+			 "by one",
+			 b->n, agent_err_str(err));
+	for (size_t i = 0; i < b->n; i++) {
+		if (single) {
+			bid_put_one(b->a, &b->q[i]);
+		} else {
+			free(b->q[i].key);
+			free(b->q[i].val);
+		}
+	}
+	free(b);
+}
+
+void agent_bid_flush(agent *a)
+{
+	size_t done = 0;
+
+	while (done < a->n_bq) {
+		struct bq_batch *b = malloc(sizeof(*b));
+		struct etcd_op ops[VQ_BATCH];
+
+		if (!b)
+			break;
+		b->a = a;
+		b->n = 0;
+		for (; done < a->n_bq && b->n < VQ_BATCH; done++) {
+			struct bidq *q = &a->bq[done];
+
+			ops[b->n].type = ETCD_OP_PUT;
+			ops[b->n].u.put = (struct etcd_put_req){
+				.key = q->key, .value = q->val,
+				.value_len = strlen(q->val), .lease = q->lease};
+			b->q[b->n++] = *q;
+		}
+		struct etcd_txn_req txn = {.success = ops, .n_success = b->n};
+		if (etcd_kv_txn(a->etcd, &txn, bq_done, b) != 0) {
+			for (size_t i = 0; i < b->n; i++)
+				bid_put_one(a, &b->q[i]);
+			free(b);
+		}
+	}
+	/* Out of memory for a batch: one by one. */
+	for (; done < a->n_bq; done++)
+		bid_put_one(a, &a->bq[done]);
+	a->n_bq = 0;
+}
+
+static void host_bid(struct host *h, struct round *rd)
+{
+	struct fs_bid b;
+	char *key, *val;
+
+	if (!h->registered || rd->answered[h->idx])
+		return;
+	if (!fs_round_invites(&rd->r, h->name))
+		return;
+	if (rd->r.deadline_ms && rd->r.deadline_ms < fs_now_ms())
+		return;
+	/* Scored against what is committed and measured now. */
+	agent_host_rec_update(h);
+	/* The coordinator's weights and strategy, carried by the round. */
+	fs_score(&h->rec, &h->alloc, &rd->r.need, &rd->r.weights,
+		 rd->r.strategy, &b);
+	b.attempt = rd->r.attempt;
+	val = fs_bid_format(&b);
+	key = malloc(KEY_MAX);
+	if (!val || !key)
+		goto out;
+	snprintf(key, KEY_MAX, "%s/bids/%s/%s", h->a->prefix, h->name, rd->id);
+	if (bid_queue(h->a, key, val, h->lease) == 0) {
+		rd->answered[h->idx] = 1;
+		h->a->n_bids++;
+		fs_debug("%s: bid on %s attempt %" PRId64 ": %s %.4f%s%s",
+			 h->name, rd->id, b.attempt, b.fits ? "fits" : "no",
+			 b.score, b.fits ? "" : ", ", b.reason);
+		return; /* the queue owns key and val */
+	}
+out:
+	free(key);
+	free(val);
+}
+
+void agent_bid_host_all(struct host *h)
+{
+	for (struct round *rd = h->a->rounds; rd; rd = rd->next) {
+		rd->answered[h->idx] = 0;
+		host_bid(h, rd);
+	}
+}
+
+static struct round *round_free(struct round *rd)
+{
+	if (rd) {
+		fs_round_clear(&rd->r);
+		free(rd->answered);
+		free(rd->id);
+		free(rd);
+	}
+	return NULL;
+}
+
+static void round_remove(agent *a, struct round *rd)
+{
+	for (struct round **p = &a->rounds; *p; p = &(*p)->next) {
+		if (*p == rd) {
+			*p = rd->next;
+			round_free(rd);
+			return;
+		}
+	}
+}
+
+void agent_bid_round_kv(agent *a, const char *key, const char *val,
+			size_t len, bool deleted)
+{
+	const char *id = key + strlen(a->prefix) + strlen("/rounds/");
+	struct round *rd;
+	struct fs_round r = {0};
+	char err[256];
+
+	for (rd = a->rounds; rd; rd = rd->next)
+		if (strcmp(rd->id, id) == 0)
+			break;
+	if (deleted) {
+		if (rd)
+			round_remove(a, rd);
+		return;
+	}
+	if (!fs_name_valid(id)) {
+		fs_warn("%s: skipped: round id is not a valid name", key);
+		return;
+	}
+	if (fs_round_parse(val, len, &r, err, sizeof(err)) < 0) {
+		fs_warn("%s: malformed round skipped: %s", key, err);
+		if (rd)
+			round_remove(a, rd);
+		return;
+	}
+	if (rd) {
+		rd->seen = true;
+		if (rd->r.attempt == r.attempt) {
+			fs_round_clear(&r);
+			return; /* re-list of a round already answered */
+		}
+		fs_round_clear(&rd->r);
+		memset(rd->answered, 0, a->n_hosts);
+	} else {
+		rd = calloc(1, sizeof(*rd));
+		if (!rd || !(rd->id = strdup(id)) ||
+		    !(rd->answered = calloc(a->n_hosts, 1))) {
+			fs_error("%s: out of memory", key);
+			fs_round_clear(&r);
+			round_free(rd);
+			return;
+		}
+		rd->seen = true;
+		rd->next = a->rounds;
+		a->rounds = rd;
+	}
+	rd->r = r;
+	if (rd->r.hosts) {
+		for (size_t i = 0; i < rd->r.n_hosts; i++) {
+			struct host *h = agent_host_find(a, rd->r.hosts[i],
+						   strlen(rd->r.hosts[i]));
+			if (h)
+				host_bid(h, rd);
+		}
+	} else {
+		for (unsigned i = 0; i < a->n_hosts; i++)
+			host_bid(&a->hosts[i], rd);
+	}
+}
+
+void agent_bid_round_mark(agent *a, bool begin)
+{
+	struct round *rd, *next;
+
+	for (rd = a->rounds; rd; rd = next) {
+		next = rd->next;
+		if (begin)
+			rd->seen = false;
+		else if (!rd->seen)
+			round_remove(a, rd);
+	}
+}
+
+void agent_bid_fini(agent *a)
+{
+	for (size_t i = 0; i < a->n_bq; i++) {
+		free(a->bq[i].key);
+		free(a->bq[i].val);
+	}
+	free(a->bq);
+	a->bq = NULL;
+	a->n_bq = 0;
+	while (a->rounds) {
+		struct round *rd = a->rounds;
+
+		a->rounds = rd->next;
+		round_free(rd);
+	}
+}
