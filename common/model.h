@@ -22,6 +22,11 @@
 
 /* [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])? */
 bool fs_name_valid(const char *s);
+/* s as a bounded, printable, quoted string for a message: at most max of
+ * its bytes, then ...; quote and backslash escaped, control and non-ASCII
+ * bytes as \xHH (so that a reason stays short, one line and valid UTF-8
+ * whatever a user wrote).  Writes buf[0..n), returns buf. */
+char *fs_quote(char *buf, size_t n, const char *s, size_t max);
 uint32_t fs_fnv1a(const void *data, size_t len);
 /* Partition of request id among k coordinator slots: fnv1a(id) % k. */
 unsigned fs_slot_of(const char *id, unsigned k);

@@ -29,6 +29,33 @@ bool fs_name_valid(const char *s)
 	return true;
 }
 
+char *fs_quote(char *buf, size_t n, const char *s, size_t max)
+{
+	size_t o = 0, i;
+
+	if (!buf || n < 8) {
+		if (buf && n)
+			buf[0] = '\0';
+		return buf;
+	}
+	buf[o++] = '"';
+	/* Room for the worst escape (4), then ..." and the NUL (5). */
+	for (i = 0; s && s[i] && i < max && o + 4 + 5 <= n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	snprintf(buf + o, n - o, "%s\"", s && s[i] ? "..." : "");
+	return buf;
+}
+
 uint32_t fs_fnv1a(const void *data, size_t len)
 {
 	const unsigned char *p = data;
