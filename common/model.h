@@ -27,6 +27,10 @@ bool fs_name_valid(const char *s);
  * bytes as \xHH (so that a reason stays short, one line and valid UTF-8
  * whatever a user wrote).  Writes buf[0..n), returns buf. */
 char *fs_quote(char *buf, size_t n, const char *s, size_t max);
+/* A JSON key as a step of a dotted path in a message: as is when plain
+ * ([A-Za-z0-9_-], 1..48 bytes: "scheduling.zone"), else fs_quote()d
+ * ("scheduling.\"a b\""). */
+char *fs_key(char *buf, size_t n, const char *key);
 uint32_t fs_fnv1a(const void *data, size_t len);
 /* Partition of request id among k coordinator slots: fnv1a(id) % k. */
 unsigned fs_slot_of(const char *id, unsigned k);

@@ -56,6 +56,23 @@ char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 	return buf;
 }
 
+char *fs_key(char *buf, size_t n, const char *key)
+{
+	size_t i;
+
+	for (i = 0; key && key[i] && i < 48; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') ||
+		      (key[i] >= 'A' && key[i] <= 'Z') ||
+		      (key[i] >= '0' && key[i] <= '9') || key[i] == '_' ||
+		      key[i] == '-'))
+			break;
+	if (i > 0 && !key[i] && i < n) {
+		snprintf(buf, n, "%s", key);
+		return buf;
+	}
+	return fs_quote(buf, n, key, 48);
+}
+
 uint32_t fs_fnv1a(const void *data, size_t len)
 {
 	const unsigned char *p = data;

@@ -254,7 +254,7 @@ static int walk_value(const json_t *v, const struct field *f,
 			if (!json_is_string(e) && !json_is_null(e))
 				return fail(reason, len,
 					    "%s.%s: must be a string, got %s",
-					    at, fs_quote(q, sizeof(q), k, QMAX),
+					    at, fs_key(q, sizeof(q), k),
 					    fs_json_kind(e));
 		}
 		return 0;

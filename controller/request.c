@@ -50,7 +50,7 @@ static int parse_selector(const json_t *sel, struct fs_labels *out,
 			return fail(reason, len,
 				    "scheduling.selector.%s: must be a string, "
 				    "got %s",
-				    fs_quote(q, sizeof(q), k, QMAX),
+				    fs_key(q, sizeof(q), k),
 				    fs_json_kind(v));
 	}
 	out->v = calloc(json_object_size(sel), sizeof(*out->v));
@@ -118,7 +118,7 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 			return fail(reason, len,
 				    "scheduling.%s: unknown key (allowed: "
 				    "selector, spread, priority)",
-				    fs_quote(q, sizeof(q), k, QMAX));
+				    fs_key(q, sizeof(q), k));
 		}
 	}
 	return 0;
@@ -130,7 +130,7 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 	struct ctrl_request r = {0};
 	json_error_t jerr;
 	json_t *root = NULL, *v;
-	char q[QMAX + 16];
+	char q[2 * QMAX + 16];
 	int rc;
 
 	if (!id || !fs_name_valid(id))
@@ -145,9 +145,10 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 			    len, CTRL_REQUEST_MAX);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return fail(reason, reasonlen,
+		return fail(reason, reasonlen, /* jansson quotes the input */
 			    "request: invalid JSON at line %d column %d: %s",
-			    jerr.line, jerr.column, jerr.text);
+			    jerr.line, jerr.column,
+			    fs_quote(q, sizeof(q), jerr.text, QMAX * 2));
 	if (!json_is_object(root)) {
 		rc = fail(reason, reasonlen,
 			  "request: must be a JSON object (a MicroVMSpec), "

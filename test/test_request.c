@@ -209,7 +209,7 @@ static const struct req_case cases[] = {
 	 "kernel.image: \"ghcr.io/k%zz\" is not"},
 	{"a", WITH_KERN("[]"), "kernel: must be an object, got an array"},
 	{"a", WITH_KERN("{\"cmdline\":{\"console\":1}}"),
-	 "kernel.cmdline.\"console\": must be a string, got an integer"},
+	 "kernel.cmdline.console: must be a string, got an integer"},
 	{"a", WITH_KERN("{\"addNetworkConfig\":\"yes\"}"),
 	 "kernel.addNetworkConfig: must be true or false, got a string"},
 	/* ---- volumes (validate.go) ------------------------------------- */
@@ -251,7 +251,9 @@ static const struct req_case cases[] = {
 	{"a", SPEC(OK_ ",\"metadata\":{\"meta-data\":\"not base64!\"}"),
 	 "metadata.meta-data: must be base64"},
 	{"a", SPEC(OK_ ",\"metadata\":{\"x\":5}"),
-	 "metadata.\"x\": must be a string, got an integer"},
+	 "metadata.x: must be a string, got an integer"},
+	{"a", SPEC(OK_ ",\"metadata\":{\"a b\":5}"),
+	 "metadata.\"a b\": must be a string, got an integer"},
 	{"a", SPEC(OK_ ",\"labels\":[]"),
 	 "labels: must be an object of strings, got an array"},
 	{"a", SPEC(OK_ ",\"allowGuestAgent\":1"),
@@ -259,7 +261,7 @@ static const struct req_case cases[] = {
 	{"a", SPEC(OK_ ",\"createdAt\":5"), "createdAt: must be a string"},
 	/* ---- scheduling (the scheduler's own) ------------------------- */
 	{"web-1", SPEC(OK_ ",\"scheduling\":{\"zone\":\"a\"}"),
-	 "scheduling.\"zone\": unknown key (allowed: selector, spread, "
+	 "scheduling.zone: unknown key (allowed: selector, spread, "
 	 "priority)"},
 	{"web-1", SPEC(OK_ ",\"scheduling\":{\"zo\\u0007ne\":\"a\"}"),
 	 "scheduling.\"zo\\x07ne\": unknown key"},
@@ -267,7 +269,7 @@ static const struct req_case cases[] = {
 	{"web-1", SPEC(OK_ ",\"scheduling\":{\"selector\":\"a\"}"),
 	 "scheduling.selector: must be an object"},
 	{"web-1", SPEC(OK_ ",\"scheduling\":{\"selector\":{\"zone\":1}}"),
-	 "scheduling.selector.\"zone\": must be a string"},
+	 "scheduling.selector.zone: must be a string"},
 	{"web-1", SPEC(OK_ ",\"scheduling\":{\"spread\":7}"),
 	 "scheduling.spread: must be a group name"},
 	{"web-1", SPEC(OK_ ",\"scheduling\":{\"spread\":\"A\\nB\"}"),
