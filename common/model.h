@@ -27,6 +27,10 @@ bool fs_name_valid(const char *s);
  * bytes as \xHH (so that a reason stays short, one line and valid UTF-8
  * whatever a user wrote).  Writes buf[0..n), returns buf. */
 char *fs_quote(char *buf, size_t n, const char *s, size_t max);
+/* Formats a reason into reason[0..len) (if not NULL) and returns
+ * -EINVAL: `return fs_fail(reason, len, "vcpu: ...", ...);`. */
+int fs_fail(char *reason, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* A JSON key as a step of a dotted path in a message: as is when plain
  * ([A-Za-z0-9_-], 1..48 bytes: "scheduling.zone"), else fs_quote()d
  * ("scheduling.\"a b\""). */

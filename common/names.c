@@ -1,6 +1,8 @@
 /* Names, hashes and clocks shared by agent and controller (model.h). */
 #include "common/model.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +29,18 @@ bool fs_name_valid(const char *s)
 			return false;
 	}
 	return true;
+}
+
+int fs_fail(char *reason, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reason && len) {
+		va_start(ap, fmt);
+		vsnprintf(reason, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
 }
 
 char *fs_quote(char *buf, size_t n, const char *s, size_t max)

@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,19 +17,6 @@
 
 #define QMAX 48       /* bytes of a user's string echoed in a reason */
 #define IMAGE_MAX 2048 /* an image reference, sanitized */
-
-__attribute__((format(printf, 3, 4))) static int
-fail(char *reason, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (reason && len) {
-		va_start(ap, fmt);
-		vsnprintf(reason, len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 const char *fs_json_kind(const json_t *v)
 {
@@ -219,40 +205,40 @@ static int walk_value(const json_t *v, const struct field *f,
 	case K_STR:
 	case K_TIME:
 		if (!json_is_string(v))
-			return fail(reason, len, "%s: must be a string, got %s",
+			return fs_fail(reason, len, "%s: must be a string, got %s",
 				    at, fs_json_kind(v));
 		return 0;
 	case K_INT:
 		if (!json_is_integer(v))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s: must be an integer, got %s", at,
 				    fs_json_kind(v));
 		if (json_integer_value(v) < INT32_MIN ||
 		    json_integer_value(v) > INT32_MAX)
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s: %lld does not fit flintlockd's int32",
 				    at, (long long)json_integer_value(v));
 		return 0;
 	case K_BOOL:
 		if (!json_is_boolean(v))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s: must be true or false, got %s", at,
 				    fs_json_kind(v));
 		return 0;
 	case K_ENUM:
 		if (!json_is_string(v) && !json_is_integer(v))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s: must be a name such as \"TAP\", got %s",
 				    at, fs_json_kind(v));
 		return 0;
 	case K_MAP:
 		if (!json_is_object(v))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s: must be an object of strings, got %s",
 				    at, fs_json_kind(v));
 		json_object_foreach ((json_t *)v, k, e) {
-			if (!json_is_string(e) && !json_is_null(e))
-				return fail(reason, len,
+			if (!json_is_string(e)) /* protojson: null too */
+				return fs_fail(reason, len,
 					    "%s.%s: must be a string, got %s",
 					    at, fs_key(q, sizeof(q), k),
 					    fs_json_kind(e));
@@ -261,18 +247,18 @@ static int walk_value(const json_t *v, const struct field *f,
 	case K_STRS:
 	case K_MSGS:
 		if (!json_is_array(v))
-			return fail(reason, len, "%s: must be an array, got %s",
+			return fs_fail(reason, len, "%s: must be an array, got %s",
 				    at, fs_json_kind(v));
 		json_array_foreach (v, i, e) {
 			if (f->kind == K_STRS && !json_is_string(e))
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "%s[%zu]: must be a string, got %s",
 					    at, i, fs_json_kind(e));
 			if (f->kind == K_STRS)
 				continue;
 			snprintf(sub, sizeof(sub), "%s[%zu]", at, i);
 			if (!json_is_object(e))
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "%s: must be an object, got %s",
 					    sub, fs_json_kind(e));
 			strncat(sub, ".", sizeof(sub) - strlen(sub) - 1);
@@ -282,7 +268,7 @@ static int walk_value(const json_t *v, const struct field *f,
 		return 0;
 	case K_MSG:
 		if (!json_is_object(v))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s: must be an object, got %s", at,
 				    fs_json_kind(v));
 		snprintf(sub, sizeof(sub), "%s.", at);
@@ -307,7 +293,7 @@ static int walk(const json_t *obj, const struct msg *m, const char *path,
 			 * silently become the default. */
 			f = field_find(m, k, true);
 			if (f)
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "%s%.64s: unknown field, which "
 					    "flintlockd ignores; did you mean "
 					    "%s?",
@@ -318,7 +304,7 @@ static int walk(const json_t *obj, const struct msg *m, const char *path,
 				? snake(f->name, sn, sizeof(sn))
 				: f->name;
 		if (strcmp(other, k) != 0 && json_object_get(obj, other))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "%s%s: given twice, as %s and %s; keep one",
 				    path, f->name, f->name,
 				    snake(f->name, sn, sizeof(sn)));
@@ -608,12 +594,12 @@ static int check_res(const json_t *spec, const char *name, int64_t lo,
 		return 0;
 	n = json_integer_value(v);
 	if (n == 0)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "%s: must be %lld..%lld, got 0; omit it for "
 			    "flintlockd's default of %lld",
 			    k, (long long)lo, (long long)hi, (long long)def);
 	if (n < lo || n > hi)
-		return fail(reason, len, "%s: must be %lld..%lld, got %lld", k,
+		return fs_fail(reason, len, "%s: must be %lld..%lld, got %lld", k,
 			    (long long)lo, (long long)hi, (long long)n);
 	*out = (int64_t)n;
 	return 0;
@@ -627,12 +613,12 @@ static int check_image(const char *raw, const char *at, char *reason,
 	char clean[IMAGE_MAX], q[QMAX + 16];
 
 	if (!raw)
-		return fail(reason, len, "%s: missing; name an OCI image", at);
+		return fs_fail(reason, len, "%s: missing; name an OCI image", at);
 	if (!image_clean(raw, clean))
-		return fail(reason, len, "%s: longer than %d bytes", at,
+		return fs_fail(reason, len, "%s: longer than %d bytes", at,
 			    IMAGE_MAX - 1);
 	if (!image_ref_ok(clean))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "%s: %s is not an image reference flintlockd can "
 			    "parse (registry/name:tag, with a registry host)",
 			    at, fs_quote(q, sizeof(q), raw, QMAX));
@@ -658,13 +644,13 @@ static int check_kernel(const json_t *spec, char *reason, size_t len)
 	    !json_is_true(anc))
 		return 0;
 	if (!img || !*img)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "kernel.image: missing; a kernel needs an image and "
 			    "a filename");
 	if (check_image(img, "kernel.image", reason, len))
 		return -EINVAL;
 	if (!nonempty(str_of(k, "filename")))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "kernel.filename: missing; required with a kernel "
 			    "(its path in the image, e.g. boot/vmlinux)");
 	return 0;
@@ -698,14 +684,14 @@ static int check_volumes(const json_t *spec, const struct provider *p,
 	    check_image(str_of(initrd, "image"), "initrd.image", reason, len))
 		return -EINVAL;
 	if (!initrd && !volume_given(root))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "rootVolume: missing; flintlockd needs a root "
 			    "volume or an initrd, e.g. \"rootVolume\": "
 			    "{\"id\": \"root\", \"source\": "
 			    "{\"containerSource\": IMAGE}}");
 	if (root && (src = get(root, "source", NULL)) &&
 	    str_of(src, "virtiofsSource"))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "rootVolume.source.virtiofsSource: not allowed on "
 			    "the root volume");
 	json_array_foreach (vols, i, v) {
@@ -713,19 +699,19 @@ static int check_volumes(const json_t *spec, const struct provider *p,
 		    !str_of(src, "virtiofsSource"))
 			continue;
 		if (str_of(src, "containerSource"))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "additionalVolumes[%zu].source: "
 				    "containerSource and virtiofsSource "
 				    "exclude each other",
 				    i);
 		if (++virtiofs > 1)
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "additionalVolumes[%zu].source."
 				    "virtiofsSource: at most one virtiofs "
 				    "volume",
 				    i);
 		if (!p->virtiofs)
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "additionalVolumes[%zu].source."
 				    "virtiofsSource: %s supports no virtiofs",
 				    i, p->name);
@@ -742,19 +728,19 @@ static int check_address(const json_t *a, size_t i, char *reason,
 	size_t j;
 
 	if (!addr || !cidr_ok(addr))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].address.address: must be an "
 			    "address in CIDR form like 10.0.0.5/24, got %s",
 			    i, addr ? fs_quote(q, sizeof(q), addr, QMAX)
 				    : "nothing");
 	if (gw && !cidr_ok(gw))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].address.gateway: must be in CIDR "
 			    "form like 10.0.0.1/24, got %s",
 			    i, fs_quote(q, sizeof(q), gw, QMAX));
 	json_array_foreach (ns, j, v) {
 		if (!ip_ok(json_string_value(v)))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "interfaces[%zu].address.nameservers[%zu]: "
 				    "%s is not an IP address",
 				    i, j,
@@ -773,33 +759,33 @@ static int check_iface(const json_t *nic, size_t i, const struct provider *p,
 	char q[QMAX + 16];
 
 	if (!nonempty(dev))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].deviceId: missing; name the guest "
 			    "device, e.g. \"eth1\"",
 			    i);
 	if (!device_id_ok(dev))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].deviceId: must match "
 			    "^[a-z][a-z0-9_]*$, got %s",
 			    i, fs_quote(q, sizeof(q), dev, QMAX));
 	if (type && !t)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].type: must be the name \"TAP\", "
 			    "got %lld",
 			    i, (long long)json_integer_value(type));
 	if (strcmp(t, "TAP") != 0 && strcmp(t, "MACVTAP") != 0)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].type: must be \"TAP\" or "
 			    "\"MACVTAP\", got %s",
 			    i, fs_quote(q, sizeof(q), t, QMAX));
 	if (strcmp(t, "MACVTAP") == 0 && !p->macvtap)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].type: must be \"TAP\" (%s supports "
 			    "no macvtap), got %s",
 			    i, p->name,
 			    type ? "\"MACVTAP\"" : "nothing (the default is MACVTAP)");
 	if (nonempty(mac) && !mac_ok(mac))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].guestMac: %s is not a MAC address "
 			    "like aa:bb:cc:dd:ee:ff",
 			    i, fs_quote(q, sizeof(q), mac, QMAX));
@@ -808,7 +794,7 @@ static int check_iface(const json_t *nic, size_t i, const struct provider *p,
 		return -EINVAL;
 	/* convert.go dereferences overrides.bridgeName unchecked. */
 	if ((o = get(nic, "overrides", NULL)) && !str_of(o, "bridgeName"))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces[%zu].overrides.bridgeName: missing; "
 			    "flintlockd crashes on overrides without it",
 			    i);
@@ -826,17 +812,17 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 	size_t i;
 
 	if (!json_is_object(spec))
-		return fail(reason, len, "request: must be a JSON object");
+		return fs_fail(reason, len, "request: must be a JSON object");
 	if (walk(spec, &spec_m, "", reason, len))
 		return -EINVAL;
 	/* id and namespace are the scheduler's: the agent sets them. */
 	if ((s = str_of(spec, "id")) && strcmp(s, id) != 0)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "id: %s does not match the key's id \"%s\"; make "
 			    "them equal or drop the field",
 			    fs_quote(q, sizeof(q), s, QMAX), id);
 	if ((s = str_of(spec, "namespace")) && !fs_name_valid(s))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "namespace: %s is not a valid namespace (use "
 			    "[a-z0-9._-], 1..63 chars), or drop the field",
 			    fs_quote(q, sizeof(q), s, QMAX));
@@ -852,7 +838,7 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 			if (strcmp(s, providers[i].name) == 0)
 				p = &providers[i];
 		if (!p)
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "provider: must be \"firecracker\" or "
 				    "\"cloudhypervisor\", got %s",
 				    fs_quote(q, sizeof(q), s, QMAX));
@@ -862,7 +848,7 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 		return -EINVAL;
 	nics = get(spec, "interfaces", &k);
 	if (json_array_size(nics) == 0)
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "interfaces: missing; flintlockd needs at least "
 			    "one, e.g. [{\"deviceId\": \"eth1\", \"type\": "
 			    "\"TAP\"}]");
@@ -874,7 +860,7 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 	v = get(spec, "metadata", NULL);
 	if ((s = json_string_value(json_object_get(v, "meta-data"))) &&
 	    *s && !base64_ok(s))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "metadata.meta-data: must be base64 (flintlockd "
 			    "decodes it to add the instance_id)");
 	*ret_res = res;

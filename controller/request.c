@@ -8,27 +8,11 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define QMAX 48 /* bytes of a user's string echoed in a reason */
-
-static int fail(char *reason, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *reason, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (reason && len) {
-		va_start(ap, fmt);
-		vsnprintf(reason, len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static int parse_selector(const json_t *sel, struct fs_labels *out,
 			  char *reason, size_t len)
@@ -39,7 +23,7 @@ static int parse_selector(const json_t *sel, struct fs_labels *out,
 	char q[QMAX + 16];
 
 	if (!json_is_object(sel))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "scheduling.selector: must be an object of "
 			    "label: value strings, got %s",
 			    fs_json_kind(sel));
@@ -47,7 +31,7 @@ static int parse_selector(const json_t *sel, struct fs_labels *out,
 		return 0;
 	json_object_foreach ((json_t *)sel, k, v) {
 		if (!json_is_string(v))
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "scheduling.selector.%s: must be a string, "
 				    "got %s",
 				    fs_key(q, sizeof(q), k),
@@ -75,7 +59,7 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 	int rc;
 
 	if (!json_is_object(s))
-		return fail(reason, len,
+		return fs_fail(reason, len,
 			    "scheduling: must be an object, got %s",
 			    fs_json_kind(s));
 	json_object_foreach ((json_t *)s, k, v) {
@@ -86,12 +70,12 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				return rc;
 		} else if (strcmp(k, "spread") == 0) {
 			if (!json_is_string(v))
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "scheduling.spread: must be a group "
 					    "name string, got %s",
 					    fs_json_kind(v));
 			if (!fs_name_valid(json_string_value(v)))
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "scheduling.spread: %s is not a "
 					    "valid group name (use "
 					    "[a-z0-9._-], 1..63 chars)",
@@ -103,19 +87,19 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				return -ENOMEM;
 		} else if (strcmp(k, "priority") == 0) {
 			if (!json_is_integer(v))
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "scheduling.priority: must be an "
 					    "integer, got %s",
 					    fs_json_kind(v));
 			if (json_integer_value(v) < -1000000 ||
 			    json_integer_value(v) > 1000000)
-				return fail(reason, len,
+				return fs_fail(reason, len,
 					    "scheduling.priority: must be "
 					    "-1000000..1000000, got %lld",
 					    (long long)json_integer_value(v));
 			out->priority = (int64_t)json_integer_value(v);
 		} else {
-			return fail(reason, len,
+			return fs_fail(reason, len,
 				    "scheduling.%s: unknown key (allowed: "
 				    "selector, spread, priority)",
 				    fs_key(q, sizeof(q), k));
@@ -134,23 +118,23 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 	int rc;
 
 	if (!id || !fs_name_valid(id))
-		return fail(reason, reasonlen,
+		return fs_fail(reason, reasonlen,
 			    "id: %s is not a valid request id; rename the key "
 			    "to match [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])",
 			    fs_quote(q, sizeof(q), id ? id : "", QMAX));
 	if (len > CTRL_REQUEST_MAX)
-		return fail(reason, reasonlen,
+		return fs_fail(reason, reasonlen,
 			    "request: %zu bytes is over the %d byte limit; "
 			    "keep large data out of the spec",
 			    len, CTRL_REQUEST_MAX);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return fail(reason, reasonlen, /* jansson quotes the input */
+		return fs_fail(reason, reasonlen, /* jansson quotes the input */
 			    "request: invalid JSON at line %d column %d: %s",
 			    jerr.line, jerr.column,
 			    fs_quote(q, sizeof(q), jerr.text, QMAX * 2));
 	if (!json_is_object(root)) {
-		rc = fail(reason, reasonlen,
+		rc = fs_fail(reason, reasonlen,
 			  "request: must be a JSON object (a MicroVMSpec), "
 			  "got %s",
 			  fs_json_kind(root));
@@ -170,7 +154,7 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 	return 0;
 fail:
 	if (rc == -ENOMEM)
-		fail(reason, reasonlen, "out of memory");
+		fs_fail(reason, reasonlen, "out of memory");
 	fs_need_clear(&r.need);
 	json_decref(root);
 	return rc;
