@@ -15,27 +15,44 @@
 #include <stdio.h>
 #include <string.h>
 
-#define QMAX 48       /* bytes of a user's string echoed in a reason */
+#define QMAX 48	       /* bytes of a user's string echoed in a reason */
 #define IMAGE_MAX 2048 /* an image reference, sanitized */
 
 const char *fs_json_kind(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number with a fraction";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
 	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
 	}
 	return "?";
 }
 
 /* ---- schema: api/types/microvm.proto, JSON names --------------------- */
 
-enum kind { K_STR, K_INT, K_BOOL, K_MAP, K_STRS, K_ENUM, K_TIME, K_MSG, K_MSGS };
+enum kind {
+	K_STR,
+	K_INT,
+	K_BOOL,
+	K_MAP,
+	K_STRS,
+	K_ENUM,
+	K_TIME,
+	K_MSG,
+	K_MSGS
+};
 
 struct msg;
 struct field {
@@ -47,67 +64,65 @@ struct msg {
 	const struct field *v;
 	size_t n;
 };
-#define MSG(a) {a, sizeof(a) / sizeof((a)[0])}
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct field overrides_f[] = {{"bridgeName", K_STR, NULL}};
-static const struct msg overrides_m = MSG(overrides_f);
+static const struct msg overrides_m = {overrides_f, NFIELDS(overrides_f)};
 static const struct field address_f[] = {
-	{"address", K_STR, NULL},
-	{"gateway", K_STR, NULL},
-	{"nameservers", K_STRS, NULL},
+    {"address", K_STR, NULL},
+    {"gateway", K_STR, NULL},
+    {"nameservers", K_STRS, NULL},
 };
-static const struct msg address_m = MSG(address_f);
+static const struct msg address_m = {address_f, NFIELDS(address_f)};
 static const struct field iface_f[] = {
-	{"deviceId", K_STR, NULL},
-	{"type", K_ENUM, NULL},
-	{"guestMac", K_STR, NULL},
-	{"address", K_MSG, &address_m},
-	{"overrides", K_MSG, &overrides_m},
+    {"deviceId", K_STR, NULL},		{"type", K_ENUM, NULL},
+    {"guestMac", K_STR, NULL},		{"address", K_MSG, &address_m},
+    {"overrides", K_MSG, &overrides_m},
 };
-static const struct msg iface_m = MSG(iface_f);
+static const struct msg iface_m = {iface_f, NFIELDS(iface_f)};
 static const struct field source_f[] = {
-	{"containerSource", K_STR, NULL},
-	{"virtiofsSource", K_STR, NULL},
+    {"containerSource", K_STR, NULL},
+    {"virtiofsSource", K_STR, NULL},
 };
-static const struct msg source_m = MSG(source_f);
+static const struct msg source_m = {source_f, NFIELDS(source_f)};
 static const struct field volume_f[] = {
-	{"id", K_STR, NULL},          {"isReadOnly", K_BOOL, NULL},
-	{"mountPoint", K_STR, NULL},  {"source", K_MSG, &source_m},
-	{"partitionId", K_STR, NULL}, {"sizeInMb", K_INT, NULL},
+    {"id", K_STR, NULL},	  {"isReadOnly", K_BOOL, NULL},
+    {"mountPoint", K_STR, NULL},  {"source", K_MSG, &source_m},
+    {"partitionId", K_STR, NULL}, {"sizeInMb", K_INT, NULL},
 };
-static const struct msg volume_m = MSG(volume_f);
+static const struct msg volume_m = {volume_f, NFIELDS(volume_f)};
 static const struct field kernel_f[] = {
-	{"image", K_STR, NULL},
-	{"cmdline", K_MAP, NULL},
-	{"filename", K_STR, NULL},
-	{"addNetworkConfig", K_BOOL, NULL},
+    {"image", K_STR, NULL},
+    {"cmdline", K_MAP, NULL},
+    {"filename", K_STR, NULL},
+    {"addNetworkConfig", K_BOOL, NULL},
 };
-static const struct msg kernel_m = MSG(kernel_f);
+static const struct msg kernel_m = {kernel_f, NFIELDS(kernel_f)};
 static const struct field initrd_f[] = {
-	{"image", K_STR, NULL},
-	{"filename", K_STR, NULL},
+    {"image", K_STR, NULL},
+    {"filename", K_STR, NULL},
 };
-static const struct msg initrd_m = MSG(initrd_f);
+static const struct msg initrd_m = {initrd_f, NFIELDS(initrd_f)};
 static const struct field spec_f[] = {
-	{"id", K_STR, NULL},
-	{"namespace", K_STR, NULL},
-	{"labels", K_MAP, NULL},
-	{"vcpu", K_INT, NULL},
-	{"memoryInMb", K_INT, NULL},
-	{"kernel", K_MSG, &kernel_m},
-	{"initrd", K_MSG, &initrd_m},
-	{"rootVolume", K_MSG, &volume_m},
-	{"additionalVolumes", K_MSGS, &volume_m},
-	{"interfaces", K_MSGS, &iface_m},
-	{"metadata", K_MAP, NULL},
-	{"createdAt", K_TIME, NULL},
-	{"updatedAt", K_TIME, NULL},
-	{"deletedAt", K_TIME, NULL},
-	{"uid", K_STR, NULL},
-	{"provider", K_STR, NULL},
-	{"allowGuestAgent", K_BOOL, NULL},
+    {"id", K_STR, NULL},
+    {"namespace", K_STR, NULL},
+    {"labels", K_MAP, NULL},
+    {"vcpu", K_INT, NULL},
+    {"memoryInMb", K_INT, NULL},
+    {"kernel", K_MSG, &kernel_m},
+    {"initrd", K_MSG, &initrd_m},
+    {"rootVolume", K_MSG, &volume_m},
+    {"additionalVolumes", K_MSGS, &volume_m},
+    {"interfaces", K_MSGS, &iface_m},
+    {"metadata", K_MAP, NULL},
+    {"createdAt", K_TIME, NULL},
+    {"updatedAt", K_TIME, NULL},
+    {"deletedAt", K_TIME, NULL},
+    {"uid", K_STR, NULL},
+    {"provider", K_STR, NULL},
+    {"allowGuestAgent", K_BOOL, NULL},
 };
-static const struct msg spec_m = MSG(spec_f);
+static const struct msg spec_m = {spec_f, NFIELDS(spec_f)};
 
 /* memoryInMb -> memory_in_mb (protojson's other spelling). */
 static const char *snake(const char *camel, char *buf, size_t n)
@@ -134,8 +149,10 @@ static bool same_loosely(const char *a, const char *b)
 			a++;
 		while (*b == '_')
 			b++;
-		char ca = (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
-		char cb = (*b >= 'A' && *b <= 'Z') ? (char)(*b - 'A' + 'a') : *b;
+		char ca =
+		    (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
+		char cb =
+		    (*b >= 'A' && *b <= 'Z') ? (char)(*b - 'A' + 'a') : *b;
 		if (ca != cb)
 			return false;
 		if (!ca)
@@ -192,8 +209,8 @@ static bool nonempty(const char *s)
 static int walk(const json_t *obj, const struct msg *m, const char *path,
 		char *reason, size_t len);
 
-static int walk_value(const json_t *v, const struct field *f,
-		      const char *at, char *reason, size_t len)
+static int walk_value(const json_t *v, const struct field *f, const char *at,
+		      char *reason, size_t len)
 {
 	char sub[192], q[QMAX + 16];
 	const char *k;
@@ -205,62 +222,70 @@ static int walk_value(const json_t *v, const struct field *f,
 	case K_STR:
 	case K_TIME:
 		if (!json_is_string(v))
-			return fs_fail(reason, len, "%s: must be a string, got %s",
-				    at, fs_json_kind(v));
+			return fs_fail(reason, len,
+				       "%s: must be a string, got %s", at,
+				       fs_json_kind(v));
 		return 0;
 	case K_INT:
 		if (!json_is_integer(v))
 			return fs_fail(reason, len,
-				    "%s: must be an integer, got %s", at,
-				    fs_json_kind(v));
+				       "%s: must be an integer, got %s", at,
+				       fs_json_kind(v));
 		if (json_integer_value(v) < INT32_MIN ||
 		    json_integer_value(v) > INT32_MAX)
-			return fs_fail(reason, len,
-				    "%s: %lld does not fit flintlockd's int32",
-				    at, (long long)json_integer_value(v));
+			return fs_fail(
+			    reason, len,
+			    "%s: %lld does not fit flintlockd's int32", at,
+			    (long long)json_integer_value(v));
 		return 0;
 	case K_BOOL:
 		if (!json_is_boolean(v))
 			return fs_fail(reason, len,
-				    "%s: must be true or false, got %s", at,
-				    fs_json_kind(v));
+				       "%s: must be true or false, got %s", at,
+				       fs_json_kind(v));
 		return 0;
 	case K_ENUM:
 		if (!json_is_string(v) && !json_is_integer(v))
-			return fs_fail(reason, len,
-				    "%s: must be a name such as \"TAP\", got %s",
-				    at, fs_json_kind(v));
+			return fs_fail(
+			    reason, len,
+			    "%s: must be a name such as \"TAP\", got %s", at,
+			    fs_json_kind(v));
 		return 0;
 	case K_MAP:
 		if (!json_is_object(v))
-			return fs_fail(reason, len,
-				    "%s: must be an object of strings, got %s",
-				    at, fs_json_kind(v));
-		json_object_foreach ((json_t *)v, k, e) {
+			return fs_fail(
+			    reason, len,
+			    "%s: must be an object of strings, got %s", at,
+			    fs_json_kind(v));
+		json_object_foreach((json_t *)v, k, e)
+		{
 			if (!json_is_string(e)) /* protojson: null too */
-				return fs_fail(reason, len,
-					    "%s.%s: must be a string, got %s",
-					    at, fs_key(q, sizeof(q), k),
-					    fs_json_kind(e));
+				return fs_fail(
+				    reason, len,
+				    "%s.%s: must be a string, got %s", at,
+				    fs_key(q, sizeof(q), k), fs_json_kind(e));
 		}
 		return 0;
 	case K_STRS:
 	case K_MSGS:
 		if (!json_is_array(v))
-			return fs_fail(reason, len, "%s: must be an array, got %s",
-				    at, fs_json_kind(v));
-		json_array_foreach (v, i, e) {
+			return fs_fail(reason, len,
+				       "%s: must be an array, got %s", at,
+				       fs_json_kind(v));
+		json_array_foreach(v, i, e)
+		{
 			if (f->kind == K_STRS && !json_is_string(e))
-				return fs_fail(reason, len,
-					    "%s[%zu]: must be a string, got %s",
-					    at, i, fs_json_kind(e));
+				return fs_fail(
+				    reason, len,
+				    "%s[%zu]: must be a string, got %s", at, i,
+				    fs_json_kind(e));
 			if (f->kind == K_STRS)
 				continue;
 			snprintf(sub, sizeof(sub), "%s[%zu]", at, i);
 			if (!json_is_object(e))
 				return fs_fail(reason, len,
-					    "%s: must be an object, got %s",
-					    sub, fs_json_kind(e));
+					       "%s: must be an object, got %s",
+					       sub, fs_json_kind(e));
 			strncat(sub, ".", sizeof(sub) - strlen(sub) - 1);
 			if ((rc = walk(e, f->sub, sub, reason, len)))
 				return rc;
@@ -269,8 +294,8 @@ static int walk_value(const json_t *v, const struct field *f,
 	case K_MSG:
 		if (!json_is_object(v))
 			return fs_fail(reason, len,
-				    "%s: must be an object, got %s", at,
-				    fs_json_kind(v));
+				       "%s: must be an object, got %s", at,
+				       fs_json_kind(v));
 		snprintf(sub, sizeof(sub), "%s.", at);
 		return walk(v, f->sub, sub, reason, len);
 	}
@@ -286,28 +311,29 @@ static int walk(const json_t *obj, const struct msg *m, const char *path,
 	json_t *v;
 	int rc;
 
-	json_object_foreach ((json_t *)obj, k, v) {
+	json_object_foreach((json_t *)obj, k, v)
+	{
 		f = field_find(m, k, false);
 		if (!f) {
 			/* flintlockd drops unknown fields: memoryInMB would
 			 * silently become the default. */
 			f = field_find(m, k, true);
 			if (f)
-				return fs_fail(reason, len,
-					    "%s%.64s: unknown field, which "
-					    "flintlockd ignores; did you mean "
-					    "%s?",
-					    path, k, f->name);
+				return fs_fail(
+				    reason, len,
+				    "%s%.64s: unknown field, which "
+				    "flintlockd ignores; did you mean "
+				    "%s?",
+				    path, k, f->name);
 			continue;
 		}
-		other = strcmp(k, f->name) == 0
-				? snake(f->name, sn, sizeof(sn))
-				: f->name;
+		other = strcmp(k, f->name) == 0 ? snake(f->name, sn, sizeof(sn))
+						: f->name;
 		if (strcmp(other, k) != 0 && json_object_get(obj, other))
-			return fs_fail(reason, len,
-				    "%s%s: given twice, as %s and %s; keep one",
-				    path, f->name, f->name,
-				    snake(f->name, sn, sizeof(sn)));
+			return fs_fail(
+			    reason, len,
+			    "%s%s: given twice, as %s and %s; keep one", path,
+			    f->name, f->name, snake(f->name, sn, sizeof(sn)));
 		if (json_is_null(v))
 			continue;
 		snprintf(at, sizeof(at), "%s%s", path, k);
@@ -450,8 +476,7 @@ static bool image_clean(const char *s, char *out)
 
 		if (c < 0x20 || c == 0x7f)
 			continue;
-		if (c == 0xc2 && i + 1 < n &&
-		    (unsigned char)s[i + 1] >= 0x80 &&
+		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
 		    (unsigned char)s[i + 1] <= 0x9f) { /* C1, U+0080..9F */
 			i++;
 			continue;
@@ -577,8 +602,8 @@ struct provider {
 };
 
 static const struct provider providers[] = {
-	{"firecracker", false, false},
-	{"cloudhypervisor", true, true},
+    {"firecracker", false, false},
+    {"cloudhypervisor", true, true},
 };
 
 static int check_res(const json_t *spec, const char *name, int64_t lo,
@@ -595,12 +620,12 @@ static int check_res(const json_t *spec, const char *name, int64_t lo,
 	n = json_integer_value(v);
 	if (n == 0)
 		return fs_fail(reason, len,
-			    "%s: must be %lld..%lld, got 0; omit it for "
-			    "flintlockd's default of %lld",
-			    k, (long long)lo, (long long)hi, (long long)def);
+			       "%s: must be %lld..%lld, got 0; omit it for "
+			       "flintlockd's default of %lld",
+			       k, (long long)lo, (long long)hi, (long long)def);
 	if (n < lo || n > hi)
-		return fs_fail(reason, len, "%s: must be %lld..%lld, got %lld", k,
-			    (long long)lo, (long long)hi, (long long)n);
+		return fs_fail(reason, len, "%s: must be %lld..%lld, got %lld",
+			       k, (long long)lo, (long long)hi, (long long)n);
 	*out = (int64_t)n;
 	return 0;
 }
@@ -613,15 +638,17 @@ static int check_image(const char *raw, const char *at, char *reason,
 	char clean[IMAGE_MAX], q[QMAX + 16];
 
 	if (!raw)
-		return fs_fail(reason, len, "%s: missing; name an OCI image", at);
+		return fs_fail(reason, len, "%s: missing; name an OCI image",
+			       at);
 	if (!image_clean(raw, clean))
 		return fs_fail(reason, len, "%s: longer than %d bytes", at,
-			    IMAGE_MAX - 1);
+			       IMAGE_MAX - 1);
 	if (!image_ref_ok(clean))
-		return fs_fail(reason, len,
-			    "%s: %s is not an image reference flintlockd can "
-			    "parse (registry/name:tag, with a registry host)",
-			    at, fs_quote(q, sizeof(q), raw, QMAX));
+		return fs_fail(
+		    reason, len,
+		    "%s: %s is not an image reference flintlockd can "
+		    "parse (registry/name:tag, with a registry host)",
+		    at, fs_quote(q, sizeof(q), raw, QMAX));
 	return 0;
 }
 
@@ -644,15 +671,17 @@ static int check_kernel(const json_t *spec, char *reason, size_t len)
 	    !json_is_true(anc))
 		return 0;
 	if (!img || !*img)
-		return fs_fail(reason, len,
-			    "kernel.image: missing; a kernel needs an image and "
-			    "a filename");
+		return fs_fail(
+		    reason, len,
+		    "kernel.image: missing; a kernel needs an image and "
+		    "a filename");
 	if (check_image(img, "kernel.image", reason, len))
 		return -EINVAL;
 	if (!nonempty(str_of(k, "filename")))
-		return fs_fail(reason, len,
-			    "kernel.filename: missing; required with a kernel "
-			    "(its path in the image, e.g. boot/vmlinux)");
+		return fs_fail(
+		    reason, len,
+		    "kernel.filename: missing; required with a kernel "
+		    "(its path in the image, e.g. boot/vmlinux)");
 	return 0;
 }
 
@@ -662,14 +691,13 @@ static bool volume_given(const json_t *v)
 {
 	json_t *src = get(v, "source", NULL), *size = get(v, "sizeInMb", NULL);
 
-	return v &&
-	       (nonempty(str_of(v, "id")) ||
-		json_is_true(get(v, "isReadOnly", NULL)) ||
-		nonempty(str_of(v, "mountPoint")) ||
-		nonempty(str_of(v, "partitionId")) ||
-		(size && json_integer_value(size) != 0) ||
-		(src && (str_of(src, "containerSource") ||
-			 str_of(src, "virtiofsSource"))));
+	return v && (nonempty(str_of(v, "id")) ||
+		     json_is_true(get(v, "isReadOnly", NULL)) ||
+		     nonempty(str_of(v, "mountPoint")) ||
+		     nonempty(str_of(v, "partitionId")) ||
+		     (size && json_integer_value(size) != 0) ||
+		     (src && (str_of(src, "containerSource") ||
+			      str_of(src, "virtiofsSource"))));
 }
 
 static int check_volumes(const json_t *spec, const struct provider *p,
@@ -685,42 +713,44 @@ static int check_volumes(const json_t *spec, const struct provider *p,
 		return -EINVAL;
 	if (!initrd && !volume_given(root))
 		return fs_fail(reason, len,
-			    "rootVolume: missing; flintlockd needs a root "
-			    "volume or an initrd, e.g. \"rootVolume\": "
-			    "{\"id\": \"root\", \"source\": "
-			    "{\"containerSource\": IMAGE}}");
+			       "rootVolume: missing; flintlockd needs a root "
+			       "volume or an initrd, e.g. \"rootVolume\": "
+			       "{\"id\": \"root\", \"source\": "
+			       "{\"containerSource\": IMAGE}}");
 	if (root && (src = get(root, "source", NULL)) &&
 	    str_of(src, "virtiofsSource"))
-		return fs_fail(reason, len,
-			    "rootVolume.source.virtiofsSource: not allowed on "
-			    "the root volume");
-	json_array_foreach (vols, i, v) {
+		return fs_fail(
+		    reason, len,
+		    "rootVolume.source.virtiofsSource: not allowed on "
+		    "the root volume");
+	json_array_foreach(vols, i, v)
+	{
 		if (!(src = get(v, "source", NULL)) ||
 		    !str_of(src, "virtiofsSource"))
 			continue;
 		if (str_of(src, "containerSource"))
 			return fs_fail(reason, len,
-				    "additionalVolumes[%zu].source: "
-				    "containerSource and virtiofsSource "
-				    "exclude each other",
-				    i);
+				       "additionalVolumes[%zu].source: "
+				       "containerSource and virtiofsSource "
+				       "exclude each other",
+				       i);
 		if (++virtiofs > 1)
 			return fs_fail(reason, len,
-				    "additionalVolumes[%zu].source."
-				    "virtiofsSource: at most one virtiofs "
-				    "volume",
-				    i);
+				       "additionalVolumes[%zu].source."
+				       "virtiofsSource: at most one virtiofs "
+				       "volume",
+				       i);
 		if (!p->virtiofs)
-			return fs_fail(reason, len,
-				    "additionalVolumes[%zu].source."
-				    "virtiofsSource: %s supports no virtiofs",
-				    i, p->name);
+			return fs_fail(
+			    reason, len,
+			    "additionalVolumes[%zu].source."
+			    "virtiofsSource: %s supports no virtiofs",
+			    i, p->name);
 	}
 	return 0;
 }
 
-static int check_address(const json_t *a, size_t i, char *reason,
-			 size_t len)
+static int check_address(const json_t *a, size_t i, char *reason, size_t len)
 {
 	const char *addr = str_of(a, "address"), *gw = str_of(a, "gateway");
 	json_t *ns = get(a, "nameservers", NULL), *v;
@@ -728,24 +758,26 @@ static int check_address(const json_t *a, size_t i, char *reason,
 	size_t j;
 
 	if (!addr || !cidr_ok(addr))
-		return fs_fail(reason, len,
-			    "interfaces[%zu].address.address: must be an "
-			    "address in CIDR form like 10.0.0.5/24, got %s",
-			    i, addr ? fs_quote(q, sizeof(q), addr, QMAX)
-				    : "nothing");
+		return fs_fail(
+		    reason, len,
+		    "interfaces[%zu].address.address: must be an "
+		    "address in CIDR form like 10.0.0.5/24, got %s",
+		    i, addr ? fs_quote(q, sizeof(q), addr, QMAX) : "nothing");
 	if (gw && !cidr_ok(gw))
-		return fs_fail(reason, len,
-			    "interfaces[%zu].address.gateway: must be in CIDR "
-			    "form like 10.0.0.1/24, got %s",
-			    i, fs_quote(q, sizeof(q), gw, QMAX));
-	json_array_foreach (ns, j, v) {
+		return fs_fail(
+		    reason, len,
+		    "interfaces[%zu].address.gateway: must be in CIDR "
+		    "form like 10.0.0.1/24, got %s",
+		    i, fs_quote(q, sizeof(q), gw, QMAX));
+	json_array_foreach(ns, j, v)
+	{
 		if (!ip_ok(json_string_value(v)))
-			return fs_fail(reason, len,
-				    "interfaces[%zu].address.nameservers[%zu]: "
-				    "%s is not an IP address",
-				    i, j,
-				    fs_quote(q, sizeof(q), json_string_value(v),
-					     QMAX));
+			return fs_fail(
+			    reason, len,
+			    "interfaces[%zu].address.nameservers[%zu]: "
+			    "%s is not an IP address",
+			    i, j,
+			    fs_quote(q, sizeof(q), json_string_value(v), QMAX));
 	}
 	return 0;
 }
@@ -753,51 +785,55 @@ static int check_address(const json_t *a, size_t i, char *reason,
 static int check_iface(const json_t *nic, size_t i, const struct provider *p,
 		       char *reason, size_t len)
 {
-	const char *dev = str_of(nic, "deviceId"), *mac = str_of(nic, "guestMac");
+	const char *dev = str_of(nic, "deviceId"),
+		   *mac = str_of(nic, "guestMac");
 	json_t *type = get(nic, "type", NULL), *a, *o;
 	const char *t = type ? json_string_value(type) : "MACVTAP";
 	char q[QMAX + 16];
 
 	if (!nonempty(dev))
-		return fs_fail(reason, len,
-			    "interfaces[%zu].deviceId: missing; name the guest "
-			    "device, e.g. \"eth1\"",
-			    i);
+		return fs_fail(
+		    reason, len,
+		    "interfaces[%zu].deviceId: missing; name the guest "
+		    "device, e.g. \"eth1\"",
+		    i);
 	if (!device_id_ok(dev))
 		return fs_fail(reason, len,
-			    "interfaces[%zu].deviceId: must match "
-			    "^[a-z][a-z0-9_]*$, got %s",
-			    i, fs_quote(q, sizeof(q), dev, QMAX));
+			       "interfaces[%zu].deviceId: must match "
+			       "^[a-z][a-z0-9_]*$, got %s",
+			       i, fs_quote(q, sizeof(q), dev, QMAX));
 	if (type && !t)
-		return fs_fail(reason, len,
-			    "interfaces[%zu].type: must be the name \"TAP\", "
-			    "got %lld",
-			    i, (long long)json_integer_value(type));
+		return fs_fail(
+		    reason, len,
+		    "interfaces[%zu].type: must be the name \"TAP\", "
+		    "got %lld",
+		    i, (long long)json_integer_value(type));
 	if (strcmp(t, "TAP") != 0 && strcmp(t, "MACVTAP") != 0)
 		return fs_fail(reason, len,
-			    "interfaces[%zu].type: must be \"TAP\" or "
-			    "\"MACVTAP\", got %s",
-			    i, fs_quote(q, sizeof(q), t, QMAX));
+			       "interfaces[%zu].type: must be \"TAP\" or "
+			       "\"MACVTAP\", got %s",
+			       i, fs_quote(q, sizeof(q), t, QMAX));
 	if (strcmp(t, "MACVTAP") == 0 && !p->macvtap)
-		return fs_fail(reason, len,
-			    "interfaces[%zu].type: must be \"TAP\" (%s supports "
-			    "no macvtap), got %s",
-			    i, p->name,
-			    type ? "\"MACVTAP\"" : "nothing (the default is MACVTAP)");
+		return fs_fail(
+		    reason, len,
+		    "interfaces[%zu].type: must be \"TAP\" (%s supports "
+		    "no macvtap), got %s",
+		    i, p->name,
+		    type ? "\"MACVTAP\"" : "nothing (the default is MACVTAP)");
 	if (nonempty(mac) && !mac_ok(mac))
-		return fs_fail(reason, len,
-			    "interfaces[%zu].guestMac: %s is not a MAC address "
-			    "like aa:bb:cc:dd:ee:ff",
-			    i, fs_quote(q, sizeof(q), mac, QMAX));
-	if ((a = get(nic, "address", NULL)) &&
-	    check_address(a, i, reason, len))
+		return fs_fail(
+		    reason, len,
+		    "interfaces[%zu].guestMac: %s is not a MAC address "
+		    "like aa:bb:cc:dd:ee:ff",
+		    i, fs_quote(q, sizeof(q), mac, QMAX));
+	if ((a = get(nic, "address", NULL)) && check_address(a, i, reason, len))
 		return -EINVAL;
 	/* convert.go dereferences overrides.bridgeName unchecked. */
 	if ((o = get(nic, "overrides", NULL)) && !str_of(o, "bridgeName"))
 		return fs_fail(reason, len,
-			    "interfaces[%zu].overrides.bridgeName: missing; "
-			    "flintlockd crashes on overrides without it",
-			    i);
+			       "interfaces[%zu].overrides.bridgeName: missing; "
+			       "flintlockd crashes on overrides without it",
+			       i);
 	return 0;
 }
 
@@ -817,15 +853,16 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 		return -EINVAL;
 	/* id and namespace are the scheduler's: the agent sets them. */
 	if ((s = str_of(spec, "id")) && strcmp(s, id) != 0)
-		return fs_fail(reason, len,
-			    "id: %s does not match the key's id \"%s\"; make "
-			    "them equal or drop the field",
-			    fs_quote(q, sizeof(q), s, QMAX), id);
+		return fs_fail(
+		    reason, len,
+		    "id: %s does not match the key's id \"%s\"; make "
+		    "them equal or drop the field",
+		    fs_quote(q, sizeof(q), s, QMAX), id);
 	if ((s = str_of(spec, "namespace")) && !fs_name_valid(s))
 		return fs_fail(reason, len,
-			    "namespace: %s is not a valid namespace (use "
-			    "[a-z0-9._-], 1..63 chars), or drop the field",
-			    fs_quote(q, sizeof(q), s, QMAX));
+			       "namespace: %s is not a valid namespace (use "
+			       "[a-z0-9._-], 1..63 chars), or drop the field",
+			       fs_quote(q, sizeof(q), s, QMAX));
 	if (check_res(spec, "vcpu", 1, FS_SPEC_VCPU_MAX, FS_SPEC_VCPU_DEFAULT,
 		      &res.vcpu, reason, len) ||
 	    check_res(spec, "memoryInMb", FS_SPEC_MEMORY_MIN,
@@ -834,14 +871,15 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 		return -EINVAL;
 	if (nonempty(s = str_of(spec, "provider"))) {
 		p = NULL;
-		for (i = 0; !p && i < sizeof(providers) / sizeof(providers[0]); i++)
+		for (i = 0; !p && i < sizeof(providers) / sizeof(providers[0]);
+		     i++)
 			if (strcmp(s, providers[i].name) == 0)
 				p = &providers[i];
 		if (!p)
 			return fs_fail(reason, len,
-				    "provider: must be \"firecracker\" or "
-				    "\"cloudhypervisor\", got %s",
-				    fs_quote(q, sizeof(q), s, QMAX));
+				       "provider: must be \"firecracker\" or "
+				       "\"cloudhypervisor\", got %s",
+				       fs_quote(q, sizeof(q), s, QMAX));
 	}
 	if (check_kernel(spec, reason, len) ||
 	    check_volumes(spec, p, reason, len))
@@ -849,20 +887,21 @@ int fs_spec_check(const json_t *spec, const char *id, struct fs_res *ret_res,
 	nics = get(spec, "interfaces", &k);
 	if (json_array_size(nics) == 0)
 		return fs_fail(reason, len,
-			    "interfaces: missing; flintlockd needs at least "
-			    "one, e.g. [{\"deviceId\": \"eth1\", \"type\": "
-			    "\"TAP\"}]");
-	json_array_foreach (nics, i, v) {
+			       "interfaces: missing; flintlockd needs at least "
+			       "one, e.g. [{\"deviceId\": \"eth1\", \"type\": "
+			       "\"TAP\"}]");
+	json_array_foreach(nics, i, v)
+	{
 		if (check_iface(v, i, p, reason, len))
 			return -EINVAL;
 	}
 	/* commands.go base64-decodes meta-data to add instance_id to it. */
 	v = get(spec, "metadata", NULL);
-	if ((s = json_string_value(json_object_get(v, "meta-data"))) &&
-	    *s && !base64_ok(s))
+	if ((s = json_string_value(json_object_get(v, "meta-data"))) && *s &&
+	    !base64_ok(s))
 		return fs_fail(reason, len,
-			    "metadata.meta-data: must be base64 (flintlockd "
-			    "decodes it to add the instance_id)");
+			       "metadata.meta-data: must be base64 (flintlockd "
+			       "decodes it to add the instance_id)");
 	*ret_res = res;
 	return 0;
 }
@@ -872,9 +911,8 @@ void fs_spec_res(const json_t *spec, struct fs_res *ret_res)
 	json_t *v = get(spec, "vcpu", NULL), *m = get(spec, "memoryInMb", NULL);
 
 	ret_res->vcpu = json_integer_value(v) > 0 ? json_integer_value(v)
-						   : FS_SPEC_VCPU_DEFAULT;
-	ret_res->memory_mb = json_integer_value(m) > 0
-				     ? json_integer_value(m)
-				     : FS_SPEC_MEMORY_DEFAULT;
+						  : FS_SPEC_VCPU_DEFAULT;
+	ret_res->memory_mb = json_integer_value(m) > 0 ? json_integer_value(m)
+						       : FS_SPEC_MEMORY_DEFAULT;
 	ret_res->vms = 1;
 }

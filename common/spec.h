@@ -27,18 +27,18 @@
 /* What flintlockd gives a spec without vcpu / memoryInMb (convert.go). */
 #define FS_SPEC_VCPU_DEFAULT 2
 #define FS_SPEC_MEMORY_DEFAULT 1024
-#define FS_SPEC_VCPU_MAX 64         /* core/models/microvm.go lte=64 */
-#define FS_SPEC_MEMORY_MIN 1024     /* gte=1024 */
-#define FS_SPEC_MEMORY_MAX 32768    /* lte=32768 */
+#define FS_SPEC_VCPU_MAX 64	 /* core/models/microvm.go lte=64 */
+#define FS_SPEC_MEMORY_MIN 1024	 /* gte=1024 */
+#define FS_SPEC_MEMORY_MAX 32768 /* lte=32768 */
 
 /* The members a real flintlockd needs besides vcpu and memoryInMb (a
  * kernel, a root volume, a TAP interface), for demos, benchmarks and
  * tests: "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}".  e2e/lib.sh
  * and demo/demo.sh spell the same. */
-#define FS_SPEC_EXAMPLE                                                     \
-	"\"kernel\":{\"image\":\"ghcr.io/example/kernel:6.1\","            \
-	"\"filename\":\"boot/vmlinux\"},\"rootVolume\":{\"id\":\"root\","   \
-	"\"source\":{\"containerSource\":\"ghcr.io/example/ubuntu:22.04\"}}," \
+#define FS_SPEC_EXAMPLE                                                        \
+	"\"kernel\":{\"image\":\"ghcr.io/example/kernel:6.1\","                \
+	"\"filename\":\"boot/vmlinux\"},\"rootVolume\":{\"id\":\"root\","      \
+	"\"source\":{\"containerSource\":\"ghcr.io/example/ubuntu:22.04\"}},"  \
 	"\"interfaces\":[{\"deviceId\":\"eth1\",\"type\":\"TAP\"}]"
 
 /*
