@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define QMAX 48	       /* bytes of a user's string echoed in a reason */
+#define QMAX FS_QUOTE_MAX
 #define IMAGE_MAX 2048 /* an image reference, sanitized */
 
 const char *fs_json_kind(const json_t *v)

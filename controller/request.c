@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QMAX 48 /* bytes of a user's string echoed in a reason */
+#define QMAX FS_QUOTE_MAX
 
 static int parse_selector(const json_t *sel, struct fs_labels *out,
 			  char *reason, size_t len)
