@@ -143,9 +143,7 @@ static int assign_parse(const char *val, size_t len, char **ret_spec,
 		json_decref(root);
 		return -EINVAL;
 	}
-	need->vcpu = json_integer_value(json_object_get(req, "vcpu"));
-	need->memory_mb = json_integer_value(json_object_get(req, "memoryInMb"));
-	need->vms = 1;
+	fs_spec_res(req, need); /* as the coordinator counted it */
 	g = json_object_get(json_object_get(req, "scheduling"), "spread");
 	if (json_is_string(g) && !(group = strdup(json_string_value(g)))) {
 		json_decref(root);

@@ -6,7 +6,7 @@
  * revision after the last write.
  *
  *   fill --endpoint URL --prefix /p --hosts 10000 --lease-ttl 600
- *   fill --endpoint URL --prefix /p --requests 100000 --vcpu 4096
+ *   fill --endpoint URL --prefix /p --requests 100000 --vcpu 64
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "common/model.h"
+#include "common/spec.h"
 #include "etcdclient/etcd.h"
 
 #define PER_TXN 100
@@ -118,8 +119,7 @@ static void make_kv(struct fill *f, long i, struct batch *b)
 		snprintf(key, sizeof(key), "%s/requests/%s-%ld", f->prefix,
 			 f->tag, i - f->hosts);
 		snprintf(val, sizeof(val),
-			 "{\"vcpu\":%d,\"memoryInMb\":%d,"
-			 "\"kernel\":{\"image\":\"bench/kernel\"}}",
+			 "{\"vcpu\":%d,\"memoryInMb\":%d," FS_SPEC_EXAMPLE "}",
 			 f->req_vcpu, f->req_mem);
 		b->vals[k] = xstrdup(val);
 	}

@@ -385,9 +385,9 @@ done
 prefix=/b-mem
 say "7. controller RSS: $MEM_HOSTS host records, $MEM_REQ requests that fit no host"
 bg timeout 300 "$B/bench/fill" --endpoint "$EP" --prefix "$prefix" --tag m --hosts "$MEM_HOSTS" \
-	--lease-ttl 900 --host-vcpu 64 --host-mem 262144 >"$RES/fill-hosts.json"
+	--lease-ttl 900 --host-vcpu 32 --host-mem 262144 >"$RES/fill-hosts.json"
 bg timeout 300 "$B/bench/fill" --endpoint "$EP" --prefix "$prefix" --tag r --requests "$MEM_REQ" \
-	--vcpu 4096 --mem 1024 >"$RES/fill-requests.json"
+	--vcpu 64 --mem 1024 >"$RES/fill-requests.json"
 start_ctrl "$prefix" c0 1 cached
 cpid=${CTRL_PIDS[0]}
 # Listed and looked at every request: each has a status (unschedulable).

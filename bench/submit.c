@@ -19,6 +19,7 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "common/spec.h"
 #include "etcdclient/etcd.h"
 
 struct run {
@@ -79,7 +80,7 @@ static void on_txn(void *arg, const struct etcd_error *err,
 static void put_next(struct run *r)
 {
 	enum { BATCH_MAX = 128 };
-	static char key[BATCH_MAX][128], val[BATCH_MAX][160];
+	static char key[BATCH_MAX][128], val[BATCH_MAX][320];
 	static struct etcd_op op[BATCH_MAX];
 	long k = 0;
 	int rc;
@@ -90,7 +91,7 @@ static void put_next(struct run *r)
 			 r->prefix, r->tag, i);
 		int len = snprintf(val[k], sizeof(val[k]),
 				   "{\"vcpu\":%d,\"memoryInMb\":%d,"
-				   "\"kernel\":{\"image\":\"bench/kernel\"}}",
+				   FS_SPEC_EXAMPLE "}",
 				   r->vcpu, r->mem);
 		op[k] = (struct etcd_op){
 			.type = ETCD_OP_PUT,

@@ -22,6 +22,20 @@
 
 /* [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])? */
 bool fs_name_valid(const char *s);
+/* s as a bounded, printable, quoted string for a message: at most max of
+ * its bytes, then ...; quote and backslash escaped, control and non-ASCII
+ * bytes as \xHH (so that a reason stays short, one line and valid UTF-8
+ * whatever a user wrote).  Writes buf[0..n), returns buf. */
+char *fs_quote(char *buf, size_t n, const char *s, size_t max);
+#define FS_QUOTE_MAX 48 /* bytes of a user's string echoed in a reason */
+/* Formats a reason into reason[0..len) (if not NULL) and returns
+ * -EINVAL: `return fs_fail(reason, len, "vcpu: ...", ...);`. */
+int fs_fail(char *reason, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A JSON key as a step of a dotted path in a message: as is when plain
+ * ([A-Za-z0-9_-], 1..48 bytes: "scheduling.zone"), else fs_quote()d
+ * ("scheduling.\"a b\""). */
+char *fs_key(char *buf, size_t n, const char *key);
 uint32_t fs_fnv1a(const void *data, size_t len);
 /* Partition of request id among k coordinator slots: fnv1a(id) % k. */
 unsigned fs_slot_of(const char *id, unsigned k);

@@ -1,6 +1,8 @@
 /* Names, hashes and clocks shared by agent and controller (model.h). */
 #include "common/model.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +29,62 @@ bool fs_name_valid(const char *s)
 			return false;
 	}
 	return true;
+}
+
+int fs_fail(char *reason, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reason && len) {
+		va_start(ap, fmt);
+		vsnprintf(reason, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+char *fs_quote(char *buf, size_t n, const char *s, size_t max)
+{
+	size_t o = 0, i;
+
+	if (!buf || n < 8) {
+		if (buf && n)
+			buf[0] = '\0';
+		return buf;
+	}
+	buf[o++] = '"';
+	/* Room for the worst escape (4), then ..." and the NUL (5). */
+	for (i = 0; s && s[i] && i < max && o + 4 + 5 <= n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	snprintf(buf + o, n - o, "%s\"", s && s[i] ? "..." : "");
+	return buf;
+}
+
+char *fs_key(char *buf, size_t n, const char *key)
+{
+	size_t i;
+
+	for (i = 0; key && key[i] && i < 48; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') ||
+		      (key[i] >= 'A' && key[i] <= 'Z') ||
+		      (key[i] >= '0' && key[i] <= '9') || key[i] == '_' ||
+		      key[i] == '-'))
+			break;
+	if (i > 0 && !key[i] && i < n) {
+		snprintf(buf, n, "%s", key);
+		return buf;
+	}
+	return fs_quote(buf, n, key, 48);
 }
 
 uint32_t fs_fnv1a(const void *data, size_t len)

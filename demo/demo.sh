@@ -79,8 +79,8 @@ for _ in $(seq 100); do
 done
 
 say "submitting 12 requests with etcdctl put"
-spec() { # vcpu mem [scheduling]
-	printf '{"vcpu":%s,"memoryInMb":%s,"kernel":{"image":"ghcr.io/example/kernel:6.1"},"rootVolume":{"id":"root","source":{"containerSource":"ghcr.io/example/ubuntu:22.04"}}%s}' \
+spec() { # vcpu mem [scheduling]: a spec a real flintlockd would accept
+	printf '{"vcpu":%s,"memoryInMb":%s,"kernel":{"image":"ghcr.io/example/kernel:6.1","filename":"boot/vmlinux"},"rootVolume":{"id":"root","source":{"containerSource":"ghcr.io/example/ubuntu:22.04"}},"interfaces":[{"deviceId":"eth1","type":"TAP"}]%s}' \
 		"$1" "$2" "${3:+,\"scheduling\":$3}"
 }
 E put $P/requests/web-1 "$(spec 2 2048 '{"spread":"web"}')" >/dev/null
@@ -92,9 +92,9 @@ E put $P/requests/cache-1 "$(spec 1 1024)" >/dev/null
 E put $P/requests/cache-2 "$(spec 1 1024)" >/dev/null
 E put $P/requests/batch-1 "$(spec 3 4096 '{"priority":-1}')" >/dev/null
 E put $P/requests/batch-2 "$(spec 3 4096 '{"priority":-1}')" >/dev/null
-E put $P/requests/edge-1 "$(spec 1 512 '{"selector":{"zone":"a"}}')" >/dev/null
-E put $P/requests/invalid-1 '{"vcpu": 0, "memoryInMb": 512, "scheduling": {"zone": "a"}}' >/dev/null
-E put $P/requests/huge-1 "$(spec 64 262144)" >/dev/null
+E put $P/requests/edge-1 "$(spec 1 1024 '{"selector":{"zone":"a"}}')" >/dev/null
+E put $P/requests/invalid-1 "$(spec 0 1024 '{"zone":"a"}')" >/dev/null
+E put $P/requests/huge-1 "$(spec 8 32768)" >/dev/null
 
 # Wait (bounded) until every request has a status in a settled phase.
 for _ in $(seq 150); do

@@ -96,3 +96,11 @@ print("" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else v)
 }
 
 phase_is() { [ "$(field "$P/status/$1" phase)" = "$2" ]; }
+
+# spec VCPU MEM [MEMBERS]: a request a real flintlockd would accept (a
+# kernel, a root volume, a TAP interface: FS_SPEC_EXAMPLE in
+# common/spec.h), plus MEMBERS (e.g. '"scheduling":{...}').
+spec() {
+	printf '{"vcpu":%s,"memoryInMb":%s,"kernel":{"image":"ghcr.io/example/kernel:6.1","filename":"boot/vmlinux"},"rootVolume":{"id":"root","source":{"containerSource":"ghcr.io/example/ubuntu:22.04"}},"interfaces":[{"deviceId":"eth1","type":"TAP"}]%s}' \
+		"$1" "$2" "${3:+,$3}"
+}

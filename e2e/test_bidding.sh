@@ -27,7 +27,7 @@ ctrl() { # ctrl NAME BIDDING
 ctrl c1 broadcast
 wait_for 10 "3 hosts" bash -c "[ \$(etcdctl --endpoints=$EP get --prefix --keys-only $P/hosts/ | grep -c .) -eq 3 ]"
 
-E put "$P/requests/b-1" '{"vcpu":2,"memoryInMb":1024}' >/dev/null
+E put "$P/requests/b-1" "$(spec 2 1024)" >/dev/null
 wait_for 15 "b-1 running" phase_is b-1 running
 [ "$(field "$P/status/b-1" explain.bids)" = 3 ] ||
 	fail "broadcast: 3 bids, got $(E get --print-value-only "$P/status/b-1")"
@@ -38,7 +38,7 @@ ok "broadcast: every host bids, the round is cleaned up at commit"
 
 # A silent host: its bid never comes; the round closes at the timeout.
 kill -STOP "${PID[n3]}"
-E put "$P/requests/b-2" '{"vcpu":1,"memoryInMb":512}' >/dev/null
+E put "$P/requests/b-2" "$(spec 1 1024)" >/dev/null
 wait_for 15 "b-2 running" phase_is b-2 running
 [ "$(field "$P/status/b-2" explain.bids)" = 2 ] || fail "2 bids with n3 stopped"
 [ "$(field "$P/status/b-2" explain.rejected)" = '{"no bid before timeout": 1}' ] ||
@@ -50,7 +50,7 @@ ok "a host that does not bid in time is noted, and not chosen"
 # sample: 2 candidates invited out of 3.
 kill -TERM "$CTRL"; wait "$CTRL" 2>/dev/null || true
 ctrl c2 sample
-E put "$P/requests/s-1" '{"vcpu":1,"memoryInMb":512}' >/dev/null
+E put "$P/requests/s-1" "$(spec 1 1024)" >/dev/null
 wait_for 15 "s-1 running" phase_is s-1 running
 [ "$(field "$P/status/s-1" explain.bids)" = 2 ] || fail "sample: 2 bids"
 ok "sample: candidates hosts invited"

@@ -22,7 +22,7 @@ wait_for 10 "4 hosts" bash -c "[ \$(etcdctl --endpoints=$EP get --prefix --keys-
 
 submit() { # submit FROM TO
 	for i in $(seq "$1" "$2"); do
-		E put "$P/requests/vm-$i" '{"vcpu":1,"memoryInMb":512}' >/dev/null
+		E put "$P/requests/vm-$i" "$(spec 1 1024)" >/dev/null
 	done
 }
 running() { [ "$(count status/ )" -ge "$1" ] && ! E get --prefix --print-value-only "$P/status/" | grep -v '"phase":"running"' | grep -q .; }

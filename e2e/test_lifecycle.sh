@@ -29,7 +29,7 @@ agent() {
 		--set agent.capacity.max_vms=32 --set executor.type=exec \
 		--set executor.exec.create="$3" --set executor.exec.delete="$3"
 }
-agent flaky 64 "$E2E_TMP/fail.sh"
+agent flaky 32 "$E2E_TMP/fail.sh"
 agent good 8 "$E2E_TMP/ok.sh"
 e2e_spawn ctrl "$B/flintsched-controller" --set "etcd.endpoints=[$EP]" \
 	--set controller.name=ctrl-a --set controller.coordinators=1 \
@@ -38,8 +38,8 @@ e2e_spawn ctrl "$B/flintsched-controller" --set "etcd.endpoints=[$EP]" \
 wait_for 10 "two hosts registered" bash -c \
 	"[ \$(etcdctl --endpoints=$EP get --prefix --keys-only $P/hosts/ | grep -c .) -eq 2 ]"
 
-# 1. The emptier host (flaky, 64 vCPU) wins, fails, and the VM moves.
-E put "$P/requests/web-1" '{"vcpu":2,"memoryInMb":1024,"kernel":{"image":"k"}}' >/dev/null
+# 1. The emptier host (flaky, 32 vCPU) wins, fails, and the VM moves.
+E put "$P/requests/web-1" "$(spec 2 1024)" >/dev/null
 wait_for 20 "web-1 running" phase_is web-1 running
 [ "$(field "$P/status/web-1" host)" = good ] || fail "web-1 on good"
 [ "$(field "$P/status/web-1" avoid)" = '["flaky"]' ] ||
@@ -61,18 +61,22 @@ wait_for 10 "VM deleted by the agent" bash -c \
 ok "deleting a request releases its reservation, assignment and VM"
 
 # 3. Garbage is rejected with a reason; rewriting it makes it schedulable.
-E put "$P/requests/bad-1" '{"vcpu":0,"memoryInMb":512}' >/dev/null
+E put "$P/requests/bad-1" "$(spec 0 1024)" >/dev/null
 wait_for 10 "bad-1 rejected" phase_is bad-1 rejected
 [[ $(field "$P/status/bad-1" reason) == *vcpu* ]] || fail "reason names vcpu"
 E put "$P/requests/bad-2" 'not json at all' >/dev/null
 wait_for 10 "bad-2 rejected" phase_is bad-2 rejected
-E put "$P/requests/bad-1" '{"vcpu":1,"memoryInMb":512}' >/dev/null
+E put "$P/requests/bad-3" '{"vcpu":1,"memoryInMb":1024,"kernel":{"image":"ghcr.io/k:1","filename":"vmlinux"},"rootVolume":{"id":"root","source":{"containerSource":"ghcr.io/os:1"}},"interfaces":[{"deviceId":"eth1"}]}' >/dev/null
+wait_for 10 "bad-3 rejected" phase_is bad-3 rejected
+[[ $(field "$P/status/bad-3" reason) == 'interfaces[0].type: must be "TAP"'* ]] ||
+	fail "reason names interfaces[0].type: $(field "$P/status/bad-3" reason)"
+E put "$P/requests/bad-1" "$(spec 1 1024)" >/dev/null
 wait_for 20 "bad-1 running once rewritten" phase_is bad-1 running
 ok "rejected with a reason, placed once rewritten"
 
 # 4. Too big for every host: unschedulable with explain; placed when a big
 #    host joins (not retried in a busy loop meanwhile).
-E put "$P/requests/big-1" '{"vcpu":100,"memoryInMb":1024}' >/dev/null
+E put "$P/requests/big-1" "$(spec 64 1024)" >/dev/null
 wait_for 10 "big-1 unschedulable" phase_is big-1 unschedulable
 [ "$(field "$P/status/big-1" explain.hosts)" = 2 ] || fail "explain counts 2 hosts"
 r1=$(E get "$P/status/big-1" -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')

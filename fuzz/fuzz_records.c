@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/model.h"
+#include "common/spec.h"
 #include "controller/ctrl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -18,10 +19,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 
 	struct ctrl_request rq = {0};
-	if (ctrl_request_parse("fuzz-1", s, size, &rq, err, sizeof(err)) == 0)
+	if (ctrl_request_parse("fuzz-1", s, size, &rq, err, sizeof(err)) == 0) {
+		/* The agent must count the spec as the coordinator did. */
+		json_t *spec = json_loadb(s, size, 0, NULL);
+		struct fs_res res;
+		if (!spec)
+			abort();
+		fs_spec_res(spec, &res);
+		if (res.vcpu != rq.need.res.vcpu ||
+		    res.memory_mb != rq.need.res.memory_mb)
+			abort();
+		json_decref(spec);
 		ctrl_request_clear(&rq);
-	else if (err[0] == '\0')
+	} else if (err[0] == '\0') {
 		abort(); /* a rejection must say why */
+	} else {
+		/* A reason goes into a status: printable ASCII only, whatever
+		 * bytes the request held. */
+		for (const char *p = err; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				abort();
+	}
 
 	struct ctrl_status st = {0};
 	if (ctrl_status_parse(s, size, &st, err, sizeof(err)) == 0)

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/spec.h"
 #include "controller/ctrl.h"
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
@@ -326,11 +327,12 @@ static void dump(struct env *e, const struct census *cs)
 
 static void submit(struct env *e, int from, int to, int vcpu)
 {
-	char id[32], val[128];
+	char id[32], val[384];
 
 	for (int i = from; i < to; i++) {
 		snprintf(id, sizeof(id), "vm-%d", i);
-		snprintf(val, sizeof(val), "{\"vcpu\":%d,\"memoryInMb\":256}",
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}",
 			 vcpu);
 		put(e, "requests", id, val);
 	}
@@ -353,10 +355,12 @@ static void test_place_reject_delete(void **state)
 	submit(e, 0, 20, 1);
 	put(e, "requests", "bad-json", "{\"vcpu\":2,");
 	put(e, "requests", "bad-id", "{\"id\":\"other\",\"vcpu\":1,"
-				     "\"memoryInMb\":1}");
-	put(e, "requests", "bad-sched", "{\"vcpu\":1,\"memoryInMb\":1,"
-					"\"scheduling\":{\"zone\":\"a\"}}");
-	put(e, "requests", "too-big", "{\"vcpu\":64,\"memoryInMb\":1}");
+				     "\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	put(e, "requests", "bad-sched", "{\"vcpu\":1,\"memoryInMb\":1024,"
+					FS_SPEC_EXAMPLE
+					",\"scheduling\":{\"zone\":\"a\"}}");
+	put(e, "requests", "too-big", "{\"vcpu\":64,\"memoryInMb\":1024,"
+				      FS_SPEC_EXAMPLE "}");
 	if (!await(e, cond_want, &w, 30, &cs)) {
 		dump(e, &cs);
 		fail_msg("not every request was placed or rejected");
@@ -377,7 +381,8 @@ static void test_place_reject_delete(void **state)
 	ctrl_status_clear(&s);
 
 	/* Fill the cluster (32 vCPU), then free room by deleting. */
-	put(e, "requests", "big", "{\"vcpu\":8,\"memoryInMb\":256}");
+	put(e, "requests", "big",
+	    "{\"vcpu\":8,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
 	w = (struct want){.running = 20, .rejected = 3, .unsched = 2,
 			  .assigns = 20};
 	if (!await(e, cond_want, &w, 20, &cs)) {
@@ -613,7 +618,8 @@ static void test_http_metrics(void **state)
 		assert_int_equal(hosts, 3);
 	}
 	submit(e, 0, 12, 1);
-	put(e, "requests", "bad", "{\"vcpu\":0,\"memoryInMb\":1}");
+	put(e, "requests", "bad",
+	    "{\"vcpu\":0,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
 	if (!await(e, cond_want, &w, 30, &cs)) {
 		dump(e, &cs);
 		fail_msg("not every request was placed");

@@ -46,6 +46,52 @@ static void test_name_valid(void **state)
 	assert_false(fs_name_valid(NULL));
 }
 
+static void test_quote(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t max, n;
+		const char *want;
+	} cases[] = {
+		{"web", 48, 64, "\"web\""},
+		{"", 48, 64, "\"\""},
+		{NULL, 48, 64, "\"\""},
+		{"a\"b\\c", 48, 64, "\"a\\\"b\\\\c\""},
+		{"a\nb\x01\x7f", 48, 64, "\"a\\x0ab\\x01\\x7f\""},
+		{"\xc3\xa9", 48, 64, "\"\\xc3\\xa9\""}, /* ASCII out */
+		{"abcdef", 3, 64, "\"abc...\""},
+		{"abcdef", 48, 12, "\"abc...\""}, /* bounded by the buffer */
+		{"\n\n\n", 48, 12, "\"\\x0a...\""},
+		{"abc", 48, 4, ""}, /* too small for anything */
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(buf, 'Z', sizeof(buf));
+		fs_quote(buf, cases[i].n, cases[i].s, cases[i].max);
+		if (strcmp(buf, cases[i].want) != 0)
+			fail_msg("case %zu: got %s want %s", i, buf,
+				 cases[i].want);
+		assert_true(strlen(buf) < cases[i].n);
+	}
+}
+
+static void test_key(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_string_equal(fs_key(buf, sizeof(buf), "zone"), "zone");
+	assert_string_equal(fs_key(buf, sizeof(buf), "meta-data_2"),
+			    "meta-data_2");
+	assert_string_equal(fs_key(buf, sizeof(buf), "a b"), "\"a b\"");
+	assert_string_equal(fs_key(buf, sizeof(buf), "a.b"), "\"a.b\"");
+	assert_string_equal(fs_key(buf, sizeof(buf), ""), "\"\"");
+	assert_string_equal(fs_key(buf, sizeof(buf), "x\n"), "\"x\\x0a\"");
+	assert_string_equal(fs_key(buf, 4, "zone"), ""); /* no room */
+}
+
 static void test_hash(void **state)
 {
 	(void)state;
@@ -402,6 +448,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_quote),
+		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_host_roundtrip),
