@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/spec.h"
 
 static void vm_drive(struct vm *v);
 
