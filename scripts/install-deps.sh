@@ -10,6 +10,8 @@ pkgs=(
 	libyaml-dev                       # YAML config files
 	libmicrohttpd-dev                 # /metrics, /healthz; fake flintlockd in tests
 	libcmocka-dev                     # unit tests
+	protobuf-c-compiler libprotobuf-c-dev # Flintlock's gRPC messages in C (proto/)
+	protobuf-compiler python3-protobuf python3-grpcio # gRPC test server (test/tools/)
 	etcd-server etcd-client           # etcd and etcdctl, for tests and the demo
 	clang libclang-rt-14-dev          # libFuzzer targets (make fuzz)
 	openssl                           # throwaway TLS certificates in tests
