@@ -17,6 +17,11 @@ struct grpc_channel {
 	char *url;	  /* scheme://host:port, no path */
 	char *connect_to; /* server_name:port:host:port, or NULL */
 	bool insecure;
+	/* curl before 8.0 breaks a reused h2c prior-knowledge connection
+	 * ("Error in the HTTP2 framing layer" on the second request: curl
+	 * issue #10634, fixed by PR #10643 in 8.0.0; Debian bookworm has
+	 * 7.88.1): there, each h2c call gets a connection of its own. */
+	bool h2c_fresh;
 	char *ca_file, *cert_file, *key_file;
 	struct curl_slist *headers; /* every call's, copied per call */
 	grpc_call *calls;	    /* in flight */
@@ -220,6 +225,8 @@ int grpc_channel_new(evcurl *m, const struct grpc_channel_config *cfg,
 		return -ENOMEM;
 	ch->m = m;
 	ch->insecure = cfg->insecure;
+	ch->h2c_fresh = cfg->insecure &&
+			curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 	scheme = cfg->insecure ? "http" : "https";
 	ch->endpoint = strdup(cfg->endpoint);
 	if (!cfg->insecure && cfg->server_name != NULL &&
@@ -599,6 +606,11 @@ static int call_easy(grpc_call *c, const char *method)
 		    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L) != CURLE_OK)
 		goto fail;
+	if (ch->h2c_fresh) {
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 0L);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,

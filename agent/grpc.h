@@ -6,7 +6,10 @@
  * server name that differs from the address; or, when insecure, plaintext
  * HTTP/2 with prior knowledge (h2c).  Every call of a channel goes through
  * the evcurl's multi handle with CURLOPT_PIPEWAIT, so concurrent calls
- * share one HTTP/2 connection (CURLPIPE_MULTIPLEX) and later calls reuse it.
+ * share one HTTP/2 connection (CURLPIPE_MULTIPLEX) and later calls reuse it
+ * (over TLS; h2c with a curl older than 8.0 opens one connection per call,
+ * to step around curl's bug #10634 with reused prior-knowledge
+ * connections).
  *
  * A call POSTs one length-prefixed message (1 byte flag 0, 4 bytes
  * big-endian length, the bytes) with content-type application/grpc and
