@@ -28,7 +28,9 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <ev.h>
+#include <jansson.h>
 
+#include "agent/flintlock_pb.h"
 #include "agent/grpc.h"
 #include "services/microvm/v1alpha1/microvms.pb-c.h"
 #include "test/lib/evtest.h"
@@ -362,6 +364,68 @@ static void test_h2c_calls(void **state)
 	assert_ok(&x);
 	assert_int_equal(x.r.reply_len, 0);
 
+	conn_close(&c);
+	server_stop(&s);
+}
+
+/* agent/flintlock_pb's bytes as Python's protobuf reads them, and back:
+ * the server echoes the spec it decoded. */
+static void test_flpb_roundtrip(void **state)
+{
+	(void)state;
+	struct server s;
+	json_t *spec = json_loads(
+		"{\"vcpu\":2,\"memory_in_mb\":2048,\"kernel\":{\"image\":\"k\","
+		"\"filename\":\"vmlinux\"},\"interfaces\":[{\"deviceId\":"
+		"\"eth1\",\"type\":\"TAP\"}]}",
+		0, NULL);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct flpb_vm vm, *vms = NULL;
+	size_t n = 0;
+	struct flpb_error err = {0};
+	struct res x = {0};
+
+	assert_non_null(spec);
+	server_start(&s, NULL);
+	struct grpc_channel_config cfg = {.endpoint = s.endpoint,
+					  .insecure = true};
+	struct conn c = conn_open(&cfg);
+	assert_int_equal(flpb_create_request(spec, "web-1", "team", &buf,
+					     &len, &err),
+			 0);
+	json_decref(spec);
+	assert_int_equal(grpc_call_unary(c.ch, FLPB_CREATE, buf, len, 5000,
+					 on_result, &x, NULL),
+			 0);
+	free(buf);
+	assert_true(evtest_run_until(loop, &x.done, 20.0));
+	assert_ok(&x);
+	assert_int_equal(flpb_create_response(x.r.reply, x.r.reply_len, &vm,
+					      &err),
+			 0);
+	assert_string_equal(vm.uid, "01TESTUID0001");
+	assert_string_equal(vm.id, "web-1");
+	assert_string_equal(vm.namespace_, "team");
+	assert_int_equal(vm.state, FLPB_STATE_PENDING);
+
+	assert_int_equal(flpb_list_request("team", "web-1", &buf, &len, &err),
+			 0);
+	x = (struct res){0};
+	assert_int_equal(grpc_call_unary(c.ch, FLPB_LIST, buf, len, 5000,
+					 on_result, &x, NULL),
+			 0);
+	free(buf);
+	assert_true(evtest_run_until(loop, &x.done, 20.0));
+	assert_ok(&x);
+	assert_int_equal(flpb_list_response(x.r.reply, x.r.reply_len, &vms,
+					    &n, &err),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(vms[0].id, "web-1");
+	assert_string_equal(vms[0].namespace_, "team");
+	assert_int_equal(vms[0].state, FLPB_STATE_CREATED);
+	free(vms);
 	conn_close(&c);
 	server_stop(&s);
 }
@@ -706,6 +770,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_channel_new_invalid),
 		cmocka_unit_test(test_h2c_calls),
+		cmocka_unit_test(test_flpb_roundtrip),
 		cmocka_unit_test(test_server_status),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_mtls),
