@@ -164,20 +164,21 @@ demo:
 
 # libFuzzer targets: fuzz/fuzz_<name>.c, built with clang.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
-fuzz:
+fuzz: $(PROTO_C)
 	@mkdir -p build/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"fuzz\" \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(B)/gen $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"fuzz\" \
 	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(CTRL_SRC) \
+	    agent/flintlock_pb.c $(PROTO_C) \
 	    -o build/fuzz/$$n $(PKG_LIBS) $(MHD_LIBS) || exit 1; done
 
 LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c)
-lint:
+lint: $(PROTO_H)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRC)
+	  --inline-suppr --suppress=missingIncludeSystem -I. -I$(B)/gen $(LINT_SRC)
 	shellcheck -x -P SCRIPTDIR e2e/*.sh test/run.sh scripts/*.sh deploy/*.sh demo/*.sh .ci/run
-	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"lint\"
+	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -I. -I$(B)/gen $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"lint\"
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
