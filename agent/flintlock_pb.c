@@ -101,6 +101,7 @@ static int field(const json_t *obj, const struct path *p, const char *camel,
 	json_t *a = json_object_get(obj, camel);
 	json_t *b = strcmp(camel, snake) ? json_object_get(obj, snake) : NULL;
 
+	*ret = NULL;
 	if (a != NULL && b != NULL)
 		return fail(err, -EINVAL, "%s: given twice, as %s and %s",
 			    sub(p, camel).s, camel, snake);
@@ -142,7 +143,7 @@ static int get_str(const json_t *obj, const struct path *p, const char *camel,
 		   const char *snake, char **dst, bool *present,
 		   struct flpb_error *err)
 {
-	json_t *v;
+	json_t *v = NULL;
 	struct path at;
 	int rc = field(obj, p, camel, snake, &v, &at, err);
 
@@ -159,7 +160,7 @@ static int get_int32(const json_t *obj, const struct path *p,
 		     const char *camel, const char *snake, int32_t *dst,
 		     bool *present, struct flpb_error *err)
 {
-	json_t *v;
+	json_t *v = NULL;
 	struct path at;
 	int rc = field(obj, p, camel, snake, &v, &at, err);
 	json_int_t n;
@@ -182,7 +183,7 @@ static int get_bool(const json_t *obj, const struct path *p,
 		    const char *camel, const char *snake,
 		    protobuf_c_boolean *dst, struct flpb_error *err)
 {
-	json_t *v;
+	json_t *v = NULL;
 	struct path at;
 	int rc = field(obj, p, camel, snake, &v, &at, err);
 
@@ -236,10 +237,13 @@ static int get_map(const json_t *obj, const struct path *p, const char *camel,
 	size_t i = 0;
 	int rc = get_obj(obj, p, camel, snake, &v, &at, err);
 
-	if (rc < 0 || v == NULL)
+	void **arr;
+
+	if (rc < 0 || v == NULL || json_object_size(v) == 0)
 		return rc;
-	if ((rc = array_new(json_object_size(v), dst, err)) < 0)
-		return rc;
+	if ((arr = calloc(json_object_size(v), sizeof(void *))) == NULL)
+		return NOMEM(err);
+	*dst = arr;
 	json_object_foreach(v, key, val) {
 		struct path kat = sub(&at, key);
 		ProtobufCMessage *e = msg_new(d);
@@ -247,7 +251,7 @@ static int get_map(const json_t *obj, const struct path *p, const char *camel,
 
 		if (e == NULL)
 			return NOMEM(err);
-		(*dst)[i++] = e;
+		arr[i++] = e;
 		*n_dst = i;
 		k = (char **)((char *)e + d->fields[0].offset);
 		s = (char **)((char *)e + d->fields[1].offset);
@@ -326,7 +330,7 @@ static int conv_volume(const json_t *o, const struct path *p, Volume **ret,
 static int conv_iface_type(const json_t *o, const struct path *p, Iface *n,
 			   struct flpb_error *err)
 {
-	json_t *v;
+	json_t *v = NULL;
 	struct path at;
 	int rc = field(o, p, "type", "type", &v, &at, err);
 
@@ -491,7 +495,7 @@ static int conv_initrd(const json_t *i, const struct path *at, Spec *s,
 static int conv_spec(const json_t *j, Spec *s, struct flpb_error *err)
 {
 	const struct path root = {""};
-	json_t *v;
+	json_t *v = NULL;
 	struct path at;
 	bool has = false;
 	int rc;
@@ -773,7 +777,7 @@ int flpb_list_response(const uint8_t *buf, size_t len,
 	if (r->n_microvm > 0 &&
 	    (vms = calloc(r->n_microvm, sizeof(*vms))) == NULL)
 		rc = NOMEM(err);
-	for (size_t i = 0; rc == 0 && i < r->n_microvm; i++) {
+	for (size_t i = 0; rc == 0 && vms != NULL && i < r->n_microvm; i++) {
 		char w[32];
 
 		snprintf(w, sizeof(w), "microvm[%zu]", i);

@@ -170,7 +170,6 @@ static int channel_headers(grpc_channel *ch,
 		"content-type: application/grpc",
 		"te: trailers",
 		"grpc-accept-encoding: identity",
-		"user-agent: flintsched-grpc/" FLINTSCHED_VERSION,
 		"Accept:", /* curl's defaults, not gRPC's */
 		"Expect:",
 	};
@@ -294,8 +293,10 @@ grpc_channel *grpc_channel_free(grpc_channel *ch)
 {
 	if (ch == NULL)
 		return NULL;
-	while (ch->calls != NULL)
-		grpc_call_cancel(ch->calls);
+	for (grpc_call *c = ch->calls, *next; c != NULL; c = next) {
+		next = c->next;
+		grpc_call_cancel(c);
+	}
 	curl_slist_free_all(ch->headers);
 	free(ch->endpoint);
 	free(ch->url);
@@ -612,6 +613,8 @@ static int call_easy(grpc_call *c, const char *method)
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT,
+			 "flintsched-grpc/" FLINTSCHED_VERSION);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)c->req_len);
