@@ -12,8 +12,6 @@
 #include "types/microvm.pb-c.h"
 
 typedef Flintlock__Types__MicroVMSpec Spec;
-typedef Flintlock__Types__Volume Volume;
-typedef Flintlock__Types__NetworkInterface Iface;
 
 static int fail(struct flpb_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -92,26 +90,6 @@ static const char *jtype(const json_t *v)
 	}
 }
 
-/* The field under its camelCase or proto name; *ret NULL when absent or
- * null.  *at names the spelling used. */
-static int field(const json_t *obj, const struct path *p, const char *camel,
-		 const char *snake, json_t **ret, struct path *at,
-		 struct flpb_error *err)
-{
-	json_t *a = json_object_get(obj, camel);
-	json_t *b = strcmp(camel, snake) ? json_object_get(obj, snake) : NULL;
-
-	*ret = NULL;
-	if (a != NULL && b != NULL)
-		return fail(err, -EINVAL, "%s: given twice, as %s and %s",
-			    sub(p, camel).s, camel, snake);
-	*at = sub(p, a != NULL ? camel : snake);
-	*ret = a != NULL ? a : b;
-	if (*ret != NULL && json_is_null(*ret))
-		*ret = NULL;
-	return 0;
-}
-
 static int want(const json_t *v, json_type t, const struct path *at,
 		const char *what, struct flpb_error *err)
 {
@@ -138,76 +116,6 @@ static int str_dup(const json_t *v, const struct path *at, char **dst,
 	return 0;
 }
 
-/* A string field; *dst untouched when absent, *present set if given. */
-static int get_str(const json_t *obj, const struct path *p, const char *camel,
-		   const char *snake, char **dst, bool *present,
-		   struct flpb_error *err)
-{
-	json_t *v = NULL;
-	struct path at;
-	int rc = field(obj, p, camel, snake, &v, &at, err);
-
-	if (rc < 0 || v == NULL)
-		return rc;
-	if ((rc = str_dup(v, &at, dst, err)) < 0)
-		return rc;
-	if (present != NULL)
-		*present = true;
-	return 0;
-}
-
-static int get_int32(const json_t *obj, const struct path *p,
-		     const char *camel, const char *snake, int32_t *dst,
-		     bool *present, struct flpb_error *err)
-{
-	json_t *v = NULL;
-	struct path at;
-	int rc = field(obj, p, camel, snake, &v, &at, err);
-	json_int_t n;
-
-	if (rc < 0 || v == NULL)
-		return rc;
-	if ((rc = want(v, JSON_INTEGER, &at, "an integer", err)) < 0)
-		return rc;
-	n = json_integer_value(v);
-	if (n < INT32_MIN || n > INT32_MAX)
-		return fail(err, -EINVAL, "%s: must fit in 32 bits, got %lld",
-			    at.s, (long long)n);
-	*dst = (int32_t)n;
-	if (present != NULL)
-		*present = true;
-	return 0;
-}
-
-static int get_bool(const json_t *obj, const struct path *p,
-		    const char *camel, const char *snake,
-		    protobuf_c_boolean *dst, struct flpb_error *err)
-{
-	json_t *v = NULL;
-	struct path at;
-	int rc = field(obj, p, camel, snake, &v, &at, err);
-
-	if (rc < 0 || v == NULL)
-		return rc;
-	if (!json_is_boolean(v))
-		return fail(err, -EINVAL, "%s: must be true or false, got %s",
-			    at.s, jtype(v));
-	*dst = json_is_true(v);
-	return 0;
-}
-
-/* An object field (a sub-message); *ret NULL when absent. */
-static int get_obj(const json_t *obj, const struct path *p, const char *camel,
-		   const char *snake, json_t **ret, struct path *at,
-		   struct flpb_error *err)
-{
-	int rc = field(obj, p, camel, snake, ret, at, err);
-
-	if (rc < 0 || *ret == NULL)
-		return rc;
-	return want(*ret, JSON_OBJECT, at, "an object", err);
-}
-
 static void *msg_new(const ProtobufCMessageDescriptor *d)
 {
 	ProtobufCMessage *m = malloc(d->sizeof_message);
@@ -217,354 +125,224 @@ static void *msg_new(const ProtobufCMessageDescriptor *d)
 	return m;
 }
 
-/* A repeated field's array of n pointers, zeroed (freeable as is). */
-static int array_new(size_t n, void ***dst, struct flpb_error *err)
+/* protojson's name for a field: lowerCamelCase of the proto name. */
+static void camel_name(const char *proto, char *out, size_t len)
 {
-	if (n == 0)
-		return 0;
-	*dst = calloc(n, sizeof(void *));
-	return *dst == NULL ? NOMEM(err) : 0;
+	size_t o = 0;
+	bool up = false;
+
+	for (; *proto != '\0' && o + 1 < len; proto++) {
+		if (*proto == '_') {
+			up = true;
+			continue;
+		}
+		out[o++] = up && *proto >= 'a' && *proto <= 'z'
+				   ? (char)(*proto - 'a' + 'A')
+				   : *proto;
+		up = false;
+	}
+	out[o] = '\0';
 }
 
-/* map<string, string>: the entry type d has key = 1 and value = 2. */
-static int get_map(const json_t *obj, const struct path *p, const char *camel,
-		   const char *snake, const ProtobufCMessageDescriptor *d,
-		   size_t *n_dst, void ***dst, struct flpb_error *err)
+/* A map<string, string> field's entry type: key = 1, value = 2. */
+static bool is_map(const ProtobufCFieldDescriptor *f)
 {
-	json_t *v, *val;
-	struct path at;
+	const ProtobufCMessageDescriptor *d = f->descriptor;
+	size_t n;
+
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
+	    f->label != PROTOBUF_C_LABEL_REPEATED)
+		return false;
+	n = strlen(d->name);
+	return n > 5 && !strcmp(d->name + n - 5, "Entry") &&
+	       d->n_fields == 2 && !strcmp(d->fields[0].name, "key");
+}
+
+#define AT(m, f, type) ((type *)(void *)((char *)(m) + (f)->offset))
+
+static int conv_msg(const json_t *o, const struct path *p,
+		    const ProtobufCMessageDescriptor *d, ProtobufCMessage **ret,
+		    struct flpb_error *err);
+
+/* One value v of field f (not repeated) into *dst. */
+static int conv_value(const json_t *v, const struct path *at,
+		      const ProtobufCFieldDescriptor *f, void *dst,
+		      struct flpb_error *err)
+{
+	int rc;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return str_dup(v, at, dst, err);
+	case PROTOBUF_C_TYPE_BOOL:
+		if (!json_is_boolean(v))
+			return fail(err, -EINVAL,
+				    "%s: must be true or false, got %s", at->s,
+				    jtype(v));
+		*(protobuf_c_boolean *)dst = json_is_true(v);
+		return 0;
+	case PROTOBUF_C_TYPE_INT32:
+		if ((rc = want(v, JSON_INTEGER, at, "an integer", err)) < 0)
+			return rc;
+		if (json_integer_value(v) < INT32_MIN ||
+		    json_integer_value(v) > INT32_MAX)
+			return fail(err, -EINVAL,
+				    "%s: must fit in 32 bits, got %lld", at->s,
+				    (long long)json_integer_value(v));
+		*(int32_t *)dst = (int32_t)json_integer_value(v);
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumDescriptor *e = f->descriptor;
+		const ProtobufCEnumValue *ev = NULL;
+		char names[96] = "";
+
+		if (json_is_string(v))
+			ev = protobuf_c_enum_descriptor_get_value_by_name(
+				e, json_string_value(v));
+		else if (json_is_integer(v) && json_integer_value(v) >= INT32_MIN &&
+			 json_integer_value(v) <= INT32_MAX)
+			ev = protobuf_c_enum_descriptor_get_value(
+				e, (int)json_integer_value(v));
+		if (ev != NULL) {
+			*(int *)dst = ev->value;
+			return 0;
+		}
+		for (unsigned i = 0; i < e->n_values; i++)
+			snprintf(names + strlen(names),
+				 sizeof(names) - strlen(names), "%s\"%s\"",
+				 i == 0			? ""
+				 : i + 1 == e->n_values ? " or "
+							: ", ",
+				 e->values[i].name);
+		if (json_is_string(v))
+			return fail(err, -EINVAL, "%s: must be %s, got \"%s\"",
+				    at->s, names, json_string_value(v));
+		return fail(err, -EINVAL, "%s: must be %s, got %s", at->s,
+			    names, jtype(v));
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return conv_msg(v, at, f->descriptor, dst, err);
+	default: /* no other type in a MicroVMSpec */
+		return fail(err, -EINVAL, "%s: unsupported field type", at->s);
+	}
+}
+
+/* A map<string, string> from a JSON object. */
+static int conv_map(const json_t *v, const struct path *at,
+		    const ProtobufCFieldDescriptor *f, void ***arr, size_t *n,
+		    struct flpb_error *err)
+{
+	const ProtobufCMessageDescriptor *d = f->descriptor;
 	const char *key;
-	size_t i = 0;
-	int rc = get_obj(obj, p, camel, snake, &v, &at, err);
+	json_t *val;
+	int rc = want(v, JSON_OBJECT, at, "an object", err);
 
-	void **arr;
-
-	if (rc < 0 || v == NULL || json_object_size(v) == 0)
+	if (rc < 0 || json_object_size(v) == 0)
 		return rc;
-	if ((arr = calloc(json_object_size(v), sizeof(void *))) == NULL)
+	if ((*arr = calloc(json_object_size(v), sizeof(void *))) == NULL)
 		return NOMEM(err);
-	*dst = arr;
-	json_object_foreach(v, key, val) {
-		struct path kat = sub(&at, key);
+	json_object_foreach((json_t *)v, key, val) {
+		struct path kat = sub(at, key);
 		ProtobufCMessage *e = msg_new(d);
-		char **k, **s;
 
 		if (e == NULL)
 			return NOMEM(err);
-		arr[i++] = e;
-		*n_dst = i;
-		k = (char **)((char *)e + d->fields[0].offset);
-		s = (char **)((char *)e + d->fields[1].offset);
-		if ((*k = strdup(key)) == NULL)
+		(*arr)[(*n)++] = e;
+		if ((*AT(e, &d->fields[0], char *) = strdup(key)) == NULL)
 			return NOMEM(err);
-		if (json_is_null(val))
+		if (!json_is_null(val) &&
+		    (rc = str_dup(val, &kat, AT(e, &d->fields[1], char *),
+				  err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A repeated field from a JSON array (a map from an object). */
+static int conv_repeated(const json_t *v, const struct path *at,
+			 const ProtobufCFieldDescriptor *f, ProtobufCMessage *m,
+			 struct flpb_error *err)
+{
+	void ***arr = AT(m, f, void **);
+	size_t *n = (size_t *)(void *)((char *)m + f->quantifier_offset);
+	int rc;
+
+	if (is_map(f))
+		return conv_map(v, at, f, arr, n, err);
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE &&
+	    f->type != PROTOBUF_C_TYPE_STRING)
+		return fail(err, -EINVAL, "%s: unsupported field type", at->s);
+	if ((rc = want(v, JSON_ARRAY, at, "an array", err)) < 0 ||
+	    json_array_size(v) == 0)
+		return rc;
+	if ((*arr = calloc(json_array_size(v), sizeof(void *))) == NULL)
+		return NOMEM(err);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		struct path iat = idx(at, i);
+
+		rc = conv_value(json_array_get(v, i), &iat, f, &(*arr)[i],
+				err);
+		if ((*arr)[i] != NULL)
+			*n = i + 1;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The message of descriptor d from the JSON object o; every field under
+ * its camelCase or proto name.  *ret is set as soon as allocated, so the
+ * caller frees it on error too. */
+static int conv_msg(const json_t *o, const struct path *p,
+		    const ProtobufCMessageDescriptor *d, ProtobufCMessage **ret,
+		    struct flpb_error *err)
+{
+	ProtobufCMessage *m;
+	int rc = want(o, JSON_OBJECT, p, "an object", err);
+
+	if (rc < 0)
+		return rc;
+	if ((m = msg_new(d)) == NULL)
+		return NOMEM(err);
+	*ret = m;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char camel[64];
+		json_t *a, *b, *v;
+		struct path at;
+
+		/* The spec's identity and times are not the user's. */
+		if (d == &flintlock__types__micro_vmspec__descriptor &&
+		    (f->id <= 2 || (f->id >= 12 && f->id <= 15)))
 			continue;
-		if ((rc = str_dup(val, &kat, s, err)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int conv_volume(const json_t *o, const struct path *p, Volume **ret,
-		       struct flpb_error *err)
-{
-	Volume *v = msg_new(&flintlock__types__volume__descriptor);
-	json_t *src;
-	struct path at;
-	bool has = false;
-	int rc;
-
-	if (v == NULL)
-		return NOMEM(err);
-	*ret = v;
-	if ((rc = want(o, JSON_OBJECT, p, "an object", err)) < 0 ||
-	    (rc = get_str(o, p, "id", "id", &v->id, NULL, err)) < 0 ||
-	    (rc = get_bool(o, p, "isReadOnly", "is_read_only",
-			   &v->is_read_only, err)) < 0)
-		return rc;
-	if ((rc = get_str(o, p, "mountPoint", "mount_point", &v->mount_point,
-			  &has, err)) < 0)
-		return rc;
-	if (has)
-		v->_mount_point_case =
-			FLINTLOCK__TYPES__VOLUME___MOUNT_POINT_MOUNT_POINT;
-	has = false;
-	if ((rc = get_str(o, p, "partitionId", "partition_id",
-			  &v->partition_id, &has, err)) < 0)
-		return rc;
-	if (has)
-		v->_partition_id_case =
-			FLINTLOCK__TYPES__VOLUME___PARTITION_ID_PARTITION_ID;
-	has = false;
-	if ((rc = get_int32(o, p, "sizeInMb", "size_in_mb", &v->size_in_mb,
-			    &has, err)) < 0)
-		return rc;
-	if (has)
-		v->_size_in_mb_case =
-			FLINTLOCK__TYPES__VOLUME___SIZE_IN_MB_SIZE_IN_MB;
-	if ((rc = get_obj(o, p, "source", "source", &src, &at, err)) < 0 ||
-	    src == NULL)
-		return rc;
-	Flintlock__Types__VolumeSource *s =
-		msg_new(&flintlock__types__volume_source__descriptor);
-	if (s == NULL)
-		return NOMEM(err);
-	v->source = s;
-	has = false;
-	if ((rc = get_str(src, &at, "containerSource", "container_source",
-			  &s->container_source, &has, err)) < 0)
-		return rc;
-	if (has)
-		s->_container_source_case =
-			FLINTLOCK__TYPES__VOLUME_SOURCE___CONTAINER_SOURCE_CONTAINER_SOURCE;
-	has = false;
-	if ((rc = get_str(src, &at, "virtiofsSource", "virtiofs_source",
-			  &s->virtiofs_source, &has, err)) < 0)
-		return rc;
-	if (has)
-		s->_virtiofs_source_case =
-			FLINTLOCK__TYPES__VOLUME_SOURCE___VIRTIOFS_SOURCE_VIRTIOFS_SOURCE;
-	return 0;
-}
-
-static int conv_iface_type(const json_t *o, const struct path *p, Iface *n,
-			   struct flpb_error *err)
-{
-	json_t *v = NULL;
-	struct path at;
-	int rc = field(o, p, "type", "type", &v, &at, err);
-
-	if (rc < 0 || v == NULL)
-		return rc;
-	if (json_is_string(v) && !strcmp(json_string_value(v), "TAP"))
-		n->type = FLINTLOCK__TYPES__NETWORK_INTERFACE__IFACE_TYPE__TAP;
-	else if (json_is_string(v) && !strcmp(json_string_value(v), "MACVTAP"))
-		n->type = FLINTLOCK__TYPES__NETWORK_INTERFACE__IFACE_TYPE__MACVTAP;
-	else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-		 json_integer_value(v) <= 1)
-		n->type = (Flintlock__Types__NetworkInterface__IfaceType)
-			json_integer_value(v);
-	else if (json_is_string(v))
-		return fail(err, -EINVAL,
-			    "%s: must be \"TAP\" or \"MACVTAP\", got \"%s\"",
-			    at.s, json_string_value(v));
-	else
-		return fail(err, -EINVAL,
-			    "%s: must be \"TAP\" or \"MACVTAP\", got %s", at.s,
-			    jtype(v));
-	return 0;
-}
-
-static int conv_address(const json_t *a, const struct path *at, Iface *n,
-			struct flpb_error *err)
-{
-	Flintlock__Types__StaticAddress *s =
-		msg_new(&flintlock__types__static_address__descriptor);
-	json_t *ns;
-	struct path nat;
-	bool has = false;
-	int rc;
-
-	if (s == NULL)
-		return NOMEM(err);
-	n->address = s;
-	n->_address_case =
-		FLINTLOCK__TYPES__NETWORK_INTERFACE___ADDRESS_ADDRESS;
-	if ((rc = get_str(a, at, "address", "address", &s->address, NULL,
-			  err)) < 0 ||
-	    (rc = get_str(a, at, "gateway", "gateway", &s->gateway, &has,
-			  err)) < 0)
-		return rc;
-	if (has)
-		s->_gateway_case =
-			FLINTLOCK__TYPES__STATIC_ADDRESS___GATEWAY_GATEWAY;
-	if ((rc = field(a, at, "nameservers", "nameservers", &ns, &nat,
-			err)) < 0 ||
-	    ns == NULL)
-		return rc;
-	if ((rc = want(ns, JSON_ARRAY, &nat, "an array", err)) < 0 ||
-	    (rc = array_new(json_array_size(ns), (void ***)&s->nameservers,
-			    err)) < 0)
-		return rc;
-	for (size_t i = 0; i < json_array_size(ns); i++) {
-		struct path iat = idx(&nat, i);
-
-		if ((rc = str_dup(json_array_get(ns, i), &iat,
-				  &s->nameservers[i], err)) < 0)
-			return rc;
-		s->n_nameservers = i + 1;
-	}
-	return 0;
-}
-
-static int conv_iface(const json_t *o, const struct path *p, Iface **ret,
-		      struct flpb_error *err)
-{
-	Iface *n = msg_new(&flintlock__types__network_interface__descriptor);
-	json_t *a, *ov;
-	struct path at;
-	bool has = false;
-	int rc;
-
-	if (n == NULL)
-		return NOMEM(err);
-	*ret = n;
-	if ((rc = want(o, JSON_OBJECT, p, "an object", err)) < 0 ||
-	    (rc = get_str(o, p, "deviceId", "device_id", &n->device_id, NULL,
-			  err)) < 0 ||
-	    (rc = conv_iface_type(o, p, n, err)) < 0 ||
-	    (rc = get_str(o, p, "guestMac", "guest_mac", &n->guest_mac, &has,
-			  err)) < 0)
-		return rc;
-	if (has)
-		n->_guest_mac_case =
-			FLINTLOCK__TYPES__NETWORK_INTERFACE___GUEST_MAC_GUEST_MAC;
-	if ((rc = get_obj(o, p, "address", "address", &a, &at, err)) < 0 ||
-	    (a != NULL && (rc = conv_address(a, &at, n, err)) < 0))
-		return rc;
-	if ((rc = get_obj(o, p, "overrides", "overrides", &ov, &at, err)) < 0 ||
-	    ov == NULL)
-		return rc;
-	Flintlock__Types__NetworkOverrides *no =
-		msg_new(&flintlock__types__network_overrides__descriptor);
-	if (no == NULL)
-		return NOMEM(err);
-	n->overrides = no;
-	n->_overrides_case =
-		FLINTLOCK__TYPES__NETWORK_INTERFACE___OVERRIDES_OVERRIDES;
-	has = false;
-	if ((rc = get_str(ov, &at, "bridgeName", "bridge_name",
-			  &no->bridge_name, &has, err)) < 0)
-		return rc;
-	if (has)
-		no->_bridge_name_case =
-			FLINTLOCK__TYPES__NETWORK_OVERRIDES___BRIDGE_NAME_BRIDGE_NAME;
-	return 0;
-}
-
-static int conv_kernel(const json_t *k, const struct path *at, Spec *s,
-		       struct flpb_error *err)
-{
-	Flintlock__Types__Kernel *kn =
-		msg_new(&flintlock__types__kernel__descriptor);
-	bool has = false;
-	int rc;
-
-	if (kn == NULL)
-		return NOMEM(err);
-	s->kernel = kn;
-	if ((rc = get_str(k, at, "image", "image", &kn->image, NULL, err)) <
-		    0 ||
-	    (rc = get_map(k, at, "cmdline", "cmdline",
-			  &flintlock__types__kernel__cmdline_entry__descriptor,
-			  &kn->n_cmdline, (void ***)&kn->cmdline, err)) < 0 ||
-	    (rc = get_bool(k, at, "addNetworkConfig", "add_network_config",
-			   &kn->add_network_config, err)) < 0 ||
-	    (rc = get_str(k, at, "filename", "filename", &kn->filename, &has,
-			  err)) < 0)
-		return rc;
-	if (has)
-		kn->_filename_case =
-			FLINTLOCK__TYPES__KERNEL___FILENAME_FILENAME;
-	return 0;
-}
-
-static int conv_initrd(const json_t *i, const struct path *at, Spec *s,
-		       struct flpb_error *err)
-{
-	Flintlock__Types__Initrd *in =
-		msg_new(&flintlock__types__initrd__descriptor);
-	bool has = false;
-	int rc;
-
-	if (in == NULL)
-		return NOMEM(err);
-	s->initrd = in;
-	s->_initrd_case = FLINTLOCK__TYPES__MICRO_VMSPEC___INITRD_INITRD;
-	if ((rc = get_str(i, at, "image", "image", &in->image, NULL, err)) <
-		    0 ||
-	    (rc = get_str(i, at, "filename", "filename", &in->filename, &has,
-			  err)) < 0)
-		return rc;
-	if (has)
-		in->_filename_case =
-			FLINTLOCK__TYPES__INITRD___FILENAME_FILENAME;
-	return 0;
-}
-
-static int conv_spec(const json_t *j, Spec *s, struct flpb_error *err)
-{
-	const struct path root = {""};
-	json_t *v = NULL;
-	struct path at;
-	bool has = false;
-	int rc;
-
-	if ((rc = get_int32(j, &root, "vcpu", "vcpu", &s->vcpu, NULL, err)) <
-		    0 ||
-	    (rc = get_int32(j, &root, "memoryInMb", "memory_in_mb",
-			    &s->memory_in_mb, NULL, err)) < 0 ||
-	    (rc = get_map(j, &root, "labels", "labels",
-			  &flintlock__types__micro_vmspec__labels_entry__descriptor,
-			  &s->n_labels, (void ***)&s->labels, err)) < 0 ||
-	    (rc = get_map(j, &root, "metadata", "metadata",
-			  &flintlock__types__micro_vmspec__metadata_entry__descriptor,
-			  &s->n_metadata, (void ***)&s->metadata, err)) < 0 ||
-	    (rc = get_bool(j, &root, "allowGuestAgent", "allow_guest_agent",
-			   &s->allow_guest_agent, err)) < 0 ||
-	    (rc = get_str(j, &root, "provider", "provider", &s->provider, &has,
-			  err)) < 0)
-		return rc;
-	if (has)
-		s->_provider_case =
-			FLINTLOCK__TYPES__MICRO_VMSPEC___PROVIDER_PROVIDER;
-	if ((rc = get_obj(j, &root, "kernel", "kernel", &v, &at, err)) < 0 ||
-	    (v != NULL && (rc = conv_kernel(v, &at, s, err)) < 0))
-		return rc;
-	if ((rc = get_obj(j, &root, "initrd", "initrd", &v, &at, err)) < 0 ||
-	    (v != NULL && (rc = conv_initrd(v, &at, s, err)) < 0))
-		return rc;
-	if ((rc = get_obj(j, &root, "rootVolume", "root_volume", &v, &at,
-			  err)) < 0 ||
-	    (v != NULL && (rc = conv_volume(v, &at, &s->root_volume, err)) < 0))
-		return rc;
-	if ((rc = field(j, &root, "additionalVolumes", "additional_volumes",
-			&v, &at, err)) < 0)
-		return rc;
-	if (v != NULL) {
-		if ((rc = want(v, JSON_ARRAY, &at, "an array", err)) < 0 ||
-		    (rc = array_new(json_array_size(v),
-				    (void ***)&s->additional_volumes, err)) < 0)
-			return rc;
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			struct path iat = idx(&at, i);
-
-			rc = conv_volume(json_array_get(v, i), &iat,
-					 &s->additional_volumes[i], err);
-			if (s->additional_volumes[i] != NULL)
-				s->n_additional_volumes = i + 1;
-			if (rc < 0)
-				return rc;
+		camel_name(f->name, camel, sizeof(camel));
+		a = json_object_get(o, camel);
+		b = strcmp(camel, f->name) ? json_object_get(o, f->name)
+					   : NULL;
+		if (a != NULL && b != NULL)
+			return fail(err, -EINVAL,
+				    "%s: given twice, as %s and %s",
+				    sub(p, camel).s, camel, f->name);
+		at = sub(p, a != NULL ? camel : f->name);
+		v = a != NULL ? a : b;
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			rc = conv_repeated(v, &at, f, m, err);
+		} else {
+			rc = conv_value(v, &at, f, AT(m, f, void), err);
+			/* A proto3 optional: a oneof whose case is the
+			 * field's number; set for a half-built message too,
+			 * which is freed only under its case. */
+			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+			    (rc == 0 || (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+					 *AT(m, f, void *) != NULL)))
+				*(uint32_t *)(void *)((char *)m +
+						      f->quantifier_offset) =
+					f->id;
 		}
-	}
-	if ((rc = field(j, &root, "interfaces", "interfaces", &v, &at, err)) <
-	    0)
-		return rc;
-	if (v != NULL) {
-		if ((rc = want(v, JSON_ARRAY, &at, "an array", err)) < 0 ||
-		    (rc = array_new(json_array_size(v),
-				    (void ***)&s->interfaces, err)) < 0)
+		if (rc < 0)
 			return rc;
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			struct path iat = idx(&at, i);
-
-			rc = conv_iface(json_array_get(v, i), &iat,
-					&s->interfaces[i], err);
-			if (s->interfaces[i] != NULL)
-				s->n_interfaces = i + 1;
-			if (rc < 0)
-				return rc;
-		}
 	}
 	return 0;
 }
@@ -602,14 +380,15 @@ int flpb_create_request(const json_t *spec, const char *id, const char *ns,
 	req = msg_new(&microvm__services__api__v1alpha1__create_micro_vmrequest__descriptor);
 	if (req == NULL)
 		return NOMEM(err);
-	rc = NOMEM(err);
-	if ((s = msg_new(&flintlock__types__micro_vmspec__descriptor)) == NULL)
+	rc = conv_msg(spec, &(struct path){""},
+		      &flintlock__types__micro_vmspec__descriptor,
+		      (ProtobufCMessage **)&req->microvm, err);
+	if (rc < 0)
 		goto out;
-	req->microvm = s;
+	s = req->microvm;
+	rc = NOMEM(err);
 	if ((s->id = strdup(id)) == NULL ||
 	    (s->namespace_ = strdup(ns)) == NULL)
-		goto out;
-	if ((rc = conv_spec(spec, s, err)) < 0)
 		goto out;
 	rc = pack(&req->base, ret_buf, ret_len, err);
 out:
@@ -724,42 +503,41 @@ static int vm_read(const Flintlock__Types__MicroVM *m, const char *what,
 #define BAD(err, what) \
 	fail(err, -EINVAL, "%s: not a valid protobuf message", what)
 
-int flpb_create_response(const uint8_t *buf, size_t len,
-			 struct flpb_vm *ret_vm, struct flpb_error *err)
+/* Create and Get replies are both { MicroVM microvm = 1; }: one struct
+ * layout, read through CreateMicroVMResponse. */
+static int vm_response(const ProtobufCMessageDescriptor *d, const char *what,
+		       const uint8_t *buf, size_t len, struct flpb_vm *ret_vm,
+		       struct flpb_error *err)
 {
-	Microvm__Services__Api__V1alpha1__CreateMicroVMResponse *r =
-		microvm__services__api__v1alpha1__create_micro_vmresponse__unpack(
-			NULL, len, buf);
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
 	struct flpb_vm vm;
 	int rc;
 
-	if (r == NULL)
-		return BAD(err, "CreateMicroVMResponse");
-	rc = vm_read(r->microvm, "microvm", &vm, err);
-	microvm__services__api__v1alpha1__create_micro_vmresponse__free_unpacked(
-		r, NULL);
+	if (m == NULL)
+		return BAD(err, what);
+	rc = vm_read(((Microvm__Services__Api__V1alpha1__CreateMicroVMResponse *)m)
+			     ->microvm,
+		     "microvm", &vm, err);
+	protobuf_c_message_free_unpacked(m, NULL);
 	if (rc == 0)
 		*ret_vm = vm;
 	return rc;
 }
 
+int flpb_create_response(const uint8_t *buf, size_t len,
+			 struct flpb_vm *ret_vm, struct flpb_error *err)
+{
+	return vm_response(
+		&microvm__services__api__v1alpha1__create_micro_vmresponse__descriptor,
+		"CreateMicroVMResponse", buf, len, ret_vm, err);
+}
+
 int flpb_get_response(const uint8_t *buf, size_t len, struct flpb_vm *ret_vm,
 		      struct flpb_error *err)
 {
-	Microvm__Services__Api__V1alpha1__GetMicroVMResponse *r =
-		microvm__services__api__v1alpha1__get_micro_vmresponse__unpack(
-			NULL, len, buf);
-	struct flpb_vm vm;
-	int rc;
-
-	if (r == NULL)
-		return BAD(err, "GetMicroVMResponse");
-	rc = vm_read(r->microvm, "microvm", &vm, err);
-	microvm__services__api__v1alpha1__get_micro_vmresponse__free_unpacked(
-		r, NULL);
-	if (rc == 0)
-		*ret_vm = vm;
-	return rc;
+	return vm_response(
+		&microvm__services__api__v1alpha1__get_micro_vmresponse__descriptor,
+		"GetMicroVMResponse", buf, len, ret_vm, err);
 }
 
 int flpb_list_response(const uint8_t *buf, size_t len,

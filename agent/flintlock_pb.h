@@ -14,7 +14,7 @@
  * scheduler's), the rest is flintlockd's.
  *
  * Errors: -EINVAL with err->message naming the JSON field
- * ("interfaces[1].type: must be \"TAP\" or \"MACVTAP\", got \"tun\""), or
+ * ("interfaces[1].type: must be \"MACVTAP\" or \"TAP\", got \"tun\""), or
  * -ENOMEM.  err may be NULL; ret_ parameters are written only on success.
  * Never logs.
  */

@@ -226,9 +226,9 @@ static const struct {
 	{"{\"additionalVolumes\":[{},3]}",
 	 "additionalVolumes[1]: must be an object, got an integer"},
 	{"{\"interfaces\":[{\"deviceId\":\"e\",\"type\":\"tun\"}]}",
-	 "interfaces[0].type: must be \"TAP\" or \"MACVTAP\", got \"tun\""},
+	 "interfaces[0].type: must be \"MACVTAP\" or \"TAP\", got \"tun\""},
 	{"{\"interfaces\":[{},{\"type\":2}]}",
-	 "interfaces[1].type: must be \"TAP\" or \"MACVTAP\", got an integer"},
+	 "interfaces[1].type: must be \"MACVTAP\" or \"TAP\", got an integer"},
 	{"{\"interfaces\":[{\"address\":{\"nameservers\":[\"a\",1]}}]}",
 	 "interfaces[0].address.nameservers[1]: must be a string, got an "
 	 "integer"},

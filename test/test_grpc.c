@@ -193,13 +193,20 @@ static void conn_close(struct conn *c)
 	c->m = evcurl_free(c->m);
 }
 
+/* A plaintext server and an insecure (h2c) channel to it. */
+static struct conn h2c_open(struct server *s)
+{
+	server_start(s, NULL);
+	struct grpc_channel_config cfg = {.endpoint = s->endpoint,
+					  .insecure = true};
+	return conn_open(&cfg);
+}
+
 /* One call, run to its callback (bounded). */
-static struct res call(grpc_channel *ch, const char *method,
-		       const ProtobufCMessage *req, long deadline_ms)
+static struct res call_bytes(grpc_channel *ch, const char *method,
+			     const uint8_t *buf, size_t n, long deadline_ms)
 {
 	struct res x = {0};
-	uint8_t buf[1024];
-	size_t n = req ? protobuf_c_message_pack(req, buf) : 0;
 
 	assert_int_equal(grpc_call_unary(ch, method, buf, n, deadline_ms,
 					 on_result, &x, NULL),
@@ -208,6 +215,15 @@ static struct res call(grpc_channel *ch, const char *method,
 	assert_true(evtest_run_until(loop, &x.done, 20.0));
 	assert_int_equal(x.calls, 1);
 	return x;
+}
+
+static struct res call(grpc_channel *ch, const char *method,
+		       const ProtobufCMessage *req, long deadline_ms)
+{
+	uint8_t buf[1024];
+	size_t n = req ? protobuf_c_message_pack(req, buf) : 0;
+
+	return call_bytes(ch, method, buf, n, deadline_ms);
 }
 
 static struct res get(grpc_channel *ch, const char *uid, long deadline_ms)
@@ -309,10 +325,7 @@ static void test_h2c_calls(void **state)
 	(void)state;
 	struct server s;
 
-	server_start(&s, NULL);
-	struct grpc_channel_config cfg = {.endpoint = s.endpoint,
-					  .insecure = true};
-	struct conn c = conn_open(&cfg);
+	struct conn c = h2c_open(&s);
 
 	Flintlock__Types__MicroVMSpec spec =
 		FLINTLOCK__TYPES__MICRO_VMSPEC__INIT;
@@ -384,22 +397,16 @@ static void test_flpb_roundtrip(void **state)
 	struct flpb_vm vm, *vms = NULL;
 	size_t n = 0;
 	struct flpb_error err = {0};
-	struct res x = {0};
+	struct res x;
 
 	assert_non_null(spec);
-	server_start(&s, NULL);
-	struct grpc_channel_config cfg = {.endpoint = s.endpoint,
-					  .insecure = true};
-	struct conn c = conn_open(&cfg);
+	struct conn c = h2c_open(&s);
 	assert_int_equal(flpb_create_request(spec, "web-1", "team", &buf,
 					     &len, &err),
 			 0);
 	json_decref(spec);
-	assert_int_equal(grpc_call_unary(c.ch, FLPB_CREATE, buf, len, 5000,
-					 on_result, &x, NULL),
-			 0);
+	x = call_bytes(c.ch, FLPB_CREATE, buf, len, 5000);
 	free(buf);
-	assert_true(evtest_run_until(loop, &x.done, 20.0));
 	assert_ok(&x);
 	assert_int_equal(flpb_create_response(x.r.reply, x.r.reply_len, &vm,
 					      &err),
@@ -411,12 +418,8 @@ static void test_flpb_roundtrip(void **state)
 
 	assert_int_equal(flpb_list_request("team", "web-1", &buf, &len, &err),
 			 0);
-	x = (struct res){0};
-	assert_int_equal(grpc_call_unary(c.ch, FLPB_LIST, buf, len, 5000,
-					 on_result, &x, NULL),
-			 0);
+	x = call_bytes(c.ch, FLPB_LIST, buf, len, 5000);
 	free(buf);
-	assert_true(evtest_run_until(loop, &x.done, 20.0));
 	assert_ok(&x);
 	assert_int_equal(flpb_list_response(x.r.reply, x.r.reply_len, &vms,
 					    &n, &err),
@@ -438,10 +441,7 @@ static void test_server_status(void **state)
 	(void)state;
 	struct server s;
 
-	server_start(&s, NULL);
-	struct grpc_channel_config cfg = {.endpoint = s.endpoint,
-					  .insecure = true};
-	struct conn c = conn_open(&cfg);
+	struct conn c = h2c_open(&s);
 
 	struct res x = get(c.ch, "error", 5000);
 	assert_int_equal(x.r.status.code, GRPC_UNKNOWN);
@@ -589,10 +589,7 @@ static void test_deadline(void **state)
 	(void)state;
 	struct server s;
 
-	server_start(&s, NULL);
-	struct grpc_channel_config cfg = {.endpoint = s.endpoint,
-					  .insecure = true};
-	struct conn c = conn_open(&cfg);
+	struct conn c = h2c_open(&s);
 	double t0 = ev_time();
 	struct res x = get(c.ch, "slow", 300);
 	double took = x.at - t0;
@@ -713,10 +710,7 @@ static void test_cancel(void **state)
 	(void)state;
 	struct server s;
 
-	server_start(&s, NULL);
-	struct grpc_channel_config cfg = {.endpoint = s.endpoint,
-					  .insecure = true};
-	struct conn c = conn_open(&cfg);
+	struct conn c = h2c_open(&s);
 	Microvm__Services__Api__V1alpha1__GetMicroVMRequest g =
 		MICROVM__SERVICES__API__V1ALPHA1__GET_MICRO_VMREQUEST__INIT;
 	uint8_t buf[64];
