@@ -52,7 +52,7 @@ struct res {
 	bool done;
 	int calls;
 	struct grpc_result r;
-	uint8_t reply[4096];
+	uint8_t reply[4096]; /* a copy of r.reply's bytes */
 	double at;
 };
 
@@ -168,8 +168,9 @@ static void on_result(const struct grpc_result *r, void *arg)
 	x->at = ev_time();
 	if (r->reply != NULL) {
 		assert_true(r->reply_len <= sizeof(x->reply));
+		/* x is returned by value: read the bytes from x.reply,
+		 * x.r.reply only says whether there was one. */
 		memcpy(x->reply, r->reply, r->reply_len);
-		x->r.reply = x->reply;
 	}
 }
 
@@ -253,7 +254,7 @@ static void assert_got(const struct res *x, const char *uid)
 	assert_ok(x);
 	Microvm__Services__Api__V1alpha1__GetMicroVMResponse *g =
 		microvm__services__api__v1alpha1__get_micro_vmresponse__unpack(
-			NULL, x->r.reply_len, x->r.reply);
+			NULL, x->r.reply_len, x->reply);
 	assert_non_null(g);
 	assert_non_null(g->microvm);
 	assert_int_equal(g->microvm->spec->_uid_case,
@@ -340,7 +341,7 @@ static void test_h2c_calls(void **state)
 	assert_ok(&x);
 	Microvm__Services__Api__V1alpha1__CreateMicroVMResponse *resp =
 		microvm__services__api__v1alpha1__create_micro_vmresponse__unpack(
-			NULL, x.r.reply_len, x.r.reply);
+			NULL, x.r.reply_len, x.reply);
 	assert_non_null(resp);
 	assert_string_equal(resp->microvm->spec->id, "vm-1");
 	assert_string_equal(resp->microvm->spec->namespace_, "team");
@@ -362,7 +363,7 @@ static void test_h2c_calls(void **state)
 	assert_ok(&x);
 	Microvm__Services__Api__V1alpha1__ListMicroVMsResponse *l =
 		microvm__services__api__v1alpha1__list_micro_vms_response__unpack(
-			NULL, x.r.reply_len, x.r.reply);
+			NULL, x.r.reply_len, x.reply);
 	assert_non_null(l);
 	assert_int_equal(l->n_microvm, 2);
 	assert_string_equal(l->microvm[1]->spec->id, "b");
@@ -408,7 +409,7 @@ static void test_flpb_roundtrip(void **state)
 	x = call_bytes(c.ch, FLPB_CREATE, buf, len, 5000);
 	free(buf);
 	assert_ok(&x);
-	assert_int_equal(flpb_create_response(x.r.reply, x.r.reply_len, &vm,
+	assert_int_equal(flpb_create_response(x.reply, x.r.reply_len, &vm,
 					      &err),
 			 0);
 	assert_string_equal(vm.uid, "01TESTUID0001");
@@ -421,7 +422,7 @@ static void test_flpb_roundtrip(void **state)
 	x = call_bytes(c.ch, FLPB_LIST, buf, len, 5000);
 	free(buf);
 	assert_ok(&x);
-	assert_int_equal(flpb_list_response(x.r.reply, x.r.reply_len, &vms,
+	assert_int_equal(flpb_list_response(x.reply, x.r.reply_len, &vms,
 					    &n, &err),
 			 0);
 	assert_int_equal(n, 1);
