@@ -473,21 +473,41 @@ static void next_endpoint(etcd_client *c, const struct etcd_call *call)
 		c->cur = (call->ep + 1) % c->n_endpoints;
 }
 
-static bool is_connect_failure(CURLcode res, CURL *easy)
+/*
+ * Whether the request of a failed transfer may have reached etcd.  Only a
+ * request that provably never left may be sent elsewhere unless it is
+ * idempotent: one written to a stalled member sits in that member's
+ * socket buffer and is applied when it resumes, after whatever the
+ * caller wrote since.  A connection that was refused or never finished
+ * its handshake carried nothing; any other failure on a new connection
+ * that got as far as the transfer, and every failure on a reused
+ * keep-alive connection (which has no connect phase, so its connect time
+ * and connection count are 0 however much it sent), may have.
+ */
+static bool request_may_have_left(CURLcode res, CURL *easy)
 {
-	curl_off_t connected = 0;
+	long connects = 0, req_size = 0;
+	curl_off_t pretransfer = 0, uploaded = 0;
 
 	switch (res) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
-		return true;
-	case CURLE_OPERATION_TIMEDOUT:
-		/* Timed out before a connection existed: nothing was sent. */
-		curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected);
-		return connected == 0;
-	default:
+	case CURLE_COULDNT_RESOLVE_PROXY:
 		return false;
+	default:
+		break;
 	}
+	if (curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) !=
+		    CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T,
+			      &pretransfer) != CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_size) !=
+		    CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) !=
+		    CURLE_OK)
+		return true;
+	return !(connects > 0 && pretransfer == 0 && req_size == 0 &&
+		 uploaded == 0);
 }
 
 static void transfer_error(struct etcd_call *call, CURLcode res,
@@ -541,15 +561,18 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 		return;
 	}
 	if (res != CURLE_OK) {
-		bool retry = is_connect_failure(res, call->easy);
+		bool left = request_may_have_left(res, call->easy);
 		transfer_error(call, res, &err);
 		next_endpoint(c, call);
-		if (retry && ++call->tries < c->n_endpoints) {
-			/* Nothing reached the server: safe to try the next. */
+		if ((!left || (call->flags & ETCD_CALL_IDEMPOTENT)) &&
+		    ++call->tries < c->n_endpoints) {
+			/* Nothing reached the server, or it does not matter:
+			 * try the next. */
 			call->len = 0;
 			call_submit(call);
 			return;
 		}
+		err.outcome_unknown = left;
 		call_finish(call, &err, NULL);
 		return;
 	}
@@ -599,6 +622,9 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 	}
 	if (resp != NULL) {
 		etcd_decode_error(resp, status, &err);
+		/* etcd's own timeouts ("request timed out", "leader changed",
+		 * deadline exceeded): the proposal may still commit. */
+		err.outcome_unknown = err.grpc_code == 4 || err.grpc_code == 14;
 	} else {
 		etcd_error_set(&err, ETCD_EPROTO, "%s: HTTP %ld", call->path,
 			       status);
@@ -766,9 +792,10 @@ static void on_auth(void *arg, const struct etcd_error *err, json_t *resp)
 		c->auth = AUTH_NONE;
 		if (err == NULL)
 			etcd_error_set(&e, ETCD_EAUTH, "authenticate: no token");
-		else if (err->code == ETCD_ECONN || err->code == ETCD_ETIMEDOUT)
+		else if (err->code == ETCD_ECONN || err->code == ETCD_ETIMEDOUT) {
 			e = *err;
-		else
+			e.outcome_unknown = false; /* ours were never sent */
+		} else
 			etcd_error_set(&e, ETCD_EAUTH, "authenticate as %s: %s",
 				       c->username, err->message);
 		err = &e;

@@ -195,8 +195,9 @@ static int unary_start(etcd_client *c, const char *path, json_t *body,
 	u->leader_cb = lcb;
 	u->done_cb = dcb;
 	u->arg = arg;
-	r = etcd_call_start(c, path, body, 0, lcb ? on_leader : on_done, NULL,
-			    u, NULL);
+	/* Asking for the leader is idempotent: it may be re-sent. */
+	r = etcd_call_start(c, path, body, lcb ? ETCD_CALL_IDEMPOTENT : 0,
+			    lcb ? on_leader : on_done, NULL, u, NULL);
 	if (r != 0)
 		free(u);
 	return r;

@@ -25,6 +25,23 @@
  *    your own, then free.
  *  - The library never logs, prints or exits.
  *
+ * Failover and "outcome unknown": a call goes to the client's current
+ * endpoint; when that fails the client moves on to the next.  A call is
+ * sent again, to the next endpoint, only if its request provably never
+ * left (connection refused, handshake not finished) or if it is a read
+ * (range, list, lease time-to-live, election leader, keepalive refresh:
+ * sending those twice does no harm).  A write (put, delete, txn,
+ * compaction, lease grant or revoke, campaign, proclaim, resign) that
+ * fails once its request may have reached etcd - a timeout on a stalled
+ * member, a connection lost before the answer, etcd's own "request timed
+ * out" - is reported with err->outcome_unknown set: etcd may have
+ * applied it, or may apply it later (a stopped member applies what sat
+ * in its socket buffer when it resumes), after writes the caller sent
+ * since.  Treat it as neither done nor failed: re-read, or retry with a
+ * txn whose compares make a late copy harmless (the key's mod revision
+ * or value as last seen); a lease grant may have created a lease, which
+ * expires unless kept alive.
+ *
  * Ordering: calls in flight at the same time travel on separate keep-alive
  * connections and may reach etcd in any order.  Two writes to one key must
  * be sequenced by the caller (start the second from the first's callback)
@@ -71,6 +88,11 @@ struct etcd_error {
 	long http_status;  /* HTTP status, 0 if none */
 	int64_t compact_revision; /* with ETCD_ECOMPACTED */
 	char message[256]; /* human readable, NUL-terminated */
+	/* The request may have reached etcd: it may have been applied, or
+	 * may still be, later (see "Outcome unknown" above).  Set on
+	 * ETCD_ETIMEDOUT and ETCD_ECONN after the request was written, and
+	 * on etcd's own timeouts (ETCD_ESERVER with gRPC code 4 or 14). */
+	bool outcome_unknown;
 };
 
 /* Static string naming an error code ("connection failed", ...). */

@@ -125,6 +125,12 @@ typedef void (*etcd_call_line_cb)(void *arg, json_t *msg);
 enum etcd_call_flags {
 	ETCD_CALL_STREAM = 1u << 0,  /* long-lived, lines to line_cb, no timeout */
 	ETCD_CALL_NOAUTH = 1u << 1,  /* the authenticate call itself */
+	/* Sending it twice does what sending it once does (a read, a
+	 * keepalive refresh): after a failure that may have reached etcd
+	 * (a timeout, a lost connection) it is sent to the next endpoint.
+	 * Other calls are sent again only when they provably never left
+	 * (see etcd.h, "Outcome unknown"). */
+	ETCD_CALL_IDEMPOTENT = 1u << 2,
 };
 
 /* POSTs body (stolen, even on failure) to path ("/v3/kv/range").

@@ -173,7 +173,7 @@ static struct lease_ctx *lease_ctx_new(enum lease_kind kind, void *arg)
 
 /* Takes body and x (both freed on failure). */
 static int lease_call(etcd_client *c, const char *path, json_t *body,
-		      struct lease_ctx *x)
+		      unsigned flags, struct lease_ctx *x)
 {
 	int r;
 
@@ -182,7 +182,7 @@ static int lease_call(etcd_client *c, const char *path, json_t *body,
 		free(x);
 		return ETCD_ENOMEM;
 	}
-	r = etcd_call_start(c, path, body, 0, on_lease_done, NULL, x, NULL);
+	r = etcd_call_start(c, path, body, flags, on_lease_done, NULL, x, NULL);
 	if (r != 0)
 		free(x);
 	return r;
@@ -217,7 +217,7 @@ int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t id,
 	struct lease_ctx *x = lease_ctx_new(LEASE_GRANT, arg);
 	if (x != NULL)
 		x->cb.grant = cb;
-	return lease_call(c, "/v3/lease/grant", o, x);
+	return lease_call(c, "/v3/lease/grant", o, 0, x);
 }
 
 int etcd_lease_revoke(etcd_client *c, int64_t id, etcd_done_cb cb, void *arg)
@@ -231,7 +231,7 @@ int etcd_lease_revoke(etcd_client *c, int64_t id, etcd_done_cb cb, void *arg)
 	struct lease_ctx *x = lease_ctx_new(LEASE_REVOKE, arg);
 	if (x != NULL)
 		x->cb.done = cb;
-	return lease_call(c, "/v3/lease/revoke", id_body(id), x);
+	return lease_call(c, "/v3/lease/revoke", id_body(id), 0, x);
 }
 
 int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
@@ -253,7 +253,8 @@ int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
 	struct lease_ctx *x = lease_ctx_new(LEASE_TTL, arg);
 	if (x != NULL)
 		x->cb.ttl = cb;
-	return lease_call(c, "/v3/lease/timetolive", o, x);
+	return lease_call(c, "/v3/lease/timetolive", o, ETCD_CALL_IDEMPOTENT,
+			  x);
 }
 
 /* ---- keepalive loop ----------------------------------------------------
@@ -347,7 +348,8 @@ static bool ka_send(etcd_keepalive *ka)
 	if (body == NULL) {
 		r = ETCD_ENOMEM;
 	} else {
-		r = etcd_call_start(ka->c, "/v3/lease/keepalive", body, 0,
+		r = etcd_call_start(ka->c, "/v3/lease/keepalive", body,
+				    ETCD_CALL_IDEMPOTENT,
 				    on_ka_answer, NULL, ka, &ka->call);
 	}
 	if (r == 0)
@@ -470,8 +472,9 @@ int etcd_lease_keepalive_start(etcd_client *c, int64_t id, int64_t ttl,
 		free(ka);
 		return ETCD_ENOMEM;
 	}
-	r = etcd_call_start(c, "/v3/lease/keepalive", body, 0, on_ka_answer,
-			    NULL, ka, &ka->call);
+	r = etcd_call_start(c, "/v3/lease/keepalive", body,
+			    ETCD_CALL_IDEMPOTENT, on_ka_answer, NULL, ka,
+			    &ka->call);
 	if (r != 0) {
 		free(ka);
 		return r;

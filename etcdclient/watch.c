@@ -555,8 +555,8 @@ static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
 	if (body == NULL)
 		return; /* try again next time */
 	w->probe_lines = w->lines;
-	if (etcd_call_start(w->c, "/v3/kv/range", body, 0, on_probe, NULL, w,
-			    &w->probe) != 0)
+	if (etcd_call_start(w->c, "/v3/kv/range", body, ETCD_CALL_IDEMPOTENT,
+			    on_probe, NULL, w, &w->probe) != 0)
 		w->probe = NULL;
 }
 

@@ -46,6 +46,23 @@ int etcd_harness_kill(struct etcd_harness *h);
 int etcd_harness_restart(struct etcd_harness *h);
 /* SIGSTOP / SIGCONT. */
 int etcd_harness_pause(struct etcd_harness *h, bool paused);
+/* A cluster of n members (m0, m1, ...) on loopback, each with its own
+ * client and peer port and data dir, started together and healthy (a
+ * leader elected) on return; NULL with a message on stderr on failure.
+ * Each member is a harness of its own: pause, kill or restart one to
+ * inject a fault; etcd_harness_ctl() talks to that member alone.  o
+ * (may be NULL) applies to every member. */
+#define ETCD_CLUSTER_MAX 5
+struct etcd_cluster {
+	size_t n;
+	struct etcd_harness *m[ETCD_CLUSTER_MAX];
+	const char *endpoints[ETCD_CLUSTER_MAX]; /* m[i]->endpoint */
+};
+struct etcd_cluster *etcd_cluster_start(size_t n,
+					const struct etcd_harness_opts *o);
+/* Stops every member; accepts NULL; returns NULL. */
+struct etcd_cluster *etcd_cluster_stop(struct etcd_cluster *cl);
+
 /* Runs etcdctl against this etcd: argv after "etcdctl --endpoints=...".
  * Returns its exit status; its stdout (up to cap-1 bytes) into out. */
 int etcd_harness_ctl(struct etcd_harness *h, char *out, size_t cap, ...);
