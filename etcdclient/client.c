@@ -67,6 +67,7 @@ struct etcd_call {
 	size_t len, cap;
 	size_t tries;   /* endpoints tried for this call */
 	size_t ep;      /* index of the endpoint of the current attempt */
+	bool pinned;    /* always to endpoint ep, never re-sent elsewhere */
 	bool reauthed;  /* re-authenticated once already */
 	bool canceled;
 	bool queued;    /* on c->auth_wait */
@@ -565,7 +566,7 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 		transfer_error(call, res, &err);
 		next_endpoint(c, call);
 		if ((!left || (call->flags & ETCD_CALL_IDEMPOTENT)) &&
-		    ++call->tries < c->n_endpoints) {
+		    !call->pinned && ++call->tries < c->n_endpoints) {
 			/* Nothing reached the server, or it does not matter:
 			 * try the next. */
 			call->len = 0;
@@ -682,7 +683,8 @@ static int easy_setup(struct etcd_call *call)
 		if (h == NULL)
 			return ETCD_ENOMEM;
 	}
-	call->ep = c->cur;
+	if (!call->pinned)
+		call->ep = c->cur;
 	snprintf(url, sizeof(url), "%s%s", c->endpoints[call->ep], call->path);
 	call->errbuf[0] = '\0';
 	call->stream_err = 0;
@@ -842,10 +844,10 @@ static void auth_start(etcd_client *c)
 
 /* ---- public to the modules -------------------------------------------- */
 
-int etcd_call_start(etcd_client *c, const char *path, json_t *body,
-		    unsigned flags, etcd_call_done_cb done,
-		    etcd_call_line_cb line, void *arg,
-		    struct etcd_call **ret_call)
+static int call_start(etcd_client *c, const struct etcd_call *beside,
+		      const char *path, json_t *body, unsigned flags,
+		      etcd_call_done_cb done, etcd_call_line_cb line,
+		      void *arg, struct etcd_call **ret_call)
 {
 	struct etcd_call *call = NULL;
 
@@ -864,6 +866,10 @@ int etcd_call_start(etcd_client *c, const char *path, json_t *body,
 	call->done = done;
 	call->line = line;
 	call->arg = arg;
+	if (beside != NULL) {
+		call->pinned = true;
+		call->ep = beside->ep;
+	}
 	call->body = json_dumps(body, JSON_COMPACT);
 	if (call->body == NULL)
 		goto fail;
@@ -878,6 +884,24 @@ fail:
 	json_decref(body);
 	free(call);
 	return ETCD_ENOMEM;
+}
+
+int etcd_call_start(etcd_client *c, const char *path, json_t *body,
+		    unsigned flags, etcd_call_done_cb done,
+		    etcd_call_line_cb line, void *arg,
+		    struct etcd_call **ret_call)
+{
+	return call_start(c, NULL, path, body, flags, done, line, arg,
+			  ret_call);
+}
+
+int etcd_call_start_beside(etcd_client *c, const struct etcd_call *beside,
+			   const char *path, json_t *body,
+			   etcd_call_done_cb done, void *arg,
+			   struct etcd_call **ret_call)
+{
+	return call_start(c, beside, path, body, 0, done, NULL, arg,
+			  ret_call);
 }
 
 void etcd_call_cancel(struct etcd_call *call)

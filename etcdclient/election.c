@@ -267,21 +267,38 @@ int etcd_election_resign(etcd_client *c, const struct etcd_leader_key *lk,
 
 /* ---- campaign --------------------------------------------------------- */
 
-enum camp_state { C_CAMPAIGN, C_VERIFY, C_DONE };
+#define CAMP_PROBE_S 5.0 /* between probes of a pending campaign's member */
+
+/* C_WITHDRAW: the campaign's member did not answer a probe; our key is
+ * being withdrawn before the error is reported. */
+enum camp_state { C_CAMPAIGN, C_VERIFY, C_WITHDRAW, C_DONE };
 
 struct etcd_campaign {
 	struct etcd_handle h; /* first: close() casts back */
 	etcd_client *c;	      /* NULL once detached */
+	struct ev_loop *loop;
 	etcd_campaign_cb cb;
 	void *arg;
 	int64_t lease;
 	enum camp_state state;
-	struct etcd_call *call; /* campaign, then the verifying txn */
+	/* campaign, then the verifying txn (or the withdrawing one) */
+	struct etcd_call *call;
+	struct etcd_call *probe; /* probe of the campaign's member */
+	ev_timer probe_timer;
+	struct etcd_error probe_err; /* with C_WITHDRAW */
 	json_t *answer;		/* the campaign's answer */
 	char *key;		/* our candidacy key: name/<lease hex> */
 	bool in_cb, dead;
 	struct etcd_arena arena;
 };
+
+static void camp_probe_stop(etcd_campaign *camp)
+{
+	ev_timer_stop(camp->loop, &camp->probe_timer);
+	if (camp->probe != NULL)
+		etcd_call_cancel(camp->probe);
+	camp->probe = NULL;
+}
 
 static void on_ignore(void *arg, const struct etcd_error *err, json_t *resp)
 {
@@ -304,6 +321,19 @@ static void camp_resign(etcd_campaign *camp)
 				on_ignore, NULL, NULL, NULL);
 }
 
+/* The txn that deletes our candidacy key if it still carries our lease,
+ * or NULL. */
+static json_t *camp_withdraw_body(const etcd_campaign *camp)
+{
+	json_t *k1 = etcd_json_b64(camp->key, strlen(camp->key));
+	json_t *k2 = etcd_json_b64(camp->key, strlen(camp->key));
+
+	return json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:{s:o}}]}", "compare",
+			 "key", k1, "target", "LEASE", "result", "EQUAL",
+			 "lease", etcd_json_int64(camp->lease), "success",
+			 "request_delete_range", "key", k2);
+}
+
 /*
  * Fire-and-forget delete of our candidacy key, if it still carries our
  * lease.  Closing the campaign request should make etcd withdraw it, but
@@ -313,16 +343,11 @@ static void camp_resign(etcd_campaign *camp)
  */
 static void camp_withdraw(etcd_campaign *camp)
 {
-	json_t *body, *k1, *k2;
+	json_t *body;
 
 	if (camp->c == NULL || etcd_client_closing(camp->c) || !camp->key)
 		return;
-	k1 = etcd_json_b64(camp->key, strlen(camp->key));
-	k2 = etcd_json_b64(camp->key, strlen(camp->key));
-	body = json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:{s:o}}]}", "compare",
-			 "key", k1, "target", "LEASE", "result", "EQUAL",
-			 "lease", etcd_json_int64(camp->lease), "success",
-			 "request_delete_range", "key", k2);
+	body = camp_withdraw_body(camp);
 	if (body != NULL)
 		etcd_call_start(camp->c, "/v3/kv/txn", body, 0, on_ignore,
 				NULL, NULL, NULL);
@@ -330,6 +355,7 @@ static void camp_withdraw(etcd_campaign *camp)
 
 static void camp_free(etcd_campaign *camp)
 {
+	camp_probe_stop(camp);
 	if (camp->call != NULL)
 		etcd_call_cancel(camp->call);
 	if (camp->c != NULL)
@@ -345,6 +371,7 @@ static void camp_finish(etcd_campaign *camp, const struct etcd_error *err,
 {
 	camp->state = C_DONE;
 	camp->call = NULL;
+	camp_probe_stop(camp);
 	camp->in_cb = true;
 	camp->cb(camp->arg, err, lk);
 	camp->in_cb = false;
@@ -359,6 +386,7 @@ etcd_campaign *etcd_campaign_cancel(etcd_campaign *camp)
 	if (camp == NULL || camp->dead)
 		return NULL;
 	camp->dead = true;
+	camp_probe_stop(camp);
 	if (camp->call != NULL) {
 		etcd_call_cancel(camp->call);
 		camp->call = NULL;
@@ -379,6 +407,7 @@ static void camp_close(struct etcd_handle *h)
 	struct etcd_error err;
 
 	camp->c = NULL; /* already unlinked */
+	camp_probe_stop(camp);
 	if (camp->call != NULL)
 		etcd_call_cancel(camp->call);
 	camp->call = NULL;
@@ -471,6 +500,7 @@ static void on_campaign_done(void *arg, const struct etcd_error *err,
 
 	(void)resp;
 	camp->call = NULL;
+	camp_probe_stop(camp);
 	if (err != NULL) {
 		map_error(err, &e);
 		camp_finish(camp, &e, NULL);
@@ -510,6 +540,89 @@ static void on_campaign_done(void *arg, const struct etcd_error *err,
 	}
 }
 
+/* The withdrawal after a failed probe is done (or failed: then our key
+ * ends with the lease, or with the stopped member's own withdrawal when
+ * it resumes): report the probe's error. */
+static void on_camp_withdrawn(void *arg, const struct etcd_error *err,
+			      json_t *resp)
+{
+	etcd_campaign *camp = arg;
+	struct etcd_error e = camp->probe_err;
+
+	(void)err;
+	(void)resp;
+	camp->call = NULL;
+	camp_finish(camp, &e, NULL);
+}
+
+static void on_camp_probe(void *arg, const struct etcd_error *err,
+			  json_t *resp)
+{
+	etcd_campaign *camp = arg;
+	json_t *body;
+
+	(void)resp;
+	camp->probe = NULL;
+	if (err == NULL || err->code == ETCD_ECANCELED ||
+	    camp->state != C_CAMPAIGN || camp->answer != NULL ||
+	    camp->c == NULL)
+		return;
+	/* The member serving our campaign does not answer: it cannot tell
+	 * us that we lead, and our key may lead already.  Give the
+	 * candidacy up, through the endpoint the failed probe moved the
+	 * client to; the error is reported once that is done, so that a
+	 * campaign started from the callback does not meet our old key
+	 * (which the stopped member would withdraw when it resumes, by its
+	 * create revision). */
+	camp_probe_stop(camp);
+	etcd_call_cancel(camp->call);
+	camp->call = NULL;
+	etcd_error_set(&camp->probe_err, err->code,
+		       "campaign: its member did not answer a probe (%s); "
+		       "candidacy withdrawn, campaign again",
+		       err->message);
+	camp->state = C_WITHDRAW;
+	body = camp_withdraw_body(camp);
+	if (body == NULL ||
+	    etcd_call_start(camp->c, "/v3/kv/txn", body, 0, on_camp_withdrawn,
+			    NULL, camp, &camp->call) != 0) {
+		struct etcd_error e = camp->probe_err;
+		camp->call = NULL;
+		camp_finish(camp, &e, NULL);
+	}
+}
+
+/* While the campaign waits, a linearizable count-only read of our key,
+ * sent to the campaign's own member: its stream says nothing until we
+ * lead, so a stopped member would keep us waiting for good. */
+static void on_camp_probe_timer(struct ev_loop *loop, ev_timer *t,
+				int revents)
+{
+	etcd_campaign *camp = t->data;
+	json_t *body;
+
+	(void)loop;
+	(void)revents;
+	if (camp->probe != NULL || camp->state != C_CAMPAIGN ||
+	    camp->call == NULL || camp->c == NULL)
+		return;
+	body = json_pack("{s:o, s:b}", "key",
+			 etcd_json_b64(camp->key, strlen(camp->key)),
+			 "count_only", 1);
+	if (body == NULL)
+		return; /* next time */
+	if (etcd_call_start_beside(camp->c, camp->call, "/v3/kv/range", body,
+				   on_camp_probe, camp, &camp->probe) != 0)
+		camp->probe = NULL;
+}
+
+void etcd_campaign_set_probe_interval(etcd_campaign *camp, double seconds)
+{
+	camp->probe_timer.repeat = seconds;
+	if (ev_is_active(&camp->probe_timer))
+		ev_timer_again(camp->loop, &camp->probe_timer);
+}
+
 int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 			   const char *value, size_t value_len,
 			   etcd_campaign_cb cb, void *arg,
@@ -531,6 +644,10 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 	camp->cb = cb;
 	camp->arg = arg;
 	camp->lease = lease;
+	camp->loop = etcd_client_loop(c);
+	ev_init(&camp->probe_timer, on_camp_probe_timer);
+	camp->probe_timer.repeat = CAMP_PROBE_S;
+	camp->probe_timer.data = camp;
 	camp->h.close = camp_close;
 	/* As etcd's concurrency.Election names it: prefix "/" lease-hex. */
 	if (asprintf(&camp->key, "%s/%" PRIx64, name, (uint64_t)lease) < 0) {
@@ -556,6 +673,7 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 		return r;
 	}
 	etcd_handle_link(c, &camp->h);
+	ev_timer_again(camp->loop, &camp->probe_timer);
 	*ret_camp = camp;
 	return 0;
 }
@@ -738,3 +856,4 @@ int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 	*ret_obs = o;
 	return 0;
 }
+

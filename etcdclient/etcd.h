@@ -398,7 +398,9 @@ typedef void (*etcd_watch_cb)(void *arg, const struct etcd_watch_update *u);
  * with FAILED / ETCD_ECANCELED; the handle stays valid (detached) until
  * canceled.  Callbacks run from the loop, never from inside the transport,
  * so they may start calls or cancel any watch.  A stream silent for 30 s is
- * probed with a range; if etcd does not answer, it is re-established
+ * probed with a range sent to the stream's own member (the client's
+ * current endpoint may have failed over elsewhere meanwhile); if that
+ * member does not answer, the stream is re-established on another
  * (RECONNECTING).  Errors that resuming cannot fix (permission, invalid
  * request, malformed message) are FAILED. */
 int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,
@@ -428,7 +430,13 @@ typedef void (*etcd_campaign_cb)(void *arg, const struct etcd_error *err,
 				 const struct etcd_leader_key *leader);
 
 /* Long-lived: no request timeout applies.  The lease must be kept alive by
- * the caller. */
+ * the caller.  The campaign's stream is silent until we lead, so while
+ * it waits its own member is probed every 5 s (a read under the request
+ * timeout): if that member does not answer (stopped, cut off from the
+ * quorum), the campaign withdraws our candidacy key (which may lead
+ * already, with nobody acting for it) and then fails with the probe's
+ * error (ETCD_ETIMEDOUT, or ETCD_ECONN): campaign again, which goes to a
+ * member that answers. */
 int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 			   const char *value, size_t value_len,
 			   etcd_campaign_cb cb, void *arg,

@@ -305,6 +305,7 @@ static void test_timeout_outcome_unknown(void **state)
 	(void)state;
 	struct etcd_cluster *cl = etcd_cluster_start(3, NULL);
 	assert_non_null(cl);
+	assert_int_equal(etcd_cluster_leader_last(cl), 0); /* m0 follows */
 	etcd_client *c = client_new(cl->endpoints, 3, NULL, NULL, 3000);
 	etcd_client *cr = client_new(cl->endpoints, 3, NULL, NULL, 3000);
 	etcd_client *cg = client_new(cl->endpoints, 3, NULL, NULL, 3000);

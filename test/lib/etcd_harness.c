@@ -253,6 +253,39 @@ fail:
 	return NULL;
 }
 
+int etcd_cluster_leader(struct etcd_cluster *cl)
+{
+	for (size_t i = 0; i < cl->n; i++) {
+		char out[512];
+		/* "endpoint, id, version, size, IS LEADER, ..." */
+		if (etcd_harness_ctl(cl->m[i], out, sizeof(out), "endpoint",
+				     "status", NULL) != 0)
+			continue;
+		char *f = out;
+		for (int k = 0; k < 4 && f != NULL; k++)
+			if ((f = strchr(f, ',')) != NULL)
+				f++;
+		if (f != NULL && strncmp(f, " true,", 6) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int etcd_cluster_leader_last(struct etcd_cluster *cl)
+{
+	int lead = etcd_cluster_leader(cl);
+
+	if (lead < 0)
+		return -1;
+	struct etcd_harness *h = cl->m[lead];
+	for (size_t i = (size_t)lead; i + 1 < cl->n; i++)
+		cl->m[i] = cl->m[i + 1];
+	cl->m[cl->n - 1] = h;
+	for (size_t i = 0; i < cl->n; i++)
+		cl->endpoints[i] = cl->m[i]->endpoint;
+	return 0;
+}
+
 struct etcd_cluster *etcd_cluster_stop(struct etcd_cluster *cl)
 {
 	if (cl == NULL)

@@ -60,6 +60,12 @@ struct etcd_cluster {
 };
 struct etcd_cluster *etcd_cluster_start(size_t n,
 					const struct etcd_harness_opts *o);
+/* Index of the member that is raft leader now (as it says), or -1. */
+int etcd_cluster_leader(struct etcd_cluster *cl);
+/* Reorders m[] and endpoints[] so that the leader is last and m[0] a
+ * follower (stopping m[0] then elects no new leader, which keeps a test
+ * of a stalled member free of "leader changed" answers).  0 or -1. */
+int etcd_cluster_leader_last(struct etcd_cluster *cl);
 /* Stops every member; accepts NULL; returns NULL. */
 struct etcd_cluster *etcd_cluster_stop(struct etcd_cluster *cl);
 
