@@ -334,9 +334,12 @@ int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
 enum etcd_keepalive_event {
 	ETCD_KEEPALIVE_REFRESHED, /* ttl = granted TTL the server answered */
 	ETCD_KEEPALIVE_ERROR,     /* transient failure (err set); retrying */
-	ETCD_KEEPALIVE_EXPIRED,   /* lease gone: server answered no TTL, or no
-				   * refresh succeeded for a whole TTL.  The
-				   * loop has stopped; free it. */
+	ETCD_KEEPALIVE_EXPIRED,   /* lease gone: server answered no TTL, or a
+				   * whole TTL passed since the last refresh
+				   * that succeeded was sent (etcd renews on
+				   * receipt, so this is never later than
+				   * etcd's own expiry).  The loop has
+				   * stopped; free it. */
 };
 typedef void (*etcd_keepalive_cb)(void *arg, enum etcd_keepalive_event ev,
 				  const struct etcd_error *err, int64_t ttl);

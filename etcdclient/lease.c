@@ -260,9 +260,14 @@ int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
 /* ---- keepalive loop ----------------------------------------------------
  *
  * One timer drives everything: it fires at the next refresh time or at the
- * local deadline (last successful refresh + TTL), whichever is first.  A
- * refresh in flight when the deadline passes is canceled and the loop
- * reports EXPIRED.
+ * local deadline, whichever is first.  A refresh in flight when the
+ * deadline passes is canceled and the loop reports EXPIRED.
+ *
+ * The deadline is the TTL counted from when the last successful refresh
+ * was sent, not from its answer: etcd renews the lease when it handles
+ * the refresh, somewhere between the two, so counting from the answer
+ * would outlive the server's expiry by the return trip and by whatever
+ * delayed the loop before it read the answer.
  */
 
 struct etcd_keepalive {
@@ -276,6 +281,7 @@ struct etcd_keepalive {
 	ev_timer timer;
 	ev_tstamp deadline;   /* expire locally when reached */
 	ev_tstamp next;       /* next refresh */
+	ev_tstamp sent_at;    /* when the refresh in flight was sent */
 	struct etcd_call *call; /* refresh in flight */
 	int in_cb;
 	bool stopped;         /* etcd_lease_keepalive_stop() ran */
@@ -345,6 +351,8 @@ static bool ka_send(etcd_keepalive *ka)
 	struct etcd_error e;
 	int r;
 
+	ev_now_update(ka->loop);
+	ka->sent_at = ev_now(ka->loop);
 	if (body == NULL) {
 		r = ETCD_ENOMEM;
 	} else {
@@ -396,13 +404,13 @@ static void on_ka_answer(void *arg, const struct etcd_error *err,
 		ka_arm(ka);
 		return;
 	}
-	if (ttl <= 0) {
+	if (ttl <= 0 || now >= ka->sent_at + (double)ttl) {
 		ka_expire(ka, NULL);
 		return;
 	}
 	ka->ttl = (double)ttl;
-	ka->deadline = now + ka->ttl;
-	ka->next = now + ka->ttl / 3;
+	ka->deadline = ka->sent_at + ka->ttl;
+	ka->next = ka->sent_at + ka->ttl / 3;
 	if (!ka_report(ka, ETCD_KEEPALIVE_REFRESHED, NULL, ttl))
 		return;
 	ka_arm(ka);
@@ -465,7 +473,8 @@ int etcd_lease_keepalive_start(etcd_client *c, int64_t id, int64_t ttl,
 	ev_timer_init(&ka->timer, on_ka_timer, 0., 0.);
 	ka->timer.data = ka;
 	ev_now_update(loop);
-	ka->deadline = ev_now(loop) + ka->ttl;
+	ka->sent_at = ev_now(loop);
+	ka->deadline = ka->sent_at + ka->ttl;
 	ka->next = ka->deadline; /* until the first answer */
 	json_t *body = id_body(id);
 	if (body == NULL) {
