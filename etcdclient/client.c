@@ -15,12 +15,6 @@
 
 enum auth_state { AUTH_NONE, AUTH_PENDING, AUTH_OK };
 
-struct defer {
-	struct defer *next;
-	void (*fn)(void *arg);
-	void *arg;
-};
-
 struct etcd_client {
 	struct ev_loop *loop;
 	evcurl *multi;
@@ -43,7 +37,7 @@ struct etcd_client {
 	struct etcd_handle handles; /* sentinel of long-lived objects */
 	int closing;
 
-	struct defer *defer_head, *defer_tail;
+	struct etcd_defer *defer_head, *defer_tail;
 	ev_timer defer_timer;
 
 	CURL *pool[EASY_POOL];
@@ -72,7 +66,8 @@ struct etcd_call {
 	bool canceled;
 	bool queued;    /* on c->auth_wait */
 	bool in_write;  /* inside curl's write callback */
-	bool deferred;  /* a report_later is pending */
+	bool deferred;  /* a report_later is pending, in node defer */
+	struct etcd_defer defer;
 	bool counted;   /* holds one of c->max_unary */
 	bool waiting;   /* on c->wait_head, for a free slot */
 	struct etcd_call *wait_next;
@@ -112,26 +107,23 @@ static void on_defer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	etcd_client *c = w->data;
-	struct defer *d = c->defer_head;
+	struct etcd_defer *d = c->defer_head;
 
-	/* Run only what was queued before this pass; new ones wait a turn. */
+	/* Run only what was queued before this pass; new ones wait a turn.
+	 * A node belongs to what fn reports for, which fn may free. */
 	c->defer_head = c->defer_tail = NULL;
 	while (d != NULL) {
-		struct defer *next = d->next;
+		struct etcd_defer *next = d->next;
 		d->fn(d->arg);
-		free(d);
 		d = next;
 	}
 	if (c->defer_head != NULL)
 		ev_timer_start(c->loop, &c->defer_timer);
 }
 
-int etcd_defer(etcd_client *c, void (*fn)(void *arg), void *arg)
+void etcd_defer(etcd_client *c, struct etcd_defer *d, void (*fn)(void *arg),
+		void *arg)
 {
-	struct defer *d = malloc(sizeof(*d));
-
-	if (d == NULL)
-		return ETCD_ENOMEM;
 	d->next = NULL;
 	d->fn = fn;
 	d->arg = arg;
@@ -144,7 +136,6 @@ int etcd_defer(etcd_client *c, void (*fn)(void *arg), void *arg)
 		ev_timer_set(&c->defer_timer, 0., 0.);
 		ev_timer_start(c->loop, &c->defer_timer);
 	}
-	return 0;
 }
 
 /* ---- handles ---------------------------------------------------------- */
@@ -771,10 +762,8 @@ static void call_submit(struct etcd_call *call)
 	if (r != 0) {
 		call->stream_err = r;
 		evcurl_remove(c->multi, call->easy);
-		if (etcd_defer(c, report_later, call) == 0)
-			call->deferred = true;
-		else
-			call->canceled = true; /* cannot even report: drop */
+		call->deferred = true;
+		etcd_defer(c, &call->defer, report_later, call);
 	}
 }
 
@@ -832,10 +821,8 @@ static void auth_start(etcd_client *c)
 			w->next = NULL;
 			call_link(w);
 			w->stream_err = ETCD_ENOMEM;
-			if (etcd_defer(c, report_later, w) == 0)
-				w->deferred = true;
-			else
-				w->canceled = true;
+			w->deferred = true;
+			etcd_defer(c, &w->defer, report_later, w);
 			w = next;
 		}
 		c->auth_wait = NULL;

@@ -160,8 +160,17 @@ struct ev_loop *etcd_client_loop(etcd_client *c);
 int etcd_client_closing(const etcd_client *c);
 
 /* Deferred callback: runs fn(arg) from the loop soon, never synchronously;
- * used to report errors for calls that were accepted. */
-int etcd_defer(etcd_client *c, void (*fn)(void *arg), void *arg);
+ * used to report errors for calls that were accepted.  The node d is the
+ * caller's, inside what fn reports for (fn may free it), and must not be
+ * queued twice: deferring allocates nothing, so it cannot fail, and an
+ * accepted call reports exactly once even when memory has run out. */
+struct etcd_defer {
+	struct etcd_defer *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+void etcd_defer(etcd_client *c, struct etcd_defer *d, void (*fn)(void *arg),
+		void *arg);
 
 /* Registry of long-lived objects (watches, keepalives, campaigns, observes)
  * so that etcd_client_free() can end them: close(obj) must run the object's
