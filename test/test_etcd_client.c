@@ -19,6 +19,7 @@
 
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
+#include "test/lib/etcdtest.h"
 #include "test/lib/evtest.h"
 
 #define WAIT_S 10.0
@@ -303,9 +304,7 @@ static void on_grant(void *arg, const struct etcd_error *err, int64_t id,
 static void test_timeout_outcome_unknown(void **state)
 {
 	(void)state;
-	struct etcd_cluster *cl = etcd_cluster_start(3, NULL);
-	assert_non_null(cl);
-	assert_int_equal(etcd_cluster_leader_last(cl), 0); /* m0 follows */
+	struct etcd_cluster *cl = etcdtest_cluster_start(); /* m0 follows */
 	etcd_client *c = client_new(cl->endpoints, 3, NULL, NULL, 3000);
 	etcd_client *cr = client_new(cl->endpoints, 3, NULL, NULL, 3000);
 	etcd_client *cg = client_new(cl->endpoints, 3, NULL, NULL, 3000);

@@ -477,14 +477,8 @@ static void test_campaign_member_stalls(void **state)
 {
 	(void)state;
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct etcd_cluster *cl = etcd_cluster_start(3, NULL);
-	assert_non_null(cl);
-	assert_int_equal(etcd_cluster_leader_last(cl), 0);
-	struct etcd_config cfg = {.endpoints = cl->endpoints,
-				  .n_endpoints = 3,
-				  .request_timeout_ms = 1000};
-	etcd_client *cb = NULL;
-	assert_int_equal(etcd_client_new(loop, &cfg, &cb), 0);
+	struct etcd_cluster *cl = etcdtest_cluster_start();
+	etcd_client *cb = etcdtest_cluster_client(loop, cl, 1000);
 	etcd_client *ca = etcdtest_client_new(loop, cl->m[1], 0);
 	struct camp a = {0}, b = {0}, b2 = {0};
 	struct keys k = {0};
@@ -529,10 +523,7 @@ static void test_campaign_member_stalls(void **state)
 
 	/* m0 resumes and drops the old campaign (etcd then resigns the key
 	 * it knew, by its old create revision): the new one stays. */
-	const char *ep0[] = {cl->endpoints[0]};
-	struct etcd_config cfg0 = {.endpoints = ep0, .n_endpoints = 1};
-	etcd_client *c0 = NULL;
-	assert_int_equal(etcd_client_new(loop, &cfg0, &c0), 0);
+	etcd_client *c0 = etcdtest_client_new(loop, cl->m[0], 0);
 	etcdtest_put(c0, "/e13-sync", "m0", 0);
 	evtest_run_for(loop, 1.0);
 	struct leader l = get_leader(ca, "e13");

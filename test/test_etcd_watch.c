@@ -520,16 +520,10 @@ static void test_stalled_member_of_cluster(void **state)
 {
 	(void)state;
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct etcd_cluster *cl = etcd_cluster_start(3, NULL);
-	assert_non_null(cl);
-	assert_int_equal(etcd_cluster_leader_last(cl), 0);
+	struct etcd_cluster *cl = etcdtest_cluster_start();
 	struct etcd_harness *const *m = cl->m;
 	const char *const *eps = cl->endpoints;
-	struct etcd_config cfg = {.endpoints = eps,
-				  .n_endpoints = 3,
-				  .request_timeout_ms = 1000};
-	etcd_client *c = NULL;
-	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
+	etcd_client *c = etcdtest_cluster_client(loop, cl, 1000);
 	etcd_client *cw = etcdtest_client_new(loop, m[1], 0);
 	struct rec r = {0};
 
