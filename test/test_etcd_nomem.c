@@ -236,14 +236,22 @@ static const struct {
 #define CORPUS "fuzz/corpus/fuzz_etcd_decode"
 #endif
 
-static void test_decoders_nomem(void **state)
+/* Skips the running test where the interposer cannot work. */
+static void require_interposer(void)
 {
-	(void)state;
 #ifdef NOMEM_SKIP
 	skip();
 #else
 	if (!interposed())
 		skip();
+#endif
+}
+
+static void test_decoders_nomem(void **state)
+{
+	(void)state;
+	require_interposer();
+#ifndef NOMEM_SKIP
 	DIR *d = opendir(CORPUS);
 	struct dirent *de;
 	int fixtures = 0, failures_injected = 0;
@@ -345,11 +353,8 @@ static void test_decoders_nomem(void **state)
 static void test_encoders_nomem(void **state)
 {
 	(void)state;
-#ifdef NOMEM_SKIP
-	skip();
-#else
-	if (!interposed())
-		skip();
+	require_interposer();
+#ifndef NOMEM_SKIP
 	struct etcd_range_req range = {.key = "/a/", .prefix = true,
 				       .limit = 10, .revision = 3,
 				       .sort_order = ETCD_SORT_ASCEND};
@@ -433,11 +438,8 @@ static void on_txn_count(void *arg, const struct etcd_error *err,
 static void test_calls_nomem(void **state)
 {
 	(void)state;
-#ifdef NOMEM_SKIP
-	skip();
-#else
-	if (!interposed())
-		skip();
+	require_interposer();
+#ifndef NOMEM_SKIP
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct etcd_harness *h = etcd_harness_start(NULL);
 	assert_non_null(h);
