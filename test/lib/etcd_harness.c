@@ -216,7 +216,7 @@ struct etcd_cluster *etcd_cluster_start(size_t n,
 					const struct etcd_harness_opts *o)
 {
 	struct etcd_cluster *cl = calloc(1, sizeof(*cl));
-	int ports[2 * ETCD_CLUSTER_MAX];
+	int ports[2 * ETCD_CLUSTER_MAX] = {0};
 	char spec[ETCD_CLUSTER_MAX * 48] = "";
 	size_t len = 0;
 
@@ -259,7 +259,7 @@ int etcd_cluster_leader(struct etcd_cluster *cl)
 		char out[512];
 		/* "endpoint, id, version, size, IS LEADER, ..." */
 		if (etcd_harness_ctl(cl->m[i], out, sizeof(out), "endpoint",
-				     "status", NULL) != 0)
+				     "status", (char *)NULL) != 0)
 			continue;
 		char *f = out;
 		for (int k = 0; k < 4 && f != NULL; k++)
