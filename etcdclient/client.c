@@ -470,15 +470,17 @@ static void next_endpoint(etcd_client *c, const struct etcd_call *call)
  * request that provably never left may be sent elsewhere unless it is
  * idempotent: one written to a stalled member sits in that member's
  * socket buffer and is applied when it resumes, after whatever the
- * caller wrote since.  A connection that was refused or never finished
- * its handshake carried nothing; any other failure on a new connection
- * that got as far as the transfer, and every failure on a reused
- * keep-alive connection (which has no connect phase, so its connect time
- * and connection count are 0 however much it sent), may have.
+ * caller wrote since.  A connection refused carried nothing, nor did one
+ * whose transfer never began: no pretransfer time (curl records it just
+ * before it writes the request), no request bytes, nothing uploaded - a
+ * connect or TLS handshake that failed or timed out.  The connect time
+ * and connection count say nothing: both are 0 for a reused keep-alive
+ * connection, which has no connect phase however much it sent, and for
+ * a connect that timed out (curl counts only connections made).
  */
 static bool request_may_have_left(CURLcode res, CURL *easy)
 {
-	long connects = 0, req_size = 0;
+	long req_size = 0;
 	curl_off_t pretransfer = 0, uploaded = 0;
 
 	switch (res) {
@@ -489,17 +491,14 @@ static bool request_may_have_left(CURLcode res, CURL *easy)
 	default:
 		break;
 	}
-	if (curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) !=
-		    CURLE_OK ||
-	    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T,
+	if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T,
 			      &pretransfer) != CURLE_OK ||
 	    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_size) !=
 		    CURLE_OK ||
 	    curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) !=
 		    CURLE_OK)
 		return true;
-	return !(connects > 0 && pretransfer == 0 && req_size == 0 &&
-		 uploaded == 0);
+	return pretransfer != 0 || req_size != 0 || uploaded != 0;
 }
 
 static void transfer_error(struct etcd_call *call, CURLcode res,

@@ -226,6 +226,40 @@ static void test_all_dead(void **state)
 	c = etcd_client_free(c);
 }
 
+/* An endpoint whose listen queue is full drops SYNs: the connection times
+ * out before anything is sent, so even a write goes to the next one. */
+static void test_connect_timeout_fails_over(void **state)
+{
+	(void)state;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	char bh[64];
+
+	assert_true(lfd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	for (int i = 0; i < 4; i++) { /* never accepted: the queue fills */
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fill[i] >= 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	snprintf(bh, sizeof(bh), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	const char *eps[] = {bh, plain->endpoint};
+	etcd_client *c = client_new(eps, 2, NULL, NULL, 0);
+
+	struct cap p = put(c, "/cto", "v");
+	if (p.failed)
+		fail_msg("put after a connect timeout: %s", p.err.message);
+	assert_string_equal(etcd_client_endpoint(c), plain->endpoint);
+	c = etcd_client_free(c);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
 /* A stalled etcd: the request timeout fires. */
 static void test_timeout(void **state)
 {
@@ -699,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_client_new_invalid),
 		cmocka_unit_test(test_failover_dead_first),
 		cmocka_unit_test(test_all_dead),
+		cmocka_unit_test(test_connect_timeout_fails_over),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_timeout_outcome_unknown),
 		cmocka_unit_test(test_max_requests),
