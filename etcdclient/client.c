@@ -881,12 +881,13 @@ int etcd_call_start(etcd_client *c, const char *path, json_t *body,
 			  ret_call);
 }
 
-int etcd_call_start_beside(etcd_client *c, const struct etcd_call *beside,
-			   const char *path, json_t *body,
-			   etcd_call_done_cb done, void *arg,
-			   struct etcd_call **ret_call)
+int etcd_call_probe(etcd_client *c, const struct etcd_call *stream,
+		    json_t *key, etcd_call_done_cb done, void *arg,
+		    struct etcd_call **ret_call)
 {
-	return call_start(c, beside, path, body, 0, done, NULL, arg,
+	json_t *body = json_pack("{s:O, s:b}", "key", key, "count_only", 1);
+
+	return call_start(c, stream, "/v3/kv/range", body, 0, done, NULL, arg,
 			  ret_call);
 }
 

@@ -16,7 +16,13 @@
  *
  * Observe.  Answers are queued and reported from a zero-delay timer, never
  * from inside curl, so the callback may do anything.  Any end of the
- * stream is terminal (err set, ETCD_ECONN when etcd closed it).
+ * stream is terminal (err set, ETCD_ECONN when etcd closed it), and so is
+ * a failed probe: every 30 s a read goes to the stream's own member.
+ *
+ * Liveness.  A campaign's stream and an observe's are silent for as long
+ * as the leadership does not change, and a stopped member keeps its
+ * sockets open: both probe their own member (etcd_call_probe),
+ * not the client's current endpoint, which may have failed over.
  *
  * etcd_client_free() runs a pending campaign's or a live observe's
  * callback with ETCD_ECANCELED; the handles stay valid (detached) until
@@ -288,6 +294,7 @@ struct etcd_campaign {
 	struct etcd_error probe_err; /* with C_WITHDRAW */
 	json_t *answer;		/* the campaign's answer */
 	char *key;		/* our candidacy key: name/<lease hex> */
+	json_t *probe_key;	/* key, base64 */
 	bool in_cb, dead;
 	struct etcd_arena arena;
 };
@@ -361,6 +368,7 @@ static void camp_free(etcd_campaign *camp)
 	if (camp->c != NULL)
 		etcd_handle_unlink(camp->c, &camp->h);
 	json_decref(camp->answer);
+	json_decref(camp->probe_key);
 	etcd_arena_clear(&camp->arena);
 	free(camp->key);
 	free(camp);
@@ -592,35 +600,35 @@ static void on_camp_probe(void *arg, const struct etcd_error *err,
 	}
 }
 
-/* While the campaign waits, a linearizable count-only read of our key,
- * sent to the campaign's own member: its stream says nothing until we
- * lead, so a stopped member would keep us waiting for good. */
+/* While the campaign waits, a probe of the campaign's own member (a read
+ * of our key): its stream says nothing until we lead, so a stopped
+ * member would keep us waiting for good. */
 static void on_camp_probe_timer(struct ev_loop *loop, ev_timer *t,
 				int revents)
 {
 	etcd_campaign *camp = t->data;
-	json_t *body;
 
 	(void)loop;
 	(void)revents;
 	if (camp->probe != NULL || camp->state != C_CAMPAIGN ||
 	    camp->call == NULL || camp->c == NULL)
 		return;
-	body = json_pack("{s:o, s:b}", "key",
-			 etcd_json_b64(camp->key, strlen(camp->key)),
-			 "count_only", 1);
-	if (body == NULL)
-		return; /* next time */
-	if (etcd_call_start_beside(camp->c, camp->call, "/v3/kv/range", body,
-				   on_camp_probe, camp, &camp->probe) != 0)
-		camp->probe = NULL;
+	if (etcd_call_probe(camp->c, camp->call, camp->probe_key,
+			    on_camp_probe, camp, &camp->probe) != 0)
+		camp->probe = NULL; /* next time */
+}
+
+/* Sets the repeat of a probe timer, at once if it runs. */
+static void probe_interval(struct ev_loop *loop, ev_timer *t, double s)
+{
+	t->repeat = s;
+	if (ev_is_active(t))
+		ev_timer_again(loop, t);
 }
 
 void etcd_campaign_set_probe_interval(etcd_campaign *camp, double seconds)
 {
-	camp->probe_timer.repeat = seconds;
-	if (ev_is_active(&camp->probe_timer))
-		ev_timer_again(camp->loop, &camp->probe_timer);
+	probe_interval(camp->loop, &camp->probe_timer, seconds);
 }
 
 int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
@@ -655,21 +663,22 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 		free(camp);
 		return ETCD_ENOMEM;
 	}
+	camp->probe_key = etcd_json_b64(camp->key, strlen(camp->key));
 	body = json_object();
-	if (body == NULL || etcd_json_set_b64(body, "name", name, strlen(name)) ||
+	if (camp->probe_key == NULL || body == NULL ||
+	    etcd_json_set_b64(body, "name", name, strlen(name)) ||
 	    etcd_json_set_int64(body, "lease", lease) ||
 	    etcd_json_set_b64(body, "value", value, value_len)) {
 		json_decref(body);
-		free(camp->key);
-		free(camp);
+		camp_free(camp);
 		return ETCD_ENOMEM;
 	}
 	r = etcd_call_start(c, "/v3/election/campaign", body, ETCD_CALL_STREAM,
 			    on_campaign_done, on_campaign_line, camp,
 			    &camp->call);
 	if (r != 0) {
-		free(camp->key);
-		free(camp);
+		camp->call = NULL;
+		camp_free(camp);
 		return r;
 	}
 	etcd_handle_link(c, &camp->h);
@@ -680,6 +689,8 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 
 /* ---- observe ---------------------------------------------------------- */
 
+#define OBS_PROBE_S 30.0 /* between probes of an observe stream's member */
+
 struct etcd_observe {
 	struct etcd_handle h;
 	etcd_client *c;
@@ -687,6 +698,9 @@ struct etcd_observe {
 	etcd_leader_cb cb;
 	void *arg;
 	struct etcd_call *call;
+	json_t *probe_key;	 /* the election name, base64 */
+	struct etcd_call *probe; /* probe of the stream's member */
+	ev_timer probe_timer;
 	json_t *queue;
 	bool ended, done;
 	struct etcd_error end_err;
@@ -699,6 +713,10 @@ struct etcd_observe {
 static void obs_stop(etcd_observe *o)
 {
 	ev_timer_stop(o->loop, &o->dispatch);
+	ev_timer_stop(o->loop, &o->probe_timer);
+	if (o->probe != NULL)
+		etcd_call_cancel(o->probe);
+	o->probe = NULL;
 	if (o->call != NULL)
 		etcd_call_cancel(o->call);
 	o->call = NULL;
@@ -713,6 +731,7 @@ static void obs_free(etcd_observe *o)
 	if (o->c != NULL)
 		etcd_handle_unlink(o->c, &o->h);
 	json_decref(o->queue);
+	json_decref(o->probe_key);
 	etcd_arena_clear(&o->arena);
 	free(o);
 }
@@ -814,6 +833,47 @@ static void on_obs_dispatch(struct ev_loop *loop, ev_timer *t, int revents)
 		obs_free(o);
 }
 
+static void on_obs_probe(void *arg, const struct etcd_error *err,
+			 json_t *resp)
+{
+	etcd_observe *o = arg;
+
+	(void)resp;
+	o->probe = NULL;
+	if (err == NULL || err->code == ETCD_ECANCELED || o->call == NULL)
+		return;
+	/* The stream's member does not answer: the stream is dead. */
+	etcd_call_cancel(o->call);
+	o->call = NULL;
+	o->ended = true;
+	etcd_error_set(&o->end_err, err->code,
+		       "observe: its member did not answer a probe: %s",
+		       err->message);
+	if (!ev_is_active(&o->dispatch))
+		ev_timer_start(o->loop, &o->dispatch);
+}
+
+/* Leader changes may be rare: a probe of the stream's own member tells a
+ * quiet stream from a stuck one. */
+static void on_obs_probe_timer(struct ev_loop *loop, ev_timer *t,
+			       int revents)
+{
+	etcd_observe *o = t->data;
+
+	(void)loop;
+	(void)revents;
+	if (o->probe != NULL || o->call == NULL || o->c == NULL)
+		return;
+	if (etcd_call_probe(o->c, o->call, o->probe_key, on_obs_probe, o,
+			    &o->probe) != 0)
+		o->probe = NULL; /* next time */
+}
+
+void etcd_observe_set_probe_interval(etcd_observe *obs, double seconds)
+{
+	probe_interval(obs->loop, &obs->probe_timer, seconds);
+}
+
 int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 			  void *arg, etcd_observe **ret_obs)
 {
@@ -836,9 +896,13 @@ int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 	o->h.close = obs_close;
 	ev_timer_init(&o->dispatch, on_obs_dispatch, 0., 0.);
 	o->dispatch.data = o;
+	ev_init(&o->probe_timer, on_obs_probe_timer);
+	o->probe_timer.repeat = OBS_PROBE_S;
+	o->probe_timer.data = o;
 	o->queue = json_array();
+	o->probe_key = etcd_json_b64(name, strlen(name));
 	body = json_object();
-	if (o->queue == NULL || body == NULL ||
+	if (o->queue == NULL || o->probe_key == NULL || body == NULL ||
 	    etcd_json_set_b64(body, "name", name, strlen(name))) {
 		json_decref(body);
 		obs_free(o);
@@ -853,7 +917,9 @@ int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 		return r;
 	}
 	etcd_handle_link(c, &o->h);
+	ev_timer_again(o->loop, &o->probe_timer);
 	*ret_obs = o;
 	return 0;
 }
+
 

@@ -468,7 +468,10 @@ int etcd_election_resign(etcd_client *c, const struct etcd_leader_key *lk,
 /* Streams the leader's kv each time it changes (err NULL), until canceled
  * or a terminal error (err set; then free with etcd_observe_cancel).  Any
  * end of the stream is terminal (ETCD_ECONN if etcd closed it); there is
- * no automatic resume.  Changes include proclaims (same key, new value). */
+ * no automatic resume.  Changes include proclaims (same key, new value).
+ * The stream's own member is probed every 30 s (a read under the request
+ * timeout); if it does not answer, the observe ends with that error
+ * (ETCD_ETIMEDOUT typically). */
 int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 			  void *arg, etcd_observe **ret_obs);
 etcd_observe *etcd_observe_cancel(etcd_observe *obs);

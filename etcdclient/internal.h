@@ -142,15 +142,16 @@ int etcd_call_start(etcd_client *c, const char *path, json_t *body,
 		    unsigned flags, etcd_call_done_cb done,
 		    etcd_call_line_cb line, void *arg,
 		    struct etcd_call **ret_call);
-/* A unary call to the member that `beside` (a stream in flight) was sent
- * to, and only there: never re-sent elsewhere, whatever fails.  A stream
+/* A liveness probe of a stream in flight: a linearizable count-only range
+ * of key (borrowed, a base64 JSON string) sent to the member `stream` is
+ * on, and only there, never re-sent elsewhere whatever fails.  A stream
  * is alive only if its own member answers: asking the client's current
  * endpoint, which may have failed over, says nothing about it.  A failure
- * moves the client off that member, as any failure there does. */
-int etcd_call_start_beside(etcd_client *c, const struct etcd_call *beside,
-			   const char *path, json_t *body,
-			   etcd_call_done_cb done, void *arg,
-			   struct etcd_call **ret_call);
+ * moves the client off that member, as any failure there does.  done
+ * and ret_call as for etcd_call_start(). */
+int etcd_call_probe(etcd_client *c, const struct etcd_call *stream,
+		    json_t *key, etcd_call_done_cb done, void *arg,
+		    struct etcd_call **ret_call);
 /* Aborts; neither callback runs afterwards.  Safe from a line callback. */
 void etcd_call_cancel(struct etcd_call *call);
 

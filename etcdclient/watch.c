@@ -547,20 +547,16 @@ static void on_probe(void *arg, const struct etcd_error *err, json_t *resp)
 static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	etcd_watch *w = t->data;
-	json_t *body;
 
 	(void)loop;
 	(void)revents;
 	if (w->probe != NULL || w->call == NULL || w->c == NULL)
 		return;
-	body = json_pack("{s:O, s:b}", "key", w->probe_key, "count_only", 1);
-	if (body == NULL)
-		return; /* try again next time */
 	w->probe_lines = w->lines;
 	/* To the stream's own member: the client may have failed over. */
-	if (etcd_call_start_beside(w->c, w->call, "/v3/kv/range", body,
-				   on_probe, w, &w->probe) != 0)
-		w->probe = NULL;
+	if (etcd_call_probe(w->c, w->call, w->probe_key, on_probe, w,
+			    &w->probe) != 0)
+		w->probe = NULL; /* try again next time */
 }
 
 int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,

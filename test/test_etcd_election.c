@@ -471,7 +471,8 @@ static void test_campaign_cancel_withdraws(void **state)
  * campaign must notice (a probe of its own member), withdraw B's key so
  * that a candidate nobody acts for does not keep the leadership, and
  * report an error; B's next campaign, through a live member, wins.
- * Before, B heard nothing until m0 resumed.
+ * Before, B heard nothing until m0 resumed.  An observer whose stream
+ * is on m0 must likewise end (observe streams end terminally), not wait.
  */
 static void test_campaign_member_stalls(void **state)
 {
@@ -496,6 +497,11 @@ static void test_campaign_member_stalls(void **state)
 	assert_true(evtest_run_until_count(loop, &k.puts, 1, TIMEOUT));
 	assert_string_equal(k.last_put, bkey);
 	etcd_campaign_set_probe_interval(b.h, 1.0);
+	struct obs o = {0};
+	assert_int_equal(etcd_election_observe(cb, "e13", on_observe, &o,
+					       &o.h), 0);
+	assert_true(evtest_run_until_count(loop, &o.n, 1, TIMEOUT)); /* A */
+	etcd_observe_set_probe_interval(o.h, 1.0);
 
 	assert_int_equal(etcd_harness_pause(cl->m[0], true), 0);
 	struct done d = {0};
@@ -508,7 +514,12 @@ static void test_campaign_member_stalls(void **state)
 	if (withdrawn) /* again, through a live member */
 		campaign(cb, &b2, "e13", lb, "B");
 	bool won = withdrawn && evtest_run_until(loop, &b2.done, TIMEOUT);
+	bool obs_ended = evtest_run_until_count(loop, &o.errors, 1, TIMEOUT);
 	assert_int_equal(etcd_harness_pause(cl->m[0], false), 0);
+	if (!obs_ended)
+		fail_msg("observe on stopped m0 still open after %.0f s",
+			 TIMEOUT);
+	assert_int_equal(o.err_code, ETCD_ETIMEDOUT);
 	if (!told) {
 		struct leader l = get_leader(ca, "e13");
 		fail_msg("campaign on stopped m0 not told in %.0f s while "
@@ -531,6 +542,7 @@ static void test_campaign_member_stalls(void **state)
 	assert_string_equal(l.key, bkey);
 	assert_int_equal(l.create_rev, b2.lk.rev);
 
+	o.h = etcd_observe_cancel(o.h);
 	b2.h = etcd_campaign_cancel(b2.h);
 	b.h = etcd_campaign_cancel(b.h);
 	a.h = etcd_campaign_cancel(a.h);
