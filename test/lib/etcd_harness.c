@@ -303,6 +303,7 @@ static void reap(struct etcd_harness *h, int sig)
 	if (h->pid <= 0)
 		return;
 	kill(h->pid, SIGCONT);
+	h->paused = false;
 	kill(h->pid, sig);
 	for (int i = 0; i < 200; i++) { /* 10 s, then SIGKILL */
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
@@ -351,9 +352,36 @@ int etcd_harness_restart(struct etcd_harness *h)
 
 int etcd_harness_pause(struct etcd_harness *h, bool paused)
 {
+	int status;
+
 	if (h->pid <= 0)
 		return -1;
-	return kill(h->pid, paused ? SIGSTOP : SIGCONT);
+	if (!paused) {
+		h->paused = false;
+		return kill(h->pid, SIGCONT);
+	}
+	if (h->paused)
+		return 0; /* no second stop to wait for */
+	if (kill(h->pid, SIGSTOP) != 0)
+		return -1;
+	/* kill() returns before every thread has stopped (one in a disk
+	 * write stops when that returns): wait for the group stop, or a
+	 * request sent next may still be answered. */
+	for (;;) {
+		pid_t r = waitpid(h->pid, &status, WUNTRACED);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != h->pid)
+			return -1;
+		if (WIFSTOPPED(status)) {
+			h->paused = true;
+			return 0;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			h->pid = 0;
+			return -1;
+		}
+	}
 }
 
 int etcd_harness_ctl(struct etcd_harness *h, char *out, size_t cap, ...)

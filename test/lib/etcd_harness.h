@@ -33,6 +33,7 @@ struct etcd_harness {
 	char endpoint[64];   /* http(s)://127.0.0.1:<client_port> */
 	char dir[256];       /* temp dir holding data/ and etcd.log */
 	char **argv;
+	bool paused;         /* stopped by etcd_harness_pause() */
 };
 
 /* Starts etcd and waits until /health answers (up to 20 s).  Returns NULL
@@ -44,7 +45,7 @@ struct etcd_harness *etcd_harness_stop(struct etcd_harness *h);
 int etcd_harness_kill(struct etcd_harness *h);
 /* Starts again on the same ports and data dir; waits for health. */
 int etcd_harness_restart(struct etcd_harness *h);
-/* SIGSTOP / SIGCONT. */
+/* SIGSTOP (returns once every thread of etcd has stopped) / SIGCONT. */
 int etcd_harness_pause(struct etcd_harness *h, bool paused);
 /* A cluster of n members (m0, m1, ...) on loopback, each with its own
  * client and peer port and data dir, started together and healthy (a
