@@ -28,7 +28,8 @@
  * Failover and "outcome unknown": a call goes to the client's current
  * endpoint; when that fails the client moves on to the next.  A call is
  * sent again, to the next endpoint, only if its request provably never
- * left (connection refused, handshake not finished) or if it is a read
+ * left (connection refused, connect or TLS handshake not finished, no
+ * request byte written) or if it is a read
  * (range, list, lease time-to-live, election leader, keepalive refresh:
  * sending those twice does no harm).  A write (put, delete, txn,
  * compaction, lease grant or revoke, campaign, proclaim, resign) that
@@ -89,9 +90,12 @@ struct etcd_error {
 	int64_t compact_revision; /* with ETCD_ECOMPACTED */
 	char message[256]; /* human readable, NUL-terminated */
 	/* The request may have reached etcd: it may have been applied, or
-	 * may still be, later (see "Outcome unknown" above).  Set on
-	 * ETCD_ETIMEDOUT and ETCD_ECONN after the request was written, and
-	 * on etcd's own timeouts (ETCD_ESERVER with gRPC code 4 or 14). */
+	 * may still be, later (see "Failover and outcome unknown" above).
+	 * Set on ETCD_ETIMEDOUT and ETCD_ECONN once the request may have
+	 * been written, and on etcd's own timeouts (ETCD_ESERVER with gRPC
+	 * code 4 or 14); it matters for writes (a read that failed
+	 * everywhere may carry it too).  Never set on errors of calls that
+	 * were not sent (queued behind a failed authenticate, say). */
 	bool outcome_unknown;
 };
 
