@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "common/log.h"
 
 /* {"request": {...spec...}, "request_rev", "attempt"} -> need */
@@ -85,8 +86,8 @@ const char *ctrl_cache_slot_leader(const struct ctrl_slot *s)
  * val is parsed.  Cached for led slots only: not watched (ctrl_wch), it
  * would go stale. */
 void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
-			 const char *val, size_t len, struct ctrl_status *own,
-			 int64_t mod)
+		       const char *val, size_t len, struct ctrl_status *own,
+		       int64_t mod)
 {
 	struct ctrl_status st = {0};
 	struct ctrl_req *r = NULL;
@@ -119,8 +120,8 @@ out:
 /* P/assign/<host>/<id> at mod: own (taken) is the need the controller
  * assigned, else val is parsed.  Led slots only, as statuses. */
 void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
-			 const char *id, const char *val, size_t len,
-			 struct fs_need *own, int64_t mod)
+		       const char *id, const char *val, size_t len,
+		       struct fs_need *own, int64_t mod)
 {
 	struct ctrl_req *r;
 	struct ctrl_asg *v;
@@ -161,7 +162,7 @@ out:
 }
 
 void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
-		      size_t len, int64_t create, int64_t mod)
+		    size_t len, int64_t create, int64_t mod)
 {
 	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1], err[256];
 	struct ctrl_host *h;

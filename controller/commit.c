@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "common/log.h"
 
 
@@ -30,9 +31,10 @@ static struct fs_alloc *alloc_dup(const struct ctrl_host *h)
 
 static char *assign_json(const struct ctrl_req *r, int64_t attempt)
 {
-	return ctrl_keyf("{\"request\":%.*s,\"request_rev\":%lld,\"attempt\":%lld}",
-		    (int)r->req_len, r->req_val, (long long)r->req_rev,
-		    (long long)attempt);
+	return ctrl_keyf(
+	    "{\"request\":%.*s,\"request_rev\":%lld,\"attempt\":%lld}",
+	    (int)r->req_len, r->req_val, (long long)r->req_rev,
+	    (long long)attempt);
 }
 
 /* Bytes of the alloc value of h after a batch, at most. */
@@ -143,11 +145,10 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	s.score = score;
 	s.has_explain = true;
 	s.explain = r->explain;
-	ctrl_report_reason(&s, "placed on %s: lowest score %.3f of %zu %s", h->name,
-		      score,
-		      r->round_attempt ? r->n_cands
-				       : (size_t)r->explain.feasible,
-		      r->round_attempt ? "bids" : "feasible hosts");
+	ctrl_report_reason(
+	    &s, "placed on %s: lowest score %.3f of %zu %s", h->name, score,
+	    r->round_attempt ? r->n_cands : (size_t)r->explain.feasible,
+	    r->round_attempt ? "bids" : "feasible hosts");
 	js = ctrl_report_json(c, r, &s);
 	own = ctrl_txn_status_dup(&s);
 	memset(&s.explain, 0, sizeof(s.explain)); /* still r's */
@@ -166,10 +167,11 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	ops = 2 + (h->tent_picks == 0);
 	bytes = strlen(js) + strlen(aj) + 4 * kb +
 		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
-	if (t->n_reqs == 0 ? !ctrl_txn_room(t, cmps, ops + (ctrl_txn_round_ops(r) > 0),
-				      bytes + kb)
-			   : !ctrl_txn_room(t, cmps, ops + ctrl_txn_round_ops(r),
-				      bytes + ctrl_txn_round_ops(r) * kb)) {
+	if (t->n_reqs == 0
+		? !ctrl_txn_room(t, cmps, ops + (ctrl_txn_round_ops(r) > 0),
+				 bytes + kb)
+		: !ctrl_txn_room(t, cmps, ops + ctrl_txn_round_ops(r),
+				 bytes + ctrl_txn_round_ops(r) * kb)) {
 		free(js);
 		free(aj);
 		ctrl_txn_status_drop(own);
@@ -187,13 +189,14 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		t->resv_ok++;
 		t->resv_bytes += 3 * kb + alloc_max(h->tent);
 	}
-	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
-	       r->st_present ? r->st_rev : 0);
-	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
-	       r->req_rev);
+	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
+	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->req_rev);
 	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), js, 0);
 	ctrl_txn_keep_status(t, own);
-	ctrl_txn_op(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id), aj, 0);
+	ctrl_txn_op(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id),
+		    aj, 0);
 	ctrl_txn_keep_need(t, &r->parsed.need);
 	ctrl_txn_round_close(c, t, r);
 	r->pick = h->name;
@@ -221,8 +224,7 @@ static void commit_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 	}
 	r->tries++;
 	if (t->answered && slot_mine(c, r->slot) &&
-	    r->tries < c->cfg->max_attempts &&
-	    r->req_rev == r->plan_req_rev &&
+	    r->tries < c->cfg->max_attempts && r->req_rev == r->plan_req_rev &&
 	    (r->st_present ? r->st_rev : 0) == r->plan_st_rev) {
 		/* A host's alloc moved: next bid that fits. */
 		ctrl_req_ready_push(c, r);
@@ -240,11 +242,12 @@ static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 	for (size_t i = 0; i < t->n_hosts; i++) {
 		struct ctrl_host *h = t->hosts[i];
 		if (h->tent_picks) {
-			ctrl_txn_cmp(t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
-			       ETCD_CMP_MOD,
-			       h->alloc_present ? h->alloc_rev : 0);
-			ctrl_txn_op(t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
-			      fs_alloc_format(h->tent), 0);
+			ctrl_txn_cmp(
+			    t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
+			    ETCD_CMP_MOD, h->alloc_present ? h->alloc_rev : 0);
+			ctrl_txn_op(t,
+				    ctrl_keyf("%salloc/%s", c->prefix, h->name),
+				    fs_alloc_format(h->tent), 0);
 			h->locked++;
 			t->hosts[used++] = h;
 			ctrl_host_pend_clear(h);
@@ -309,7 +312,8 @@ void ctrl_commit_flush(struct ctrl *c)
 				memset(&r->explain, 0, sizeof(r->explain));
 				ctrl_req_round_reset(r);
 				r->act = ACT_NONE;
-				ctrl_report_unschedulable(c, r, &ex, "no host fits");
+				ctrl_report_unschedulable(c, r, &ex,
+							  "no host fits");
 				ctrl_explain_clear(&ex);
 			} else if (rc == BATCH_NOFIT) {
 				/* Nothing fits any more: plan again. */

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name,
-				  bool create)
+struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name, bool create)
 {
 	struct ctrl_host *h = ctrl_map_get(&c->hosts, name);
 

@@ -20,8 +20,8 @@ char *ctrl_keyf(const char *fmt, ...)
 }
 
 /* Splits "<kind>/<a>[/<b>]" after the prefix. */
-int ctrl_key_split(const struct ctrl *c, const char *key, char *kind,
-		     char *a, char *b)
+int ctrl_key_split(const struct ctrl *c, const char *key, char *kind, char *a,
+		   char *b)
 {
 	const char *p, *s1, *s2;
 	size_t n;

@@ -57,7 +57,7 @@ void ctrl_pass(struct ctrl *c)
 	 * opened a round per queued request, hosts could not bid in time,
 	 * and rounds timed out and were opened again. */
 	while (c->inflight + c->rounds_open + c->rounds_sending <
-		       (unsigned)c->cfg->max_inflight &&
+		   (unsigned)c->cfg->max_inflight &&
 	       c->rounds_open + c->rounds_sending < ctrl_round_max(c) &&
 	       started++ < PASS_START && (it = ctrl_queue_pop(&c->queue))) {
 		r = (struct ctrl_req *)((char *)it -

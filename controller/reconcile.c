@@ -4,6 +4,7 @@
 #include "controller/core.h"
 
 #include <string.h>
+
 #include "common/log.h"
 
 static struct ctrl_asg *asg_find(struct ctrl_req *r, const char *host)
@@ -56,8 +57,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 	if (!r->req_present) {
 		ctrl_req_abort(r);
 		if (r->n_asg)
-			ctrl_release(c, r, &r->asg[0], NULL,
-				    "request deleted");
+			ctrl_release(c, r, &r->asg[0], NULL, "request deleted");
 		else if (r->st_present)
 			ctrl_report_forget(c, r);
 		return;
@@ -79,7 +79,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		ctrl_report_reason(&s, "%s", r->reason);
 		if (r->n_asg) {
 			ctrl_release(c, r, &r->asg[0], &s,
-				    "request rewritten invalid");
+				     "request rewritten invalid");
 			return;
 		}
 		fs_info("rejected %s: %s", r->id, r->reason);
@@ -96,11 +96,12 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		ctrl_req_abort(r);
 		ctrl_report_init(&s, CTRL_PENDING, r);
 		ctrl_report_carry(&s, r);
-		ctrl_report_reason(&s, "%s", cur ? "stray assignment released"
-					    : "request rewritten; placing "
-					      "the new version");
+		ctrl_report_reason(&s, "%s",
+				   cur ? "stray assignment released"
+				       : "request rewritten; placing "
+					 "the new version");
 		ctrl_release(c, r, &r->asg[i], &s,
-			    cur ? "stray" : "request rewritten");
+			     cur ? "stray" : "request rewritten");
 		return;
 	}
 	if (placed) {
@@ -119,7 +120,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 			ctrl_report_init(&s, CTRL_PENDING, r);
 			ctrl_report_carry(&s, r);
 			ctrl_report_reason(&s, "assignment on %s vanished",
-				      r->st.host);
+					   r->st.host);
 			ctrl_report_status(c, r, &s, "reset");
 			return;
 		}
@@ -128,9 +129,9 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 			ctrl_report_carry(&s, r);
 			strcpy(s.host, r->st.host);
 			ctrl_report_reason(&s,
-				      "host %s left (lease expired); "
-				      "rescheduling",
-				      r->st.host);
+					   "host %s left (lease expired); "
+					   "rescheduling",
+					   r->st.host);
 			fs_warn("%s lost with host %s; rescheduling", r->id,
 				r->st.host);
 			ctrl_release(c, r, a, &s, "host lost");
@@ -144,7 +145,8 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 				return;
 			s.phase = CTRL_RUNNING;
 			if (r->st.reason && strncmp(r->st.reason, "placed ", 7) == 0)
-				ctrl_report_reason(&s, "running; %s", r->st.reason);
+				ctrl_report_reason(&s, "running; %s",
+						   r->st.reason);
 			else
 				ctrl_report_reason(&s, "running on %s", s.host);
 			fs_info("%s running on %s", r->id, s.host);
@@ -154,25 +156,25 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 			ctrl_report_carry(&s, r);
 			ctrl_status_avoid_add(&s, r->st.host);
 			if (s.attempt >= c->cfg->max_attempts) {
-				ctrl_report_reason(&s,
-					      "failed on %lld host(s), "
-					      "max_attempts %lld reached; "
-					      "last error on %s: %s",
-					      (long long)s.attempt,
-					      (long long)c->cfg->max_attempts,
-					      r->st.host,
-					      vm->error ? vm->error : "?");
+				ctrl_report_reason(
+				    &s,
+				    "failed on %lld host(s), "
+				    "max_attempts %lld reached; "
+				    "last error on %s: %s",
+				    (long long)s.attempt,
+				    (long long)c->cfg->max_attempts, r->st.host,
+				    vm->error ? vm->error : "?");
 				fs_warn("%s failed terminally: %s", r->id,
 					s.reason);
 			} else {
-				ctrl_report_reason(&s,
-					      "failed on %s: %s; "
-					      "rescheduling (attempt %lld of "
-					      "%lld)",
-					      r->st.host,
-					      vm->error ? vm->error : "?",
-					      (long long)s.attempt + 1,
-					      (long long)c->cfg->max_attempts);
+				ctrl_report_reason(
+				    &s,
+				    "failed on %s: %s; "
+				    "rescheduling (attempt %lld of "
+				    "%lld)",
+				    r->st.host, vm->error ? vm->error : "?",
+				    (long long)s.attempt + 1,
+				    (long long)c->cfg->max_attempts);
 				fs_warn("%s %s", r->id, s.reason);
 			}
 			ctrl_release(c, r, a, &s, "VM failed");

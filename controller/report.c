@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "common/log.h"
 
 const char *ctrl_report_coord(struct ctrl *c, unsigned slot)
@@ -15,7 +16,7 @@ const char *ctrl_report_coord(struct ctrl *c, unsigned slot)
 }
 
 char *ctrl_report_json(struct ctrl *c, struct ctrl_req *r,
-			 struct ctrl_status *s)
+		       struct ctrl_status *s)
 {
 	if (!s->coordinator)
 		s->coordinator = strdup(ctrl_report_coord(c, r->slot));
@@ -55,7 +56,7 @@ void ctrl_report_flush(struct ctrl *c)
  * in it is then reconciled again from what the failure branch read back.
  */
 void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
-		       struct ctrl_status *s, const char *what)
+			struct ctrl_status *s, const char *what)
 {
 	struct ctrl_txn *t = c->sbatch[r->slot];
 	size_t kb = ctrl_key_max(c), ops = 1 + ctrl_txn_round_ops(r);
@@ -83,10 +84,10 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 	if (t->n_reqs == 0)
 		snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
 	t->phase[t->n_reqs] = (int)s->phase;
-	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
-	       r->st_present ? r->st_rev : 0);
-	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD,
-	       r->req_present ? r->req_rev : 0);
+	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
+	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->req_present ? r->req_rev : 0);
 	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), js, 0);
 	ctrl_txn_keep_status(t, ctrl_txn_status_take(s));
 	ctrl_txn_round_close(c, t, r);
@@ -105,9 +106,10 @@ void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 	snprintf(t->what, sizeof(t->what), "forget deleted request %s",
 		 r->id);
 	ctrl_txn_fence(t);
-	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), ETCD_CMP_MOD,
-	       r->st_rev);
-	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id), ETCD_CMP_MOD, 0);
+	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->st_rev);
+	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, 0);
 	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
 	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
 	t->reqs[t->n_reqs++] = r;
@@ -116,7 +118,7 @@ void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 }
 
 void ctrl_report_init(struct ctrl_status *s, enum ctrl_phase p,
-			const struct ctrl_req *r)
+		      const struct ctrl_req *r)
 {
 	memset(s, 0, sizeof(*s));
 	s->phase = p;
@@ -146,7 +148,7 @@ void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r)
 }
 
 void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
-			      struct ctrl_explain *ex, const char *why)
+			       struct ctrl_explain *ex, const char *why)
 {
 	struct ctrl_status s;
 	const char *top = "no hosts";
@@ -164,7 +166,7 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 		}
 	}
 	ctrl_report_reason(&s, "%s: %s (%lld of %lld hosts)", why, top,
-		      (long long)best, (long long)s.explain.hosts);
+			   (long long)best, (long long)s.explain.hosts);
 	/* Only say it when it is news. */
 	if (!r->st_present || r->st.phase != CTRL_UNSCHEDULABLE ||
 	    r->st.request_rev != r->req_rev)

@@ -151,12 +151,14 @@ void ctrl_req_place(const struct ctrl *c, const struct ctrl_req *r,
 		    struct ctrl_place *p)
 {
 	*p = (struct ctrl_place){
-		.id = r->id, .need = &r->parsed.need, .slot = r->slot,
-		.avoid = r->st_present && r->st.request_rev == r->req_rev
-				 ? &r->st
-				 : NULL,
-		.w = c->w, .strategy = (enum fs_strategy)c->cfg->strategy,
-		.band = c->band};
+	    .id = r->id,
+	    .need = &r->parsed.need,
+	    .slot = r->slot,
+	    .avoid = r->st_present && r->st.request_rev == r->req_rev ? &r->st
+								      : NULL,
+	    .w = c->w,
+	    .strategy = (enum fs_strategy)c->cfg->strategy,
+	    .band = c->band};
 }
 
 static void free_req(void *arg, const char *key, void *val)

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "common/log.h"
 
 /* Scores every live host from the cache (ctrl_place_rate): fills
@@ -152,7 +153,8 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 	}
 	r->round_sending = true;
 	c->rounds_sending++;
-	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), js, c->lease);
+	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), js,
+		    c->lease);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
 }

@@ -106,7 +106,8 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	if (!c->slots || !c->sbatch || !c->gbatch || !c->rbatch)
 		goto fail;
 	for (unsigned i = 0; i < c->k; i++) {
-		c->slots[i].name = ctrl_keyf("%selection/slot-%u", c->prefix, i);
+		c->slots[i].name =
+		    ctrl_keyf("%selection/slot-%u", c->prefix, i);
 		if (!c->slots[i].name)
 			goto fail;
 		snprintf(c->slots[i].coord, sizeof(c->slots[i].coord),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
 #include "common/log.h"
 
 static void set_fatal(struct ctrl *c, const char *fmt, ...)
@@ -85,8 +86,9 @@ static void on_register(void *arg, const struct etcd_error *err,
 static void session_register(struct ctrl *c)
 {
 	char *key = ctrl_keyf("%scontrollers/%s", c->prefix, c->name);
-	char *val = ctrl_keyf("{\"name\":\"%s\",\"pid\":%ld,\"version\":\"%s\"}",
-			 c->name, (long)getpid(), FLINTSCHED_VERSION);
+	char *val =
+	    ctrl_keyf("{\"name\":\"%s\",\"pid\":%ld,\"version\":\"%s\"}",
+		      c->name, (long)getpid(), FLINTSCHED_VERSION);
 	struct etcd_put_req p = {.key = key, .value = val,
 				 .value_len = val ? strlen(val) : 0,
 				 .lease = c->lease};

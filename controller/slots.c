@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+
 #include "common/log.h"
 
 static void slot_reqs_dirty(void *arg, const char *key, void *val)
@@ -125,7 +126,7 @@ static void on_withdraw(void *arg, const struct etcd_error *err,
 void ctrl_slot_withdraw(struct ctrl *c, unsigned i)
 {
 	char *key = ctrl_keyf("%s/%llx", c->slots[i].name,
-			 (unsigned long long)c->lease);
+			      (unsigned long long)c->lease);
 	struct etcd_compare cmp = {.target = ETCD_CMP_LEASE,
 				   .result = ETCD_CMP_EQUAL,
 				   .key = key, .number = c->lease};

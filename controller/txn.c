@@ -10,12 +10,11 @@
 
 #include "common/log.h"
 
-const double ctrl_lat_bounds[LAT_N] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-				       0.05,  0.1,    0.25,  0.5,  1,
-				       2.5,   5,      10};
+const double ctrl_lat_bounds[LAT_N] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-struct ctrl_txn *ctrl_txn_new(struct ctrl *c, enum txn_kind kind,
-			      unsigned slot, ctrl_txn_done_fn *done)
+struct ctrl_txn *ctrl_txn_new(struct ctrl *c, enum txn_kind kind, unsigned slot,
+			      ctrl_txn_done_fn *done)
 {
 	struct ctrl_txn *t = calloc(1, sizeof(*t));
 
@@ -51,7 +50,7 @@ void ctrl_txn_free(struct ctrl_txn *t)
 
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
-		   int64_t rev)
+		  int64_t rev)
 {
 	if (!key || t->n_cmp >= TXN_MAX) {
 		if (!t->err)
@@ -74,7 +73,7 @@ void ctrl_txn_fence(struct ctrl_txn *t)
 	struct ctrl_slot *s = &t->c->slots[t->slot];
 
 	ctrl_txn_cmp(t, strdup(s->lk_key ? s->lk_key : ""), ETCD_CMP_CREATE,
-	       s->lk_rev);
+		     s->lk_rev);
 }
 
 /* Takes key and val (val NULL = delete). */
@@ -176,7 +175,7 @@ struct ctrl_status *ctrl_txn_status_take(struct ctrl_status *s)
 /* Room in t for cmps more compares, ops more success ops and bytes more
  * bytes of keys and values? */
 bool ctrl_txn_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
-		    size_t bytes)
+		   size_t bytes)
 {
 	return t->n_cmp + t->resv_cmp + cmps <= TXN_MAX &&
 	       t->n_ok + t->resv_ok + ops <= TXN_MAX &&
@@ -233,7 +232,7 @@ size_t ctrl_txn_round_ops(const struct ctrl_req *r)
 /* Adds the deletes closing r's round to t, keeping the ops that do not
  * fit for the leftover txn. */
 void ctrl_txn_round_close(struct ctrl *c, struct ctrl_txn *t,
-			   struct ctrl_req *r)
+			  struct ctrl_req *r)
 {
 	size_t kb = ctrl_key_max(c);
 
@@ -242,7 +241,7 @@ void ctrl_txn_round_close(struct ctrl *c, struct ctrl_txn *t,
 	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
 	for (size_t i = 0; i < r->n_bids; i++) {
 		char *k = ctrl_keyf("%sbids/%s/%s", c->prefix, r->bids[i].host,
-			       r->id);
+				    r->id);
 
 		if (ctrl_txn_room(t, 0, 1, kb))
 			ctrl_txn_op(t, k, NULL, 0);
@@ -353,15 +352,18 @@ static void on_txn(void *arg, const struct etcd_error *err,
 
 			if (o->del)
 				ctrl_cache_del(c, o->key, res->header.revision);
-			else if (o->st && !ctrl_key_split(c, o->key, kind, a, b))
+			else if (o->st &&
+				 !ctrl_key_split(c, o->key, kind, a, b))
 				ctrl_cache_status(c, o->key, a, NULL, 0, o->st,
-					     res->header.revision);
-			else if (o->need && !ctrl_key_split(c, o->key, kind, a, b))
-				ctrl_cache_assign(c, o->key, a, b, NULL, 0, o->need,
-					     res->header.revision);
+						  res->header.revision);
+			else if (o->need &&
+				 !ctrl_key_split(c, o->key, kind, a, b))
+				ctrl_cache_assign(c, o->key, a, b, NULL, 0,
+						  o->need,
+						  res->header.revision);
 			else
 				ctrl_cache_put(c, o->key, o->val, o->len, 0,
-					  res->header.revision);
+					       res->header.revision);
 		}
 	} else {
 		if (t->kind == TXN_COMMIT)
@@ -374,12 +376,12 @@ static void on_txn(void *arg, const struct etcd_error *err,
 			if (o->u.range.n_kvs) {
 				const struct etcd_kv *kv = &o->u.range.kvs[0];
 
-				ctrl_cache_put(c, kv->key, kv->value,
-					  kv->value_len, kv->create_revision,
-					  kv->mod_revision);
+				ctrl_cache_put(
+				    c, kv->key, kv->value, kv->value_len,
+				    kv->create_revision, kv->mod_revision);
 			} else {
 				ctrl_cache_del(c, t->ko[i].u.range.key,
-					  res->header.revision);
+					       res->header.revision);
 			}
 		}
 		/* The fence is always the first compare. */
@@ -442,7 +444,7 @@ void ctrl_txn_send(struct ctrl_txn *t)
 /* Sends the batch *bp (status writes or round puts of one slot), if
  * any; a batch of several is named "<verb> N <things> (<first id> ...)". */
 void ctrl_txn_batch_flush(struct ctrl_txn **bp, const char *verb,
-			const char *things)
+			  const char *things)
 {
 	struct ctrl_txn *t = *bp;
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+
 #include "common/log.h"
 
 bool ctrl_watch_ok(const struct ctrl *c)
@@ -44,12 +45,12 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 			const struct etcd_event *e = &u->events[i];
 
 			if (e->type == ETCD_EVENT_PUT)
-				ctrl_cache_put(c, e->kv.key, e->kv.value,
-					  e->kv.value_len,
-					  e->kv.create_revision,
-					  e->kv.mod_revision);
+				ctrl_cache_put(
+				    c, e->kv.key, e->kv.value, e->kv.value_len,
+				    e->kv.create_revision, e->kv.mod_revision);
 			else
-				ctrl_cache_del(c, e->kv.key, e->kv.mod_revision);
+				ctrl_cache_del(c, e->kv.key,
+					       e->kv.mod_revision);
 		}
 		break;
 	case ETCD_WATCH_COMPACTED:
@@ -58,7 +59,8 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 			u->err ? u->err->message : "?");
 		ctrl_watch_cancel(c); /* wc is gone: return at once */
 		c->m.relists++;
-		ctrl_watch_relist(c, u->kind == ETCD_WATCH_COMPACTED ? 0.0 : 1.0);
+		ctrl_watch_relist(c,
+				  u->kind == ETCD_WATCH_COMPACTED ? 0.0 : 1.0);
 		return;
 	case ETCD_WATCH_RECONNECTING:
 		wc->ok = false;
@@ -100,8 +102,9 @@ static void on_list(void *arg, const struct etcd_error *err,
 	}
 	for (size_t i = 0; i < res->n_kvs; i++)
 		ctrl_cache_put(c, res->kvs[i].key, res->kvs[i].value,
-			  res->kvs[i].value_len, res->kvs[i].create_revision,
-			  res->kvs[i].mod_revision);
+			       res->kvs[i].value_len,
+			       res->kvs[i].create_revision,
+			       res->kvs[i].mod_revision);
 	if (!last)
 		return;
 	c->listing = false;
