@@ -161,176 +161,227 @@ out:
 		fs_need_clear(own);
 }
 
+/* P/hosts/<a>: a host record (joined, or its capacity changed). */
+static void put_host(struct ctrl *c, const char *key, const char *a,
+		     const char *val, size_t len, int64_t mod)
+{
+	struct ctrl_host *h;
+	char err[256];
+	struct fs_host rec;
+	bool was;
+
+	if (!(h = ctrl_host_get(c, a, true)))
+		return;
+	h->seen = c->list_gen;
+	if (mod <= h->rev)
+		return;
+	if (fs_host_parse(val, len, &rec, err, sizeof(err)) < 0) {
+		fs_warn("ignoring host record %s: %s", key, err);
+		return;
+	}
+	was = h->present;
+	if (was && (rec.allocatable.vcpu > h->rec.allocatable.vcpu ||
+		    rec.allocatable.memory_mb > h->rec.allocatable.memory_mb ||
+		    rec.allocatable.vms > h->rec.allocatable.vms))
+		capacity_changed(c);
+	fs_host_clear(&h->rec);
+	h->rec = rec;
+	h->present = true;
+	h->rev = mod;
+	if (!was) {
+		fs_info("host %s joined", a);
+		capacity_changed(c);
+	}
+}
+
+/* P/alloc/<a>: what is committed on host a. */
+static void put_alloc(struct ctrl *c, const char *key, const char *a,
+		      const char *val, size_t len, int64_t mod)
+{
+	struct ctrl_host *h;
+	char err[256];
+	struct fs_alloc al;
+
+	if (!(h = ctrl_host_get(c, a, true)))
+		return;
+	h->seen = c->list_gen;
+	if (mod <= h->alloc_rev)
+		return;
+	if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
+		fs_warn("ignoring %s: %s", key, err);
+		return;
+	}
+	if (h->alloc_present && al.used.vms < h->alloc.used.vms)
+		capacity_changed(c);
+	fs_alloc_clear(&h->alloc);
+	h->alloc = al;
+	h->alloc_present = true;
+	h->alloc_rev = mod;
+}
+
+/* P/requests/<a>: a user's request, kept whole for reconcile. */
+static void put_request(struct ctrl *c, const char *a, const char *val,
+			size_t len, int64_t create, int64_t mod)
+{
+	struct ctrl_req *r;
+	char *v;
+
+	if (!(r = ctrl_req_get(c, a, true)))
+		return;
+	r->req_seen = c->list_gen;
+	if (mod <= r->req_rev)
+		return;
+	v = malloc(len + 1);
+	if (!v)
+		return;
+	memcpy(v, val, len);
+	v[len] = '\0';
+	free(r->req_val);
+	r->req_val = v;
+	r->req_len = len;
+	r->req_present = true;
+	r->req_rev = mod;
+	r->seen_at = ev_now(c->loop);
+	r->q.create_rev = create ? create : r->q.create_rev;
+	ctrl_req_dirty(r);
+}
+
+/* P/vms/<a>/<b>: the state of request b's VM on host a. */
+static void put_vm(struct ctrl *c, const char *a, const char *b,
+		   const char *val, size_t len, int64_t mod)
+{
+	struct ctrl_req *r;
+	struct ctrl_vm *v;
+	json_t *root;
+	const char *s;
+	size_t i;
+
+	if (!(r = ctrl_req_get(c, b, true)))
+		return;
+	for (i = 0; i < r->n_vms; i++)
+		if (strcmp(r->vms[i].host, a) == 0)
+			break;
+	if (i == r->n_vms) {
+		v = realloc(r->vms, (r->n_vms + 1) * sizeof(*v));
+		if (!v)
+			return;
+		r->vms = v;
+		memset(&v[i], 0, sizeof(*v));
+		strcpy(v[i].host, a);
+		r->n_vms++;
+	}
+	v = &r->vms[i];
+	v->seen = c->list_gen;
+	if (mod <= v->rev)
+		return;
+	v->rev = mod;
+	root = json_loadb(val, len, 0, NULL);
+	s = json_string_value(json_object_get(root, "state"));
+	snprintf(v->state, sizeof(v->state), "%s", s ? s : "");
+	s = json_string_value(json_object_get(root, "error"));
+	free(v->error);
+	v->error = s && *s ? strdup(s) : NULL;
+	json_decref(root);
+	ctrl_req_dirty(r);
+}
+
+/* P/bids/<a>/<b>: host a's bid for request b, kept while its round is
+ * open (rounds.c closes it when every invited host bid). */
+static void put_bid(struct ctrl *c, const char *key, const char *a,
+		    const char *b, const char *val, size_t len)
+{
+	struct ctrl_req *r;
+	char err[256];
+	struct fs_bid bid;
+	struct ctrl_rbid *v;
+	size_t i;
+
+	r = ctrl_req_get(c, b, false);
+	/* A bid may overtake the answer to our round put (watch
+	 * stream vs. txn response): keep it, or the round waits for
+	 * its timeout. */
+	if (!r || !((r->act == ACT_ROUND && r->round_open) ||
+		    (r->act == ACT_TXN && r->round_sending)))
+		return;
+	if (fs_bid_parse(val, len, &bid, err, sizeof(err)) < 0) {
+		fs_warn("ignoring bid %s: %s", key, err);
+		return;
+	}
+	if (bid.attempt != r->round_attempt)
+		return;
+	if (r->invited) {
+		for (i = 0; i < r->n_invited; i++)
+			if (strcmp(r->invited[i], a) == 0)
+				break;
+		if (i == r->n_invited)
+			return;
+	}
+	for (i = 0; i < r->n_bids; i++)
+		if (strcmp(r->bids[i].host, a) == 0)
+			break;
+	if (i == r->n_bids) {
+		v = realloc(r->bids, (r->n_bids + 1) * sizeof(*v));
+		if (!v)
+			return;
+		r->bids = v;
+		strcpy(v[i].host, a);
+		r->n_bids++;
+		c->m.bids++;
+	}
+	r->bids[i].bid = bid;
+	ctrl_req_dirty(r);
+}
+
+/* P/election/slot-<i>/<b>: a candidacy for slot i. */
+static void put_election(struct ctrl *c, const char *a, const char *b,
+			 const char *val, size_t len, int64_t create)
+{
+	unsigned i;
+	char mine[32];
+
+	snprintf(mine, sizeof(mine), "%llx", (unsigned long long)c->lease);
+	if (sscanf(a, "slot-%u", &i) != 1 || i >= c->k)
+		return;
+	slot_cand_put(&c->slots[i], b, create, val, len);
+	if (c->lease && strcmp(b, mine) == 0 && c->slots[i].state == SLOT_NONE)
+		c->hooks.withdraw(c, i);
+}
+
+/* P/controllers/<a>: a live controller. */
+static void put_controller(struct ctrl *c, const char *a)
+{
+	if (!ctrl_map_get(&c->ctrls, a)) {
+		ctrl_map_put(&c->ctrls, a, (void *)1);
+		fs_info("controller %s is live (%zu live)", a, c->ctrls.n);
+		c->hooks.balance(c);
+	}
+}
+
 void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		    size_t len, int64_t create, int64_t mod)
 {
-	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1], err[256];
-	struct ctrl_host *h;
-	struct ctrl_req *r;
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
 
 	if (ctrl_key_split(c, key, kind, a, b) < 0)
 		return;
 	if (strcmp(kind, "hosts") == 0 && !b[0]) {
-		struct fs_host rec;
-		bool was;
-
-		if (!(h = ctrl_host_get(c, a, true)))
-			return;
-		h->seen = c->list_gen;
-		if (mod <= h->rev)
-			return;
-		if (fs_host_parse(val, len, &rec, err, sizeof(err)) < 0) {
-			fs_warn("ignoring host record %s: %s", key, err);
-			return;
-		}
-		was = h->present;
-		if (was && (rec.allocatable.vcpu > h->rec.allocatable.vcpu ||
-			    rec.allocatable.memory_mb >
-				    h->rec.allocatable.memory_mb ||
-			    rec.allocatable.vms > h->rec.allocatable.vms))
-			capacity_changed(c);
-		fs_host_clear(&h->rec);
-		h->rec = rec;
-		h->present = true;
-		h->rev = mod;
-		if (!was) {
-			fs_info("host %s joined", a);
-			capacity_changed(c);
-		}
+		put_host(c, key, a, val, len, mod);
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
-		struct fs_alloc al;
-
-		if (!(h = ctrl_host_get(c, a, true)))
-			return;
-		h->seen = c->list_gen;
-		if (mod <= h->alloc_rev)
-			return;
-		if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
-			fs_warn("ignoring %s: %s", key, err);
-			return;
-		}
-		if (h->alloc_present && al.used.vms < h->alloc.used.vms)
-			capacity_changed(c);
-		fs_alloc_clear(&h->alloc);
-		h->alloc = al;
-		h->alloc_present = true;
-		h->alloc_rev = mod;
+		put_alloc(c, key, a, val, len, mod);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
-		char *v;
-
-		if (!(r = ctrl_req_get(c, a, true)))
-			return;
-		r->req_seen = c->list_gen;
-		if (mod <= r->req_rev)
-			return;
-		v = malloc(len + 1);
-		if (!v)
-			return;
-		memcpy(v, val, len);
-		v[len] = '\0';
-		free(r->req_val);
-		r->req_val = v;
-		r->req_len = len;
-		r->req_present = true;
-		r->req_rev = mod;
-		r->seen_at = ev_now(c->loop);
-		r->q.create_rev = create ? create : r->q.create_rev;
-		ctrl_req_dirty(r);
+		put_request(c, a, val, len, create, mod);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
 		ctrl_cache_status(c, key, a, val, len, NULL, mod);
 	} else if (strcmp(kind, "assign") == 0 && b[0]) {
 		ctrl_cache_assign(c, key, a, b, val, len, NULL, mod);
 	} else if (strcmp(kind, "vms") == 0 && b[0]) {
-		struct ctrl_vm *v;
-		json_t *root;
-		const char *s;
-		size_t i;
-
-		if (!(r = ctrl_req_get(c, b, true)))
-			return;
-		for (i = 0; i < r->n_vms; i++)
-			if (strcmp(r->vms[i].host, a) == 0)
-				break;
-		if (i == r->n_vms) {
-			v = realloc(r->vms, (r->n_vms + 1) * sizeof(*v));
-			if (!v)
-				return;
-			r->vms = v;
-			memset(&v[i], 0, sizeof(*v));
-			strcpy(v[i].host, a);
-			r->n_vms++;
-		}
-		v = &r->vms[i];
-		v->seen = c->list_gen;
-		if (mod <= v->rev)
-			return;
-		v->rev = mod;
-		root = json_loadb(val, len, 0, NULL);
-		s = json_string_value(json_object_get(root, "state"));
-		snprintf(v->state, sizeof(v->state), "%s", s ? s : "");
-		s = json_string_value(json_object_get(root, "error"));
-		free(v->error);
-		v->error = s && *s ? strdup(s) : NULL;
-		json_decref(root);
-		ctrl_req_dirty(r);
+		put_vm(c, a, b, val, len, mod);
 	} else if (strcmp(kind, "bids") == 0 && b[0]) {
-		struct fs_bid bid;
-		struct ctrl_rbid *v;
-		size_t i;
-
-		r = ctrl_req_get(c, b, false);
-		/* A bid may overtake the answer to our round put (watch
-		 * stream vs. txn response): keep it, or the round waits for
-		 * its timeout. */
-		if (!r || !((r->act == ACT_ROUND && r->round_open) ||
-			    (r->act == ACT_TXN && r->round_sending)))
-			return;
-		if (fs_bid_parse(val, len, &bid, err, sizeof(err)) < 0) {
-			fs_warn("ignoring bid %s: %s", key, err);
-			return;
-		}
-		if (bid.attempt != r->round_attempt)
-			return;
-		if (r->invited) {
-			for (i = 0; i < r->n_invited; i++)
-				if (strcmp(r->invited[i], a) == 0)
-					break;
-			if (i == r->n_invited)
-				return;
-		}
-		for (i = 0; i < r->n_bids; i++)
-			if (strcmp(r->bids[i].host, a) == 0)
-				break;
-		if (i == r->n_bids) {
-			v = realloc(r->bids, (r->n_bids + 1) * sizeof(*v));
-			if (!v)
-				return;
-			r->bids = v;
-			strcpy(v[i].host, a);
-			r->n_bids++;
-			c->m.bids++;
-		}
-		r->bids[i].bid = bid;
-		ctrl_req_dirty(r);
+		put_bid(c, key, a, b, val, len);
 	} else if (strcmp(kind, "election") == 0 && b[0]) {
-		unsigned i;
-		char mine[32];
-
-		snprintf(mine, sizeof(mine), "%llx",
-			 (unsigned long long)c->lease);
-		if (sscanf(a, "slot-%u", &i) != 1 || i >= c->k)
-			return;
-		slot_cand_put(&c->slots[i], b, create, val, len);
-		if (c->lease && strcmp(b, mine) == 0 &&
-		    c->slots[i].state == SLOT_NONE)
-			c->hooks.withdraw(c, i);
+		put_election(c, a, b, val, len, create);
 	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
-		if (!ctrl_map_get(&c->ctrls, a)) {
-			ctrl_map_put(&c->ctrls, a, (void *)1);
-			fs_info("controller %s is live (%zu live)", a,
-				c->ctrls.n);
-			c->hooks.balance(c);
-		}
+		put_controller(c, a);
 	}
 }
 
