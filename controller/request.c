@@ -1,4 +1,5 @@
-/* Validation of user requests (P/requests/<id>), per docs/DESIGN.md. */
+/* Validation of user requests (P/requests/<id>), per docs/DESIGN.md.
+ * Pure; calls nothing in controller/. */
 #include "controller/ctrl.h"
 
 #include <errno.h>
