@@ -1,6 +1,7 @@
 /* The cache's records from etcd's puts and deletes (list, watch, and our
  * own txns' answers), newer revisions only, and the sweep after a list.
- * Calls key.c, host.c, req.c; tells the slots layer through c->hooks. */
+ * Calls key.c, host.c, req.c (and request.c for assignments); tells the
+ * slots layer through c->hooks. */
 #include "controller/core.h"
 
 #include <errno.h>

@@ -2,7 +2,8 @@
  * The controller service's internal header (as redis's server.h): the
  * records every file of controller/ shares, and each file's functions in
  * layer order.  A file calls only the files listed above its own section
- * (and the pure modules of controller/ctrl.h); news goes up through the
+ * (and the pure modules of controller/ctrl.h, which any file may call:
+ * request, status, queue, pick, map, place); news goes up through the
  * hooks of struct ctrl, txn done callbacks, and the dirty list and ready
  * list that the upper layers drain.  docs/DESIGN.md "Code map: controller"
  * draws the picture.

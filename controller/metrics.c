@@ -1,5 +1,6 @@
 /* /healthz's verdict and /metrics' text, read from the state of every
- * layer; changes nothing.  Calls slots.c, watch.c. */
+ * layer; changes nothing.  Calls slots.c, watch.c, txn.c (the latency
+ * buckets). */
 #include "controller/core.h"
 
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* How a queued request starts placing: bid rounds (sample, broadcast)
  * opened, batched per slot, their bids ranked when they close; cached mode
- * goes straight to the ready list.  Calls place.c, report.c, txn.c, req.c. */
+ * goes straight to the ready list.  Calls place.c, report.c, txn.c, req.c,
+ * host.c, key.c. */
 #include "controller/core.h"
 
 #include <errno.h>
