@@ -11,6 +11,7 @@
  *  model:     key.c  host.c  req.c
  *  cache:     cache.c (records from puts and deletes)  watch.c (list+watch)
  *  txn:       txn.c (fenced builder, limits, send, answer replayed)
+ *             core.c (struct ctrl made from the config, freed)
  *  actions:   report.c (status writes)  release.c (reservations returned)
  *  placement: place.c (pure, ctrl.h)  rounds.c  commit.c
  *  decisions: reconcile.c        beside it: slots.c  session.c
@@ -242,6 +243,10 @@ struct ctrl_hooks {
 	void (*withdraw)(struct ctrl *c, unsigned i);
 	/* A txn of slot i failed on its fence: we no longer lead it. */
 	void (*fenced)(struct ctrl *c, unsigned i, const char *why);
+	/* Sends a txn of txn.c; NULL: etcd_kv_txn on c->etcd.  The seam
+	 * through which a test answers the txns itself (test_commit.c). */
+	int (*txn)(struct ctrl *c, const struct etcd_txn_req *req,
+		   etcd_txn_cb cb, void *arg);
 };
 
 struct ctrl {
@@ -417,6 +422,15 @@ void ctrl_txn_batch_flush(struct ctrl_txn **bp, const char *verb,
 			  const char *things);
 /* Sends the leftover bid deletes of slot i, if any. */
 void ctrl_txn_gc_flush(struct ctrl *c, unsigned i);
+
+/* ---- core.c: struct ctrl made and freed (calls key, host, req, txn) - */
+
+/* Fills a zeroed c from cfg (borrowed for c's lifetime): 0, -EINVAL
+ * (message in err) or -ENOMEM.  No I/O: c->etcd stays NULL. */
+int ctrl_core_init(struct ctrl *c, struct ev_loop *loop,
+		   const struct ctrl_config *cfg, char *err, size_t errlen);
+/* Frees what c holds (records, slots, unsent batches), not c. */
+void ctrl_core_clear(struct ctrl *c);
 
 /* ---- report.c: status writes (calls txn, req, key) ------------------ */
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/log.h"
 
@@ -66,53 +65,13 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 {
 	struct ctrl *c = calloc(1, sizeof(*c));
 	struct etcd_config ec = {0};
-	size_t plen;
 	int rc = -ENOMEM;
 
 	if (!c)
 		goto fail;
-	c->loop = loop;
-	c->cfg = cfg;
-	c->k = (unsigned)cfg->coordinators;
-	c->w = (struct fs_weights){cfg->w_cpu, cfg->w_memory, cfg->w_vms};
-	c->band = c->k > 1 ? cfg->partition_band : 0;
-	c->ready_tail = &c->ready_head;
-	if (cfg->name && *cfg->name) {
-		snprintf(c->name, sizeof(c->name), "%s", cfg->name);
-	} else if (gethostname(c->name, sizeof(c->name)) < 0) {
-		strcpy(c->name, "controller");
-	}
-	c->name[FS_NAME_MAX] = '\0';
-	if (!fs_name_valid(c->name)) {
-		snprintf(err, errlen,
-			 "controller.name: \"%s\" is not a valid name "
-			 "([a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])); set it in the "
-			 "config",
-			 c->name);
-		rc = -EINVAL;
+	rc = ctrl_core_init(c, loop, cfg, err, errlen);
+	if (rc < 0)
 		goto fail;
-	}
-	plen = strlen(cfg->etcd.prefix);
-	while (plen && cfg->etcd.prefix[plen - 1] == '/')
-		plen--;
-	c->prefix = ctrl_keyf("%.*s/", (int)plen, cfg->etcd.prefix);
-	if (!c->prefix)
-		goto fail;
-	c->prefix_len = strlen(c->prefix);
-	c->slots = calloc(c->k, sizeof(*c->slots));
-	c->sbatch = calloc(c->k, sizeof(*c->sbatch));
-	c->gbatch = calloc(c->k, sizeof(*c->gbatch));
-	c->rbatch = calloc(c->k, sizeof(*c->rbatch));
-	if (!c->slots || !c->sbatch || !c->gbatch || !c->rbatch)
-		goto fail;
-	for (unsigned i = 0; i < c->k; i++) {
-		c->slots[i].name =
-		    ctrl_keyf("%selection/slot-%u", c->prefix, i);
-		if (!c->slots[i].name)
-			goto fail;
-		snprintf(c->slots[i].coord, sizeof(c->slots[i].coord),
-			 "%s/slot-%u", c->name, i);
-	}
 	if (cfg->http_listen && *cfg->http_listen &&
 	    (rc = fs_httpd_start(loop, cfg->http_listen, ctrl_http, c,
 				 &c->http, err, errlen)) < 0)
@@ -157,14 +116,7 @@ fail:
 		snprintf(err, errlen, "out of memory");
 	if (c) {
 		c->http = fs_httpd_stop(c->http);
-		if (c->slots)
-			for (unsigned i = 0; i < c->k; i++)
-				free(c->slots[i].name);
-		free(c->slots);
-		free(c->sbatch);
-		free(c->gbatch);
-		free(c->rbatch);
-		free(c->prefix);
+		ctrl_core_clear(c);
 		free(c);
 	}
 	return rc;
@@ -211,23 +163,7 @@ ctrl *ctrl_free(ctrl *c)
 			fs_info("lease revoked; slots released");
 	}
 	c->etcd = etcd_client_free(c->etcd); /* cancels txns in flight */
-	ctrl_host_free_all(c);
-	ctrl_req_free_all(c);
-	ctrl_map_clear(&c->ctrls);
-	ctrl_queue_clear(&c->queue);
-	for (unsigned i = 0; i < c->k; i++) {
-		free(c->slots[i].name);
-		free(c->slots[i].lk_key);
-		free(c->slots[i].cands);
-		ctrl_txn_free(c->sbatch[i]); /* never sent */
-		ctrl_txn_free(c->gbatch[i]);
-		ctrl_txn_free(c->rbatch[i]);
-	}
-	free(c->slots);
-	free(c->sbatch);
-	free(c->gbatch);
-	free(c->rbatch);
-	free(c->prefix);
+	ctrl_core_clear(c);
 	free(c);
 	return NULL;
 }

@@ -428,7 +428,8 @@ void ctrl_txn_send(struct ctrl_txn *t)
 		txn_done(t, false, 0);
 		return;
 	}
-	rc = etcd_kv_txn(c->etcd, &req, on_txn, t);
+	rc = c->hooks.txn ? c->hooks.txn(c, &req, on_txn, t)
+			  : etcd_kv_txn(c->etcd, &req, on_txn, t);
 	if (rc < 0) {
 		fs_warn("%s: cannot send txn: %s", t->what,
 			etcd_strerror(rc));
