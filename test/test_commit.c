@@ -233,6 +233,22 @@ static struct ctrl_req *req(struct env *e, const char *id)
 	return r;
 }
 
+/* Hosts h1 and h2 (vCPUs v1 and v2) and request id (spec) in the cache,
+ * one pass: the one txn it sent. */
+static struct sent *first_pass(struct env *e, int64_t v1, int64_t v2,
+			       const char *id, const char *spec)
+{
+	char *key = dupf("/fs/requests/%s", id);
+
+	put_host(e, "h1", v1, 2);
+	put_host(e, "h2", v2, 3);
+	put(e, key, spec, 4);
+	free(key);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	return &e->sent[0];
+}
+
 /* cached: the request goes to the emptiest host in one fenced txn that
  * compares the status, the request and the host's alloc, and writes the
  * status, the assignment and the alloc; its answer is the cache's. */
@@ -242,12 +258,7 @@ static void test_cached_commit(void **state)
 	struct sent *s;
 
 	(void)state;
-	put_host(e, "h1", 4, 2);
-	put_host(e, "h2", 8, 3);
-	put(e, "/fs/requests/r1", "{\"vcpu\":1,\"memoryInMb\":512}", 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
-	s = &e->sent[0];
+	s = first_pass(e, 4, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":512}");
 	assert_int_equal(s->n_cmp, 4);
 	assert_string_equal(s->cmp[0], "create /fs/election/slot-0/abc = 7");
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 0"));
@@ -308,12 +319,7 @@ static void test_conflict_next_host(void **state)
 
 	(void)state;
 	rq.value_len = strlen(rq.value);
-	put_host(e, "h1", 4, 2);
-	put_host(e, "h2", 8, 3);
-	put(e, "/fs/requests/r1", rq.value, 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
-	s = &e->sent[0];
+	s = first_pass(e, 4, 8, "r1", rq.value);
 	/* the read-backs follow the compares' order */
 	for (size_t i = 0; i < 4; i++)
 		if (kvs[i])
@@ -347,12 +353,7 @@ static void test_round_commit(void **state)
 	struct sent *s;
 
 	(void)state;
-	put_host(e, "h1", 8, 2);
-	put_host(e, "h2", 8, 3);
-	put(e, "/fs/requests/r1", "{\"vcpu\":1,\"memoryInMb\":512}", 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
-	s = &e->sent[0];
+	s = first_pass(e, 8, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":512}");
 	assert_int_equal(s->n_cmp, 1); /* the fence only */
 	assert_int_equal(s->n_op, 1);
 	assert_string_equal(s->op[0], "put /fs/rounds/r1");
@@ -397,12 +398,7 @@ static void test_unschedulable(void **state)
 	struct sent *s;
 
 	(void)state;
-	put_host(e, "h1", 4, 2);
-	put_host(e, "h2", 8, 3);
-	put(e, "/fs/requests/big", "{\"vcpu\":64,\"memoryInMb\":512}", 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
-	s = &e->sent[0];
+	s = first_pass(e, 4, 8, "big", "{\"vcpu\":64,\"memoryInMb\":512}");
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/big = 0"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/big = 4"));
 	assert_int_equal(s->n_op, 1);

@@ -78,6 +78,18 @@ static void explain_str(const struct ctrl_explain *ex, char *buf, size_t len)
 				      (long long)ex->rejected[i].count);
 }
 
+static void explain_check(struct ctrl_explain *ex, int64_t counted,
+			  const char *rejected, struct ctrl_status *avoid)
+{
+	char got[512];
+
+	assert_int_equal(ex->hosts, counted);
+	explain_str(ex, got, sizeof(got));
+	assert_string_equal(got, rejected);
+	ctrl_explain_clear(ex);
+	ctrl_status_clear(avoid);
+}
+
 struct place_case {
 	const char *name;
 	struct hrow hosts[HOSTS_MAX];
@@ -192,11 +204,7 @@ static void test_rate_table(void **state)
 		print_message("rate: %s\n", pc->name);
 		assert_string_equal(got, pc->ranking);
 		assert_int_equal(ex.feasible, (int64_t)n);
-		assert_int_equal(ex.hosts, pc->counted);
-		explain_str(&ex, got, sizeof(got));
-		assert_string_equal(got, pc->rejected);
-		ctrl_explain_clear(&ex);
-		ctrl_status_clear(&avoid);
+		explain_check(&ex, pc->counted, pc->rejected, &avoid);
 	}
 }
 
@@ -212,7 +220,6 @@ static void test_pick_table(void **state)
 		struct fs_need need;
 		struct fleet f;
 		size_t cursor = 0;
-		char got[512];
 
 		fleet_build(&f, pc->hosts);
 		place_init(pc, &need, &avoid, &p);
@@ -228,11 +235,7 @@ static void test_pick_table(void **state)
 		}
 		assert_int_equal(pk.busy, pc->busy);
 		assert_int_equal(cursor, 0); /* went all the way round */
-		assert_int_equal(ex.hosts, pc->counted);
-		explain_str(&ex, got, sizeof(got));
-		assert_string_equal(got, pc->rejected);
-		ctrl_explain_clear(&ex);
-		ctrl_status_clear(&avoid);
+		explain_check(&ex, pc->counted, pc->rejected, &avoid);
 	}
 }
 
