@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/spec.h"
 #include "controller/core.h"
 
 #define SENT_MAX 8
@@ -258,7 +259,7 @@ static void test_cached_commit(void **state)
 	struct sent *s;
 
 	(void)state;
-	s = first_pass(e, 4, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":512}");
+	s = first_pass(e, 4, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
 	assert_int_equal(s->n_cmp, 4);
 	assert_string_equal(s->cmp[0], "create /fs/election/slot-0/abc = 7");
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 0"));
@@ -309,7 +310,7 @@ static void test_conflict_next_host(void **state)
 				.value = "ctl", .value_len = 3,
 				.create_revision = 7, .mod_revision = 7};
 	struct etcd_kv rq = {.key = "/fs/requests/r1",
-			     .value = "{\"vcpu\":1,\"memoryInMb\":512}",
+			     .value = "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}",
 			     .create_revision = 4, .mod_revision = 4};
 	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = full,
 			     .value_len = sizeof(full) - 1,
@@ -353,7 +354,7 @@ static void test_round_commit(void **state)
 	struct sent *s;
 
 	(void)state;
-	s = first_pass(e, 8, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":512}");
+	s = first_pass(e, 8, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
 	assert_int_equal(s->n_cmp, 1); /* the fence only */
 	assert_int_equal(s->n_op, 1);
 	assert_string_equal(s->op[0], "put /fs/rounds/r1");
@@ -398,7 +399,7 @@ static void test_unschedulable(void **state)
 	struct sent *s;
 
 	(void)state;
-	s = first_pass(e, 4, 8, "big", "{\"vcpu\":64,\"memoryInMb\":512}");
+	s = first_pass(e, 4, 8, "big", "{\"vcpu\":64,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/big = 0"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/big = 4"));
 	assert_int_equal(s->n_op, 1);
