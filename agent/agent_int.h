@@ -54,7 +54,7 @@ struct vm {
 	bool st_inflight, st_dirty; /* P/vms write in flight / again after */
 	bool queued;        /* on a->vq, to be written at the next flush */
 	struct vm *q_next;
-	bool zombie;        /* forgotten while a write was queued/in flight */
+	bool zombie;        /* forgotten, kept until its queued write is done */
 	bool seen;          /* re-list mark */
 };
 

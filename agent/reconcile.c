@@ -75,7 +75,7 @@ static void vm_drive(struct vm *v)
 	agent *a = h->a;
 	int r;
 
-	if (v->busy || !a->vms_listed)
+	if (v->busy || !a->vms_listed || v->zombie)
 		return;
 	if (v->assigned) {
 		bool current = v->state_attempt == v->attempt;

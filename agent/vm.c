@@ -24,9 +24,21 @@ struct vm *agent_vm_find(struct host *h, const char *id, bool create)
 {
 	struct vm *v;
 
-	for (v = h->vms; v; v = v->next)
-		if (strcmp(v->id, id) == 0)
-			return v;
+	for (v = h->vms; v; v = v->next) {
+		if (strcmp(v->id, id) != 0)
+			continue;
+		if (v->zombie && create) {
+			/* Forgotten with a write pending: the same record
+			 * again, so that its next write goes after that
+			 * one.  A deleted VM's uid names nothing. */
+			v->zombie = false;
+			if (v->state == VM_NONE) {
+				free(v->uid);
+				v->uid = NULL;
+			}
+		}
+		return v;
+	}
 	if (!create)
 		return NULL;
 	v = calloc(1, sizeof(*v));
@@ -48,20 +60,28 @@ void agent_vm_free(struct vm *v)
 	free(v);
 }
 
-void agent_vm_forget(struct vm *v)
+/* Unlinks v from its host and frees it. */
+static void vm_unlink_free(struct vm *v)
 {
-	struct host *h = v->h;
-
-	for (struct vm **p = &h->vms; *p; p = &(*p)->next) {
+	for (struct vm **p = &v->h->vms; *p; p = &(*p)->next) {
 		if (*p == v) {
 			*p = v->next;
-			if (v->st_inflight || v->queued)
-				v->zombie = true; /* freed after its write */
-			else
-				agent_vm_free(v);
-			return;
+			break;
 		}
 	}
+	agent_vm_free(v);
+}
+
+void agent_vm_forget(struct vm *v)
+{
+	/* A write queued or in flight (the delete of its key, or a state
+	 * before it with the delete to follow): v stays on its host's list,
+	 * so that a new assignment of the id reuses it and its writes stay
+	 * in order, and is freed once the last one is written (vq_done). */
+	if (v->st_inflight || v->queued)
+		v->zombie = true;
+	else
+		vm_unlink_free(v);
 }
 
 /*
@@ -114,18 +134,18 @@ static void vq_done(void *arg, const struct etcd_error *err,
 		struct vm *v = b->v[i];
 
 		v->st_inflight = false;
-		if (v->zombie && !(err && !a->stopping &&
-				   err->code != ETCD_ECANCELED)) {
-			agent_vm_free(v);
+		if (a->stopping || (err && err->code == ETCD_ECANCELED)) {
+			if (v->zombie) /* nothing more will be written */
+				vm_unlink_free(v);
 			continue;
 		}
-		if (a->stopping || (err && err->code == ETCD_ECANCELED))
-			continue;
 		if (err) { /* keep the state; write it again in a while */
 			vm_state_flush(v);
 			retry = true;
 		} else if (v->st_dirty) {
-			vm_state_flush(v);
+			vm_state_flush(v); /* e.g. the delete after `running` */
+		} else if (v->zombie) {
+			vm_unlink_free(v); /* its last write is done */
 		}
 	}
 	if (retry) {
@@ -240,13 +260,10 @@ void agent_vm_state_write(struct vm *v, enum vm_state st, const char *error)
 void agent_vm_queue_fini(agent *a)
 {
 	ev_timer_stop(a->loop, &a->vq_retry);
-	/* Queued writes die with us; forgotten VMs live only on the queue. */
-	for (struct vm *v = a->vq, *next; v; v = next) {
-		next = v->q_next;
+	/* Queued writes die with us; forgotten VMs are still on their
+	 * hosts' lists, freed with them. */
+	for (struct vm *v = a->vq; v; v = v->q_next)
 		v->queued = false;
-		if (v->zombie && !v->st_inflight)
-			agent_vm_free(v);
-	}
 	a->vq = NULL;
 	a->vq_tail = &a->vq;
 }

