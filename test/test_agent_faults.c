@@ -340,6 +340,77 @@ static void test_vm_delete_not_lost(void **state)
 	stop_pid(e, pid);
 }
 
+/* e gets an etcd of its own with auth on: root:rootpw, and agent:agentpw
+ * with readwrite on every key of the prefix (role "agent"); e->c is
+ * root's.  pwfile: a file holding the agent's password. */
+static void auth_etcd(struct env *e, char *pwfile, size_t len)
+{
+	char out[512];
+	FILE *f;
+
+	e->h = etcd_harness_start(NULL);
+	assert_non_null(e->h);
+	e->own_h = true;
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user",
+					  "add", "root:rootpw", NULL),
+			 0);
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user",
+					  "add", "agent:agentpw", NULL),
+			 0);
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "role",
+					  "add", "agent", NULL),
+			 0);
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "role",
+					  "grant-permission", "--prefix=true",
+					  "agent", "readwrite", "/flintsched/",
+					  NULL),
+			 0);
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user",
+					  "grant-role", "agent", "agent", NULL),
+			 0);
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "auth",
+					  "enable", NULL),
+			 0);
+	client_open(e, "root", "rootpw");
+	snprintf(pwfile, len, "%s/agent.pw", e->dir);
+	f = fopen(pwfile, "w");
+	assert_non_null(f);
+	fputs("agentpw\n", f);
+	fclose(f);
+	chmod(pwfile, 0600);
+}
+
+/*
+ * Item 26: an agent that cannot authenticate (wrong password) has no
+ * lease to revoke; SIGTERM must still end it within the stop timeout
+ * (3 s), not leave it retrying until SIGKILL.
+ */
+static void test_sigterm_without_lease(void **state)
+{
+	struct env *e = *state;
+	char pwfile[600], set_pw[700], log[600];
+	double t0;
+	pid_t pid;
+	FILE *f;
+
+	auth_etcd(e, pwfile, sizeof(pwfile));
+	f = fopen(pwfile, "w");
+	assert_non_null(f);
+	fputs("wrong\n", f);
+	fclose(f);
+	snprintf(set_pw, sizeof(set_pw), "etcd.password_file=%s", pwfile);
+	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
+	pid = agent_start(e, "agent.log", 0, NULL, "agent.host=node-t",
+			  "executor.type=simulate", "etcd.username=agent",
+			  set_pw, NULL);
+	/* It tried, and failed, to register at least twice. */
+	assert_true(wait_file(log, "lease grant failed", 10));
+	t0 = now_s();
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_exit(e, pid, 6), 0);
+	assert_true(now_s() - t0 < 4.0);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -359,9 +430,10 @@ static int group_teardown(void **state)
 int main(void)
 {
 	(void)count;
-	(void)wait_file;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vm_delete_not_lost,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_without_lease,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
