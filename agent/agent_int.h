@@ -142,7 +142,8 @@ struct agent {
 	 * writes per txn.  Lower layers queue and start it. */
 	ev_prepare flush;
 	struct vm *vq, **vq_tail;
-	ev_timer vq_retry;
+	ev_timer vq_retry; /* parks the queue after a failed write */
+	double vq_backoff;
 	struct bidq *bq;
 	size_t n_bq, cap_bq;
 };

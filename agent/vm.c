@@ -117,41 +117,59 @@ static void vm_state_flush(struct vm *v)
 	ev_prepare_start(a->loop, &a->flush);
 }
 
+/*
+ * The queue is parked while a->vq_retry runs: nothing is written until it
+ * fires, however many states are queued meanwhile (each would start a
+ * flush of the whole queue and fail again at once while etcd refuses
+ * connections).  The wait doubles per failed attempt up to VQ_RETRY_MAX_S
+ * and is back to VQ_RETRY_MIN_S after a write succeeds; one warning per
+ * attempt.
+ */
+#define VQ_RETRY_MIN_S 0.25
+#define VQ_RETRY_MAX_S 5.0
+
+static void vq_park(agent *a, size_t n, const struct vm *v, const char *why)
+{
+	double d = a->vq_backoff < VQ_RETRY_MIN_S ? VQ_RETRY_MIN_S
+						  : a->vq_backoff;
+
+	if (ev_is_active(&a->vq_retry))
+		return; /* another batch of the same attempt */
+	a->vq_backoff = d * 2 > VQ_RETRY_MAX_S ? VQ_RETRY_MAX_S : d * 2;
+	fs_warn("%zu VM state(s) not written (%s/vms/%s/%s, ...): %s; "
+		"retrying in %.2g s",
+		n, a->prefix, v->h->name, v->id, why, d);
+	ev_timer_set(&a->vq_retry, d, 0);
+	ev_timer_start(a->loop, &a->vq_retry);
+}
+
 static void vq_done(void *arg, const struct etcd_error *err,
 		    const struct etcd_txn_result *res)
 {
 	struct vq_batch *b = arg;
 	agent *a = b->a;
-	bool retry = false;
+	bool cancel = a->stopping || (err && err->code == ETCD_ECANCELED);
 
 	(void)res;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%zu VM state(s) not written (%s/vms/%s/%s, ...): %s; "
-			"retrying",
-			b->n, a->prefix, b->v[0]->h->name, b->v[0]->id,
-			agent_err_str(err));
+	if (err && !cancel)
+		vq_park(a, b->n, b->v[0], agent_err_str(err));
+	else if (!err)
+		a->vq_backoff = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct vm *v = b->v[i];
 
 		v->st_inflight = false;
-		if (a->stopping || (err && err->code == ETCD_ECANCELED)) {
+		if (cancel) {
 			if (v->zombie) /* nothing more will be written */
 				vm_unlink_free(v);
 			continue;
 		}
-		if (err) { /* keep the state; write it again in a while */
+		if (err) /* keep the state; written after the backoff */
 			vm_state_flush(v);
-			retry = true;
-		} else if (v->st_dirty) {
+		else if (v->st_dirty)
 			vm_state_flush(v); /* e.g. the delete after `running` */
-		} else if (v->zombie) {
+		else if (v->zombie)
 			vm_unlink_free(v); /* its last write is done */
-		}
-	}
-	if (retry) {
-		ev_prepare_stop(a->loop, &a->flush);
-		if (!ev_is_active(&a->vq_retry))
-			ev_timer_start(a->loop, &a->vq_retry);
 	}
 	free(b);
 }
@@ -190,9 +208,7 @@ static int vm_state_op(struct vm *v, struct etcd_op *op, char *key,
 
 void agent_vm_flush(agent *a)
 {
-	struct ev_loop *loop = a->loop;
-
-	while (a->vq && !a->stopping) {
+	while (a->vq && !a->stopping && !ev_is_active(&a->vq_retry)) {
 		struct vq_batch *b = calloc(1, sizeof(*b));
 		char keys[VQ_BATCH][KEY_MAX];
 		char *vals[VQ_BATCH] = {0};
@@ -200,7 +216,7 @@ void agent_vm_flush(agent *a)
 		int r = 0;
 
 		if (!b) {
-			ev_timer_start(loop, &a->vq_retry);
+			vq_park(a, 1, a->vq, "out of memory");
 			return;
 		}
 		b->a = a;
@@ -228,12 +244,12 @@ void agent_vm_flush(agent *a)
 
 			snprintf(e.message, sizeof(e.message), "%s",
 				 strerror(r < 0 && r > -4096 ? -r : ENOMEM));
-			if (b->n > 0)
-				vq_done(b, &e, NULL); /* requeues, arms retry */
-			else
+			if (b->n > 0) {
+				vq_done(b, &e, NULL); /* requeues, parks */
+			} else {
 				free(b);
-			if (!ev_is_active(&a->vq_retry))
-				ev_timer_start(loop, &a->vq_retry);
+				vq_park(a, 1, a->vq, e.message);
+			}
 			return;
 		}
 	}

@@ -340,6 +340,88 @@ static void test_vm_delete_not_lost(void **state)
 	stop_pid(e, pid);
 }
 
+/* An executable script at <dir>/<name> with body (after #!/bin/sh). */
+static void script(struct env *e, const char *name, char *path, size_t len,
+		   const char *body)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", e->dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s", body);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+/*
+ * Item 35: VM state writes while etcd refuses connections.  23 creates
+ * (exec, `sleep`) end one by one 0.8-3.0 s after etcd was killed; each
+ * end queues a `running` write.  The parked queue must wait for its
+ * backoff rather than be flushed again by every new write, and say so
+ * once per backoff step; once etcd is back every state is written.
+ */
+static void test_state_write_backoff(void **state)
+{
+	struct env *e = *state;
+	char sh[600], body[1200], set_exec[1400], log[600], done[600],
+		key[128];
+	pid_t pid;
+	int warnings;
+
+	snprintf(done, sizeof(done), "%s/done", e->dir);
+	snprintf(body, sizeof(body),
+		 "cat >/dev/null\n"
+		 "[ \"$FLINTSCHED_ACTION\" = create ] || exit 0\n"
+		 "n=${FLINTSCHED_VM_ID#s}\n"
+		 "sleep $((n / 10)).$((n %% 10))\n"
+		 "echo \"done $FLINTSCHED_VM_ID\" >> %s\n",
+		 done);
+	script(e, "vm.sh", sh, sizeof(sh), body);
+	snprintf(set_exec, sizeof(set_exec),
+		 "executor.exec={create: %s, delete: %s}", sh, sh);
+	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
+	pid = agent_start(e, "agent.log", 0, NULL, "agent.host=node-b",
+			  "executor.type=exec", set_exec,
+			  "agent.lease_ttl_s=30",
+			  "agent.capacity={vcpu: 64, memory_mb: 65536, "
+			  "max_vms: 64}",
+			  NULL);
+	assert_true(wait_key(e, "/flintsched/hosts/node-b", NULL, false, 10));
+	for (int i = 8; i <= 30; i++) {
+		snprintf(key, sizeof(key), "/flintsched/assign/node-b/s%d", i);
+		put(e, key, ASSIGN(1));
+	}
+	/* Every `creating` written, well before the first create ends. */
+	{
+		double end = now_s() + 5;
+
+		while (count(e, "/flintsched/vms/node-b/") < 23 &&
+		       now_s() < end)
+			nap(0.01);
+		assert_int_equal(count(e, "/flintsched/vms/node-b/"), 23);
+	}
+	assert_int_equal(file_count(done, "done"), 0);
+	assert_int_equal(etcd_harness_kill(e->h), 0);
+	assert_true(wait_file(done, "done s30", 10));
+	nap(0.3); /* the last `running` write fails too */
+	warnings = file_count(log, "VM state(s) not written");
+	fprintf(stderr, "%d warning(s) about VM state writes\n", warnings);
+	assert_int_equal(etcd_harness_restart(e->h), 0);
+	client_open(e, NULL, NULL);
+	for (int i = 8; i <= 30; i++) {
+		snprintf(key, sizeof(key), "/flintsched/vms/node-b/s%d", i);
+		assert_true(wait_key(e, key, "\"state\":\"running\"", false,
+				     15));
+	}
+	/* 2.5 s of outage: a backoff from 0.25 s doubling allows 5
+	 * attempts; one per write would be 23 or more. */
+	assert_true(warnings >= 1);
+	assert_true(warnings <= 6);
+	stop_pid(e, pid);
+	del(e, "/flintsched/assign/", true);
+}
+
 /* e gets an etcd of its own with auth on: root:rootpw, and agent:agentpw
  * with readwrite on every key of the prefix (role "agent"); e->c is
  * root's.  pwfile: a file holding the agent's password. */
@@ -429,11 +511,12 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	(void)count;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vm_delete_not_lost,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_without_lease,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_write_backoff,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
