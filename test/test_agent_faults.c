@@ -422,6 +422,108 @@ static void test_state_write_backoff(void **state)
 	del(e, "/flintsched/assign/", true);
 }
 
+/* The descriptors ls listed in path (`ls -l /proc/self/fd`), but the one
+ * it read the listing from; into fds (as "N -> target" lines). */
+static int fds_listed(const char *path, char *fds, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	fds[0] = '\0';
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *arrow = strstr(line, " -> ");
+		size_t l = strlen(line);
+
+		if (!arrow)
+			continue;
+		while (l && (line[l - 1] == '\n'))
+			line[--l] = '\0';
+		if (l > 3 && strcmp(line + l - 3, "/fd") == 0 &&
+		    strstr(arrow, "/proc/"))
+			continue; /* ls's own directory */
+		while (arrow > line && arrow[-1] != ' ')
+			arrow--;
+		snprintf(fds + strlen(fds), len - strlen(fds), "%s\n", arrow);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Item 24: what the exec executor's command gets.  Only descriptors 0-2
+ * (the agent holds etcd sockets, the HTTP listener and other commands'
+ * output files), only PATH and the FLINTSCHED_* variables (not the
+ * agent's environment), and FLINTSCHED_NAMESPACE from the spec's own
+ * top-level namespace, not from a nested one that comes first.
+ */
+static void test_exec_child_sandbox(void **state)
+{
+	struct env *e = *state;
+	char set_exec[1400], path[700], buf[4096], line[1024];
+	pid_t pid;
+	FILE *f;
+
+	snprintf(set_exec, sizeof(set_exec),
+		 "executor.exec={create: 'ls -l /proc/self/fd > %s/fds."
+		 "$FLINTSCHED_VM_ID; env > %s/env.$FLINTSCHED_VM_ID; "
+		 "cat >/dev/null'}",
+		 e->dir, e->dir);
+	pid = agent_start(e, "agent.log", 0,
+			  "AGENT_SECRET_TOKEN=hunter2", "agent.host=node-x",
+			  "executor.type=exec", set_exec,
+			  "http.listen=127.0.0.1:0", NULL);
+	assert_true(wait_key(e, "/flintsched/hosts/node-x", NULL, false, 10));
+	/* Two VMs at once: the second create runs while the first one's
+	 * output files are open. */
+	put(e, "/flintsched/assign/node-x/ns-real",
+	    "{\"request\":{\"metadata\":{\"namespace\":\"spoof\"},"
+	    "\"vcpu\":1,\"memoryInMb\":64,\"namespace\":\"real\"},"
+	    "\"attempt\":1}");
+	put(e, "/flintsched/assign/node-x/ns-none",
+	    "{\"request\":{\"labels\":{\"namespace\":\"spoof\"},"
+	    "\"vcpu\":1,\"memoryInMb\":64,"
+	    "\"note\":\"\\\"namespace\\\":\\\"spoof2\\\"\"},"
+	    "\"attempt\":1}");
+	assert_true(wait_key(e, "/flintsched/vms/node-x/ns-real",
+			     "\"state\":\"running\"", false, 10));
+	assert_true(wait_key(e, "/flintsched/vms/node-x/ns-none",
+			     "\"state\":\"running\"", false, 10));
+	for (int k = 0; k < 2; k++) {
+		const char *id = k ? "ns-none" : "ns-real";
+
+		snprintf(path, sizeof(path), "%s/fds.%s", e->dir, id);
+		if (fds_listed(path, buf, sizeof(buf)) != 3)
+			fail_msg("%s: the command had more than 0-2 open:\n%s",
+				 id, buf);
+		snprintf(path, sizeof(path), "%s/env.%s", e->dir, id);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f)) {
+			if (strncmp(line, "FLINTSCHED_", 11) != 0 &&
+			    strncmp(line, "PATH=", 5) != 0 &&
+			    strncmp(line, "PWD=", 4) != 0)
+				fail_msg("%s: unexpected variable %s", id,
+					 line);
+		}
+		fclose(f);
+		assert_int_equal(file_count(path, "FLINTSCHED_VM_ID="), 1);
+		assert_int_equal(file_count(path, "FLINTSCHED_HOST=node-x"),
+				 1);
+		assert_int_equal(file_count(path, "PATH=/"), 1);
+		assert_int_equal(file_count(path, "hunter2"), 0);
+		assert_int_equal(
+			file_count(path, k ? "FLINTSCHED_NAMESPACE=default\n"
+					   : "FLINTSCHED_NAMESPACE=real\n"),
+			1);
+	}
+	stop_pid(e, pid);
+	del(e, "/flintsched/assign/", true);
+}
+
 /* e gets an etcd of its own with auth on: root:rootpw, and agent:agentpw
  * with readwrite on every key of the prefix (role "agent"); e->c is
  * root's.  pwfile: a file holding the agent's password. */
@@ -517,6 +619,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigterm_without_lease,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_write_backoff,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_child_sandbox,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
