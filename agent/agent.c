@@ -297,6 +297,7 @@ agent *agent_free(agent *a)
 		}
 		fs_host_clear(&h->rec);
 		fs_labels_clear(&h->last.labels);
+		fs_labels_clear(&h->sending.labels);
 		fs_alloc_clear(&h->alloc);
 	}
 	agent_bid_fini(a);

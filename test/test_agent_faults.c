@@ -595,6 +595,131 @@ static void test_sigterm_without_lease(void **state)
 	assert_true(now_s() - t0 < 4.0);
 }
 
+/* etcdctl as root on e's own etcd (auth on); fails the test unless 0. */
+static void root_ctl(struct env *e, char *out, size_t cap, ...)
+{
+	const char *a[12];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, cap);
+	for (const char *s; n < 12 && (s = va_arg(ap, const char *));)
+		a[n++] = s;
+	va_end(ap);
+	while (n < 12)
+		a[n++] = NULL;
+	assert_int_equal(etcd_harness_ctl(e->h, out, cap, "--user",
+					  "root:rootpw", a[0], a[1], a[2], a[3],
+					  a[4], a[5], a[6], a[7], a[8], a[9],
+					  a[10], a[11], NULL),
+			 0);
+}
+
+/* The agent role's write permission on P/hosts/ (off: every other key of
+ * the prefix stays readable and writable). */
+static void hosts_writable(struct env *e, bool on)
+{
+	static const char *const others[] = {"/flintsched/vms/",
+					     "/flintsched/bids/",
+					     "/flintsched/assign/",
+					     "/flintsched/rounds/"};
+	char out[512];
+
+	if (on) {
+		root_ctl(e, out, sizeof(out), "role", "grant-permission",
+			 "--prefix=true", "agent", "readwrite",
+			 "/flintsched/hosts/", NULL);
+		return;
+	}
+	root_ctl(e, out, sizeof(out), "role", "revoke-permission",
+		 "--prefix=true", "agent", "/flintsched/", NULL);
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		root_ctl(e, out, sizeof(out), "role", "grant-permission",
+			 "--prefix=true", "agent", "readwrite", others[i],
+			 NULL);
+}
+
+/*
+ * host.c: a host record write that etcd refused must not count as
+ * written.  A simulated host (no metrics tick) gets a VM while it may
+ * not write P/hosts/: once it may again, the record must catch up
+ * ("vms":1) rather than stay at what was last written.
+ */
+static void test_host_record_retried(void **state)
+{
+	struct env *e = *state;
+	char pwfile[600], set_pw[700], log[600];
+	pid_t pid;
+
+	auth_etcd(e, pwfile, sizeof(pwfile));
+	snprintf(set_pw, sizeof(set_pw), "etcd.password_file=%s", pwfile);
+	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
+	pid = agent_start(e, "agent.log", 1, NULL, "agent.host=hw",
+			  "etcd.username=agent", set_pw,
+			  "agent.lease_ttl_s=10", NULL);
+	assert_true(wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":0", false,
+			     10));
+	hosts_writable(e, false);
+	put(e, "/flintsched/assign/hw-0/v1", ASSIGN(1));
+	assert_true(wait_key(e, "/flintsched/vms/hw-0/v1",
+			     "\"state\":\"running\"", false, 10));
+	assert_true(wait_file(log, "writing host record failed", 10));
+	hosts_writable(e, true);
+	assert_true(wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":1", false,
+			     10));
+	stop_pid(e, pid);
+}
+
+/* Leases granted, as etcd lists them. */
+static int lease_count(struct env *e)
+{
+	char out[4096];
+	int n = -1;
+
+	root_ctl(e, out, sizeof(out), "lease", "list", NULL);
+	if (sscanf(out, "found %d leases", &n) != 1)
+		fail_msg("lease list: %s", out);
+	return n;
+}
+
+/*
+ * host.c: a registration whose record write fails gives its new lease
+ * back; each retry grants another, and with a 30 s TTL they would pile
+ * up.  The agent may not write P/hosts/ at all here.
+ */
+static void test_register_lease_revoked(void **state)
+{
+	struct env *e = *state;
+	char pwfile[600], set_pw[700], log[600];
+	double end;
+	pid_t pid;
+	int n;
+
+	auth_etcd(e, pwfile, sizeof(pwfile));
+	hosts_writable(e, false);
+	snprintf(set_pw, sizeof(set_pw), "etcd.password_file=%s", pwfile);
+	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
+	pid = agent_start(e, "agent.log", 0, NULL, "agent.host=node-l",
+			  "etcd.username=agent", set_pw,
+			  "executor.type=simulate", "agent.lease_ttl_s=30",
+			  NULL);
+	end = now_s() + 15;
+	while (file_count(log, "writing host record failed") < 3 &&
+	       now_s() < end)
+		nap(0.05);
+	assert_true(file_count(log, "writing host record failed") >= 3);
+	/* At most the one of the attempt under way. */
+	end = now_s() + 3;
+	while ((n = lease_count(e)) > 1 && now_s() < end)
+		nap(0.05);
+	if (n > 1)
+		fail_msg("%d leases granted after 3 failed registrations", n);
+	hosts_writable(e, true);
+	assert_true(wait_key(e, "/flintsched/hosts/node-l", NULL, false, 15));
+	stop_pid(e, pid);
+	assert_int_equal(lease_count(e), 0);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -621,6 +746,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_write_backoff,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_child_sandbox,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_record_retried,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_register_lease_revoked,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
