@@ -233,6 +233,26 @@ static bool wait_key(struct env *e, const char *key, const char *want,
 	return false;
 }
 
+/* The last n lines of path on stderr (a failed test's logs go with its
+ * etcd's temp dir). */
+static void file_tail(const char *path, int n)
+{
+	char lines[64][512];
+	int k = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	if (n > 64)
+		n = 64;
+	while (fgets(lines[k % n], sizeof(lines[0]), f))
+		k++;
+	fclose(f);
+	fprintf(stderr, "--- %s (last %d lines)\n", path, n);
+	for (int i = k > n ? k - n : 0; i < k; i++)
+		fputs(lines[i % n], stderr);
+}
+
 /* Lines of path containing s. */
 static int file_count(const char *path, const char *s)
 {
@@ -720,6 +740,130 @@ static void test_register_lease_revoked(void **state)
 	assert_int_equal(lease_count(e), 0);
 }
 
+/* flintsched-controller on e's etcd. */
+static pid_t controller_start(struct env *e, const char *log, const char *name)
+{
+	char bin[256], ep[128], nm[96];
+	const char *argv[] = {bin,
+			      "--set", ep,
+			      "--set", nm,
+			      "--set", "scheduling.bidding=sample",
+			      "--set", "controller.lease_ttl_s=2",
+			      "--set", "scheduling.bid_timeout_ms=300",
+			      "--set", "log.level=debug",
+			      NULL};
+
+	snprintf(bin, sizeof(bin), "%s/flintsched-controller", bindir());
+	snprintf(ep, sizeof(ep), "etcd.endpoints=[%s]", e->h->endpoint);
+	snprintf(nm, sizeof(nm), "controller.name=%s", name);
+	return spawn(e, log, NULL, argv);
+}
+
+/* P/vms/<host>/<id> records without an assignment, and the running
+ * statuses of keep-*: into *stray and *running. */
+static void vm_census(struct env *e, int *stray, int *running, int *vms)
+{
+	struct etcd_sync_range *v = get(e, "/flintsched/vms/", true);
+	struct etcd_sync_range *as = get(e, "/flintsched/assign/", true);
+	struct etcd_sync_range *st = get(e, "/flintsched/status/keep-", true);
+
+	*stray = 0;
+	*vms = (int)v->n_kvs;
+	for (size_t i = 0; i < v->n_kvs; i++) {
+		const char *rest = v->kvs[i].key + strlen("/flintsched/vms/");
+		bool found = false;
+
+		for (size_t j = 0; j < as->n_kvs && !found; j++)
+			found = strcmp(as->kvs[j].key +
+					       strlen("/flintsched/assign/"),
+				       rest) == 0;
+		*stray += !found;
+	}
+	*running = 0;
+	for (size_t i = 0; i < st->n_kvs; i++) {
+		char val[2048];
+
+		snprintf(val, sizeof(val), "%.*s", (int)st->kvs[i].value_len,
+			 st->kvs[i].value);
+		*running += strstr(val, "\"phase\":\"running\"") != NULL;
+	}
+	etcd_sync_range_free(v);
+	etcd_sync_range_free(as);
+	etcd_sync_range_free(st);
+}
+
+/*
+ * Item 29: requests deleted 0-40 ms after their put, interleaved with
+ * rewrites of others, with a real controller and agent: no VM record may
+ * stay for a request that is gone.
+ */
+static void test_deleted_requests_leave_no_vm(void **state)
+{
+	struct env *e = *state;
+	char key[128], val[512];
+	int stray = 0, running = 0, vms = 0;
+	unsigned seed = 29;
+	double end;
+
+	agent_start(e, "agent.log", 4, NULL, "agent.host=churn",
+		    "executor.type=simulate", "agent.lease_ttl_s=3",
+		    "agent.capacity={vcpu: 64, memory_mb: 65536, "
+		    "max_vms: 100}",
+		    NULL);
+	controller_start(e, "ctrl.log", "c1");
+	assert_true(wait_key(e, "/flintsched/hosts/churn-3", NULL, false, 10));
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "/flintsched/requests/keep-%d", i);
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+		put(e, key, val);
+	}
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "/flintsched/requests/tmp-%d", i);
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+		put(e, key, val);
+		snprintf(key, sizeof(key), "/flintsched/requests/keep-%d",
+			 i % 20);
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":1,\"memoryInMb\":%d," FS_SPEC_EXAMPLE "}",
+			 1024 + 64 * (i / 20 + 1));
+		put(e, key, val);
+		/* The workload's pace (0-40 ms), not a wait for an event. */
+		nap((double)(rand_r(&seed) % 41) / 1000.0);
+		snprintf(key, sizeof(key), "/flintsched/requests/tmp-%d", i);
+		del(e, key, false);
+	}
+	/* Settled: every kept request running, one VM record each, none
+	 * without an assignment. */
+	end = now_s() + 40;
+	do {
+		vm_census(e, &stray, &running, &vms);
+		if (running == 20 && vms == 20 && stray == 0 &&
+		    count(e, "/flintsched/assign/") == 20)
+			break;
+		nap(0.1);
+	} while (now_s() < end);
+	if (stray || vms != 20 || running != 20) {
+		struct etcd_sync_range *r = get(e, "/flintsched/vms/", true);
+
+		for (size_t i = 0; i < r->n_kvs; i++)
+			if (strstr(r->kvs[i].key, "/tmp-"))
+				fprintf(stderr, "left: %s = %.*s\n",
+					r->kvs[i].key,
+					(int)r->kvs[i].value_len,
+					r->kvs[i].value);
+		etcd_sync_range_free(r);
+		snprintf(key, sizeof(key), "%s/ctrl.log", e->dir);
+		file_tail(key, 30);
+		snprintf(key, sizeof(key), "%s/agent.log", e->dir);
+		file_tail(key, 30);
+		fail_msg("%d VM record(s) without assignment, %d records, "
+			 "%d of 20 running (logs in %s)",
+			 stray, vms, running, e->dir);
+	}
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -751,6 +895,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_register_lease_revoked,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_deleted_requests_leave_no_vm, setup, teardown),
 	};
+	if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='test_exec*' */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
