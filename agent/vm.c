@@ -139,6 +139,9 @@ static void vq_park(agent *a, size_t n, const struct vm *v, const char *why)
 	fs_warn("%zu VM state(s) not written (%s/vms/%s/%s, ...): %s; "
 		"retrying in %.2g s",
 		n, a->prefix, v->h->name, v->id, why, d);
+	/* Set each time: a one-shot timer started again after it fired
+	 * keeps what was left of its delay (~0), which re-sent the queue
+	 * every loop iteration. */
 	ev_timer_set(&a->vq_retry, d, 0);
 	ev_timer_start(a->loop, &a->vq_retry);
 }
