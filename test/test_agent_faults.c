@@ -421,8 +421,10 @@ static void test_state_write_backoff(void **state)
 			nap(0.01);
 		assert_int_equal(count(e, "/flintsched/vms/node-b/"), 23);
 	}
-	assert_int_equal(file_count(done, "done"), 0);
 	assert_int_equal(etcd_harness_kill(e->h), 0);
+	/* Most creates end now, while every write fails (a loaded machine
+	 * may have ended a few before: fewer failures, same bound). */
+	assert_true(file_count(done, "done") < 10);
 	assert_true(wait_file(done, "done s30", 10));
 	nap(0.3); /* the last `running` write fails too */
 	warnings = file_count(log, "VM state(s) not written");
