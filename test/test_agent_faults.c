@@ -808,12 +808,13 @@ static void test_deleted_requests_leave_no_vm(void **state)
 	int stray = 0, running = 0, vms = 0;
 	unsigned seed = 29;
 	double end;
+	pid_t agent;
 
-	agent_start(e, "agent.log", 4, NULL, "agent.host=churn",
-		    "executor.type=simulate", "agent.lease_ttl_s=3",
-		    "agent.capacity={vcpu: 64, memory_mb: 65536, "
-		    "max_vms: 100}",
-		    NULL);
+	agent = agent_start(e, "agent.log", 4, NULL, "agent.host=churn",
+			    "executor.type=simulate", "agent.lease_ttl_s=3",
+			    "agent.capacity={vcpu: 64, memory_mb: 65536, "
+			    "max_vms: 100}",
+			    NULL);
 	controller_start(e, "ctrl.log", "c1");
 	assert_true(wait_key(e, "/flintsched/hosts/churn-3", NULL, false, 10));
 	for (int i = 0; i < 20; i++) {
@@ -866,6 +867,7 @@ static void test_deleted_requests_leave_no_vm(void **state)
 			 "%d of 20 running (logs in %s)",
 			 stray, vms, running, e->dir);
 	}
+	stop_pid(e, agent); /* exit 0: also no LeakSanitizer report */
 }
 
 static int group_setup(void **state)
