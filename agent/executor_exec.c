@@ -86,7 +86,8 @@ static void exec_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	xop_finish(op, msg, NULL);
 }
 
-#define EXEC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_DEFAULT_PATH                                                      \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_N_ENV 6
 
 /* The command's whole environment (executor.h), built before fork: the

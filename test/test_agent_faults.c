@@ -35,13 +35,13 @@
 static struct etcd_harness *group_h;
 
 struct env {
-	struct etcd_harness *h;   /* group_h, or the test's own */
+	struct etcd_harness *h; /* group_h, or the test's own */
 	bool own_h;
 	struct ev_loop *loop;
-	etcd_client *c;           /* root when h has auth */
+	etcd_client *c; /* root when h has auth */
 	pid_t pids[MAXP];
 	int n_pids;
-	char dir[512];            /* per-test files */
+	char dir[512]; /* per-test files */
 };
 
 static int test_no;
@@ -172,8 +172,7 @@ static void stop_pid(struct env *e, pid_t pid)
 	assert_int_equal(wait_exit(e, pid, 10), 0);
 }
 
-static struct etcd_sync_range *get(struct env *e, const char *key,
-				   bool prefix)
+static struct etcd_sync_range *get(struct env *e, const char *key, bool prefix)
 {
 	struct etcd_range_req rq = {.key = key, .prefix = prefix};
 	struct etcd_sync_range *r = NULL;
@@ -184,9 +183,8 @@ static struct etcd_sync_range *get(struct env *e, const char *key,
 
 static void put(struct env *e, const char *key, const char *val)
 {
-	assert_int_equal(etcd_sync_put(e->c, key, val, strlen(val), 0, NULL,
-				       NULL),
-			 0);
+	assert_int_equal(
+	    etcd_sync_put(e->c, key, val, strlen(val), 0, NULL, NULL), 0);
 }
 
 static void del(struct env *e, const char *key, bool prefix)
@@ -312,7 +310,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define ASSIGN(vcpu) \
+#define ASSIGN(vcpu)                                                           \
 	"{\"request\":{\"vcpu\":" #vcpu ",\"memoryInMb\":64},\"attempt\":1}"
 
 /*
@@ -384,8 +382,7 @@ static void script(struct env *e, const char *name, char *path, size_t len,
 static void test_state_write_backoff(void **state)
 {
 	struct env *e = *state;
-	char sh[600], body[1200], set_exec[1400], log[600], done[600],
-		key[128];
+	char sh[600], body[1200], set_exec[1400], log[600], done[600], key[128];
 	pid_t pid;
 	int warnings;
 
@@ -401,12 +398,12 @@ static void test_state_write_backoff(void **state)
 	snprintf(set_exec, sizeof(set_exec),
 		 "executor.exec={create: %s, delete: %s}", sh, sh);
 	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
-	pid = agent_start(e, "agent.log", 0, NULL, "agent.host=node-b",
-			  "executor.type=exec", set_exec,
-			  "agent.lease_ttl_s=30",
-			  "agent.capacity={vcpu: 64, memory_mb: 65536, "
-			  "max_vms: 64}",
-			  NULL);
+	pid =
+	    agent_start(e, "agent.log", 0, NULL, "agent.host=node-b",
+			"executor.type=exec", set_exec, "agent.lease_ttl_s=30",
+			"agent.capacity={vcpu: 64, memory_mb: 65536, "
+			"max_vms: 64}",
+			NULL);
 	assert_true(wait_key(e, "/flintsched/hosts/node-b", NULL, false, 10));
 	for (int i = 8; i <= 30; i++) {
 		snprintf(key, sizeof(key), "/flintsched/assign/node-b/s%d", i);
@@ -433,8 +430,8 @@ static void test_state_write_backoff(void **state)
 	client_open(e, NULL, NULL);
 	for (int i = 8; i <= 30; i++) {
 		snprintf(key, sizeof(key), "/flintsched/vms/node-b/s%d", i);
-		assert_true(wait_key(e, key, "\"state\":\"running\"", false,
-				     15));
+		assert_true(
+		    wait_key(e, key, "\"state\":\"running\"", false, 15));
 	}
 	/* 2.5 s of outage: a backoff from 0.25 s doubling allows 5
 	 * attempts; one per write would be 23 or more. */
@@ -496,9 +493,8 @@ static void test_exec_child_sandbox(void **state)
 		 "$FLINTSCHED_VM_ID; env > %s/env.$FLINTSCHED_VM_ID; "
 		 "cat >/dev/null'}",
 		 e->dir, e->dir);
-	pid = agent_start(e, "agent.log", 0,
-			  "AGENT_SECRET_TOKEN=hunter2", "agent.host=node-x",
-			  "executor.type=exec", set_exec,
+	pid = agent_start(e, "agent.log", 0, "AGENT_SECRET_TOKEN=hunter2",
+			  "agent.host=node-x", "executor.type=exec", set_exec,
 			  "http.listen=127.0.0.1:0", NULL);
 	assert_true(wait_key(e, "/flintsched/hosts/node-x", NULL, false, 10));
 	/* Two VMs at once: the second create runs while the first one's
@@ -535,14 +531,13 @@ static void test_exec_child_sandbox(void **state)
 		}
 		fclose(f);
 		assert_int_equal(file_count(path, "FLINTSCHED_VM_ID="), 1);
-		assert_int_equal(file_count(path, "FLINTSCHED_HOST=node-x"),
-				 1);
+		assert_int_equal(file_count(path, "FLINTSCHED_HOST=node-x"), 1);
 		assert_int_equal(file_count(path, "PATH=/"), 1);
 		assert_int_equal(file_count(path, "hunter2"), 0);
 		assert_int_equal(
-			file_count(path, k ? "FLINTSCHED_NAMESPACE=default\n"
-					   : "FLINTSCHED_NAMESPACE=real\n"),
-			1);
+		    file_count(path, k ? "FLINTSCHED_NAMESPACE=default\n"
+				       : "FLINTSCHED_NAMESPACE=real\n"),
+		    1);
 	}
 	stop_pid(e, pid);
 	del(e, "/flintsched/assign/", true);
@@ -559,14 +554,14 @@ static void auth_etcd(struct env *e, char *pwfile, size_t len)
 	e->h = etcd_harness_start(NULL);
 	assert_non_null(e->h);
 	e->own_h = true;
-	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user",
-					  "add", "root:rootpw", NULL),
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user", "add",
+					  "root:rootpw", NULL),
 			 0);
-	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user",
-					  "add", "agent:agentpw", NULL),
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user", "add",
+					  "agent:agentpw", NULL),
 			 0);
-	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "role",
-					  "add", "agent", NULL),
+	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "role", "add",
+					  "agent", NULL),
 			 0);
 	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "role",
 					  "grant-permission", "--prefix=true",
@@ -576,9 +571,9 @@ static void auth_etcd(struct env *e, char *pwfile, size_t len)
 	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "user",
 					  "grant-role", "agent", "agent", NULL),
 			 0);
-	assert_int_equal(etcd_harness_ctl(e->h, out, sizeof(out), "auth",
-					  "enable", NULL),
-			 0);
+	assert_int_equal(
+	    etcd_harness_ctl(e->h, out, sizeof(out), "auth", "enable", NULL),
+	    0);
 	client_open(e, "root", "rootpw");
 	snprintf(pwfile, len, "%s/agent.pw", e->dir);
 	f = fopen(pwfile, "w");
@@ -643,10 +638,9 @@ static void root_ctl(struct env *e, char *out, size_t cap, ...)
  * the prefix stays readable and writable). */
 static void hosts_writable(struct env *e, bool on)
 {
-	static const char *const others[] = {"/flintsched/vms/",
-					     "/flintsched/bids/",
-					     "/flintsched/assign/",
-					     "/flintsched/rounds/"};
+	static const char *const others[] = {
+	    "/flintsched/vms/", "/flintsched/bids/", "/flintsched/assign/",
+	    "/flintsched/rounds/"};
 	char out[512];
 
 	if (on) {
@@ -679,18 +673,18 @@ static void test_host_record_retried(void **state)
 	snprintf(set_pw, sizeof(set_pw), "etcd.password_file=%s", pwfile);
 	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
 	pid = agent_start(e, "agent.log", 1, NULL, "agent.host=hw",
-			  "etcd.username=agent", set_pw,
-			  "agent.lease_ttl_s=10", NULL);
-	assert_true(wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":0", false,
-			     10));
+			  "etcd.username=agent", set_pw, "agent.lease_ttl_s=10",
+			  NULL);
+	assert_true(
+	    wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":0", false, 10));
 	hosts_writable(e, false);
 	put(e, "/flintsched/assign/hw-0/v1", ASSIGN(1));
 	assert_true(wait_key(e, "/flintsched/vms/hw-0/v1",
 			     "\"state\":\"running\"", false, 10));
 	assert_true(wait_file(log, "writing host record failed", 10));
 	hosts_writable(e, true);
-	assert_true(wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":1", false,
-			     10));
+	assert_true(
+	    wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":1", false, 10));
 	stop_pid(e, pid);
 }
 
@@ -723,10 +717,9 @@ static void test_register_lease_revoked(void **state)
 	hosts_writable(e, false);
 	snprintf(set_pw, sizeof(set_pw), "etcd.password_file=%s", pwfile);
 	snprintf(log, sizeof(log), "%s/agent.log", e->dir);
-	pid = agent_start(e, "agent.log", 0, NULL, "agent.host=node-l",
-			  "etcd.username=agent", set_pw,
-			  "executor.type=simulate", "agent.lease_ttl_s=30",
-			  NULL);
+	pid = agent_start(
+	    e, "agent.log", 0, NULL, "agent.host=node-l", "etcd.username=agent",
+	    set_pw, "executor.type=simulate", "agent.lease_ttl_s=30", NULL);
 	end = now_s() + 15;
 	while (file_count(log, "writing host record failed") < 3 &&
 	       now_s() < end)
@@ -749,12 +742,18 @@ static pid_t controller_start(struct env *e, const char *log, const char *name)
 {
 	char bin[256], ep[128], nm[96];
 	const char *argv[] = {bin,
-			      "--set", ep,
-			      "--set", nm,
-			      "--set", "scheduling.bidding=sample",
-			      "--set", "controller.lease_ttl_s=2",
-			      "--set", "scheduling.bid_timeout_ms=300",
-			      "--set", "log.level=debug",
+			      "--set",
+			      ep,
+			      "--set",
+			      nm,
+			      "--set",
+			      "scheduling.bidding=sample",
+			      "--set",
+			      "controller.lease_ttl_s=2",
+			      "--set",
+			      "scheduling.bid_timeout_ms=300",
+			      "--set",
+			      "log.level=debug",
 			      NULL};
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-controller", bindir());
@@ -779,7 +778,7 @@ static void vm_census(struct env *e, int *stray, int *running, int *vms)
 
 		for (size_t j = 0; j < as->n_kvs && !found; j++)
 			found = strcmp(as->kvs[j].key +
-					       strlen("/flintsched/assign/"),
+					   strlen("/flintsched/assign/"),
 				       rest) == 0;
 		*stray += !found;
 	}
@@ -820,13 +819,15 @@ static void test_deleted_requests_leave_no_vm(void **state)
 	for (int i = 0; i < 20; i++) {
 		snprintf(key, sizeof(key), "/flintsched/requests/keep-%d", i);
 		snprintf(val, sizeof(val),
-			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+			 "}");
 		put(e, key, val);
 	}
 	for (int i = 0; i < 100; i++) {
 		snprintf(key, sizeof(key), "/flintsched/requests/tmp-%d", i);
 		snprintf(val, sizeof(val),
-			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+			 "}");
 		put(e, key, val);
 		snprintf(key, sizeof(key), "/flintsched/requests/keep-%d",
 			 i % 20);
@@ -855,8 +856,7 @@ static void test_deleted_requests_leave_no_vm(void **state)
 		for (size_t i = 0; i < r->n_kvs; i++)
 			if (strstr(r->kvs[i].key, "/tmp-"))
 				fprintf(stderr, "left: %s = %.*s\n",
-					r->kvs[i].key,
-					(int)r->kvs[i].value_len,
+					r->kvs[i].key, (int)r->kvs[i].value_len,
 					r->kvs[i].value);
 		etcd_sync_range_free(r);
 		snprintf(key, sizeof(key), "%s/ctrl.log", e->dir);
@@ -889,20 +889,20 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_vm_delete_not_lost,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sigterm_without_lease,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_write_backoff,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exec_child_sandbox,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_record_retried,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_register_lease_revoked,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_deleted_requests_leave_no_vm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vm_delete_not_lost, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_sigterm_without_lease, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_state_write_backoff, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_child_sandbox, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_host_record_retried, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_register_lease_revoked, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_requests_leave_no_vm,
+					    setup, teardown),
 	};
 	if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='test_exec*' */
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
