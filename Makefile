@@ -52,8 +52,11 @@ LIBAGENT  := $(B)/libfsagent.a
 LIBCTRL   := $(B)/libfscontroller.a
 LIBS      := $(LIBCTRL) $(LIBAGENT) $(LIBCOMMON) $(LIBCFG) $(LIBETCD)
 
+CTL_SRC   := $(wildcard ctl/*.c)
+
 BINS := $(if $(wildcard agent/main.c),$(B)/flintsched-agent) \
-        $(if $(wildcard controller/main.c),$(B)/flintsched-controller)
+        $(if $(wildcard controller/main.c),$(B)/flintsched-controller) \
+        $(if $(CTL_SRC),$(B)/flintschedctl)
 
 # Tests: test/test_<name>.c -> $(B)/test/test_<name>; helpers in test/lib/.
 TEST_SRC  := $(wildcard test/test_*.c)
@@ -81,6 +84,10 @@ $(B)/lib%.a:
 $(B)/flintsched-agent: $(call obj,agent/main.c) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
 $(B)/flintsched-controller: $(call obj,controller/main.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
+
+# flintschedctl: its own objects, on the controller's parser and scores.
+$(B)/flintschedctl: $(call obj,$(CTL_SRC)) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
 
 $(B)/test/tools/%: $(call obj,test/tools/%.c) $(call obj,$(TEST_LIB)) $(LIBS)
@@ -158,7 +165,7 @@ fuzz:
 	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(CTRL_SRC) \
 	    -o build/fuzz/$$n $(PKG_LIBS) $(MHD_LIBS) || exit 1; done
 
-LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c)
+LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c) $(CTL_SRC)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRC)
@@ -177,6 +184,9 @@ install: all
 	install -m 644 etcdclient/etcd.h etcdclient/evcurl.h config/cfg.h \
 	  $(DESTDIR)$(PREFIX)/include/flintsched/
 	install -m 644 docs/DESIGN.md README.md $(DESTDIR)$(PREFIX)/share/doc/flintsched/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 ctl/flintschedctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 deploy/flintschedctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/flintschedctl
 	install -m 755 deploy/etcd-rbac.sh $(DESTDIR)$(PREFIX)/share/doc/flintsched/
 	for f in deploy/*.example.yaml; do install -m 644 $$f $(DESTDIR)/etc/flintsched/; done
 	for f in deploy/*.service; do \
