@@ -42,6 +42,7 @@ CFG_SRC    := $(wildcard config/*.c)
 COMMON_SRC := $(wildcard common/*.c)
 AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
 CTRL_SRC   := $(filter-out controller/main.c,$(wildcard controller/*.c))
+CTL_SRC    := $(wildcard ctl/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -50,9 +51,8 @@ LIBCFG    := $(B)/libfscfg.a
 LIBCOMMON := $(B)/libfscommon.a
 LIBAGENT  := $(B)/libfsagent.a
 LIBCTRL   := $(B)/libfscontroller.a
-LIBS      := $(LIBCTRL) $(LIBAGENT) $(LIBCOMMON) $(LIBCFG) $(LIBETCD)
-
-CTL_SRC   := $(wildcard ctl/*.c)
+LIBCTL    := $(B)/libfsctl.a
+LIBS      := $(LIBCTL) $(LIBCTRL) $(LIBAGENT) $(LIBCOMMON) $(LIBCFG) $(LIBETCD)
 
 BINS := $(if $(wildcard agent/main.c),$(B)/flintsched-agent) \
         $(if $(wildcard controller/main.c),$(B)/flintsched-controller) \
@@ -77,6 +77,7 @@ $(LIBCFG): $(call obj,$(CFG_SRC))
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBAGENT): $(call obj,$(AGENT_SRC))
 $(LIBCTRL): $(call obj,$(CTRL_SRC))
+$(LIBCTL): $(call obj,$(filter-out ctl/main.c,$(CTL_SRC)))
 $(B)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -87,7 +88,7 @@ $(B)/flintsched-controller: $(call obj,controller/main.c) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
 
 # flintschedctl: its own objects, on the controller's parser and scores.
-$(B)/flintschedctl: $(call obj,$(CTL_SRC)) $(LIBS)
+$(B)/flintschedctl: $(call obj,ctl/main.c) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
 
 $(B)/test/tools/%: $(call obj,test/tools/%.c) $(call obj,$(TEST_LIB)) $(LIBS)

@@ -16,25 +16,24 @@ static const char *waits_for(const struct ctl *x, const struct ctl_vreq *r,
 
 	ctl_esc(h, sizeof(h), r->st.host, 0);
 	if (!r->req_present)
-		return "the request was deleted: its VM is being removed and "
-		       "the status will go";
+		return "its status to go: the request was deleted and its VM "
+		       "is being removed";
 	if (!r->st_present)
-		return "no coordinator has looked at it yet: is a "
+		return "a coordinator: none has looked at it yet; is a "
 		       "controller running? (flintschedctl top)";
 	if (r->st.request_rev && r->req_mod_rev > r->st.request_rev) {
 		snprintf(buf, n,
-			 "the request was rewritten (revision %lld) after "
-			 "this status (for revision %lld): waiting for its "
-			 "coordinator to look at the new one",
+			 "its coordinator to look at revision %lld of the "
+			 "request (this status is for revision %lld)",
 			 (long long)r->req_mod_rev,
 			 (long long)r->st.request_rev);
 		return buf;
 	}
 	switch (r->st.phase) {
-	case CTRL_PENDING: return "waiting for a placement";
+	case CTRL_PENDING: return "a placement";
 	case CTRL_SCHEDULED:
 		snprintf(buf, n,
-			 "waiting for the agent on %s to create the VM "
+			 "the agent on %s to create the VM "
 			 "(it reports in %s/vms/%s/%s)",
 			 h, x->prefix, h, r->id);
 		return buf;
@@ -82,7 +81,7 @@ int ctl_cmd_explain(struct ctl *x, int argc, char **argv)
 	int o, rc;
 
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "+v", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		if (o != 'v')
 			return ctl_errorf(CTL_EXIT_INPUT,
 					  "see flintschedctl explain --help");
@@ -156,7 +155,9 @@ int ctl_cmd_explain(struct ctl *x, int argc, char **argv)
 			goto out;
 		if (ctl_place(x, &hv, r->id, &r->parsed.need,
 			      r->st_present ? &r->st : NULL, &p) == 0) {
-			printf("\nEach host now, as the controller scores it:\n");
+			printf("\nEach host now, as the controller scores it "
+			       "(with this request's own reservation where it "
+			       "is placed):\n");
 			rc = ctl_place_print(x, &p, true);
 			ctl_place_clear(&p);
 		}

@@ -209,7 +209,7 @@ int ctl_cmd_list(struct ctl *x, int argc, char **argv)
 	int o, rc;
 
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'p': f.phase = optarg; break;
 		case 'H': f.host = optarg; break;

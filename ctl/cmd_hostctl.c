@@ -9,7 +9,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <time.h>
+#include <unistd.h>
 
 /* "30m", "2h", "90s", "1d" -> ms, or -1. */
 static int64_t duration_ms(const char *s)
@@ -71,7 +73,7 @@ int ctl_cmd_hostctl(struct ctl *x, int argc, char **argv)
 	int o, rc;
 
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'm':
 			maxp = strtoll(optarg, NULL, 10);
@@ -135,6 +137,11 @@ int ctl_cmd_hostctl(struct ctl *x, int argc, char **argv)
 		return rc;
 	}
 	by = x->user ? x->user : getenv("USER");
+	if (!by) {
+		const struct passwd *pw = getpwuid(getuid());
+
+		by = pw ? pw->pw_name : "";
+	}
 	rfc3339(x->now_ms, now, sizeof(now));
 	{
 		json_t *j = json_pack("{s:s, s:s, s:s}", "state",

@@ -163,7 +163,9 @@ static int show_one(struct ctl *x, const struct ctl_view *v,
 		labels_str(&h->rec.labels, lab, sizeof(lab));
 		printf("\nendpoint:  %s\nagent:     %s\nupdated:   %s (%s "
 		       "ago)\n",
-		       ctl_esc(b, sizeof(b), h->rec.endpoint, 100),
+		       h->rec.endpoint && *h->rec.endpoint
+			   ? ctl_esc(b, sizeof(b), h->rec.endpoint, 100)
+			   : "-",
 		       h->rec.agent_version
 			   ? ctl_esc(lab, sizeof(lab), h->rec.agent_version, 60)
 			   : "-",

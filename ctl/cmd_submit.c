@@ -244,7 +244,7 @@ int ctl_cmd_submit(struct ctl *x, int argc, char **argv)
 	int o, rc;
 
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'i': opt_id = optarg; break;
 		case 'r': replace = true; break;

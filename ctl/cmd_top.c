@@ -126,7 +126,7 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 	int o, rc;
 
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o != 'i')
 			return ctl_errorf(CTL_EXIT_INPUT,
 					  "see flintschedctl top --help");
