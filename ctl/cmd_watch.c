@@ -4,6 +4,7 @@
 #include "ctl/ctl.h"
 
 #include <ev.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,14 @@ static void print_change(const struct wctx *w, const char *key,
 	const char *now = cur ? ctrl_phase_name(cur->phase) : "deleted";
 	const char *host = cur && *cur->host ? cur->host : "-";
 	const char *reason = cur && cur->reason ? cur->reason : "";
-	const char *when = cur && *cur->updated ? cur->updated : "-";
-	char id[FS_NAME_MAX * 4 + 8], rs[1024], hs[FS_NAME_MAX * 4 + 8];
+	char nowbuf[32], id[FS_NAME_MAX * 4 + 8], rs[1024], hs[FS_NAME_MAX * 4 + 8];
 
+	const char *when = nowbuf;
+
+	if (cur && *cur->updated)
+		when = cur->updated;
+	else
+		fs_time_now(nowbuf, sizeof(nowbuf));
 	if (w->x->out == CTL_OUT_JSON) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time",
 				      when, "id", key + w->plen, "old", was,
@@ -155,6 +161,10 @@ int ctl_cmd_watch(struct ctl *x, int argc, char **argv)
 		free(key);
 		return rc;
 	}
+	/* A shell starts background jobs with SIGINT ignored; libev (with
+	 * signalfd) would never see an ignored signal. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	ev_signal_init(&si, on_signal, SIGINT);
 	ev_signal_init(&st, on_signal, SIGTERM);
 	ev_signal_start(x->loop, &si);
