@@ -212,6 +212,21 @@ run 0 ctl top --interval 0.3
 has "hosts:    4 live"; has "placements:"
 ok "top"
 
+# Bash completion: subcommands, and host names read from the cluster.
+(
+	PATH=$PWD/$B:$PATH ETCDCTL_ENDPOINTS=$EP
+	export ETCDCTL_ENDPOINTS
+	# shellcheck source=deploy/flintschedctl.bash
+	. deploy/flintschedctl.bash
+	COMP_WORDS=(flintschedctl dr); COMP_CWORD=1; _flintschedctl
+	[ "${COMPREPLY[*]}" = drain ] || fail "completes dr: ${COMPREPLY[*]}"
+	COMP_WORDS=(flintschedctl cordon zonea-); COMP_CWORD=2; _flintschedctl
+	[ "${COMPREPLY[*]}" = "zonea-0 zonea-1 zonea-2 zonea-3" ] || fail "completes hosts: ${COMPREPLY[*]}"
+	COMP_WORDS=(flintschedctl explain we); COMP_CWORD=2; _flintschedctl
+	[ "${COMPREPLY[*]}" = web-1 ] || fail "completes ids: ${COMPREPLY[*]}"
+)
+ok "bash completion of subcommands, hosts and ids"
+
 # Permission denied: a user who may only read.
 E user add root --new-user-password=rootpw >/dev/null
 E user add viewer --new-user-password=viewpw >/dev/null
