@@ -62,6 +62,74 @@ static const char *waits_for(const struct ctl *x, const struct ctl_vreq *r,
 	return "?";
 }
 
+/* An open bid round for r: the invited hosts and the bids so far, with
+ * their scores (bids are deleted when the round closes; the status then
+ * keeps only their count). */
+static int show_round(struct ctl *x, const struct ctl_vreq *r)
+{
+	char *rk = ctl_key(x, "rounds/%s", r->id), *bk = ctl_key(x, "bids/");
+	struct etcd_range_req q = {.key = rk};
+	struct etcd_sync_range *rr = NULL, *br = NULL;
+	struct fs_round rd = {0};
+	struct etcd_error e;
+	char err[64], h[FS_NAME_MAX * 4 + 8];
+	char rs[256];
+	size_t n = 0;
+	int rc = 0;
+
+	if (!rk || !bk) {
+		rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+		goto out;
+	}
+	if (etcd_sync_get(x->etcd, &q, &rr, &e) < 0) {
+		rc = ctl_etcd_fail(x, "reading the bid round", rk, &e);
+		goto out;
+	}
+	if (rr->n_kvs == 0 || fs_round_parse(rr->kvs[0].value,
+					     rr->kvs[0].value_len, &rd, err,
+					     sizeof(err)) < 0)
+		goto out;
+	printf("A bid round is open (attempt %lld), inviting %s",
+	       (long long)rd.attempt, rd.hosts ? "" : "every host");
+	for (size_t i = 0; rd.hosts && i < rd.n_hosts; i++)
+		printf("%s%s", i ? ", " : "",
+		       ctl_esc(h, sizeof(h), rd.hosts[i], 0));
+	printf(".\n");
+	q = (struct etcd_range_req){.key = bk, .prefix = true,
+				    .revision = rr->revision};
+	if (etcd_sync_get(x->etcd, &q, &br, &e) < 0) {
+		rc = ctl_etcd_fail(x, "reading the bids", bk, &e);
+		goto out;
+	}
+	for (size_t i = 0; i < br->n_kvs; i++) {
+		const char *k = br->kvs[i].key + strlen(bk), *slash;
+		struct fs_bid b;
+
+		slash = strchr(k, '/');
+		if (!slash || strcmp(slash + 1, r->id) != 0 ||
+		    fs_bid_parse(br->kvs[i].value, br->kvs[i].value_len, &b,
+				 err, sizeof(err)) < 0)
+			continue;
+		snprintf(rs, sizeof(rs), "%.*s", (int)(slash - k), k);
+		ctl_esc(h, sizeof(h), rs, FS_NAME_MAX);
+		if (b.fits)
+			printf("  bid from %s: score %.3f\n", h, b.score);
+		else
+			printf("  bid from %s: does not fit (%s)\n", h,
+			       ctl_esc(rs, sizeof(rs), b.reason, 120));
+		n++;
+	}
+	if (n == 0)
+		printf("  no bids yet\n");
+out:
+	fs_round_clear(&rd);
+	etcd_sync_range_free(rr);
+	etcd_sync_range_free(br);
+	free(rk);
+	free(bk);
+	return rc;
+}
+
 static int explain_json(const struct ctl_vreq *r)
 {
 	return ctl_print_json(ctl_vreq_json(r));
@@ -144,6 +212,14 @@ int ctl_cmd_explain(struct ctl *x, int argc, char **argv)
 			printf(" %s", ctl_esc(buf, sizeof(buf),
 					      r->st.avoid[i], 0));
 		printf(".\n");
+	}
+	if (r->req_present && (!r->st_present ||
+			       r->st.phase == CTRL_PENDING ||
+			       r->st.phase == CTRL_LOST ||
+			       r->st.phase == CTRL_FAILED)) {
+		rc = show_round(x, r);
+		if (rc)
+			goto out;
 	}
 	printf("It waits for %s.\n", waits_for(x, r, buf, sizeof(buf)));
 	if (verbose && r->req_present && r->parsed_ok) {

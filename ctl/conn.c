@@ -70,14 +70,15 @@ static int load_config(struct ctl *x, const char *path,
 {
 	struct cfg_error ce, ae;
 	struct agent_config *ac;
+	int rc;
 
-	if (cfg_load(&ctrl_config_schema, &x->sched, path, NULL, 0, &ce) ==
-	    0) {
+	rc = cfg_load(&ctrl_config_schema, &x->sched, path, NULL, 0, &ce);
+	if (rc == 0) {
 		x->sched_loaded = true;
 		*ret_etcd = &x->sched.etcd;
 		return 0;
 	}
-	if (!path)
+	if (!path || rc != -EINVAL) /* unreadable: no other schema helps */
 		return ctl_errorf(CTL_EXIT_INPUT, "%s", ce.message);
 	ac = calloc(1, sizeof(*ac));
 	if (!ac)

@@ -33,3 +33,8 @@ req db-1 "$(spec 32 16384 '"scheduling":{"selector":{"zone":"a"},"priority":10}'
 req bad-1 "$(spec 0 1024)" \
 	"{\"phase\":\"rejected\",\"host\":\"\",\"attempt\":0,\"score\":0,\"coordinator\":\"ctrl-a/slot-0\",\"request_rev\":@REV@,\"reason\":\"vcpu: must be 1..64, got 0 \\u001b[31mred\\nline\",\"updated\":\"2026-12-01T11:00:00.000Z\"}"
 req new-1 "$(spec 1 1024)"
+# new-1 has no status yet but an open bid round with two bids.
+E put "$G/rounds/new-1" '{"attempt":1,"need":{"vcpu":1,"memory_mb":1024},"deadline_ms":1796126401000,"hosts":["node-a","node-b"],"coordinator":"ctrl-a/slot-0"}' >/dev/null
+E put "$G/bids/node-a/new-1" '{"attempt":1,"fits":true,"score":0.2,"free":{"vcpu":6,"memory_mb":14336,"vms":7},"reason":""}' >/dev/null
+E put "$G/bids/node-b/new-1" '{"attempt":1,"fits":false,"score":0,"free":{"vcpu":16,"memory_mb":32768,"vms":16},"reason":"selector zone=a"}' >/dev/null
+E put "$G/bids/node-b/new-10" '{"attempt":1,"fits":true,"score":0.9,"free":{"vcpu":16,"memory_mb":32768,"vms":16},"reason":""}' >/dev/null
