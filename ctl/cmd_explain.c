@@ -30,14 +30,16 @@ static const char *waits_for(const struct ctl *x, const struct ctl_vreq *r,
 		return buf;
 	}
 	switch (r->st.phase) {
-	case CTRL_PENDING: return "a placement";
+	case CTRL_PENDING:
+		return "a placement";
 	case CTRL_SCHEDULED:
 		snprintf(buf, n,
 			 "the agent on %s to create the VM "
 			 "(it reports in %s/vms/%s/%s)",
 			 h, x->prefix, h, r->id);
 		return buf;
-	case CTRL_RUNNING: return "nothing: the VM runs";
+	case CTRL_RUNNING:
+		return "nothing: the VM runs";
 	case CTRL_FAILED:
 		snprintf(buf, n,
 			 "the VM failed on %s (attempt %lld of %lld): it is "
@@ -85,9 +87,9 @@ static int show_round(struct ctl *x, const struct ctl_vreq *r)
 		rc = ctl_etcd_fail(x, "reading the bid round", rk, &e);
 		goto out;
 	}
-	if (rr->n_kvs == 0 || fs_round_parse(rr->kvs[0].value,
-					     rr->kvs[0].value_len, &rd, err,
-					     sizeof(err)) < 0)
+	if (rr->n_kvs == 0 ||
+	    fs_round_parse(rr->kvs[0].value, rr->kvs[0].value_len, &rd, err,
+			   sizeof(err)) < 0)
 		goto out;
 	printf("A bid round is open (attempt %lld), inviting %s",
 	       (long long)rd.attempt, rd.hosts ? "" : "every host");
@@ -95,8 +97,8 @@ static int show_round(struct ctl *x, const struct ctl_vreq *r)
 		printf("%s%s", i ? ", " : "",
 		       ctl_esc(h, sizeof(h), rd.hosts[i], 0));
 	printf(".\n");
-	q = (struct etcd_range_req){.key = bk, .prefix = true,
-				    .revision = rr->revision};
+	q = (struct etcd_range_req){
+	    .key = bk, .prefix = true, .revision = rr->revision};
 	if (etcd_sync_get(x->etcd, &q, &br, &e) < 0) {
 		rc = ctl_etcd_fail(x, "reading the bids", bk, &e);
 		goto out;
@@ -209,14 +211,13 @@ int ctl_cmd_explain(struct ctl *x, int argc, char **argv)
 	if (r->st_present && r->st.n_avoid) {
 		printf("Hosts avoided (its VM failed there):");
 		for (size_t i = 0; i < r->st.n_avoid; i++)
-			printf(" %s", ctl_esc(buf, sizeof(buf),
-					      r->st.avoid[i], 0));
+			printf(" %s",
+			       ctl_esc(buf, sizeof(buf), r->st.avoid[i], 0));
 		printf(".\n");
 	}
-	if (r->req_present && (!r->st_present ||
-			       r->st.phase == CTRL_PENDING ||
-			       r->st.phase == CTRL_LOST ||
-			       r->st.phase == CTRL_FAILED)) {
+	if (r->req_present &&
+	    (!r->st_present || r->st.phase == CTRL_PENDING ||
+	     r->st.phase == CTRL_LOST || r->st.phase == CTRL_FAILED)) {
 		rc = show_round(x, r);
 		if (rc)
 			goto out;

@@ -43,9 +43,9 @@ json_t *ctl_vreq_json(const struct ctl_vreq *r)
 	json_object_set_new(o, "request", raw_json(r->req, r->req_len));
 	json_object_set_new(o, "request_revision",
 			    json_integer(r->req_mod_rev));
-	json_object_set_new(o, "status",
-			    raw_json(r->st_raw,
-				     r->st_raw ? strlen(r->st_raw) : 0));
+	json_object_set_new(
+	    o, "status",
+	    raw_json(r->st_raw, r->st_raw ? strlen(r->st_raw) : 0));
 	return o;
 }
 
@@ -56,15 +56,14 @@ static const char *host_of(const struct ctl_vreq *r)
 	return r->assigned_host ? r->assigned_host : "";
 }
 
-static const char *const cols[] = {"ID",  "PHASE",  "HOST",  "VCPU",
-				   "MEMORY", "AGE", "REASON"};
+static const char *const cols[] = {"ID",     "PHASE", "HOST",  "VCPU",
+				   "MEMORY", "AGE",   "REASON"};
 static const char *const wcols[] = {
-    "ID",      "PHASE",	   "HOST",     "VCPU",	   "MEMORY",
-    "AGE",     "ATTEMPT",  "SCORE",    "PRIORITY", "SELECTOR",
-    "SPREAD",  "COORDINATOR", "REASON"};
+    "ID",     "PHASE",	     "HOST",  "VCPU",	  "MEMORY",
+    "AGE",    "ATTEMPT",     "SCORE", "PRIORITY", "SELECTOR",
+    "SPREAD", "COORDINATOR", "REASON"};
 
-static void add_row(const struct ctl *x, ctl_table *t,
-		    const struct ctl_vreq *r)
+static void add_row(const struct ctl *x, ctl_table *t, const struct ctl_vreq *r)
 {
 	const char *ph = ctl_vreq_phase(r);
 	char age[16], sel[256] = "";
@@ -140,8 +139,8 @@ static bool keep(const struct ctl_vreq *r, const struct filter *f)
 	return true;
 }
 
-static int show(struct ctl *x, const struct ctl_view *v,
-		const struct filter *f, const char *one)
+static int show(struct ctl *x, const struct ctl_view *v, const struct filter *f,
+		const char *one)
 {
 	bool wide = x->out == CTL_OUT_WIDE;
 	ctl_table *t;
@@ -211,9 +210,15 @@ int ctl_cmd_list(struct ctl *x, int argc, char **argv)
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'p': f.phase = optarg; break;
-		case 'H': f.host = optarg; break;
-		case 's': sel = optarg; break;
+		case 'p':
+			f.phase = optarg;
+			break;
+		case 'H':
+			f.host = optarg;
+			break;
+		case 's':
+			sel = optarg;
+			break;
 		default:
 			return ctl_errorf(CTL_EXIT_INPUT,
 					  "see flintschedctl list --help");

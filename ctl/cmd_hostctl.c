@@ -163,8 +163,8 @@ int ctl_cmd_hostctl(struct ctl *x, int argc, char **argv)
 		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
 	}
 	if (etcd_sync_put(x->etcd, key, val, strlen(val), 0, NULL, &e) < 0) {
-		rc = ctl_etcd_fail(x, drain ? "draining" : "cordoning", key,
-				   &e);
+		rc =
+		    ctl_etcd_fail(x, drain ? "draining" : "cordoning", key, &e);
 	} else if (drain) {
 		printf("host %s draining (max %lld at a time%s%s)\n", host,
 		       maxp, *dl ? ", deadline " : "", dl);

@@ -19,8 +19,8 @@ static json_t *host_json(const struct ctl_vhost *h)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "host", json_string_nocheck(h->name));
-	json_object_set_new(o, "state",
-			    json_string(ctl_hoststate_name(ctl_vhost_state(h))));
+	json_object_set_new(
+	    o, "state", json_string(ctl_hoststate_name(ctl_vhost_state(h))));
 	json_object_set_new(o, "record",
 			    h->rec_present ? formatted(fs_host_format(&h->rec))
 					   : json_null());
@@ -54,13 +54,11 @@ static void labels_str(const struct fs_labels *l, char *buf, size_t n)
 	}
 }
 
-static const char *const cols[] = {"HOST", "STATE", "VCPU",   "MEMORY",
-				   "VMS",  "FREE",  "UTIL",   "LABELS",
-				   "AGE"};
-static const char *const wcols[] = {"HOST",	"STATE",  "VCPU",   "MEMORY",
-				    "VMS",	"FREE",	  "UTIL",   "LABELS",
-				    "AGE",	"CAPACITY", "ENDPOINT", "AGENT",
-				    "HOSTCTL"};
+static const char *const cols[] = {"HOST", "STATE", "VCPU",   "MEMORY", "VMS",
+				   "FREE", "UTIL",  "LABELS", "AGE"};
+static const char *const wcols[] = {
+    "HOST",   "STATE", "VCPU",	   "MEMORY",   "VMS",	"FREE",	  "UTIL",
+    "LABELS", "AGE",   "CAPACITY", "ENDPOINT", "AGENT", "HOSTCTL"};
 
 static void add_row(const struct ctl *x, ctl_table *t,
 		    const struct ctl_vhost *h)
@@ -93,9 +91,9 @@ static void add_row(const struct ctl *x, ctl_table *t,
 				h->rec.util_cpu * 100, h->rec.util_mem * 100);
 		labels_str(&h->rec.labels, lab, sizeof(lab));
 		ctl_table_cell(t, CTL_C_NONE, lab);
-		ctl_table_cell(t, CTL_C_NONE,
-			       ctl_age(age, sizeof(age), x->now_ms,
-				       h->rec.updated));
+		ctl_table_cell(
+		    t, CTL_C_NONE,
+		    ctl_age(age, sizeof(age), x->now_ms, h->rec.updated));
 	} else {
 		ctl_table_cellf(t, CTL_C_NONE, "%lld/-",
 				(long long)a->used.vcpu);
@@ -137,8 +135,8 @@ static const char *host_of(const struct ctl_vreq *r)
 static int show_one(struct ctl *x, const struct ctl_view *v,
 		    const struct ctl_vhost *h)
 {
-	static const char *const vcols[] = {"ID", "PHASE", "VCPU", "MEMORY",
-					    "AGE", "REASON"};
+	static const char *const vcols[] = {"ID",     "PHASE", "VCPU",
+					    "MEMORY", "AGE",   "REASON"};
 	ctl_table *t;
 	char lab[512], age[16], b[160];
 	int rc = 0;
@@ -226,10 +224,10 @@ int ctl_cmd_hosts(struct ctl *x, int argc, char **argv)
 	if (argc == 2) {
 		h = ctl_view_host(&v, argv[1]);
 		if (!h)
-			rc = ctl_errorf(CTL_EXIT_INPUT,
-					"no host %s (see flintschedctl hosts)",
-					fs_name_valid(argv[1]) ? argv[1]
-							       : "of that name");
+			rc = ctl_errorf(
+			    CTL_EXIT_INPUT,
+			    "no host %s (see flintschedctl hosts)",
+			    fs_name_valid(argv[1]) ? argv[1] : "of that name");
 		else
 			rc = show_one(x, &v, h);
 		ctl_view_clear(&v);
@@ -256,8 +254,9 @@ int ctl_cmd_hosts(struct ctl *x, int argc, char **argv)
 		if (ctl_vhost_state(&v.hosts[i]) != CTL_H_GONE)
 			add_row(x, t, &v.hosts[i]);
 	if (ctl_table_rows(t) == 0)
-		fprintf(stderr, "no hosts (no agent has registered under "
-				"%s/hosts/)\n",
+		fprintf(stderr,
+			"no hosts (no agent has registered under "
+			"%s/hosts/)\n",
 			x->prefix);
 	else if (ctl_table_print(t, stdout, x->colour) < 0)
 		rc = CTL_EXIT_INPUT;

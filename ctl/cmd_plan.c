@@ -16,9 +16,8 @@ static void need_str(const struct fs_need *n, char *buf, size_t len)
 		 (long long)n->res.memory_mb);
 	for (size_t i = 0; i < n->selector.n; i++) {
 		o = strlen(buf);
-		snprintf(buf + o, len - o, "%s%s=%s",
-			 i ? "," : "; selector ", n->selector.v[i].key,
-			 n->selector.v[i].value);
+		snprintf(buf + o, len - o, "%s%s=%s", i ? "," : "; selector ",
+			 n->selector.v[i].key, n->selector.v[i].value);
 	}
 	if (n->spread) {
 		o = strlen(buf);
@@ -41,11 +40,10 @@ void ctl_rejected_str(const struct ctrl_explain *e, char *buf, size_t len)
 	}
 }
 
-int ctl_place_print(const struct ctl *x, const struct ctl_place *p,
-		    bool all)
+int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all)
 {
-	static const char *const cols[] = {"RANK", "HOST",  "SCORE",
-					   "FREE", "VERDICT"};
+	static const char *const cols[] = {"RANK", "HOST", "SCORE", "FREE",
+					   "VERDICT"};
 	ctl_table *t = ctl_table_new(5, cols);
 	int rc = 0;
 
@@ -61,12 +59,12 @@ int ctl_place_print(const struct ctl *x, const struct ctl_place *p,
 				(long long)h->free.vcpu,
 				(long long)h->free.memory_mb,
 				(long long)h->free.vms);
-		ctl_table_cell(t, i ? CTL_C_NONE : CTL_C_GREEN,
-			       i == 0 ? (h->cordoned ? "winner (cordoned: "
-						       "not honoured yet)"
-						     : "winner")
-				      : (h->cordoned ? "fits (cordoned)"
-						     : "fits"));
+		ctl_table_cell(
+		    t, i ? CTL_C_NONE : CTL_C_GREEN,
+		    i == 0 ? (h->cordoned ? "winner (cordoned: "
+					    "not honoured yet)"
+					  : "winner")
+			   : (h->cordoned ? "fits (cordoned)" : "fits"));
 	}
 	for (size_t i = 0; all && i < p->n_hosts; i++) {
 		const struct ctl_place_host *h = &p->hosts[i];
@@ -91,8 +89,8 @@ int ctl_place_print(const struct ctl *x, const struct ctl_place *p,
 static json_t *place_json(const char *id, const struct fs_need *n,
 			  const struct ctl_place *p)
 {
-	json_t *o = json_object(), *ranked = json_array(),
-	       *rej = json_object(), *hosts = json_array();
+	json_t *o = json_object(), *ranked = json_array(), *rej = json_object(),
+	       *hosts = json_array();
 
 	json_object_set_new(o, "id", json_string_nocheck(id));
 	json_object_set_new(o, "need",
@@ -110,9 +108,8 @@ static json_t *place_json(const char *id, const struct fs_need *n,
 				      "score", p->cands[i].score));
 	json_object_set_new(o, "ranked", ranked);
 	for (size_t i = 0; i < p->explain.n_rejected; i++)
-		json_object_set_new(
-		    rej, p->explain.rejected[i].reason,
-		    json_integer(p->explain.rejected[i].count));
+		json_object_set_new(rej, p->explain.rejected[i].reason,
+				    json_integer(p->explain.rejected[i].count));
 	json_object_set_new(o, "rejected", rej);
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		const struct ctl_place_host *h = &p->hosts[i];

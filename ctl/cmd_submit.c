@@ -33,10 +33,11 @@ int ctl_read_input(const char *path, char **ret, size_t *ret_len)
 				free(buf);
 				if (f != stdin)
 					fclose(f);
-				return ctl_errorf(CTL_EXIT_INPUT,
-						  "%s: over %d bytes; a request "
-						  "is a few KiB",
-						  path, CTRL_REQUEST_MAX);
+				return ctl_errorf(
+				    CTL_EXIT_INPUT,
+				    "%s: over %d bytes; a request "
+				    "is a few KiB",
+				    path, CTRL_REQUEST_MAX);
 			}
 			nb = realloc(buf, cap);
 			if (!nb) {
@@ -113,13 +114,12 @@ int ctl_request_load(const char *path, const char *opt_id, char *id,
 	rc = ctl_read_input(path, &buf, &len);
 	if (rc)
 		return rc;
-	if (ctrl_request_parse(id, buf, len, ret_req, reason,
-			       sizeof(reason)) < 0) {
+	if (ctrl_request_parse(id, buf, len, ret_req, reason, sizeof(reason)) <
+	    0) {
 		free(buf);
-		return ctl_errorf(CTL_EXIT_INPUT,
-				  "%s: invalid request: %s (nothing written)",
-				  strcmp(path, "-") == 0 ? "stdin" : path,
-				  reason);
+		return ctl_errorf(
+		    CTL_EXIT_INPUT, "%s: invalid request: %s (nothing written)",
+		    strcmp(path, "-") == 0 ? "stdin" : path, reason);
 	}
 	*ret_buf = buf;
 	*ret_len = len;
@@ -246,10 +246,18 @@ int ctl_cmd_submit(struct ctl *x, int argc, char **argv)
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'i': opt_id = optarg; break;
-		case 'r': replace = true; break;
-		case 'w': wait = true; break;
-		case 't': wait_s = strtod(optarg, NULL); break;
+		case 'i':
+			opt_id = optarg;
+			break;
+		case 'r':
+			replace = true;
+			break;
+		case 'w':
+			wait = true;
+			break;
+		case 't':
+			wait_s = strtod(optarg, NULL);
+			break;
 		default:
 			return ctl_errorf(CTL_EXIT_INPUT,
 					  "see flintschedctl submit --help");
@@ -271,13 +279,15 @@ int ctl_cmd_submit(struct ctl *x, int argc, char **argv)
 	{
 		struct etcd_compare cmp = {.target = ETCD_CMP_CREATE,
 					   .result = ETCD_CMP_EQUAL,
-					   .key = key, .number = 0};
-		struct etcd_op put = {.type = ETCD_OP_PUT,
-				      .u.put = {.key = key, .value = buf,
-						.value_len = len}};
+					   .key = key,
+					   .number = 0};
+		struct etcd_op put = {
+		    .type = ETCD_OP_PUT,
+		    .u.put = {.key = key, .value = buf, .value_len = len}};
 		struct etcd_txn_req t = {.compare = &cmp,
 					 .n_compare = replace ? 0 : 1,
-					 .success = &put, .n_success = 1};
+					 .success = &put,
+					 .n_success = 1};
 		struct etcd_error e;
 		bool ok = false;
 		int64_t rev = 0;
@@ -301,8 +311,7 @@ int ctl_cmd_submit(struct ctl *x, int argc, char **argv)
 			char *skey = ctl_key(x, "status/%s", id);
 
 			rc = skey ? wait_final(x, id, skey, rev, wait_s)
-				  : ctl_errorf(CTL_EXIT_INPUT,
-					       "out of memory");
+				  : ctl_errorf(CTL_EXIT_INPUT, "out of memory");
 			free(skey);
 		}
 	}

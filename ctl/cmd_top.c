@@ -79,8 +79,8 @@ static int measure(struct ctl *x, int64_t rev, double secs, double *ret)
 {
 	struct rate r = {.x = x};
 	char *key = ctl_key(x, "status/");
-	struct etcd_watch_req q = {.key = key, .prefix = true,
-				   .start_revision = rev + 1};
+	struct etcd_watch_req q = {
+	    .key = key, .prefix = true, .start_revision = rev + 1};
 	etcd_watch *w = NULL;
 	ev_timer t;
 	int rc;
@@ -112,11 +112,11 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 	    {"interval", required_argument, NULL, 'i'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const char *const cols[] = {"HOST", "STATE", "USE",  "VCPU",
-					   "MEMORY", "VMS",  "UTIL"};
+	static const char *const cols[] = {"HOST",   "STATE", "USE", "VCPU",
+					   "MEMORY", "VMS",   "UTIL"};
 	static const char *const phases[] = {
-	    "pending", "scheduled", "running", "failed",
-	    "unschedulable", "rejected", "lost"};
+	    "pending",	     "scheduled", "running", "failed",
+	    "unschedulable", "rejected",  "lost"};
 	int64_t nstate[5] = {0}, nphase[7] = {0};
 	const struct ctl_vhost **hs = NULL;
 	double secs = 2, rate = 0;
@@ -143,7 +143,7 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 		if (rc)
 			goto out;
 	}
-	hs = calloc(v.n_hosts + 1, sizeof(*hs));
+	hs = calloc(v.n_hosts + 1, sizeof(*hs)); /* NOLINT: pointers */
 	if (!hs) {
 		rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
 		goto out;
@@ -181,7 +181,7 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 		       "%g s)\n",
 		       rate, secs);
 	if (n) {
-		qsort(hs, n, sizeof(*hs), by_use);
+		qsort(hs, n, sizeof(*hs), by_use); /* NOLINT: pointers */
 		t = ctl_table_new(sizeof(cols) / sizeof(cols[0]), cols);
 		if (!t) {
 			rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
@@ -198,9 +198,10 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 			ctl_table_cellf(t, CTL_C_NONE, "%lld/%lld",
 					(long long)h->alloc.used.vcpu,
 					(long long)h->rec.allocatable.vcpu);
-			ctl_table_cellf(t, CTL_C_NONE, "%lld/%lldMi",
-					(long long)h->alloc.used.memory_mb,
-					(long long)h->rec.allocatable.memory_mb);
+			ctl_table_cellf(
+			    t, CTL_C_NONE, "%lld/%lldMi",
+			    (long long)h->alloc.used.memory_mb,
+			    (long long)h->rec.allocatable.memory_mb);
 			ctl_table_cellf(t, CTL_C_NONE, "%lld/%lld",
 					(long long)h->alloc.used.vms,
 					(long long)h->rec.allocatable.vms);

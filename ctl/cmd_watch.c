@@ -26,7 +26,8 @@ static void print_change(const struct wctx *w, const char *key,
 	const char *now = cur ? ctrl_phase_name(cur->phase) : "deleted";
 	const char *host = cur && *cur->host ? cur->host : "-";
 	const char *reason = cur && cur->reason ? cur->reason : "";
-	char nowbuf[32], id[FS_NAME_MAX * 4 + 8], rs[1024], hs[FS_NAME_MAX * 4 + 8];
+	char nowbuf[32], id[FS_NAME_MAX * 4 + 8], rs[1024],
+	    hs[FS_NAME_MAX * 4 + 8];
 
 	const char *when = nowbuf;
 
@@ -35,12 +36,12 @@ static void print_change(const struct wctx *w, const char *key,
 	else
 		fs_time_now(nowbuf, sizeof(nowbuf));
 	if (w->x->out == CTL_OUT_JSON) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time",
-				      when, "id", key + w->plen, "old", was,
-				      "new", now, "host", host, "reason",
-				      reason);
-		char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII)
-			    : NULL;
+		json_t *j =
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time", when,
+			      "id", key + w->plen, "old", was, "new", now,
+			      "host", host, "reason", reason);
+		char *s =
+		    j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
 		if (s)
 			puts(s);
@@ -57,7 +58,8 @@ static void print_change(const struct wctx *w, const char *key,
 
 static bool same(const struct ctrl_status *a, const struct ctrl_status *b)
 {
-	return a && b && a->phase == b->phase && strcmp(a->host, b->host) == 0 &&
+	return a && b && a->phase == b->phase &&
+	       strcmp(a->host, b->host) == 0 &&
 	       strcmp(a->reason ? a->reason : "", b->reason ? b->reason : "") ==
 		   0 &&
 	       a->attempt == b->attempt;
@@ -80,8 +82,10 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 		w->rc = CTL_EXIT_ETCD;
 		ev_break(w->x->loop, EVBREAK_ALL);
 		return;
-	case ETCD_WATCH_EVENTS: break;
-	default: return;
+	case ETCD_WATCH_EVENTS:
+		break;
+	default:
+		return;
 	}
 	for (size_t i = 0; i < u->n_events; i++) {
 		const struct etcd_event *e = &u->events[i];

@@ -111,8 +111,8 @@ int ctl_conn_open(struct ctl *x, const struct ctl_conn_opts *o)
 	int rc;
 
 	rc = load_config(x, o->config, &ce);
-	if (rc)
-		return rc;
+	if (rc || !ce)
+		return rc ? rc : CTL_EXIT_INPUT;
 	ec.username = *ce->username ? ce->username : NULL;
 	ec.ca_file = ce->tls.ca;
 	ec.cert_file = ce->tls.cert;
@@ -140,9 +140,10 @@ int ctl_conn_open(struct ctl *x, const struct ctl_conn_opts *o)
 	if (s) {
 		eps = split(s, &n_eps);
 		if (!eps || n_eps == 0) {
-			rc = ctl_errorf(CTL_EXIT_INPUT,
-					"--endpoints: give one or more URLs, "
-					"comma separated (http://127.0.0.1:2379)");
+			rc = ctl_errorf(
+			    CTL_EXIT_INPUT,
+			    "--endpoints: give one or more URLs, "
+			    "comma separated (http://127.0.0.1:2379)");
 			goto out;
 		}
 		ec.endpoints = (const char *const *)eps;
@@ -255,16 +256,15 @@ int ctl_etcd_fail(const struct ctl *x, const char *what, const char *key,
 				  what, x->endpoints, etcd_strerror(code),
 				  *msg ? ": " : "", msg);
 	case ETCD_EAUTH:
-		return ctl_errorf(CTL_EXIT_ETCD,
-				  "%s: permission denied%s%s%s%s (%s); ask "
-				  "for an etcd role that may %s %s",
-				  what, key ? " on " : "", key ? key : "",
-				  x->user ? " for user " : "",
-				  x->user ? x->user : "", msg,
-				  strstr(what, "read") || strstr(what, "list")
-				      ? "read"
-				      : "write",
-				  key ? key : "these keys");
+		return ctl_errorf(
+		    CTL_EXIT_ETCD,
+		    "%s: permission denied%s%s%s%s (%s); ask "
+		    "for an etcd role that may %s %s",
+		    what, key ? " on " : "", key ? key : "",
+		    x->user ? " for user " : "", x->user ? x->user : "", msg,
+		    strstr(what, "read") || strstr(what, "list") ? "read"
+								 : "write",
+		    key ? key : "these keys");
 	default:
 		return ctl_errorf(CTL_EXIT_ETCD, "%s%s%s: etcd at %s: %s%s%s",
 				  what, key ? " " : "", key ? key : "",

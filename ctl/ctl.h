@@ -37,11 +37,11 @@ struct ctl {
 	struct ev_loop *loop;
 	etcd_client *etcd;
 	char *endpoints; /* "http://a:2379,http://b:2379", for messages */
-	char *user;      /* etcd user or NULL, for messages */
-	char *prefix;    /* "/flintsched" (no trailing slash) */
+	char *user;	 /* etcd user or NULL, for messages */
+	char *prefix;	 /* "/flintsched" (no trailing slash) */
 	enum ctl_output out;
-	bool colour;     /* stdout is a terminal and not -o json */
-	int64_t now_ms;  /* FLINTSCHEDCTL_NOW, else the clock */
+	bool colour;	/* stdout is a terminal and not -o json */
+	int64_t now_ms; /* FLINTSCHEDCTL_NOW, else the clock */
 	/* The controller's scheduling settings (strategy, weights, band)
 	 * for plan: from -c FILE when it is a controller config, else the
 	 * controller's defaults. */
@@ -58,7 +58,7 @@ struct ctl_conn_opts {
 	const char *user;      /* --user NAME[:PASSWORD] */
 	const char *cacert, *cert, *key;
 	const char *prefix;
-	double timeout_s;      /* 0 = config / default */
+	double timeout_s; /* 0 = config / default */
 };
 
 /* Fills x->etcd, x->endpoints, x->prefix, x->sched.  Prints what went
@@ -71,7 +71,7 @@ int ctl_etcd_fail(const struct ctl *x, const char *what, const char *key,
 		  const struct etcd_error *e);
 /* "P/<fmt...>" in a new string, or NULL. */
 char *ctl_key(const struct ctl *x, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- text.c ----------------------------------------------------------- */
 
@@ -86,14 +86,20 @@ char *ctl_age(char *buf, size_t n, int64_t now_ms, const char *rfc3339);
 int64_t ctl_now_ms(void);
 /* Writes "msg\n" to stderr after "flintschedctl: ".  Returns code. */
 int ctl_errorf(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- table.c ---------------------------------------------------------- */
 
 typedef struct ctl_table ctl_table;
 
-enum ctl_colour { CTL_C_NONE, CTL_C_GREEN, CTL_C_YELLOW, CTL_C_RED,
-		  CTL_C_BLUE, CTL_C_DIM };
+enum ctl_colour {
+	CTL_C_NONE,
+	CTL_C_GREEN,
+	CTL_C_YELLOW,
+	CTL_C_RED,
+	CTL_C_BLUE,
+	CTL_C_DIM
+};
 
 /* A table of ncols columns with the given headers (borrowed). */
 ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
@@ -101,7 +107,7 @@ ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
  * text escaped with ctl_esc (bounded at 120 bytes), then copied. */
 int ctl_table_cell(ctl_table *t, enum ctl_colour c, const char *text);
 int ctl_table_cellf(ctl_table *t, enum ctl_colour c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Columns padded to their widest cell, two spaces apart, the last one
  * not padded; colours only when colour is true.  Returns 0 or -EIO. */
 int ctl_table_print(const ctl_table *t, FILE *out, bool colour);
@@ -112,13 +118,18 @@ enum ctl_colour ctl_phase_colour(const char *phase);
 
 /* ---- view.c ----------------------------------------------------------- */
 
-enum ctl_hoststate { CTL_H_LIVE, CTL_H_DISCONNECTED, CTL_H_CORDONED,
-		     CTL_H_DRAINING, CTL_H_GONE };
+enum ctl_hoststate {
+	CTL_H_LIVE,
+	CTL_H_DISCONNECTED,
+	CTL_H_CORDONED,
+	CTL_H_DRAINING,
+	CTL_H_GONE
+};
 
 /* P/hostctl/<host> (docs/DESIGN.md "Host lifecycle keys"). */
 struct ctl_hostctl {
 	bool present;
-	char state[16];    /* "cordoned" | "drain" */
+	char state[16]; /* "cordoned" | "drain" */
 	int64_t max_parallel;
 	char deadline[40];
 	char by[64];
@@ -133,16 +144,16 @@ struct ctl_vhost {
 	bool alloc_present;
 	struct fs_alloc alloc;
 	struct ctl_hostctl ctl;
-	size_t n_assign;   /* P/assign/<host>/ keys */
+	size_t n_assign; /* P/assign/<host>/ keys */
 };
 
 struct ctl_vreq {
 	char *id;
 	bool req_present;
-	char *req;          /* the request's JSON, NUL-terminated */
+	char *req; /* the request's JSON, NUL-terminated */
 	size_t req_len;
 	int64_t req_mod_rev;
-	bool parsed_ok;     /* ctrl_request_parse accepted it */
+	bool parsed_ok; /* ctrl_request_parse accepted it */
 	struct ctrl_request parsed;
 	bool st_present;
 	char *st_raw;
@@ -154,14 +165,14 @@ struct ctl_view {
 	int64_t revision;
 	struct ctl_vhost *hosts; /* sorted by name */
 	size_t n_hosts;
-	struct ctl_vreq *reqs;   /* sorted by id */
+	struct ctl_vreq *reqs; /* sorted by id */
 	size_t n_reqs;
-	int64_t coordinators;    /* P/meta, 0 if absent */
+	int64_t coordinators; /* P/meta, 0 if absent */
 };
 
 enum {
-	CTL_V_HOSTS = 1,    /* hosts, alloc, hostctl, assignment counts */
-	CTL_V_REQS = 2,     /* requests and statuses */
+	CTL_V_HOSTS = 1, /* hosts, alloc, hostctl, assignment counts */
+	CTL_V_REQS = 2,	 /* requests and statuses */
 };
 
 /* Reads what `what` asks at one revision.  Returns 0, or prints the etcd

@@ -30,8 +30,7 @@ static const struct cmd cmds[] = {
      "  --host H      only requests placed on host H\n"
      "  --selector k=v  only requests whose scheduling.selector has k=v\n"},
     {"hosts", ctl_cmd_hosts, "[HOST]",
-     "the fleet: state, capacity, allocated, free, use, VMs, labels",
-     NULL},
+     "the fleet: state, capacity, allocated, free, use, VMs, labels", NULL},
     {"explain", ctl_cmd_explain, "ID [-v]",
      "why a request is where it is, in sentences",
      "  -v, --verbose  also each host's verdict, as plan computes it now\n"},
@@ -40,10 +39,8 @@ static const struct cmd cmds[] = {
      "  --id ID       the request id the tie-break hashes (default: from\n"
      "                the file name)\n"},
     {"watch", ctl_cmd_watch, "[ID]",
-     "stream status changes (time, id, old -> new phase, host, reason)",
-     NULL},
-    {"delete", ctl_cmd_delete, "ID", "delete a request (and so its VM)",
-     NULL},
+     "stream status changes (time, id, old -> new phase, host, reason)", NULL},
+    {"delete", ctl_cmd_delete, "ID", "delete a request (and so its VM)", NULL},
     {"cordon", ctl_cmd_hostctl, "HOST",
      "no new placements on HOST (writes P/hostctl/HOST)", NULL},
     {"drain", ctl_cmd_hostctl, "HOST [--max-parallel N] [--deadline D]",
@@ -86,8 +83,9 @@ static void usage(FILE *out)
 		     "Commands:\n");
 	for (size_t i = 0; i < N_CMDS; i++)
 		fprintf(out, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
-	fprintf(out, "\n%s\nflintschedctl COMMAND --help for a command's "
-		     "options; man flintschedctl for more.\n",
+	fprintf(out,
+		"\n%s\nflintschedctl COMMAND --help for a command's "
+		"options; man flintschedctl for more.\n",
 		global_help);
 }
 
@@ -217,7 +215,7 @@ int main(int argc, char **argv)
 	if (!c) {
 		ctl_errorf(CTL_EXIT_INPUT,
 			   "unknown command \"%s\" (see flintschedctl --help)",
-			   argv[1][0] == '-' ? argv[1] : argv[1]);
+			   argv[1]);
 		return CTL_EXIT_INPUT;
 	}
 	if (wants_help(argc - 1, argv + 1)) {

@@ -66,9 +66,11 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 		if (fs_slot_of(h->name, k) != slot)
 			p->score += band;
 		out->explain.feasible++;
-		out->cands[out->n_cands++] = (struct ctrl_cand){
-		    .host = h->name, .score = p->score,
-		    .tiebreak = fs_tiebreak(id, h->name), .data = p};
+		out->cands[out->n_cands++] =
+		    (struct ctrl_cand){.host = h->name,
+				       .score = p->score,
+				       .tiebreak = fs_tiebreak(id, h->name),
+				       .data = p};
 	}
 	ctrl_cand_sort(out->cands, out->n_cands);
 	return 0;

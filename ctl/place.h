@@ -11,19 +11,19 @@
 struct ctl_place_host {
 	const struct ctl_vhost *h; /* borrowed from the view */
 	bool fits;
-	bool cordoned;             /* P/hostctl set (not honoured yet) */
-	double score;              /* with the partition band */
+	bool cordoned; /* P/hostctl set (not honoured yet) */
+	double score;  /* with the partition band */
 	struct fs_res free;
-	char reason[128];          /* why not, when !fits */
+	char reason[128]; /* why not, when !fits */
 };
 
 struct ctl_place {
 	struct ctl_place_host *hosts; /* every live host, in view order */
 	size_t n_hosts;
-	struct ctrl_cand *cands;      /* the feasible ones, best first;
-				       * .data is the ctl_place_host */
+	struct ctrl_cand *cands; /* the feasible ones, best first;
+				  * .data is the ctl_place_host */
 	size_t n_cands;
-	struct ctrl_explain explain;  /* hosts, feasible, rejected counts */
+	struct ctrl_explain explain; /* hosts, feasible, rejected counts */
 };
 
 /* need: what the request needs (ctrl_request_parse); avoid: its status
@@ -36,8 +36,7 @@ void ctl_place_clear(struct ctl_place *p);
 
 /* The feasible hosts ranked (and, with all, the rejected ones with their
  * reason) as a table on stdout.  Returns an exit code. */
-int ctl_place_print(const struct ctl *x, const struct ctl_place *p,
-		    bool all);
+int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all);
 /* "insufficient memory on 3 hosts; selector zone=a on 2 hosts" */
 void ctl_rejected_str(const struct ctrl_explain *e, char *buf, size_t len);
 

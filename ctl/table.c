@@ -70,9 +70,9 @@ size_t ctl_table_rows(const ctl_table *t)
 }
 
 static const char *const ansi[] = {
-	[CTL_C_NONE] = "",	   [CTL_C_GREEN] = "\033[32m",
-	[CTL_C_YELLOW] = "\033[33m", [CTL_C_RED] = "\033[31m",
-	[CTL_C_BLUE] = "\033[34m",   [CTL_C_DIM] = "\033[2m",
+    [CTL_C_NONE] = "",		 [CTL_C_GREEN] = "\033[32m",
+    [CTL_C_YELLOW] = "\033[33m", [CTL_C_RED] = "\033[31m",
+    [CTL_C_BLUE] = "\033[34m",	 [CTL_C_DIM] = "\033[2m",
 };
 
 int ctl_table_print(const ctl_table *t, FILE *out, bool colour)
@@ -127,11 +127,11 @@ enum ctl_colour ctl_phase_colour(const char *phase)
 		const char *phase;
 		enum ctl_colour c;
 	} map[] = {
-	    {"running", CTL_C_GREEN},	    {"live", CTL_C_GREEN},
-	    {"scheduled", CTL_C_BLUE},	    {"pending", CTL_C_YELLOW},
-	    {"cordoned", CTL_C_YELLOW},	    {"draining", CTL_C_YELLOW},
-	    {"unschedulable", CTL_C_RED},   {"rejected", CTL_C_RED},
-	    {"failed", CTL_C_RED},	    {"lost", CTL_C_RED},
+	    {"running", CTL_C_GREEN},	  {"live", CTL_C_GREEN},
+	    {"scheduled", CTL_C_BLUE},	  {"pending", CTL_C_YELLOW},
+	    {"cordoned", CTL_C_YELLOW},	  {"draining", CTL_C_YELLOW},
+	    {"unschedulable", CTL_C_RED}, {"rejected", CTL_C_RED},
+	    {"failed", CTL_C_RED},	  {"lost", CTL_C_RED},
 	    {"disconnected", CTL_C_RED},
 	};
 

@@ -17,8 +17,7 @@ char *ctl_esc(char *buf, size_t n, const char *s, size_t max)
 		return buf;
 	}
 	/* Room for the worst escape (4), then "..." and the NUL. */
-	for (i = 0; s && s[i] && (max == 0 || i < max) && o + 4 + 4 <= n;
-	     i++) {
+	for (i = 0; s && s[i] && (max == 0 || i < max) && o + 4 + 4 <= n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c >= 0x7f || c == '\\')
@@ -74,9 +73,9 @@ char *ctl_age(char *buf, size_t n, int64_t now_ms, const char *rfc3339)
 		s = 0;
 	if (s < 120)
 		snprintf(buf, n, "%llds", (long long)s);
-	else if (s < 2 * 3600)
+	else if (s < INT64_C(2) * 3600)
 		snprintf(buf, n, "%lldm", (long long)(s / 60));
-	else if (s < 2 * 86400)
+	else if (s < INT64_C(2) * 86400)
 		snprintf(buf, n, "%lldh", (long long)(s / 3600));
 	else
 		snprintf(buf, n, "%lldd", (long long)(s / 86400));

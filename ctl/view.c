@@ -20,7 +20,8 @@ struct ranges {
 static int get_prefix(struct ctl *x, struct ctl_view *v, struct ranges *rs,
 		      const char *what, const char *key, bool keys_only)
 {
-	struct etcd_range_req q = {.key = key, .prefix = true,
+	struct etcd_range_req q = {.key = key,
+				   .prefix = true,
 				   .keys_only = keys_only,
 				   .revision = v->revision};
 	struct etcd_error e;
@@ -52,35 +53,30 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int host_cmp(const void *a, const void *b)
+/* bsearch comparators: the key is the name itself. */
+static int host_key_cmp(const void *key, const void *elem)
 {
-	return strcmp(((const struct ctl_vhost *)a)->name,
-		      ((const struct ctl_vhost *)b)->name);
+	return strcmp(key, ((const struct ctl_vhost *)elem)->name);
 }
 
-static int req_cmp(const void *a, const void *b)
+static int req_key_cmp(const void *key, const void *elem)
 {
-	return strcmp(((const struct ctl_vreq *)a)->id,
-		      ((const struct ctl_vreq *)b)->id);
+	return strcmp(key, ((const struct ctl_vreq *)elem)->id);
 }
 
 struct ctl_vhost *ctl_view_host(const struct ctl_view *v, const char *name)
 {
-	struct ctl_vhost k;
-
-	if (!v->n_hosts || strlen(name) > FS_NAME_MAX)
+	if (!v->n_hosts)
 		return NULL;
-	snprintf(k.name, sizeof(k.name), "%s", name);
-	return bsearch(&k, v->hosts, v->n_hosts, sizeof(k), host_cmp);
+	return bsearch(name, v->hosts, v->n_hosts, sizeof(*v->hosts),
+		       host_key_cmp);
 }
 
 struct ctl_vreq *ctl_view_req(const struct ctl_view *v, const char *id)
 {
-	struct ctl_vreq k = {.id = (char *)id};
-
 	if (!v->n_reqs)
 		return NULL;
-	return bsearch(&k, v->reqs, v->n_reqs, sizeof(k), req_cmp);
+	return bsearch(id, v->reqs, v->n_reqs, sizeof(*v->reqs), req_key_cmp);
 }
 
 /* Collects the distinct first segments under dir of every range in rs
@@ -186,9 +182,9 @@ static void req_fill_request(struct ctl_vreq *r, const struct etcd_sync_kv *kv)
 	r->req = kv->value;
 	r->req_len = kv->value_len;
 	r->req_mod_rev = kv->mod_revision;
-	r->parsed_ok = ctrl_request_parse(r->id, kv->value, kv->value_len,
-					  &r->parsed, reason,
-					  sizeof(reason)) == 0;
+	r->parsed_ok =
+	    ctrl_request_parse(r->id, kv->value, kv->value_len, &r->parsed,
+			       reason, sizeof(reason)) == 0;
 }
 
 static int fill(struct ctl *x, struct ctl_view *v, struct ranges *rs)
@@ -325,14 +321,17 @@ static int load(struct ctl *x, struct ctl_view *v, struct ranges *rs)
 int ctl_view_load(struct ctl *x, struct ctl_view *v, unsigned what)
 {
 	static const struct {
-		unsigned what;
 		const char *dir;
+		unsigned what;
 		bool keys_only;
 	} parts[] = {
-	    {CTL_V_HOSTS, "hosts/", false},   {CTL_V_HOSTS, "alloc/", false},
-	    {CTL_V_HOSTS, "hostctl/", false}, {CTL_V_HOSTS, "meta", false},
-	    {CTL_V_HOSTS | CTL_V_REQS, "assign/", true},
-	    {CTL_V_REQS, "requests/", false}, {CTL_V_REQS, "status/", false},
+	    {"hosts/", CTL_V_HOSTS, false},
+	    {"alloc/", CTL_V_HOSTS, false},
+	    {"hostctl/", CTL_V_HOSTS, false},
+	    {"meta", CTL_V_HOSTS, false},
+	    {"assign/", CTL_V_HOSTS | CTL_V_REQS, true},
+	    {"requests/", CTL_V_REQS, false},
+	    {"status/", CTL_V_REQS, false},
 	};
 	struct ranges rs = {0};
 	int rc = 0;
@@ -440,8 +439,10 @@ enum ctl_hoststate ctl_vhost_state(const struct ctl_vhost *h)
 const char *ctl_hoststate_name(enum ctl_hoststate s)
 {
 	static const char *const names[] = {
-	    [CTL_H_LIVE] = "live",	   [CTL_H_DISCONNECTED] = "disconnected",
-	    [CTL_H_CORDONED] = "cordoned", [CTL_H_DRAINING] = "draining",
+	    [CTL_H_LIVE] = "live",
+	    [CTL_H_DISCONNECTED] = "disconnected",
+	    [CTL_H_CORDONED] = "cordoned",
+	    [CTL_H_DRAINING] = "draining",
 	    [CTL_H_GONE] = "gone",
 	};
 

@@ -52,11 +52,16 @@ static void test_time_and_age(void **state)
 	assert_int_equal(ctl_time_parse("2026-12-01 12:00:00Z"), -1);
 	assert_int_equal(ctl_time_parse("2026-12-01T12:00:00+01:00"), -1);
 	assert_int_equal(ctl_time_parse(""), -1);
-	assert_string_equal(ctl_age(b, sizeof(b), now, "2026-12-01T11:59:30.000Z"), "30s");
-	assert_string_equal(ctl_age(b, sizeof(b), now, "2026-12-01T11:55:00.000Z"), "5m");
-	assert_string_equal(ctl_age(b, sizeof(b), now, "2026-12-01T09:00:00.000Z"), "3h");
-	assert_string_equal(ctl_age(b, sizeof(b), now, "2026-11-25T12:00:00.000Z"), "6d");
-	assert_string_equal(ctl_age(b, sizeof(b), now, "2026-12-01T12:00:09.000Z"), "0s");
+	assert_string_equal(
+	    ctl_age(b, sizeof(b), now, "2026-12-01T11:59:30.000Z"), "30s");
+	assert_string_equal(
+	    ctl_age(b, sizeof(b), now, "2026-12-01T11:55:00.000Z"), "5m");
+	assert_string_equal(
+	    ctl_age(b, sizeof(b), now, "2026-12-01T09:00:00.000Z"), "3h");
+	assert_string_equal(
+	    ctl_age(b, sizeof(b), now, "2026-11-25T12:00:00.000Z"), "6d");
+	assert_string_equal(
+	    ctl_age(b, sizeof(b), now, "2026-12-01T12:00:09.000Z"), "0s");
 	assert_string_equal(ctl_age(b, sizeof(b), now, "garbage"), "-");
 	assert_string_equal(ctl_age(b, sizeof(b), now, NULL), "-");
 }
@@ -70,7 +75,8 @@ static void test_hostctl(void **state)
 		const char *st;
 		int64_t maxp;
 	} cases[] = {
-	    {"{\"state\":\"cordoned\",\"by\":\"alice\"}", 0, true, "cordoned", 1},
+	    {"{\"state\":\"cordoned\",\"by\":\"alice\"}", 0, true, "cordoned",
+	     1},
 	    {"{\"state\":\"drain\",\"max_parallel\":3}", 0, true, "drain", 3},
 	    {"", 0, false, "", 0},
 	    {"{\"state\":\"asleep\"}", -22, false, "", 0},
