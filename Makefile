@@ -22,7 +22,7 @@ SANFLAGS :=
 OPT      ?= -O2 -g
 endif
 
-PKGS     := libcurl jansson yaml-0.1
+PKGS     := libcurl jansson yaml-0.1 libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
@@ -32,7 +32,7 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror \
             -Wno-error=deprecated-declarations -Wno-format-truncation
 CFLAGS   ?=
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
-            -I. -DFLINTSCHED_VERSION=\"$(VERSION)\" -MMD -MP $(CFLAGS)
+            -I. -I$(B)/gen -DFLINTSCHED_VERSION=\"$(VERSION)\" -MMD -MP $(CFLAGS)
 LDFLAGS  ?=
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 
@@ -45,6 +45,13 @@ CTRL_SRC   := $(filter-out controller/main.c,$(wildcard controller/*.c))
 CTL_SRC    := $(wildcard ctl/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+# Flintlock's messages: C from proto/ by protoc-c into $(B)/gen/ (included
+# as "types/microvm.pb-c.h" etc.), compiled into the agent library.
+PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
+PROTO_C   := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRC))
+PROTO_H   := $(PROTO_C:.c=.h)
+PROTO_OBJ := $(PROTO_C:.c=.o)
 
 LIBETCD   := $(B)/libetcdclient.a
 LIBCFG    := $(B)/libfscfg.a
@@ -68,14 +75,21 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 .PHONY: all deps test memcheck e2e check fuzz-smoke bench bench-smoke demo fuzz lint fmt install clean
 all: $(LIBS) $(BINS) $(TEST_TOOLS)
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# One protoc-c run writes every .pb-c.[ch] (grouped target).
+$(PROTO_C) $(PROTO_H) &: $(PROTO_SRC)
+	@mkdir -p $(B)/gen
+	protoc-c -Iproto --c_out=$(B)/gen $(PROTO_SRC)
+$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(PROTO_H)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIBETCD): $(call obj,$(ETCD_SRC))
 $(LIBCFG): $(call obj,$(CFG_SRC))
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
-$(LIBAGENT): $(call obj,$(AGENT_SRC))
+$(LIBAGENT): $(call obj,$(AGENT_SRC)) $(PROTO_OBJ)
 $(LIBCTRL): $(call obj,$(CTRL_SRC))
 $(LIBCTL): $(call obj,$(filter-out ctl/main.c,$(CTL_SRC)))
 $(B)/lib%.a:
@@ -158,20 +172,21 @@ demo:
 
 # libFuzzer targets: fuzz/fuzz_<name>.c, built with clang.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
-fuzz:
+fuzz: $(PROTO_C)
 	@mkdir -p build/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"fuzz\" \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(B)/gen $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"fuzz\" \
 	    -fsanitize=fuzzer,address,undefined $$f $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(CTRL_SRC) \
+	    agent/flintlock_pb.c $(PROTO_C) \
 	    -o build/fuzz/$$n $(PKG_LIBS) $(MHD_LIBS) || exit 1; done
 
 LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c) $(CTL_SRC)
-lint:
+lint: $(PROTO_H)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRC)
+	  --inline-suppr --suppress=missingIncludeSystem -I. -I$(B)/gen $(LINT_SRC)
 	shellcheck -x -P SCRIPTDIR e2e/*.sh test/run.sh test/tools/*.sh scripts/*.sh deploy/*.sh demo/*.sh .ci/run
-	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"lint\"
+	clang-tidy --quiet $(LINT_SRC) -- -std=c11 -D_GNU_SOURCE -I. -I$(B)/gen $(PKG_CFLAGS) -DFLINTSCHED_VERSION=\"lint\"
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,4 +1,5 @@
-/* The controller's configuration table (docs/DESIGN.md "Config"). */
+/* The controller's configuration table (docs/DESIGN.md "Config").
+ * Pure data for config/; calls nothing in controller/. */
 #include "controller/service.h"
 
 #include <stddef.h>

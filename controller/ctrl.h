@@ -1,12 +1,14 @@
 /*
  * controller — the pure parts of flintsched-controller, shared by the
- * service (controller/service.c) and the unit tests.
+ * service (controller/core.h and the files behind it) and the unit tests.
  *
  *  - request.c: validation of P/requests/<id> into what scheduling needs
  *  - status.c:  the P/status/<id> record (format and parse)
  *  - queue.c:   the pending queue (highest priority first, then oldest)
- *  - pick.c:    candidate choice (sample, cached) and explain counts
+ *  - pick.c:    candidate ranking (sort, best, lowest k)
  *  - map.c:     a string-keyed hash map (the watch caches)
+ *  - place.c:   feasibility and scoring of hosts for one request, from
+ *               the cached host records (struct ctrl_host)
  *
  * Nothing here does I/O or logs.  Functions return 0 or a negative errno;
  * *_clear() functions accept a zeroed struct.
@@ -149,6 +151,85 @@ long ctrl_cand_best(const struct ctrl_cand *c, size_t n);
 /* Moves the best min(k, n) of the n candidates to the front, best first
  * (a partial selection sort: k is small), and returns that count. */
 size_t ctrl_cand_lowest(struct ctrl_cand *c, size_t n, size_t k);
+
+/* ---- place.c ---------------------------------------------------------- */
+
+/* A host as the controller's cache holds it (P/hosts/<name> and
+ * P/alloc/<name>), with what is in flight on it.  The cache (cache.c)
+ * fills it; placement only reads it. */
+struct ctrl_host {
+	char name[FS_NAME_MAX + 1];
+	bool present;
+	int64_t rev;
+	struct fs_host rec;
+	bool alloc_present;
+	int64_t alloc_rev;
+	struct fs_alloc alloc;
+	unsigned part;            /* fs_slot_of(name, K): preferred by that slot */
+	unsigned locked;          /* commit txns in flight touching it */
+	unsigned invites;         /* open sample rounds inviting it */
+	struct fs_alloc *tent;    /* while building a batch */
+	unsigned tent_picks;      /* placements on it in that batch */
+	struct fs_alloc *pend;    /* its alloc if the txn in flight succeeds */
+	uint64_t seen;
+};
+
+/* What placing one request asks of a host (all borrowed). */
+struct ctrl_place {
+	const char *id;                  /* the request (tie-break hash) */
+	const struct fs_need *need;
+	unsigned slot;                   /* its partition */
+	const struct ctrl_status *avoid; /* hosts where it failed, or NULL */
+	struct fs_weights w;
+	enum fs_strategy strategy;
+	double band;                     /* partition_band (0 with K = 1) */
+};
+
+/* What h holds if what is in flight lands: the batch being built on it,
+ * else its commit in flight, else what is committed (NULL: nothing). */
+const struct fs_alloc *ctrl_place_alloc(const struct ctrl_host *h);
+/* What a host outside p's partition adds to its score. */
+double ctrl_place_band(const struct ctrl_place *p, const struct ctrl_host *h);
+
+/*
+ * Rates h as a bid round's candidate: a live host is counted in ex
+ * (hosts; feasible, or rejected with its reason), and when it fits *ret
+ * is filled (score with each open invitation of h counted as one more
+ * VM of this size, plus the partition band; data = h).  Returns 1 when
+ * it fits, 0 when not (or not live: not counted), -ENOMEM.
+ */
+int ctrl_place_rate(const struct ctrl_place *p, struct ctrl_host *h,
+		    struct ctrl_explain *ex, struct ctrl_cand *ret);
+
+struct ctrl_pick {
+	struct ctrl_host *best; /* NULL: none to be had now */
+	double score;           /* its score, without the band */
+	bool busy; /* best has a commit in flight, or nothing fits only
+		    * because of placements pending (wait, do not give up) */
+};
+
+/*
+ * cached mode: the best of hosts[0..n) now (ctrl_place_alloc), scanning
+ * from *cursor round the array and stopping after want feasible ones (0:
+ * all); *cursor moves past the hosts looked at.  Lowest score plus band
+ * first, then hosts without a commit in flight, then hosts of p's own
+ * partition, then the (request, host) hash.  Every live host looked at
+ * is counted in ex.  Returns 0 and *ret, or -ENOMEM.
+ */
+int ctrl_place_pick(const struct ctrl_place *p, struct ctrl_host *const *hosts,
+		    size_t n, size_t *cursor, size_t want,
+		    struct ctrl_explain *ex, struct ctrl_pick *ret);
+
+/*
+ * Bid modes, at commit: of the bidders bids[0..n) (data = the host,
+ * sorted best first), the live, not avoided one that still fits with
+ * what is pending on it, ranked by the larger of its bid and the cache's
+ * score, plus band.  Returns it and its bid's score in *ret_score, or
+ * NULL when none fits.
+ */
+struct ctrl_host *ctrl_place_bidder(const struct ctrl_place *p,
+				    const struct ctrl_cand *bids, size_t n,
+				    double *ret_score);
 
 /* ---- map.c ------------------------------------------------------------ */
 

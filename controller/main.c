@@ -1,4 +1,6 @@
-/* flintsched-controller: coordinator elections, bid rounds, CAS commits. */
+/* flintsched-controller: coordinator elections, bid rounds, CAS commits.
+ * The binary: options and config, then the loop; calls service.c and
+ * config.c. */
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>

@@ -1,4 +1,5 @@
-/* A string-keyed hash map with chaining (fnv1a), grown at load 1. */
+/* A string-keyed hash map with chaining (fnv1a), grown at load 1.
+ * Pure; calls nothing in controller/. */
 #include "controller/ctrl.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
-/* Candidate choice: ranking by score with a (request, host) hash
- * tie-break, so that requests of equal scores spread over equal hosts. */
+/* Candidate ranking by score with a (request, host) hash tie-break, so
+ * that requests of equal scores spread over equal hosts.  Pure; calls
+ * nothing in controller/. */
 #include "controller/ctrl.h"
 
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* The pending queue: a binary heap, highest priority first, then oldest
  * (lowest create revision).  Items know their position so that a request
- * deleted or a slot lost is removed in O(log n). */
+ * deleted or a slot lost is removed in O(log n).  Pure; calls nothing in
+ * controller/. */
 #include "controller/ctrl.h"
 
 #include <errno.h>

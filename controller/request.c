@@ -1,7 +1,7 @@
 /*
  * Validation of user requests (P/requests/<id>), per docs/DESIGN.md: the
  * MicroVMSpec as flintlockd would check it (common/spec.c), then the
- * scheduler's own `scheduling` object.
+ * scheduler's own `scheduling` object.  Pure; calls nothing in controller/.
  */
 #include "controller/ctrl.h"
 #include "common/spec.h"

@@ -1,4 +1,5 @@
-/* The P/status/<id> record users read (docs/DESIGN.md "Status"). */
+/* The P/status/<id> record users read (docs/DESIGN.md "Status"): its
+ * JSON, phases and explain counts.  Pure; calls nothing in controller/. */
 #include "controller/ctrl.h"
 
 #include <errno.h>

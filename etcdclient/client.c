@@ -15,12 +15,6 @@
 
 enum auth_state { AUTH_NONE, AUTH_PENDING, AUTH_OK };
 
-struct defer {
-	struct defer *next;
-	void (*fn)(void *arg);
-	void *arg;
-};
-
 struct etcd_client {
 	struct ev_loop *loop;
 	evcurl *multi;
@@ -43,7 +37,7 @@ struct etcd_client {
 	struct etcd_handle handles; /* sentinel of long-lived objects */
 	int closing;
 
-	struct defer *defer_head, *defer_tail;
+	struct etcd_defer *defer_head, *defer_tail;
 	ev_timer defer_timer;
 
 	CURL *pool[EASY_POOL];
@@ -67,11 +61,13 @@ struct etcd_call {
 	size_t len, cap;
 	size_t tries;   /* endpoints tried for this call */
 	size_t ep;      /* index of the endpoint of the current attempt */
+	bool pinned;    /* always to endpoint ep, never re-sent elsewhere */
 	bool reauthed;  /* re-authenticated once already */
 	bool canceled;
 	bool queued;    /* on c->auth_wait */
 	bool in_write;  /* inside curl's write callback */
-	bool deferred;  /* a report_later is pending */
+	bool deferred;  /* a report_later is pending, in node defer */
+	struct etcd_defer defer;
 	bool counted;   /* holds one of c->max_unary */
 	bool waiting;   /* on c->wait_head, for a free slot */
 	struct etcd_call *wait_next;
@@ -111,26 +107,23 @@ static void on_defer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	etcd_client *c = w->data;
-	struct defer *d = c->defer_head;
+	struct etcd_defer *d = c->defer_head;
 
-	/* Run only what was queued before this pass; new ones wait a turn. */
+	/* Run only what was queued before this pass; new ones wait a turn.
+	 * A node belongs to what fn reports for, which fn may free. */
 	c->defer_head = c->defer_tail = NULL;
 	while (d != NULL) {
-		struct defer *next = d->next;
+		struct etcd_defer *next = d->next;
 		d->fn(d->arg);
-		free(d);
 		d = next;
 	}
 	if (c->defer_head != NULL)
 		ev_timer_start(c->loop, &c->defer_timer);
 }
 
-int etcd_defer(etcd_client *c, void (*fn)(void *arg), void *arg)
+void etcd_defer(etcd_client *c, struct etcd_defer *d, void (*fn)(void *arg),
+		void *arg)
 {
-	struct defer *d = malloc(sizeof(*d));
-
-	if (d == NULL)
-		return ETCD_ENOMEM;
 	d->next = NULL;
 	d->fn = fn;
 	d->arg = arg;
@@ -143,7 +136,6 @@ int etcd_defer(etcd_client *c, void (*fn)(void *arg), void *arg)
 		ev_timer_set(&c->defer_timer, 0., 0.);
 		ev_timer_start(c->loop, &c->defer_timer);
 	}
-	return 0;
 }
 
 /* ---- handles ---------------------------------------------------------- */
@@ -473,21 +465,40 @@ static void next_endpoint(etcd_client *c, const struct etcd_call *call)
 		c->cur = (call->ep + 1) % c->n_endpoints;
 }
 
-static bool is_connect_failure(CURLcode res, CURL *easy)
+/*
+ * Whether the request of a failed transfer may have reached etcd.  Only a
+ * request that provably never left may be sent elsewhere unless it is
+ * idempotent: one written to a stalled member sits in that member's
+ * socket buffer and is applied when it resumes, after whatever the
+ * caller wrote since.  A connection refused carried nothing, nor did one
+ * whose transfer never began: no pretransfer time (curl records it just
+ * before it writes the request), no request bytes, nothing uploaded - a
+ * connect or TLS handshake that failed or timed out.  The connect time
+ * and connection count say nothing: both are 0 for a reused keep-alive
+ * connection, which has no connect phase however much it sent, and for
+ * a connect that timed out (curl counts only connections made).
+ */
+static bool request_may_have_left(CURLcode res, CURL *easy)
 {
-	curl_off_t connected = 0;
+	long req_size = 0;
+	curl_off_t pretransfer = 0, uploaded = 0;
 
 	switch (res) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
-		return true;
-	case CURLE_OPERATION_TIMEDOUT:
-		/* Timed out before a connection existed: nothing was sent. */
-		curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected);
-		return connected == 0;
-	default:
+	case CURLE_COULDNT_RESOLVE_PROXY:
 		return false;
+	default:
+		break;
 	}
+	if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T,
+			      &pretransfer) != CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &req_size) !=
+		    CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) !=
+		    CURLE_OK)
+		return true;
+	return pretransfer != 0 || req_size != 0 || uploaded != 0;
 }
 
 static void transfer_error(struct etcd_call *call, CURLcode res,
@@ -541,15 +552,18 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 		return;
 	}
 	if (res != CURLE_OK) {
-		bool retry = is_connect_failure(res, call->easy);
+		bool left = request_may_have_left(res, call->easy);
 		transfer_error(call, res, &err);
 		next_endpoint(c, call);
-		if (retry && ++call->tries < c->n_endpoints) {
-			/* Nothing reached the server: safe to try the next. */
+		if ((!left || (call->flags & ETCD_CALL_IDEMPOTENT)) &&
+		    !call->pinned && ++call->tries < c->n_endpoints) {
+			/* Nothing reached the server, or it does not matter:
+			 * try the next. */
 			call->len = 0;
 			call_submit(call);
 			return;
 		}
+		err.outcome_unknown = left;
 		call_finish(call, &err, NULL);
 		return;
 	}
@@ -599,6 +613,9 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 	}
 	if (resp != NULL) {
 		etcd_decode_error(resp, status, &err);
+		/* etcd's own timeouts ("request timed out", "leader changed",
+		 * deadline exceeded): the proposal may still commit. */
+		err.outcome_unknown = err.grpc_code == 4 || err.grpc_code == 14;
 	} else {
 		etcd_error_set(&err, ETCD_EPROTO, "%s: HTTP %ld", call->path,
 			       status);
@@ -656,7 +673,8 @@ static int easy_setup(struct etcd_call *call)
 		if (h == NULL)
 			return ETCD_ENOMEM;
 	}
-	call->ep = c->cur;
+	if (!call->pinned)
+		call->ep = c->cur;
 	snprintf(url, sizeof(url), "%s%s", c->endpoints[call->ep], call->path);
 	call->errbuf[0] = '\0';
 	call->stream_err = 0;
@@ -743,10 +761,8 @@ static void call_submit(struct etcd_call *call)
 	if (r != 0) {
 		call->stream_err = r;
 		evcurl_remove(c->multi, call->easy);
-		if (etcd_defer(c, report_later, call) == 0)
-			call->deferred = true;
-		else
-			call->canceled = true; /* cannot even report: drop */
+		call->deferred = true;
+		etcd_defer(c, &call->defer, report_later, call);
 	}
 }
 
@@ -766,9 +782,10 @@ static void on_auth(void *arg, const struct etcd_error *err, json_t *resp)
 		c->auth = AUTH_NONE;
 		if (err == NULL)
 			etcd_error_set(&e, ETCD_EAUTH, "authenticate: no token");
-		else if (err->code == ETCD_ECONN || err->code == ETCD_ETIMEDOUT)
+		else if (err->code == ETCD_ECONN || err->code == ETCD_ETIMEDOUT) {
 			e = *err;
-		else
+			e.outcome_unknown = false; /* ours were never sent */
+		} else
 			etcd_error_set(&e, ETCD_EAUTH, "authenticate as %s: %s",
 				       c->username, err->message);
 		err = &e;
@@ -803,10 +820,8 @@ static void auth_start(etcd_client *c)
 			w->next = NULL;
 			call_link(w);
 			w->stream_err = ETCD_ENOMEM;
-			if (etcd_defer(c, report_later, w) == 0)
-				w->deferred = true;
-			else
-				w->canceled = true;
+			w->deferred = true;
+			etcd_defer(c, &w->defer, report_later, w);
 			w = next;
 		}
 		c->auth_wait = NULL;
@@ -815,10 +830,10 @@ static void auth_start(etcd_client *c)
 
 /* ---- public to the modules -------------------------------------------- */
 
-int etcd_call_start(etcd_client *c, const char *path, json_t *body,
-		    unsigned flags, etcd_call_done_cb done,
-		    etcd_call_line_cb line, void *arg,
-		    struct etcd_call **ret_call)
+static int call_start(etcd_client *c, const struct etcd_call *beside,
+		      const char *path, json_t *body, unsigned flags,
+		      etcd_call_done_cb done, etcd_call_line_cb line,
+		      void *arg, struct etcd_call **ret_call)
 {
 	struct etcd_call *call = NULL;
 
@@ -837,6 +852,10 @@ int etcd_call_start(etcd_client *c, const char *path, json_t *body,
 	call->done = done;
 	call->line = line;
 	call->arg = arg;
+	if (beside != NULL) {
+		call->pinned = true;
+		call->ep = beside->ep;
+	}
 	call->body = json_dumps(body, JSON_COMPACT);
 	if (call->body == NULL)
 		goto fail;
@@ -851,6 +870,25 @@ fail:
 	json_decref(body);
 	free(call);
 	return ETCD_ENOMEM;
+}
+
+int etcd_call_start(etcd_client *c, const char *path, json_t *body,
+		    unsigned flags, etcd_call_done_cb done,
+		    etcd_call_line_cb line, void *arg,
+		    struct etcd_call **ret_call)
+{
+	return call_start(c, NULL, path, body, flags, done, line, arg,
+			  ret_call);
+}
+
+int etcd_call_probe(etcd_client *c, const struct etcd_call *stream,
+		    json_t *key, etcd_call_done_cb done, void *arg,
+		    struct etcd_call **ret_call)
+{
+	json_t *body = json_pack("{s:O, s:b}", "key", key, "count_only", 1);
+
+	return call_start(c, stream, "/v3/kv/range", body, 0, done, NULL, arg,
+			  ret_call);
 }
 
 void etcd_call_cancel(struct etcd_call *call)

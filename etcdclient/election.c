@@ -16,7 +16,13 @@
  *
  * Observe.  Answers are queued and reported from a zero-delay timer, never
  * from inside curl, so the callback may do anything.  Any end of the
- * stream is terminal (err set, ETCD_ECONN when etcd closed it).
+ * stream is terminal (err set, ETCD_ECONN when etcd closed it), and so is
+ * a failed probe: every 30 s a read goes to the stream's own member.
+ *
+ * Liveness.  A campaign's stream and an observe's are silent for as long
+ * as the leadership does not change, and a stopped member keeps its
+ * sockets open: both probe their own member (etcd_call_probe),
+ * not the client's current endpoint, which may have failed over.
  *
  * etcd_client_free() runs a pending campaign's or a live observe's
  * callback with ETCD_ECANCELED; the handles stay valid (detached) until
@@ -195,8 +201,9 @@ static int unary_start(etcd_client *c, const char *path, json_t *body,
 	u->leader_cb = lcb;
 	u->done_cb = dcb;
 	u->arg = arg;
-	r = etcd_call_start(c, path, body, 0, lcb ? on_leader : on_done, NULL,
-			    u, NULL);
+	/* Asking for the leader is idempotent: it may be re-sent. */
+	r = etcd_call_start(c, path, body, lcb ? ETCD_CALL_IDEMPOTENT : 0,
+			    lcb ? on_leader : on_done, NULL, u, NULL);
 	if (r != 0)
 		free(u);
 	return r;
@@ -266,21 +273,39 @@ int etcd_election_resign(etcd_client *c, const struct etcd_leader_key *lk,
 
 /* ---- campaign --------------------------------------------------------- */
 
-enum camp_state { C_CAMPAIGN, C_VERIFY, C_DONE };
+#define CAMP_PROBE_S 5.0 /* between probes of a pending campaign's member */
+
+/* C_WITHDRAW: the campaign's member did not answer a probe; our key is
+ * being withdrawn before the error is reported. */
+enum camp_state { C_CAMPAIGN, C_VERIFY, C_WITHDRAW, C_DONE };
 
 struct etcd_campaign {
 	struct etcd_handle h; /* first: close() casts back */
 	etcd_client *c;	      /* NULL once detached */
+	struct ev_loop *loop;
 	etcd_campaign_cb cb;
 	void *arg;
 	int64_t lease;
 	enum camp_state state;
-	struct etcd_call *call; /* campaign, then the verifying txn */
+	/* campaign, then the verifying txn (or the withdrawing one) */
+	struct etcd_call *call;
+	struct etcd_call *probe; /* probe of the campaign's member */
+	ev_timer probe_timer;
+	struct etcd_error probe_err; /* with C_WITHDRAW */
 	json_t *answer;		/* the campaign's answer */
 	char *key;		/* our candidacy key: name/<lease hex> */
+	json_t *probe_key;	/* key, base64 */
 	bool in_cb, dead;
 	struct etcd_arena arena;
 };
+
+static void camp_probe_stop(etcd_campaign *camp)
+{
+	ev_timer_stop(camp->loop, &camp->probe_timer);
+	if (camp->probe != NULL)
+		etcd_call_cancel(camp->probe);
+	camp->probe = NULL;
+}
 
 static void on_ignore(void *arg, const struct etcd_error *err, json_t *resp)
 {
@@ -303,6 +328,19 @@ static void camp_resign(etcd_campaign *camp)
 				on_ignore, NULL, NULL, NULL);
 }
 
+/* The txn that deletes our candidacy key if it still carries our lease,
+ * or NULL. */
+static json_t *camp_withdraw_body(const etcd_campaign *camp)
+{
+	json_t *k1 = etcd_json_b64(camp->key, strlen(camp->key));
+	json_t *k2 = etcd_json_b64(camp->key, strlen(camp->key));
+
+	return json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:{s:o}}]}", "compare",
+			 "key", k1, "target", "LEASE", "result", "EQUAL",
+			 "lease", etcd_json_int64(camp->lease), "success",
+			 "request_delete_range", "key", k2);
+}
+
 /*
  * Fire-and-forget delete of our candidacy key, if it still carries our
  * lease.  Closing the campaign request should make etcd withdraw it, but
@@ -312,16 +350,11 @@ static void camp_resign(etcd_campaign *camp)
  */
 static void camp_withdraw(etcd_campaign *camp)
 {
-	json_t *body, *k1, *k2;
+	json_t *body;
 
 	if (camp->c == NULL || etcd_client_closing(camp->c) || !camp->key)
 		return;
-	k1 = etcd_json_b64(camp->key, strlen(camp->key));
-	k2 = etcd_json_b64(camp->key, strlen(camp->key));
-	body = json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:{s:o}}]}", "compare",
-			 "key", k1, "target", "LEASE", "result", "EQUAL",
-			 "lease", etcd_json_int64(camp->lease), "success",
-			 "request_delete_range", "key", k2);
+	body = camp_withdraw_body(camp);
 	if (body != NULL)
 		etcd_call_start(camp->c, "/v3/kv/txn", body, 0, on_ignore,
 				NULL, NULL, NULL);
@@ -329,11 +362,13 @@ static void camp_withdraw(etcd_campaign *camp)
 
 static void camp_free(etcd_campaign *camp)
 {
+	camp_probe_stop(camp);
 	if (camp->call != NULL)
 		etcd_call_cancel(camp->call);
 	if (camp->c != NULL)
 		etcd_handle_unlink(camp->c, &camp->h);
 	json_decref(camp->answer);
+	json_decref(camp->probe_key);
 	etcd_arena_clear(&camp->arena);
 	free(camp->key);
 	free(camp);
@@ -344,6 +379,7 @@ static void camp_finish(etcd_campaign *camp, const struct etcd_error *err,
 {
 	camp->state = C_DONE;
 	camp->call = NULL;
+	camp_probe_stop(camp);
 	camp->in_cb = true;
 	camp->cb(camp->arg, err, lk);
 	camp->in_cb = false;
@@ -358,6 +394,7 @@ etcd_campaign *etcd_campaign_cancel(etcd_campaign *camp)
 	if (camp == NULL || camp->dead)
 		return NULL;
 	camp->dead = true;
+	camp_probe_stop(camp);
 	if (camp->call != NULL) {
 		etcd_call_cancel(camp->call);
 		camp->call = NULL;
@@ -378,6 +415,7 @@ static void camp_close(struct etcd_handle *h)
 	struct etcd_error err;
 
 	camp->c = NULL; /* already unlinked */
+	camp_probe_stop(camp);
 	if (camp->call != NULL)
 		etcd_call_cancel(camp->call);
 	camp->call = NULL;
@@ -470,6 +508,7 @@ static void on_campaign_done(void *arg, const struct etcd_error *err,
 
 	(void)resp;
 	camp->call = NULL;
+	camp_probe_stop(camp);
 	if (err != NULL) {
 		map_error(err, &e);
 		camp_finish(camp, &e, NULL);
@@ -509,6 +548,89 @@ static void on_campaign_done(void *arg, const struct etcd_error *err,
 	}
 }
 
+/* The withdrawal after a failed probe is done (or failed: then our key
+ * ends with the lease, or with the stopped member's own withdrawal when
+ * it resumes): report the probe's error. */
+static void on_camp_withdrawn(void *arg, const struct etcd_error *err,
+			      json_t *resp)
+{
+	etcd_campaign *camp = arg;
+	struct etcd_error e = camp->probe_err;
+
+	(void)err;
+	(void)resp;
+	camp->call = NULL;
+	camp_finish(camp, &e, NULL);
+}
+
+static void on_camp_probe(void *arg, const struct etcd_error *err,
+			  json_t *resp)
+{
+	etcd_campaign *camp = arg;
+	json_t *body;
+
+	(void)resp;
+	camp->probe = NULL;
+	if (err == NULL || err->code == ETCD_ECANCELED ||
+	    camp->state != C_CAMPAIGN || camp->answer != NULL ||
+	    camp->c == NULL)
+		return;
+	/* The member serving our campaign does not answer: it cannot tell
+	 * us that we lead, and our key may lead already.  Give the
+	 * candidacy up, through the endpoint the failed probe moved the
+	 * client to; the error is reported once that is done, so that a
+	 * campaign started from the callback does not meet our old key
+	 * (which the stopped member would withdraw when it resumes, by its
+	 * create revision). */
+	camp_probe_stop(camp);
+	etcd_call_cancel(camp->call);
+	camp->call = NULL;
+	etcd_error_set(&camp->probe_err, err->code,
+		       "campaign: its member did not answer a probe (%s); "
+		       "candidacy withdrawn, campaign again",
+		       err->message);
+	camp->state = C_WITHDRAW;
+	body = camp_withdraw_body(camp);
+	if (body == NULL ||
+	    etcd_call_start(camp->c, "/v3/kv/txn", body, 0, on_camp_withdrawn,
+			    NULL, camp, &camp->call) != 0) {
+		struct etcd_error e = camp->probe_err;
+		camp->call = NULL;
+		camp_finish(camp, &e, NULL);
+	}
+}
+
+/* While the campaign waits, a probe of the campaign's own member (a read
+ * of our key): its stream says nothing until we lead, so a stopped
+ * member would keep us waiting for good. */
+static void on_camp_probe_timer(struct ev_loop *loop, ev_timer *t,
+				int revents)
+{
+	etcd_campaign *camp = t->data;
+
+	(void)loop;
+	(void)revents;
+	if (camp->probe != NULL || camp->state != C_CAMPAIGN ||
+	    camp->call == NULL || camp->c == NULL)
+		return;
+	if (etcd_call_probe(camp->c, camp->call, camp->probe_key,
+			    on_camp_probe, camp, &camp->probe) != 0)
+		camp->probe = NULL; /* next time */
+}
+
+/* Sets the repeat of a probe timer, at once if it runs. */
+static void probe_interval(struct ev_loop *loop, ev_timer *t, double s)
+{
+	t->repeat = s;
+	if (ev_is_active(t))
+		ev_timer_again(loop, t);
+}
+
+void etcd_campaign_set_probe_interval(etcd_campaign *camp, double seconds)
+{
+	probe_interval(camp->loop, &camp->probe_timer, seconds);
+}
+
 int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 			   const char *value, size_t value_len,
 			   etcd_campaign_cb cb, void *arg,
@@ -530,6 +652,10 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 	camp->cb = cb;
 	camp->arg = arg;
 	camp->lease = lease;
+	camp->loop = etcd_client_loop(c);
+	ev_init(&camp->probe_timer, on_camp_probe_timer);
+	camp->probe_timer.repeat = CAMP_PROBE_S;
+	camp->probe_timer.data = camp;
 	camp->h.close = camp_close;
 	/* As etcd's concurrency.Election names it: prefix "/" lease-hex. */
 	if (asprintf(&camp->key, "%s/%" PRIx64, name, (uint64_t)lease) < 0) {
@@ -537,29 +663,33 @@ int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 		free(camp);
 		return ETCD_ENOMEM;
 	}
+	camp->probe_key = etcd_json_b64(camp->key, strlen(camp->key));
 	body = json_object();
-	if (body == NULL || etcd_json_set_b64(body, "name", name, strlen(name)) ||
+	if (camp->probe_key == NULL || body == NULL ||
+	    etcd_json_set_b64(body, "name", name, strlen(name)) ||
 	    etcd_json_set_int64(body, "lease", lease) ||
 	    etcd_json_set_b64(body, "value", value, value_len)) {
 		json_decref(body);
-		free(camp->key);
-		free(camp);
+		camp_free(camp);
 		return ETCD_ENOMEM;
 	}
 	r = etcd_call_start(c, "/v3/election/campaign", body, ETCD_CALL_STREAM,
 			    on_campaign_done, on_campaign_line, camp,
 			    &camp->call);
 	if (r != 0) {
-		free(camp->key);
-		free(camp);
+		camp->call = NULL;
+		camp_free(camp);
 		return r;
 	}
 	etcd_handle_link(c, &camp->h);
+	ev_timer_again(camp->loop, &camp->probe_timer);
 	*ret_camp = camp;
 	return 0;
 }
 
 /* ---- observe ---------------------------------------------------------- */
+
+#define OBS_PROBE_S 30.0 /* between probes of an observe stream's member */
 
 struct etcd_observe {
 	struct etcd_handle h;
@@ -568,6 +698,9 @@ struct etcd_observe {
 	etcd_leader_cb cb;
 	void *arg;
 	struct etcd_call *call;
+	json_t *probe_key;	 /* the election name, base64 */
+	struct etcd_call *probe; /* probe of the stream's member */
+	ev_timer probe_timer;
 	json_t *queue;
 	bool ended, done;
 	struct etcd_error end_err;
@@ -580,6 +713,10 @@ struct etcd_observe {
 static void obs_stop(etcd_observe *o)
 {
 	ev_timer_stop(o->loop, &o->dispatch);
+	ev_timer_stop(o->loop, &o->probe_timer);
+	if (o->probe != NULL)
+		etcd_call_cancel(o->probe);
+	o->probe = NULL;
 	if (o->call != NULL)
 		etcd_call_cancel(o->call);
 	o->call = NULL;
@@ -594,6 +731,7 @@ static void obs_free(etcd_observe *o)
 	if (o->c != NULL)
 		etcd_handle_unlink(o->c, &o->h);
 	json_decref(o->queue);
+	json_decref(o->probe_key);
 	etcd_arena_clear(&o->arena);
 	free(o);
 }
@@ -695,6 +833,47 @@ static void on_obs_dispatch(struct ev_loop *loop, ev_timer *t, int revents)
 		obs_free(o);
 }
 
+static void on_obs_probe(void *arg, const struct etcd_error *err,
+			 json_t *resp)
+{
+	etcd_observe *o = arg;
+
+	(void)resp;
+	o->probe = NULL;
+	if (err == NULL || err->code == ETCD_ECANCELED || o->call == NULL)
+		return;
+	/* The stream's member does not answer: the stream is dead. */
+	etcd_call_cancel(o->call);
+	o->call = NULL;
+	o->ended = true;
+	etcd_error_set(&o->end_err, err->code,
+		       "observe: its member did not answer a probe: %s",
+		       err->message);
+	if (!ev_is_active(&o->dispatch))
+		ev_timer_start(o->loop, &o->dispatch);
+}
+
+/* Leader changes may be rare: a probe of the stream's own member tells a
+ * quiet stream from a stuck one. */
+static void on_obs_probe_timer(struct ev_loop *loop, ev_timer *t,
+			       int revents)
+{
+	etcd_observe *o = t->data;
+
+	(void)loop;
+	(void)revents;
+	if (o->probe != NULL || o->call == NULL || o->c == NULL)
+		return;
+	if (etcd_call_probe(o->c, o->call, o->probe_key, on_obs_probe, o,
+			    &o->probe) != 0)
+		o->probe = NULL; /* next time */
+}
+
+void etcd_observe_set_probe_interval(etcd_observe *obs, double seconds)
+{
+	probe_interval(obs->loop, &obs->probe_timer, seconds);
+}
+
 int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 			  void *arg, etcd_observe **ret_obs)
 {
@@ -717,9 +896,13 @@ int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 	o->h.close = obs_close;
 	ev_timer_init(&o->dispatch, on_obs_dispatch, 0., 0.);
 	o->dispatch.data = o;
+	ev_init(&o->probe_timer, on_obs_probe_timer);
+	o->probe_timer.repeat = OBS_PROBE_S;
+	o->probe_timer.data = o;
 	o->queue = json_array();
+	o->probe_key = etcd_json_b64(name, strlen(name));
 	body = json_object();
-	if (o->queue == NULL || body == NULL ||
+	if (o->queue == NULL || o->probe_key == NULL || body == NULL ||
 	    etcd_json_set_b64(body, "name", name, strlen(name))) {
 		json_decref(body);
 		obs_free(o);
@@ -734,6 +917,9 @@ int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 		return r;
 	}
 	etcd_handle_link(c, &o->h);
+	ev_timer_again(o->loop, &o->probe_timer);
 	*ret_obs = o;
 	return 0;
 }
+
+

@@ -25,6 +25,24 @@
  *    your own, then free.
  *  - The library never logs, prints or exits.
  *
+ * Failover and "outcome unknown": a call goes to the client's current
+ * endpoint; when that fails the client moves on to the next.  A call is
+ * sent again, to the next endpoint, only if its request provably never
+ * left (connection refused, connect or TLS handshake not finished, no
+ * request byte written) or if it is a read
+ * (range, list, lease time-to-live, election leader, keepalive refresh:
+ * sending those twice does no harm).  A write (put, delete, txn,
+ * compaction, lease grant or revoke, campaign, proclaim, resign) that
+ * fails once its request may have reached etcd - a timeout on a stalled
+ * member, a connection lost before the answer, etcd's own "request timed
+ * out" - is reported with err->outcome_unknown set: etcd may have
+ * applied it, or may apply it later (a stopped member applies what sat
+ * in its socket buffer when it resumes), after writes the caller sent
+ * since.  Treat it as neither done nor failed: re-read, or retry with a
+ * txn whose compares make a late copy harmless (the key's mod revision
+ * or value as last seen); a lease grant may have created a lease, which
+ * expires unless kept alive.
+ *
  * Ordering: calls in flight at the same time travel on separate keep-alive
  * connections and may reach etcd in any order.  Two writes to one key must
  * be sequenced by the caller (start the second from the first's callback)
@@ -71,6 +89,14 @@ struct etcd_error {
 	long http_status;  /* HTTP status, 0 if none */
 	int64_t compact_revision; /* with ETCD_ECOMPACTED */
 	char message[256]; /* human readable, NUL-terminated */
+	/* The request may have reached etcd: it may have been applied, or
+	 * may still be, later (see "Failover and outcome unknown" above).
+	 * Set on ETCD_ETIMEDOUT and ETCD_ECONN once the request may have
+	 * been written, and on etcd's own timeouts (ETCD_ESERVER with gRPC
+	 * code 4 or 14); it matters for writes (a read that failed
+	 * everywhere may carry it too).  Never set on errors of calls that
+	 * were not sent (queued behind a failed authenticate, say). */
+	bool outcome_unknown;
 };
 
 /* Static string naming an error code ("connection failed", ...). */
@@ -312,9 +338,12 @@ int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
 enum etcd_keepalive_event {
 	ETCD_KEEPALIVE_REFRESHED, /* ttl = granted TTL the server answered */
 	ETCD_KEEPALIVE_ERROR,     /* transient failure (err set); retrying */
-	ETCD_KEEPALIVE_EXPIRED,   /* lease gone: server answered no TTL, or no
-				   * refresh succeeded for a whole TTL.  The
-				   * loop has stopped; free it. */
+	ETCD_KEEPALIVE_EXPIRED,   /* lease gone: server answered no TTL, or a
+				   * whole TTL passed since the last refresh
+				   * that succeeded was sent (etcd renews on
+				   * receipt, so this is never later than
+				   * etcd's own expiry).  The loop has
+				   * stopped; free it. */
 };
 typedef void (*etcd_keepalive_cb)(void *arg, enum etcd_keepalive_event ev,
 				  const struct etcd_error *err, int64_t ttl);
@@ -376,7 +405,9 @@ typedef void (*etcd_watch_cb)(void *arg, const struct etcd_watch_update *u);
  * with FAILED / ETCD_ECANCELED; the handle stays valid (detached) until
  * canceled.  Callbacks run from the loop, never from inside the transport,
  * so they may start calls or cancel any watch.  A stream silent for 30 s is
- * probed with a range; if etcd does not answer, it is re-established
+ * probed with a range sent to the stream's own member (the client's
+ * current endpoint may have failed over elsewhere meanwhile); if that
+ * member does not answer, the stream is re-established on another
  * (RECONNECTING).  Errors that resuming cannot fix (permission, invalid
  * request, malformed message) are FAILED. */
 int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,
@@ -406,7 +437,13 @@ typedef void (*etcd_campaign_cb)(void *arg, const struct etcd_error *err,
 				 const struct etcd_leader_key *leader);
 
 /* Long-lived: no request timeout applies.  The lease must be kept alive by
- * the caller. */
+ * the caller.  The campaign's stream is silent until we lead, so while
+ * it waits its own member is probed every 5 s (a read under the request
+ * timeout): if that member does not answer (stopped, cut off from the
+ * quorum), the campaign withdraws our candidacy key (which may lead
+ * already, with nobody acting for it) and then fails with the probe's
+ * error (ETCD_ETIMEDOUT, or ETCD_ECONN): campaign again, which goes to a
+ * member that answers. */
 int etcd_election_campaign(etcd_client *c, const char *name, int64_t lease,
 			   const char *value, size_t value_len,
 			   etcd_campaign_cb cb, void *arg,
@@ -435,7 +472,10 @@ int etcd_election_resign(etcd_client *c, const struct etcd_leader_key *lk,
 /* Streams the leader's kv each time it changes (err NULL), until canceled
  * or a terminal error (err set; then free with etcd_observe_cancel).  Any
  * end of the stream is terminal (ETCD_ECONN if etcd closed it); there is
- * no automatic resume.  Changes include proclaims (same key, new value). */
+ * no automatic resume.  Changes include proclaims (same key, new value).
+ * The stream's own member is probed every 30 s (a read under the request
+ * timeout); if it does not answer, the observe ends with that error
+ * (ETCD_ETIMEDOUT typically). */
 int etcd_election_observe(etcd_client *c, const char *name, etcd_leader_cb cb,
 			  void *arg, etcd_observe **ret_obs);
 etcd_observe *etcd_observe_cancel(etcd_observe *obs);

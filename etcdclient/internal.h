@@ -125,6 +125,12 @@ typedef void (*etcd_call_line_cb)(void *arg, json_t *msg);
 enum etcd_call_flags {
 	ETCD_CALL_STREAM = 1u << 0,  /* long-lived, lines to line_cb, no timeout */
 	ETCD_CALL_NOAUTH = 1u << 1,  /* the authenticate call itself */
+	/* Sending it twice does what sending it once does (a read, a
+	 * keepalive refresh): after a failure that may have reached etcd
+	 * (a timeout, a lost connection) it is sent to the next endpoint.
+	 * Other calls are sent again only when they provably never left
+	 * (see etcd.h, "Outcome unknown"). */
+	ETCD_CALL_IDEMPOTENT = 1u << 2,
 };
 
 /* POSTs body (stolen, even on failure) to path ("/v3/kv/range").
@@ -136,6 +142,16 @@ int etcd_call_start(etcd_client *c, const char *path, json_t *body,
 		    unsigned flags, etcd_call_done_cb done,
 		    etcd_call_line_cb line, void *arg,
 		    struct etcd_call **ret_call);
+/* A liveness probe of a stream in flight: a linearizable count-only range
+ * of key (borrowed, a base64 JSON string) sent to the member `stream` is
+ * on, and only there, never re-sent elsewhere whatever fails.  A stream
+ * is alive only if its own member answers: asking the client's current
+ * endpoint, which may have failed over, says nothing about it.  A failure
+ * moves the client off that member, as any failure there does.  done
+ * and ret_call as for etcd_call_start(). */
+int etcd_call_probe(etcd_client *c, const struct etcd_call *stream,
+		    json_t *key, etcd_call_done_cb done, void *arg,
+		    struct etcd_call **ret_call);
 /* Aborts; neither callback runs afterwards.  Safe from a line callback. */
 void etcd_call_cancel(struct etcd_call *call);
 
@@ -145,8 +161,17 @@ struct ev_loop *etcd_client_loop(etcd_client *c);
 int etcd_client_closing(const etcd_client *c);
 
 /* Deferred callback: runs fn(arg) from the loop soon, never synchronously;
- * used to report errors for calls that were accepted. */
-int etcd_defer(etcd_client *c, void (*fn)(void *arg), void *arg);
+ * used to report errors for calls that were accepted.  The node d is the
+ * caller's, inside what fn reports for (fn may free it), and must not be
+ * queued twice: deferring allocates nothing, so it cannot fail, and an
+ * accepted call reports exactly once even when memory has run out. */
+struct etcd_defer {
+	struct etcd_defer *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+void etcd_defer(etcd_client *c, struct etcd_defer *d, void (*fn)(void *arg),
+		void *arg);
 
 /* Registry of long-lived objects (watches, keepalives, campaigns, observes)
  * so that etcd_client_free() can end them: close(obj) must run the object's

@@ -333,8 +333,10 @@ static int kv_start(etcd_client *c, enum kv_kind kind, int r, json_t *body,
 	x->kind = kind;
 	x->cb = cb;
 	x->arg = arg;
-	r = etcd_call_start(c, kv_paths[kind], body, 0, on_kv_done, NULL, x,
-			    NULL);
+	/* A range is idempotent: the transport may re-send it elsewhere. */
+	r = etcd_call_start(c, kv_paths[kind], body,
+			    kind == KV_RANGE ? ETCD_CALL_IDEMPOTENT : 0,
+			    on_kv_done, NULL, x, NULL);
 	if (r != 0)
 		free(x);
 	return r;

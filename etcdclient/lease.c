@@ -173,7 +173,7 @@ static struct lease_ctx *lease_ctx_new(enum lease_kind kind, void *arg)
 
 /* Takes body and x (both freed on failure). */
 static int lease_call(etcd_client *c, const char *path, json_t *body,
-		      struct lease_ctx *x)
+		      unsigned flags, struct lease_ctx *x)
 {
 	int r;
 
@@ -182,7 +182,7 @@ static int lease_call(etcd_client *c, const char *path, json_t *body,
 		free(x);
 		return ETCD_ENOMEM;
 	}
-	r = etcd_call_start(c, path, body, 0, on_lease_done, NULL, x, NULL);
+	r = etcd_call_start(c, path, body, flags, on_lease_done, NULL, x, NULL);
 	if (r != 0)
 		free(x);
 	return r;
@@ -217,7 +217,7 @@ int etcd_lease_grant(etcd_client *c, int64_t ttl, int64_t id,
 	struct lease_ctx *x = lease_ctx_new(LEASE_GRANT, arg);
 	if (x != NULL)
 		x->cb.grant = cb;
-	return lease_call(c, "/v3/lease/grant", o, x);
+	return lease_call(c, "/v3/lease/grant", o, 0, x);
 }
 
 int etcd_lease_revoke(etcd_client *c, int64_t id, etcd_done_cb cb, void *arg)
@@ -231,7 +231,7 @@ int etcd_lease_revoke(etcd_client *c, int64_t id, etcd_done_cb cb, void *arg)
 	struct lease_ctx *x = lease_ctx_new(LEASE_REVOKE, arg);
 	if (x != NULL)
 		x->cb.done = cb;
-	return lease_call(c, "/v3/lease/revoke", id_body(id), x);
+	return lease_call(c, "/v3/lease/revoke", id_body(id), 0, x);
 }
 
 int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
@@ -253,15 +253,21 @@ int etcd_lease_ttl(etcd_client *c, int64_t id, bool keys,
 	struct lease_ctx *x = lease_ctx_new(LEASE_TTL, arg);
 	if (x != NULL)
 		x->cb.ttl = cb;
-	return lease_call(c, "/v3/lease/timetolive", o, x);
+	return lease_call(c, "/v3/lease/timetolive", o, ETCD_CALL_IDEMPOTENT,
+			  x);
 }
 
 /* ---- keepalive loop ----------------------------------------------------
  *
  * One timer drives everything: it fires at the next refresh time or at the
- * local deadline (last successful refresh + TTL), whichever is first.  A
- * refresh in flight when the deadline passes is canceled and the loop
- * reports EXPIRED.
+ * local deadline, whichever is first.  A refresh in flight when the
+ * deadline passes is canceled and the loop reports EXPIRED.
+ *
+ * The deadline is the TTL counted from when the last successful refresh
+ * was sent, not from its answer: etcd renews the lease when it handles
+ * the refresh, somewhere between the two, so counting from the answer
+ * would outlive the server's expiry by the return trip and by whatever
+ * delayed the loop before it read the answer.
  */
 
 struct etcd_keepalive {
@@ -275,6 +281,7 @@ struct etcd_keepalive {
 	ev_timer timer;
 	ev_tstamp deadline;   /* expire locally when reached */
 	ev_tstamp next;       /* next refresh */
+	ev_tstamp sent_at;    /* when the refresh in flight was sent */
 	struct etcd_call *call; /* refresh in flight */
 	int in_cb;
 	bool stopped;         /* etcd_lease_keepalive_stop() ran */
@@ -344,10 +351,13 @@ static bool ka_send(etcd_keepalive *ka)
 	struct etcd_error e;
 	int r;
 
+	ev_now_update(ka->loop);
+	ka->sent_at = ev_now(ka->loop);
 	if (body == NULL) {
 		r = ETCD_ENOMEM;
 	} else {
-		r = etcd_call_start(ka->c, "/v3/lease/keepalive", body, 0,
+		r = etcd_call_start(ka->c, "/v3/lease/keepalive", body,
+				    ETCD_CALL_IDEMPOTENT,
 				    on_ka_answer, NULL, ka, &ka->call);
 	}
 	if (r == 0)
@@ -394,13 +404,13 @@ static void on_ka_answer(void *arg, const struct etcd_error *err,
 		ka_arm(ka);
 		return;
 	}
-	if (ttl <= 0) {
+	if (ttl <= 0 || now >= ka->sent_at + (double)ttl) {
 		ka_expire(ka, NULL);
 		return;
 	}
 	ka->ttl = (double)ttl;
-	ka->deadline = now + ka->ttl;
-	ka->next = now + ka->ttl / 3;
+	ka->deadline = ka->sent_at + ka->ttl;
+	ka->next = ka->sent_at + ka->ttl / 3;
 	if (!ka_report(ka, ETCD_KEEPALIVE_REFRESHED, NULL, ttl))
 		return;
 	ka_arm(ka);
@@ -463,15 +473,17 @@ int etcd_lease_keepalive_start(etcd_client *c, int64_t id, int64_t ttl,
 	ev_timer_init(&ka->timer, on_ka_timer, 0., 0.);
 	ka->timer.data = ka;
 	ev_now_update(loop);
-	ka->deadline = ev_now(loop) + ka->ttl;
+	ka->sent_at = ev_now(loop);
+	ka->deadline = ka->sent_at + ka->ttl;
 	ka->next = ka->deadline; /* until the first answer */
 	json_t *body = id_body(id);
 	if (body == NULL) {
 		free(ka);
 		return ETCD_ENOMEM;
 	}
-	r = etcd_call_start(c, "/v3/lease/keepalive", body, 0, on_ka_answer,
-			    NULL, ka, &ka->call);
+	r = etcd_call_start(c, "/v3/lease/keepalive", body,
+			    ETCD_CALL_IDEMPOTENT, on_ka_answer, NULL, ka,
+			    &ka->call);
 	if (r != 0) {
 		free(ka);
 		return r;

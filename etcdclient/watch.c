@@ -19,9 +19,11 @@
  * keepalive (idle 10 s, then probes every 5 s).  A peer whose kernel still
  * answers but whose etcd is stuck (stopped, overloaded) is not: when a
  * stream has been silent for idle_s seconds the watch sends a linearizable
- * count-only range of its key as a probe, under the client's request
- * timeout; if the probe fails, the stream is presumed dead and is
- * re-established like after a disconnect.  Every stream also asks for
+ * count-only range of its key as a probe to the stream's own member (not
+ * the client's current endpoint, which may have failed over elsewhere),
+ * under the client's request timeout; if the probe fails, the stream is
+ * presumed dead and is re-established like after a disconnect, on the
+ * endpoint the failed probe moved the client to.  Every stream also asks for
  * progress notifications, which resets that clock whenever the server is
  * configured to send them; they are reported only when the caller asked.
  *
@@ -545,19 +547,16 @@ static void on_probe(void *arg, const struct etcd_error *err, json_t *resp)
 static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	etcd_watch *w = t->data;
-	json_t *body;
 
 	(void)loop;
 	(void)revents;
 	if (w->probe != NULL || w->call == NULL || w->c == NULL)
 		return;
-	body = json_pack("{s:O, s:b}", "key", w->probe_key, "count_only", 1);
-	if (body == NULL)
-		return; /* try again next time */
 	w->probe_lines = w->lines;
-	if (etcd_call_start(w->c, "/v3/kv/range", body, 0, on_probe, NULL, w,
+	/* To the stream's own member: the client may have failed over. */
+	if (etcd_call_probe(w->c, w->call, w->probe_key, on_probe, w,
 			    &w->probe) != 0)
-		w->probe = NULL;
+		w->probe = NULL; /* try again next time */
 }
 
 int etcd_watch_start(etcd_client *c, const struct etcd_watch_req *req,

@@ -41,4 +41,11 @@ int etcd_leader_key_decode(const json_t *resp, struct etcd_arena *a,
  * probes etcd (default 30).  For tests. */
 void etcd_watch_set_idle_timeout(etcd_watch *w, double seconds);
 
+/* Seconds between probes of a pending campaign's member (default 5).
+ * For tests. */
+void etcd_campaign_set_probe_interval(etcd_campaign *camp, double seconds);
+/* Seconds between probes of an observe stream's member (default 30).
+ * For tests. */
+void etcd_observe_set_probe_interval(etcd_observe *obs, double seconds);
+
 #endif

@@ -10,10 +10,11 @@ pkgs=(
 	libyaml-dev                       # YAML config files
 	libmicrohttpd-dev                 # /metrics, /healthz; fake flintlockd in tests
 	libcmocka-dev                     # unit tests
+	protobuf-c-compiler libprotobuf-c-dev # Flintlock's gRPC messages in C (proto/)
+	protobuf-compiler python3-protobuf python3-grpcio # fake flintlockd and gRPC test server (test/tools/)
 	etcd-server etcd-client           # etcd and etcdctl, for tests and the demo
 	clang libclang-rt-14-dev          # libFuzzer targets (make fuzz)
 	openssl                           # throwaway TLS certificates in tests
-	protobuf-compiler python3-grpcio python3-protobuf  # test/tools/fake_flintlockd.py: upstream's gRPC API
 	valgrind                          # leak checks
 	procps                            # ps/pkill in e2e scripts
 	python3                           # free ports and JSON fields in e2e scripts

@@ -19,6 +19,7 @@
 
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
+#include "test/lib/etcdtest.h"
 #include "test/lib/evtest.h"
 
 #define WAIT_S 10.0
@@ -225,6 +226,40 @@ static void test_all_dead(void **state)
 	c = etcd_client_free(c);
 }
 
+/* An endpoint whose listen queue is full drops SYNs: the connection times
+ * out before anything is sent, so even a write goes to the next one. */
+static void test_connect_timeout_fails_over(void **state)
+{
+	(void)state;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	char bh[64];
+
+	assert_true(lfd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	for (int i = 0; i < 4; i++) { /* never accepted: the queue fills */
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fill[i] >= 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	snprintf(bh, sizeof(bh), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	const char *eps[] = {bh, plain->endpoint};
+	etcd_client *c = client_new(eps, 2, NULL, NULL, 0);
+
+	struct cap p = put(c, "/cto", "v");
+	if (p.failed)
+		fail_msg("put after a connect timeout: %s", p.err.message);
+	assert_string_equal(etcd_client_endpoint(c), plain->endpoint);
+	c = etcd_client_free(c);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
 /* A stalled etcd: the request timeout fires. */
 static void test_timeout(void **state)
 {
@@ -245,6 +280,144 @@ static void test_timeout(void **state)
 	/* and the client works again afterwards */
 	assert_false(put(c, "/t", "after").failed);
 	c = etcd_client_free(c);
+}
+
+/* ---- a call that may have reached etcd is never re-sent ---- */
+
+struct hist {
+	char vals[16][16];
+	int n;
+	bool created;
+};
+
+static void on_hist(void *arg, const struct etcd_watch_update *u)
+{
+	struct hist *h = arg;
+
+	if (u->kind == ETCD_WATCH_CREATED)
+		h->created = true;
+	for (size_t i = 0; u->kind == ETCD_WATCH_EVENTS && i < u->n_events;
+	     i++)
+		if (h->n < 16)
+			snprintf(h->vals[h->n++], sizeof(h->vals[0]), "%s",
+				 u->events[i].kv.value);
+}
+
+struct gcap {
+	bool done;
+	int calls;
+	struct etcd_error err;
+	bool failed;
+	int64_t id;
+};
+
+static void on_grant(void *arg, const struct etcd_error *err, int64_t id,
+		     int64_t ttl)
+{
+	struct gcap *g = arg;
+
+	(void)ttl;
+	g->done = true;
+	g->calls++;
+	g->id = id;
+	if (err != NULL) {
+		g->failed = true;
+		g->err = *err;
+	}
+}
+
+/*
+ * Issue 13 item 7.  Three members; the clients' connections to m0 are
+ * warm (keep-alive) when m0 stops.  A put and a lease grant sent to m0
+ * then time out: their requests sit in m0's socket buffer and m0 may
+ * apply them when it resumes, so they must fail with the outcome
+ * unknown, not be re-sent to m1 (where the put would be applied a second
+ * time, after the writes that followed it).  A read that times out the
+ * same way is re-sent and answered by m1.
+ */
+static void test_timeout_outcome_unknown(void **state)
+{
+	(void)state;
+	struct etcd_cluster *cl = etcdtest_cluster_start(); /* m0 follows */
+	etcd_client *c = client_new(cl->endpoints, 3, NULL, NULL, 3000);
+	etcd_client *cr = client_new(cl->endpoints, 3, NULL, NULL, 3000);
+	etcd_client *cg = client_new(cl->endpoints, 3, NULL, NULL, 3000);
+
+	struct cap p0 = put(c, "/dup", "v0"); /* warms c's connection to m0 */
+	assert_false(p0.failed);
+	assert_false(put(cr, "/other", "x").failed);
+	struct gcap g = {0};
+	assert_int_equal(etcd_lease_grant(cg, 30, 0, on_grant, &g), 0);
+	assert_true(evtest_run_until(loop, &g.done, WAIT_S));
+	assert_false(g.failed);
+	assert_string_equal(etcd_client_endpoint(c), cl->endpoints[0]);
+
+	/* Every write to /dup from here on, as m1 sees it. */
+	const char *ep1[] = {cl->endpoints[1]};
+	etcd_client *cw = client_new(ep1, 1, NULL, NULL, 0);
+	struct hist h = {0};
+	struct etcd_watch_req wr = {.key = "/dup",
+				    .start_revision = p0.revision + 1};
+	etcd_watch *w = NULL;
+	assert_int_equal(etcd_watch_start(cw, &wr, on_hist, &h, &w), 0);
+	assert_true(evtest_run_until(loop, &h.created, WAIT_S));
+
+	assert_int_equal(etcd_harness_pause(cl->m[0], true), 0);
+	struct cap p1 = {0}, r1 = {0};
+	struct etcd_put_req req = {.key = "/dup", .value = "v1",
+				   .value_len = 2};
+	struct etcd_range_req rreq = {.key = "/dup"};
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(etcd_kv_put(c, &req, on_put, &p1), 0);
+	assert_int_equal(etcd_kv_range(cr, &rreq, on_range, &r1), 0);
+	assert_int_equal(etcd_lease_grant(cg, 30, 0, on_grant, &g), 0);
+	bool all = evtest_run_until(loop, &p1.done, 3 * WAIT_S) &&
+		   evtest_run_until(loop, &r1.done, 3 * WAIT_S) &&
+		   evtest_run_until(loop, &g.done, 3 * WAIT_S);
+	struct cap p2 = {0};
+	if (all) /* the next write, as a caller would send it */
+		p2 = put(c, "/dup", "v2");
+	assert_int_equal(etcd_harness_pause(cl->m[0], false), 0);
+	assert_true(all);
+
+	/* m0 back and caught up; then a window for it to apply what it had
+	 * buffered (it may or may not). */
+	const char *ep0[] = {cl->endpoints[0]};
+	etcd_client *c0 = client_new(ep0, 1, NULL, NULL, 0);
+	assert_false(put(c0, "/sync", "m0").failed);
+	evtest_run_for(loop, 1.0);
+	int n_v1 = 0;
+	for (int i = 0; i < h.n; i++) {
+		print_message("history[%d] = %s\n", i, h.vals[i]);
+		n_v1 += strcmp(h.vals[i], "v1") == 0;
+	}
+
+	/* The read failed over to a live member. */
+	if (r1.failed)
+		fail_msg("range on a stalled member: %s", r1.err.message);
+	assert_false(r1.err.outcome_unknown);
+	/* The writes did not. */
+	if (!p1.failed)
+		fail_msg("put v1 timed out on m0 and was re-sent elsewhere");
+	assert_int_equal(p1.err.code, ETCD_ETIMEDOUT);
+	assert_true(p1.err.outcome_unknown);
+	if (!g.failed)
+		fail_msg("lease grant timed out on m0 and was re-sent: a "
+			 "second lease %lld", (long long)g.id);
+	assert_int_equal(g.err.code, ETCD_ETIMEDOUT);
+	assert_true(g.err.outcome_unknown);
+	assert_false(p2.failed);
+
+	assert_true(n_v1 <= 1);
+	assert_true(h.n >= 1);
+
+	w = etcd_watch_cancel(w);
+	c0 = etcd_client_free(c0);
+	cw = etcd_client_free(cw);
+	cg = etcd_client_free(cg);
+	cr = etcd_client_free(cr);
+	c = etcd_client_free(c);
+	etcd_cluster_stop(cl);
 }
 
 /* ---- max_requests: a queue, not a connection per call ---- */
@@ -560,7 +733,9 @@ int main(void)
 		cmocka_unit_test(test_client_new_invalid),
 		cmocka_unit_test(test_failover_dead_first),
 		cmocka_unit_test(test_all_dead),
+		cmocka_unit_test(test_connect_timeout_fails_over),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_timeout_outcome_unknown),
 		cmocka_unit_test(test_max_requests),
 		cmocka_unit_test(test_free_in_flight),
 		cmocka_unit_test(test_auth),

@@ -464,6 +464,96 @@ static void test_campaign_cancel_withdraws(void **state)
 	etcdtest_lease_revoke(f->client, lb);
 }
 
+/*
+ * Issue 13 item 8.  Three members; B's campaign stream is on m0 (a
+ * follower) when m0 stops, and A, the leader, resigns through m1: B's
+ * key now leads, but the stream that would say so is stuck.  The
+ * campaign must notice (a probe of its own member), withdraw B's key so
+ * that a candidate nobody acts for does not keep the leadership, and
+ * report an error; B's next campaign, through a live member, wins.
+ * Before, B heard nothing until m0 resumed.  An observer whose stream
+ * is on m0 must likewise end (observe streams end terminally), not wait.
+ */
+static void test_campaign_member_stalls(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct etcd_cluster *cl = etcdtest_cluster_start();
+	etcd_client *cb = etcdtest_cluster_client(loop, cl, 1000);
+	etcd_client *ca = etcdtest_client_new(loop, cl->m[1], 0);
+	struct camp a = {0}, b = {0}, b2 = {0};
+	struct keys k = {0};
+	char bkey[128];
+
+	int64_t la = etcdtest_lease_grant(ca, 60),
+		lb = etcdtest_lease_grant(ca, 60);
+	snprintf(bkey, sizeof(bkey), "e13/%" PRIx64, (uint64_t)lb);
+	campaign(ca, &a, "e13", la, "A");
+	assert_true(evtest_run_until(loop, &a.done, TIMEOUT));
+	assert_int_equal(a.code, 0);
+	watch_keys(ca, &k, "e13/");
+	campaign(cb, &b, "e13", lb, "B");
+	assert_string_equal(etcd_client_endpoint(cb), cl->endpoints[0]);
+	assert_true(evtest_run_until_count(loop, &k.puts, 1, TIMEOUT));
+	assert_string_equal(k.last_put, bkey);
+	etcd_campaign_set_probe_interval(b.h, 1.0);
+	struct obs o = {0};
+	assert_int_equal(etcd_election_observe(cb, "e13", on_observe, &o,
+					       &o.h), 0);
+	assert_true(evtest_run_until_count(loop, &o.n, 1, TIMEOUT)); /* A */
+	etcd_observe_set_probe_interval(o.h, 1.0);
+
+	assert_int_equal(etcd_harness_pause(cl->m[0], true), 0);
+	struct done d = {0};
+	assert_int_equal(etcd_election_resign(ca, &a.lk, on_done, &d), 0);
+	assert_true(evtest_run_until(loop, &d.done, TIMEOUT));
+	assert_int_equal(d.code, 0);
+	bool told = evtest_run_until(loop, &b.done, TIMEOUT);
+	bool withdrawn = told && evtest_run_until_count(loop, &k.dels, 2,
+							TIMEOUT);
+	if (withdrawn) /* again, through a live member */
+		campaign(cb, &b2, "e13", lb, "B");
+	bool won = withdrawn && evtest_run_until(loop, &b2.done, TIMEOUT);
+	bool obs_ended = evtest_run_until_count(loop, &o.errors, 1, TIMEOUT);
+	assert_int_equal(etcd_harness_pause(cl->m[0], false), 0);
+	if (!obs_ended)
+		fail_msg("observe on stopped m0 still open after %.0f s",
+			 TIMEOUT);
+	assert_int_equal(o.err_code, ETCD_ETIMEDOUT);
+	if (!told) {
+		struct leader l = get_leader(ca, "e13");
+		fail_msg("campaign on stopped m0 not told in %.0f s while "
+			 "its key %s leads", TIMEOUT, l.key);
+	}
+	assert_int_equal(b.code, ETCD_ETIMEDOUT);
+	assert_true(withdrawn);
+	assert_string_equal(k.last_del, bkey);
+	assert_true(won);
+	assert_int_equal(b2.code, 0);
+	assert_string_equal(b2.lk.key, bkey);
+
+	/* m0 resumes and drops the old campaign (etcd then resigns the key
+	 * it knew, by its old create revision): the new one stays. */
+	etcd_client *c0 = etcdtest_client_new(loop, cl->m[0], 0);
+	etcdtest_put(c0, "/e13-sync", "m0", 0);
+	evtest_run_for(loop, 1.0);
+	struct leader l = get_leader(ca, "e13");
+	assert_int_equal(l.code, 0);
+	assert_string_equal(l.key, bkey);
+	assert_int_equal(l.create_rev, b2.lk.rev);
+
+	o.h = etcd_observe_cancel(o.h);
+	b2.h = etcd_campaign_cancel(b2.h);
+	b.h = etcd_campaign_cancel(b.h);
+	a.h = etcd_campaign_cancel(a.h);
+	k.w = etcd_watch_cancel(k.w);
+	c0 = etcd_client_free(c0);
+	cb = etcd_client_free(cb);
+	ca = etcd_client_free(ca);
+	etcd_cluster_stop(cl);
+	ev_loop_destroy(loop);
+}
+
 /* etcd issue 11051: the campaign returns after our lease expired. */
 static void test_campaign_lease_expired(void **state)
 {
@@ -588,6 +678,7 @@ int main(void)
 	    etcdtest_unit_test(test_leader_proclaim_resign_observe),
 	    etcdtest_unit_test(test_failover_fencing),
 	    etcdtest_unit_test(test_campaign_cancel_withdraws),
+	    cmocka_unit_test(test_campaign_member_stalls),
 	    etcdtest_unit_test(test_campaign_lease_expired),
 	    etcdtest_unit_test(test_campaign_unknown_lease),
 	    etcdtest_unit_test(test_client_free_cancels),

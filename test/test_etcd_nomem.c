@@ -20,8 +20,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
+#include <ev.h>
+
 #include "etcdclient/internal.h"
 #include "etcdclient/watch_election.h"
+#include "test/lib/etcd_harness.h"
+#include "test/lib/evtest.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define NOMEM_SKIP 1
@@ -38,6 +43,7 @@ extern void *__libc_realloc(void *p, size_t n);
 extern void __libc_free(void *p);
 
 static long fail_at = -1; /* allocation number that fails; -1 = none */
+static int fail_rest;     /* and every one after it too */
 static long n_allocs;
 static int tracking;
 #define SLOTS 65536
@@ -89,7 +95,8 @@ static int should_fail(void)
 {
 	if (fail_at < 0)
 		return 0;
-	return ++n_allocs == fail_at;
+	++n_allocs;
+	return fail_rest ? n_allocs >= fail_at : n_allocs == fail_at;
 }
 
 void *malloc(size_t n)
@@ -135,9 +142,17 @@ static void arm(long n)
 	tracking = 1;
 }
 
+/* Allocation n and every one after it fail: memory has run out. */
+static void arm_from(long n)
+{
+	arm(n);
+	fail_rest = 1;
+}
+
 static void disarm(void)
 {
 	fail_at = -1;
+	fail_rest = 0;
 }
 
 static long leaked(void)
@@ -221,14 +236,22 @@ static const struct {
 #define CORPUS "fuzz/corpus/fuzz_etcd_decode"
 #endif
 
-static void test_decoders_nomem(void **state)
+/* Skips the running test where the interposer cannot work. */
+static void require_interposer(void)
 {
-	(void)state;
 #ifdef NOMEM_SKIP
 	skip();
 #else
 	if (!interposed())
 		skip();
+#endif
+}
+
+static void test_decoders_nomem(void **state)
+{
+	(void)state;
+	require_interposer();
+#ifndef NOMEM_SKIP
 	DIR *d = opendir(CORPUS);
 	struct dirent *de;
 	int fixtures = 0, failures_injected = 0;
@@ -330,11 +353,8 @@ static void test_decoders_nomem(void **state)
 static void test_encoders_nomem(void **state)
 {
 	(void)state;
-#ifdef NOMEM_SKIP
-	skip();
-#else
-	if (!interposed())
-		skip();
+	require_interposer();
+#ifndef NOMEM_SKIP
 	struct etcd_range_req range = {.key = "/a/", .prefix = true,
 				       .limit = 10, .revision = 3,
 				       .sort_order = ETCD_SORT_ASCEND};
@@ -392,11 +412,100 @@ static void test_encoders_nomem(void **state)
 #endif
 }
 
+#ifndef NOMEM_SKIP
+/* Count the callbacks of a put, of a txn. */
+static void on_put_count(void *arg, const struct etcd_error *err,
+			 const struct etcd_put_result *res)
+{
+	(void)err, (void)res, (*(int *)arg)++;
+}
+
+static void on_txn_count(void *arg, const struct etcd_error *err,
+			 const struct etcd_txn_result *res)
+{
+	(void)err, (void)res, (*(int *)arg)++;
+}
+#endif
+
+/*
+ * Issue 13 item 10: memory runs out inside a call, from its N-th
+ * allocation on, for N = 1, 2, ... until the call goes through.  A call
+ * that returned 0 was accepted: its callback must run exactly once (an
+ * error is fine), even when the memory to report that error is gone too;
+ * a call refused must say ETCD_ENOMEM and never call back.  A commit
+ * whose callback never runs leaves its host locked for good.
+ */
+static void test_calls_nomem(void **state)
+{
+	(void)state;
+	require_interposer();
+#ifndef NOMEM_SKIP
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct etcd_harness *h = etcd_harness_start(NULL);
+	assert_non_null(h);
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	const char *eps[] = {h->endpoint};
+	struct etcd_config cfg = {.endpoints = eps, .n_endpoints = 1};
+	etcd_client *c = NULL;
+	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
+	struct etcd_put_req put = {.key = "/nomem", .value = "v",
+				   .value_len = 1};
+	struct etcd_compare cmp = {.target = ETCD_CMP_VERSION,
+				   .result = ETCD_CMP_GREATER,
+				   .key = "/nomem", .number = 0};
+	struct etcd_op op = {.type = ETCD_OP_PUT, .u.put = put};
+	struct etcd_txn_req txn = {.compare = &cmp, .n_compare = 1,
+				   .success = &op, .n_success = 1};
+	int accepted = 0, refused = 0;
+
+	for (int which = 0; which < 2; which++) {
+		for (long n = 1;; n++) {
+			int calls = 0, r;
+			arm_from(n);
+			if (which == 0)
+				r = etcd_kv_put(c, &put, on_put_count, &calls);
+			else
+				r = etcd_kv_txn(c, &txn, on_txn_count, &calls);
+			disarm();
+			leaked(); /* curl keeps handles and connections */
+			bool failed = n_allocs >= n;
+			if (r == 0) {
+				int *cp = &calls;
+				if (!evtest_run_until_count(loop, cp, 1, 5.0))
+					fail_msg("call %d accepted with "
+						 "allocation %ld on failing: "
+						 "no callback", which, n);
+				evtest_run_for(loop, 0.02);
+				assert_int_equal(calls, 1);
+				accepted += failed;
+			} else {
+				if (r != ETCD_ENOMEM)
+					fail_msg("call %d, allocation %ld on "
+						 "failing: %d", which, n, r);
+				evtest_run_for(loop, 0.02);
+				assert_int_equal(calls, 0);
+				refused++;
+			}
+			if (!failed)
+				break;
+		}
+	}
+	print_message("%d calls refused, %d accepted then failed\n", refused,
+		      accepted);
+	assert_true(accepted > 0);
+	c = etcd_client_free(c);
+	ev_loop_destroy(loop);
+	etcd_harness_stop(h);
+	curl_global_cleanup();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decoders_nomem),
 		cmocka_unit_test(test_encoders_nomem),
+		cmocka_unit_test(test_calls_nomem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -509,6 +509,56 @@ static void test_stalled_stream(void **state)
 	c = etcd_client_free(c);
 }
 
+/*
+ * Issue 13 item 8.  Three members; the watch's stream is on m0 when m0
+ * stops, and another call of the client has failed over to m1 since.
+ * The idle probe must ask m0, the stream's own member: asked of the
+ * client's current endpoint (m1) it succeeded, and the stuck stream was
+ * kept until m0 resumed.
+ */
+static void test_stalled_member_of_cluster(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct etcd_cluster *cl = etcdtest_cluster_start();
+	struct etcd_harness *const *m = cl->m;
+	const char *const *eps = cl->endpoints;
+	etcd_client *c = etcdtest_cluster_client(loop, cl, 1000);
+	etcd_client *cw = etcdtest_client_new(loop, m[1], 0);
+	struct rec r = {0};
+
+	watch_prefix(c, &r, "/w13/", 0);
+	assert_string_equal(etcd_client_endpoint(c), eps[0]);
+	etcd_watch_set_idle_timeout(r.w, 1.0);
+	assert_int_equal(etcd_harness_pause(m[0], true), 0);
+	/* A read times out on m0 and is answered by m1: the client's
+	 * current endpoint is m1 from now on. */
+	struct etcd_range_req get = {.key = "/w13/x"};
+	struct etcd_sync_range *res = NULL;
+	struct etcd_error err;
+	int rc = etcd_sync_get(c, &get, &res, &err);
+	res = etcd_sync_range_free(res);
+	etcdtest_put(cw, "/w13/a", "1", 0);
+	bool got = rc == 0 && evtest_run_until_count(loop, &r.n_events, 1,
+						     TIMEOUT);
+	assert_int_equal(etcd_harness_pause(m[0], false), 0);
+	if (rc != 0)
+		fail_msg("read with m0 stopped: %s", err.message);
+	assert_string_equal(etcd_client_endpoint(c), eps[1]);
+	if (!got)
+		fail_msg("the watch on stopped m0 saw no event in %.0f s "
+			 "(%d reconnects)", TIMEOUT, r.reconnecting);
+	assert_true(r.reconnecting >= 1);
+	assert_string_equal(r.ev[0].value, "1");
+	assert_int_equal(r.failed, 0);
+
+	r.w = etcd_watch_cancel(r.w);
+	cw = etcd_client_free(cw);
+	c = etcd_client_free(c);
+	etcd_cluster_stop(cl);
+	ev_loop_destroy(loop);
+}
+
 static void test_invalid_args(void **state)
 {
 	struct etcdtest *f = *state;
@@ -566,6 +616,7 @@ int main(void)
 	    etcdtest_unit_test(test_restart_resumes),
 	    etcdtest_unit_test(test_outage_backoff),
 	    etcdtest_unit_test(test_stalled_stream),
+	    cmocka_unit_test(test_stalled_member_of_cluster),
 	    cmocka_unit_test(test_progress_notify),
 	};
 

@@ -45,7 +45,8 @@ static int healthy(int port)
 	return ok;
 }
 
-static int spawn(struct etcd_harness *h)
+/* Forks etcd; does not wait. */
+static int spawn_fork(struct etcd_harness *h)
 {
 	char log[300];
 	pid_t pid;
@@ -66,11 +67,18 @@ static int spawn(struct etcd_harness *h)
 		_exit(127);
 	}
 	h->pid = pid;
+	return 0;
+}
+
+/* Waits until /health answers (20 s at most). */
+static int wait_healthy(struct etcd_harness *h)
+{
 	for (int i = 0; i < 400; i++) { /* 20 s */
 		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
 			h->pid = 0;
-			fprintf(stderr, "etcd exited at start; see %s\n", log);
+			fprintf(stderr, "etcd exited at start; see %s/etcd.log\n",
+				h->dir);
 			return -1;
 		}
 		if (healthy(h->health_port))
@@ -78,14 +86,28 @@ static int spawn(struct etcd_harness *h)
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "etcd not healthy after 20 s; see %s\n", log);
+	fprintf(stderr, "etcd not healthy after 20 s; see %s/etcd.log\n",
+		h->dir);
 	return -1;
 }
 
-struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
+static int spawn(struct etcd_harness *h)
+{
+	if (spawn_fork(h) != 0)
+		return -1;
+	return wait_healthy(h);
+}
+
+/* A harness with its temp dir and argv, not started.  name and
+ * initial_cluster: the member's name and --initial-cluster (NULL: a
+ * one-member cluster "default"); ports 0 = free ones. */
+static struct etcd_harness *harness_new(const struct etcd_harness_opts *o,
+					const char *name, int client_port,
+					int peer_port,
+					const char *initial_cluster)
 {
 	struct etcd_harness *h = calloc(1, sizeof(*h));
-	char buf[12][320];
+	char buf[12][400];
 	int nbuf = 6;
 	bool tls = o != NULL && o->cert_file != NULL && o->key_file != NULL;
 	size_t n_extra = 0;
@@ -99,8 +121,8 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 		free(h);
 		return NULL;
 	}
-	h->client_port = httptest_free_port();
-	h->peer_port = httptest_free_port();
+	h->client_port = client_port > 0 ? client_port : httptest_free_port();
+	h->peer_port = peer_port > 0 ? peer_port : httptest_free_port();
 	while (h->peer_port == h->client_port)
 		h->peer_port = httptest_free_port();
 	snprintf(h->endpoint, sizeof(h->endpoint), "%s://127.0.0.1:%d",
@@ -116,8 +138,13 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 	snprintf(buf[4], sizeof(buf[4]),
 		 "--initial-advertise-peer-urls=http://127.0.0.1:%d",
 		 h->peer_port);
-	snprintf(buf[5], sizeof(buf[5]),
-		 "--initial-cluster=default=http://127.0.0.1:%d", h->peer_port);
+	if (initial_cluster != NULL)
+		snprintf(buf[5], sizeof(buf[5]), "--initial-cluster=%s",
+			 initial_cluster);
+	else
+		snprintf(buf[5], sizeof(buf[5]),
+			 "--initial-cluster=default=http://127.0.0.1:%d",
+			 h->peer_port);
 	if (tls) {
 		do
 			h->health_port = httptest_free_port();
@@ -144,8 +171,10 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 	if (h->argv == NULL)
 		goto fail;
 	size_t a = 0;
+	char nm[80];
+	snprintf(nm, sizeof(nm), "--name=%s", name != NULL ? name : "default");
 	h->argv[a++] = strdup("etcd");
-	h->argv[a++] = strdup("--name=default");
+	h->argv[a++] = strdup(nm);
 	for (int i = 0; i < nbuf; i++)
 		h->argv[a++] = strdup(buf[i]);
 	h->argv[a++] = strdup("--log-level=warn");
@@ -155,11 +184,115 @@ struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
 	for (size_t i = 0; i < a; i++)
 		if (h->argv[i] == NULL)
 			goto fail;
-	if (spawn(h) != 0)
-		goto fail;
 	return h;
 fail:
 	etcd_harness_stop(h);
+	return NULL;
+}
+
+struct etcd_harness *etcd_harness_start(const struct etcd_harness_opts *o)
+{
+	struct etcd_harness *h = harness_new(o, NULL, 0, 0, NULL);
+
+	if (h != NULL && spawn(h) != 0)
+		h = etcd_harness_stop(h);
+	return h;
+}
+
+/* Ports for a cluster: all distinct. */
+static int distinct_port(const int *used, size_t n)
+{
+	for (;;) {
+		int p = httptest_free_port();
+		bool dup = p <= 0;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = used[i] == p;
+		if (!dup)
+			return p;
+	}
+}
+
+struct etcd_cluster *etcd_cluster_start(size_t n,
+					const struct etcd_harness_opts *o)
+{
+	struct etcd_cluster *cl = calloc(1, sizeof(*cl));
+	int ports[2 * ETCD_CLUSTER_MAX] = {0};
+	char spec[ETCD_CLUSTER_MAX * 48] = "";
+	size_t len = 0;
+
+	if (cl == NULL || n == 0 || n > ETCD_CLUSTER_MAX) {
+		free(cl);
+		return NULL;
+	}
+	for (size_t i = 0; i < 2 * n; i++)
+		ports[i] = distinct_port(ports, i);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(spec + len, sizeof(spec) - len,
+					"%sm%zu=http://127.0.0.1:%d",
+					i ? "," : "", i, ports[n + i]);
+	for (size_t i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "m%zu", i);
+		cl->m[i] = harness_new(o, name, ports[i], ports[n + i], spec);
+		if (cl->m[i] == NULL)
+			goto fail;
+		cl->endpoints[i] = cl->m[i]->endpoint;
+		cl->n = i + 1;
+	}
+	/* Each member waits for a quorum before it is healthy: start all,
+	 * then wait. */
+	for (size_t i = 0; i < n; i++)
+		if (spawn_fork(cl->m[i]) != 0)
+			goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (wait_healthy(cl->m[i]) != 0)
+			goto fail;
+	return cl;
+fail:
+	etcd_cluster_stop(cl);
+	return NULL;
+}
+
+int etcd_cluster_leader(struct etcd_cluster *cl)
+{
+	for (size_t i = 0; i < cl->n; i++) {
+		char out[512];
+		/* "endpoint, id, version, size, IS LEADER, ..." */
+		if (etcd_harness_ctl(cl->m[i], out, sizeof(out), "endpoint",
+				     "status", (char *)NULL) != 0)
+			continue;
+		char *f = out;
+		for (int k = 0; k < 4 && f != NULL; k++)
+			if ((f = strchr(f, ',')) != NULL)
+				f++;
+		if (f != NULL && strncmp(f, " true,", 6) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int etcd_cluster_leader_last(struct etcd_cluster *cl)
+{
+	int lead = etcd_cluster_leader(cl);
+
+	if (lead < 0)
+		return -1;
+	struct etcd_harness *h = cl->m[lead];
+	for (size_t i = (size_t)lead; i + 1 < cl->n; i++)
+		cl->m[i] = cl->m[i + 1];
+	cl->m[cl->n - 1] = h;
+	for (size_t i = 0; i < cl->n; i++)
+		cl->endpoints[i] = cl->m[i]->endpoint;
+	return 0;
+}
+
+struct etcd_cluster *etcd_cluster_stop(struct etcd_cluster *cl)
+{
+	if (cl == NULL)
+		return NULL;
+	for (size_t i = 0; i < cl->n; i++)
+		cl->m[i] = etcd_harness_stop(cl->m[i]);
+	free(cl);
 	return NULL;
 }
 
@@ -170,6 +303,7 @@ static void reap(struct etcd_harness *h, int sig)
 	if (h->pid <= 0)
 		return;
 	kill(h->pid, SIGCONT);
+	h->paused = false;
 	kill(h->pid, sig);
 	for (int i = 0; i < 200; i++) { /* 10 s, then SIGKILL */
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
@@ -218,9 +352,36 @@ int etcd_harness_restart(struct etcd_harness *h)
 
 int etcd_harness_pause(struct etcd_harness *h, bool paused)
 {
+	int status;
+
 	if (h->pid <= 0)
 		return -1;
-	return kill(h->pid, paused ? SIGSTOP : SIGCONT);
+	if (!paused) {
+		h->paused = false;
+		return kill(h->pid, SIGCONT);
+	}
+	if (h->paused)
+		return 0; /* no second stop to wait for */
+	if (kill(h->pid, SIGSTOP) != 0)
+		return -1;
+	/* kill() returns before every thread has stopped (one in a disk
+	 * write stops when that returns): wait for the group stop, or a
+	 * request sent next may still be answered. */
+	for (;;) {
+		pid_t r = waitpid(h->pid, &status, WUNTRACED);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != h->pid)
+			return -1;
+		if (WIFSTOPPED(status)) {
+			h->paused = true;
+			return 0;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			h->pid = 0;
+			return -1;
+		}
+	}
 }
 
 int etcd_harness_ctl(struct etcd_harness *h, char *out, size_t cap, ...)

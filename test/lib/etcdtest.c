@@ -105,6 +105,28 @@ etcd_client *etcdtest_client_new(struct ev_loop *loop,
 	return c;
 }
 
+struct etcd_cluster *etcdtest_cluster_start(void)
+{
+	struct etcd_cluster *cl = etcd_cluster_start(3, NULL);
+
+	assert_non_null(cl);
+	assert_int_equal(etcd_cluster_leader_last(cl), 0);
+	return cl;
+}
+
+etcd_client *etcdtest_cluster_client(struct ev_loop *loop,
+				     const struct etcd_cluster *cl,
+				     long timeout_ms)
+{
+	struct etcd_config cfg = {.endpoints = cl->endpoints,
+				  .n_endpoints = cl->n,
+				  .request_timeout_ms = timeout_ms};
+	etcd_client *c = NULL;
+
+	assert_int_equal(etcd_client_new(loop, &cfg, &c), 0);
+	return c;
+}
+
 int64_t etcdtest_put(etcd_client *c, const char *key, const char *value,
 		     int64_t lease)
 {

@@ -70,6 +70,14 @@ etcd_client *etcdtest_client_new(struct ev_loop *loop,
 				 const struct etcd_harness *h,
 				 long timeout_ms);
 
+/* A 3-member cluster (etcd_cluster_start) whose m[0] is a follower and
+ * whose leader is last; fails the test if it cannot be started. */
+struct etcd_cluster *etcdtest_cluster_start(void);
+/* A client for every member of cl, in order; timeout_ms as above. */
+etcd_client *etcdtest_cluster_client(struct ev_loop *loop,
+				     const struct etcd_cluster *cl,
+				     long timeout_ms);
+
 /* Puts key = value (lease 0 = none); returns the revision of the put. */
 int64_t etcdtest_put(etcd_client *c, const char *key, const char *value,
 		     int64_t lease);

@@ -1,0 +1,531 @@
+/* The cache's records from etcd's puts and deletes (list, watch, and our
+ * own txns' answers), newer revisions only, and the sweep after a list.
+ * Calls key.c, host.c, req.c (and request.c for assignments); tells the
+ * slots layer through c->hooks. */
+#include "controller/core.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* {"request": {...spec...}, "request_rev", "attempt"} -> need */
+static int asg_parse(const char *id, const char *val, size_t len,
+		     struct fs_need *need)
+{
+	json_t *root = json_loadb(val, len, 0, NULL), *rq;
+	struct ctrl_request p;
+	char reason[256], *s;
+	int rc = -EINVAL;
+
+	rq = root ? json_object_get(root, "request") : NULL;
+	if (!json_is_object(rq))
+		goto out;
+	s = json_dumps(rq, JSON_COMPACT);
+	if (!s)
+		goto out;
+	rc = ctrl_request_parse(id, s, strlen(s), &p, reason, sizeof(reason));
+	free(s);
+	if (rc == 0)
+		*need = p.need; /* priority is not needed */
+out:
+	json_decref(root);
+	return rc;
+}
+
+static void capacity_changed(struct ctrl *c)
+{
+	c->cap_gen++;
+	c->pass_all = true;
+}
+
+static void slot_cand_del(struct ctrl_slot *s, const char *lease)
+{
+	for (size_t i = 0; i < s->n_cands; i++) {
+		if (strcmp(s->cands[i].lease, lease) == 0) {
+			s->cands[i] = s->cands[--s->n_cands];
+			return;
+		}
+	}
+}
+
+/* Records a candidacy key (create == 0: a put we made, not listed). */
+static void slot_cand_put(struct ctrl_slot *s, const char *lease,
+			  int64_t create, const char *val, size_t len)
+{
+	struct slot_cand *v;
+
+	if (create <= 0 || strlen(lease) >= sizeof(v->lease))
+		return;
+	slot_cand_del(s, lease);
+	v = realloc(s->cands, (s->n_cands + 1) * sizeof(*v));
+	if (!v)
+		return;
+	s->cands = v;
+	v += s->n_cands++;
+	strcpy(v->lease, lease);
+	v->crev = create;
+	snprintf(v->name, sizeof(v->name), "%.*s",
+		 (int)(len < FS_NAME_MAX ? len : FS_NAME_MAX), val);
+}
+
+/* Name of the controller leading slot s as the cache says, or NULL. */
+const char *ctrl_cache_slot_leader(const struct ctrl_slot *s)
+{
+	const struct slot_cand *best = NULL;
+
+	for (size_t i = 0; i < s->n_cands; i++)
+		if (!best || s->cands[i].crev < best->crev)
+			best = &s->cands[i];
+	return best ? best->name : NULL;
+}
+
+/* P/status/<id> at mod: own (taken) is what the controller wrote, else
+ * val is parsed.  Cached for led slots only: not watched (ctrl_wch), it
+ * would go stale. */
+void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
+		       const char *val, size_t len, struct ctrl_status *own,
+		       int64_t mod)
+{
+	struct ctrl_status st = {0};
+	struct ctrl_req *r = NULL;
+	char err[256];
+
+	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	    !(r = ctrl_req_get(c, id, true)))
+		goto out;
+	r->st_seen = c->list_gen;
+	if (mod <= r->st_rev)
+		goto out;
+	if (own) {
+		st = *own;
+		memset(own, 0, sizeof(*own));
+	} else if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
+		/* Someone wrote garbage: treat as no status, rewrite. */
+		fs_warn("ignoring %s: %s", key, err);
+		memset(&st, 0, sizeof(st));
+	}
+	ctrl_status_clear(&r->st);
+	r->st = st;
+	r->st_present = true;
+	r->st_rev = mod;
+	ctrl_req_dirty(r);
+out:
+	if (own)
+		ctrl_status_clear(own);
+}
+
+/* P/assign/<host>/<id> at mod: own (taken) is the need the controller
+ * assigned, else val is parsed.  Led slots only, as statuses. */
+void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
+		       const char *id, const char *val, size_t len,
+		       struct fs_need *own, int64_t mod)
+{
+	struct ctrl_req *r;
+	struct ctrl_asg *v;
+	size_t i;
+
+	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	    !(r = ctrl_req_get(c, id, true)))
+		goto out;
+	for (i = 0; i < r->n_asg; i++)
+		if (strcmp(r->asg[i].host, host) == 0)
+			break;
+	if (i < r->n_asg) {
+		r->asg[i].seen = c->list_gen;
+		if (mod <= r->asg[i].rev)
+			goto out;
+		ctrl_req_asg_remove(r, i);
+	}
+	v = realloc(r->asg, (r->n_asg + 1) * sizeof(*v));
+	if (!v)
+		goto out;
+	r->asg = v;
+	v += r->n_asg;
+	memset(v, 0, sizeof(*v));
+	strcpy(v->host, host);
+	v->rev = mod;
+	v->seen = c->list_gen;
+	if (own) {
+		v->need = *own;
+		memset(own, 0, sizeof(*own));
+	} else if (asg_parse(id, val, len, &v->need) < 0) {
+		fs_warn("assignment %s: cannot read its request", key);
+	}
+	r->n_asg++;
+	ctrl_req_dirty(r);
+out:
+	if (own)
+		fs_need_clear(own);
+}
+
+/* P/hosts/<a>: a host record (joined, or its capacity changed). */
+static void put_host(struct ctrl *c, const char *key, const char *a,
+		     const char *val, size_t len, int64_t mod)
+{
+	struct ctrl_host *h;
+	char err[256];
+	struct fs_host rec;
+	bool was;
+
+	if (!(h = ctrl_host_get(c, a, true)))
+		return;
+	h->seen = c->list_gen;
+	if (mod <= h->rev)
+		return;
+	if (fs_host_parse(val, len, &rec, err, sizeof(err)) < 0) {
+		fs_warn("ignoring host record %s: %s", key, err);
+		return;
+	}
+	was = h->present;
+	if (was && (rec.allocatable.vcpu > h->rec.allocatable.vcpu ||
+		    rec.allocatable.memory_mb > h->rec.allocatable.memory_mb ||
+		    rec.allocatable.vms > h->rec.allocatable.vms))
+		capacity_changed(c);
+	fs_host_clear(&h->rec);
+	h->rec = rec;
+	h->present = true;
+	h->rev = mod;
+	if (!was) {
+		fs_info("host %s joined", a);
+		capacity_changed(c);
+	}
+}
+
+/* P/alloc/<a>: what is committed on host a. */
+static void put_alloc(struct ctrl *c, const char *key, const char *a,
+		      const char *val, size_t len, int64_t mod)
+{
+	struct ctrl_host *h;
+	char err[256];
+	struct fs_alloc al;
+
+	if (!(h = ctrl_host_get(c, a, true)))
+		return;
+	h->seen = c->list_gen;
+	if (mod <= h->alloc_rev)
+		return;
+	if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
+		fs_warn("ignoring %s: %s", key, err);
+		return;
+	}
+	if (h->alloc_present && al.used.vms < h->alloc.used.vms)
+		capacity_changed(c);
+	fs_alloc_clear(&h->alloc);
+	h->alloc = al;
+	h->alloc_present = true;
+	h->alloc_rev = mod;
+}
+
+/* P/requests/<a>: a user's request, kept whole for reconcile. */
+static void put_request(struct ctrl *c, const char *a, const char *val,
+			size_t len, int64_t create, int64_t mod)
+{
+	struct ctrl_req *r;
+	char *v;
+
+	if (!(r = ctrl_req_get(c, a, true)))
+		return;
+	r->req_seen = c->list_gen;
+	if (mod <= r->req_rev)
+		return;
+	v = malloc(len + 1);
+	if (!v)
+		return;
+	memcpy(v, val, len);
+	v[len] = '\0';
+	free(r->req_val);
+	r->req_val = v;
+	r->req_len = len;
+	r->req_present = true;
+	r->req_rev = mod;
+	r->seen_at = ev_now(c->loop);
+	r->q.create_rev = create ? create : r->q.create_rev;
+	ctrl_req_dirty(r);
+}
+
+/* P/vms/<a>/<b>: the state of request b's VM on host a. */
+static void put_vm(struct ctrl *c, const char *a, const char *b,
+		   const char *val, size_t len, int64_t mod)
+{
+	struct ctrl_req *r;
+	struct ctrl_vm *v;
+	json_t *root;
+	const char *s;
+	size_t i;
+
+	if (!(r = ctrl_req_get(c, b, true)))
+		return;
+	for (i = 0; i < r->n_vms; i++)
+		if (strcmp(r->vms[i].host, a) == 0)
+			break;
+	if (i == r->n_vms) {
+		v = realloc(r->vms, (r->n_vms + 1) * sizeof(*v));
+		if (!v)
+			return;
+		r->vms = v;
+		memset(&v[i], 0, sizeof(*v));
+		strcpy(v[i].host, a);
+		r->n_vms++;
+	}
+	v = &r->vms[i];
+	v->seen = c->list_gen;
+	if (mod <= v->rev)
+		return;
+	v->rev = mod;
+	root = json_loadb(val, len, 0, NULL);
+	s = json_string_value(json_object_get(root, "state"));
+	snprintf(v->state, sizeof(v->state), "%s", s ? s : "");
+	s = json_string_value(json_object_get(root, "error"));
+	free(v->error);
+	v->error = s && *s ? strdup(s) : NULL;
+	json_decref(root);
+	ctrl_req_dirty(r);
+}
+
+/* P/bids/<a>/<b>: host a's bid for request b, kept while its round is
+ * open (rounds.c closes it when every invited host bid). */
+static void put_bid(struct ctrl *c, const char *key, const char *a,
+		    const char *b, const char *val, size_t len)
+{
+	struct ctrl_req *r;
+	char err[256];
+	struct fs_bid bid;
+	struct ctrl_rbid *v;
+	size_t i;
+
+	r = ctrl_req_get(c, b, false);
+	/* A bid may overtake the answer to our round put (watch
+	 * stream vs. txn response): keep it, or the round waits for
+	 * its timeout. */
+	if (!r || !((r->act == ACT_ROUND && r->round_open) ||
+		    (r->act == ACT_TXN && r->round_sending)))
+		return;
+	if (fs_bid_parse(val, len, &bid, err, sizeof(err)) < 0) {
+		fs_warn("ignoring bid %s: %s", key, err);
+		return;
+	}
+	if (bid.attempt != r->round_attempt)
+		return;
+	if (r->invited) {
+		for (i = 0; i < r->n_invited; i++)
+			if (strcmp(r->invited[i], a) == 0)
+				break;
+		if (i == r->n_invited)
+			return;
+	}
+	for (i = 0; i < r->n_bids; i++)
+		if (strcmp(r->bids[i].host, a) == 0)
+			break;
+	if (i == r->n_bids) {
+		v = realloc(r->bids, (r->n_bids + 1) * sizeof(*v));
+		if (!v)
+			return;
+		r->bids = v;
+		strcpy(v[i].host, a);
+		r->n_bids++;
+		c->m.bids++;
+	}
+	r->bids[i].bid = bid;
+	ctrl_req_dirty(r);
+}
+
+/* P/election/slot-<i>/<b>: a candidacy for slot i. */
+static void put_election(struct ctrl *c, const char *a, const char *b,
+			 const char *val, size_t len, int64_t create)
+{
+	unsigned i;
+	char mine[32];
+
+	snprintf(mine, sizeof(mine), "%llx", (unsigned long long)c->lease);
+	if (sscanf(a, "slot-%u", &i) != 1 || i >= c->k)
+		return;
+	slot_cand_put(&c->slots[i], b, create, val, len);
+	if (c->lease && strcmp(b, mine) == 0 && c->slots[i].state == SLOT_NONE)
+		c->hooks.withdraw(c, i);
+}
+
+/* P/controllers/<a>: a live controller. */
+static void put_controller(struct ctrl *c, const char *a)
+{
+	if (!ctrl_map_get(&c->ctrls, a)) {
+		ctrl_map_put(&c->ctrls, a, (void *)1);
+		fs_info("controller %s is live (%zu live)", a, c->ctrls.n);
+		c->hooks.balance(c);
+	}
+}
+
+void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
+		    size_t len, int64_t create, int64_t mod)
+{
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+
+	if (ctrl_key_split(c, key, kind, a, b) < 0)
+		return;
+	if (strcmp(kind, "hosts") == 0 && !b[0]) {
+		put_host(c, key, a, val, len, mod);
+	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
+		put_alloc(c, key, a, val, len, mod);
+	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
+		put_request(c, a, val, len, create, mod);
+	} else if (strcmp(kind, "status") == 0 && !b[0]) {
+		ctrl_cache_status(c, key, a, val, len, NULL, mod);
+	} else if (strcmp(kind, "assign") == 0 && b[0]) {
+		ctrl_cache_assign(c, key, a, b, val, len, NULL, mod);
+	} else if (strcmp(kind, "vms") == 0 && b[0]) {
+		put_vm(c, a, b, val, len, mod);
+	} else if (strcmp(kind, "bids") == 0 && b[0]) {
+		put_bid(c, key, a, b, val, len);
+	} else if (strcmp(kind, "election") == 0 && b[0]) {
+		put_election(c, a, b, val, len, create);
+	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
+		put_controller(c, a);
+	}
+}
+
+void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
+{
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+	struct ctrl_host *h;
+	struct ctrl_req *r;
+
+	if (ctrl_key_split(c, key, kind, a, b) < 0)
+		return;
+	if (strcmp(kind, "hosts") == 0 && !b[0]) {
+		h = ctrl_host_get(c, a, false);
+		if (!h || rev <= h->rev)
+			return;
+		h->rev = rev;
+		if (h->present) {
+			fs_warn("host %s left (lease expired or agent "
+				"stopped); its VMs are rescheduled",
+				a);
+			c->pass_all = true;
+		}
+		h->present = false;
+		fs_host_clear(&h->rec);
+	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
+		h = ctrl_host_get(c, a, false);
+		if (!h || rev <= h->alloc_rev)
+			return;
+		if (h->alloc_present)
+			capacity_changed(c);
+		h->alloc_rev = rev;
+		h->alloc_present = false;
+		fs_alloc_clear(&h->alloc);
+	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
+		r = ctrl_req_get(c, a, false);
+		if (!r || rev <= r->req_rev)
+			return;
+		r->req_rev = rev;
+		r->req_present = false;
+		free(r->req_val);
+		r->req_val = NULL;
+		r->req_len = 0;
+		ctrl_req_dirty(r);
+	} else if (strcmp(kind, "status") == 0 && !b[0]) {
+		r = ctrl_req_get(c, a, false);
+		if (!r || rev <= r->st_rev)
+			return;
+		r->st_rev = rev;
+		r->st_present = false;
+		ctrl_status_clear(&r->st);
+		ctrl_req_dirty(r);
+	} else if (strcmp(kind, "assign") == 0 && b[0]) {
+		r = ctrl_req_get(c, b, false);
+		if (!r)
+			return;
+		for (size_t i = 0; i < r->n_asg; i++) {
+			if (strcmp(r->asg[i].host, a) == 0 &&
+			    rev > r->asg[i].rev) {
+				ctrl_req_asg_remove(r, i);
+				ctrl_req_dirty(r);
+				break;
+			}
+		}
+	} else if (strcmp(kind, "vms") == 0 && b[0]) {
+		r = ctrl_req_get(c, b, false);
+		if (!r)
+			return;
+		for (size_t i = 0; i < r->n_vms; i++) {
+			if (strcmp(r->vms[i].host, a) == 0 &&
+			    rev > r->vms[i].rev) {
+				ctrl_req_vm_remove(r, i);
+				ctrl_req_dirty(r);
+				break;
+			}
+		}
+	} else if (strcmp(kind, "election") == 0 && b[0]) {
+		unsigned i;
+
+		if (sscanf(a, "slot-%u", &i) == 1 && i < c->k)
+			slot_cand_del(&c->slots[i], b);
+	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
+		if (ctrl_map_del(&c->ctrls, a)) {
+			fs_info("controller %s is gone (%zu live)", a,
+				c->ctrls.n);
+			c->hooks.balance(c);
+		}
+	}
+}
+
+static void sweep_host(void *arg, const char *key, void *val)
+{
+	struct ctrl *c = arg;
+	struct ctrl_host *h = val;
+	char *k;
+
+	(void)key;
+	/* Gone from the list, unless written after it: our own commits'
+	 * answers may land between the list's revision and its answer. */
+	if (h->present && h->seen != c->list_gen && h->rev <= c->list_rev) {
+		k = ctrl_keyf("%shosts/%s", c->prefix, h->name);
+		if (k)
+			ctrl_cache_del(c, k, h->rev + 1);
+		free(k);
+	}
+	if (h->alloc_present && h->seen != c->list_gen &&
+	    h->alloc_rev <= c->list_rev) {
+		k = ctrl_keyf("%salloc/%s", c->prefix, h->name);
+		if (k)
+			ctrl_cache_del(c, k, h->alloc_rev + 1);
+		free(k);
+	}
+}
+
+static void sweep_req(void *arg, const char *key, void *val)
+{
+	struct ctrl *c = arg;
+	struct ctrl_req *r = val;
+
+	(void)key;
+	if (r->req_present && r->req_seen != c->list_gen &&
+	    r->req_rev <= c->list_rev) {
+		r->req_present = false;
+		r->req_rev++;
+		ctrl_req_dirty(r);
+	}
+	if (r->st_present && r->st_seen != c->list_gen &&
+	    r->st_rev <= c->list_rev) {
+		r->st_present = false;
+		r->st_rev++;
+		ctrl_req_dirty(r);
+	}
+	for (size_t i = r->n_asg; i-- > 0;)
+		if (r->asg[i].seen != c->list_gen &&
+		    r->asg[i].rev <= c->list_rev)
+			ctrl_req_asg_remove(r, i);
+	for (size_t i = r->n_vms; i-- > 0;)
+		if (r->vms[i].seen != c->list_gen &&
+		    r->vms[i].rev <= c->list_rev)
+			ctrl_req_vm_remove(r, i);
+}
+
+void ctrl_cache_sweep(struct ctrl *c)
+{
+	ctrl_map_each(&c->hosts, sweep_host, c);
+	ctrl_map_each(&c->reqs, sweep_req, c);
+}

@@ -1,0 +1,341 @@
+/* Batched commits: ready placements of a slot merged into fenced txns
+ * (per-host alloc, a host in at most one txn in flight), the host chosen
+ * from place.c.  Calls place.c, report.c, txn.c, req.c, host.c, key.c. */
+#include "controller/core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+
+static struct fs_alloc *alloc_dup(const struct ctrl_host *h)
+{
+	struct fs_alloc *a = calloc(1, sizeof(*a));
+	char *tmp;
+
+	if (!a)
+		return NULL;
+	if (!h->alloc_present)
+		return a;
+	tmp = fs_alloc_format(&h->alloc);
+	if (!tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0) {
+		free(tmp);
+		free(a);
+		return NULL;
+	}
+	free(tmp);
+	return a;
+}
+
+static char *assign_json(const struct ctrl_req *r, int64_t attempt)
+{
+	return ctrl_keyf(
+	    "{\"request\":%.*s,\"request_rev\":%lld,\"attempt\":%lld}",
+	    (int)r->req_len, r->req_val, (long long)r->req_rev,
+	    (long long)attempt);
+}
+
+/* Bytes of the alloc value of h after a batch, at most. */
+static size_t alloc_max(const struct fs_alloc *a)
+{
+	size_t n = 160;
+
+	for (size_t i = 0; a && i < a->n_groups; i++)
+		n += 32 + strlen(a->groups[i].name);
+	return n + 64; /* a group the batch adds */
+}
+
+/*
+ * cached: the best live host now, scored from the cache plus the
+ * placements already in the batch being built (h->tent) or in the commit
+ * in flight (h->pend); fills r->explain on the way (one scan of the hosts
+ * per placement, no candidate array).  Ranking at plan time instead sent
+ * every request planned in one pass to the same few hosts (a batch's own
+ * placements did not count), so that spread did not spread (max - min 24
+ * VMs of 20 per host).  A host with a commit in flight cannot join
+ * another txn until it answers (its alloc revision is unknown): when it
+ * is the best, r waits for it (*busy) rather than going to a worse host;
+ * skipping such hosts sent whole batches to the one host left out of the
+ * batch in flight.  *busy too when nothing fits only because of pending
+ * placements.
+ *
+ * Among equal scores, hosts of the request's own partition
+ * (fs_slot_of(host) == slot) come first, then the (request, host) hash:
+ * coordinators all compute the same scores from the same cache, so
+ * without this they pick the same hosts and their commits fail on each
+ * other's alloc compares; ties, the common case on identical hosts,
+ * split by partition.  Returns NULL when no host is to be had now.
+ */
+static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
+				     bool *busy, double *ret_score)
+{
+	struct ctrl_place pl;
+	struct ctrl_pick pk;
+	int rc;
+
+	ctrl_explain_clear(&r->explain);
+	memset(&r->explain, 0, sizeof(r->explain));
+	ctrl_req_place(c, r, &pl);
+	rc = ctrl_place_pick(&pl, c->harr, c->n_harr, &c->cursor,
+			     (size_t)c->cfg->score_hosts, &r->explain, &pk);
+	if (rc < 0 || pk.busy) {
+		*busy = true;
+		return NULL;
+	}
+	*ret_score = pk.score;
+	return pk.best;
+}
+
+/* batch_add's answers. */
+enum { BATCH_ADDED, BATCH_WAIT, BATCH_FULL, BATCH_NOFIT };
+
+/* Adds r to batch t if one of its candidates still fits: BATCH_ADDED;
+ * BATCH_WAIT when its best hosts are busy (in a txn in flight),
+ * BATCH_FULL when t has no room left for it (send t, then try again),
+ * BATCH_NOFIT when nothing fits any more. */
+static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
+{
+	struct ctrl_host *h = NULL;
+	size_t kb = ctrl_key_max(c), cmps, ops, bytes;
+	bool busy = false;
+	double score = 0;
+	int64_t attempt;
+	struct ctrl_status s, *own;
+	char *js, *aj;
+
+	if (t->n_reqs >= (size_t)c->cfg->batch || t->n_reqs >= TXN_REQS)
+		return BATCH_FULL;
+	if (!r->round_attempt) {
+		h = pick_cached(c, r, &busy, &score);
+		if (!h)
+			return busy ? BATCH_WAIT : BATCH_NOFIT;
+	} else {
+		/* The bidders, ranked by the larger of their bid and the
+		 * cache's score with what is pending on them (bids do not
+		 * see the placements of other open rounds): the best one
+		 * that fits, or wait for it if its commit is in flight. */
+		struct ctrl_place pl;
+
+		ctrl_req_place(c, r, &pl);
+		h = ctrl_place_bidder(&pl, r->cands, r->n_cands, &score);
+		if (!h)
+			return BATCH_NOFIT;
+		if (h->locked)
+			return BATCH_WAIT;
+	}
+	if (!h->tent) {
+		if (t->n_hosts >= TXN_HOSTS)
+			return t->n_reqs ? BATCH_FULL : BATCH_WAIT;
+		h->tent = alloc_dup(h);
+		if (!h->tent)
+			return BATCH_WAIT;
+		h->tent_picks = 0;
+		t->hosts[t->n_hosts++] = h;
+	}
+	attempt = (r->st_present && r->st.request_rev == r->req_rev
+			   ? r->st.attempt
+			   : 0) +
+		  1;
+	ctrl_report_init(&s, CTRL_SCHEDULED, r);
+	ctrl_report_carry(&s, r);
+	s.attempt = attempt;
+	strcpy(s.host, h->name);
+	s.score = score;
+	s.has_explain = true;
+	s.explain = r->explain;
+	ctrl_report_reason(
+	    &s, "placed on %s: lowest score %.3f of %zu %s", h->name, score,
+	    r->round_attempt ? r->n_cands : (size_t)r->explain.feasible,
+	    r->round_attempt ? "bids" : "feasible hosts");
+	js = ctrl_report_json(c, r, &s);
+	own = ctrl_txn_status_dup(&s);
+	memset(&s.explain, 0, sizeof(s.explain)); /* still r's */
+	ctrl_status_clear(&s);
+	aj = assign_json(r, attempt);
+	if (!js || !aj) {
+		free(js);
+		free(aj);
+		ctrl_txn_status_drop(own);
+		return BATCH_WAIT;
+	}
+	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
+	 * a host new to the batch, and the deletes closing its round (in
+	 * an empty batch those that do not fit go to the leftover txn). */
+	cmps = 2 + (h->tent_picks == 0);
+	ops = 2 + (h->tent_picks == 0);
+	bytes = strlen(js) + strlen(aj) + 4 * kb +
+		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
+	if (t->n_reqs == 0
+		? !ctrl_txn_room(t, cmps, ops + (ctrl_txn_round_ops(r) > 0),
+				 bytes + kb)
+		: !ctrl_txn_room(t, cmps, ops + ctrl_txn_round_ops(r),
+				 bytes + ctrl_txn_round_ops(r) * kb)) {
+		free(js);
+		free(aj);
+		ctrl_txn_status_drop(own);
+		return t->n_reqs ? BATCH_FULL : BATCH_NOFIT;
+	}
+	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
+			 1) < 0) {
+		free(js);
+		free(aj);
+		ctrl_txn_status_drop(own);
+		return BATCH_WAIT;
+	}
+	if (h->tent_picks++ == 0) {
+		t->resv_cmp++;
+		t->resv_ok++;
+		t->resv_bytes += 3 * kb + alloc_max(h->tent);
+	}
+	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
+	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->req_rev);
+	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), js, 0);
+	ctrl_txn_keep_status(t, own);
+	ctrl_txn_op(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id),
+		    aj, 0);
+	ctrl_txn_keep_need(t, &r->parsed.need);
+	ctrl_txn_round_close(c, t, r);
+	r->pick = h->name;
+	r->pick_score = score;
+	t->reqs[t->n_reqs++] = r;
+	return BATCH_ADDED;
+}
+
+/* A commit txn ended: placed, or the next bid that fits on a conflict
+ * (or the request re-planned by reconcile). */
+static void commit_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
+			int64_t rev)
+{
+	struct ctrl *c = t->c;
+
+	if (ok) {
+		fs_info("placed %s on %s (score %.3f, attempt %lld, rev %lld)",
+			r->id, r->pick, r->pick_score,
+			(long long)(r->st_present ? r->st.attempt : 0),
+			(long long)rev);
+		r->tries = 0;
+		ctrl_req_round_reset(r);
+		r->round_attempt = 0;
+		return;
+	}
+	r->tries++;
+	if (t->answered && slot_mine(c, r->slot) &&
+	    r->tries < c->cfg->max_attempts && r->req_rev == r->plan_req_rev &&
+	    (r->st_present ? r->st_rev : 0) == r->plan_st_rev) {
+		/* A host's alloc moved: next bid that fits. */
+		ctrl_req_ready_push(c, r);
+		return;
+	}
+	ctrl_req_round_reset(r);
+}
+
+static void batch_send(struct ctrl *c, struct ctrl_txn *t)
+{
+	size_t used = 0;
+
+	t->resv_cmp = t->resv_ok = t->resv_bytes = 0;
+	/* alloc compares and puts for the hosts that got something */
+	for (size_t i = 0; i < t->n_hosts; i++) {
+		struct ctrl_host *h = t->hosts[i];
+		if (h->tent_picks) {
+			ctrl_txn_cmp(
+			    t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
+			    ETCD_CMP_MOD, h->alloc_present ? h->alloc_rev : 0);
+			ctrl_txn_op(t,
+				    ctrl_keyf("%salloc/%s", c->prefix, h->name),
+				    fs_alloc_format(h->tent), 0);
+			h->locked++;
+			t->hosts[used++] = h;
+			ctrl_host_pend_clear(h);
+			h->pend = h->tent; /* until the answer */
+		} else {
+			fs_alloc_clear(h->tent);
+			free(h->tent);
+		}
+		h->tent = NULL;
+		h->tent_picks = 0;
+	}
+	t->n_hosts = used;
+	for (size_t j = 0; j < t->n_reqs; j++)
+		t->reqs[j]->act = ACT_TXN;
+	snprintf(t->what, sizeof(t->what), "commit %zu placement(s) (%s ...)",
+		 t->n_reqs, t->reqs[0]->id);
+	ctrl_txn_send(t);
+}
+
+/* Forms fenced batches, one per slot, out of the ready list. */
+void ctrl_commit_flush(struct ctrl *c)
+{
+	for (unsigned s = 0; s < c->k; s++) {
+		struct ctrl_txn *t = NULL;
+		struct ctrl_req **p, *r;
+
+		if (!slot_mine(c, s))
+			continue;
+		p = &c->ready_head;
+		while ((r = *p)) {
+			int rc;
+
+			if (r->slot != s) {
+				p = &r->ready_next;
+				continue;
+			}
+			if (c->inflight >= (unsigned)c->cfg->max_inflight)
+				break;
+			if (!t) {
+				t = ctrl_txn_new(c, TXN_COMMIT, s, commit_done);
+				if (!t)
+					return;
+				ctrl_txn_fence(t);
+			}
+			rc = batch_add(c, t, r);
+			if (rc == BATCH_FULL) {
+				batch_send(c, t);
+				t = NULL;
+				continue; /* retry r in a new batch */
+			}
+			if (rc == BATCH_WAIT) {
+				p = &r->ready_next;
+				continue;
+			}
+			*p = r->ready_next; /* unlink */
+			r->ready_next = NULL;
+			if (rc == BATCH_NOFIT && !r->round_attempt) {
+				/* cached: the scan just made says no host
+				 * fits, even without pending placements. */
+				struct ctrl_explain ex = r->explain;
+
+				memset(&r->explain, 0, sizeof(r->explain));
+				ctrl_req_round_reset(r);
+				r->act = ACT_NONE;
+				ctrl_report_unschedulable(c, r, &ex,
+							  "no host fits");
+				ctrl_explain_clear(&ex);
+			} else if (rc == BATCH_NOFIT) {
+				/* Nothing fits any more: plan again. */
+				r->tries++;
+				ctrl_req_round_reset(r);
+				r->act = ACT_NONE;
+				ctrl_req_dirty(r);
+			}
+		}
+		c->ready_tail = &c->ready_head;
+		while (*c->ready_tail)
+			c->ready_tail = &(*c->ready_tail)->ready_next;
+		if (t && t->n_reqs) {
+			batch_send(c, t);
+		} else if (t) {
+			for (size_t i = 0; i < t->n_hosts; i++) {
+				fs_alloc_clear(t->hosts[i]->tent);
+				free(t->hosts[i]->tent);
+				t->hosts[i]->tent = NULL;
+				t->hosts[i]->tent_picks = 0;
+			}
+			ctrl_txn_free(t);
+		}
+	}
+}

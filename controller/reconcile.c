@@ -1,0 +1,210 @@
+/* Reconcile: what one request of a slot we lead needs next, decided
+ * from the cache (request, status, assignments, VM state); starts at most
+ * one action.  Calls rounds.c, release.c, report.c, req.c, host.c. */
+#include "controller/core.h"
+
+#include <string.h>
+
+#include "common/log.h"
+
+static struct ctrl_asg *asg_find(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_asg; i++)
+		if (strcmp(r->asg[i].host, host) == 0)
+			return &r->asg[i];
+	return NULL;
+}
+
+static struct ctrl_vm *vm_find(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (strcmp(r->vms[i].host, host) == 0)
+			return &r->vms[i];
+	return NULL;
+}
+
+static void enqueue(struct ctrl *c, struct ctrl_req *r)
+{
+	r->q.priority = r->parsed.priority;
+	if (ctrl_queue_push(&c->queue, &r->q) == 0)
+		r->act = ACT_QUEUED;
+}
+
+/* Decides r's next step from the cache.  See the file comment. */
+void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
+{
+	bool cur, placed;
+	struct ctrl_status s;
+
+	if (r->act == ACT_TXN || r->act == ACT_READY)
+		return;
+	if (!slot_mine(c, r->slot)) {
+		ctrl_req_abort(r);
+		return;
+	}
+	if (r->act == ACT_ROUND) {
+		size_t expect = r->invited ? r->n_invited
+					   : (size_t)r->explain.feasible;
+
+		if (!r->req_present || r->req_rev != r->plan_req_rev) {
+			ctrl_req_abort(r);
+		} else {
+			if (r->round_open && r->n_bids >= expect)
+				ctrl_round_close(c, r, false);
+			return;
+		}
+	}
+	if (!r->req_present) {
+		ctrl_req_abort(r);
+		if (r->n_asg)
+			ctrl_release(c, r, &r->asg[0], NULL, "request deleted");
+		else if (r->st_present)
+			ctrl_report_forget(c, r);
+		return;
+	}
+	if (r->parsed_rev != r->req_rev) {
+		ctrl_request_clear(&r->parsed);
+		r->valid = ctrl_request_parse(r->id, r->req_val, r->req_len,
+					      &r->parsed, r->reason,
+					      sizeof(r->reason)) == 0;
+		r->parsed_rev = r->req_rev;
+		r->tries = 0;
+	}
+	if (!r->valid) {
+		ctrl_req_abort(r);
+		if (r->st_present && r->st.phase == CTRL_REJECTED &&
+		    r->st.request_rev == r->req_rev && !r->n_asg)
+			return;
+		ctrl_report_init(&s, CTRL_REJECTED, r);
+		ctrl_report_reason(&s, "%s", r->reason);
+		if (r->n_asg) {
+			ctrl_release(c, r, &r->asg[0], &s,
+				     "request rewritten invalid");
+			return;
+		}
+		fs_info("rejected %s: %s", r->id, r->reason);
+		ctrl_report_status(c, r, &s, "reject");
+		return;
+	}
+	cur = r->st_present && r->st.request_rev == r->req_rev;
+	placed = cur && (r->st.phase == CTRL_SCHEDULED ||
+			 r->st.phase == CTRL_RUNNING);
+	/* Assignments the status does not stand for are released first. */
+	for (size_t i = 0; i < r->n_asg; i++) {
+		if (placed && strcmp(r->asg[i].host, r->st.host) == 0)
+			continue;
+		ctrl_req_abort(r);
+		ctrl_report_init(&s, CTRL_PENDING, r);
+		ctrl_report_carry(&s, r);
+		ctrl_report_reason(&s, "%s",
+				   cur ? "stray assignment released"
+				       : "request rewritten; placing "
+					 "the new version");
+		ctrl_release(c, r, &r->asg[i], &s,
+			     cur ? "stray" : "request rewritten");
+		return;
+	}
+	if (placed) {
+		struct ctrl_asg *a = asg_find(r, r->st.host);
+		struct ctrl_host *h = ctrl_host_get(c, r->st.host, false);
+		struct ctrl_vm *vm = vm_find(r, r->st.host);
+
+		if (r->act == ACT_QUEUED)
+			ctrl_req_abort(r);
+		if (!a) {
+			/* Someone deleted the assignment: place again. */
+			fs_warn("%s: status says %s on %s but the assignment "
+				"is gone; placing again",
+				r->id, ctrl_phase_name(r->st.phase),
+				r->st.host);
+			ctrl_report_init(&s, CTRL_PENDING, r);
+			ctrl_report_carry(&s, r);
+			ctrl_report_reason(&s, "assignment on %s vanished",
+					   r->st.host);
+			ctrl_report_status(c, r, &s, "reset");
+			return;
+		}
+		if (!h || !h->present) {
+			ctrl_report_init(&s, CTRL_LOST, r);
+			ctrl_report_carry(&s, r);
+			strcpy(s.host, r->st.host);
+			ctrl_report_reason(&s,
+					   "host %s left (lease expired); "
+					   "rescheduling",
+					   r->st.host);
+			fs_warn("%s lost with host %s; rescheduling", r->id,
+				r->st.host);
+			ctrl_release(c, r, a, &s, "host lost");
+			return;
+		}
+		if (!vm || vm->rev <= a->rev)
+			return;
+		if (strcmp(vm->state, "running") == 0 &&
+		    r->st.phase == CTRL_SCHEDULED) {
+			if (ctrl_status_copy(&s, &r->st) < 0)
+				return;
+			s.phase = CTRL_RUNNING;
+			if (r->st.reason && strncmp(r->st.reason, "placed ", 7) == 0)
+				ctrl_report_reason(&s, "running; %s",
+						   r->st.reason);
+			else
+				ctrl_report_reason(&s, "running on %s", s.host);
+			fs_info("%s running on %s", r->id, s.host);
+			ctrl_report_status(c, r, &s, "mark running");
+		} else if (strcmp(vm->state, "failed") == 0) {
+			ctrl_report_init(&s, CTRL_FAILED, r);
+			ctrl_report_carry(&s, r);
+			ctrl_status_avoid_add(&s, r->st.host);
+			if (s.attempt >= c->cfg->max_attempts) {
+				ctrl_report_reason(
+				    &s,
+				    "failed on %lld host(s), "
+				    "max_attempts %lld reached; "
+				    "last error on %s: %s",
+				    (long long)s.attempt,
+				    (long long)c->cfg->max_attempts, r->st.host,
+				    vm->error ? vm->error : "?");
+				fs_warn("%s failed terminally: %s", r->id,
+					s.reason);
+			} else {
+				ctrl_report_reason(
+				    &s,
+				    "failed on %s: %s; "
+				    "rescheduling (attempt %lld of "
+				    "%lld)",
+				    r->st.host, vm->error ? vm->error : "?",
+				    (long long)s.attempt + 1,
+				    (long long)c->cfg->max_attempts);
+				fs_warn("%s %s", r->id, s.reason);
+			}
+			ctrl_release(c, r, a, &s, "VM failed");
+		}
+		return;
+	}
+	if (cur) {
+		switch (r->st.phase) {
+		case CTRL_FAILED:
+			if (r->st.attempt >= c->cfg->max_attempts)
+				return; /* terminal */
+			break;
+		case CTRL_UNSCHEDULABLE:
+			if (r->unsched_gen == c->cap_gen ||
+			    r->unsched_gen == -1) {
+				/* Seen first from the list (recovery): try
+				 * once, then wait for capacity news. */
+				if (r->unsched_gen == -1)
+					break;
+				return;
+			}
+			break;
+		case CTRL_REJECTED:
+		case CTRL_PENDING:
+		case CTRL_LOST:
+		case CTRL_SCHEDULED:
+		case CTRL_RUNNING:
+			break;
+		}
+	}
+	if (r->act == ACT_NONE)
+		enqueue(c, r);
+}

@@ -1,0 +1,178 @@
+/* Request records of the cache (struct ctrl_req) and the lists they are
+ * on: created, freed, marked dirty (drained by pass.c), queued, ready for
+ * a commit (drained by commit.c), their work abandoned.  Calls host.c. */
+#include "controller/core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create)
+{
+	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
+
+	if (r || !create || strlen(id) > FS_NAME_MAX)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	strcpy(r->id, id);
+	r->c = c;
+	r->slot = fs_slot_of(id, c->k);
+	r->q.qpos = CTRL_QPOS_NONE;
+	r->unsched_gen = -1;
+	ev_init(&r->round_timer, NULL);
+	if (ctrl_map_put(&c->reqs, id, r) < 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void ctrl_req_round_reset(struct ctrl_req *r)
+{
+	struct ctrl *c = r->c;
+
+	if (r->round_open && c->rounds_open)
+		c->rounds_open--;
+	r->round_open = false;
+	ev_timer_stop(c->loop, &r->round_timer);
+	for (size_t i = 0; i < r->n_invited; i++) {
+		struct ctrl_host *h = ctrl_host_get(c, r->invited[i], false);
+
+		if (h && h->invites)
+			h->invites--;
+		free(r->invited[i]);
+	}
+	free(r->invited);
+	r->invited = NULL;
+	r->n_invited = 0;
+	free(r->bids);
+	r->bids = NULL;
+	r->n_bids = 0;
+	free(r->cands);
+	r->cands = NULL;
+	r->n_cands = 0;
+	ctrl_explain_clear(&r->explain);
+}
+
+static void ready_unlink(struct ctrl *c, struct ctrl_req *r)
+{
+	struct ctrl_req **p;
+
+	for (p = &c->ready_head; *p; p = &(*p)->ready_next) {
+		if (*p == r) {
+			*p = r->ready_next;
+			break;
+		}
+	}
+	c->ready_tail = &c->ready_head;
+	while (*c->ready_tail)
+		c->ready_tail = &(*c->ready_tail)->ready_next;
+	r->ready_next = NULL;
+}
+
+/* Abandons whatever the request was doing (slot lost, request gone). */
+void ctrl_req_abort(struct ctrl_req *r)
+{
+	struct ctrl *c = r->c;
+
+	if (r->act == ACT_TXN)
+		return; /* the txn's answer resets it */
+	if (r->act == ACT_QUEUED)
+		ctrl_queue_remove(&c->queue, &r->q);
+	if (r->act == ACT_READY)
+		ready_unlink(c, r);
+	ctrl_req_round_reset(r);
+	r->act = ACT_NONE;
+}
+
+void ctrl_req_asg_remove(struct ctrl_req *r, size_t i)
+{
+	fs_need_clear(&r->asg[i].need);
+	r->asg[i] = r->asg[--r->n_asg];
+}
+
+void ctrl_req_vm_remove(struct ctrl_req *r, size_t i)
+{
+	free(r->vms[i].error);
+	r->vms[i] = r->vms[--r->n_vms];
+}
+
+static void req_free(struct ctrl_req *r)
+{
+	ctrl_req_abort(r);
+	free(r->req_val);
+	ctrl_request_clear(&r->parsed);
+	ctrl_status_clear(&r->st);
+	while (r->n_asg)
+		ctrl_req_asg_remove(r, r->n_asg - 1);
+	free(r->asg);
+	while (r->n_vms)
+		ctrl_req_vm_remove(r, r->n_vms - 1);
+	free(r->vms);
+	free(r);
+}
+
+/* Forgets a request nobody refers to any more (only on news from the
+ * watch, which is in revision order, so nothing older can follow). */
+void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r)
+{
+	if (r->req_present || r->st_present || r->n_asg || r->n_vms ||
+	    r->act != ACT_NONE || r->dirty)
+		return;
+	ctrl_map_del(&c->reqs, r->id);
+	req_free(r);
+}
+
+void ctrl_req_dirty(struct ctrl_req *r)
+{
+	if (r->dirty)
+		return;
+	r->dirty = true;
+	r->dirty_next = r->c->dirty_head;
+	r->c->dirty_head = r;
+}
+
+void ctrl_req_ready_push(struct ctrl *c, struct ctrl_req *r)
+{
+	r->act = ACT_READY;
+	r->ready_next = NULL;
+	*c->ready_tail = r;
+	c->ready_tail = &r->ready_next;
+}
+
+bool ctrl_req_avoids(const struct ctrl_req *r, const char *host)
+{
+	return r->st_present && r->st.request_rev == r->req_rev &&
+	       ctrl_status_avoids(&r->st, host);
+}
+
+void ctrl_req_place(const struct ctrl *c, const struct ctrl_req *r,
+		    struct ctrl_place *p)
+{
+	*p = (struct ctrl_place){
+	    .id = r->id,
+	    .need = &r->parsed.need,
+	    .slot = r->slot,
+	    .avoid = r->st_present && r->st.request_rev == r->req_rev ? &r->st
+								      : NULL,
+	    .w = c->w,
+	    .strategy = (enum fs_strategy)c->cfg->strategy,
+	    .band = c->band};
+}
+
+static void free_req(void *arg, const char *key, void *val)
+{
+	struct ctrl_req *r = val;
+
+	(void)arg;
+	(void)key;
+	r->act = r->act == ACT_TXN ? ACT_NONE : r->act;
+	req_free(r);
+}
+
+void ctrl_req_free_all(struct ctrl *c)
+{
+	ctrl_map_each(&c->reqs, free_req, NULL);
+	ctrl_map_clear(&c->reqs);
+}

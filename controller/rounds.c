@@ -1,0 +1,285 @@
+/* How a queued request starts placing: bid rounds (sample, broadcast)
+ * opened, batched per slot, their bids ranked when they close; cached mode
+ * goes straight to the ready list.  Calls place.c, report.c, txn.c, req.c,
+ * host.c, key.c. */
+#include "controller/core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* Scores every live host from the cache (ctrl_place_rate): fills
+ * r->cands with the ones that fit and r->explain with the others. */
+struct plan_ctx {
+	struct ctrl *c;
+	struct ctrl_req *r;
+	struct ctrl_place pl;
+	int rc;
+};
+
+static void plan_each(void *arg, const char *key, void *val)
+{
+	struct plan_ctx *p = arg;
+	struct ctrl *c = p->c;
+	struct ctrl_req *r = p->r;
+	struct ctrl_cand cand;
+	int rc;
+
+	(void)key;
+	if (p->rc < 0)
+		return;
+	rc = ctrl_place_rate(&p->pl, val, &r->explain, &cand);
+	if (rc <= 0) {
+		p->rc = rc;
+		return;
+	}
+	if (!r->cands) {
+		/* one allocation for the scan, not one per host */
+		r->cands = malloc(c->hosts.n * sizeof(*r->cands));
+		if (!r->cands) {
+			p->rc = -ENOMEM;
+			return;
+		}
+	}
+	r->cands[r->n_cands++] = cand;
+}
+
+static void round_flush_slot(struct ctrl *c, unsigned i)
+{
+	ctrl_txn_batch_flush(&c->rbatch[i], "open", "rounds");
+}
+
+void ctrl_round_flush(struct ctrl *c)
+{
+	for (unsigned i = 0; i < c->k; i++)
+		round_flush_slot(c, i);
+}
+
+static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* The round put's txn ended: the round is open (its timer runs), or
+ * abandoned. */
+static void round_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
+		       int64_t rev)
+{
+	struct ctrl *c = t->c;
+
+	(void)rev;
+	r->round_sending = false;
+	if (c->rounds_sending)
+		c->rounds_sending--;
+	if (ok && slot_mine(c, r->slot) && r->req_present &&
+	    r->req_rev == r->plan_req_rev) {
+		r->act = ACT_ROUND;
+		r->round_open = true;
+		c->rounds_open++;
+		r->round_timer.data = r;
+		ev_timer_init(&r->round_timer, on_round_timeout,
+			      (double)c->cfg->bid_timeout_ms / 1000.0, 0);
+		ev_timer_start(c->loop, &r->round_timer);
+		ctrl_req_dirty(r); /* bids may all be in already */
+		return;
+	}
+	ctrl_req_round_reset(r);
+}
+
+/*
+ * Opens a bid round for r among r->cands (sample) or every host.  The
+ * round puts of a slot are batched into one fenced txn per loop iteration
+ * (a put needs no compare but the fence): one txn per round was most of a
+ * sample placement's etcd requests from the controller.
+ */
+static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
+{
+	struct ctrl_txn *t = c->rbatch[r->slot];
+	struct fs_round rd = {0};
+	char *js;
+
+	if (!broadcast) {
+		size_t n = ctrl_cand_lowest(r->cands, r->n_cands,
+					    (size_t)c->cfg->candidates);
+
+		r->invited = calloc(n ? n : 1, sizeof(char *));
+		if (!r->invited)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			struct ctrl_host *h = r->cands[i].data;
+
+			r->invited[i] = strdup(r->cands[i].host);
+			if (r->invited[i]) {
+				r->n_invited++;
+				h->invites++;
+			}
+		}
+	} else {
+		/* Every live host not avoided: DESIGN's "every live host". */
+		r->invited = NULL;
+	}
+	r->round_attempt = (r->st_present && r->st.request_rev == r->req_rev
+				    ? r->st.attempt
+				    : 0) +
+			   1 + r->tries * 1000;
+	rd.attempt = r->round_attempt;
+	rd.hosts = r->invited;
+	rd.n_hosts = r->n_invited;
+	rd.deadline_ms = fs_now_ms() + c->cfg->bid_timeout_ms;
+	rd.need = r->parsed.need;
+	rd.coordinator = (char *)ctrl_report_coord(c, r->slot);
+	/* The agents score bids as this coordinator scores its cache: with
+	 * the defaults instead (spread, weights 1/1/1), bids outranked the
+	 * cache's scores (vms weighs 0.5), so that stale bids decided and
+	 * 10,000 broadcast placements on 50 hosts spread 56-63 VMs. */
+	rd.strategy = (enum fs_strategy)c->cfg->strategy;
+	rd.weights = c->w;
+	js = fs_round_format(&rd);
+	if (!js)
+		return;
+	if (t && (t->n_reqs >= TXN_REQS ||
+		  !ctrl_txn_room(t, 0, 1, strlen(js) + ctrl_key_max(c)))) {
+		round_flush_slot(c, r->slot);
+		t = NULL;
+	}
+	if (!t) {
+		t = ctrl_txn_new(c, TXN_ROUND, r->slot, round_done);
+		if (!t) {
+			free(js);
+			return;
+		}
+		ctrl_txn_fence(t);
+		snprintf(t->what, sizeof(t->what), "open round for %s", r->id);
+		c->rbatch[r->slot] = t;
+	}
+	r->round_sending = true;
+	c->rounds_sending++;
+	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), js,
+		    c->lease);
+	t->reqs[t->n_reqs++] = r;
+	r->act = ACT_TXN;
+}
+
+/* The round of r ended (all bids in, or the timeout): rank the bids. */
+void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
+{
+	struct ctrl_explain ex = {0};
+	size_t nb = 0, expect;
+
+	ev_timer_stop(c->loop, &r->round_timer);
+	if (r->round_open && c->rounds_open)
+		c->rounds_open--;
+	r->round_open = false;
+	ex.hosts = r->explain.hosts;
+	ex.feasible = r->explain.feasible;
+	ex.bids = (int64_t)r->n_bids;
+	free(r->cands);
+	r->cands = NULL;
+	r->n_cands = 0;
+	r->cands = calloc(r->n_bids ? r->n_bids : 1, sizeof(*r->cands));
+	for (size_t i = 0; r->cands && i < r->n_bids; i++) {
+		struct ctrl_host *h = ctrl_host_get(c, r->bids[i].host, false);
+
+		if (!r->bids[i].bid.fits || !h || !h->present ||
+		    ctrl_req_avoids(r, h->name)) {
+			ctrl_explain_add(&ex, r->bids[i].bid.fits
+						      ? "host gone"
+						      : r->bids[i].bid.reason);
+			continue;
+		}
+		r->cands[nb++] = (struct ctrl_cand){
+			.host = h->name, .score = r->bids[i].bid.score,
+			.tiebreak = fs_tiebreak(r->id, h->name), .data = h};
+	}
+	r->n_cands = nb;
+	expect = r->invited ? r->n_invited : (size_t)r->explain.feasible;
+	for (size_t i = r->n_bids; timeout && i < expect; i++)
+		ctrl_explain_add(&ex, "no bid before timeout");
+	if (timeout && r->n_bids < expect)
+		c->m.round_timeouts++;
+	if (timeout && r->n_bids < expect)
+		fs_info("%s: round closed at timeout with %zu of %zu bids",
+			r->id, r->n_bids, expect);
+	if (nb == 0) {
+		r->tries++;
+		if (r->tries < c->cfg->max_attempts) {
+			/* Cache said yes, hosts said no: plan again. */
+			ctrl_explain_clear(&ex);
+			ctrl_explain_clear(&r->explain);
+			r->act = ACT_NONE;
+			ctrl_req_dirty(r);
+			return;
+		}
+		ctrl_explain_clear(&r->explain);
+		ctrl_report_unschedulable(c, r, &ex, "no host bid to take it");
+		return;
+	}
+	ctrl_explain_clear(&r->explain);
+	r->explain = ex;
+	ctrl_cand_sort(r->cands, r->n_cands);
+	ctrl_req_ready_push(c, r);
+}
+
+static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctrl_req *r = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (r->act == ACT_ROUND && r->round_open)
+		ctrl_round_close(r->c, r, true);
+}
+
+/* Starts placing r (popped from the queue). */
+void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
+{
+	struct plan_ctx p = {c, r, {0}, 0};
+
+	ctrl_req_round_reset(r);
+	r->plan_req_rev = r->req_rev;
+	r->plan_st_rev = r->st_present ? r->st_rev : 0;
+	if (c->cfg->bidding == CTRL_BID_CACHED) {
+		/* No scan here: batch_add scans once, when r joins a batch
+		 * (pick_cached), and counts the explain then. */
+		ctrl_req_ready_push(c, r);
+		return;
+	}
+	ctrl_req_place(c, r, &p.pl);
+	ctrl_map_each(&c->hosts, plan_each, &p);
+	if (p.rc < 0) {
+		ctrl_req_round_reset(r);
+		r->act = ACT_NONE;
+		return;
+	}
+	if (r->n_cands == 0) {
+		struct ctrl_explain ex = r->explain;
+
+		memset(&r->explain, 0, sizeof(r->explain));
+		ctrl_report_unschedulable(c, r, &ex, "no host fits");
+		ctrl_explain_clear(&ex);
+		return;
+	}
+	switch ((enum ctrl_bidding)c->cfg->bidding) {
+	case CTRL_BID_CACHED: /* above */
+	case CTRL_BID_SAMPLE:
+		act_round(c, r, false);
+		break;
+	case CTRL_BID_BROADCAST:
+		act_round(c, r, true);
+		break;
+	}
+}
+
+/* Open rounds at most, so that the hosts can bid on them all before
+ * bid_timeout_ms: a broadcast round asks every host for a bid, and 512
+ * rounds over 50 hosts (25,600 bids) timed out again and again. */
+unsigned ctrl_round_max(const struct ctrl *c)
+{
+	size_t per = c->cfg->bidding == CTRL_BID_BROADCAST
+			     ? c->n_harr
+			     : (size_t)c->cfg->candidates;
+
+	if (c->cfg->bidding == CTRL_BID_CACHED)
+		return UINT_MAX;
+	return per ? (unsigned)(ROUND_BIDS / per) + 1 : UINT_MAX;
+}

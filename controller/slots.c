@@ -1,0 +1,287 @@
+/* Coordinator slots: campaigns for P/election/slot-<i>, slots won and
+ * lost, and balance among the live controllers (resign, yield).
+ * Calls watch.c, cache.c (leaders), req.c, key.c. */
+#include "controller/core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static void slot_reqs_dirty(void *arg, const char *key, void *val)
+{
+	struct ctrl_req *r = val;
+
+	(void)key;
+	(void)arg;
+	ctrl_req_dirty(r);
+}
+
+/* A slot we no longer lead: its statuses and assignments will not be
+ * kept up to date (not watched), so they go; the next win lists them. */
+static void slot_forget(void *arg, const char *key, void *val)
+{
+	struct ctrl_slot *s = arg;
+	struct ctrl_req *r = val;
+
+	(void)key;
+	if (&r->c->slots[r->slot] != s)
+		return;
+	if (r->st_present) {
+		ctrl_status_clear(&r->st);
+		memset(&r->st, 0, sizeof(r->st));
+		r->st_present = false;
+	}
+	while (r->n_asg)
+		ctrl_req_asg_remove(r, r->n_asg - 1);
+}
+
+void ctrl_slot_drop(struct ctrl *c, unsigned i, const char *why)
+{
+	struct ctrl_slot *s = &c->slots[i];
+
+	if (s->state == SLOT_LEADER)
+		fs_warn("slot %u lost: %s", i, why);
+	s->camp = etcd_campaign_cancel(s->camp);
+	free(s->lk_key);
+	s->lk_key = NULL;
+	s->lk_rev = 0;
+	if (s->state == SLOT_LEADER)
+		ctrl_map_each(&c->reqs, slot_forget, s);
+	s->state = SLOT_NONE;
+	/* Requests of the slot drop their work at their next reconcile. */
+	ctrl_map_each(&c->reqs, slot_reqs_dirty, c);
+}
+
+struct camp_ctx {
+	struct ctrl *c;
+	unsigned i;
+	int64_t lease;
+};
+
+static void on_campaign(void *arg, const struct etcd_error *err,
+			 const struct etcd_leader_key *lk)
+{
+	struct camp_ctx *x = arg;
+	struct ctrl *c = x->c;
+	unsigned i = x->i;
+	struct ctrl_slot *s = &c->slots[i];
+	int64_t lease = x->lease;
+
+	free(x);
+	s->camp = etcd_campaign_cancel(s->camp);
+	if (s->state != SLOT_CAMPAIGN)
+		return;
+	s->state = SLOT_NONE;
+	if (err) {
+		if (err->code != ETCD_ECANCELED)
+			fs_warn("campaign for slot %u failed: %s", i,
+				err->message);
+		return;
+	}
+	if (lease != c->lease || !c->session_up)
+		return;
+	s->lk_key = strdup(lk->key);
+	if (!s->lk_key)
+		return;
+	s->lk_rev = lk->rev;
+	s->lk_lease = lk->lease;
+	s->state = SLOT_LEADER;
+	/* Its statuses and assignments (not watched) as of now: from the
+	 * next list to start. */
+	s->need_seq = c->list_seq + 1;
+	ctrl_watch_relist(c, 0.0);
+	fs_info("slot %u acquired (election key %s, rev %lld)", i, lk->key,
+		(long long)lk->rev);
+	/* Its requests are looked at once that list is in (on_list's
+	 * pass_all): until then the slot is not slot_mine(). */
+	c->pass_all = true;
+	ctrl_slots_balance(c);
+}
+
+static void on_resign(void *arg, const struct etcd_error *err,
+		      const struct etcd_header *hdr)
+{
+	(void)arg;
+	(void)hdr;
+	if (err && err->code != ETCD_ECANCELED)
+		fs_warn("resign failed: %s (the key expires with the lease)",
+			err->message);
+}
+
+static void on_withdraw(void *arg, const struct etcd_error *err,
+			const struct etcd_txn_result *res)
+{
+	(void)arg;
+	(void)err;
+	(void)res;
+}
+
+/*
+ * Deletes our candidacy key of slot i if it still holds our lease.
+ * Closing a waiting campaign's HTTP request does not make etcd's gateway
+ * withdraw the candidacy (checked with etcd 3.4), and a key left behind
+ * becomes a leader nobody acts for.
+ */
+void ctrl_slot_withdraw(struct ctrl *c, unsigned i)
+{
+	char *key = ctrl_keyf("%s/%llx", c->slots[i].name,
+			      (unsigned long long)c->lease);
+	struct etcd_compare cmp = {.target = ETCD_CMP_LEASE,
+				   .result = ETCD_CMP_EQUAL,
+				   .key = key, .number = c->lease};
+	struct etcd_op del = {.type = ETCD_OP_DELETE, .u.del = {.key = key}};
+	struct etcd_txn_req t = {&cmp, 1, &del, 1, NULL, 0};
+
+	if (key && c->lease)
+		etcd_kv_txn(c->etcd, &t, on_withdraw, NULL);
+	free(key);
+}
+
+/* Slots led by controller name, as the cache says. */
+static unsigned slots_led_by(const struct ctrl *c, const char *name)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->k; i++) {
+		const char *l = ctrl_cache_slot_leader(&c->slots[i]);
+
+		n += l && strcmp(l, name) == 0;
+	}
+	return n;
+}
+
+static bool slot_has_cand(const struct ctrl_slot *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_cands; i++)
+		if (strcmp(s->cands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+struct yield_ctx {
+	struct ctrl *c;
+	unsigned floor, cap;
+	const char *starving; /* a live controller below floor */
+	bool other_yields;    /* a controller named after us holds cap */
+};
+
+static void yield_each(void *arg, const char *key, void *val)
+{
+	struct yield_ctx *y = arg;
+	unsigned n;
+
+	(void)val;
+	if (strcmp(key, y->c->name) == 0)
+		return;
+	n = slots_led_by(y->c, key);
+	if (n < y->floor && !y->starving)
+		y->starving = key;
+	if (n >= y->cap && strcmp(key, y->c->name) > 0)
+		y->other_yields = true;
+}
+
+/*
+ * Spreads slots beyond the cap: with K = 4 and 3 live controllers the cap
+ * (ceil) allows 2, 2, 0.  When a live controller leads fewer than
+ * floor(K / live) slots and we hold the cap, we resign one slot on which
+ * that controller is queued as a candidate, so that it is elected next;
+ * among controllers at the cap only the one with the greatest name
+ * yields, and only one slot per call.  Stable: afterwards nobody is below
+ * the floor, and we do not campaign for the slot again for YIELD_HOLD_S.
+ * Returns the slots held afterwards.
+ */
+static unsigned slots_yield(struct ctrl *c, unsigned held, unsigned cap,
+			    unsigned floor)
+{
+	struct yield_ctx y = {c, floor, cap, NULL, false};
+
+	if (held < cap || cap <= floor)
+		return held;
+	ctrl_map_each(&c->ctrls, yield_each, &y);
+	if (!y.starving || y.other_yields)
+		return held;
+	for (unsigned i = c->k; i-- > 0;) {
+		struct ctrl_slot *s = &c->slots[i];
+		struct etcd_leader_key lk;
+
+		if (s->state != SLOT_LEADER || !slot_has_cand(s, y.starving))
+			continue;
+		lk = (struct etcd_leader_key){.name = s->name,
+					      .key = s->lk_key,
+					      .rev = s->lk_rev,
+					      .lease = s->lk_lease};
+		fs_info("slot %u: yielding to %s, which leads fewer than %u "
+			"slot(s) (%u held)",
+			i, y.starving, floor, held);
+		etcd_election_resign(c->etcd, &lk, on_resign, NULL);
+		ctrl_slot_drop(c, i, "yielded to balance");
+		s->yielded_at = ev_now(c->loop);
+		return held - 1;
+	}
+	return held;
+}
+
+void ctrl_slots_balance(struct ctrl *c)
+{
+	size_t live = c->ctrls.n ? c->ctrls.n : 1;
+	unsigned cap = (unsigned)((c->k + live - 1) / live), held = 0;
+
+	if (!c->session_up || !c->cache_ready)
+		return;
+	for (unsigned i = 0; i < c->k; i++)
+		held += c->slots[i].state == SLOT_LEADER;
+	for (unsigned i = c->k; i-- > 0 && held > cap;) {
+		struct ctrl_slot *s = &c->slots[i];
+		struct etcd_leader_key lk;
+
+		if (s->state != SLOT_LEADER)
+			continue;
+		lk = (struct etcd_leader_key){.name = s->name,
+					      .key = s->lk_key,
+					      .rev = s->lk_rev,
+					      .lease = s->lk_lease};
+		fs_info("slot %u: resigning to balance (%u held, at most %u "
+			"with %zu controllers)",
+			i, held, cap, live);
+		etcd_election_resign(c->etcd, &lk, on_resign, NULL);
+		ctrl_slot_drop(c, i, "resigned to balance");
+		held--;
+	}
+	held = slots_yield(c, held, cap, (unsigned)(c->k / live));
+	for (unsigned i = 0; i < c->k; i++) {
+		struct ctrl_slot *s = &c->slots[i];
+
+		if (held < cap && s->state == SLOT_NONE && s->yielded_at &&
+		    ev_now(c->loop) - s->yielded_at < YIELD_HOLD_S)
+			continue;
+		if (held >= cap && s->state == SLOT_CAMPAIGN) {
+			s->camp = etcd_campaign_cancel(s->camp);
+			s->state = SLOT_NONE;
+			ctrl_slot_withdraw(c, i);
+		} else if (held < cap && s->state == SLOT_NONE) {
+			struct camp_ctx *x = malloc(sizeof(*x));
+
+			if (!x)
+				return;
+			*x = (struct camp_ctx){c, i, c->lease};
+			if (etcd_election_campaign(c->etcd, s->name, c->lease,
+						   c->name, strlen(c->name),
+						   on_campaign, x,
+						   &s->camp) < 0) {
+				free(x);
+				continue;
+			}
+			s->state = SLOT_CAMPAIGN;
+		}
+	}
+}
+
+unsigned ctrl_slots_held(const struct ctrl *c)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->k; i++)
+		n += c->slots[i].state == SLOT_LEADER;
+	return n;
+}
