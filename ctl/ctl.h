@@ -8,6 +8,7 @@
  *  - view.c:        one consistent read of the records a command shows
  *  - table.c:       aligned tables, colour on a terminal only
  *  - text.c:        escaping of untrusted strings, ages, the clock
+ *  - place.c:       plan's verdict from the controller's placement unit
  *  - cmd_*.c:       one subcommand (or a family) each
  *
  * Exit codes (CTL_EXIT_*): 0 done; 1 invalid input, unknown id or host,

@@ -1,7 +1,8 @@
 /*
  * ctl_place: the controller's verdict for one request against a view of
- * the cluster, without writing anything (plan, explain -v).  See place.c
- * for which controller code it runs.
+ * the cluster, without writing anything (plan, explain -v), computed by
+ * the controller's placement unit (controller/place.c): see ctl/place.c.
+ * cands[0] is the host the controller would choose now.
  */
 #ifndef FLINTSCHED_CTL_PLACE_H
 #define FLINTSCHED_CTL_PLACE_H
@@ -24,6 +25,7 @@ struct ctl_place {
 				  * .data is the ctl_place_host */
 	size_t n_cands;
 	struct ctrl_explain explain; /* hosts, feasible, rejected counts */
+	struct ctrl_host *ch;	     /* the controller's records of them */
 };
 
 /* need: what the request needs (ctrl_request_parse); avoid: its status
