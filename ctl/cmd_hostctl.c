@@ -13,25 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* "30m", "2h", "90s", "1d" -> ms, or -1. */
-static int64_t duration_ms(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || v <= 0)
-		return -1;
-	if (strcmp(end, "s") == 0)
-		return (int64_t)(v * 1000);
-	if (strcmp(end, "m") == 0)
-		return (int64_t)(v * 60000);
-	if (strcmp(end, "h") == 0)
-		return (int64_t)(v * 3600000);
-	if (strcmp(end, "d") == 0)
-		return (int64_t)(v * 86400000);
-	return -1;
-}
-
 static void rfc3339(int64_t ms, char *buf, size_t n)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -103,7 +84,7 @@ int ctl_cmd_hostctl(struct ctl *x, int argc, char **argv)
 				  "hosts)",
 				  argv[0]);
 	if (deadline) {
-		int64_t d = duration_ms(deadline);
+		int64_t d = ctl_duration_ms(deadline, false);
 
 		if (d > 0)
 			rfc3339(x->now_ms + d, dl, sizeof(dl));

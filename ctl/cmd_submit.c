@@ -256,7 +256,13 @@ int ctl_cmd_submit(struct ctl *x, int argc, char **argv)
 			wait = true;
 			break;
 		case 't':
-			wait_s = strtod(optarg, NULL);
+			wait_s = (double)ctl_duration_ms(optarg, true) / 1000;
+			if (wait_s <= 0)
+				return ctl_errorf(CTL_EXIT_INPUT,
+						  "--wait-timeout %s: give "
+						  "seconds (60) or a duration "
+						  "(2m)",
+						  optarg);
 			break;
 		default:
 			return ctl_errorf(CTL_EXIT_INPUT,

@@ -130,7 +130,14 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 		if (o != 'i')
 			return ctl_errorf(CTL_EXIT_INPUT,
 					  "see flintschedctl top --help");
-		secs = strtod(optarg, NULL);
+		secs = strcmp(optarg, "0") == 0
+			   ? 0
+			   : (double)ctl_duration_ms(optarg, true) / 1000;
+		if (secs < 0 || (secs == 0 && strcmp(optarg, "0") != 0))
+			return ctl_errorf(CTL_EXIT_INPUT,
+					  "--interval %s: give seconds (2), a "
+					  "duration (500ms) or 0",
+					  optarg);
 	}
 	if (optind != argc || secs < 0)
 		return ctl_errorf(CTL_EXIT_INPUT,

@@ -83,6 +83,9 @@ char *ctl_esc(char *buf, size_t n, const char *s, size_t max);
 int64_t ctl_time_parse(const char *s);
 /* "12s", "5m", "3h", "4d", or "-" when t is unknown.  buf >= 16. */
 char *ctl_age(char *buf, size_t n, int64_t now_ms, const char *rfc3339);
+/* "500ms", "5s", "30m", "2h", "1d" (and, with bare_seconds, "2.5" as
+ * seconds) in ms, or -1. */
+int64_t ctl_duration_ms(const char *s, bool bare_seconds);
 /* Ms since the epoch: FLINTSCHEDCTL_NOW (RFC 3339) if set, else now. */
 int64_t ctl_now_ms(void);
 /* Writes "msg\n" to stderr after "flintschedctl: ".  Returns code. */

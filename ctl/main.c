@@ -67,7 +67,8 @@ static const char global_help[] =
     "      --cert FILE     client certificate (env ETCDCTL_CERT)\n"
     "      --key FILE      its private key (env ETCDCTL_KEY)\n"
     "      --prefix P      key prefix (default /flintsched, or etcd.prefix)\n"
-    "      --timeout S     seconds per etcd request (default 5)\n"
+    "      --timeout D     per etcd request: seconds or 500ms, 5s\n"
+    "                      (default etcd.request_timeout_ms, 5 s)\n"
     "  -o, --output FMT    table (default), wide (more columns) or json\n"
     "      --version, -h, --help\n"
     "Flags win over -c FILE; the ETCDCTL_* variables apply without -c.\n\n"
@@ -125,7 +126,7 @@ static void gopt_set(struct ctl_conn_opts *o, const char **out, size_t i,
 	if (slots[i])
 		*slots[i] = v;
 	else
-		o->timeout_s = strtod(v, NULL);
+		o->timeout_s = (double)ctl_duration_ms(v, true) / 1000;
 }
 
 /* Takes the global options out of argv; returns -1 on a missing value. */
@@ -193,6 +194,10 @@ int main(int argc, char **argv)
 
 	if (take_globals(&argc, argv, &o, &output) < 0)
 		return CTL_EXIT_INPUT;
+	if (o.timeout_s < 0)
+		return ctl_errorf(CTL_EXIT_INPUT,
+				  "--timeout: give seconds (5), or a duration "
+				  "(500ms, 5s)");
 	if (argc < 2) {
 		usage(stderr);
 		return CTL_EXIT_INPUT;

@@ -82,6 +82,29 @@ char *ctl_age(char *buf, size_t n, int64_t now_ms, const char *rfc3339)
 	return buf;
 }
 
+int64_t ctl_duration_ms(const char *s, bool bare_seconds)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"ms", 1},	     {"s", 1000},	{"m", 60000},
+		     {"h", 3600000}, {"d", 86400000}};
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -1;
+	v = strtod(s, &end);
+	if (end == s || v < 0 || v > 1e12)
+		return -1;
+	if (!*end)
+		return bare_seconds ? (int64_t)(v * 1000) : -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0)
+			return (int64_t)(v * units[i].ms);
+	return -1;
+}
+
 int64_t ctl_now_ms(void)
 {
 	const char *e = getenv("FLINTSCHEDCTL_NOW");

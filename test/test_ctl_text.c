@@ -66,6 +66,22 @@ static void test_time_and_age(void **state)
 	assert_string_equal(ctl_age(b, sizeof(b), now, NULL), "-");
 }
 
+static void test_duration(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl_duration_ms("500ms", false), 500);
+	assert_int_equal(ctl_duration_ms("5s", false), 5000);
+	assert_int_equal(ctl_duration_ms("30m", false), 1800000);
+	assert_int_equal(ctl_duration_ms("2h", false), 7200000);
+	assert_int_equal(ctl_duration_ms("1d", false), 86400000);
+	assert_int_equal(ctl_duration_ms("2.5", true), 2500);
+	assert_int_equal(ctl_duration_ms("2.5", false), -1);
+	assert_int_equal(ctl_duration_ms("tomorrow", true), -1);
+	assert_int_equal(ctl_duration_ms("5 s", true), -1);
+	assert_int_equal(ctl_duration_ms("-5s", true), -1);
+	assert_int_equal(ctl_duration_ms("", true), -1);
+}
+
 static void test_hostctl(void **state)
 {
 	static const struct {
@@ -149,6 +165,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_esc),
 	    cmocka_unit_test(test_time_and_age),
+	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_hostctl),
 	    cmocka_unit_test(test_table),
 	};
