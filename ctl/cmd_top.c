@@ -1,8 +1,13 @@
-/* top [--interval S]: the fleet in one screen — host states, request
- * phases, the busiest hosts, and placements per second counted from a
- * watch of P/status/ over the interval (statuses written `scheduled`). */
+/* top [--interval S] [--metrics URLS]: the fleet in one screen — host
+ * states, request phases, the busiest hosts, and placements per second:
+ * from the controllers' /metrics (flintsched_controller_placements_total,
+ * summed, before and after the interval) when --metrics names them
+ * (controllers do not publish their http.listen address in etcd), else
+ * counted from a watch of P/status/ over the interval (statuses written
+ * `scheduled`). */
 #include "ctl/ctl.h"
 
+#include <curl/curl.h>
 #include <ev.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -75,6 +80,74 @@ static int by_use(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	FILE *f = arg;
+
+	return fwrite(p, size, n, f);
+}
+
+/* The sum of flintsched_controller_placements_total over urls ("a,b"),
+ * or -1 (printed) when one cannot be read. */
+static double placements_total(const char *urls)
+{
+	char *list = strdup(urls), *save = NULL, *u;
+	double sum = 0;
+
+	if (!list)
+		return -1;
+	for (u = strtok_r(list, ",", &save); u;
+	     u = strtok_r(NULL, ",", &save)) {
+		CURL *h = curl_easy_init();
+		char *body = NULL, *line;
+		size_t len = 0;
+		FILE *f = open_memstream(&body, &len);
+		CURLcode cc = CURLE_FAILED_INIT;
+		long status = 0;
+		bool found = false;
+
+		if (h && f) {
+			curl_easy_setopt(h, CURLOPT_URL, u);
+			curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+			curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+			cc = curl_easy_perform(h);
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		}
+		if (f)
+			fclose(f);
+		if (h)
+			curl_easy_cleanup(h);
+		for (line = body; cc == CURLE_OK && line && *line;) {
+			char *nl = strchr(line, '\n');
+			const char *name =
+			    "flintsched_controller_placements_total ";
+
+			if (strncmp(line, name, strlen(name)) == 0) {
+				sum += strtod(line + strlen(name), NULL);
+				found = true;
+			}
+			line = nl ? nl + 1 : NULL;
+		}
+		free(body);
+		if (cc != CURLE_OK || status != 200 || !found) {
+			ctl_errorf(
+			    CTL_EXIT_ETCD,
+			    "--metrics %s: %s; give a controller's "
+			    "http.listen as http://HOST:PORT/metrics",
+			    u,
+			    cc != CURLE_OK ? curl_easy_strerror(cc)
+			    : status != 200
+				? "not 200"
+				: "no flintsched_controller_placements_total");
+			free(list);
+			return -1;
+		}
+	}
+	free(list);
+	return sum;
+}
+
 static int measure(struct ctl *x, int64_t rev, double secs, double *ret)
 {
 	struct rate r = {.x = x};
@@ -110,8 +183,10 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"interval", required_argument, NULL, 'i'},
+	    {"metrics", required_argument, NULL, 'm'},
 	    {NULL, 0, NULL, 0},
 	};
+	const char *metrics = NULL;
 	static const char *const cols[] = {"HOST",   "STATE", "USE", "VCPU",
 					   "MEMORY", "VMS",   "UTIL"};
 	static const char *const phases[] = {
@@ -127,6 +202,10 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'm') {
+			metrics = optarg;
+			continue;
+		}
 		if (o != 'i')
 			return ctl_errorf(CTL_EXIT_INPUT,
 					  "see flintschedctl top --help");
@@ -145,7 +224,23 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 	rc = ctl_view_load(x, &v, CTL_V_HOSTS | CTL_V_REQS);
 	if (rc)
 		return rc;
-	if (secs > 0) {
+	if (secs > 0 && metrics) {
+		double t0 = placements_total(metrics), t1 = -1;
+		ev_timer tm;
+
+		if (t0 >= 0) {
+			ev_timer_init(&tm, on_timer, secs, 0);
+			ev_timer_start(x->loop, &tm);
+			ev_run(x->loop, 0);
+			ev_timer_stop(x->loop, &tm);
+			t1 = placements_total(metrics);
+		}
+		if (t0 < 0 || t1 < 0) {
+			rc = CTL_EXIT_ETCD;
+			goto out;
+		}
+		rate = (t1 - t0) / secs;
+	} else if (secs > 0) {
 		rc = measure(x, v.revision, secs, &rate);
 		if (rc)
 			goto out;
@@ -184,9 +279,10 @@ int ctl_cmd_top(struct ctl *x, int argc, char **argv)
 		       phases[j]);
 	printf("\n");
 	if (secs > 0)
-		printf("placements: %.1f/s (statuses written scheduled over "
-		       "%g s)\n",
-		       rate, secs);
+		printf("placements: %.1f/s (%s over %g s)\n", rate,
+		       metrics ? "the controllers' placements_total"
+			       : "statuses written scheduled",
+		       secs);
 	if (n) {
 		qsort(hs, n, sizeof(*hs), by_use); /* NOLINT: pointers */
 		t = ctl_table_new(sizeof(cols) / sizeof(cols[0]), cols);

@@ -50,10 +50,13 @@ static const struct cmd cmds[] = {
      "                    the rest move break-before-make\n"},
     {"uncordon", ctl_cmd_hostctl, "HOST",
      "back to normal (deletes P/hostctl/HOST)", NULL},
-    {"top", ctl_cmd_top, "[--interval S]",
+    {"top", ctl_cmd_top, "[--interval S] [--metrics URLS]",
      "the fleet in one screen: hosts by use, phases, placements/s",
      "  --interval S  seconds to measure placements/s over (default 2;\n"
-     "                0 = no rate)\n"},
+     "                0 = no rate)\n"
+     "  --metrics URLS  the controllers' /metrics (http.listen), comma\n"
+     "                separated: placements/s from their\n"
+     "                placements_total instead of the status watch\n"},
 };
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
 

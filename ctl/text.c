@@ -87,8 +87,11 @@ int64_t ctl_duration_ms(const char *s, bool bare_seconds)
 	static const struct {
 		const char *unit;
 		double ms;
-	} units[] = {{"ms", 1},	     {"s", 1000},	{"m", 60000},
-		     {"h", 3600000}, {"d", 86400000}};
+	} units[] = {{"ms", 1},
+		     {"s", 1000},
+		     {"m", 60000},
+		     {"h", 3600000},
+		     {"d", 86400000}};
 	char *end;
 	double v;
 

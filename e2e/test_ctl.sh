@@ -19,6 +19,7 @@ run() {
 	local want=$1 rc=0; shift
 	"$@" >"$E2E_TMP/out" 2>&1 || rc=$?
 	[ "$rc" -eq "$want" ] || fail "exit $rc (want $want): $* :: $(cat "$E2E_TMP/out")"
+	if grep -q "Sanitizer" "$E2E_TMP/out"; then fail "sanitizer report: $*: $(cat "$E2E_TMP/out")"; fi
 }
 has() { grep -qF -- "$1" "$E2E_TMP/out" || fail "want \"$1\" in: $(cat "$E2E_TMP/out")"; }
 
@@ -97,9 +98,10 @@ kill "$mute"
 ok "unreachable etcd: exit 2 with the endpoint and the error, within the timeout"
 
 # -- 3. a live cluster ---------------------------------------------------------
+MPORT=$(free_port)
 e2e_spawn ctrl "$B/flintsched-controller" --set "etcd.endpoints=[$EP]" \
 	--set controller.name=ctrl-a --set controller.coordinators=1 \
-	--set scheduling.bid_timeout_ms=300
+	--set scheduling.bid_timeout_ms=300 --set "http.listen=127.0.0.1:$MPORT"
 e2e_spawn agent "$B/flintsched-agent" --simulate 4 --set "etcd.endpoints=[$EP]" \
 	--set agent.host=zonea --set "agent.labels={zone: a}" \
 	--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
@@ -210,7 +212,12 @@ ok "watch streams - -> scheduled -> running -> deleted; delete"
 
 run 0 ctl top --interval 0.3
 has "hosts:    4 live"; has "placements:"
-ok "top"
+run 0 ctl top --interval 300ms --metrics "http://127.0.0.1:$MPORT/metrics"
+has "placements: 0.0/s (the controllers' placements_total over 0.3 s)"
+run 2 ctl top --interval 300ms --metrics "http://127.0.0.1:$closed/metrics"
+has "--metrics http://127.0.0.1:$closed/metrics"
+run 1 ctl top --interval soon; has "--interval soon"
+ok "top: from the status watch, or from the controllers' /metrics"
 
 # Bash completion: subcommands, and host names read from the cluster.
 (

@@ -51,8 +51,7 @@ static void test_rank_and_reasons(void **state)
 	    vhost("small", zone_a, 1, 0),
 	};
 	struct ctl_view v = {.hosts = hosts, .n_hosts = 5, .coordinators = 1};
-	struct fs_need need = {.res = {2, 1024, 1},
-			       .selector = {zone_a, 1}};
+	struct fs_need need = {.res = {2, 1024, 1}, .selector = {zone_a, 1}};
 	struct ctl_place p;
 	struct ctl x;
 
