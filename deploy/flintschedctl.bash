@@ -27,7 +27,7 @@ _flintschedctl() {
 	-o|--output) mapfile -t COMPREPLY < <(compgen -W "table wide json" -- "$cur"); return ;;
 	--phase) mapfile -t COMPREPLY < <(compgen -W "pending scheduled running failed unschedulable rejected lost" -- "$cur"); return ;;
 	--host) mapfile -t COMPREPLY < <(compgen -W "$(_flintschedctl_names hosts)" -- "$cur"); return ;;
-	--endpoints|--user|--prefix|--timeout|--id|--selector|--max-parallel|--deadline|--interval|--wait-timeout) return ;;
+	--endpoints|--user|--prefix|--timeout|--id|--selector|--max-parallel|--deadline|--interval|--wait-timeout|--metrics) return ;;
 	esac
 	if [ -z "$cmd" ]; then
 		mapfile -t COMPREPLY < <(compgen -W "$cmds $globals" -- "$cur")
@@ -41,7 +41,7 @@ _flintschedctl() {
 	list) mapfile -t COMPREPLY < <(compgen -W "--phase --host --selector" -- "$cur") ;;
 	hosts|cordon|uncordon) mapfile -t COMPREPLY < <(compgen -W "$(_flintschedctl_names hosts)" -- "$cur") ;;
 	drain) mapfile -t COMPREPLY < <(compgen -W "--max-parallel --deadline $(_flintschedctl_names hosts)" -- "$cur") ;;
-	top) mapfile -t COMPREPLY < <(compgen -W "--interval" -- "$cur") ;;
+	top) mapfile -t COMPREPLY < <(compgen -W "--interval --metrics" -- "$cur") ;;
 	help) mapfile -t COMPREPLY < <(compgen -W "$cmds" -- "$cur") ;;
 	esac
 }
