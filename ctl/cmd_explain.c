@@ -132,9 +132,16 @@ out:
 	return rc;
 }
 
-static int explain_json(const struct ctl_vreq *r)
+static int explain_json(const struct ctl *x, const struct ctl_vreq *r)
 {
-	return ctl_print_json(ctl_vreq_json(r));
+	json_t *o = ctl_vreq_json(r);
+	char buf[1024];
+
+	if (o)
+		json_object_set_new(
+		    o, "waits_for",
+		    json_string(waits_for(x, r, buf, sizeof(buf))));
+	return ctl_print_json(o);
 }
 
 int ctl_cmd_explain(struct ctl *x, int argc, char **argv)
@@ -168,7 +175,7 @@ int ctl_cmd_explain(struct ctl *x, int argc, char **argv)
 		goto out;
 	}
 	if (x->out == CTL_OUT_JSON) {
-		rc = explain_json(r);
+		rc = explain_json(x, r);
 		goto out;
 	}
 	printf("%s is %s", r->id, ctl_vreq_phase(r));

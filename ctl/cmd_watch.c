@@ -82,6 +82,11 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 		w->rc = CTL_EXIT_ETCD;
 		ev_break(w->x->loop, EVBREAK_ALL);
 		return;
+	case ETCD_WATCH_RECONNECTING:
+		fprintf(stderr, "etcd: %s; resuming the watch\n",
+			u->err && *u->err->message ? u->err->message
+						   : "connection lost");
+		return;
 	case ETCD_WATCH_EVENTS:
 		break;
 	default:

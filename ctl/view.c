@@ -313,8 +313,10 @@ static int load(struct ctl *x, struct ctl_view *v, struct ranges *rs)
 
 	for (size_t i = 0; i < rs->n; i++)
 		rs->r[i] = etcd_sync_range_free(rs->r[i]);
-	if (rc < 0)
+	if (rc < 0) {
+		ctl_view_clear(v);
 		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	}
 	return 0;
 }
 
