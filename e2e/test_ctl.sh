@@ -234,6 +234,36 @@ ok "top: from the status watch, or from the controllers' /metrics"
 )
 ok "bash completion of subcommands, hosts and ids"
 
+# TLS with client certificates: flags, and etcdctl's environment.
+test/tools/mkcerts.sh "$E2E_TMP/certs"
+C=$E2E_TMP/certs
+# etcd 3.4's JSON gateway dials etcd's own gRPC port with the server's
+# certificate as its client certificate, so with --client-cert-auth the
+# server certificate needs clientAuth too (mkcerts.sh's has serverAuth).
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$C/both.key" 2>/dev/null
+openssl req -new -key "$C/both.key" -subj /CN=localhost -out "$C/both.csr" 2>/dev/null
+printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+	'extendedKeyUsage=serverAuth,clientAuth' 'keyUsage=critical,digitalSignature' >"$C/both.ext"
+openssl x509 -req -in "$C/both.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
+	-days 1 -extfile "$C/both.ext" -out "$C/both.pem" 2>/dev/null
+TEP=https://127.0.0.1:$(free_port)
+TPP=$(free_port)
+e2e_spawn etcd-tls etcd --name tls --data-dir "$E2E_TMP/etcd-tls" \
+	--listen-client-urls "$TEP" --advertise-client-urls "$TEP" \
+	--listen-peer-urls "http://127.0.0.1:$TPP" \
+	--initial-advertise-peer-urls "http://127.0.0.1:$TPP" \
+	--initial-cluster "tls=http://127.0.0.1:$TPP" --log-level warn \
+	--cert-file "$C/both.pem" --key-file "$C/both.key" \
+	--client-cert-auth --trusted-ca-file "$C/ca.pem"
+wait_for 20 "TLS etcd healthy" etcdctl --endpoints="$TEP" --cacert "$C/ca.pem" \
+	--cert "$C/client.pem" --key "$C/client.key" endpoint health
+run 0 "$CTL" --endpoints "$TEP" --cacert "$C/ca.pem" --cert "$C/client.pem" --key "$C/client.key" list
+ETCDCTL_ENDPOINTS=$TEP ETCDCTL_CACERT=$C/ca.pem ETCDCTL_CERT=$C/client.pem ETCDCTL_KEY=$C/client.key \
+	run 0 "$CTL" hosts
+run 2 "$CTL" --endpoints "$TEP" --cacert "$C/ca.pem" --timeout 2 list
+has "cannot reach etcd at $TEP"
+ok "TLS: --cacert/--cert/--key and ETCDCTL_CACERT/CERT/KEY; no client certificate exits 2"
+
 # Permission denied: a user who may only read.
 E user add root --new-user-password=rootpw >/dev/null
 E user add viewer --new-user-password=viewpw >/dev/null
