@@ -23,7 +23,25 @@ int ctl_print_json(json_t *j)
 	return 0;
 }
 
-/* A record's raw JSON as a value, or the string when it does not parse. */
+json_t *ctl_json_str(const char *s)
+{
+	json_t *j = json_string(s ? s : "");
+	char *buf;
+	size_t n;
+
+	if (j)
+		return j;
+	n = strlen(s) * 4 + 8;
+	buf = malloc(n);
+	if (!buf)
+		return NULL;
+	j = json_string(ctl_esc(buf, n, s, 0));
+	free(buf);
+	return j;
+}
+
+/* A record's raw JSON as a value, or the (escaped) string when it does
+ * not parse. */
 static json_t *raw_json(const char *s, size_t len)
 {
 	json_t *j;
@@ -31,14 +49,14 @@ static json_t *raw_json(const char *s, size_t len)
 	if (!s)
 		return json_null();
 	j = json_loadb(s, len, 0, NULL);
-	return j ? j : json_stringn_nocheck(s, len);
+	return j ? j : ctl_json_str(s);
 }
 
 json_t *ctl_vreq_json(const struct ctl_vreq *r)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", json_string_nocheck(r->id));
+	json_object_set_new(o, "id", ctl_json_str(r->id));
 	json_object_set_new(o, "phase", json_string(ctl_vreq_phase(r)));
 	json_object_set_new(o, "request", raw_json(r->req, r->req_len));
 	json_object_set_new(o, "request_revision",

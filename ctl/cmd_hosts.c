@@ -18,7 +18,7 @@ static json_t *host_json(const struct ctl_vhost *h)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "host", json_string_nocheck(h->name));
+	json_object_set_new(o, "host", ctl_json_str(h->name));
 	json_object_set_new(
 	    o, "state", json_string(ctl_hoststate_name(ctl_vhost_state(h))));
 	json_object_set_new(o, "record",
@@ -31,11 +31,12 @@ static json_t *host_json(const struct ctl_vhost *h)
 	if (h->ctl.present)
 		json_object_set_new(
 		    o, "hostctl",
-		    json_pack("{s:s, s:I, s:s, s:s, s:s}", "state",
+		    json_pack("{s:s, s:I, s:o, s:o, s:o}", "state",
 			      h->ctl.state, "max_parallel",
 			      (json_int_t)h->ctl.max_parallel, "deadline",
-			      h->ctl.deadline, "by", h->ctl.by, "updated",
-			      h->ctl.updated));
+			      ctl_json_str(h->ctl.deadline), "by",
+			      ctl_json_str(h->ctl.by), "updated",
+			      ctl_json_str(h->ctl.updated)));
 	else
 		json_object_set_new(o, "hostctl", json_null());
 	json_object_set_new(o, "assignments",
@@ -138,7 +139,7 @@ static int show_one(struct ctl *x, const struct ctl_view *v,
 	static const char *const vcols[] = {"ID",     "PHASE", "VCPU",
 					    "MEMORY", "AGE",   "REASON"};
 	ctl_table *t;
-	char lab[512], age[16], b[160];
+	char lab[512], age[16], b[160], upd[200], dl[200];
 	int rc = 0;
 
 	if (x->out == CTL_OUT_JSON) {
@@ -167,7 +168,7 @@ static int show_one(struct ctl *x, const struct ctl_view *v,
 		       h->rec.agent_version
 			   ? ctl_esc(lab, sizeof(lab), h->rec.agent_version, 60)
 			   : "-",
-		       h->rec.updated,
+		       ctl_esc(upd, sizeof(upd), h->rec.updated, 40),
 		       ctl_age(age, sizeof(age), x->now_ms, h->rec.updated));
 	} else {
 		printf("\nno host record (P/hosts/%s): its agent is not "
@@ -177,8 +178,9 @@ static int show_one(struct ctl *x, const struct ctl_view *v,
 	if (h->ctl.present)
 		printf("hostctl:   %s by %s at %s%s%s\n", h->ctl.state,
 		       *h->ctl.by ? ctl_esc(b, sizeof(b), h->ctl.by, 60) : "?",
-		       h->ctl.updated, *h->ctl.deadline ? ", deadline " : "",
-		       h->ctl.deadline);
+		       ctl_esc(upd, sizeof(upd), h->ctl.updated, 40),
+		       *h->ctl.deadline ? ", deadline " : "",
+		       ctl_esc(dl, sizeof(dl), h->ctl.deadline, 40));
 	printf("\n");
 	t = ctl_table_new(sizeof(vcols) / sizeof(vcols[0]), vcols);
 	if (!t)

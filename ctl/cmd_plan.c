@@ -92,7 +92,7 @@ static json_t *place_json(const char *id, const struct fs_need *n,
 	json_t *o = json_object(), *ranked = json_array(), *rej = json_object(),
 	       *hosts = json_array();
 
-	json_object_set_new(o, "id", json_string_nocheck(id));
+	json_object_set_new(o, "id", ctl_json_str(id));
 	json_object_set_new(o, "need",
 			    json_pack("{s:I, s:I}", "vcpu",
 				      (json_int_t)n->res.vcpu, "memory_mb",
@@ -100,12 +100,13 @@ static json_t *place_json(const char *id, const struct fs_need *n,
 	json_object_set_new(o, "hosts", json_integer(p->explain.hosts));
 	json_object_set_new(o, "feasible", json_integer(p->explain.feasible));
 	json_object_set_new(o, "winner",
-			    p->n_cands ? json_string_nocheck(p->cands[0].host)
+			    p->n_cands ? ctl_json_str(p->cands[0].host)
 				       : json_null());
 	for (size_t i = 0; i < p->n_cands; i++)
-		json_array_append_new(
-		    ranked, json_pack("{s:s, s:f}", "host", p->cands[i].host,
-				      "score", p->cands[i].score));
+		json_array_append_new(ranked,
+				      json_pack("{s:o, s:f}", "host",
+						ctl_json_str(p->cands[i].host),
+						"score", p->cands[i].score));
 	json_object_set_new(o, "ranked", ranked);
 	for (size_t i = 0; i < p->explain.n_rejected; i++)
 		json_object_set_new(rej, p->explain.rejected[i].reason,
@@ -115,10 +116,11 @@ static json_t *place_json(const char *id, const struct fs_need *n,
 		const struct ctl_place_host *h = &p->hosts[i];
 
 		json_array_append_new(
-		    hosts, json_pack("{s:s, s:b, s:f, s:s, s:b}", "host",
-				     h->h->name, "fits", h->fits, "score",
-				     h->fits ? h->score : 0.0, "reason",
-				     h->reason, "cordoned", h->cordoned));
+		    hosts, json_pack("{s:o, s:b, s:f, s:o, s:b}", "host",
+				     ctl_json_str(h->h->name), "fits", h->fits,
+				     "score", h->fits ? h->score : 0.0,
+				     "reason", ctl_json_str(h->reason),
+				     "cordoned", h->cordoned));
 	}
 	json_object_set_new(o, "per_host", hosts);
 	return o;
@@ -132,6 +134,7 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	};
 	const char *opt_id = NULL;
 	char id[FS_NAME_MAX + 2], *buf = NULL, ns[512], rj[1024];
+	char hn[FS_NAME_MAX * 4 + 8], nse[2048];
 	struct ctrl_request req = {0};
 	struct ctl_place p;
 	struct ctl_view v;
@@ -173,7 +176,8 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	need_str(&req.need, ns, sizeof(ns));
 	printf("plan for %s (%s), strategy %s, weights cpu %g memory %g "
 	       "vms %g\n",
-	       id, ns, x->sched.strategy == FS_BINPACK ? "binpack" : "spread",
+	       id, ctl_esc(nse, sizeof(nse), ns, 0),
+	       x->sched.strategy == FS_BINPACK ? "binpack" : "spread",
 	       x->sched.w_cpu, x->sched.w_memory, x->sched.w_vms);
 	printf("%lld host%s seen, %lld feasible\n\n",
 	       (long long)p.explain.hosts, p.explain.hosts == 1 ? "" : "s",
@@ -183,8 +187,8 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	if (p.n_cands) {
 		printf("\nwould place %s on %s: lowest score %.3f of %zu "
 		       "feasible host%s\n",
-		       id, p.cands[0].host, p.cands[0].score, p.n_cands,
-		       p.n_cands == 1 ? "" : "s");
+		       id, ctl_esc(hn, sizeof(hn), p.cands[0].host, 0),
+		       p.cands[0].score, p.n_cands, p.n_cands == 1 ? "" : "s");
 		if (*rj)
 			printf("rejected: %s\n", rj);
 	} else {

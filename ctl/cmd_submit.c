@@ -196,7 +196,7 @@ static int wait_final(struct ctl *x, const char *id, const char *key,
 	struct etcd_watch_req q = {.key = key, .start_revision = rev + 1};
 	etcd_watch *wh = NULL;
 	ev_timer t;
-	char rs[512];
+	char rs[512], hs[FS_NAME_MAX * 4 + 8];
 	int rc;
 
 	rc = etcd_watch_start(x->etcd, &q, on_status, &w, &wh);
@@ -220,7 +220,8 @@ static int wait_final(struct ctl *x, const char *id, const char *key,
 				  id, timeout_s, id);
 	ctl_esc(rs, sizeof(rs), w.st.reason ? w.st.reason : "", 0);
 	printf("%s %s%s%s%s%s\n", id, ctrl_phase_name(w.st.phase),
-	       *w.st.host ? " on " : "", w.st.host, *rs ? ": " : "", rs);
+	       *w.st.host ? " on " : "", ctl_esc(hs, sizeof(hs), w.st.host, 0),
+	       *rs ? ": " : "", rs);
 	rc = w.st.phase == CTRL_RUNNING ? 0 : CTL_EXIT_INPUT;
 	ctrl_status_clear(&w.st);
 	return rc;

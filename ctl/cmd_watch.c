@@ -26,7 +26,7 @@ static void print_change(const struct wctx *w, const char *key,
 	const char *now = cur ? ctrl_phase_name(cur->phase) : "deleted";
 	const char *host = cur && *cur->host ? cur->host : "-";
 	const char *reason = cur && cur->reason ? cur->reason : "";
-	char nowbuf[32], id[FS_NAME_MAX * 4 + 8], rs[1024],
+	char nowbuf[32], ws[200], id[FS_NAME_MAX * 4 + 8], rs[1024],
 	    hs[FS_NAME_MAX * 4 + 8];
 
 	const char *when = nowbuf;
@@ -36,10 +36,11 @@ static void print_change(const struct wctx *w, const char *key,
 	else
 		fs_time_now(nowbuf, sizeof(nowbuf));
 	if (w->x->out == CTL_OUT_JSON) {
-		json_t *j =
-		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time", when,
-			      "id", key + w->plen, "old", was, "new", now,
-			      "host", host, "reason", reason);
+		json_t *j = json_pack("{s:o, s:o, s:s, s:s, s:o, s:o}", "time",
+				      ctl_json_str(when), "id",
+				      ctl_json_str(key + w->plen), "old", was,
+				      "new", now, "host", ctl_json_str(host),
+				      "reason", ctl_json_str(reason));
 		char *s =
 		    j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
@@ -48,7 +49,8 @@ static void print_change(const struct wctx *w, const char *key,
 		free(s);
 		json_decref(j);
 	} else {
-		printf("%s  %s  %s -> %s  %s  %s\n", when,
+		printf("%s  %s  %s -> %s  %s  %s\n",
+		       ctl_esc(ws, sizeof(ws), when, 40),
 		       ctl_esc(id, sizeof(id), key + w->plen, 0), was, now,
 		       ctl_esc(hs, sizeof(hs), host, 0),
 		       ctl_esc(rs, sizeof(rs), reason, 240));

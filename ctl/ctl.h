@@ -222,6 +222,8 @@ struct json_t *ctl_vreq_json(const struct ctl_vreq *r);
 /* Reads FILE (or stdin for "-") into a new NUL-terminated buffer.
  * Returns 0 or prints the error and returns CTL_EXIT_INPUT. */
 int ctl_read_input(const char *path, char **ret, size_t *ret_len);
+/* A JSON string of s (valid UTF-8 as is, else ctl_esc'd), new reference. */
+struct json_t *ctl_json_str(const char *s);
 /* Prints j (consumed) as indented JSON on stdout; returns an exit code. */
 struct json_t;
 int ctl_print_json(struct json_t *j);

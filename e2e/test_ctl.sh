@@ -57,7 +57,7 @@ golden top top --interval 0
 ok "golden tables (hosts, list, get, explain, plan, top)"
 
 ctl --prefix "$G" -o json list >"$E2E_TMP/list.json"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [r["id"] for r in d]==["bad-1","db-1","new-1","old-1","web-1"], d' "$E2E_TMP/list.json" ||
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [r["id"] for r in d]==["bad-1","db-1","ev\\x1bil\\xff","new-1","old-1","web-1"], [r["id"] for r in d]' "$E2E_TMP/list.json" ||
 	fail "-o json list"
 if grep -q $'\x1b' "$E2E_TMP/list.json" "$E2E_TMP"/g-*.raw; then fail "raw ESC in output"; fi
 script -qec "env ETCDCTL_ENDPOINTS=$EP $CTL --prefix $G hosts" /dev/null >"$E2E_TMP/tty.txt"

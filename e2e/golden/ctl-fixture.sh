@@ -38,3 +38,7 @@ E put "$G/rounds/new-1" '{"attempt":1,"need":{"vcpu":1,"memory_mb":1024},"deadli
 E put "$G/bids/node-a/new-1" '{"attempt":1,"fits":true,"score":0.2,"free":{"vcpu":6,"memory_mb":14336,"vms":7},"reason":""}' >/dev/null
 E put "$G/bids/node-b/new-1" '{"attempt":1,"fits":false,"score":0,"free":{"vcpu":16,"memory_mb":32768,"vms":16},"reason":"selector zone=a"}' >/dev/null
 E put "$G/bids/node-b/new-10" '{"attempt":1,"fits":true,"score":0.9,"free":{"vcpu":16,"memory_mb":32768,"vms":16},"reason":""}' >/dev/null
+# A status under a key that is no valid id (the controller rejects such a
+# request by name): control and non-UTF-8 bytes, shown escaped, and -o json
+# stays valid JSON.
+E put "$G/status/$(printf 'ev\033il\377')" '{"phase":"rejected","host":"","attempt":0,"score":0,"request_rev":1,"reason":"id: not a valid request id","updated":"2026-12-01T11:59:00.000Z"}' >/dev/null
