@@ -266,6 +266,7 @@ ok "TLS: --cacert/--cert/--key and ETCDCTL_CACERT/CERT/KEY; no client certificat
 
 # Permission denied: a user who may only read.
 E user add root --new-user-password=rootpw >/dev/null
+E user grant-role root root >/dev/null
 E user add viewer --new-user-password=viewpw >/dev/null
 E role add reader >/dev/null
 E role grant-permission reader --prefix=true read "$P/" >/dev/null
