@@ -128,4 +128,14 @@ done
 echo
 say "committed allocations"
 E get --prefix $P/alloc/ | paste - -
+echo
+C() { ./build/flintschedctl --endpoints "$EP" "$@"; }
+say "the same through flintschedctl: hosts"
+C hosts
+echo
+say "flintschedctl list"
+C list
+echo
+say "flintschedctl explain huge-1"
+C explain huge-1
 say "done; stopping everything"
