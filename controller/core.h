@@ -126,6 +126,7 @@ struct ctrl_req {
 	bool round_sending; /* the txn opening the round is in flight */
 	char **invited; /* NULL with n_invited = broadcast to every host */
 	size_t n_invited;
+	size_t n_expect; /* bids that close the round: every invited host */
 	struct ctrl_rbid *bids;
 	size_t n_bids;
 	ev_timer round_timer;
@@ -137,6 +138,9 @@ struct ctrl_req {
 	const char *pick;    /* chosen host during a commit txn */
 	double pick_score;
 	int64_t unsched_gen; /* capacity generation when found unschedulable */
+	int64_t last_attempt; /* of the last round put for r (ours, listed) */
+	int64_t waits;        /* rounds closed with invited hosts silent */
+	ev_tstamp retry_at;   /* no new round before (waiting for bids) */
 
 	bool dirty;
 	struct ctrl_req *dirty_next;
@@ -470,6 +474,9 @@ void ctrl_round_start(struct ctrl *c, struct ctrl_req *r);
 void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout);
 /* Open rounds at most. */
 unsigned ctrl_round_max(const struct ctrl *c);
+/* True while r waits before its next round (invited hosts were silent);
+ * r is marked dirty when the wait is over. */
+bool ctrl_round_backoff(struct ctrl *c, struct ctrl_req *r);
 /* Sends every slot's batch of round puts. */
 void ctrl_round_flush(struct ctrl *c);
 

@@ -43,8 +43,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		return;
 	}
 	if (r->act == ACT_ROUND) {
-		size_t expect = r->invited ? r->n_invited
-					   : (size_t)r->explain.feasible;
+		size_t expect = r->n_expect;
 
 		if (!r->req_present || r->req_rev != r->plan_req_rev) {
 			ctrl_req_abort(r);
@@ -69,6 +68,8 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 					      sizeof(r->reason)) == 0;
 		r->parsed_rev = r->req_rev;
 		r->tries = 0;
+		r->waits = 0;
+		r->retry_at = 0;
 	}
 	if (!r->valid) {
 		ctrl_req_abort(r);
@@ -205,6 +206,6 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 			break;
 		}
 	}
-	if (r->act == ACT_NONE)
+	if (r->act == ACT_NONE && !ctrl_round_backoff(c, r))
 		enqueue(c, r);
 }

@@ -13,11 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/spec.h"
 #include "controller/core.h"
 
-#define SENT_MAX 8
+#define SENT_MAX 32
 
 /* One txn the controller sent: its compares and success ops as text
  * ("mod /fs/status/r1 = 0", "put /fs/assign/h2/r1", "del /fs/rounds/r1"),
@@ -415,6 +416,179 @@ static void test_unschedulable(void **state)
 	env_free(e);
 }
 
+
+static void put_bid(struct env *e, const char *host, const char *id,
+		    const struct fs_bid *b, int64_t rev)
+{
+	char *js = fs_bid_format(b), *key = dupf("/fs/bids/%s/%s", host, id);
+
+	assert_non_null(js);
+	put(e, key, js, rev);
+	free(js);
+	free(key);
+}
+
+/* The last txn sent, which must be the n-th. */
+static struct sent *sent_nth(struct env *e, size_t n)
+{
+	assert_int_equal(e->n_sent, n);
+	return &e->sent[n - 1];
+}
+
+/* Does some op of s put a value containing sub? */
+static bool puts_with(const struct sent *s, const char *sub)
+{
+	for (size_t i = 0; i < s->n_op; i++)
+		if (s->val[i] && strstr(s->val[i], sub))
+			return true;
+	return false;
+}
+
+/* Runs the loop until n txns were sent (a timer's work), 5 s at most. */
+static void run_until_sent(struct env *e, size_t n)
+{
+	for (int i = 0; i < 500 && e->n_sent < n; i++) {
+		ev_run(e->loop, EVRUN_ONCE | EVRUN_NOWAIT);
+		ctrl_pass(e->c);
+		if (e->n_sent < n)
+			usleep(10 * 1000);
+	}
+	assert_int_equal(e->n_sent, n);
+}
+
+/* Item 28 of issue 13: rounds that close at their timeout without a bid
+ * (the invited hosts were silent: stopped, slow, overloaded) are no
+ * refusal.  The request was marked "unschedulable: no host bid to take
+ * it" after max_attempts such rounds and never retried (a silent host is
+ * no capacity change); it must wait for bids instead, its status saying
+ * so, and try again with a longer round after a backoff. */
+static void test_silent_round_retried(void **state)
+{
+	struct env *e = env_new(CTRL_BID_SAMPLE);
+	struct fs_bid b = {.fits = true, .score = 0.2};
+	struct sent *s;
+	int64_t rev = 10, attempt = 0;
+
+	(void)state;
+	((struct ctrl_config *)e->c->cfg)->bid_timeout_ms = 20;
+	first_pass(e, 8, 8, "r1",
+		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	for (size_t round = 0; round < 4; round++) {
+		size_t n = e->n_sent;
+
+		answer(e, true, rev++, NULL); /* the round is open */
+		assert_int_equal(req(e, "r1")->act, ACT_ROUND);
+		assert_true(req(e, "r1")->round_attempt > attempt);
+		attempt = req(e, "r1")->round_attempt;
+		ctrl_round_close(e->c, req(e, "r1"), true); /* no bid */
+		ctrl_pass(e->c);
+		s = sent_nth(e, n + 1);
+		assert_false(puts_with(s, "unschedulable"));
+		assert_true(puts_with(s, "\"phase\":\"pending\""));
+		assert_true(puts_with(s, "waiting for bids"));
+		assert_true(has(s->op, s->n_op, "del /fs/rounds/r1"));
+		answer(e, true, rev++, NULL);
+		/* no new round at once: after a backoff */
+		ctrl_pass(e->c);
+		assert_int_equal(e->n_sent, n + 1);
+		run_until_sent(e, n + 2);
+		s = &e->sent[n + 1];
+		assert_true(has(s->op, s->n_op, "put /fs/rounds/r1"));
+	}
+	/* The hosts speak again: placed. */
+	answer(e, true, rev++, NULL);
+	b.attempt = req(e, "r1")->round_attempt;
+	put_bid(e, "h1", "r1", &b, rev++);
+	put_bid(e, "h2", "r1", &b, rev++);
+	ctrl_pass(e->c);
+	s = &e->sent[e->n_sent - 1];
+	assert_true(puts_with(s, "\"phase\":\"scheduled\""));
+	answer(e, true, rev++, NULL);
+	assert_int_equal(e->c->m.placements, 1);
+	assert_int_equal(e->c->m.unschedulable, 0);
+	env_free(e);
+}
+
+/* Item 11 of issue 13: a broadcast round invites every host and every
+ * host bids, fit or not; it closed when the bids reached the number of
+ * hosts the cache thought fit, before the one that fits answered. */
+static void test_broadcast_waits_for_all(void **state)
+{
+	struct env *e = env_new(CTRL_BID_BROADCAST);
+	struct fs_bid no = {.attempt = 1, .fits = false,
+			    .reason = "insufficient vcpu"};
+	struct fs_bid yes = {.attempt = 1, .fits = true, .score = 0.1};
+	struct sent *s;
+
+	(void)state;
+	put_host(e, "h1", 1, 2);
+	put_host(e, "h2", 1, 3);
+	put_host(e, "h3", 1, 4);
+	put_host(e, "h4", 64, 5);
+	put(e, "/fs/requests/r1",
+	    "{\"vcpu\":2,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}", 6);
+	ctrl_pass(e->c);
+	s = sent_nth(e, 1);
+	assert_true(has(s->op, s->n_op, "put /fs/rounds/r1"));
+	answer(e, true, 7, NULL);
+	put_bid(e, "h1", "r1", &no, 8);
+	put_bid(e, "h2", "r1", &no, 9);
+	put_bid(e, "h3", "r1", &no, 10);
+	ctrl_pass(e->c);
+	/* three of four hosts said no: still waiting for the fourth */
+	assert_int_equal(e->n_sent, 1);
+	assert_int_equal(req(e, "r1")->act, ACT_ROUND);
+	put_bid(e, "h4", "r1", &yes, 11);
+	ctrl_pass(e->c);
+	s = sent_nth(e, 2);
+	assert_true(has(s->op, s->n_op, "put /fs/assign/h4/r1"));
+	for (int i = 1; i <= 4; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "del /fs/bids/h%d/r1", i);
+		assert_true(has(s->op, s->n_op, want));
+	}
+	answer(e, true, 12, NULL);
+	assert_int_equal(e->c->m.placements, 1);
+	assert_int_equal(e->c->m.rounds, 1);
+	env_free(e);
+}
+
+/* Item 17 of issue 13: a capacity change re-plans every unschedulable
+ * request; one that is still unschedulable for the same reasons has
+ * nothing new to say: no status write (20 requests and 5 cycles of a
+ * small VM made 100). */
+static void test_unschedulable_not_rewritten(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	int64_t rev = 10;
+
+	(void)state;
+	first_pass(e, 4, 8, "big",
+		   "{\"vcpu\":64,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	answer(e, true, 5, NULL);
+	assert_int_equal(req(e, "big")->st.phase, CTRL_UNSCHEDULABLE);
+	for (int i = 0; i < 5; i++) {
+		put(e, "/fs/alloc/h1",
+		    "{\"vcpu\":1,\"memory_mb\":1024,\"vms\":1,\"groups\":{}}",
+		    rev++);
+		ctrl_pass(e->c);
+		put(e, "/fs/alloc/h1",
+		    "{\"vcpu\":0,\"memory_mb\":0,\"vms\":0,\"groups\":{}}",
+		    rev++);
+		assert_true(e->c->pass_all); /* a capacity change */
+		ctrl_pass(e->c);
+		assert_int_equal(e->n_sent, 1);
+		assert_int_equal(req(e, "big")->act, ACT_NONE);
+	}
+	/* A new host is news: the status says so. */
+	put_host(e, "h3", 16, rev++);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_true(puts_with(&e->sent[1], "of 3 hosts"));
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +596,9 @@ int main(void)
 		cmocka_unit_test(test_conflict_next_host),
 		cmocka_unit_test(test_round_commit),
 		cmocka_unit_test(test_unschedulable),
+		cmocka_unit_test(test_silent_round_retried),
+		cmocka_unit_test(test_broadcast_waits_for_all),
+		cmocka_unit_test(test_unschedulable_not_rewritten),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
