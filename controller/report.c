@@ -30,10 +30,8 @@ static void status_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 {
 	(void)t;
 	(void)rev;
-	if (ok) {
-		ctrl_req_round_reset(r);
-		r->round_attempt = 0;
-	}
+	if (ok)
+		ctrl_req_round_closed(r);
 }
 
 static void status_flush_slot(struct ctrl *c, unsigned i)
@@ -96,7 +94,8 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 	r->act = ACT_TXN;
 }
 
-/* Deletes the status (the request is gone and holds nothing). */
+/* Deletes the status and the round key (the request is gone and holds
+ * nothing). */
 void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_STATUS, r->slot, status_done);
@@ -106,8 +105,10 @@ void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 	snprintf(t->what, sizeof(t->what), "forget deleted request %s",
 		 r->id);
 	ctrl_txn_fence(t);
+	/* The request absent: a late copy cannot delete the round of a
+	 * request put again. */
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
-		     ETCD_CMP_MOD, r->st_rev);
+		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
 	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, 0);
 	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);

@@ -204,6 +204,7 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		c->rbatch[r->slot] = t;
 	}
 	r->round_sending = true;
+	r->round_key = true;
 	c->rounds_sending++;
 	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), js,
 		    c->lease);
@@ -255,7 +256,15 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 	r->cands = NULL;
 	r->n_cands = 0;
 	r->cands = calloc(r->n_bids ? r->n_bids : 1, sizeof(*r->cands));
-	for (size_t i = 0; r->cands && i < r->n_bids; i++) {
+	if (!r->cands) {
+		/* Out of memory is no "no bid": plan again, no attempt
+		 * counted (the bids' keys go with the next round's reset). */
+		ctrl_explain_clear(&r->explain);
+		r->act = ACT_NONE;
+		ctrl_req_dirty(r);
+		return;
+	}
+	for (size_t i = 0; i < r->n_bids; i++) {
 		struct ctrl_host *h = ctrl_host_get(c, r->bids[i].host, false);
 
 		if (!r->bids[i].bid.fits || !h || !h->present ||
@@ -314,12 +323,23 @@ static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		ctrl_round_close(r->c, r, true);
 }
 
+/* Deletes the bid keys of r that no open round holds (r->stale). */
+void ctrl_round_gc(struct ctrl *c, struct ctrl_req *r)
+{
+	for (size_t i = 0; i < r->n_stale; i++)
+		ctrl_txn_gc_del(c, r->slot,
+				ctrl_keyf("%sbids/%s/%s", c->prefix,
+					  r->stale[i], r->id));
+	r->n_stale = 0;
+}
+
 /* Starts placing r (popped from the queue). */
 void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 {
 	struct plan_ctx p = {c, r, {0}, 0};
 
 	ctrl_req_round_reset(r);
+	ctrl_round_gc(c, r); /* the last round's bids */
 	r->plan_req_rev = r->req_rev;
 	r->plan_st_rev = r->st_present ? r->st_rev : 0;
 	if (c->cfg->bidding == CTRL_BID_CACHED) {

@@ -202,7 +202,7 @@ void ctrl_txn_gc_flush(struct ctrl *c, unsigned i)
  * holds ops).  Best effort: a bid left behind is harmless (the agent
  * ignores bids of closed rounds) and goes with its host's lease.
  */
-static void gc_del(struct ctrl *c, unsigned slot, char *key)
+void ctrl_txn_gc_del(struct ctrl *c, unsigned slot, char *key)
 {
 	struct ctrl_txn *t = c->gbatch[slot];
 
@@ -226,7 +226,8 @@ static void gc_del(struct ctrl *c, unsigned slot, char *key)
 /* Ops that close r's round: the round key and one per bid. */
 size_t ctrl_txn_round_ops(const struct ctrl_req *r)
 {
-	return r->round_attempt || r->n_bids ? 1 + r->n_bids : 0;
+	return r->round_attempt || r->n_bids || r->round_key ? 1 + r->n_bids
+							      : 0;
 }
 
 /* Adds the deletes closing r's round to t, keeping the ops that do not
@@ -246,7 +247,7 @@ void ctrl_txn_round_close(struct ctrl *c, struct ctrl_txn *t,
 		if (ctrl_txn_room(t, 0, 1, kb))
 			ctrl_txn_op(t, k, NULL, 0);
 		else
-			gc_del(c, r->slot, k);
+			ctrl_txn_gc_del(c, r->slot, k);
 	}
 }
 

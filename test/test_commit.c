@@ -589,6 +589,127 @@ static void test_unschedulable_not_rewritten(void **state)
 	env_free(e);
 }
 
+/* Is op one of the success ops of the txns sent from the from-th on? */
+static bool sent_op(const struct env *e, size_t from, const char *op)
+{
+	for (size_t i = from; i < e->n_sent; i++)
+		if (has(e->sent[i].op, e->sent[i].n_op, op))
+			return true;
+	return false;
+}
+
+/* Answers every txn not answered yet as succeeded. */
+static void answer_all(struct env *e, int64_t *rev)
+{
+	while (e->n_answered < e->n_sent)
+		answer(e, true, (*rev)++, NULL);
+}
+
+/* Item 12 of issue 13: every round and bid key the scheduler makes has
+ * an owner that deletes it.  A request deleted while its first round is
+ * open left rounds/<id> and its bids; a bid that came after its round
+ * closed (late), and the bids of a hand-written round, stayed for as
+ * long as their host's lease. */
+static void test_round_keys_deleted(void **state)
+{
+	struct env *e = env_new(CTRL_BID_SAMPLE);
+	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
+	int64_t rev = 10;
+	size_t n;
+
+	(void)state;
+	/* deleted while its round is open */
+	first_pass(e, 8, 8, "r1",
+		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	answer(e, true, rev++, NULL);
+	put_bid(e, "h1", "r1", &b, rev++);
+	ctrl_pass(e->c);
+	n = e->n_sent;
+	ctrl_cache_del(e->c, "/fs/requests/r1", rev++);
+	ctrl_pass(e->c);
+	assert_true(sent_op(e, n, "del /fs/rounds/r1"));
+	assert_true(sent_op(e, n, "del /fs/bids/h1/r1"));
+	answer_all(e, &rev);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, "r1", false));
+
+	/* a late bid, after its round closed and committed */
+	put(e, "/fs/requests/r2",
+	    "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}", rev++);
+	ctrl_pass(e->c);
+	answer_all(e, &rev); /* round open */
+	b.attempt = req(e, "r2")->round_attempt;
+	put_bid(e, "h1", "r2", &b, rev++);
+	ctrl_round_close(e->c, req(e, "r2"), true); /* h2 silent */
+	ctrl_pass(e->c);
+	assert_true(sent_op(e, e->n_sent - 1, "put /fs/assign/h1/r2"));
+	answer_all(e, &rev);
+	n = e->n_sent;
+	put_bid(e, "h2", "r2", &b, rev++);
+	ctrl_pass(e->c);
+	assert_true(sent_op(e, n, "del /fs/bids/h2/r2"));
+	answer_all(e, &rev);
+
+	/* a hand-written round for no request, listed, and its bids */
+	n = e->n_sent;
+	put(e, "/fs/rounds/r9", "{\"attempt\":1,\"need\":{\"vcpu\":1,"
+				"\"memory_mb\":1024}}", rev++);
+	put_bid(e, "h1", "r9", &b, rev++);
+	ctrl_pass(e->c);
+	assert_true(sent_op(e, n, "del /fs/rounds/r9"));
+	assert_true(sent_op(e, n, "del /fs/bids/h1/r9"));
+	answer_all(e, &rev);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, "r9", false));
+	env_free(e);
+}
+
+/* Item 12 of issue 13: bids of a round that closed with no bid that fits
+ * (the request plans again and opens a new round) are deleted too. */
+static void test_replan_deletes_bids(void **state)
+{
+	struct env *e = env_new(CTRL_BID_SAMPLE);
+	struct fs_bid no = {.attempt = 1, .fits = false,
+			    .reason = "insufficient memory"};
+	int64_t rev = 10;
+	size_t n;
+
+	(void)state;
+	first_pass(e, 8, 8, "r1",
+		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	answer(e, true, rev++, NULL);
+	put_bid(e, "h1", "r1", &no, rev++);
+	put_bid(e, "h2", "r1", &no, rev++);
+	n = e->n_sent;
+	ctrl_pass(e->c); /* closed: both said no; a new round */
+	assert_true(sent_op(e, n, "put /fs/rounds/r1"));
+	assert_true(sent_op(e, n, "del /fs/bids/h1/r1"));
+	assert_true(sent_op(e, n, "del /fs/bids/h2/r1"));
+	assert_false(sent_op(e, n, "del /fs/rounds/r1"));
+	env_free(e);
+}
+
+/* Item 14 of issue 13: after a graceful handoff the old coordinator's
+ * round key is still there (its lease lives) with attempt 1; the new
+ * coordinator's first round reused attempt 1, which agents skip as a
+ * re-list of a round they answered, and it timed out.  The listed round
+ * makes the next one's attempt higher. */
+static void test_handoff_round_attempt(void **state)
+{
+	struct env *e = env_new(CTRL_BID_SAMPLE);
+	struct sent *s;
+
+	(void)state;
+	put(e, "/fs/rounds/r1", "{\"attempt\":1,\"need\":{\"vcpu\":1,"
+				"\"memory_mb\":1024}}", 1);
+	s = first_pass(e, 8, 8, "r1",
+		       "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	assert_true(has(s->op, s->n_op, "put /fs/rounds/r1"));
+	assert_null(strstr(s->val[0], "\"attempt\":1,"));
+	assert_non_null(strstr(s->val[0], "\"attempt\":2"));
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -599,6 +720,9 @@ int main(void)
 		cmocka_unit_test(test_silent_round_retried),
 		cmocka_unit_test(test_broadcast_waits_for_all),
 		cmocka_unit_test(test_unschedulable_not_rewritten),
+		cmocka_unit_test(test_round_keys_deleted),
+		cmocka_unit_test(test_replan_deletes_bids),
+		cmocka_unit_test(test_handoff_round_attempt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
