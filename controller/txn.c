@@ -323,6 +323,126 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 	ctrl_txn_free(t);
 }
 
+/* The success ops of t replayed into the cache at rev. */
+static void replay_ok(struct ctrl *c, struct ctrl_txn *t, int64_t rev)
+{
+	for (size_t i = 0; i < t->n_ok; i++) {
+		struct tb_str *o = &t->ops[i];
+		char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+
+		if (o->del)
+			ctrl_cache_del(c, o->key, rev);
+		else if (o->st && !ctrl_key_split(c, o->key, kind, a, b))
+			ctrl_cache_status(c, o->key, a, NULL, 0, o->st, rev);
+		else if (o->need && !ctrl_key_split(c, o->key, kind, a, b))
+			ctrl_cache_assign(c, o->key, a, b, NULL, 0, o->need,
+					  rev);
+		else
+			ctrl_cache_put(c, o->key, o->val, o->len, 0, rev);
+	}
+}
+
+/* The first put of t, or NULL (deletes only). */
+static const struct tb_str *first_put(const struct ctrl_txn *t, size_t *at)
+{
+	for (size_t i = 0; i < t->n_ok; i++) {
+		if (!t->ops[i].del) {
+			*at = i;
+			return &t->ops[i];
+		}
+	}
+	return NULL;
+}
+
+/* The read of what a txn of unknown outcome wrote came back: it landed
+ * when its first put's key holds our value (values are unique: a status
+ * has its time, a round its deadline, an assignment its request
+ * revision, and a txn is atomic), and is then replayed as if answered;
+ * else what was read goes into the cache and the txn failed, answered:
+ * its requests retry with compares on what was read, so that a late copy
+ * of either fails. */
+static void on_read(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res)
+{
+	struct ctrl_txn *t = arg;
+	struct ctrl *c = t->c;
+	const struct tb_str *p;
+	size_t at = 0;
+	int64_t landed = 0;
+
+	if (c->inflight)
+		c->inflight--;
+	if (err) {
+		c->m.txn_errors++;
+		if (err->code != ETCD_ECANCELED) {
+			fs_warn("%s: reading what landed: %s (%s); will "
+				"retry at the next pass",
+				t->what, etcd_strerror(err->code),
+				err->message);
+			ctrl_watch_relist(c, 1.0);
+		}
+		txn_done(t, false, 0);
+		return;
+	}
+	p = first_put(t, &at);
+	if (p && at < res->n_responses &&
+	    res->responses[at].type == ETCD_OP_RANGE &&
+	    res->responses[at].u.range.n_kvs == 1) {
+		const struct etcd_kv *kv = &res->responses[at].u.range.kvs[0];
+
+		if (kv->value_len == p->len &&
+		    memcmp(kv->value, p->val, p->len) == 0)
+			landed = kv->mod_revision;
+	}
+	t->answered = true;
+	if (landed) {
+		fs_info("%s: landed at revision %lld after all",
+			t->what, (long long)landed);
+		replay_ok(c, t, landed);
+		txn_done(t, true, landed);
+		return;
+	}
+	for (size_t i = 0; i < res->n_responses && i < t->n_ok; i++) {
+		const struct etcd_op_result *o = &res->responses[i];
+
+		if (o->type != ETCD_OP_RANGE)
+			continue;
+		if (o->u.range.n_kvs) {
+			const struct etcd_kv *kv = &o->u.range.kvs[0];
+
+			ctrl_cache_put(c, kv->key, kv->value, kv->value_len,
+				       kv->create_revision, kv->mod_revision);
+		} else {
+			ctrl_cache_del(c, t->ops[i].key, res->header.revision);
+		}
+	}
+	txn_done(t, false, 0);
+}
+
+/* t may have been applied (etcd.h: outcome_unknown): reads the keys it
+ * writes instead of guessing (a commit that landed unseen was planned
+ * again, in bid modes with a new round whose keys leaked, and missed
+ * placements_total).  0, or <0 when the read cannot be sent. */
+static int read_back(struct ctrl_txn *t)
+{
+	struct ctrl *c = t->c;
+	struct etcd_op ops[TXN_MAX];
+	struct etcd_txn_req req = {.success = ops, .n_success = t->n_ok};
+	size_t at;
+	int rc;
+
+	if (!first_put(t, &at))
+		return -EINVAL;
+	for (size_t i = 0; i < t->n_ok; i++)
+		ops[i] = (struct etcd_op){.type = ETCD_OP_RANGE,
+					  .u.range = {.key = t->ops[i].key}};
+	rc = c->hooks.txn ? c->hooks.txn(c, &req, on_read, t)
+			  : etcd_kv_txn(c->etcd, &req, on_read, t);
+	if (rc == 0)
+		c->inflight++;
+	return rc;
+}
+
 static void on_txn(void *arg, const struct etcd_error *err,
 		   const struct etcd_txn_result *res)
 {
@@ -333,6 +453,14 @@ static void on_txn(void *arg, const struct etcd_error *err,
 		c->inflight--;
 	if (err) {
 		c->m.txn_errors++;
+		if (err->outcome_unknown && err->code != ETCD_ECANCELED &&
+		    read_back(t) == 0) {
+			fs_warn("%s: etcd error: %s (%s); it may have landed: "
+				"reading it back",
+				t->what, etcd_strerror(err->code),
+				err->message);
+			return;
+		}
 		if (err->code != ETCD_ECANCELED) {
 			fs_warn("%s: etcd error: %s (%s); will retry at the "
 				"next pass",
@@ -347,25 +475,7 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	}
 	t->answered = true;
 	if (res->succeeded) {
-		for (size_t i = 0; i < t->n_ok; i++) {
-			struct tb_str *o = &t->ops[i];
-			char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
-
-			if (o->del)
-				ctrl_cache_del(c, o->key, res->header.revision);
-			else if (o->st &&
-				 !ctrl_key_split(c, o->key, kind, a, b))
-				ctrl_cache_status(c, o->key, a, NULL, 0, o->st,
-						  res->header.revision);
-			else if (o->need &&
-				 !ctrl_key_split(c, o->key, kind, a, b))
-				ctrl_cache_assign(c, o->key, a, b, NULL, 0,
-						  o->need,
-						  res->header.revision);
-			else
-				ctrl_cache_put(c, o->key, o->val, o->len, 0,
-					       res->header.revision);
-		}
+		replay_ok(c, t, res->header.revision);
 	} else {
 		if (t->kind == TXN_COMMIT)
 			c->m.commit_conflicts++;
