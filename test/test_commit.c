@@ -197,6 +197,14 @@ static struct env *env_new(int bidding)
 static void env_free(struct env *e)
 {
 	const struct ctrl_config *cfg = e->c->cfg;
+	struct etcd_error cancel = {.code = ETCD_ECANCELED};
+
+	/* txns left unanswered end as the client ends them when freed */
+	while (e->n_answered < e->n_sent) {
+		struct sent *s = &e->sent[e->n_answered++];
+
+		s->cb(s->arg, &cancel, NULL);
+	}
 
 	ctrl_core_clear(e->c);
 	free(e->c);
