@@ -785,6 +785,50 @@ static void test_unknown_outcome_read_back(void **state)
 	env_free(e);
 }
 
+/* The read-back finds none of the commit's writes: it did not land (yet);
+ * the request goes to its next bid with compares on what was read, no
+ * new round. */
+static void test_unknown_outcome_not_landed(void **state)
+{
+	struct env *e = env_new(CTRL_BID_SAMPLE);
+	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
+	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
+				 .outcome_unknown = true};
+	struct etcd_op_result rs[TXN_MAX];
+	struct etcd_txn_result res = {.header = {.revision = 30},
+				      .succeeded = true};
+	struct sent *cm, *rd, *s;
+	int64_t rev = 10;
+
+	(void)state;
+	first_pass(e, 8, 8, "r1",
+		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	answer(e, true, rev++, NULL);
+	put_bid(e, "h1", "r1", &b, rev++);
+	put_bid(e, "h2", "r1", &b, rev++);
+	ctrl_pass(e->c);
+	cm = sent_nth(e, 2);
+	e->n_answered++;
+	cm->cb(cm->arg, &err, NULL);
+	rd = sent_nth(e, 3);
+	for (size_t i = 0; i < rd->n_op; i++)
+		rs[i] = (struct etcd_op_result){.type = ETCD_OP_RANGE};
+	res.responses = rs;
+	res.n_responses = rd->n_op;
+	e->n_answered++;
+	rd->cb(rd->arg, NULL, &res);
+	assert_int_equal(e->c->m.placements, 0);
+	assert_int_equal(req(e, "r1")->act, ACT_READY);
+	ctrl_pass(e->c);
+	s = sent_nth(e, 4);
+	assert_true(puts_with(s, "\"phase\":\"scheduled\""));
+	assert_false(has(s->op, s->n_op, "put /fs/rounds/r1"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 0"));
+	answer(e, true, 31, NULL);
+	assert_int_equal(e->c->m.placements, 1);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_replan_deletes_bids),
 		cmocka_unit_test(test_handoff_round_attempt),
 		cmocka_unit_test(test_unknown_outcome_read_back),
+		cmocka_unit_test(test_unknown_outcome_not_landed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
