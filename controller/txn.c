@@ -342,6 +342,42 @@ static void replay_ok(struct ctrl *c, struct ctrl_txn *t, int64_t rev)
 	}
 }
 
+/* t got no answer: failed, unanswered (its requests wait for the next
+ * pass). */
+static void txn_failed(struct ctrl_txn *t, const struct etcd_error *err,
+		       const char *doing)
+{
+	struct ctrl *c = t->c;
+
+	c->m.txn_errors++;
+	if (err->code != ETCD_ECANCELED) {
+		fs_warn("%s: %setcd error: %s (%s); will retry at the next "
+			"pass",
+			t->what, doing, etcd_strerror(err->code), err->message);
+		/* It may have landed unseen, and its status and assign
+		 * writes are not watched: read them back. */
+		ctrl_watch_relist(c, 1.0);
+	}
+	txn_done(t, false, 0);
+}
+
+/* What a range of key read (at rev) into the cache. */
+static void cache_range(struct ctrl *c, const struct etcd_op_result *o,
+			const char *key, int64_t rev)
+{
+	const struct etcd_kv *kv;
+
+	if (o->type != ETCD_OP_RANGE)
+		return;
+	if (!o->u.range.n_kvs) {
+		ctrl_cache_del(c, key, rev);
+		return;
+	}
+	kv = &o->u.range.kvs[0];
+	ctrl_cache_put(c, kv->key, kv->value, kv->value_len,
+		       kv->create_revision, kv->mod_revision);
+}
+
 /* The first put of t, or NULL (deletes only). */
 static const struct tb_str *first_put(const struct ctrl_txn *t, size_t *at)
 {
@@ -373,15 +409,7 @@ static void on_read(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	if (err) {
-		c->m.txn_errors++;
-		if (err->code != ETCD_ECANCELED) {
-			fs_warn("%s: reading what landed: %s (%s); will "
-				"retry at the next pass",
-				t->what, etcd_strerror(err->code),
-				err->message);
-			ctrl_watch_relist(c, 1.0);
-		}
-		txn_done(t, false, 0);
+		txn_failed(t, err, "reading what landed: ");
 		return;
 	}
 	p = first_put(t, &at);
@@ -402,20 +430,9 @@ static void on_read(void *arg, const struct etcd_error *err,
 		txn_done(t, true, landed);
 		return;
 	}
-	for (size_t i = 0; i < res->n_responses && i < t->n_ok; i++) {
-		const struct etcd_op_result *o = &res->responses[i];
-
-		if (o->type != ETCD_OP_RANGE)
-			continue;
-		if (o->u.range.n_kvs) {
-			const struct etcd_kv *kv = &o->u.range.kvs[0];
-
-			ctrl_cache_put(c, kv->key, kv->value, kv->value_len,
-				       kv->create_revision, kv->mod_revision);
-		} else {
-			ctrl_cache_del(c, t->ops[i].key, res->header.revision);
-		}
-	}
+	for (size_t i = 0; i < res->n_responses && i < t->n_ok; i++)
+		cache_range(c, &res->responses[i], t->ops[i].key,
+			    res->header.revision);
 	txn_done(t, false, 0);
 }
 
@@ -452,25 +469,16 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	if (err) {
-		c->m.txn_errors++;
 		if (err->outcome_unknown && err->code != ETCD_ECANCELED &&
 		    read_back(t) == 0) {
+			c->m.txn_errors++;
 			fs_warn("%s: etcd error: %s (%s); it may have landed: "
 				"reading it back",
 				t->what, etcd_strerror(err->code),
 				err->message);
 			return;
 		}
-		if (err->code != ETCD_ECANCELED) {
-			fs_warn("%s: etcd error: %s (%s); will retry at the "
-				"next pass",
-				t->what, etcd_strerror(err->code),
-				err->message);
-			/* It may have landed unseen, and its status and
-			 * assign writes are not watched: read them back. */
-			ctrl_watch_relist(c, 1.0);
-		}
-		txn_done(t, false, 0);
+		txn_failed(t, err, "");
 		return;
 	}
 	t->answered = true;
@@ -479,22 +487,10 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	} else {
 		if (t->kind == TXN_COMMIT)
 			c->m.commit_conflicts++;
-		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++) {
-			const struct etcd_op_result *o = &res->responses[i];
-
-			if (o->type != ETCD_OP_RANGE)
-				continue;
-			if (o->u.range.n_kvs) {
-				const struct etcd_kv *kv = &o->u.range.kvs[0];
-
-				ctrl_cache_put(
-				    c, kv->key, kv->value, kv->value_len,
-				    kv->create_revision, kv->mod_revision);
-			} else {
-				ctrl_cache_del(c, t->ko[i].u.range.key,
-					       res->header.revision);
-			}
-		}
+		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++)
+			cache_range(c, &res->responses[i],
+				    t->ko[i].u.range.key,
+				    res->header.revision);
 		/* The fence is always the first compare. */
 		if (t->n_ko && res->n_responses &&
 		    res->responses[0].type == ETCD_OP_RANGE) {

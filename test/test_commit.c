@@ -599,6 +599,15 @@ static void test_unschedulable_not_rewritten(void **state)
 	env_free(e);
 }
 
+/* Hosts h1 and h2 (8 vCPU), request r1 (1 vCPU) and its sample round
+ * open (its put answered at revision 10). */
+static void open_round(struct env *e)
+{
+	first_pass(e, 8, 8, "r1",
+		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
+	answer(e, true, 10, NULL);
+}
+
 /* Is op one of the success ops of the txns sent from the from-th on? */
 static bool sent_op(const struct env *e, size_t from, const char *op)
 {
@@ -629,9 +638,8 @@ static void test_round_keys_deleted(void **state)
 
 	(void)state;
 	/* deleted while its round is open */
-	first_pass(e, 8, 8, "r1",
-		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	answer(e, true, rev++, NULL);
+	open_round(e);
+	rev++;
 	put_bid(e, "h1", "r1", &b, rev++);
 	ctrl_pass(e->c);
 	n = e->n_sent;
@@ -685,9 +693,8 @@ static void test_replan_deletes_bids(void **state)
 	size_t n;
 
 	(void)state;
-	first_pass(e, 8, 8, "r1",
-		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	answer(e, true, rev++, NULL);
+	open_round(e);
+	rev++;
 	put_bid(e, "h1", "r1", &no, rev++);
 	put_bid(e, "h2", "r1", &no, rev++);
 	n = e->n_sent;
@@ -720,6 +727,30 @@ static void test_handoff_round_attempt(void **state)
 	env_free(e);
 }
 
+/* r1 in a sample round that h1 and h2 bid on; its commit times out with
+ * its outcome unknown (etcd may have applied it): the commit sent
+ * (*ret_cm), and the read back that follows (returned). */
+static struct sent *commit_unknown(struct env *e, struct sent **ret_cm)
+{
+	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
+	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
+				 .outcome_unknown = true};
+	struct sent *cm;
+	int64_t rev = 10;
+
+	open_round(e);
+	rev++;
+	put_bid(e, "h1", "r1", &b, rev++);
+	put_bid(e, "h2", "r1", &b, rev++);
+	ctrl_pass(e->c);
+	cm = sent_nth(e, 2);
+	assert_true(puts_with(cm, "\"phase\":\"scheduled\""));
+	e->n_answered++;
+	cm->cb(cm->arg, &err, NULL);
+	*ret_cm = cm;
+	return sent_nth(e, 3);
+}
+
 /* Item 13 of issue 13: a commit whose answer was lost (a timeout: etcd
  * may have applied it) but which landed.  It was taken as failed: the
  * request planned again, opened a new round whose key and bids leaked,
@@ -728,29 +759,14 @@ static void test_handoff_round_attempt(void **state)
 static void test_unknown_outcome_read_back(void **state)
 {
 	struct env *e = env_new(CTRL_BID_SAMPLE);
-	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
-	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
-				 .outcome_unknown = true};
 	struct etcd_kv kvs[TXN_MAX];
 	struct etcd_op_result rs[TXN_MAX];
 	struct etcd_txn_result res = {.header = {.revision = 30},
 				      .succeeded = true};
 	struct sent *cm, *rd;
-	int64_t rev = 10;
 
 	(void)state;
-	first_pass(e, 8, 8, "r1",
-		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	answer(e, true, rev++, NULL);
-	put_bid(e, "h1", "r1", &b, rev++);
-	put_bid(e, "h2", "r1", &b, rev++);
-	ctrl_pass(e->c);
-	cm = sent_nth(e, 2);
-	assert_true(puts_with(cm, "\"phase\":\"scheduled\""));
-	/* the commit times out */
-	e->n_answered++;
-	cm->cb(cm->arg, &err, NULL);
-	rd = sent_nth(e, 3);
+	rd = commit_unknown(e, &cm);
 	assert_int_equal(rd->n_cmp, 0);
 	assert_int_equal(rd->n_op, cm->n_op);
 	for (size_t i = 0; i < cm->n_op; i++) {
@@ -791,26 +807,13 @@ static void test_unknown_outcome_read_back(void **state)
 static void test_unknown_outcome_not_landed(void **state)
 {
 	struct env *e = env_new(CTRL_BID_SAMPLE);
-	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
-	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
-				 .outcome_unknown = true};
 	struct etcd_op_result rs[TXN_MAX];
 	struct etcd_txn_result res = {.header = {.revision = 30},
 				      .succeeded = true};
 	struct sent *cm, *rd, *s;
-	int64_t rev = 10;
 
 	(void)state;
-	first_pass(e, 8, 8, "r1",
-		   "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	answer(e, true, rev++, NULL);
-	put_bid(e, "h1", "r1", &b, rev++);
-	put_bid(e, "h2", "r1", &b, rev++);
-	ctrl_pass(e->c);
-	cm = sent_nth(e, 2);
-	e->n_answered++;
-	cm->cb(cm->arg, &err, NULL);
-	rd = sent_nth(e, 3);
+	rd = commit_unknown(e, &cm);
 	for (size_t i = 0; i < rd->n_op; i++)
 		rs[i] = (struct etcd_op_result){.type = ETCD_OP_RANGE};
 	res.responses = rs;

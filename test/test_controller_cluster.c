@@ -926,15 +926,21 @@ static bool cond_hosts(struct env *e, struct census *cs, void *arg)
 	return all;
 }
 
-static bool cond_no_bids(struct env *e, struct census *cs, void *arg)
+/* No key under P/<arg>/. */
+static bool cond_none_under(struct env *e, struct census *cs, void *arg)
 {
-	struct etcd_sync_range *r = get_prefix(e, "bids");
+	struct etcd_sync_range *r = get_prefix(e, arg);
 	bool none = r && r->n_kvs == 0;
 
 	(void)cs;
-	(void)arg;
 	etcd_sync_range_free(r);
 	return none;
+}
+
+static bool cond_no_bids(struct env *e, struct census *cs, void *arg)
+{
+	(void)arg;
+	return cond_none_under(e, cs, "bids");
 }
 
 /*
@@ -1031,16 +1037,6 @@ static void test_round_scoring(void **state)
 	fs_round_clear(&rd);
 }
 
-static bool cond_no_rounds(struct env *e, struct census *cs, void *arg)
-{
-	struct etcd_sync_range *r = get_prefix(e, "rounds");
-	bool none = r && r->n_kvs == 0;
-
-	(void)cs;
-	(void)arg;
-	etcd_sync_range_free(r);
-	return none;
-}
 
 /* Issue 13 item 28: an agent stopped for 5 s (its lease of 10 s keeps
  * its hosts registered) during a burst of sample rounds: the rounds that
@@ -1073,7 +1069,7 @@ static void test_silent_hosts_retried(void **state)
 	assert_int_equal(cs.alloc_vms, n);
 	if (!await(e, cond_no_bids, NULL, 20, &cs))
 		fail_msg("bid keys left behind (logs in %s)", e->h->dir);
-	if (!await(e, cond_no_rounds, NULL, 20, &cs))
+	if (!await(e, cond_none_under, "rounds", 20, &cs))
 		fail_msg("round keys left behind (logs in %s)", e->h->dir);
 }
 
