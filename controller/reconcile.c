@@ -43,6 +43,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		/* The next coordinator's list reads them. */
 		ctrl_req_abort(r);
 		r->n_stale = 0;
+		r->round_key = false;
 		return;
 	}
 	decide(c, r);

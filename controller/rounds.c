@@ -232,7 +232,7 @@ static void round_wait(struct ctrl *c, struct ctrl_req *r,
 	memset(ex, 0, sizeof(*ex));
 	ctrl_report_reason(&s,
 			   "waiting for bids: no bid before timeout from %zu "
-			   "of %zu invited hosts; next round in %.1f s",
+			   "of %zu invited hosts; next round in %.3g s",
 			   silent, expect, delay);
 	fs_info("%s: %s", r->id, s.reason);
 	ctrl_report_status(c, r, &s, "wait for bids");
