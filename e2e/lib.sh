@@ -12,7 +12,8 @@ E2E_PIDS=()
 
 e2e_cleanup() {
 	local rc=$?
-	for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	# SIGCONT too: a process a fault left stopped would never see SIGTERM.
+	for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
 	for p in "${E2E_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ "$rc" -ne 0 ]; then
 		echo "--- logs of the failed run ($E2E_TMP):"
@@ -35,11 +36,11 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# e2e_spawn NAME CMD...: runs CMD in the background, log in $E2E_TMP/NAME.log;
-# its PID is in $SPAWNED.
+# e2e_spawn NAME CMD...: runs CMD in the background, log in $E2E_TMP/NAME.log
+# (appended: a restarted process keeps its history); its PID is in $SPAWNED.
 e2e_spawn() {
 	local name=$1; shift
-	"$@" >"$E2E_TMP/$name.log" 2>&1 &
+	"$@" >>"$E2E_TMP/$name.log" 2>&1 &
 	SPAWNED=$!
 	E2E_PIDS+=("$SPAWNED")
 }
@@ -103,4 +104,157 @@ phase_is() { [ "$(field "$P/status/$1" phase)" = "$2" ]; }
 spec() {
 	printf '{"vcpu":%s,"memoryInMb":%s,"kernel":{"image":"ghcr.io/example/kernel:6.1","filename":"boot/vmlinux"},"rootVolume":{"id":"root","source":{"containerSource":"ghcr.io/example/ubuntu:22.04"}},"interfaces":[{"deviceId":"eth1","type":"TAP"}]%s}' \
 		"$1" "$2" "${3:+,$3}"
+}
+
+# --- Faults: a 3-member etcd, daemons by name, bursts, the checker -------
+# (e2e/test_faults_*.sh).  Every wait is on an event or a polled state
+# with a bound; a sleep only stands for the length of a fault.
+
+# e2e_cluster_start [N]: N (default 3) etcd members on loopback, each with
+# its own client and peer port and data dir, --initial-cluster of all.
+# EP lists every client URL (etcdctl's --endpoints), EPL the same for a
+# daemon's --set etcd.endpoints=[$EPL]; member i is M_NAME[i], M_URL[i],
+# M_PID[i].
+e2e_cluster_start() {
+	local n=${1:-3} i init=""
+	M_NAME=() M_URL=() M_PEER=() M_PID=()
+	for ((i = 0; i < n; i++)); do
+		M_NAME[i]=m$i
+		M_URL[i]=http://127.0.0.1:$(free_port)
+		M_PEER[i]=http://127.0.0.1:$(free_port)
+		init+="${init:+,}m$i=${M_PEER[i]}"
+	done
+	M_INIT=$init
+	EP=$(IFS=,; echo "${M_URL[*]}")
+	EPL=$EP
+	for ((i = 0; i < n; i++)); do e2e_member_run "$i"; done
+	wait_for 30 "etcd cluster of $n healthy" E endpoint health
+}
+
+# e2e_member_run I: starts (or restarts, on its data dir) member I.
+e2e_member_run() {
+	local i=$1
+	e2e_spawn "etcd-m$i" etcd --name "m$i" --data-dir "$E2E_TMP/m$i" \
+		--listen-client-urls "${M_URL[i]}" --advertise-client-urls "${M_URL[i]}" \
+		--listen-peer-urls "${M_PEER[i]}" --initial-advertise-peer-urls "${M_PEER[i]}" \
+		--initial-cluster "$M_INIT" --initial-cluster-state new \
+		--initial-cluster-token "e2e-$$" --log-level warn \
+		${E2E_ETCD_ARGS:-}
+	M_PID[i]=$SPAWNED
+}
+
+# e2e_member_kill I (kill -9, data dir kept), _stop I (SIGSTOP), _cont I.
+e2e_member_kill() { kill -KILL "${M_PID[$1]}"; wait "${M_PID[$1]}" 2>/dev/null || true; }
+e2e_member_stop() { kill -STOP "${M_PID[$1]}"; }
+e2e_member_cont() { kill -CONT "${M_PID[$1]}"; }
+
+# member_healthy I: member I answers a linearizable read.
+member_healthy() { etcdctl --endpoints="${M_URL[$1]}" --command-timeout=2s endpoint health; }
+
+# e2e_leader: prints the index of the member that is raft leader (as the
+# members that answer see it); fails if none answers within 2 s.
+e2e_leader() {
+	etcdctl --endpoints="$EP" --command-timeout=2s endpoint status -w json 2>/dev/null |
+		/usr/bin/python3 -c '
+import json, sys
+urls = sys.argv[1].split(",")
+for s in json.load(sys.stdin):
+    st = s["Status"]
+    if st["header"]["member_id"] == st["leader"]:
+        print(urls.index(s["Endpoint"])); break
+else:
+    sys.exit(1)' "$EP"
+}
+
+# has_leader: some member answers and names a leader that is up.
+has_leader() { e2e_leader >/dev/null; }
+
+# e2e_ctrl NAME [--set ...]: a controller with every endpoint, short
+# leases and timeouts; PID in CTRL[NAME].  Again with NAME restarts it.
+declare -A CTRL AGENT
+CTRL_ARGS=() AGENT_ARGS=()
+e2e_ctrl() {
+	local name=$1; shift
+	e2e_spawn "ctrl-$name" "$B/flintsched-controller" --set "etcd.endpoints=[${EPL:-$EP}]" \
+		--set controller.name="$name" --set controller.lease_ttl_s=3 \
+		--set etcd.request_timeout_ms=1000 "${CTRL_ARGS[@]}" "$@"
+	CTRL[$name]=$SPAWNED
+}
+
+# e2e_agent NAME [--set ...]: an agent for host NAME (--simulate N in the
+# arguments for N virtual hosts NAME-0..N-1); PID in AGENT[NAME].
+e2e_agent() {
+	local name=$1; shift
+	e2e_spawn "agent-$name" "$B/flintsched-agent" --set "etcd.endpoints=[${EPL:-$EP}]" \
+		--set agent.host="$name" --set agent.lease_ttl_s=3 \
+		--set etcd.request_timeout_ms=1000 "${AGENT_ARGS[@]}" "$@"
+	AGENT[$name]=$SPAWNED
+}
+
+# kill9 PID: a crash, reaped.
+kill9() { kill -KILL "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# hosts_are N: exactly N host records.
+hosts_are() { [ "$(count hosts/)" -eq "$1" ]; }
+
+# coordinator SLOT: the controller that leads slot SLOT (the oldest
+# candidacy key's value), "" if none.
+coordinator() {
+	E get --prefix "$P/election/slot-$1/" -w json | /usr/bin/python3 -c '
+import base64, json, sys
+kvs = json.load(sys.stdin).get("kvs") or []
+if kvs:
+    print(base64.b64decode(min(kvs, key=lambda k: k["create_revision"])["value"]).decode())'
+}
+
+# e2e_burst NAME FROM TO [VCPU MEM]: puts $P/requests/NAME-FROM..TO with
+# etcdctl, 4 at a time, as a submitter would: a put that fails (leader
+# lost, member stopped) is retried, up to 10 times.  Run it with & to
+# fault the cluster while it runs.
+e2e_burst() {
+	local name=$1 from=$2 to=$3 f="$E2E_TMP/spec-${4:-1}-${5:-1024}.json"
+	[ -e "$f" ] || spec "${4:-1}" "${5:-1024}" >"$f"
+	seq -f "$name-%05g" "$from" "$to" | xargs -P 4 -I{} sh -c '
+		for t in 1 2 3 4 5 6 7 8 9 10; do
+			etcdctl --endpoints="$1" --command-timeout=3s put "$2/requests/$3" <"$4" >/dev/null 2>&1 && exit 0
+			sleep 0.3
+		done
+		echo "burst: put $3 failed 10 times" >&2; exit 1' _ "$EP" "$P" {} "$f"
+}
+
+# phase_count PHASE: statuses in PHASE.
+phase_count() { E get --prefix --print-value-only "$P/status/" | grep -c "\"phase\":\"$1\"" || true; }
+running_is() { [ "$(phase_count running)" -eq "$1" ]; }
+statuses_ge() { [ "$(count status/)" -ge "$1" ]; }
+
+# e2e_check [SECS] [ARGS]: the invariant checker (test/tools/fscheck.py)
+# on one snapshot of $P/, polled until it passes or SECS (default 20)
+# have gone; on failure its last report (every violated rule) is printed.
+e2e_check() {
+	local secs=${1:-20}; shift || true
+	local end=$((SECONDS + secs)) out
+	while :; do
+		if out=$(E get --prefix "$P/" -w json | /usr/bin/python3 test/tools/fscheck.py --prefix "$P" "$@"); then
+			ok "checker: $out"
+			return 0
+		fi
+		[ "$SECONDS" -lt "$end" ] || break
+		sleep 0.5
+	done
+	echo "$out" | head -40 >&2
+	fail "checker: $(echo "$out" | grep -c VIOLATION) violation(s) after ${secs}s: $(echo "$out" | sed -n 's/^VIOLATION \([a-z-]*\):.*/\1/p' | sort | uniq -c | tr -s ' \n' ' ')"
+}
+
+# e2e_phases: one line "phase=N ..." of every status, for the log.
+e2e_phases() { E get --prefix --print-value-only "$P/status/" | sed -n 's/.*"phase":"\([a-z]*\)".*/\1/p' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'; echo; }
+
+# put_raw KEY VALUE: puts through etcd's JSON gateway with KEY's escapes
+# (\x00, \xff) decoded, for keys etcdctl cannot take from argv (a NUL).
+put_raw() {
+	/usr/bin/python3 -c '
+import base64, json, sys, urllib.request
+k = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
+body = json.dumps({"key": base64.b64encode(k).decode(),
+                   "value": base64.b64encode(sys.argv[3].encode()).decode()})
+urllib.request.urlopen(sys.argv[1].split(",")[0] + "/v3/kv/put", body.encode(), timeout=5).read()' "$EP" "$1" "$2"
 }
