@@ -13,7 +13,7 @@ E2E_PIDS=()
 e2e_cleanup() {
 	local rc=$?
 	# SIGCONT too: a process a fault left stopped would never see SIGTERM.
-	for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
+	for p in "${E2E_PIDS[@]}"; do { kill "$p" && kill -CONT "$p"; } 2>/dev/null || true; done
 	for p in "${E2E_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ "$rc" -ne 0 ]; then
 		echo "--- logs of the failed run ($E2E_TMP):"
@@ -113,13 +113,13 @@ spec() {
 # e2e_cluster_start [N]: N (default 3) etcd members on loopback, each with
 # its own client and peer port and data dir, --initial-cluster of all.
 # EP lists every client URL (etcdctl's --endpoints), EPL the same for a
-# daemon's --set etcd.endpoints=[$EPL]; member i is M_NAME[i], M_URL[i],
-# M_PID[i].
+# daemon's --set etcd.endpoints=[$EPL]; member i (named m<i>) is M_URL[i],
+# M_PID[i]; E2E_ETCD_ARGS=(...) are given to every member.
+E2E_ETCD_ARGS=()
 e2e_cluster_start() {
 	local n=${1:-3} i init=""
-	M_NAME=() M_URL=() M_PEER=() M_PID=()
+	M_URL=() M_PEER=() M_PID=()
 	for ((i = 0; i < n; i++)); do
-		M_NAME[i]=m$i
 		M_URL[i]=http://127.0.0.1:$(free_port)
 		M_PEER[i]=http://127.0.0.1:$(free_port)
 		init+="${init:+,}m$i=${M_PEER[i]}"
@@ -139,7 +139,7 @@ e2e_member_run() {
 		--listen-peer-urls "${M_PEER[i]}" --initial-advertise-peer-urls "${M_PEER[i]}" \
 		--initial-cluster "$M_INIT" --initial-cluster-state new \
 		--initial-cluster-token "e2e-$$" --log-level warn \
-		${E2E_ETCD_ARGS:-}
+		"${E2E_ETCD_ARGS[@]}"
 	M_PID[i]=$SPAWNED
 }
 
@@ -170,25 +170,28 @@ else:
 has_leader() { e2e_leader >/dev/null; }
 
 # e2e_ctrl NAME [--set ...]: a controller with every endpoint, short
-# leases and timeouts; PID in CTRL[NAME].  Again with NAME restarts it.
-declare -A CTRL AGENT
+# leases and timeouts; PID in CTRL_PID[NAME].  Again with NAME restarts it.
+# shellcheck disable=SC2034 # CTRL_PID and AGENT_PID are read by the tests
+declare -A CTRL_PID AGENT_PID
 CTRL_ARGS=() AGENT_ARGS=()
 e2e_ctrl() {
 	local name=$1; shift
 	e2e_spawn "ctrl-$name" "$B/flintsched-controller" --set "etcd.endpoints=[${EPL:-$EP}]" \
 		--set controller.name="$name" --set controller.lease_ttl_s=3 \
 		--set etcd.request_timeout_ms=1000 "${CTRL_ARGS[@]}" "$@"
-	CTRL[$name]=$SPAWNED
+	# shellcheck disable=SC2034 # read by the tests
+	CTRL_PID[$name]=$SPAWNED
 }
 
 # e2e_agent NAME [--set ...]: an agent for host NAME (--simulate N in the
-# arguments for N virtual hosts NAME-0..N-1); PID in AGENT[NAME].
+# arguments for N virtual hosts NAME-0..N-1); PID in AGENT_PID[NAME].
 e2e_agent() {
 	local name=$1; shift
 	e2e_spawn "agent-$name" "$B/flintsched-agent" --set "etcd.endpoints=[${EPL:-$EP}]" \
 		--set agent.host="$name" --set agent.lease_ttl_s=3 \
 		--set etcd.request_timeout_ms=1000 "${AGENT_ARGS[@]}" "$@"
-	AGENT[$name]=$SPAWNED
+	# shellcheck disable=SC2034 # read by the tests
+	AGENT_PID[$name]=$SPAWNED
 }
 
 # kill9 PID: a crash, reaped.
@@ -214,6 +217,7 @@ if kvs:
 e2e_burst() {
 	local name=$1 from=$2 to=$3 f="$E2E_TMP/spec-${4:-1}-${5:-1024}.json"
 	[ -e "$f" ] || spec "${4:-1}" "${5:-1024}" >"$f"
+	# shellcheck disable=SC2016 # expanded by sh
 	seq -f "$name-%05g" "$from" "$to" | xargs -P 4 -I{} sh -c '
 		for t in 1 2 3 4 5 6 7 8 9 10; do
 			etcdctl --endpoints="$1" --command-timeout=3s put "$2/requests/$3" <"$4" >/dev/null 2>&1 && exit 0
@@ -258,3 +262,83 @@ body = json.dumps({"key": base64.b64encode(k).decode(),
                    "value": base64.b64encode(sys.argv[3].encode()).decode()})
 urllib.request.urlopen(sys.argv[1].split(",")[0] + "/v3/kv/put", body.encode(), timeout=5).read()' "$EP" "$1" "$2"
 }
+
+# faults_fleet [K]: the fleet of the fault scenarios on the 3-member
+# cluster: controllers c1 c2 c3 (K slots, default 2) and 8 hosts of 100
+# vCPU / FLEET_VMS (default 100) VMs each: two agents of one host each (a1, a2) and one agent
+# simulating six (s-0..s-5), all with the simulate executor.
+faults_fleet() {
+	local k=${1:-2}
+	CTRL_ARGS+=(--set controller.coordinators="$k")
+	AGENT_ARGS+=(--set agent.capacity.vcpu=100 --set agent.capacity.memory_mb=204800
+		--set agent.capacity.max_vms="${FLEET_VMS:-100}" --set agent.reserved.vcpu=0
+		--set agent.reserved.memory_mb=0)
+	for c in c1 c2 c3; do e2e_ctrl "$c"; done
+	e2e_agent a1 --set executor.type=simulate
+	e2e_agent a2 --set executor.type=simulate
+	e2e_agent s --simulate 6
+	wait_for 20 "8 hosts" hosts_are 8
+	wait_for 20 "$k slots led" slots_led "$k"
+}
+
+# slots_led K: every slot 0..K-1 has a leader.
+slots_led() {
+	local i
+	for ((i = 0; i < $1; i++)); do [ -n "$(coordinator "$i")" ] || return 1; done
+}
+
+# e2e_known ITEM: this scenario shows a defect still open (issue 13's
+# ITEM): it runs only with E2E_FAULTS_KNOWN=1, so that `make e2e` stays
+# green until the fix lands; then delete the call.
+e2e_known() {
+	[ -n "${E2E_FAULTS_KNOWN:-}" ] && return 0
+	echo "skip: shows an open defect ($*); run with E2E_FAULTS_KNOWN=1"
+	exit 0
+}
+
+# e2e_long: a long scenario, run only with E2E_LONG=1.
+e2e_long() {
+	[ -n "${E2E_LONG:-}" ] && return 0
+	echo "skip: long; run with E2E_LONG=1"
+	exit 0
+}
+
+# revision: etcd's current revision.
+revision() { E get "$P/meta" -w json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
+
+# e2e_quiet [SECS]: at rest, etcd's revision moves by at most 2 per
+# second over SECS (default 3) seconds: no write storm (issue 13 items 2
+# and 31 were 600-2,100 txns/s from an idle controller).  The sleep is
+# the measuring window, not a wait for an event.
+e2e_quiet() {
+	local secs=${1:-3} r0 r1
+	r0=$(revision); sleep "$secs"; r1=$(revision)
+	[ $((r1 - r0)) -le $((2 * secs)) ] ||
+		fail "not quiet at rest: $((r1 - r0)) revisions in ${secs}s"
+	ok "quiet at rest: $((r1 - r0)) revisions in ${secs}s"
+}
+
+# e2e_history_start: records every event under $P/ from now on (etcdctl
+# watch) into $E2E_TMP/history; e2e_history_stop ends it.
+e2e_history_start() {
+	e2e_spawn history etcdctl --endpoints="$EP" watch --prefix "$P/" --rev="$(($(revision) + 1))"
+	HISTORY=$SPAWNED
+}
+e2e_history_stop() { kill "$HISTORY" 2>/dev/null || true; wait "$HISTORY" 2>/dev/null || true; }
+# history_count TYPE KEYPREFIX: events of TYPE (PUT, DELETE) on keys
+# under $P/KEYPREFIX in the recorded history.
+history_count() {
+	awk -v t="$1" -v k="$P/$2" 'prev == t && index($0, k) == 1 {n++} {prev = $0} END {print n + 0}' "$E2E_TMP/history.log"
+}
+
+# slot_moved SLOT NAME: slot SLOT is led, by another controller than NAME.
+slot_moved() { local c; c=$(coordinator "$1"); [ -n "$c" ] && [ "$c" != "$2" ]; }
+
+# leader_not I: a leader is up and it is not member I.
+leader_not() { local l; l=$(e2e_leader) && [ "$l" != "$1" ]; }
+
+# running_under ID_PREFIX N: N statuses of ids ID_PREFIX* are running.
+running_under() { [ "$(E get --prefix --print-value-only "$P/status/$1" | grep -c '"phase":"running"')" -eq "$2" ]; }
+statuses_are() { [ "$(count status/)" -eq "$1" ]; }
+# del_requests ID...: deletes $P/requests/ID for each.
+del_requests() { local id; for id; do E del "$P/requests/$id" >/dev/null; done; }

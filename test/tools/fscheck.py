@@ -50,10 +50,12 @@ PLACED = {"scheduled", "running"}
 VCPU_DEFAULT, MEMORY_DEFAULT = 2, 1024  # flintlockd's, as common/spec.h
 
 
-def show(b):
-    """A key as printable text: control and non-ASCII bytes as \\xHH."""
-    return "".join(chr(c) if 0x20 <= c < 0x7f and c != 0x5c else
-                   "\\x%02x" % c for c in b)
+def show(b, cap=160):
+    """A key as printable text: control and non-ASCII bytes as \\xHH,
+    cut after cap bytes (a 1,000-byte id would fill the screen)."""
+    s = "".join(chr(c) if 0x20 <= c < 0x7f and c != 0x5c else
+                "\\x%02x" % c for c in b[:cap])
+    return s + ("...(%d bytes)" % len(b) if len(b) > cap else "")
 
 
 def load(raw):
