@@ -14,7 +14,17 @@ e2e_cleanup() {
 	local rc=$?
 	# SIGCONT too: a process a fault left stopped would never see SIGTERM.
 	for p in "${E2E_PIDS[@]}"; do { kill "$p" && kill -CONT "$p"; } 2>/dev/null || true; done
-	for p in "${E2E_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	# A process that ignores SIGTERM for 10 s (issue 13 item 26) is killed,
+	# and said so, rather than hanging the run.
+	local end=$((SECONDS + 10))
+	for p in "${E2E_PIDS[@]}"; do
+		while alive "$p" && [ "$SECONDS" -lt "$end" ]; do sleep 0.1; done
+		if alive "$p"; then
+			echo "e2e: pid $p ($(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | head -c 60)) still alive 10 s after SIGTERM: SIGKILL" >&2
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+		wait "$p" 2>/dev/null || true
+	done
 	if [ "$rc" -ne 0 ]; then
 		echo "--- logs of the failed run ($E2E_TMP):"
 		for f in "$E2E_TMP"/*.log; do
@@ -29,7 +39,12 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 trap 'exit 130' INT TERM
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail MSG: ends the test; $E2E_ON_FAIL (a command) says more first.
+fail() {
+	echo "FAIL: $*" >&2
+	[ -z "${E2E_ON_FAIL:-}" ] || { local h=$E2E_ON_FAIL; E2E_ON_FAIL=; $h >&2 || true; }
+	exit 1
+}
 ok() { echo "ok: $*"; }
 
 free_port() {
@@ -151,19 +166,19 @@ e2e_member_cont() { kill -CONT "${M_PID[$1]}"; }
 # member_healthy I: member I answers a linearizable read.
 member_healthy() { etcdctl --endpoints="${M_URL[$1]}" --command-timeout=2s endpoint health; }
 
-# e2e_leader: prints the index of the member that is raft leader (as the
-# members that answer see it); fails if none answers within 2 s.
+# e2e_leader: prints the index of the member that is raft leader, asking
+# each member on its own (etcdctl prints nothing when one of several
+# endpoints is down); fails if no member that answers is the leader.
 e2e_leader() {
-	etcdctl --endpoints="$EP" --command-timeout=2s endpoint status -w json 2>/dev/null |
-		/usr/bin/python3 -c '
+	local i
+	for i in "${!M_URL[@]}"; do
+		etcdctl --endpoints="${M_URL[i]}" --command-timeout=1s endpoint status -w json 2>/dev/null |
+			/usr/bin/python3 -c '
 import json, sys
-urls = sys.argv[1].split(",")
-for s in json.load(sys.stdin):
-    st = s["Status"]
-    if st["header"]["member_id"] == st["leader"]:
-        print(urls.index(s["Endpoint"])); break
-else:
-    sys.exit(1)' "$EP"
+st = json.load(sys.stdin)[0]["Status"]
+sys.exit(st["header"]["member_id"] != st["leader"])' && { echo "$i"; return 0; }
+	done
+	return 1
 }
 
 # has_leader: some member answers and names a leader that is up.
@@ -279,6 +294,15 @@ faults_fleet() {
 	e2e_agent s --simulate 6
 	wait_for 20 "8 hosts" hosts_are 8
 	wait_for 20 "$k slots led" slots_led "$k"
+	E2E_ON_FAIL=faults_dump
+}
+
+# faults_dump: what a failed scenario left: phases, the first statuses
+# that are not running, the checker's report.
+faults_dump() {
+	echo "--- phases: $(e2e_phases)"
+	E get --prefix "$P/status/" | paste - - | grep -v '"phase":"running"' | head -5 | cut -c1-400
+	E get --prefix "$P/" -w json | /usr/bin/python3 test/tools/fscheck.py --prefix "$P" | head -15
 }
 
 # slots_led K: every slot 0..K-1 has a leader.
