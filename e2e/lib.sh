@@ -366,3 +366,26 @@ running_under() { [ "$(E get --prefix --print-value-only "$P/status/$1" | grep -
 statuses_are() { [ "$(count status/)" -eq "$1" ]; }
 # del_requests ID...: deletes $P/requests/ID for each.
 del_requests() { local id; for id; do E del "$P/requests/$id" >/dev/null; done; }
+
+# member_id I: member I's id in hex (what etcdctl move-leader takes).
+member_id() {
+	etcdctl --endpoints="${M_URL[$1]}" endpoint status -w json |
+		/usr/bin/python3 -c 'import json,sys; print("%x" % json.load(sys.stdin)[0]["Status"]["header"]["member_id"])'
+}
+
+# e2e_make_leader I: moves raft leadership to member I (etcdctl
+# move-leader, asked of the current leader) and waits until it holds.
+e2e_make_leader() {
+	local l
+	l=$(e2e_leader) || fail "no etcd leader"
+	[ "$l" = "$1" ] && return 0
+	etcdctl --endpoints="${M_URL[l]}" move-leader "$(member_id "$1")" >/dev/null
+	wait_for 10 "m$1 the etcd leader" leader_is "$1"
+}
+leader_is() { [ "$(e2e_leader)" = "$1" ]; }
+
+# e2e_make_follower I: moves raft leadership away from member I.
+e2e_make_follower() {
+	leader_not "$1" && return 0
+	e2e_make_leader $(( ($1 + 1) % ${#M_URL[@]} ))
+}

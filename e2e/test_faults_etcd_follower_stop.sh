@@ -8,13 +8,7 @@
 
 e2e_cluster_start 3
 # Make m0, every daemon's first endpoint, a follower.
-l=$(e2e_leader)
-if [ "$l" -eq 0 ]; then
-	id=$(etcdctl --endpoints="${M_URL[1]}" endpoint status -w json | /usr/bin/python3 -c 'import json,sys; print("%x" % json.load(sys.stdin)[0]["Status"]["header"]["member_id"])')
-	etcdctl --endpoints="${M_URL[0]}" move-leader "$id" >/dev/null
-	wait_for 10 "m0 a follower" leader_not 0
-fi
-[ "$(e2e_leader)" -ne 0 ] || fail "m0 is still the leader"
+e2e_make_follower 0
 faults_fleet 2
 e2e_burst r 1 100
 wait_for 60 "100 running" running_is 100
