@@ -88,6 +88,16 @@ for k in status/r1 hosts/h1 alloc/h1 assign/h1/r9 meta; do denied op "$P/$k"; do
 as op del "$P/hostctl/h1" >/dev/null
 ok "the operator writes P/requests/ and P/hostctl/, nothing else"
 
+# Documented limit (docs/DESIGN.md "Least privilege"): etcd 3.4 checks no
+# permission on LeaseKeepAlive, so the submitter, who may read
+# P/hosts/, can keep host h1's lease alive.  If this ever fails, etcd
+# closed the hole: update DESIGN.md.
+lease=$(as sub get "$P/hosts/h1" -w json | /usr/bin/python3 -c 'import json,sys; print("%x" % json.load(sys.stdin)["kvs"][0]["lease"])')
+ka=$(as sub lease keep-alive --once "$lease" 2>&1) || true
+[[ $ka == *"keepalived with TTL"* ]] ||
+	fail "the submitter could not keep h1's lease alive ($ka): etcd now checks LeaseKeepAlive"
+ok "etcd 3.4: the submitter keeps h1's lease alive: $ka (LeaseKeepAlive has no permission check)"
+
 # A certificate with a CommonName: etcd's gateway refuses the password
 # login (what every daemon would loop on), so it is not a supported setup.
 code=$(curl -s -o "$E2E_TMP/cn.out" -w '%{http_code}' --cacert "$C/ca.pem" \
