@@ -16,24 +16,24 @@ asg() { printf '{"request":%s,"request_rev":1,"attempt":1}' "$S"; }
 clean() {
 	E del --prefix "$P/" >/dev/null
 	L=$(E lease grant 300 | awk '{print $2}')
-	for h in h1 h2; do
-		E put --lease="$L" "$P/hosts/$h" "{\"host\":\"$h\",\"allocatable\":{\"vcpu\":4,\"memory_mb\":4096,\"max_vms\":2}}" >/dev/null
-	done
-	E put --lease="$L" "$P/controllers/c1" '{"name":"c1"}' >/dev/null
-	E put --lease="$L" "$P/election/slot-0/1234" c1 >/dev/null
-	E put "$P/meta" '{"coordinators":1}' >/dev/null
-	for r in r1:h1 r2:h2; do
-		id=${r%:*} h=${r#*:}
-		E put "$P/requests/$id" "$S" >/dev/null
-		E put "$P/status/$id" "$(st running "$h")" >/dev/null
-		E put "$P/assign/$h/$id" "$(asg)" >/dev/null
-		E put "$P/alloc/$h" '{"vcpu":2,"memory_mb":2048,"vms":1,"groups":{"web":1}}' >/dev/null
-		E put "$P/vms/$h/$id" '{"state":"running","attempt":1}' >/dev/null
-	done
-	E put "$P/requests/r3" "$S" >/dev/null
-	E put "$P/status/r3" "$(st pending "")" >/dev/null
-	E put --lease="$L" "$P/rounds/r3" '{"attempt":1}' >/dev/null
-	E put --lease="$L" "$P/bids/h1/r3" '{"attempt":1,"fits":true}' >/dev/null
+	{
+		for h in h1 h2; do
+			printf '%s\t%s\n' "$P/hosts/$h" "{\"host\":\"$h\",\"allocatable\":{\"vcpu\":4,\"memory_mb\":4096,\"max_vms\":2}}"
+		done
+		printf '%s\t%s\n' "$P/controllers/c1" '{"name":"c1"}' "$P/election/slot-0/1234" c1 \
+			"$P/rounds/r3" '{"attempt":1}' "$P/bids/h1/r3" '{"attempt":1,"fits":true}'
+	} | put_many "$L"
+	{
+		printf '%s\t%s\n' "$P/meta" '{"coordinators":1}'
+		for r in r1:h1 r2:h2; do
+			id=${r%:*} h=${r#*:}
+			printf '%s\t%s\n' "$P/requests/$id" "$S" "$P/status/$id" "$(st running "$h")" \
+				"$P/assign/$h/$id" "$(asg)" \
+				"$P/alloc/$h" '{"vcpu":2,"memory_mb":2048,"vms":1,"groups":{"web":1}}' \
+				"$P/vms/$h/$id" '{"state":"running","attempt":1}'
+		done
+		printf '%s\t%s\n' "$P/requests/r3" "$S" "$P/status/r3" "$(st pending "")"
+	} | put_many
 }
 
 clean
