@@ -253,8 +253,9 @@ e2e_check() {
 	local secs=${1:-20}; shift || true
 	local end=$((SECONDS + secs)) out
 	while :; do
-		if out=$(E get --prefix "$P/" -w json | /usr/bin/python3 test/tools/fscheck.py --prefix "$P" "$@"); then
-			ok "checker: $out"
+		if out=$(E get --prefix "$P/" -w json | /usr/bin/python3 test/tools/fscheck.py --prefix "$P" "${E2E_CHECK_ARGS[@]}" "$@"); then
+			echo "$out" | grep '^WAIVED' | head -3
+			ok "checker: $(echo "$out" | tail -1)"
 			return 0
 		fi
 		[ "$SECONDS" -lt "$end" ] || break
@@ -318,6 +319,17 @@ e2e_known() {
 	[ -n "${E2E_FAULTS_KNOWN:-}" ] && return 0
 	echo "skip: shows an open defect ($*); run with E2E_FAULTS_KNOWN=1"
 	exit 0
+}
+
+# e2e_waive RULE ITEM: the checker tolerates RULE (printing its
+# violations as WAIVED) unless E2E_FAULTS_KNOWN=1: for a scenario whose
+# only failure is a known open defect (issue 13's ITEM), so that it still
+# guards every other invariant in `make e2e`.  Delete the call with the fix.
+E2E_CHECK_ARGS=()
+e2e_waive() {
+	[ -n "${E2E_FAULTS_KNOWN:-}" ] && return 0
+	echo "waived: checker rule $1 ($2); E2E_FAULTS_KNOWN=1 makes it fail"
+	E2E_CHECK_ARGS+=(--allow "$1")
 }
 
 # e2e_long: a long scenario, run only with E2E_LONG=1.

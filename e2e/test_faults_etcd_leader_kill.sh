@@ -4,6 +4,9 @@
 # exactly once, no VM created, deleted and created again (issue 13 item 30).
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
+# Issue 13 items 12-13: a txn that timed out but landed re-plans and
+# leaks the bids of its rounds (bid-orphan in 1 of 2 runs).
+e2e_waive bid-orphan "issue 13 items 12-13"
 
 e2e_cluster_start 3
 # The leader is m0, every daemon's first endpoint: the harsh case (the

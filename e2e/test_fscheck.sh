@@ -91,3 +91,11 @@ clean
 E put "$P/vms/h1/old" '{"state":"running"}' >/dev/null
 CHECK --no-vms >/dev/null || fail "--no-vms still checks P/vms/"
 ok "--no-vms skips the VM records"
+
+# --allow RULE: a known defect's rule is printed as WAIVED, not failed on.
+clean
+E put --lease="$L" "$P/bids/h2/r1" '{"attempt":1}' >/dev/null
+out=$(CHECK --allow bid-orphan) || fail "--allow bid-orphan still fails: $out"
+echo "$out" | grep -q '^WAIVED bid-orphan: ' || fail "--allow: no WAIVED line: $out"
+out=$(CHECK --allow vm-orphan) && fail "--allow of another rule passed a bid-orphan"
+ok "--allow RULE waives RULE only"
