@@ -11,9 +11,7 @@ e2e_waive bid-orphan "issue 13 item 12"
 e2e_cluster_start 3
 faults_fleet 2
 victim=$(coordinator 0)
-e2e_burst r 1 500 &
-BURST=$!
-wait_for 30 "100 statuses" statuses_ge 100
+e2e_burst_bg r 1 500 100
 kill9 "${CTRL_PID[$victim]}"
 ok "killed coordinator $victim of slot 0 with $(count status/) statuses written"
 wait "$BURST" || fail "the burst could not submit"

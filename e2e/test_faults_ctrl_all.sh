@@ -9,9 +9,7 @@ e2e_waive bid-orphan "issue 13 item 12"
 
 e2e_cluster_start 3
 faults_fleet 2
-e2e_burst r 1 300 &
-BURST=$!
-wait_for 30 "100 statuses" statuses_ge 100
+e2e_burst_bg r 1 300 100
 for c in c1 c2 c3; do kill9 "${CTRL_PID[$c]}"; done
 ok "killed every controller with $(count status/) statuses written"
 wait "$BURST" || fail "the burst could not submit"

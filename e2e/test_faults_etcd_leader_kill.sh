@@ -14,9 +14,7 @@ e2e_cluster_start 3
 e2e_make_leader 0
 faults_fleet 2
 e2e_history_start
-e2e_burst r 1 300 &
-BURST=$!
-wait_for 30 "100 statuses" statuses_ge 100
+e2e_burst_bg r 1 300 100
 l=$(e2e_leader)
 [ "$l" = 0 ] || ok "(leadership moved to m$l on its own since)"
 e2e_member_kill "$l"
