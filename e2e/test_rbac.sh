@@ -10,6 +10,11 @@
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+help=$(deploy/etcd-rbac.sh --help)
+[[ $help == *--submitter*--operator*--password-dir* && $help != *"set -e"* ]] ||
+	fail "etcd-rbac.sh --help: $help"
+ok "etcd-rbac.sh --help names every option and no code"
+
 C=$E2E_TMP/certs
 bash test/tools/mkcerts.sh "$C"
 PW=$E2E_TMP/pw
