@@ -314,7 +314,14 @@ faults_fleet() {
 faults_dump() {
 	echo "--- phases: $(e2e_phases)"
 	E get --prefix "$P/status/" | paste - - | grep -v '"phase":"running"' | head -5 | cut -c1-400
-	E get --prefix "$P/" -w json | /usr/bin/python3 test/tools/fscheck.py --prefix "$P" | head -15
+	local out id
+	out=$(E get --prefix "$P/" -w json | /usr/bin/python3 test/tools/fscheck.py --prefix "$P")
+	echo "$out" | head -15
+	# what the daemons said of a request placed twice
+	for id in $(echo "$out" | sed -n 's|^VIOLATION assign-duplicate: .*/requests/\([^:]*\):.*|\1|p' | head -2); do
+		echo "--- log lines naming $id:"
+		grep -a -- "$id\b" "$E2E_TMP"/ctrl-*.log "$E2E_TMP"/agent-*.log | head -20
+	done
 }
 
 # slots_led K: every slot 0..K-1 has a leader.
