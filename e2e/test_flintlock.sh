@@ -11,10 +11,31 @@
 
 PY=/usr/bin/python3
 FAKE=test/tools/fake_flintlockd.py
-e2e_etcd_start
 test/tools/mkcerts.sh "$E2E_TMP/certs"
 C=$E2E_TMP/certs
 printf 's3cr3t\n' >"$E2E_TMP/token"
+
+# --check-config: the endpoint per transport, TLS files, at file:line:col.
+check() { # check WANT YAML: --check-config fails saying WANT
+	printf '%s\n' "$2" >"$E2E_TMP/bad.yaml"
+	out=$("$B/flintsched-agent" -c "$E2E_TMP/bad.yaml" --check-config 2>&1) &&
+		fail "--check-config accepted: $2"
+	[[ $out == *"$1"* ]] || fail "--check-config said: $out (want: $1)"
+}
+check "bad.yaml:4:15: executor.flintlock.endpoint: want http://host:port" \
+	"$(printf 'executor:\n  flintlock:\n    transport: http\n    endpoint: 127.0.0.1:8090')"
+check "bad.yaml:3:15: executor.flintlock.endpoint: want host:port for transport grpc" \
+	"$(printf 'executor:\n  flintlock:\n    endpoint: http://127.0.0.1:8090')"
+check "executor.flintlock.tls.cert: a client certificate needs executor.flintlock.tls.key" \
+	"$(printf 'executor:\n  flintlock:\n    tls: {ca: %s, cert: %s}' "$C/ca.pem" "$C/client.pem")"
+check 'executor.flintlock.tls.ca: cannot read "/nonexistent/ca.pem"' \
+	"$(printf 'executor:\n  flintlock:\n    tls: {ca: /nonexistent/ca.pem}')"
+"$B/flintsched-agent" --check-config --set executor.flintlock.tls.ca="$C/ca.pem" \
+	--set executor.flintlock.tls.cert="$C/client.pem" \
+	--set executor.flintlock.tls.key="$C/client.key" >/dev/null || fail "a valid TLS setup"
+ok "--check-config: endpoint per transport, TLS files and pairs, at file:line:col"
+
+e2e_etcd_start
 
 # fake NAME ARGS...: starts a fake; its ports in $E2E_TMP/NAME.ready.
 fake() {
