@@ -414,6 +414,7 @@ static void on_list_delete(struct xop *op, const struct fl_reply *r)
 			fl_fail(op, "out of memory");
 			return;
 		}
+		op->adopted = true; /* found by name: list again after */
 		fl_next(op, FL_DELETE);
 		return;
 	}
@@ -456,6 +457,14 @@ static void on_reply(struct xop *op, const struct fl_reply *r)
 		on_state(op, &r->vm);
 		return;
 	default: /* FL_DELETE: done, or already gone */
+		if (c == FLC_OK && op->adopted && op->action == XOP_DELETE) {
+			/* Found by name: another of the id (a FAILED
+			 * earlier one) may be left; the one deleted now
+			 * lists DELETING. */
+			forget_uid(op);
+			fl_next(op, FL_LIST);
+			return;
+		}
 		xop_finish(op, NULL, op->uid);
 	}
 }
@@ -553,6 +562,8 @@ static int fl_start(struct xop *op)
 		fl_wait(op, FL_DONE, 0, "");
 	else
 		fl_wait(op, op->uid ? FL_DELETE : FL_LIST, 0, "");
+	/* A uid given is from an earlier attempt: the VM may be gone. */
+	op->adopted = op->uid != NULL;
 	return 0;
 nomem:
 	ev_timer_init(&op->timer, nomem_cb, 0, 0);

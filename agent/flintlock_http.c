@@ -147,15 +147,15 @@ static void reply_ok(struct xop *op, json_t *root, struct fl_reply *r,
 			reply_bad(r, "the answer's microvm is not a list");
 			return;
 		}
-		if (json_array_size(m)) {
-			*vms = calloc(json_array_size(m), sizeof(**vms));
-			if (!*vms) {
-				reply_bad(r, "out of memory");
-				return;
-			}
+		if (!json_array_size(m))
+			return; /* none */
+		*vms = calloc(json_array_size(m), sizeof(**vms));
+		if (!*vms) {
+			reply_bad(r, "out of memory");
+			return;
 		}
 		json_array_foreach(m, i, one) {
-			if (vm_read(one, &(*vms)[i]) < 0) {
+			if (vm_read(one, *vms + i) < 0) {
 				reply_bad(r, "a listed microvm has no "
 					     "spec.uid (or one too long)");
 				return;
@@ -275,7 +275,7 @@ static int send_call(struct xop *op, fl_reply_cb cb, const char *method,
 		 * connection closes before any answer: for a create that
 		 * is a second VM.  A fresh connection is never retried. */
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-	} else if (strcmp(method, "GET")) {
+	} else if (strcmp(method, "GET") != 0) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	}
 	curl_easy_setopt(e, CURLOPT_URL, url);

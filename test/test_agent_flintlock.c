@@ -402,6 +402,13 @@ static void test_lifecycle(void **state)
 	delete(c, "web-1", SPEC, NULL, &r);
 	assert_false(r.has_err);
 	assert_int_equal(calls(c, "DeleteMicroVM", NULL, NULL, -2), 2);
+	/* a uid of an earlier attempt whose VM is gone: created anew */
+	create(c, "web-1", SPEC, uid, &r);
+	assert_false(r.has_err);
+	assert_string_not_equal(r.uid, uid);
+	assert_int_equal(vms(c, "default", "web-1", "created"), 1);
+	delete(c, "web-1", SPEC, r.uid, &r);
+	assert_false(r.has_err);
 
 	/* uid unknown, found by name */
 	create(c, "web-2", SPEC, NULL, &r);
@@ -549,6 +556,13 @@ static void test_failed(void **state)
 	create(c, "db-1", SPEC, NULL, &r);
 	assert_false(r.has_err);
 	assert_int_equal(calls(c, "CreateMicroVM", "db-1", NULL, 0), 2);
+	/* deleted without a uid: both VMs of the id, FAILED one too */
+	delete(c, "db-1", SPEC, NULL, &r);
+	assert_false(r.has_err);
+	assert_int_equal(calls(c, "DeleteMicroVM", NULL, NULL, 0), 2);
+	assert_int_equal(vms(c, "default", "db-1", "failed") +
+				 vms(c, "default", "db-1", "created"),
+			 0);
 }
 
 /* A VM of the same id in another namespace is never touched; a request
