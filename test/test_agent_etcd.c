@@ -256,7 +256,7 @@ static void test_register_bid_simulate(void **state)
 	 * P/alloc/<host> does, rather than watching it); not invited = no
 	 * bid. */
 	ctl_put("/flintsched/assign/node-1/big",
-		"{\"request\":{\"vcpu\":4,\"memoryInMb\":1024},"
+		"{\"request\":{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "},"
 		"\"request_rev\":4,\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/node-1/big",
 			     "\"state\":\"running\"", false, 10));
@@ -283,8 +283,9 @@ static void test_register_bid_simulate(void **state)
 	ctl_put("/flintsched/assign/node-1/bad", "[1,2");
 
 	ctl_put("/flintsched/assign/node-1/web-1",
-		"{\"request\":{\"vcpu\":1,\"memoryInMb\":256,\"scheduling\":"
-		"{\"spread\":\"web\"}},\"request_rev\":5,\"attempt\":1}");
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{\"spread\":\"web\"}},\"request_rev\":5,"
+		"\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/node-1/web-1",
 			     "\"state\":\"running\"", false, 10));
 	assert_true(wait_key("/flintsched/hosts/node-1", "\"vms\":1", false,
