@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -124,9 +125,14 @@ static void fake_start(struct ctx *c, ...)
 		_exit(127);
 	}
 	close(fds[1]);
+	/* Until every port listens (or the fake dies: EOF), bounded. */
+	{
+		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+
+		assert_int_equal(poll(&pfd, 1, 60000), 1);
+	}
 	in = fdopen(fds[0], "r");
 	assert_non_null(in);
-	/* Blocks until every port listens (or the fake dies: EOF). */
 	assert_non_null(fgets(line, sizeof(line), in));
 	fclose(in);
 	assert_int_equal(sscanf(line, "ready grpc=%u http=%15s control=%u",
@@ -141,11 +147,23 @@ static void fake_start(struct ctx *c, ...)
 			 "http://127.0.0.1:%u", c->fake.http);
 }
 
+/* SIGTERM, and SIGKILL if it is not gone within 10 s: a python grpc
+ * server may hang at exit, and the test must not. */
 static void fake_stop(struct fake *f)
 {
 	if (f->pid <= 0)
 		return;
 	kill(f->pid, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
+			f->pid = 0;
+			return;
+		}
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "fake_flintlockd %d ignored SIGTERM: killed\n",
+		(int)f->pid);
+	kill(f->pid, SIGKILL);
 	waitpid(f->pid, NULL, 0);
 	f->pid = 0;
 }
