@@ -290,7 +290,7 @@ static int executor_try(struct ctx *c, char *err, size_t errlen)
 		c->tp == TP_GRPC ? path_in(certs, "client.pem") : "";
 	c->cfg.fl_tls_key = c->tp == TP_GRPC ? path_in(certs, "client.key") : "";
 	c->cfg.fl_tls_server_name = (char *)"";
-	c->cfg.fl_timeout_ms = 3000;
+	c->cfg.fl_timeout_ms = 10000; /* loaded CI machines */
 	c->cfg.fl_create_timeout_s = 10;
 	c->cfg.fl_retries = 2;
 	return 0;
