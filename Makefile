@@ -167,8 +167,9 @@ bench-smoke: all $(BENCH_BINS)
 	else echo "bench smoke: FAILED, see $(B)/bench-smoke.log"; tail -30 $(B)/bench-smoke.log; p=0; x=1; fi; \
 	[ -n "$(SUMMARY_FILE)" ] && echo "$$p $$x" > "$(SUMMARY_FILE)"; [ $$x -eq 0 ]
 
+# FLINTLOCK=1: agents on fake flintlockds over gRPC+mTLS, not simulate.
 demo:
-	@./demo/demo.sh
+	@FLINTLOCK=$(FLINTLOCK) DEMO_EXECUTOR=$(DEMO_EXECUTOR) ./demo/demo.sh
 
 # libFuzzer targets: fuzz/fuzz_<name>.c, built with clang.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)

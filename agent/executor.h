@@ -12,7 +12,8 @@
  *              none is known); exit 0 = success; the first line of the
  *              create command's stdout, if any, is kept as the VM uid; the
  *              last line of stderr is the error on failure
- *   flintlock  flintlockd's HTTP API (docs/FLINTLOCK-API.md)
+ *   flintlock  flintlockd's gRPC API (TLS, mTLS, token) or its HTTP
+ *              gateway (flintlock.c; docs/DESIGN.md "Flintlock executor")
  *
  * Every operation calls its callback exactly once, later, from the loop
  * (never from inside the call) — unless the executor is freed first, which

@@ -6,13 +6,26 @@
 #include "config/internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+/* Where a key's value came from, for cfg_check_fail(). */
+struct cfg_pos {
+	const char *file; /* the origin's name; NULL = never set */
+	int line, col;	  /* 0 = no position */
+};
 
 struct load {
 	const struct cfg_schema *s;
 	union cfg_value *vals; /* one per key, in table order */
 	bool *fresh;	       /* vals[i] was made here (else borrowed) */
+	struct cfg_pos *pos;   /* one per key */
 	struct cfg_error *err;
+};
+
+struct cfg_check {
+	const struct load *l;
 };
 
 static int load_init(struct load *l, const struct cfg_schema *s,
@@ -22,9 +35,11 @@ static int load_init(struct load *l, const struct cfg_schema *s,
 	l->err = err;
 	l->vals = cfg_alloc_array(s->n_keys, sizeof(*l->vals));
 	l->fresh = cfg_alloc_array(s->n_keys, sizeof(*l->fresh));
-	if (!l->vals || !l->fresh) {
+	l->pos = cfg_alloc_array(s->n_keys, sizeof(*l->pos));
+	if (!l->vals || !l->fresh || !l->pos) {
 		cfg_dealloc(l->vals);
 		cfg_dealloc(l->fresh);
+		cfg_dealloc(l->pos);
 		cfg_error_set(err, name, 0, 0, NULL, "out of memory");
 		return -ENOMEM;
 	}
@@ -41,8 +56,10 @@ static void load_fini(struct load *l)
 			cfg_value_free(l->s->keys[i].type, &l->vals[i]);
 	cfg_dealloc(l->vals);
 	cfg_dealloc(l->fresh);
+	cfg_dealloc(l->pos);
 	l->vals = NULL;
 	l->fresh = NULL;
+	l->pos = NULL;
 }
 
 static void load_replace(struct load *l, size_t i, const union cfg_value *v)
@@ -147,7 +164,56 @@ static int load_node(struct load *l, const char *path, const struct cfg_node *n,
 	if (rc < 0)
 		return rc;
 	load_replace(l, (size_t)(k - l->s->keys), &v);
+	l->pos[k - l->s->keys] = (struct cfg_pos){
+		o->name, o->positions ? n->line : 0, o->positions ? n->col : 0};
 	return 0;
+}
+
+int cfg_check_fail(struct cfg_check *ck, const char *path, const char *fmt,
+		   ...)
+{
+	const struct cfg_key *k = cfg_key_find(ck->l->s, path);
+	const struct cfg_pos *p = k ? &ck->l->pos[k - ck->l->s->keys] : NULL;
+	char what[640];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cfg_error_set(ck->l->err, p && p->file ? p->file : "config",
+		      p ? p->line : 0, p ? p->col : 0, path, "%s", what);
+	return -EINVAL;
+}
+
+/* Runs the schema's check on dst with the loaded values in it; on failure
+ * dst's members get their bytes back, so that dst is not touched. */
+static int load_check(struct load *l, void *dst)
+{
+	const struct cfg_schema *s = l->s;
+	struct cfg_check ck = {l};
+	union cfg_value *old;
+	size_t i;
+	int rc;
+
+	if (!s->check)
+		return 0;
+	old = cfg_alloc_array(s->n_keys, sizeof(*old));
+	if (!old) {
+		cfg_error_set(l->err, "config", 0, 0, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < s->n_keys; i++) {
+		memcpy(&old[i], (char *)dst + s->keys[i].offset,
+		       cfg_value_size(s->keys[i].type));
+		cfg_value_put(&s->keys[i], dst, &l->vals[i]);
+	}
+	rc = s->check(dst, &ck);
+	if (rc < 0)
+		for (i = 0; i < s->n_keys; i++)
+			memcpy((char *)dst + s->keys[i].offset, &old[i],
+			       cfg_value_size(s->keys[i].type));
+	cfg_dealloc(old);
+	return rc;
 }
 
 int cfg_value_text_parse(const struct cfg_origin *o, const char *text,
@@ -294,6 +360,9 @@ int cfg_load_buffer(const struct cfg_schema *s, void *dst, const char *name,
 			goto fail;
 	}
 	rc = load_sets(&l, sets, n_sets);
+	if (rc < 0)
+		goto fail;
+	rc = load_check(&l, dst);
 	if (rc < 0)
 		goto fail;
 	for (i = 0; i < s->n_keys; i++) {

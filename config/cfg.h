@@ -175,15 +175,37 @@ struct cfg_key {
 	const char *const *choices; /* CFG_ENUM, NULL-terminated */
 };
 
+struct cfg_check;
+
 struct cfg_schema {
 	const struct cfg_key *keys;
 	size_t n_keys;
+	/* Checks that span keys or need more than a range (a value that
+	 * must parse as an address, files that must exist), run by
+	 * cfg_load() once every key is loaded, with `cfg` the caller's
+	 * struct filled in.  Returns 0, or what cfg_check_fail() returned.
+	 * NULL: none. */
+	int (*check)(const void *cfg, struct cfg_check *ck);
 };
 
 #define CFG_SCHEMA(keys_)                                                      \
 	{                                                                      \
-		(keys_), sizeof(keys_) / sizeof((keys_)[0])                    \
+		.keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0])  \
 	}
+#define CFG_SCHEMA_CHECK(keys_, check_)                                        \
+	{                                                                      \
+		.keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0]), \
+		.check = (check_)                                              \
+	}
+
+/*
+ * From a schema's check: reports that key `path` is wrong, at the place
+ * its value came from ("agent.yaml:31:15: executor.flintlock.endpoint:
+ * want host:port, got ..."; "--set: ..."; "default: ..."), and returns
+ * -EINVAL for the check to return.
+ */
+int cfg_check_fail(struct cfg_check *ck, const char *path, const char *fmt,
+		   ...) __attribute__((format(printf, 3, 4)));
 
 struct cfg_error {
 	int line, col;	   /* 1-based; 0 when the error has no position */
@@ -310,7 +332,8 @@ extern const char *const cfg_log_levels[];
 
 /*
  * Loads the configuration at `path` (NULL = defaults only) into `dst`, then
- * applies the `n_sets` overrides "path=value" of `sets` in order.
+ * applies the `n_sets` overrides "path=value" of `sets` in order, then
+ * runs the schema's check (cfg_set() does not run it).
  * `dst` is treated as uninitialised: on success every member named in the
  * schema is written (release them with cfg_free()), and other members are
  * left alone; on failure `dst` is not touched.
