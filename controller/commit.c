@@ -163,7 +163,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
 	 * a host new to the batch, and the deletes closing its round (in
 	 * an empty batch those that do not fit go to the leftover txn). */
-	cmps = 2 + (h->tent_picks == 0);
+	cmps = 3 + (h->tent_picks == 0); /* and the assignment read back */
 	ops = 2 + (h->tent_picks == 0);
 	bytes = strlen(js) + strlen(aj) + 4 * kb +
 		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
@@ -198,6 +198,11 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	ctrl_txn_op(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id),
 		    aj, 0);
 	ctrl_txn_keep_need(t, &r->parsed.need);
+	/* On a failed compare, the assignment written with the status
+	 * (a copy of this txn that landed) is read back with it: a status
+	 * cached without its assignment was placed again. */
+	ctrl_txn_read(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name,
+				   r->id));
 	ctrl_txn_round_close(c, t, r);
 	r->pick = h->name;
 	r->pick_score = score;

@@ -137,6 +137,11 @@ struct ctrl_req {
 	const char *pick;    /* chosen host during a commit txn */
 	double pick_score;
 	int64_t unsched_gen; /* capacity generation when found unschedulable */
+	/* A txn of r ended without an answer that says whether it landed
+	 * (etcd_error.outcome_unknown): r acts on nothing until the list
+	 * numbered hold_seq (one started after that) is in and says what
+	 * landed; 0: not held. */
+	uint64_t hold_seq;
 
 	bool dirty;
 	struct ctrl_req *dirty_next;
@@ -220,6 +225,8 @@ struct ctrl_txn {
 	size_t n_ok, n_ko;
 	struct tb_str ops[TXN_MAX]; /* success ops, replayed into the cache */
 	char *cmp_keys[TXN_MAX];
+	char *read_keys[TXN_MAX]; /* ctrl_txn_read's */
+	size_t n_reads;
 	size_t bytes; /* keys and values, as etcd counts the request */
 	int err;      /* -ENOMEM, or -E2BIG: an op did not fit (a bug) */
 	bool answered; /* etcd answered (else: error, timeout, not sent) */
@@ -272,6 +279,7 @@ struct ctrl {
 	bool listing, list_first; /* pages of a list are arriving */
 	uint64_t list_seq;        /* lists started */
 	uint64_t done_seq;        /* the last list that completed */
+	uint64_t want_seq;        /* a list waited for (hold_seq), or 0 */
 	struct ctrl_wch wch[W_N];
 	uint64_t list_gen;
 	int64_t list_rev; /* revision of the last list, for the sweep */
@@ -387,6 +395,8 @@ void ctrl_watch_cancel(struct ctrl *c);
 struct ctrl_txn *ctrl_txn_new(struct ctrl *c, enum txn_kind kind,
 			      unsigned slot, ctrl_txn_done_fn *done);
 void ctrl_txn_free(struct ctrl_txn *t);
+/* Reads key back on failure, without comparing it.  Takes key. */
+void ctrl_txn_read(struct ctrl_txn *t, char *key);
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev);
@@ -405,8 +415,8 @@ void ctrl_txn_keep_need(struct ctrl_txn *t, const struct fs_need *need);
 struct ctrl_status *ctrl_txn_status_dup(const struct ctrl_status *s);
 struct ctrl_status *ctrl_txn_status_take(struct ctrl_status *s);
 void ctrl_txn_status_drop(struct ctrl_status *st);
-/* Room in t for cmps more compares, ops more success ops and bytes more
- * bytes of keys and values? */
+/* Room in t for cmps more compares or reads, ops more success ops and
+ * bytes more bytes of keys and values? */
 bool ctrl_txn_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
 		   size_t bytes);
 /* Ops that close r's round (the round key and one per bid), and adding
@@ -448,6 +458,12 @@ char *ctrl_report_json(struct ctrl *c, struct ctrl_req *r,
 /* Writes status s (taken) for r, batched per slot (ctrl_report_flush). */
 void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 			struct ctrl_status *s, const char *what);
+/* As ctrl_report_status, but only while key absent (taken; NULL: no
+ * write) does not exist: compared in the same txn, read back if it does
+ * (a status reset because the cache lost an assignment that etcd has). */
+void ctrl_report_status_absent(struct ctrl *c, struct ctrl_req *r,
+			       struct ctrl_status *s, const char *what,
+			       char *absent);
 /* Writes r unschedulable with the explain ex (taken). */
 void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			       struct ctrl_explain *ex, const char *why);

@@ -38,6 +38,11 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 
 	if (r->act == ACT_TXN || r->act == ACT_READY)
 		return;
+	if (r->hold_seq) { /* what its last txn did is not known yet */
+		if (r->hold_seq > c->done_seq)
+			return;
+		r->hold_seq = 0;
+	}
 	if (!slot_mine(c, r->slot)) {
 		ctrl_req_abort(r);
 		return;
@@ -112,16 +117,22 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		if (r->act == ACT_QUEUED)
 			ctrl_req_abort(r);
 		if (!a) {
-			/* Someone deleted the assignment: place again. */
+			/* Someone deleted the assignment: place again, once
+			 * etcd confirms it is gone (the reset compares its
+			 * absence; the cache may just not have it). */
 			fs_warn("%s: status says %s on %s but the assignment "
-				"is gone; placing again",
+				"is not in the cache; placing again if it is "
+				"gone",
 				r->id, ctrl_phase_name(r->st.phase),
 				r->st.host);
 			ctrl_report_init(&s, CTRL_PENDING, r);
 			ctrl_report_carry(&s, r);
 			ctrl_report_reason(&s, "assignment on %s vanished",
 					   r->st.host);
-			ctrl_report_status(c, r, &s, "reset");
+			ctrl_report_status_absent(
+			    c, r, &s, "reset",
+			    ctrl_keyf("%sassign/%s/%s", c->prefix, r->st.host,
+				      r->id));
 			return;
 		}
 		if (!h || !h->present) {

@@ -55,19 +55,22 @@ void ctrl_report_flush(struct ctrl *c)
  * txns of a placement.  A failed compare fails the batch; every request
  * in it is then reconciled again from what the failure branch read back.
  */
-void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_status *s, const char *what)
+static void status_add(struct ctrl *c, struct ctrl_req *r,
+		       struct ctrl_status *s, const char *what, char *absent)
 {
 	struct ctrl_txn *t = c->sbatch[r->slot];
 	size_t kb = ctrl_key_max(c), ops = 1 + ctrl_txn_round_ops(r);
+	size_t cmps = 2 + (absent != NULL);
 	char *js = ctrl_report_json(c, r, s);
 
 	if (!js) {
+		free(absent);
 		ctrl_status_clear(s);
 		return;
 	}
 	if (t && (t->n_reqs >= TXN_REQS ||
-		  !ctrl_txn_room(t, 2, ops, strlen(js) + 2 * kb + ops * kb))) {
+		  !ctrl_txn_room(t, cmps, ops,
+				 strlen(js) + cmps * kb + ops * kb))) {
 		status_flush_slot(c, r->slot);
 		t = NULL;
 	}
@@ -75,12 +78,15 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 		t = ctrl_txn_new(c, TXN_STATUS, r->slot, status_done);
 		if (!t) {
 			free(js);
+			free(absent);
 			ctrl_status_clear(s);
 			return;
 		}
 		ctrl_txn_fence(t);
 		c->sbatch[r->slot] = t;
 	}
+	if (absent)
+		ctrl_txn_cmp(t, absent, ETCD_CMP_CREATE, 0);
 	if (t->n_reqs == 0)
 		snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
 	t->phase[t->n_reqs] = (int)s->phase;
@@ -94,6 +100,25 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
+}
+
+void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
+			struct ctrl_status *s, const char *what)
+{
+	status_add(c, r, s, what, NULL);
+}
+
+/* As ctrl_report_status, but only while key absent (taken) does not
+ * exist: compared in the same txn and read back if it does. */
+void ctrl_report_status_absent(struct ctrl *c, struct ctrl_req *r,
+			       struct ctrl_status *s, const char *what,
+			       char *absent)
+{
+	if (!absent) {
+		ctrl_status_clear(s);
+		return;
+	}
+	status_add(c, r, s, what, absent);
 }
 
 /* Deletes the status (the request is gone and holds nothing). */

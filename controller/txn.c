@@ -45,14 +45,34 @@ void ctrl_txn_free(struct ctrl_txn *t)
 	}
 	for (size_t i = 0; i < t->n_cmp; i++)
 		free(t->cmp_keys[i]);
+	for (size_t i = 0; i < t->n_reads; i++)
+		free(t->read_keys[i]);
 	free(t);
+}
+
+/* Reads key back on failure, without comparing it: a key the txn writes
+ * whose compare is not its own (an assignment written with a status), so
+ * that a failed txn's answer shows what stands there now.  Takes key
+ * (freed with the compares' keys). */
+void ctrl_txn_read(struct ctrl_txn *t, char *key)
+{
+	if (!key || t->n_ko >= TXN_MAX) {
+		if (!t->err)
+			t->err = key ? -E2BIG : -ENOMEM;
+		free(key);
+		return;
+	}
+	t->bytes += strlen(key);
+	t->read_keys[t->n_reads++] = key;
+	t->ko[t->n_ko++] = (struct etcd_op){
+		.type = ETCD_OP_RANGE, .u.range = {.key = key}};
 }
 
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev)
 {
-	if (!key || t->n_cmp >= TXN_MAX) {
+	if (!key || t->n_cmp >= TXN_MAX || t->n_ko >= TXN_MAX) {
 		if (!t->err)
 			t->err = key ? -E2BIG : -ENOMEM;
 		free(key);
@@ -177,7 +197,9 @@ struct ctrl_status *ctrl_txn_status_take(struct ctrl_status *s)
 bool ctrl_txn_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
 		   size_t bytes)
 {
-	return t->n_cmp + t->resv_cmp + cmps <= TXN_MAX &&
+	/* n_ko >= n_cmp: every compare is read back, and ctrl_txn_read
+	 * adds reads; cmps counts both. */
+	return t->n_ko + t->resv_cmp + cmps <= TXN_MAX &&
 	       t->n_ok + t->resv_ok + ops <= TXN_MAX &&
 	       t->bytes + t->resv_bytes + bytes <= TXN_BYTES;
 }
@@ -332,14 +354,32 @@ static void on_txn(void *arg, const struct etcd_error *err,
 		c->inflight--;
 	if (err) {
 		c->m.txn_errors++;
-		if (err->code != ETCD_ECANCELED) {
+		if (err->code != ETCD_ECANCELED && err->outcome_unknown &&
+		    t->n_ok) {
+			/* It may have landed, or land later, and its status
+			 * and assign writes are not watched: its requests
+			 * act on nothing until a list that starts after now
+			 * says what stands (a commit placed again before
+			 * that read its own status back without the
+			 * assignment and placed the request twice).  A late
+			 * copy is harmless: it compares what the list
+			 * shows, and the retry compares the same. */
+			uint64_t seq = c->list_seq + 1;
+
+			fs_warn("%s: etcd error: %s (%s); it may have "
+				"landed: reading back before acting again",
+				t->what, etcd_strerror(err->code),
+				err->message);
+			for (size_t i = 0; i < t->n_reqs; i++)
+				t->reqs[i]->hold_seq = seq;
+			if (c->want_seq < seq)
+				c->want_seq = seq;
+			ctrl_watch_relist(c, 1.0);
+		} else if (err->code != ETCD_ECANCELED) {
 			fs_warn("%s: etcd error: %s (%s); will retry at the "
 				"next pass",
 				t->what, etcd_strerror(err->code),
 				err->message);
-			/* It may have landed unseen, and its status and
-			 * assign writes are not watched: read them back. */
-			ctrl_watch_relist(c, 1.0);
 		}
 		txn_done(t, false, 0);
 		return;

@@ -25,7 +25,7 @@
 struct sent {
 	char *cmp[TXN_MAX], *op[TXN_MAX], *val[TXN_MAX];
 	const char *ko_key[TXN_MAX];
-	size_t n_cmp, n_op;
+	size_t n_cmp, n_op, n_ko;
 	etcd_txn_cb cb;
 	void *arg;
 };
@@ -77,6 +77,7 @@ static int catch_txn(struct ctrl *c, const struct etcd_txn_req *req,
 					  (long long)req->compare[i].number);
 	for (size_t i = 0; i < req->n_failure; i++)
 		s->ko_key[i] = req->failure[i].u.range.key;
+	s->n_ko = req->n_failure;
 	for (size_t i = 0; i < req->n_success; i++) {
 		const struct etcd_op *o = &req->success[i];
 
@@ -104,8 +105,22 @@ static void sent_free(struct sent *s)
 	}
 }
 
+/* Answers the oldest unanswered txn with an error; unknown: it may have
+ * reached etcd (etcd_error.outcome_unknown). */
+static void answer_err(struct env *e, bool unknown)
+{
+	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
+				 .outcome_unknown = unknown};
+	struct sent *s;
+
+	assert_true(e->n_answered < e->n_sent);
+	s = &e->sent[e->n_answered++];
+	snprintf(err.message, sizeof(err.message), "timed out");
+	s->cb(s->arg, &err, NULL);
+}
+
 /* Answers the oldest unanswered txn: succeeded at rev, or failed with
- * the failure branch's reads (kvs[i] for its i-th compare, NULL: none). */
+ * the failure branch's reads (kvs[i] for its i-th read, NULL: none). */
 static void answer(struct env *e, bool ok, int64_t rev,
 		   const struct etcd_kv *const *kvs)
 {
@@ -117,7 +132,7 @@ static void answer(struct env *e, bool ok, int64_t rev,
 	assert_true(e->n_answered < e->n_sent);
 	s = &e->sent[e->n_answered++];
 	if (!ok) {
-		for (size_t i = 0; i < s->n_cmp; i++) {
+		for (size_t i = 0; i < s->n_ko; i++) {
 			rs[i] = (struct etcd_op_result){.type = ETCD_OP_RANGE};
 			if (kvs[i]) {
 				rs[i].u.range.kvs = kvs[i];
@@ -125,7 +140,7 @@ static void answer(struct env *e, bool ok, int64_t rev,
 			}
 		}
 		res.responses = rs;
-		res.n_responses = s->n_cmp;
+		res.n_responses = s->n_ko;
 	}
 	s->cb(s->arg, NULL, &res);
 }
@@ -188,6 +203,7 @@ static struct env *env_new(int bidding)
 	e->c->slots[0].lk_key = strdup("/fs/election/slot-0/abc");
 	e->c->slots[0].lk_rev = 7;
 	e->c->cache_ready = true;
+	ctrl_watch_init(e->c);
 	return e;
 }
 
@@ -315,14 +331,16 @@ static void test_conflict_next_host(void **state)
 	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = full,
 			     .value_len = sizeof(full) - 1,
 			     .create_revision = 9, .mod_revision = 9};
-	const struct etcd_kv *kvs[4] = {&fence, NULL, &rq, &al};
+	/* fence, status, request, the assignment read back, alloc */
+	const struct etcd_kv *kvs[5] = {&fence, NULL, &rq, NULL, &al};
 	struct sent *s;
 
 	(void)state;
 	rq.value_len = strlen(rq.value);
 	s = first_pass(e, 4, 8, "r1", rq.value);
 	/* the read-backs follow the compares' order */
-	for (size_t i = 0; i < 4; i++)
+	assert_int_equal(s->n_ko, 5);
+	for (size_t i = 0; i < 5; i++)
 		if (kvs[i])
 			assert_string_equal(s->ko_key[i], kvs[i]->key);
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 0"));
@@ -415,6 +433,120 @@ static void test_unschedulable(void **state)
 	env_free(e);
 }
 
+#define SPEC1 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}"
+
+/* A kv of what txn s put at key (its i-th op), at rev. */
+static struct etcd_kv sent_kv(const struct sent *s, size_t i, int64_t rev)
+{
+	return (struct etcd_kv){.key = s->op[i] + 4, .value = s->val[i],
+				.value_len = strlen(s->val[i]),
+				.create_revision = rev, .mod_revision = rev};
+}
+
+/* Item 27, step 1: a commit whose outcome is unknown (timed out after it
+ * may have left) is not placed again before a list says what landed;
+ * the list shows it landed and nothing more is sent. */
+static void test_unknown_outcome_held(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct sent *s;
+	struct etcd_kv st, as, al;
+
+	(void)state;
+	s = first_pass(e, 4, 8, "r1", SPEC1);
+	answer_err(e, true);
+	assert_int_equal(req(e, "r1")->act, ACT_NONE);
+	/* the pass timer's pass: nothing until the list */
+	e->c->pass_all = true;
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	/* the list that started after the error: it landed at 10 */
+	e->c->list_seq++;
+	st = sent_kv(s, 0, 10);
+	as = sent_kv(s, 1, 10);
+	al = sent_kv(s, 2, 10);
+	ctrl_cache_put(e->c, st.key, st.value, st.value_len, 10, 10);
+	ctrl_cache_put(e->c, as.key, as.value, as.value_len, 10, 10);
+	ctrl_cache_put(e->c, al.key, al.value, al.value_len, 10, 10);
+	e->c->done_seq = e->c->list_seq;
+	e->c->pass_all = true;
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	assert_string_equal(req(e, "r1")->st.host, "h2");
+	env_free(e);
+}
+
+/* Item 27, step 2: a commit that fails because a copy of it landed reads
+ * the assignment back with the status, and the request stays placed. */
+static void test_conflict_reads_assignment(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv fence = {.key = "/fs/election/slot-0/abc",
+				.value = "ctl", .value_len = 3,
+				.create_revision = 7, .mod_revision = 7};
+	struct etcd_kv rq = {.key = "/fs/requests/r1", .value = SPEC1,
+			     .value_len = strlen(SPEC1),
+			     .create_revision = 4, .mod_revision = 4};
+	struct etcd_kv st, as, al;
+	const struct etcd_kv *kvs[5] = {&fence, &st, &rq, &as, &al};
+	struct sent *s;
+
+	(void)state;
+	s = first_pass(e, 4, 8, "r1", SPEC1);
+	st = sent_kv(s, 0, 10);
+	as = sent_kv(s, 1, 10);
+	al = sent_kv(s, 2, 10);
+	assert_int_equal(s->n_ko, 5);
+	assert_string_equal(s->ko_key[3], "/fs/assign/h2/r1");
+	answer(e, false, 11, kvs);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	assert_string_equal(req(e, "r1")->st.host, "h2");
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	env_free(e);
+}
+
+/* Item 27, step 3: a status naming a host whose assignment the cache
+ * lacks is reset only while etcd has no such assignment: the reset
+ * compares its absence, and on failure reads it back. */
+static void test_reset_confirms_gone(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv fence = {.key = "/fs/election/slot-0/abc",
+				.value = "ctl", .value_len = 3,
+				.create_revision = 7, .mod_revision = 7};
+	struct etcd_kv rq = {.key = "/fs/requests/r1", .value = SPEC1,
+			     .value_len = strlen(SPEC1),
+			     .create_revision = 4, .mod_revision = 4};
+	struct etcd_kv st, as;
+	const struct etcd_kv *kvs[6] = {NULL}, *all[4] = {&fence, &rq, &st,
+							   &as};
+	struct sent *s;
+
+	(void)state;
+	s = first_pass(e, 4, 8, "r1", SPEC1);
+	st = sent_kv(s, 0, 10);
+	as = sent_kv(s, 1, 10);
+	answer(e, true, 10, NULL);
+	ctrl_req_asg_remove(req(e, "r1"), 0); /* the cache lost it */
+	ctrl_req_dirty(req(e, "r1"));
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h2/r1 = 0"));
+	for (size_t i = 0; i < s->n_ko; i++)
+		for (size_t j = 0; j < 4; j++)
+			if (strcmp(s->ko_key[i], all[j]->key) == 0)
+				kvs[i] = all[j];
+	answer(e, false, 11, kvs);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(req(e, "r1")->st.phase, CTRL_SCHEDULED);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +554,9 @@ int main(void)
 		cmocka_unit_test(test_conflict_next_host),
 		cmocka_unit_test(test_round_commit),
 		cmocka_unit_test(test_unschedulable),
+		cmocka_unit_test(test_unknown_outcome_held),
+		cmocka_unit_test(test_conflict_reads_assignment),
+		cmocka_unit_test(test_reset_confirms_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
