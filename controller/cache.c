@@ -98,7 +98,9 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 	    !(r = ctrl_req_get(c, id, true)))
 		goto out;
 	r->st_seen = c->list_gen;
-	if (mod <= r->st_rev)
+	/* A put at the revision the cache holds as a delete's contradicts
+	 * it (only a guess, the sweep's, can say that): the put wins. */
+	if (mod < r->st_rev || (mod == r->st_rev && r->st_present))
 		goto out;
 	if (own) {
 		st = *own;

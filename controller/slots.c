@@ -18,7 +18,11 @@ static void slot_reqs_dirty(void *arg, const char *key, void *val)
 }
 
 /* A slot we no longer lead: its statuses and assignments will not be
- * kept up to date (not watched), so they go; the next win lists them. */
+ * kept up to date (not watched), so they go; the next win lists them.
+ * Their revisions go too: "absent as of st_rev" would be a claim the
+ * cache cannot make, and it made the list after a win skip every status
+ * whose revision had not moved (each txn then compared revision 0 and
+ * failed, and its read-back was skipped the same way). */
 static void slot_forget(void *arg, const char *key, void *val)
 {
 	struct ctrl_slot *s = arg;
@@ -32,6 +36,7 @@ static void slot_forget(void *arg, const char *key, void *val)
 		memset(&r->st, 0, sizeof(r->st));
 		r->st_present = false;
 	}
+	r->st_rev = 0;
 	while (r->n_asg)
 		ctrl_req_asg_remove(r, r->n_asg - 1);
 }

@@ -547,6 +547,43 @@ static void test_reset_confirms_gone(void **state)
 	env_free(e);
 }
 
+/* Items 2 and 31: a slot lost and won back (SIGSTOP past the lease,
+ * balancing, an etcd outage): the list after the win shows the status at
+ * the revision it had before, and the cache must take it; a deleted
+ * request is then released comparing that revision (it compared 0 and
+ * failed forever, 600-700 txns/s). */
+static void test_slot_won_back(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct sent *s;
+	struct etcd_kv st, as, al;
+
+	(void)state;
+	s = first_pass(e, 4, 8, "r1", SPEC1);
+	st = sent_kv(s, 0, 10);
+	as = sent_kv(s, 1, 10);
+	al = sent_kv(s, 2, 10);
+	answer(e, true, 10, NULL);
+	ctrl_slot_drop(e->c, 0, "test: lost");
+	assert_false(req(e, "r1")->st_present);
+	/* won back; the list after the win */
+	e->c->slots[0].state = SLOT_LEADER;
+	e->c->slots[0].lk_key = strdup("/fs/election/slot-0/abd");
+	e->c->slots[0].lk_rev = 20;
+	ctrl_cache_put(e->c, st.key, st.value, st.value_len, 10, 10);
+	ctrl_cache_put(e->c, as.key, as.value, as.value_len, 10, 10);
+	ctrl_cache_put(e->c, al.key, al.value, al.value_len, 10, 10);
+	assert_true(req(e, "r1")->st_present);
+	assert_int_equal(req(e, "r1")->st_rev, 10);
+	ctrl_cache_del(e->c, "/fs/requests/r1", 21);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 10"));
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h2/r1"));
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_outcome_held),
 		cmocka_unit_test(test_conflict_reads_assignment),
 		cmocka_unit_test(test_reset_confirms_gone),
+		cmocka_unit_test(test_slot_won_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
