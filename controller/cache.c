@@ -13,8 +13,8 @@
 #include "common/log.h"
 
 /* {"request": {...spec...}, "request_rev", "attempt"} -> need */
-static int asg_parse(const char *id, const char *val, size_t len,
-		     struct fs_need *need)
+int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
+			struct fs_need *need)
 {
 	json_t *root = json_loadb(val, len, 0, NULL), *rq;
 	struct ctrl_request p;
@@ -154,7 +154,7 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 	if (own) {
 		v->need = *own;
 		memset(own, 0, sizeof(*own));
-	} else if (asg_parse(id, val, len, &v->need) < 0) {
+	} else if (ctrl_cache_asg_need(id, val, len, &v->need) < 0) {
 		fs_warn("assignment %s: cannot read its request", key);
 	}
 	r->n_asg++;
@@ -211,7 +211,18 @@ static void put_alloc(struct ctrl *c, const char *key, const char *a,
 	if (mod <= h->alloc_rev)
 		return;
 	if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
-		fs_warn("ignoring %s: %s", key, err);
+		/* Kept as it was, every commit on h compared the old
+		 * revision, failed and read the garbage back (a livelock):
+		 * it is rebuilt from the host's assignments instead. */
+		if (!h->alloc_bad)
+			fs_warn("%s: %s; rebuilding it from the host's "
+				"assignments",
+				key, err);
+		fs_alloc_clear(&h->alloc);
+		memset(&h->alloc, 0, sizeof(h->alloc));
+		h->alloc_present = true;
+		h->alloc_rev = mod;
+		ctrl_host_alloc_bad(c, h, true);
 		return;
 	}
 	if (h->alloc_present && al.used.vms < h->alloc.used.vms)
@@ -220,6 +231,7 @@ static void put_alloc(struct ctrl *c, const char *key, const char *a,
 	h->alloc = al;
 	h->alloc_present = true;
 	h->alloc_rev = mod;
+	ctrl_host_alloc_bad(c, h, false);
 }
 
 /* P/requests/<a>: a user's request, kept whole for reconcile. */
@@ -418,6 +430,8 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		h->alloc_rev = rev;
 		h->alloc_present = false;
 		fs_alloc_clear(&h->alloc);
+		memset(&h->alloc, 0, sizeof(h->alloc));
+		ctrl_host_alloc_bad(c, h, false);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		r = ctrl_req_get(c, a, false);
 		if (!r || rev <= r->req_rev)

@@ -209,7 +209,7 @@ struct ctrl_txn;
 /* Called by txn.c for each request of a txn once it ended (ok: it
  * succeeded; rev: its revision), after r->act is reset to ACT_NONE and
  * before r is marked dirty: how the layer that built the txn hears of
- * its end. */
+ * its end.  A txn of no requests calls it once, with r NULL. */
 typedef void ctrl_txn_done_fn(struct ctrl_txn *t, struct ctrl_req *r,
 			      bool ok, int64_t rev);
 
@@ -280,6 +280,7 @@ struct ctrl {
 	uint64_t list_seq;        /* lists started */
 	uint64_t done_seq;        /* the last list that completed */
 	uint64_t want_seq;        /* a list waited for (hold_seq), or 0 */
+	unsigned alloc_bad_n;     /* hosts with alloc_bad (pass.c rebuilds) */
 	struct ctrl_wch wch[W_N];
 	uint64_t list_gen;
 	int64_t list_rev; /* revision of the last list, for the sweep */
@@ -334,6 +335,11 @@ size_t ctrl_key_max(const struct ctrl *c);
 struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name,
 				bool create);
 void ctrl_host_pend_clear(struct ctrl_host *h);
+/* h's alloc is unreadable or known not to be the sum of its assignments
+ * (bad), or is again (!bad).  While bad, h holds one lock of its own
+ * (h->locked: no commit or release touches it, place.c sees it busy)
+ * and pass.c has alloc.c rebuild it. */
+void ctrl_host_alloc_bad(struct ctrl *c, struct ctrl_host *h, bool bad);
 void ctrl_host_free_all(struct ctrl *c);
 
 /* ---- req.c: request records and their lists (calls host.c) ----------- */
@@ -373,6 +379,9 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 		       const char *id, const char *val, size_t len,
 		       struct fs_need *own, int64_t mod);
+/* The need of the assignment value val of request id: 0 or -EINVAL. */
+int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
+			struct fs_need *need);
 /* After a list: what it did not see (and nothing newer wrote) is gone. */
 void ctrl_cache_sweep(struct ctrl *c);
 /* Name of the controller leading slot s as the cache says, or NULL. */
@@ -477,6 +486,12 @@ void ctrl_report_flush(struct ctrl *c);
  * deleted), in one fenced txn. */
 void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		  struct ctrl_status *s, const char *why);
+
+/* ---- alloc.c: allocs rebuilt (calls txn, cache, host, key) ----------- */
+
+/* Rebuilds every alloc_bad host's alloc from its assignments, fenced
+ * (one read and one CAS each; skipped while one is in flight). */
+void ctrl_alloc_rebuild_all(struct ctrl *c);
 
 /* ---- rounds.c: bid rounds (calls place, report, txn, req, host) ------ */
 

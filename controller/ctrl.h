@@ -171,6 +171,8 @@ struct ctrl_host {
 	struct fs_alloc *tent;    /* while building a batch */
 	unsigned tent_picks;      /* placements on it in that batch */
 	struct fs_alloc *pend;    /* its alloc if the txn in flight succeeds */
+	bool alloc_bad;  /* alloc unreadable or not the sum: locked, rebuilt */
+	bool rebuilding; /* alloc.c's read or write of it in flight */
 	uint64_t seen;
 };
 

@@ -328,6 +328,8 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 	}
 	if (ok)
 		metrics_txn_ok(c, t);
+	if (!t->n_reqs && t->done)
+		t->done(t, NULL, ok, rev);
 	for (size_t i = 0; i < t->n_reqs; i++) {
 		struct ctrl_req *r = t->reqs[i];
 

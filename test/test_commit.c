@@ -86,6 +86,10 @@ static int catch_txn(struct ctrl *c, const struct etcd_txn_req *req,
 			s->val[s->n_op++] = dupf("%.*s",
 						 (int)o->u.put.value_len,
 						 o->u.put.value);
+		} else if (o->type == ETCD_OP_RANGE) {
+			s->op[s->n_op++] = dupf("get%s %s",
+						o->u.range.prefix ? "*" : "",
+						o->u.range.key);
 		} else {
 			s->op[s->n_op++] = dupf("del %s", o->u.del.key);
 		}
@@ -142,6 +146,27 @@ static void answer(struct env *e, bool ok, int64_t rev,
 		res.responses = rs;
 		res.n_responses = s->n_ko;
 	}
+	s->cb(s->arg, NULL, &res);
+}
+
+/* Answers the oldest unanswered txn, a read of n ranges: range i holds
+ * the n_kvs[i] kvs from kvs[i]. */
+static void answer_read(struct env *e, int64_t rev, size_t n,
+			const struct etcd_kv *const *kvs, const size_t *n_kvs)
+{
+	struct etcd_op_result rs[4];
+	struct etcd_txn_result res = {.header = {.revision = rev},
+				      .succeeded = true, .responses = rs,
+				      .n_responses = n};
+	struct sent *s;
+
+	assert_true(n <= 4);
+	assert_true(e->n_answered < e->n_sent);
+	s = &e->sent[e->n_answered++];
+	for (size_t i = 0; i < n; i++)
+		rs[i] = (struct etcd_op_result){
+		    .type = ETCD_OP_RANGE,
+		    .u.range = {.kvs = kvs[i], .n_kvs = n_kvs[i]}};
 	s->cb(s->arg, NULL, &res);
 }
 
@@ -584,6 +609,117 @@ static void test_slot_won_back(void **state)
 	env_free(e);
 }
 
+#define SPEC2 "{\"vcpu\":2,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}"
+
+static const char *op_val(const struct sent *s, const char *op)
+{
+	for (size_t i = 0; i < s->n_op; i++)
+		if (strcmp(s->op[i], op) == 0)
+			return s->val[i];
+	return NULL;
+}
+
+/* Item 1: the host of r1 (slot 0) and r0 (another slot) is lost and back;
+ * the release of r1 subtracts r1's share from alloc/h1 instead of
+ * deleting it (which left r0 uncounted: 6 vCPU placed on 4). */
+static void test_release_host_lost_keeps_share(void **state)
+{
+	static const char two[] = "{\"vcpu\":4,\"memory_mb\":2048,\"vms\":2,"
+				  "\"groups\":{}}";
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC2, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	answer(e, true, 10, NULL);
+	put(e, "/fs/alloc/h1", two, 11); /* r0 of another slot */
+	ctrl_cache_del(e->c, "/fs/hosts/h1", 12);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h1/r1"));
+	assert_false(has(s->op, s->n_op, "del /fs/alloc/h1"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":2,"));
+	assert_non_null(strstr(v, "\"vms\":1,"));
+	answer(e, true, 13, NULL);
+	/* the host is back: r1 goes there again, and the host is full */
+	put_host(e, "h1", 4, 14);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":4,"));
+	answer(e, true, 15, NULL);
+	put(e, "/fs/requests/r3", SPEC2, 16);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 4);
+	s = &e->sent[3];
+	assert_false(has(s->op, s->n_op, "put /fs/assign/h1/r3"));
+	assert_non_null(strstr(s->val[0], "\"phase\":\"unschedulable\""));
+	env_free(e);
+}
+
+/* Item 4: garbage in alloc/h2 is rebuilt from the host's assignments,
+ * once, fenced on the alloc's revision, and placement resumes on the
+ * rebuilt value (it livelocked: every commit compared the old revision,
+ * failed and read the garbage back, ignored). */
+static void test_garbage_alloc_rebuilt(void **state)
+{
+	static const char asg[] = "{\"request\":" SPEC2 ",\"request_rev\":3,"
+				  "\"attempt\":1}";
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = "garbage",
+			     .value_len = 7, .create_revision = 5,
+			     .mod_revision = 5};
+	struct etcd_kv as = {.key = "/fs/assign/h2/r9", .value = asg,
+			     .value_len = sizeof(asg) - 1,
+			     .create_revision = 3, .mod_revision = 3};
+	const struct etcd_kv *kvs[2] = {&al, &as};
+	const size_t n_kvs[2] = {1, 1};
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put_host(e, "h2", 8, 3);
+	put(e, "/fs/alloc/h2", "garbage", 5);
+	put(e, "/fs/requests/r1", SPEC1, 6);
+	ctrl_pass(e->c);
+	/* the read of the alloc and the host's assignments; r1 waits for
+	 * h2, its best host */
+	assert_int_equal(e->n_sent, 1);
+	s = &e->sent[0];
+	assert_true(has(s->op, s->n_op, "get /fs/alloc/h2"));
+	assert_true(has(s->op, s->n_op, "get* /fs/assign/h2/"));
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1); /* once */
+	answer_read(e, 6, 2, kvs, n_kvs);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 5"));
+	v = op_val(s, "put /fs/alloc/h2");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":2,"));
+	assert_non_null(strstr(v, "\"vms\":1,"));
+	answer(e, true, 7, NULL);
+	assert_false(ctrl_host_get(e->c, "h2", false)->alloc_bad);
+	assert_int_equal(ctrl_host_get(e->c, "h2", false)->locked, 0);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	/* placed again (on h1, emptier now that h2 counts r9) */
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
+	assert_true(has(s->op, s->n_op, "put /fs/assign/h1/r1"));
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +731,8 @@ int main(void)
 		cmocka_unit_test(test_conflict_reads_assignment),
 		cmocka_unit_test(test_reset_confirms_gone),
 		cmocka_unit_test(test_slot_won_back),
+		cmocka_unit_test(test_release_host_lost_keeps_share),
+		cmocka_unit_test(test_garbage_alloc_rebuilt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
