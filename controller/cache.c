@@ -60,12 +60,18 @@ static void slot_cand_put(struct ctrl_slot *s, const char *lease,
 
 	if (create <= 0 || strlen(lease) >= sizeof(v->lease))
 		return;
-	slot_cand_del(s, lease);
-	v = realloc(s->cands, (s->n_cands + 1) * sizeof(*v));
-	if (!v)
-		return;
-	s->cands = v;
-	v += s->n_cands++;
+	for (v = s->cands; v < s->cands + s->n_cands; v++)
+		if (strcmp(v->lease, lease) == 0)
+			break;
+	if (v == s->cands + s->n_cands) {
+		/* grown first: on ENOMEM the candidacies stay as they were
+		 * (deleting the old one first lost it) */
+		v = realloc(s->cands, (s->n_cands + 1) * sizeof(*v));
+		if (!v)
+			return;
+		s->cands = v;
+		v += s->n_cands++;
+	}
 	strcpy(v->lease, lease);
 	v->crev = create;
 	snprintf(v->name, sizeof(v->name), "%.*s",

@@ -294,7 +294,7 @@ void ctrl_commit_flush(struct ctrl *c)
 			if (!t) {
 				t = ctrl_txn_new(c, TXN_COMMIT, s, commit_done);
 				if (!t)
-					return;
+					break; /* ready_tail still recomputed */
 				ctrl_txn_fence(t);
 			}
 			rc = batch_add(c, t, r);
