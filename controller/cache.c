@@ -257,6 +257,11 @@ static void put_request(struct ctrl *c, const char *a, const char *val,
 		return;
 	memcpy(v, val, len);
 	v[len] = '\0';
+	if (!r->req_present || !r->req_val || r->req_len != len ||
+	    memcmp(r->req_val, val, len) != 0) {
+		r->spec_rev = mod; /* a new version, not a re-put */
+		ctrl_request_hash(val, len, r->req_hash);
+	}
 	free(r->req_val);
 	r->req_val = v;
 	r->req_len = len;

@@ -33,7 +33,7 @@ static char *assign_json(const struct ctrl_req *r, int64_t attempt)
 {
 	return ctrl_keyf(
 	    "{\"request\":%.*s,\"request_rev\":%lld,\"attempt\":%lld}",
-	    (int)r->req_len, r->req_val, (long long)r->req_rev,
+	    (int)r->req_len, r->req_val, (long long)r->spec_rev,
 	    (long long)attempt);
 }
 
@@ -134,7 +134,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		h->tent_picks = 0;
 		t->hosts[t->n_hosts++] = h;
 	}
-	attempt = (r->st_present && r->st.request_rev == r->req_rev
+	attempt = (r->st_present && r->st.request_rev == r->spec_rev
 			   ? r->st.attempt
 			   : 0) +
 		  1;

@@ -101,6 +101,13 @@ struct ctrl_req {
 
 	bool req_present;
 	int64_t req_rev; /* mod revision, or of the delete */
+	/* The revision the current value dates from: a put of the same
+	 * bytes (a client retrying a put whose answer it lost) moves req_rev,
+	 * not this, and changes nothing placed; statuses and assignments
+	 * name it (request_rev), with the value's hash (request_hash), so
+	 * that a controller that lists the request later finds it too. */
+	int64_t spec_rev;
+	char req_hash[17];
 	char *req_val;
 	size_t req_len;
 	int64_t parsed_rev;

@@ -75,10 +75,17 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		r->parsed_rev = r->req_rev;
 		r->tries = 0;
 	}
+	/* Listed after a re-put of the same bytes (by a controller that did
+	 * not see the first put): the status names the version it placed
+	 * by revision and hash. */
+	if (r->st_present && r->st.request_rev != r->spec_rev &&
+	    r->st.request_rev > 0 && r->st.request_rev < r->req_rev &&
+	    strcmp(r->st.request_hash, r->req_hash) == 0)
+		r->spec_rev = r->st.request_rev;
 	if (!r->valid) {
 		ctrl_req_abort(r);
 		if (r->st_present && r->st.phase == CTRL_REJECTED &&
-		    r->st.request_rev == r->req_rev && !r->n_asg)
+		    r->st.request_rev == r->spec_rev && !r->n_asg)
 			return;
 		ctrl_report_init(&s, CTRL_REJECTED, r);
 		ctrl_report_reason(&s, "%s", r->reason);
@@ -91,7 +98,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		ctrl_report_status(c, r, &s, "reject");
 		return;
 	}
-	cur = r->st_present && r->st.request_rev == r->req_rev;
+	cur = r->st_present && r->st.request_rev == r->spec_rev;
 	placed = cur && (r->st.phase == CTRL_SCHEDULED ||
 			 r->st.phase == CTRL_RUNNING);
 	/* Assignments the status does not stand for are released first. */

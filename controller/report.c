@@ -147,7 +147,8 @@ void ctrl_report_init(struct ctrl_status *s, enum ctrl_phase p,
 {
 	memset(s, 0, sizeof(*s));
 	s->phase = p;
-	s->request_rev = r->req_rev;
+	s->request_rev = r->spec_rev;
+	memcpy(s->request_hash, r->req_hash, sizeof(s->request_hash));
 }
 
 void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
@@ -165,7 +166,7 @@ void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
 /* Carries the attempt count and avoid list of the current revision. */
 void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r)
 {
-	if (!r->st_present || r->st.request_rev != r->req_rev)
+	if (!r->st_present || r->st.request_rev != r->spec_rev)
 		return;
 	s->attempt = r->st.attempt;
 	for (size_t i = 0; i < r->st.n_avoid; i++)
@@ -194,7 +195,7 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			   (long long)best, (long long)s.explain.hosts);
 	/* Only say it when it is news. */
 	if (!r->st_present || r->st.phase != CTRL_UNSCHEDULABLE ||
-	    r->st.request_rev != r->req_rev)
+	    r->st.request_rev != r->spec_rev)
 		fs_info("%s unschedulable: %s", r->id, s.reason);
 	r->unsched_gen = c->cap_gen;
 	ctrl_report_status(c, r, &s, "mark unschedulable");

@@ -118,7 +118,7 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		/* Every live host not avoided: DESIGN's "every live host". */
 		r->invited = NULL;
 	}
-	r->round_attempt = (r->st_present && r->st.request_rev == r->req_rev
+	r->round_attempt = (r->st_present && r->st.request_rev == r->spec_rev
 				    ? r->st.attempt
 				    : 0) +
 			   1 + r->tries * 1000;

@@ -720,6 +720,53 @@ static void test_garbage_alloc_rebuilt(void **state)
 	env_free(e);
 }
 
+/* Item 33: a put of the same bytes again (a client retrying a put whose
+ * answer it lost) is no rewrite: nothing is released or placed again,
+ * neither by the coordinator that saw both puts nor by one that lists
+ * the request after the re-put (the status names the version by
+ * revision and hash). */
+static void test_identical_reput(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED), *e2;
+	struct sent *s;
+	struct etcd_kv st, as, al;
+
+	(void)state;
+	s = first_pass(e, 4, 8, "r1", SPEC1);
+	st = sent_kv(s, 0, 10);
+	as = sent_kv(s, 1, 10);
+	al = sent_kv(s, 2, 10);
+	assert_non_null(strstr(st.value, "\"request_hash\":\""));
+	answer(e, true, 10, NULL);
+	put(e, "/fs/vms/h2/r1", "{\"state\":\"running\"}", 11);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2); /* mark running */
+	answer(e, true, 12, NULL);
+	put(e, "/fs/requests/r1", SPEC1, 20); /* the same bytes again */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	/* a rewrite still is one */
+	put(e, "/fs/requests/r1", SPEC2, 21);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	assert_true(has(e->sent[2].op, e->sent[2].n_op,
+			"del /fs/assign/h2/r1"));
+
+	/* another controller lists it after the re-put */
+	e2 = env_new(CTRL_BID_CACHED);
+	put_host(e2, "h1", 4, 2);
+	put_host(e2, "h2", 8, 3);
+	put(e2, "/fs/requests/r1", SPEC1, 20);
+	ctrl_cache_put(e2->c, st.key, st.value, st.value_len, 10, 10);
+	ctrl_cache_put(e2->c, as.key, as.value, as.value_len, 10, 10);
+	ctrl_cache_put(e2->c, al.key, al.value, al.value_len, 10, 10);
+	ctrl_pass(e2->c);
+	assert_int_equal(e2->n_sent, 0);
+	env_free(e2);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_slot_won_back),
 		cmocka_unit_test(test_release_host_lost_keeps_share),
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
+		cmocka_unit_test(test_identical_reput),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
