@@ -653,6 +653,67 @@ static void test_reregister_after_outage(void **state)
 	ctl_del("/flintsched/rounds/o1");
 }
 
+/* Item 3 of issue 13: the request was rewritten while the agent was down
+ * and placed on the same host at attempt 1 again; its VM state record is
+ * of the old request revision.  The old VM (and a stale "failed" record
+ * of the old revision) is replaced: deleted, then created anew. */
+static void test_rewritten_same_host(void **state)
+{
+	char script[512], okcmd[1200], vmlog[512];
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	snprintf(script, sizeof(script), "%s/vm3.sh", H->dir);
+	snprintf(vmlog, sizeof(vmlog), "%s/vm3.log", H->dir);
+	f = fopen(script, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"#!/bin/sh\n"
+		"spec=$(cat)\n"
+		"echo \"$FLINTSCHED_ACTION $FLINTSCHED_VM_ID "
+		"$FLINTSCHED_VM_UID $spec\" >> %s\n"
+		"[ $FLINTSCHED_ACTION = create ] && echo uid2-$FLINTSCHED_VM_ID\n"
+		"exit 0\n",
+		vmlog);
+	fclose(f);
+	chmod(script, 0755);
+	snprintf(okcmd, sizeof(okcmd), "executor.exec={create: %s, delete: %s}",
+		 script, script);
+	ctl_put("/flintsched/vms/node-r/web",
+		"{\"state\":\"running\",\"uid\":\"uid-web\",\"attempt\":1,"
+		"\"request_rev\":5}");
+	ctl_put("/flintsched/vms/node-r/stale",
+		"{\"state\":\"failed\",\"attempt\":1,\"request_rev\":5}");
+	ctl_put("/flintsched/vms/node-r/same",
+		"{\"state\":\"running\",\"uid\":\"uid-same\",\"attempt\":1,"
+		"\"request_rev\":9}");
+	ctl_put("/flintsched/assign/node-r/web",
+		"{\"request\":{\"vcpu\":2,\"memoryInMb\":1024},"
+		"\"request_rev\":9,\"attempt\":1}");
+	ctl_put("/flintsched/assign/node-r/stale",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},"
+		"\"request_rev\":9,\"attempt\":1}");
+	ctl_put("/flintsched/assign/node-r/same",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},"
+		"\"request_rev\":9,\"attempt\":1}");
+	pid = agent_spawn("rewr.log", "agent.host=node-r",
+			  "executor.type=exec", okcmd, COMMON_SETS, NULL);
+	assert_true(wait_key("/flintsched/vms/node-r/web",
+			     "\"uid\":\"uid2-web\"", false, 10));
+	assert_true(wait_key("/flintsched/vms/node-r/web",
+			     "\"request_rev\":9", false, 10));
+	assert_true(wait_key("/flintsched/vms/node-r/stale",
+			     "\"state\":\"running\"", false, 10));
+	assert_true(file_has(vmlog, "delete web uid-web"));
+	assert_true(file_has(vmlog, "create web  {\"vcpu\":2,"));
+	assert_false(file_has(vmlog, "create same"));
+	agent_term(pid);
+	ctl_del("/flintsched/assign/node-r/web");
+	ctl_del("/flintsched/assign/node-r/stale");
+	ctl_del("/flintsched/assign/node-r/same");
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -697,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_http_endpoints),
 		cmocka_unit_test(test_simulate_many),
 		cmocka_unit_test(test_reregister_after_outage),
+		cmocka_unit_test(test_rewritten_same_host),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
