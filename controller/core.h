@@ -172,6 +172,7 @@ struct slot_cand {
 struct ctrl_slot {
 	enum slot_state state;
 	etcd_campaign *camp;
+	void *camp_arg; /* camp's callback context (freed on cancel) */
 	char *name;   /* P/election/slot-<i> */
 	char *lk_key; /* our leader key */
 	int64_t lk_rev, lk_lease;
@@ -179,6 +180,7 @@ struct ctrl_slot {
 	struct slot_cand *cands;      /* every controller's candidacy */
 	size_t n_cands;
 	ev_tstamp yielded_at;         /* 0, or when we yielded it */
+	bool resigning;               /* led; a resign in flight */
 	uint64_t need_seq; /* led: mine once the list of this seq is in */
 };
 

@@ -36,7 +36,10 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 	bool cur, placed;
 	struct ctrl_status s;
 
-	if (r->act == ACT_TXN || r->act == ACT_READY)
+	/* Ready for a commit of a slot we lost: dropped below (it stayed
+	 * on the ready list, held, until the slot was won again). */
+	if (r->act == ACT_TXN ||
+	    (r->act == ACT_READY && slot_mine(c, r->slot)))
 		return;
 	if (r->hold_seq) { /* what its last txn did is not known yet */
 		if (r->hold_seq > c->done_seq)
@@ -222,6 +225,11 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		case CTRL_RUNNING:
 			break;
 		}
+	}
+	/* Rewritten while queued: its place follows its new priority. */
+	if (r->act == ACT_QUEUED && r->q.priority != r->parsed.priority) {
+		ctrl_queue_remove(&c->queue, &r->q);
+		r->act = ACT_NONE;
 	}
 	if (r->act == ACT_NONE)
 		enqueue(c, r);

@@ -767,6 +767,38 @@ static void test_identical_reput(void **state)
 	env_free(e);
 }
 
+/* Item 16: a queued request rewritten takes its new priority in the
+ * queue; a ready request of a slot lost leaves the ready list. */
+static void test_queue_and_ready_of_lost_slot(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct ctrl_req *r;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	e->c->inflight = 64; /* the budget is spent: r1 stays queued */
+	put(e, "/fs/requests/r1", SPEC1, 4);
+	ctrl_pass(e->c);
+	r = req(e, "r1");
+	assert_int_equal(r->act, ACT_QUEUED);
+	assert_int_equal(r->q.priority, 0);
+	put(e, "/fs/requests/r1",
+	    "{\"vcpu\":1,\"memoryInMb\":1024,\"scheduling\":{\"priority\":7},"
+	    FS_SPEC_EXAMPLE "}", 5);
+	ctrl_pass(e->c);
+	assert_int_equal(r->act, ACT_QUEUED);
+	assert_int_equal(r->q.priority, 7);
+	/* on the ready list (as rounds.c puts it), then the slot goes */
+	ctrl_req_abort(r);
+	ctrl_req_ready_push(e->c, r);
+	assert_int_equal(r->act, ACT_READY);
+	ctrl_slot_drop(e->c, 0, "test: lost");
+	ctrl_pass(e->c);
+	assert_int_equal(r->act, ACT_NONE);
+	assert_null(e->c->ready_head);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -781,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_release_host_lost_keeps_share),
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
 		cmocka_unit_test(test_identical_reput),
+		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
