@@ -468,17 +468,42 @@ static struct etcd_kv sent_kv(const struct sent *s, size_t i, int64_t rev)
 				.create_revision = rev, .mod_revision = rev};
 }
 
+static const struct etcd_kv FENCE = {
+    .key = "/fs/election/slot-0/abc", .value = "ctl", .value_len = 3,
+    .create_revision = 7, .mod_revision = 7};
+static const struct etcd_kv RQ1 = {
+    .key = "/fs/requests/r1", .value = SPEC1, .value_len = sizeof(SPEC1) - 1,
+    .create_revision = 4, .mod_revision = 4};
+
+/* r1 (SPEC1) in a first pass (on h2); what its commit puts (status,
+ * assignment, alloc) as kvs at revision 10 in kv[0..2]. */
+static struct sent *place_r1(struct env *e, struct etcd_kv kv[3])
+{
+	struct sent *s = first_pass(e, 4, 8, "r1", SPEC1);
+
+	for (size_t i = 0; i < 3; i++)
+		kv[i] = sent_kv(s, i, 10);
+	return s;
+}
+
+/* kv[0..n) into e's cache, as a list shows them. */
+static void list_kvs(struct env *e, const struct etcd_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ctrl_cache_put(e->c, kv[i].key, kv[i].value, kv[i].value_len,
+			       kv[i].create_revision, kv[i].mod_revision);
+}
+
 /* Item 27, step 1: a commit whose outcome is unknown (timed out after it
  * may have left) is not placed again before a list says what landed;
  * the list shows it landed and nothing more is sent. */
 static void test_unknown_outcome_held(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
-	struct sent *s;
-	struct etcd_kv st, as, al;
+	struct etcd_kv kv[3];
 
 	(void)state;
-	s = first_pass(e, 4, 8, "r1", SPEC1);
+	place_r1(e, kv);
 	answer_err(e, true);
 	assert_int_equal(req(e, "r1")->act, ACT_NONE);
 	/* the pass timer's pass: nothing until the list */
@@ -487,12 +512,7 @@ static void test_unknown_outcome_held(void **state)
 	assert_int_equal(e->n_sent, 1);
 	/* the list that started after the error: it landed at 10 */
 	e->c->list_seq++;
-	st = sent_kv(s, 0, 10);
-	as = sent_kv(s, 1, 10);
-	al = sent_kv(s, 2, 10);
-	ctrl_cache_put(e->c, st.key, st.value, st.value_len, 10, 10);
-	ctrl_cache_put(e->c, as.key, as.value, as.value_len, 10, 10);
-	ctrl_cache_put(e->c, al.key, al.value, al.value_len, 10, 10);
+	list_kvs(e, kv, 3);
 	e->c->done_seq = e->c->list_seq;
 	e->c->pass_all = true;
 	ctrl_pass(e->c);
@@ -507,21 +527,12 @@ static void test_unknown_outcome_held(void **state)
 static void test_conflict_reads_assignment(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
-	struct etcd_kv fence = {.key = "/fs/election/slot-0/abc",
-				.value = "ctl", .value_len = 3,
-				.create_revision = 7, .mod_revision = 7};
-	struct etcd_kv rq = {.key = "/fs/requests/r1", .value = SPEC1,
-			     .value_len = strlen(SPEC1),
-			     .create_revision = 4, .mod_revision = 4};
-	struct etcd_kv st, as, al;
-	const struct etcd_kv *kvs[5] = {&fence, &st, &rq, &as, &al};
+	struct etcd_kv kv[3];
+	const struct etcd_kv *kvs[5] = {&FENCE, &kv[0], &RQ1, &kv[1], &kv[2]};
 	struct sent *s;
 
 	(void)state;
-	s = first_pass(e, 4, 8, "r1", SPEC1);
-	st = sent_kv(s, 0, 10);
-	as = sent_kv(s, 1, 10);
-	al = sent_kv(s, 2, 10);
+	s = place_r1(e, kv);
 	assert_int_equal(s->n_ko, 5);
 	assert_string_equal(s->ko_key[3], "/fs/assign/h2/r1");
 	answer(e, false, 11, kvs);
@@ -538,21 +549,13 @@ static void test_conflict_reads_assignment(void **state)
 static void test_reset_confirms_gone(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
-	struct etcd_kv fence = {.key = "/fs/election/slot-0/abc",
-				.value = "ctl", .value_len = 3,
-				.create_revision = 7, .mod_revision = 7};
-	struct etcd_kv rq = {.key = "/fs/requests/r1", .value = SPEC1,
-			     .value_len = strlen(SPEC1),
-			     .create_revision = 4, .mod_revision = 4};
-	struct etcd_kv st, as;
-	const struct etcd_kv *kvs[6] = {NULL}, *all[4] = {&fence, &rq, &st,
-							   &as};
+	struct etcd_kv kv[3];
+	const struct etcd_kv *kvs[6] = {NULL}, *all[4] = {&FENCE, &RQ1, &kv[0],
+							   &kv[1]};
 	struct sent *s;
 
 	(void)state;
-	s = first_pass(e, 4, 8, "r1", SPEC1);
-	st = sent_kv(s, 0, 10);
-	as = sent_kv(s, 1, 10);
+	place_r1(e, kv);
 	answer(e, true, 10, NULL);
 	ctrl_req_asg_remove(req(e, "r1"), 0); /* the cache lost it */
 	ctrl_req_dirty(req(e, "r1"));
@@ -581,13 +584,10 @@ static void test_slot_won_back(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
 	struct sent *s;
-	struct etcd_kv st, as, al;
+	struct etcd_kv kv[3];
 
 	(void)state;
-	s = first_pass(e, 4, 8, "r1", SPEC1);
-	st = sent_kv(s, 0, 10);
-	as = sent_kv(s, 1, 10);
-	al = sent_kv(s, 2, 10);
+	place_r1(e, kv);
 	answer(e, true, 10, NULL);
 	ctrl_slot_drop(e->c, 0, "test: lost");
 	assert_false(req(e, "r1")->st_present);
@@ -595,9 +595,7 @@ static void test_slot_won_back(void **state)
 	e->c->slots[0].state = SLOT_LEADER;
 	e->c->slots[0].lk_key = strdup("/fs/election/slot-0/abd");
 	e->c->slots[0].lk_rev = 20;
-	ctrl_cache_put(e->c, st.key, st.value, st.value_len, 10, 10);
-	ctrl_cache_put(e->c, as.key, as.value, as.value_len, 10, 10);
-	ctrl_cache_put(e->c, al.key, al.value, al.value_len, 10, 10);
+	list_kvs(e, kv, 3);
 	assert_true(req(e, "r1")->st_present);
 	assert_int_equal(req(e, "r1")->st_rev, 10);
 	ctrl_cache_del(e->c, "/fs/requests/r1", 21);
@@ -728,15 +726,11 @@ static void test_garbage_alloc_rebuilt(void **state)
 static void test_identical_reput(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED), *e2;
-	struct sent *s;
-	struct etcd_kv st, as, al;
+	struct etcd_kv kv[3];
 
 	(void)state;
-	s = first_pass(e, 4, 8, "r1", SPEC1);
-	st = sent_kv(s, 0, 10);
-	as = sent_kv(s, 1, 10);
-	al = sent_kv(s, 2, 10);
-	assert_non_null(strstr(st.value, "\"request_hash\":\""));
+	place_r1(e, kv);
+	assert_non_null(strstr(kv[0].value, "\"request_hash\":\""));
 	answer(e, true, 10, NULL);
 	put(e, "/fs/vms/h2/r1", "{\"state\":\"running\"}", 11);
 	ctrl_pass(e->c);
@@ -758,9 +752,7 @@ static void test_identical_reput(void **state)
 	put_host(e2, "h1", 4, 2);
 	put_host(e2, "h2", 8, 3);
 	put(e2, "/fs/requests/r1", SPEC1, 20);
-	ctrl_cache_put(e2->c, st.key, st.value, st.value_len, 10, 10);
-	ctrl_cache_put(e2->c, as.key, as.value, as.value_len, 10, 10);
-	ctrl_cache_put(e2->c, al.key, al.value, al.value_len, 10, 10);
+	list_kvs(e2, kv, 3);
 	ctrl_pass(e2->c);
 	assert_int_equal(e2->n_sent, 0);
 	env_free(e2);
