@@ -76,7 +76,8 @@ static void on_read(void *arg, const struct etcd_error *err,
 		struct fs_need need = {0};
 
 		if (!id || ctrl_cache_asg_need(id + 1, kv->value,
-					       kv->value_len, &need) < 0) {
+					       kv->value_len, &need, NULL,
+					       NULL) < 0) {
 			fs_warn("rebuilding %s: cannot read assignment %s; "
 				"not counted",
 				x->akey, kv->key);

@@ -14,9 +14,10 @@
 
 /* {"request": {...spec...}, "request_rev", "attempt"} -> need */
 int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
-			struct fs_need *need)
+			struct fs_need *need, int64_t *ret_rrev,
+			int64_t *ret_attempt)
 {
-	json_t *root = json_loadb(val, len, 0, NULL), *rq;
+	json_t *root = json_loadb(val, len, 0, NULL), *rq, *n;
 	struct ctrl_request p;
 	char reason[256], *s;
 	int rc = -EINVAL;
@@ -29,8 +30,17 @@ int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
 		goto out;
 	rc = ctrl_request_parse(id, s, strlen(s), &p, reason, sizeof(reason));
 	free(s);
-	if (rc == 0)
+	if (rc == 0) {
 		*need = p.need; /* priority is not needed */
+		n = json_object_get(root, "request_rev");
+		if (ret_rrev)
+			*ret_rrev = json_is_integer(n) ? json_integer_value(n)
+						       : 0;
+		n = json_object_get(root, "attempt");
+		if (ret_attempt)
+			*ret_attempt =
+			    json_is_integer(n) ? json_integer_value(n) : 0;
+	}
 out:
 	json_decref(root);
 	return rc;
@@ -99,6 +109,7 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 	struct ctrl_status st = {0};
 	struct ctrl_req *r = NULL;
 	char err[256];
+	bool garbage = false;
 
 	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, id, true)))
@@ -112,12 +123,15 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 		st = *own;
 		memset(own, 0, sizeof(*own));
 	} else if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
-		/* Someone wrote garbage: treat as no status, rewrite. */
-		fs_warn("ignoring %s: %s", key, err);
+		/* Someone wrote garbage: reconcile rewrites it from what
+		 * the coordinator owns (the assignment, if any). */
+		fs_warn("%s: %s; rewriting it", key, err);
 		memset(&st, 0, sizeof(st));
+		garbage = true;
 	}
 	ctrl_status_clear(&r->st);
 	r->st = st;
+	r->st_garbage = garbage;
 	r->st_present = true;
 	r->st_rev = mod;
 	ctrl_req_dirty(r);
@@ -158,9 +172,12 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 	v->rev = mod;
 	v->seen = c->list_gen;
 	if (own) {
+		/* our commit, which compared the request's revision */
 		v->need = *own;
 		memset(own, 0, sizeof(*own));
-	} else if (ctrl_cache_asg_need(id, val, len, &v->need) < 0) {
+		v->spec_rev = r->spec_rev;
+	} else if (ctrl_cache_asg_need(id, val, len, &v->need, &v->spec_rev,
+				       &v->attempt) < 0) {
 		fs_warn("assignment %s: cannot read its request", key);
 	}
 	r->n_asg++;
@@ -459,6 +476,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			return;
 		r->st_rev = rev;
 		r->st_present = false;
+		r->st_garbage = false;
 		ctrl_status_clear(&r->st);
 		ctrl_req_dirty(r);
 	} else if (strcmp(kind, "assign") == 0 && b[0]) {
@@ -538,6 +556,7 @@ static void sweep_req(void *arg, const char *key, void *val)
 	if (r->st_present && r->st_seen != c->list_gen &&
 	    r->st_rev <= c->list_rev) {
 		r->st_present = false;
+		r->st_garbage = false;
 		r->st_rev++;
 		ctrl_req_dirty(r);
 	}

@@ -67,6 +67,7 @@ struct ctrl_metrics {
 struct ctrl_asg {
 	char host[FS_NAME_MAX + 1];
 	int64_t rev;
+	int64_t spec_rev, attempt; /* its request_rev and attempt, 0 unknown */
 	struct fs_need need;
 	uint64_t seen;
 };
@@ -117,6 +118,7 @@ struct ctrl_req {
 	uint64_t req_seen;
 
 	bool st_present;
+	bool st_garbage; /* present but unreadable (st is zeroed) */
 	int64_t st_rev;
 	struct ctrl_status st;
 	uint64_t st_seen;
@@ -388,9 +390,11 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 		       const char *id, const char *val, size_t len,
 		       struct fs_need *own, int64_t mod);
-/* The need of the assignment value val of request id: 0 or -EINVAL. */
+/* The need of the assignment value val of request id, and its
+ * request_rev and attempt (0 when absent; may be NULL): 0 or -EINVAL. */
 int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
-			struct fs_need *need);
+			struct fs_need *need, int64_t *ret_rrev,
+			int64_t *ret_attempt);
 /* After a list: what it did not see (and nothing newer wrote) is gone. */
 void ctrl_cache_sweep(struct ctrl *c);
 /* Name of the controller leading slot s as the cache says, or NULL. */

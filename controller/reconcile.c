@@ -104,6 +104,22 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 	cur = r->st_present && r->st.request_rev == r->spec_rev;
 	placed = cur && (r->st.phase == CTRL_SCHEDULED ||
 			 r->st.phase == CTRL_RUNNING);
+	/* An unreadable status (written by hand, say) over the assignment
+	 * of this version: the coordinator owns both, and rewrites the
+	 * status from the assignment (it released the running VM). */
+	if (r->st_garbage && r->n_asg == 1 &&
+	    r->asg[0].spec_rev == r->spec_rev) {
+		ctrl_req_abort(r);
+		ctrl_report_init(&s, CTRL_SCHEDULED, r);
+		s.attempt = r->asg[0].attempt > 0 ? r->asg[0].attempt : 1;
+		strcpy(s.host, r->asg[0].host);
+		ctrl_report_reason(&s,
+				   "status rewritten from the assignment on "
+				   "%s (it was unreadable)",
+				   s.host);
+		ctrl_report_status(c, r, &s, "repair");
+		return;
+	}
 	/* Assignments the status does not stand for are released first. */
 	for (size_t i = 0; i < r->n_asg; i++) {
 		if (placed && strcmp(r->asg[i].host, r->st.host) == 0)

@@ -36,6 +36,7 @@ static void slot_forget(void *arg, const char *key, void *val)
 		memset(&r->st, 0, sizeof(r->st));
 		r->st_present = false;
 	}
+	r->st_garbage = false;
 	r->st_rev = 0;
 	while (r->n_asg)
 		ctrl_req_asg_remove(r, r->n_asg - 1);

@@ -791,6 +791,34 @@ static void test_queue_and_ready_of_lost_slot(void **state)
 	env_free(e);
 }
 
+/* Item 6 (coordinator side): an unreadable status over a placed
+ * request's assignment is rewritten from the assignment, and the VM is
+ * kept (it was taken for a rewrite and released). */
+static void test_garbage_status_repaired(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv kv[3];
+	struct sent *s;
+
+	(void)state;
+	place_r1(e, kv);
+	answer(e, true, 10, NULL);
+	put(e, "/fs/status/r1", "{garbage", 20); /* as a list shows it */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_false(has(s->op, s->n_op, "del /fs/assign/h2/r1"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 20"));
+	assert_non_null(strstr(s->val[0], "\"phase\":\"scheduled\""));
+	assert_non_null(strstr(s->val[0], "\"host\":\"h2\""));
+	answer(e, true, 21, NULL);
+	put(e, "/fs/vms/h2/r1", "{\"state\":\"running\"}", 22);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	assert_non_null(strstr(e->sent[2].val[0], "\"phase\":\"running\""));
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
+		cmocka_unit_test(test_garbage_status_repaired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
