@@ -43,11 +43,13 @@ struct vm {
 	bool assigned;      /* P/assign/<host>/<id> exists */
 	char *spec;         /* the request's MicroVMSpec (no scheduling) */
 	int64_t attempt;    /* of the assignment */
+	int64_t request_rev; /* of the assignment: with attempt, which VM */
 	struct fs_res need; /* vcpu, memory_mb, vms = 1 */
 	char *group;        /* scheduling.spread, or NULL */
 	bool counted;       /* need is in h->alloc */
 	enum vm_state state;
 	int64_t state_attempt;
+	int64_t state_request_rev; /* of the state record; 0: not recorded */
 	char *uid;
 	char *error;
 	bool busy;          /* executor op in flight */

@@ -62,6 +62,13 @@ static void vm_deleted(void *arg, const char *err, const char *uid)
 			agent_vm_forget(v);
 			return;
 		}
+		if (v->state_request_rev &&
+		    v->state_request_rev != v->request_rev) {
+			/* The old revision's VM stays: the new one failed
+			 * here (the coordinator places it elsewhere). */
+			agent_vm_state_write(v, VM_FAILED, err);
+			return;
+		}
 	} else {
 		fs_info("%s: VM %s deleted", h->name, v->id);
 		if (!v->assigned) {
@@ -71,6 +78,8 @@ static void vm_deleted(void *arg, const char *err, const char *uid)
 			return;
 		}
 		v->state = VM_NONE;
+		free(v->uid); /* the next create is a new VM */
+		v->uid = NULL;
 	}
 	vm_drive(v); /* re-assigned meanwhile */
 }
@@ -84,6 +93,18 @@ static void vm_drive(struct vm *v)
 
 	if (v->busy || !a->vms_listed || v->zombie)
 		return;
+	/* A VM of another request revision on this host (the request was
+	 * rewritten while we were down, and placed here again at attempt
+	 * 1): the old VM goes first, whatever its state (a stale "failed"
+	 * too), then the new one is created.  A state record without a
+	 * request_rev (older agents) is taken as this revision's. */
+	if (v->assigned && v->state != VM_NONE && v->state_request_rev &&
+	    v->state_request_rev != v->request_rev) {
+		fs_info("%s: VM %s is of request revision %" PRId64
+			", assigned %" PRId64 ": replacing it",
+			h->name, v->id, v->state_request_rev, v->request_rev);
+		goto del;
+	}
 	if (v->assigned) {
 		bool current = v->state_attempt == v->attempt;
 
@@ -111,6 +132,7 @@ static void vm_drive(struct vm *v)
 		return;
 	}
 	fs_info("%s: deleting VM %s (no assignment)", h->name, v->id);
+del:
 	r = agent_executor_delete(a->x, h->name, v->id, v->spec ? v->spec : "",
 				  v->spec ? strlen(v->spec) : 0, v->uid,
 				  vm_deleted, v);
@@ -125,11 +147,12 @@ static void vm_drive(struct vm *v)
  * of the host: the coordinator validated the request before it committed
  * it, so a missing size counts as 0 rather than refusing the VM. */
 static int assign_parse(const char *val, size_t len, char **ret_spec,
-			int64_t *ret_attempt, struct fs_res *need,
-			char **ret_group, char *err, size_t errlen)
+			int64_t *ret_attempt, int64_t *ret_rrev,
+			struct fs_res *need, char **ret_group, char *err,
+			size_t errlen)
 {
 	json_error_t je;
-	json_t *root = json_loadb(val, len, 0, &je), *req, *att, *g;
+	json_t *root = json_loadb(val, len, 0, &je), *req, *att, *g, *rr;
 	char *spec, *group = NULL;
 
 	if (!root || !json_is_object(root)) {
@@ -160,6 +183,8 @@ static int assign_parse(const char *val, size_t len, char **ret_spec,
 	json_object_del(req, "scheduling");
 	spec = json_dumps(req, JSON_COMPACT);
 	*ret_attempt = att ? (int64_t)json_integer_value(att) : 1;
+	rr = json_object_get(root, "request_rev");
+	*ret_rrev = json_is_integer(rr) ? (int64_t)json_integer_value(rr) : 0;
 	json_decref(root);
 	if (!spec) {
 		free(group);
@@ -194,7 +219,7 @@ void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
 	struct host *h = agent_host_of_key(a, key, strlen("assign"), &id);
 	struct vm *v;
 	char err[256], *spec = NULL, *group = NULL;
-	int64_t attempt = 0;
+	int64_t attempt = 0, rrev = 0;
 	struct fs_res need = {0};
 
 	if (!h || !id || !fs_name_valid(id))
@@ -210,7 +235,7 @@ void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
 		vm_drive(v);
 		return;
 	}
-	if (assign_parse(val, len, &spec, &attempt, &need, &group, err,
+	if (assign_parse(val, len, &spec, &attempt, &rrev, &need, &group, err,
 			 sizeof(err)) < 0) {
 		fs_warn("%s: malformed assignment skipped: %s", key, err);
 		return;
@@ -222,7 +247,7 @@ void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
 		return;
 	}
 	v->seen = true;
-	if (v->assigned && v->attempt == attempt) {
+	if (v->assigned && v->attempt == attempt && v->request_rev == rrev) {
 		free(spec); /* re-list: nothing new */
 		free(group);
 		return;
@@ -234,6 +259,7 @@ void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
 	v->group = group;
 	v->need = need;
 	v->attempt = attempt;
+	v->request_rev = rrev;
 	v->assigned = true;
 	vm_count(v, true);
 	fs_info("%s: assigned %s (attempt %" PRId64 ")", h->name, id, attempt);
@@ -329,6 +355,10 @@ static void vms_listed_cb(void *arg, const struct etcd_error *err,
 		v->state_attempt = json_is_integer(att)
 					   ? (int64_t)json_integer_value(att)
 					   : 1;
+		att = json_object_get(o, "request_rev");
+		v->state_request_rev = json_is_integer(att)
+					       ? (int64_t)json_integer_value(att)
+					       : 0;
 		json_decref(o);
 	}
 	a->vms_listed = true;

@@ -193,11 +193,12 @@ static int vm_state_op(struct vm *v, struct etcd_op *op, char *key,
 		return 0;
 	}
 	fs_time_now(ts, sizeof(ts));
-	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "state",
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "state",
 			      agent_vm_state_names[v->state], "error",
 			      v->error ? v->error : "", "uid",
 			      v->uid ? v->uid : "", "attempt",
-			      (json_int_t)v->state_attempt, "updated", ts);
+			      (json_int_t)v->state_attempt, "request_rev",
+			      (json_int_t)v->state_request_rev, "updated", ts);
 	if (o)
 		*val = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -271,6 +272,7 @@ void agent_vm_state_write(struct vm *v, enum vm_state st, const char *error)
 {
 	v->state = st;
 	v->state_attempt = v->attempt;
+	v->state_request_rev = v->request_rev;
 	free(v->error);
 	v->error = error ? strdup(error) : NULL;
 	vm_state_flush(v);

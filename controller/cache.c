@@ -13,10 +13,11 @@
 #include "common/log.h"
 
 /* {"request": {...spec...}, "request_rev", "attempt"} -> need */
-static int asg_parse(const char *id, const char *val, size_t len,
-		     struct fs_need *need)
+int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
+			struct fs_need *need, int64_t *ret_rrev,
+			int64_t *ret_attempt)
 {
-	json_t *root = json_loadb(val, len, 0, NULL), *rq;
+	json_t *root = json_loadb(val, len, 0, NULL), *rq, *n;
 	struct ctrl_request p;
 	char reason[256], *s;
 	int rc = -EINVAL;
@@ -29,8 +30,17 @@ static int asg_parse(const char *id, const char *val, size_t len,
 		goto out;
 	rc = ctrl_request_parse(id, s, strlen(s), &p, reason, sizeof(reason));
 	free(s);
-	if (rc == 0)
+	if (rc == 0) {
 		*need = p.need; /* priority is not needed */
+		n = json_object_get(root, "request_rev");
+		if (ret_rrev)
+			*ret_rrev = json_is_integer(n) ? json_integer_value(n)
+						       : 0;
+		n = json_object_get(root, "attempt");
+		if (ret_attempt)
+			*ret_attempt =
+			    json_is_integer(n) ? json_integer_value(n) : 0;
+	}
 out:
 	json_decref(root);
 	return rc;
@@ -60,12 +70,18 @@ static void slot_cand_put(struct ctrl_slot *s, const char *lease,
 
 	if (create <= 0 || strlen(lease) >= sizeof(v->lease))
 		return;
-	slot_cand_del(s, lease);
-	v = realloc(s->cands, (s->n_cands + 1) * sizeof(*v));
-	if (!v)
-		return;
-	s->cands = v;
-	v += s->n_cands++;
+	for (v = s->cands; v < s->cands + s->n_cands; v++)
+		if (strcmp(v->lease, lease) == 0)
+			break;
+	if (v == s->cands + s->n_cands) {
+		/* grown first: on ENOMEM the candidacies stay as they were
+		 * (deleting the old one first lost it) */
+		v = realloc(s->cands, (s->n_cands + 1) * sizeof(*v));
+		if (!v)
+			return;
+		s->cands = v;
+		v += s->n_cands++;
+	}
 	strcpy(v->lease, lease);
 	v->crev = create;
 	snprintf(v->name, sizeof(v->name), "%.*s",
@@ -93,23 +109,29 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 	struct ctrl_status st = {0};
 	struct ctrl_req *r = NULL;
 	char err[256];
+	bool garbage = false;
 
 	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, id, true)))
 		goto out;
 	r->st_seen = c->list_gen;
-	if (mod <= r->st_rev)
+	/* A put at the revision the cache holds as a delete's contradicts
+	 * it (only a guess, the sweep's, can say that): the put wins. */
+	if (mod < r->st_rev || (mod == r->st_rev && r->st_present))
 		goto out;
 	if (own) {
 		st = *own;
 		memset(own, 0, sizeof(*own));
 	} else if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
-		/* Someone wrote garbage: treat as no status, rewrite. */
-		fs_warn("ignoring %s: %s", key, err);
+		/* Someone wrote garbage: reconcile rewrites it from what
+		 * the coordinator owns (the assignment, if any). */
+		fs_warn("%s: %s; rewriting it", key, err);
 		memset(&st, 0, sizeof(st));
+		garbage = true;
 	}
 	ctrl_status_clear(&r->st);
 	r->st = st;
+	r->st_garbage = garbage;
 	r->st_present = true;
 	r->st_rev = mod;
 	ctrl_req_dirty(r);
@@ -150,9 +172,12 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 	v->rev = mod;
 	v->seen = c->list_gen;
 	if (own) {
+		/* our commit, which compared the request's revision */
 		v->need = *own;
 		memset(own, 0, sizeof(*own));
-	} else if (asg_parse(id, val, len, &v->need) < 0) {
+		v->spec_rev = r->spec_rev;
+	} else if (ctrl_cache_asg_need(id, val, len, &v->need, &v->spec_rev,
+				       &v->attempt) < 0) {
 		fs_warn("assignment %s: cannot read its request", key);
 	}
 	r->n_asg++;
@@ -209,7 +234,18 @@ static void put_alloc(struct ctrl *c, const char *key, const char *a,
 	if (mod <= h->alloc_rev)
 		return;
 	if (fs_alloc_parse(val, len, &al, err, sizeof(err)) < 0) {
-		fs_warn("ignoring %s: %s", key, err);
+		/* Kept as it was, every commit on h compared the old
+		 * revision, failed and read the garbage back (a livelock):
+		 * it is rebuilt from the host's assignments instead. */
+		if (!h->alloc_bad)
+			fs_warn("%s: %s; rebuilding it from the host's "
+				"assignments",
+				key, err);
+		fs_alloc_clear(&h->alloc);
+		memset(&h->alloc, 0, sizeof(h->alloc));
+		h->alloc_present = true;
+		h->alloc_rev = mod;
+		ctrl_host_alloc_bad(c, h, true);
 		return;
 	}
 	if (h->alloc_present && al.used.vms < h->alloc.used.vms)
@@ -218,6 +254,7 @@ static void put_alloc(struct ctrl *c, const char *key, const char *a,
 	h->alloc = al;
 	h->alloc_present = true;
 	h->alloc_rev = mod;
+	ctrl_host_alloc_bad(c, h, false);
 }
 
 /* P/requests/<a>: a user's request, kept whole for reconcile. */
@@ -237,6 +274,11 @@ static void put_request(struct ctrl *c, const char *a, const char *val,
 		return;
 	memcpy(v, val, len);
 	v[len] = '\0';
+	if (!r->req_present || !r->req_val || r->req_len != len ||
+	    memcmp(r->req_val, val, len) != 0) {
+		r->spec_rev = mod; /* a new version, not a re-put */
+		ctrl_request_hash(val, len, r->req_hash);
+	}
 	free(r->req_val);
 	r->req_val = v;
 	r->req_len = len;
@@ -452,6 +494,8 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		h->alloc_rev = rev;
 		h->alloc_present = false;
 		fs_alloc_clear(&h->alloc);
+		memset(&h->alloc, 0, sizeof(h->alloc));
+		ctrl_host_alloc_bad(c, h, false);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		r = ctrl_req_get(c, a, false);
 		if (!r || rev <= r->req_rev)
@@ -468,6 +512,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			return;
 		r->st_rev = rev;
 		r->st_present = false;
+		r->st_garbage = false;
 		ctrl_status_clear(&r->st);
 		ctrl_req_dirty(r);
 	} else if (strcmp(kind, "assign") == 0 && b[0]) {
@@ -547,6 +592,7 @@ static void sweep_req(void *arg, const char *key, void *val)
 	if (r->st_present && r->st_seen != c->list_gen &&
 	    r->st_rev <= c->list_rev) {
 		r->st_present = false;
+		r->st_garbage = false;
 		r->st_rev++;
 		ctrl_req_dirty(r);
 	}

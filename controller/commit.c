@@ -33,7 +33,7 @@ static char *assign_json(const struct ctrl_req *r, int64_t attempt)
 {
 	return ctrl_keyf(
 	    "{\"request\":%.*s,\"request_rev\":%lld,\"attempt\":%lld}",
-	    (int)r->req_len, r->req_val, (long long)r->req_rev,
+	    (int)r->req_len, r->req_val, (long long)r->spec_rev,
 	    (long long)attempt);
 }
 
@@ -134,7 +134,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		h->tent_picks = 0;
 		t->hosts[t->n_hosts++] = h;
 	}
-	attempt = (r->st_present && r->st.request_rev == r->req_rev
+	attempt = (r->st_present && r->st.request_rev == r->spec_rev
 			   ? r->st.attempt
 			   : 0) +
 		  1;
@@ -163,7 +163,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
 	 * a host new to the batch, and the deletes closing its round (in
 	 * an empty batch those that do not fit go to the leftover txn). */
-	cmps = 2 + (h->tent_picks == 0);
+	cmps = 3 + (h->tent_picks == 0); /* and the assignment read back */
 	ops = 2 + (h->tent_picks == 0);
 	bytes = strlen(js) + strlen(aj) + 4 * kb +
 		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
@@ -198,6 +198,11 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	ctrl_txn_op(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id),
 		    aj, 0);
 	ctrl_txn_keep_need(t, &r->parsed.need);
+	/* On a failed compare, the assignment written with the status
+	 * (a copy of this txn that landed) is read back with it: a status
+	 * cached without its assignment was placed again. */
+	ctrl_txn_read(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name,
+				   r->id));
 	ctrl_txn_round_close(c, t, r);
 	r->pick = h->name;
 	r->pick_score = score;
@@ -290,7 +295,7 @@ void ctrl_commit_flush(struct ctrl *c)
 			if (!t) {
 				t = ctrl_txn_new(c, TXN_COMMIT, s, commit_done);
 				if (!t)
-					return;
+					break; /* ready_tail still recomputed */
 				ctrl_txn_fence(t);
 			}
 			rc = batch_add(c, t, r);

@@ -68,6 +68,7 @@ void ctrl_core_clear(struct ctrl *c)
 		free(c->slots[i].name);
 		free(c->slots[i].lk_key);
 		free(c->slots[i].cands);
+		free(c->slots[i].camp_arg); /* a campaign cancelled unanswered */
 	}
 	for (unsigned i = 0; i < c->k; i++) {
 		/* never sent */

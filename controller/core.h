@@ -67,6 +67,7 @@ struct ctrl_metrics {
 struct ctrl_asg {
 	char host[FS_NAME_MAX + 1];
 	int64_t rev;
+	int64_t spec_rev, attempt; /* its request_rev and attempt, 0 unknown */
 	struct fs_need need;
 	uint64_t seen;
 };
@@ -101,6 +102,13 @@ struct ctrl_req {
 
 	bool req_present;
 	int64_t req_rev; /* mod revision, or of the delete */
+	/* The revision the current value dates from: a put of the same
+	 * bytes (a client retrying a put whose answer it lost) moves req_rev,
+	 * not this, and changes nothing placed; statuses and assignments
+	 * name it (request_rev), with the value's hash (request_hash), so
+	 * that a controller that lists the request later finds it too. */
+	int64_t spec_rev;
+	char req_hash[17];
 	char *req_val;
 	size_t req_len;
 	int64_t parsed_rev;
@@ -110,6 +118,7 @@ struct ctrl_req {
 	uint64_t req_seen;
 
 	bool st_present;
+	bool st_garbage; /* present but unreadable (st is zeroed) */
 	int64_t st_rev;
 	struct ctrl_status st;
 	uint64_t st_seen;
@@ -146,6 +155,11 @@ struct ctrl_req {
 	size_t n_stale;
 	int64_t waits;        /* rounds closed with invited hosts silent */
 	ev_tstamp retry_at;   /* no new round before (waiting for bids) */
+	/* A txn of r ended without an answer that says whether it landed
+	 * (etcd_error.outcome_unknown): r acts on nothing until the list
+	 * numbered hold_seq (one started after that) is in and says what
+	 * landed; 0: not held. */
+	uint64_t hold_seq;
 
 	bool dirty;
 	struct ctrl_req *dirty_next;
@@ -169,6 +183,7 @@ struct slot_cand {
 struct ctrl_slot {
 	enum slot_state state;
 	etcd_campaign *camp;
+	void *camp_arg; /* camp's callback context (freed on cancel) */
 	char *name;   /* P/election/slot-<i> */
 	char *lk_key; /* our leader key */
 	int64_t lk_rev, lk_lease;
@@ -176,6 +191,7 @@ struct ctrl_slot {
 	struct slot_cand *cands;      /* every controller's candidacy */
 	size_t n_cands;
 	ev_tstamp yielded_at;         /* 0, or when we yielded it */
+	bool resigning;               /* led; a resign in flight */
 	uint64_t need_seq; /* led: mine once the list of this seq is in */
 };
 
@@ -213,7 +229,7 @@ struct ctrl_txn;
 /* Called by txn.c for each request of a txn once it ended (ok: it
  * succeeded; rev: its revision), after r->act is reset to ACT_NONE and
  * before r is marked dirty: how the layer that built the txn hears of
- * its end. */
+ * its end.  A txn of no requests calls it once, with r NULL. */
 typedef void ctrl_txn_done_fn(struct ctrl_txn *t, struct ctrl_req *r,
 			      bool ok, int64_t rev);
 
@@ -229,6 +245,8 @@ struct ctrl_txn {
 	size_t n_ok, n_ko;
 	struct tb_str ops[TXN_MAX]; /* success ops, replayed into the cache */
 	char *cmp_keys[TXN_MAX];
+	char *read_keys[TXN_MAX]; /* ctrl_txn_read's */
+	size_t n_reads;
 	size_t bytes; /* keys and values, as etcd counts the request */
 	int err;      /* -ENOMEM, or -E2BIG: an op did not fit (a bug) */
 	bool answered; /* etcd answered (else: error, timeout, not sent) */
@@ -281,6 +299,8 @@ struct ctrl {
 	bool listing, list_first; /* pages of a list are arriving */
 	uint64_t list_seq;        /* lists started */
 	uint64_t done_seq;        /* the last list that completed */
+	uint64_t want_seq;        /* a list waited for (hold_seq), or 0 */
+	unsigned alloc_bad_n;     /* hosts with alloc_bad (pass.c rebuilds) */
 	struct ctrl_wch wch[W_N];
 	uint64_t list_gen;
 	int64_t list_rev; /* revision of the last list, for the sweep */
@@ -335,6 +355,11 @@ size_t ctrl_key_max(const struct ctrl *c);
 struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name,
 				bool create);
 void ctrl_host_pend_clear(struct ctrl_host *h);
+/* h's alloc is unreadable or known not to be the sum of its assignments
+ * (bad), or is again (!bad).  While bad, h holds one lock of its own
+ * (h->locked: no commit or release touches it, place.c sees it busy)
+ * and pass.c has alloc.c rebuild it. */
+void ctrl_host_alloc_bad(struct ctrl *c, struct ctrl_host *h, bool bad);
 void ctrl_host_free_all(struct ctrl *c);
 
 /* ---- req.c: request records and their lists (calls host.c) ----------- */
@@ -379,6 +404,11 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 		       const char *id, const char *val, size_t len,
 		       struct fs_need *own, int64_t mod);
+/* The need of the assignment value val of request id, and its
+ * request_rev and attempt (0 when absent; may be NULL): 0 or -EINVAL. */
+int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
+			struct fs_need *need, int64_t *ret_rrev,
+			int64_t *ret_attempt);
 /* After a list: what it did not see (and nothing newer wrote) is gone. */
 void ctrl_cache_sweep(struct ctrl *c);
 /* Name of the controller leading slot s as the cache says, or NULL. */
@@ -401,6 +431,8 @@ void ctrl_watch_cancel(struct ctrl *c);
 struct ctrl_txn *ctrl_txn_new(struct ctrl *c, enum txn_kind kind,
 			      unsigned slot, ctrl_txn_done_fn *done);
 void ctrl_txn_free(struct ctrl_txn *t);
+/* Reads key back on failure, without comparing it.  Takes key. */
+void ctrl_txn_read(struct ctrl_txn *t, char *key);
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev);
@@ -419,8 +451,8 @@ void ctrl_txn_keep_need(struct ctrl_txn *t, const struct fs_need *need);
 struct ctrl_status *ctrl_txn_status_dup(const struct ctrl_status *s);
 struct ctrl_status *ctrl_txn_status_take(struct ctrl_status *s);
 void ctrl_txn_status_drop(struct ctrl_status *st);
-/* Room in t for cmps more compares, ops more success ops and bytes more
- * bytes of keys and values? */
+/* Room in t for cmps more compares or reads, ops more success ops and
+ * bytes more bytes of keys and values? */
 bool ctrl_txn_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
 		   size_t bytes);
 /* Ops that close r's round (the round key and one per bid), and adding
@@ -465,6 +497,12 @@ char *ctrl_report_json(struct ctrl *c, struct ctrl_req *r,
 /* Writes status s (taken) for r, batched per slot (ctrl_report_flush). */
 void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 			struct ctrl_status *s, const char *what);
+/* As ctrl_report_status, but only while key absent (taken; NULL: no
+ * write) does not exist: compared in the same txn, read back if it does
+ * (a status reset because the cache lost an assignment that etcd has). */
+void ctrl_report_status_absent(struct ctrl *c, struct ctrl_req *r,
+			       struct ctrl_status *s, const char *what,
+			       char *absent);
 /* Writes r unschedulable with the explain ex (taken). */
 void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			       struct ctrl_explain *ex, const char *why);
@@ -478,6 +516,12 @@ void ctrl_report_flush(struct ctrl *c);
  * deleted), in one fenced txn. */
 void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		  struct ctrl_status *s, const char *why);
+
+/* ---- alloc.c: allocs rebuilt (calls txn, cache, host, key) ----------- */
+
+/* Rebuilds every alloc_bad host's alloc from its assignments, fenced
+ * (one read and one CAS each; skipped while one is in flight). */
+void ctrl_alloc_rebuild_all(struct ctrl *c);
 
 /* ---- rounds.c: bid rounds (calls place, report, txn, req, host) ------ */
 

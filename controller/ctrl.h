@@ -87,6 +87,7 @@ struct ctrl_status {
 	double score;
 	char *coordinator;          /* "ctrl-a/slot-1", may be NULL */
 	int64_t request_rev;        /* mod revision of the request placed */
+	char request_hash[17];      /* its value's FNV-1a 64 in hex, or "" */
 	char *reason;               /* may be NULL */
 	bool has_explain;
 	struct ctrl_explain explain;
@@ -95,6 +96,9 @@ struct ctrl_status {
 	char updated[32];
 };
 
+/* The FNV-1a 64 of a request value, as 16 hex digits (status's
+ * request_hash): a re-put of the same bytes is no rewrite. */
+void ctrl_request_hash(const char *val, size_t len, char out[17]);
 /* Malloc'd JSON ("updated" = now if empty), or NULL. */
 char *ctrl_status_format(const struct ctrl_status *s);
 /* Lenient about unknown fields; -EINVAL on wrong types. */
@@ -171,6 +175,8 @@ struct ctrl_host {
 	struct fs_alloc *tent;    /* while building a batch */
 	unsigned tent_picks;      /* placements on it in that batch */
 	struct fs_alloc *pend;    /* its alloc if the txn in flight succeeds */
+	bool alloc_bad;  /* alloc unreadable or not the sum: locked, rebuilt */
+	bool rebuilding; /* alloc.c's read or write of it in flight */
 	uint64_t seen;
 };
 

@@ -44,6 +44,25 @@ void ctrl_host_pend_clear(struct ctrl_host *h)
 	}
 }
 
+void ctrl_host_alloc_bad(struct ctrl *c, struct ctrl_host *h, bool bad)
+{
+	if (bad == h->alloc_bad)
+		return;
+	h->alloc_bad = bad;
+	if (bad) {
+		h->locked++;
+		c->alloc_bad_n++;
+		return;
+	}
+	if (h->locked)
+		h->locked--;
+	if (!h->locked)
+		ctrl_host_pend_clear(h);
+	if (c->alloc_bad_n)
+		c->alloc_bad_n--;
+	c->pass_all = true; /* what waited for it */
+}
+
 static void free_host(void *arg, const char *key, void *val)
 {
 	struct ctrl_host *h = val;

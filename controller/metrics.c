@@ -14,7 +14,7 @@ static bool req_pending(const struct ctrl *c, const struct ctrl_req *r)
 		return false;
 	if (r->parsed_rev == r->req_rev && !r->valid)
 		return false;
-	if (!r->st_present || r->st.request_rev != r->req_rev)
+	if (!r->st_present || r->st.request_rev != r->spec_rev)
 		return true;
 	switch (r->st.phase) {
 	case CTRL_SCHEDULED:

@@ -66,6 +66,7 @@ void ctrl_pass(struct ctrl *c)
 		if (slot_mine(c, r->slot) && r->req_present && r->valid)
 			ctrl_round_start(c, r);
 	}
+	ctrl_alloc_rebuild_all(c);
 	ctrl_round_flush(c);
 	ctrl_commit_flush(c);
 	ctrl_report_flush(c);

@@ -37,8 +37,16 @@ static void decide(struct ctrl *c, struct ctrl_req *r);
  * that deletes it: rounds and bids of a request, its coordinator). */
 void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 {
-	if (r->act == ACT_TXN || r->act == ACT_READY)
+	/* Ready for a commit of a slot we lost: dropped below (it stayed
+	 * on the ready list, held, until the slot was won again). */
+	if (r->act == ACT_TXN ||
+	    (r->act == ACT_READY && slot_mine(c, r->slot)))
 		return;
+	if (r->hold_seq) { /* what its last txn did is not known yet */
+		if (r->hold_seq > c->done_seq)
+			return;
+		r->hold_seq = 0;
+	}
 	if (!slot_mine(c, r->slot)) {
 		/* The next coordinator's list reads them. */
 		ctrl_req_abort(r);
@@ -92,10 +100,17 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		r->waits = 0;
 		r->retry_at = 0;
 	}
+	/* Listed after a re-put of the same bytes (by a controller that did
+	 * not see the first put): the status names the version it placed
+	 * by revision and hash. */
+	if (r->st_present && r->st.request_rev != r->spec_rev &&
+	    r->st.request_rev > 0 && r->st.request_rev < r->req_rev &&
+	    strcmp(r->st.request_hash, r->req_hash) == 0)
+		r->spec_rev = r->st.request_rev;
 	if (!r->valid) {
 		ctrl_req_abort(r);
 		if (r->st_present && r->st.phase == CTRL_REJECTED &&
-		    r->st.request_rev == r->req_rev && !r->n_asg)
+		    r->st.request_rev == r->spec_rev && !r->n_asg)
 			return;
 		ctrl_report_init(&s, CTRL_REJECTED, r);
 		ctrl_report_reason(&s, "%s", r->reason);
@@ -108,9 +123,25 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		ctrl_report_status(c, r, &s, "reject");
 		return;
 	}
-	cur = r->st_present && r->st.request_rev == r->req_rev;
+	cur = r->st_present && r->st.request_rev == r->spec_rev;
 	placed = cur && (r->st.phase == CTRL_SCHEDULED ||
 			 r->st.phase == CTRL_RUNNING);
+	/* An unreadable status (written by hand, say) over the assignment
+	 * of this version: the coordinator owns both, and rewrites the
+	 * status from the assignment (it released the running VM). */
+	if (r->st_garbage && r->n_asg == 1 &&
+	    r->asg[0].spec_rev == r->spec_rev) {
+		ctrl_req_abort(r);
+		ctrl_report_init(&s, CTRL_SCHEDULED, r);
+		s.attempt = r->asg[0].attempt > 0 ? r->asg[0].attempt : 1;
+		strcpy(s.host, r->asg[0].host);
+		ctrl_report_reason(&s,
+				   "status rewritten from the assignment on "
+				   "%s (it was unreadable)",
+				   s.host);
+		ctrl_report_status(c, r, &s, "repair");
+		return;
+	}
 	/* Assignments the status does not stand for are released first. */
 	for (size_t i = 0; i < r->n_asg; i++) {
 		if (placed && strcmp(r->asg[i].host, r->st.host) == 0)
@@ -134,16 +165,22 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		if (r->act == ACT_QUEUED)
 			ctrl_req_abort(r);
 		if (!a) {
-			/* Someone deleted the assignment: place again. */
+			/* Someone deleted the assignment: place again, once
+			 * etcd confirms it is gone (the reset compares its
+			 * absence; the cache may just not have it). */
 			fs_warn("%s: status says %s on %s but the assignment "
-				"is gone; placing again",
+				"is not in the cache; placing again if it is "
+				"gone",
 				r->id, ctrl_phase_name(r->st.phase),
 				r->st.host);
 			ctrl_report_init(&s, CTRL_PENDING, r);
 			ctrl_report_carry(&s, r);
 			ctrl_report_reason(&s, "assignment on %s vanished",
 					   r->st.host);
-			ctrl_report_status(c, r, &s, "reset");
+			ctrl_report_status_absent(
+			    c, r, &s, "reset",
+			    ctrl_keyf("%sassign/%s/%s", c->prefix, r->st.host,
+				      r->id));
 			return;
 		}
 		if (!h || !h->present) {
@@ -226,6 +263,11 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		case CTRL_RUNNING:
 			break;
 		}
+	}
+	/* Rewritten while queued: its place follows its new priority. */
+	if (r->act == ACT_QUEUED && r->q.priority != r->parsed.priority) {
+		ctrl_queue_remove(&c->queue, &r->q);
+		r->act = ACT_NONE;
 	}
 	if (r->act == ACT_NONE && !ctrl_round_backoff(c, r))
 		enqueue(c, r);

@@ -20,8 +20,14 @@ static void release_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 
 /*
  * Returns assignment a of r: alloc(host) -= need by CAS (deleted when it
- * reaches zero VMs), the assignment deleted, and the status replaced by
- * s (taken; NULL = delete the status) — all in one fenced txn.
+ * reaches zero), the assignment deleted, and the status replaced by s
+ * (taken; NULL = delete the status) — all in one fenced txn.  The alloc
+ * is only ever written as the sum of the host's assignments: whether the
+ * host is there or not (deleting it whole when the host was gone lost
+ * the share of every other slot's VMs on it, and the host overcommitted
+ * when it came back), and not at all when it is not that sum (absent,
+ * unreadable, or the subtraction goes below zero): then it is rebuilt
+ * first (ctrl_host_alloc_bad, alloc.c) and r released after.
  */
 void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		  struct ctrl_status *s, const char *why)
@@ -34,6 +40,15 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 
 	if (!t || !h)
 		goto fail;
+	if (h->alloc_bad)
+		goto fail; /* rebuilt first; r is looked at again after */
+	if (!h->alloc_present) {
+		fs_warn("%s: assigned to %s, whose alloc is absent; rebuilding "
+			"it before the release",
+			r->id, a->host);
+		ctrl_host_alloc_bad(c, h, true);
+		goto fail;
+	}
 	snprintf(t->what, sizeof(t->what), "release %s from %s (%s)", r->id,
 		 a->host, why);
 	ctrl_txn_fence(t);
@@ -43,7 +58,7 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		     ETCD_CMP_MOD, a->rev);
 	ctrl_txn_cmp(t, ctrl_keyf("%salloc/%s", c->prefix, a->host),
 		     ETCD_CMP_MOD, h->alloc_present ? h->alloc_rev : 0);
-	if (h->alloc_present) {
+	{
 		char *tmp = fs_alloc_format(&h->alloc);
 
 		/* copy via format/parse: fs_alloc has no copy function */
@@ -52,16 +67,27 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 			goto fail;
 		}
 		free(tmp);
-		fs_alloc_add(&al, &a->need.res, a->need.spread, -1);
-		if (al.used.vms <= 0 || !h->present) {
+		if (fs_alloc_add(&al, &a->need.res, a->need.spread, -1) < 0)
+			goto fail;
+		if (al.used.vms < 0 || al.used.vcpu < 0 ||
+		    al.used.memory_mb < 0 ||
+		    (al.used.vms == 0 &&
+		     (al.used.vcpu || al.used.memory_mb))) {
+			fs_warn("%s: alloc of %s is not the sum of its "
+				"assignments (releasing %s leaves %lld VMs, "
+				"%lld vCPU, %lld MiB); rebuilding it",
+				a->host, a->host, r->id,
+				(long long)al.used.vms,
+				(long long)al.used.vcpu,
+				(long long)al.used.memory_mb);
+			ctrl_host_alloc_bad(c, h, true);
+			goto fail;
+		}
+		if (al.used.vms == 0) {
 			ctrl_txn_op(t,
 				    ctrl_keyf("%salloc/%s", c->prefix, a->host),
 				    NULL, 0);
 		} else {
-			if (al.used.vcpu < 0)
-				al.used.vcpu = 0;
-			if (al.used.memory_mb < 0)
-				al.used.memory_mb = 0;
 			av = fs_alloc_format(&al);
 			if (!av)
 				goto fail;
@@ -93,5 +119,5 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 fail:
 	fs_alloc_clear(&al);
 	ctrl_status_clear(s);
-	free(t);
+	ctrl_txn_free(t); /* and the keys its compares and ops took */
 }

@@ -53,19 +53,22 @@ void ctrl_report_flush(struct ctrl *c)
  * txns of a placement.  A failed compare fails the batch; every request
  * in it is then reconciled again from what the failure branch read back.
  */
-void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_status *s, const char *what)
+static void status_add(struct ctrl *c, struct ctrl_req *r,
+		       struct ctrl_status *s, const char *what, char *absent)
 {
 	struct ctrl_txn *t = c->sbatch[r->slot];
 	size_t kb = ctrl_key_max(c), ops = 1 + ctrl_txn_round_ops(r);
+	size_t cmps = 2 + (absent != NULL);
 	char *js = ctrl_report_json(c, r, s);
 
 	if (!js) {
+		free(absent);
 		ctrl_status_clear(s);
 		return;
 	}
 	if (t && (t->n_reqs >= TXN_REQS ||
-		  !ctrl_txn_room(t, 2, ops, strlen(js) + 2 * kb + ops * kb))) {
+		  !ctrl_txn_room(t, cmps, ops,
+				 strlen(js) + cmps * kb + ops * kb))) {
 		status_flush_slot(c, r->slot);
 		t = NULL;
 	}
@@ -73,12 +76,15 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 		t = ctrl_txn_new(c, TXN_STATUS, r->slot, status_done);
 		if (!t) {
 			free(js);
+			free(absent);
 			ctrl_status_clear(s);
 			return;
 		}
 		ctrl_txn_fence(t);
 		c->sbatch[r->slot] = t;
 	}
+	if (absent)
+		ctrl_txn_cmp(t, absent, ETCD_CMP_CREATE, 0);
 	if (t->n_reqs == 0)
 		snprintf(t->what, sizeof(t->what), "%s %s", what, r->id);
 	t->phase[t->n_reqs] = (int)s->phase;
@@ -92,6 +98,25 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
+}
+
+void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
+			struct ctrl_status *s, const char *what)
+{
+	status_add(c, r, s, what, NULL);
+}
+
+/* As ctrl_report_status, but only while key absent (taken) does not
+ * exist: compared in the same txn and read back if it does. */
+void ctrl_report_status_absent(struct ctrl *c, struct ctrl_req *r,
+			       struct ctrl_status *s, const char *what,
+			       char *absent)
+{
+	if (!absent) {
+		ctrl_status_clear(s);
+		return;
+	}
+	status_add(c, r, s, what, absent);
 }
 
 /* Deletes the status and the round key (the request is gone and holds
@@ -123,7 +148,8 @@ void ctrl_report_init(struct ctrl_status *s, enum ctrl_phase p,
 {
 	memset(s, 0, sizeof(*s));
 	s->phase = p;
-	s->request_rev = r->req_rev;
+	s->request_rev = r->spec_rev;
+	memcpy(s->request_hash, r->req_hash, sizeof(s->request_hash));
 }
 
 void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
@@ -141,7 +167,7 @@ void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
 /* Carries the attempt count and avoid list of the current revision. */
 void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r)
 {
-	if (!r->st_present || r->st.request_rev != r->req_rev)
+	if (!r->st_present || r->st.request_rev != r->spec_rev)
 		return;
 	s->attempt = r->st.attempt;
 	for (size_t i = 0; i < r->st.n_avoid; i++)
@@ -197,7 +223,7 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			   (long long)best, (long long)s.explain.hosts);
 	/* Only say it when it is news. */
 	if (!r->st_present || r->st.phase != CTRL_UNSCHEDULABLE ||
-	    r->st.request_rev != r->req_rev)
+	    r->st.request_rev != r->spec_rev)
 		fs_info("%s unschedulable: %s", r->id, s.reason);
 	r->unsched_gen = c->cap_gen;
 	if (unsched_unchanged(r, &s)) {

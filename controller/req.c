@@ -174,7 +174,7 @@ void ctrl_req_ready_push(struct ctrl *c, struct ctrl_req *r)
 
 bool ctrl_req_avoids(const struct ctrl_req *r, const char *host)
 {
-	return r->st_present && r->st.request_rev == r->req_rev &&
+	return r->st_present && r->st.request_rev == r->spec_rev &&
 	       ctrl_status_avoids(&r->st, host);
 }
 
@@ -185,7 +185,7 @@ void ctrl_req_place(const struct ctrl *c, const struct ctrl_req *r,
 	    .id = r->id,
 	    .need = &r->parsed.need,
 	    .slot = r->slot,
-	    .avoid = r->st_present && r->st.request_rev == r->req_rev ? &r->st
+	    .avoid = r->st_present && r->st.request_rev == r->spec_rev ? &r->st
 								      : NULL,
 	    .w = c->w,
 	    .strategy = (enum fs_strategy)c->cfg->strategy,

@@ -164,7 +164,7 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		r->invited = NULL;
 	}
 	r->n_expect = broadcast ? (size_t)r->explain.hosts : r->n_invited;
-	r->round_attempt = (r->st_present && r->st.request_rev == r->req_rev
+	r->round_attempt = (r->st_present && r->st.request_rev == r->spec_rev
 				    ? r->st.attempt
 				    : 0) +
 			   1 + r->tries * 1000;

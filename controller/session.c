@@ -55,7 +55,8 @@ static void on_keepalive(void *arg, enum etcd_keepalive_event ev,
 	fs_error("lease %llx expired: stepping down from every slot; "
 		 "starting a new session",
 		 (unsigned long long)c->lease);
-	c->ka = NULL; /* the loop has stopped; free it */
+	/* The loop has stopped; free it (setting it NULL leaked it). */
+	c->ka = etcd_lease_keepalive_stop(c->ka);
 	session_end(c, "lease expired");
 	session_retry(c, 0.2);
 }

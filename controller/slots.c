@@ -18,7 +18,11 @@ static void slot_reqs_dirty(void *arg, const char *key, void *val)
 }
 
 /* A slot we no longer lead: its statuses and assignments will not be
- * kept up to date (not watched), so they go; the next win lists them. */
+ * kept up to date (not watched), so they go; the next win lists them.
+ * Their revisions go too: "absent as of st_rev" would be a claim the
+ * cache cannot make, and it made the list after a win skip every status
+ * whose revision had not moved (each txn then compared revision 0 and
+ * failed, and its read-back was skipped the same way). */
 static void slot_forget(void *arg, const char *key, void *val)
 {
 	struct ctrl_slot *s = arg;
@@ -32,8 +36,19 @@ static void slot_forget(void *arg, const char *key, void *val)
 		memset(&r->st, 0, sizeof(r->st));
 		r->st_present = false;
 	}
+	r->st_garbage = false;
+	r->st_rev = 0;
 	while (r->n_asg)
 		ctrl_req_asg_remove(r, r->n_asg - 1);
+}
+
+/* Cancels s's campaign, if any: no callback comes after, so its context
+ * is freed here (it leaked, 24 bytes per cancelled campaign). */
+static void camp_stop(struct ctrl_slot *s)
+{
+	s->camp = etcd_campaign_cancel(s->camp);
+	free(s->camp_arg);
+	s->camp_arg = NULL;
 }
 
 void ctrl_slot_drop(struct ctrl *c, unsigned i, const char *why)
@@ -42,10 +57,11 @@ void ctrl_slot_drop(struct ctrl *c, unsigned i, const char *why)
 
 	if (s->state == SLOT_LEADER)
 		fs_warn("slot %u lost: %s", i, why);
-	s->camp = etcd_campaign_cancel(s->camp);
+	camp_stop(s);
 	free(s->lk_key);
 	s->lk_key = NULL;
 	s->lk_rev = 0;
+	s->resigning = false;
 	if (s->state == SLOT_LEADER)
 		ctrl_map_each(&c->reqs, slot_forget, s);
 	s->state = SLOT_NONE;
@@ -68,8 +84,10 @@ static void on_campaign(void *arg, const struct etcd_error *err,
 	struct ctrl_slot *s = &c->slots[i];
 	int64_t lease = x->lease;
 
+	if (s->camp_arg == x)
+		s->camp_arg = NULL;
 	free(x);
-	s->camp = etcd_campaign_cancel(s->camp);
+	camp_stop(s);
 	if (s->state != SLOT_CAMPAIGN)
 		return;
 	s->state = SLOT_NONE;
@@ -99,14 +117,57 @@ static void on_campaign(void *arg, const struct etcd_error *err,
 	ctrl_slots_balance(c);
 }
 
+struct resign_ctx {
+	struct ctrl *c;
+	unsigned i;
+	int64_t lk_rev;
+};
+
+/* A resign answered: the slot is dropped only now.  Dropped at once, a
+ * failed resign left our key under our live lease, the other controller
+ * queued behind it for good, and nobody acting for the slot. */
 static void on_resign(void *arg, const struct etcd_error *err,
 		      const struct etcd_header *hdr)
 {
-	(void)arg;
+	struct resign_ctx *x = arg;
+	struct ctrl *c = x->c;
+	struct ctrl_slot *s = &c->slots[x->i];
+	unsigned i = x->i;
+	bool ours = s->state == SLOT_LEADER && s->lk_rev == x->lk_rev;
+
 	(void)hdr;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("resign failed: %s (the key expires with the lease)",
+	free(x);
+	if (err && err->code == ETCD_ECANCELED)
+		return;
+	if (ours)
+		s->resigning = false;
+	if (err) {
+		fs_warn("slot %u: resign failed: %s; still leading it", i,
 			err->message);
+		return;
+	}
+	if (ours) {
+		ctrl_slot_drop(c, i, s->yielded_at ? "yielded to balance"
+						    : "resigned to balance");
+	}
+}
+
+/* Resigns slot i (we lead it); it is dropped when the resign lands. */
+static void slot_resign(struct ctrl *c, unsigned i)
+{
+	struct ctrl_slot *s = &c->slots[i];
+	struct etcd_leader_key lk = {.name = s->name, .key = s->lk_key,
+				     .rev = s->lk_rev, .lease = s->lk_lease};
+	struct resign_ctx *x = malloc(sizeof(*x));
+
+	if (!x)
+		return;
+	*x = (struct resign_ctx){c, i, s->lk_rev};
+	if (etcd_election_resign(c->etcd, &lk, on_resign, x) < 0) {
+		free(x);
+		return;
+	}
+	s->resigning = true;
 }
 
 static void on_withdraw(void *arg, const struct etcd_error *err,
@@ -203,20 +264,15 @@ static unsigned slots_yield(struct ctrl *c, unsigned held, unsigned cap,
 		return held;
 	for (unsigned i = c->k; i-- > 0;) {
 		struct ctrl_slot *s = &c->slots[i];
-		struct etcd_leader_key lk;
 
-		if (s->state != SLOT_LEADER || !slot_has_cand(s, y.starving))
+		if (s->state != SLOT_LEADER || s->resigning ||
+		    !slot_has_cand(s, y.starving))
 			continue;
-		lk = (struct etcd_leader_key){.name = s->name,
-					      .key = s->lk_key,
-					      .rev = s->lk_rev,
-					      .lease = s->lk_lease};
 		fs_info("slot %u: yielding to %s, which leads fewer than %u "
 			"slot(s) (%u held)",
 			i, y.starving, floor, held);
-		etcd_election_resign(c->etcd, &lk, on_resign, NULL);
-		ctrl_slot_drop(c, i, "yielded to balance");
 		s->yielded_at = ev_now(c->loop);
+		slot_resign(c, i);
 		return held - 1;
 	}
 	return held;
@@ -229,23 +285,20 @@ void ctrl_slots_balance(struct ctrl *c)
 
 	if (!c->session_up || !c->cache_ready)
 		return;
+	/* slots being resigned count as gone already */
 	for (unsigned i = 0; i < c->k; i++)
-		held += c->slots[i].state == SLOT_LEADER;
+		held += c->slots[i].state == SLOT_LEADER &&
+			!c->slots[i].resigning;
 	for (unsigned i = c->k; i-- > 0 && held > cap;) {
 		struct ctrl_slot *s = &c->slots[i];
-		struct etcd_leader_key lk;
 
-		if (s->state != SLOT_LEADER)
+		if (s->state != SLOT_LEADER || s->resigning)
 			continue;
-		lk = (struct etcd_leader_key){.name = s->name,
-					      .key = s->lk_key,
-					      .rev = s->lk_rev,
-					      .lease = s->lk_lease};
 		fs_info("slot %u: resigning to balance (%u held, at most %u "
 			"with %zu controllers)",
 			i, held, cap, live);
-		etcd_election_resign(c->etcd, &lk, on_resign, NULL);
-		ctrl_slot_drop(c, i, "resigned to balance");
+		s->yielded_at = 0;
+		slot_resign(c, i);
 		held--;
 	}
 	held = slots_yield(c, held, cap, (unsigned)(c->k / live));
@@ -256,7 +309,7 @@ void ctrl_slots_balance(struct ctrl *c)
 		    ev_now(c->loop) - s->yielded_at < YIELD_HOLD_S)
 			continue;
 		if (held >= cap && s->state == SLOT_CAMPAIGN) {
-			s->camp = etcd_campaign_cancel(s->camp);
+			camp_stop(s);
 			s->state = SLOT_NONE;
 			ctrl_slot_withdraw(c, i);
 		} else if (held < cap && s->state == SLOT_NONE) {
@@ -272,6 +325,7 @@ void ctrl_slots_balance(struct ctrl *c)
 				free(x);
 				continue;
 			}
+			s->camp_arg = x;
 			s->state = SLOT_CAMPAIGN;
 		}
 	}

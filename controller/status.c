@@ -121,6 +121,17 @@ static int set_str(json_t *o, const char *k, const char *v)
 	return json_object_set_new(o, k, json_string(v ? v : ""));
 }
 
+void ctrl_request_hash(const char *val, size_t len, char out[17])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)val[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 char *ctrl_status_format(const struct ctrl_status *s)
 {
 	json_t *o = json_object(), *ex = NULL, *rej, *av;
@@ -140,6 +151,8 @@ char *ctrl_status_format(const struct ctrl_status *s)
 	rc |= set_str(o, "coordinator", s->coordinator);
 	rc |= json_object_set_new(o, "request_rev",
 				  json_integer(s->request_rev));
+	if (s->request_hash[0])
+		rc |= set_str(o, "request_hash", s->request_hash);
 	rc |= set_str(o, "reason", s->reason);
 	if (s->has_explain) {
 		ex = json_object();
@@ -256,6 +269,15 @@ int ctrl_status_parse(const char *json, size_t len, struct ctrl_status *s,
 			  errlen)) < 0 ||
 	    (rc = get_dup(root, "reason", &t.reason, err, errlen)) < 0)
 		goto fail;
+	v = json_object_get(root, "request_hash"); /* absent in old ones */
+	if (v) {
+		if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) >= sizeof(t.request_hash)) {
+			rc = bad(err, errlen, "request_hash", "a hash");
+			goto fail;
+		}
+		strcpy(t.request_hash, json_string_value(v));
+	}
 	v = json_object_get(root, "score");
 	if (v) {
 		if (!json_is_number(v)) {

@@ -45,14 +45,34 @@ void ctrl_txn_free(struct ctrl_txn *t)
 	}
 	for (size_t i = 0; i < t->n_cmp; i++)
 		free(t->cmp_keys[i]);
+	for (size_t i = 0; i < t->n_reads; i++)
+		free(t->read_keys[i]);
 	free(t);
+}
+
+/* Reads key back on failure, without comparing it: a key the txn writes
+ * whose compare is not its own (an assignment written with a status), so
+ * that a failed txn's answer shows what stands there now.  Takes key
+ * (freed with the compares' keys). */
+void ctrl_txn_read(struct ctrl_txn *t, char *key)
+{
+	if (!key || t->n_ko >= TXN_MAX) {
+		if (!t->err)
+			t->err = key ? -E2BIG : -ENOMEM;
+		free(key);
+		return;
+	}
+	t->bytes += strlen(key);
+	t->read_keys[t->n_reads++] = key;
+	t->ko[t->n_ko++] = (struct etcd_op){
+		.type = ETCD_OP_RANGE, .u.range = {.key = key}};
 }
 
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev)
 {
-	if (!key || t->n_cmp >= TXN_MAX) {
+	if (!key || t->n_cmp >= TXN_MAX || t->n_ko >= TXN_MAX) {
 		if (!t->err)
 			t->err = key ? -E2BIG : -ENOMEM;
 		free(key);
@@ -177,7 +197,9 @@ struct ctrl_status *ctrl_txn_status_take(struct ctrl_status *s)
 bool ctrl_txn_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
 		   size_t bytes)
 {
-	return t->n_cmp + t->resv_cmp + cmps <= TXN_MAX &&
+	/* n_ko >= n_cmp: every compare is read back, and ctrl_txn_read
+	 * adds reads; cmps counts both. */
+	return t->n_ko + t->resv_cmp + cmps <= TXN_MAX &&
 	       t->n_ok + t->resv_ok + ops <= TXN_MAX &&
 	       t->bytes + t->resv_bytes + bytes <= TXN_BYTES;
 }
@@ -307,6 +329,8 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 	}
 	if (ok)
 		metrics_txn_ok(c, t);
+	if (!t->n_reqs && t->done)
+		t->done(t, NULL, ok, rev);
 	for (size_t i = 0; i < t->n_reqs; i++) {
 		struct ctrl_req *r = t->reqs[i];
 
@@ -344,6 +368,27 @@ static void replay_ok(struct ctrl *c, struct ctrl_txn *t, int64_t rev)
 
 /* t got no answer: failed, unanswered (its requests wait for the next
  * pass). */
+/*
+ * t may have landed, or land later, and nothing has read what it did (its
+ * status and assign writes are not watched): its requests act on nothing
+ * until a list that starts after now says what stands (a commit placed
+ * again before that read its own status back without the assignment and
+ * placed the request twice).  A late copy is harmless: it compares what
+ * the list shows, and the retry compares the same.
+ */
+static void txn_hold(struct ctrl_txn *t)
+{
+	struct ctrl *c = t->c;
+	uint64_t seq = c->list_seq + 1;
+
+	if (!t->n_ok)
+		return;
+	for (size_t i = 0; i < t->n_reqs; i++)
+		t->reqs[i]->hold_seq = seq;
+	if (c->want_seq < seq)
+		c->want_seq = seq;
+}
+
 static void txn_failed(struct ctrl_txn *t, const struct etcd_error *err,
 		       const char *doing)
 {
@@ -409,6 +454,7 @@ static void on_read(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	if (err) {
+		txn_hold(t);
 		txn_failed(t, err, "reading what landed: ");
 		return;
 	}
@@ -478,6 +524,8 @@ static void on_txn(void *arg, const struct etcd_error *err,
 				err->message);
 			return;
 		}
+		if (err->outcome_unknown && err->code != ETCD_ECANCELED)
+			txn_hold(t);
 		txn_failed(t, err, "");
 		return;
 	}

@@ -142,6 +142,8 @@ static void on_list(void *arg, const struct etcd_error *err,
 		if (c->slots[i].state == SLOT_LEADER &&
 		    c->slots[i].need_seq > c->done_seq)
 			ctrl_watch_relist(c, 0.0); /* won while this list ran */
+	if (c->want_seq > c->done_seq)
+		ctrl_watch_relist(c, 0.0); /* a txn's outcome unknown */
 	if (!c->cache_ready)
 		fs_info("cache of %s loaded at revision %lld: %zu hosts, %zu "
 			"requests",

@@ -336,15 +336,19 @@ static void test_kill9_expiry(void **state)
 	assert_true(now_s() - t0 >= 1.0); /* it was the lease, not a delete */
 }
 
-static void test_exec_executor(void **state)
+/* A script for the exec executor, H->dir/<name>.sh, that logs each call
+ * ("<action> <id> <host> <uid> <spec>") to H->dir/<name>.log, fails ids
+ * fail* with exit 3, and answers a create with the uid "uid-<id>"; the
+ * executor.exec setting that runs it into okcmd, the log's path into
+ * vmlog. */
+static void exec_script(const char *name, char *okcmd, size_t okcap,
+			char *vmlog, size_t logcap)
 {
-	char script[512], okcmd[1200], vmlog[512], val[1024];
+	char script[512];
 	FILE *f;
-	pid_t pid;
 
-	(void)state;
-	snprintf(script, sizeof(script), "%s/vm.sh", H->dir);
-	snprintf(vmlog, sizeof(vmlog), "%s/vm.log", H->dir);
+	snprintf(script, sizeof(script), "%s/%s.sh", H->dir, name);
+	snprintf(vmlog, logcap, "%s/%s.log", H->dir, name);
 	f = fopen(script, "w");
 	assert_non_null(f);
 	fprintf(f,
@@ -359,8 +363,18 @@ static void test_exec_executor(void **state)
 		vmlog);
 	fclose(f);
 	chmod(script, 0755);
-	snprintf(okcmd, sizeof(okcmd), "executor.exec={create: %s, delete: %s}",
+	snprintf(okcmd, okcap, "executor.exec={create: %s, delete: %s}",
 		 script, script);
+}
+
+static void test_exec_executor(void **state)
+{
+	char okcmd[1200], vmlog[512], val[1024];
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	exec_script("vm", okcmd, sizeof(okcmd), vmlog, sizeof(vmlog));
 
 	/* Reconcile: a VM state without assignment, a running VM with its
 	 * assignment (must not be created again), an assignment without
@@ -661,6 +675,49 @@ static void test_reregister_after_outage(void **state)
 	ctl_del("/flintsched/rounds/o1");
 }
 
+/* Item 3 of issue 13: the request was rewritten while the agent was down
+ * and placed on the same host at attempt 1 again; its VM state record is
+ * of the old request revision.  The old VM (and a stale "failed" record
+ * of the old revision) is replaced: deleted, then created anew. */
+static void test_rewritten_same_host(void **state)
+{
+	char okcmd[1200], vmlog[512];
+	pid_t pid;
+
+	(void)state;
+	exec_script("vm3", okcmd, sizeof(okcmd), vmlog, sizeof(vmlog));
+	ctl_put("/flintsched/vms/node-r/web",
+		"{\"state\":\"running\",\"uid\":\"uid-web\",\"attempt\":1,"
+		"\"request_rev\":5}");
+	ctl_put("/flintsched/vms/node-r/stale",
+		"{\"state\":\"failed\",\"attempt\":1,\"request_rev\":5}");
+	ctl_put("/flintsched/vms/node-r/same",
+		"{\"state\":\"running\",\"uid\":\"uid-same\",\"attempt\":1,"
+		"\"request_rev\":9}");
+	ctl_put("/flintsched/assign/node-r/web",
+		"{\"request\":{\"vcpu\":2,\"memoryInMb\":1024},"
+		"\"request_rev\":9,\"attempt\":1}");
+	ctl_put("/flintsched/assign/node-r/stale",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},"
+		"\"request_rev\":9,\"attempt\":1}");
+	ctl_put("/flintsched/assign/node-r/same",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},"
+		"\"request_rev\":9,\"attempt\":1}");
+	pid = agent_spawn("rewr.log", "agent.host=node-r",
+			  "executor.type=exec", okcmd, COMMON_SETS, NULL);
+	assert_true(wait_key("/flintsched/vms/node-r/web",
+			     "\"request_rev\":9", false, 10));
+	assert_true(wait_key("/flintsched/vms/node-r/stale",
+			     "\"state\":\"running\"", false, 10));
+	assert_true(file_has(vmlog, "delete web node-r uid-web"));
+	assert_true(file_has(vmlog, "create web node-r  {\"vcpu\":2,"));
+	assert_false(file_has(vmlog, "create same"));
+	agent_term(pid);
+	ctl_del("/flintsched/assign/node-r/web");
+	ctl_del("/flintsched/assign/node-r/stale");
+	ctl_del("/flintsched/assign/node-r/same");
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -705,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_http_endpoints),
 		cmocka_unit_test(test_simulate_many),
 		cmocka_unit_test(test_reregister_after_outage),
+		cmocka_unit_test(test_rewritten_same_host),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

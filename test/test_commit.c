@@ -26,7 +26,7 @@
 struct sent {
 	char *cmp[TXN_MAX], *op[TXN_MAX], *val[TXN_MAX];
 	const char *ko_key[TXN_MAX];
-	size_t n_cmp, n_op;
+	size_t n_cmp, n_op, n_ko;
 	etcd_txn_cb cb;
 	void *arg;
 };
@@ -78,6 +78,7 @@ static int catch_txn(struct ctrl *c, const struct etcd_txn_req *req,
 					  (long long)req->compare[i].number);
 	for (size_t i = 0; i < req->n_failure; i++)
 		s->ko_key[i] = req->failure[i].u.range.key;
+	s->n_ko = req->n_failure;
 	for (size_t i = 0; i < req->n_success; i++) {
 		const struct etcd_op *o = &req->success[i];
 
@@ -87,7 +88,9 @@ static int catch_txn(struct ctrl *c, const struct etcd_txn_req *req,
 						 (int)o->u.put.value_len,
 						 o->u.put.value);
 		} else if (o->type == ETCD_OP_RANGE) {
-			s->op[s->n_op++] = dupf("get %s", o->u.range.key);
+			s->op[s->n_op++] = dupf("get%s %s",
+						o->u.range.prefix ? "*" : "",
+						o->u.range.key);
 		} else {
 			s->op[s->n_op++] = dupf("del %s", o->u.del.key);
 		}
@@ -107,8 +110,22 @@ static void sent_free(struct sent *s)
 	}
 }
 
+/* Answers the oldest unanswered txn with an error; unknown: it may have
+ * reached etcd (etcd_error.outcome_unknown). */
+static void answer_err(struct env *e, bool unknown)
+{
+	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
+				 .outcome_unknown = unknown};
+	struct sent *s;
+
+	assert_true(e->n_answered < e->n_sent);
+	s = &e->sent[e->n_answered++];
+	snprintf(err.message, sizeof(err.message), "timed out");
+	s->cb(s->arg, &err, NULL);
+}
+
 /* Answers the oldest unanswered txn: succeeded at rev, or failed with
- * the failure branch's reads (kvs[i] for its i-th compare, NULL: none). */
+ * the failure branch's reads (kvs[i] for its i-th read, NULL: none). */
 static void answer(struct env *e, bool ok, int64_t rev,
 		   const struct etcd_kv *const *kvs)
 {
@@ -120,7 +137,7 @@ static void answer(struct env *e, bool ok, int64_t rev,
 	assert_true(e->n_answered < e->n_sent);
 	s = &e->sent[e->n_answered++];
 	if (!ok) {
-		for (size_t i = 0; i < s->n_cmp; i++) {
+		for (size_t i = 0; i < s->n_ko; i++) {
 			rs[i] = (struct etcd_op_result){.type = ETCD_OP_RANGE};
 			if (kvs[i]) {
 				rs[i].u.range.kvs = kvs[i];
@@ -128,8 +145,29 @@ static void answer(struct env *e, bool ok, int64_t rev,
 			}
 		}
 		res.responses = rs;
-		res.n_responses = s->n_cmp;
+		res.n_responses = s->n_ko;
 	}
+	s->cb(s->arg, NULL, &res);
+}
+
+/* Answers the oldest unanswered txn, a read of n ranges: range i holds
+ * the n_kvs[i] kvs from kvs[i]. */
+static void answer_read(struct env *e, int64_t rev, size_t n,
+			const struct etcd_kv *const *kvs, const size_t *n_kvs)
+{
+	struct etcd_op_result rs[4];
+	struct etcd_txn_result res = {.header = {.revision = rev},
+				      .succeeded = true, .responses = rs,
+				      .n_responses = n};
+	struct sent *s;
+
+	assert_true(n <= 4);
+	assert_true(e->n_answered < e->n_sent);
+	s = &e->sent[e->n_answered++];
+	for (size_t i = 0; i < n; i++)
+		rs[i] = (struct etcd_op_result){
+		    .type = ETCD_OP_RANGE,
+		    .u.range = {.kvs = kvs[i], .n_kvs = n_kvs[i]}};
 	s->cb(s->arg, NULL, &res);
 }
 
@@ -191,6 +229,7 @@ static struct env *env_new(int bidding)
 	e->c->slots[0].lk_key = strdup("/fs/election/slot-0/abc");
 	e->c->slots[0].lk_rev = 7;
 	e->c->cache_ready = true;
+	ctrl_watch_init(e->c);
 	return e;
 }
 
@@ -326,14 +365,16 @@ static void test_conflict_next_host(void **state)
 	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = full,
 			     .value_len = sizeof(full) - 1,
 			     .create_revision = 9, .mod_revision = 9};
-	const struct etcd_kv *kvs[4] = {&fence, NULL, &rq, &al};
+	/* fence, status, request, the assignment read back, alloc */
+	const struct etcd_kv *kvs[5] = {&fence, NULL, &rq, NULL, &al};
 	struct sent *s;
 
 	(void)state;
 	rq.value_len = strlen(rq.value);
 	s = first_pass(e, 4, 8, "r1", rq.value);
 	/* the read-backs follow the compares' order */
-	for (size_t i = 0; i < 4; i++)
+	assert_int_equal(s->n_ko, 5);
+	for (size_t i = 0; i < 5; i++)
 		if (kvs[i])
 			assert_string_equal(s->ko_key[i], kvs[i]->key);
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 0"));
@@ -832,6 +873,372 @@ static void test_unknown_outcome_not_landed(void **state)
 	env_free(e);
 }
 
+
+#define SPEC1 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}"
+
+/* A kv of what txn s put at key (its i-th op), at rev. */
+static struct etcd_kv sent_kv(const struct sent *s, size_t i, int64_t rev)
+{
+	return (struct etcd_kv){.key = s->op[i] + 4, .value = s->val[i],
+				.value_len = strlen(s->val[i]),
+				.create_revision = rev, .mod_revision = rev};
+}
+
+static const struct etcd_kv FENCE = {
+    .key = "/fs/election/slot-0/abc", .value = "ctl", .value_len = 3,
+    .create_revision = 7, .mod_revision = 7};
+static const struct etcd_kv RQ1 = {
+    .key = "/fs/requests/r1", .value = SPEC1, .value_len = sizeof(SPEC1) - 1,
+    .create_revision = 4, .mod_revision = 4};
+
+/* r1 (SPEC1) in a first pass (on h2); what its commit puts (status,
+ * assignment, alloc) as kvs at revision 10 in kv[0..2]. */
+static struct sent *place_r1(struct env *e, struct etcd_kv kv[3])
+{
+	struct sent *s = first_pass(e, 4, 8, "r1", SPEC1);
+
+	for (size_t i = 0; i < 3; i++)
+		kv[i] = sent_kv(s, i, 10);
+	return s;
+}
+
+/* kv[0..n) into e's cache, as a list shows them. */
+static void list_kvs(struct env *e, const struct etcd_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ctrl_cache_put(e->c, kv[i].key, kv[i].value, kv[i].value_len,
+			       kv[i].create_revision, kv[i].mod_revision);
+}
+
+/* Item 27, step 1: a commit whose outcome is unknown (timed out after it
+ * may have left) is read back; when that read fails too, the request is
+ * not placed again before a list says what landed; the list shows it
+ * landed and nothing more is sent. */
+static void test_unknown_outcome_held(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv kv[3];
+
+	(void)state;
+	place_r1(e, kv);
+	answer_err(e, true);
+	assert_int_equal(e->n_sent, 2); /* the read of what landed */
+	assert_int_equal(req(e, "r1")->act, ACT_TXN);
+	answer_err(e, true);
+	assert_int_equal(req(e, "r1")->act, ACT_NONE);
+	/* the pass timer's pass: nothing until the list */
+	e->c->pass_all = true;
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	/* the list that started after the error: it landed at 10 */
+	e->c->list_seq++;
+	list_kvs(e, kv, 3);
+	e->c->done_seq = e->c->list_seq;
+	e->c->pass_all = true;
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	assert_string_equal(req(e, "r1")->st.host, "h2");
+	env_free(e);
+}
+
+/* Item 27, step 2: a commit that fails because a copy of it landed reads
+ * the assignment back with the status, and the request stays placed. */
+static void test_conflict_reads_assignment(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv kv[3];
+	const struct etcd_kv *kvs[5] = {&FENCE, &kv[0], &RQ1, &kv[1], &kv[2]};
+	struct sent *s;
+
+	(void)state;
+	s = place_r1(e, kv);
+	assert_int_equal(s->n_ko, 5);
+	assert_string_equal(s->ko_key[3], "/fs/assign/h2/r1");
+	answer(e, false, 11, kvs);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	assert_string_equal(req(e, "r1")->st.host, "h2");
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	env_free(e);
+}
+
+/* Item 27, step 3: a status naming a host whose assignment the cache
+ * lacks is reset only while etcd has no such assignment: the reset
+ * compares its absence, and on failure reads it back. */
+static void test_reset_confirms_gone(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv kv[3];
+	const struct etcd_kv *kvs[6] = {NULL}, *all[4] = {&FENCE, &RQ1, &kv[0],
+							   &kv[1]};
+	struct sent *s;
+
+	(void)state;
+	place_r1(e, kv);
+	answer(e, true, 10, NULL);
+	ctrl_req_asg_remove(req(e, "r1"), 0); /* the cache lost it */
+	ctrl_req_dirty(req(e, "r1"));
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h2/r1 = 0"));
+	for (size_t i = 0; i < s->n_ko; i++)
+		for (size_t j = 0; j < 4; j++)
+			if (strcmp(s->ko_key[i], all[j]->key) == 0)
+				kvs[i] = all[j];
+	answer(e, false, 11, kvs);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(req(e, "r1")->st.phase, CTRL_SCHEDULED);
+	env_free(e);
+}
+
+/* Items 2 and 31: a slot lost and won back (SIGSTOP past the lease,
+ * balancing, an etcd outage): the list after the win shows the status at
+ * the revision it had before, and the cache must take it; a deleted
+ * request is then released comparing that revision (it compared 0 and
+ * failed forever, 600-700 txns/s). */
+static void test_slot_won_back(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct sent *s;
+	struct etcd_kv kv[3];
+
+	(void)state;
+	place_r1(e, kv);
+	answer(e, true, 10, NULL);
+	ctrl_slot_drop(e->c, 0, "test: lost");
+	assert_false(req(e, "r1")->st_present);
+	/* won back; the list after the win */
+	e->c->slots[0].state = SLOT_LEADER;
+	e->c->slots[0].lk_key = strdup("/fs/election/slot-0/abd");
+	e->c->slots[0].lk_rev = 20;
+	list_kvs(e, kv, 3);
+	assert_true(req(e, "r1")->st_present);
+	assert_int_equal(req(e, "r1")->st_rev, 10);
+	ctrl_cache_del(e->c, "/fs/requests/r1", 21);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 10"));
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h2/r1"));
+	env_free(e);
+}
+
+#define SPEC2 "{\"vcpu\":2,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}"
+
+static const char *op_val(const struct sent *s, const char *op)
+{
+	for (size_t i = 0; i < s->n_op; i++)
+		if (strcmp(s->op[i], op) == 0)
+			return s->val[i];
+	return NULL;
+}
+
+/* Item 1: the host of r1 (slot 0) and r0 (another slot) is lost and back;
+ * the release of r1 subtracts r1's share from alloc/h1 instead of
+ * deleting it (which left r0 uncounted: 6 vCPU placed on 4). */
+static void test_release_host_lost_keeps_share(void **state)
+{
+	static const char two[] = "{\"vcpu\":4,\"memory_mb\":2048,\"vms\":2,"
+				  "\"groups\":{}}";
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC2, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	answer(e, true, 10, NULL);
+	put(e, "/fs/alloc/h1", two, 11); /* r0 of another slot */
+	ctrl_cache_del(e->c, "/fs/hosts/h1", 12);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h1/r1"));
+	assert_false(has(s->op, s->n_op, "del /fs/alloc/h1"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":2,"));
+	assert_non_null(strstr(v, "\"vms\":1,"));
+	answer(e, true, 13, NULL);
+	/* the host is back: r1 goes there again, and the host is full */
+	put_host(e, "h1", 4, 14);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":4,"));
+	answer(e, true, 15, NULL);
+	put(e, "/fs/requests/r3", SPEC2, 16);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 4);
+	s = &e->sent[3];
+	assert_false(has(s->op, s->n_op, "put /fs/assign/h1/r3"));
+	assert_non_null(strstr(s->val[0], "\"phase\":\"unschedulable\""));
+	env_free(e);
+}
+
+/* Item 4: garbage in alloc/h2 is rebuilt from the host's assignments,
+ * once, fenced on the alloc's revision, and placement resumes on the
+ * rebuilt value (it livelocked: every commit compared the old revision,
+ * failed and read the garbage back, ignored). */
+static void test_garbage_alloc_rebuilt(void **state)
+{
+	static const char asg[] = "{\"request\":" SPEC2 ",\"request_rev\":3,"
+				  "\"attempt\":1}";
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = "garbage",
+			     .value_len = 7, .create_revision = 5,
+			     .mod_revision = 5};
+	struct etcd_kv as = {.key = "/fs/assign/h2/r9", .value = asg,
+			     .value_len = sizeof(asg) - 1,
+			     .create_revision = 3, .mod_revision = 3};
+	const struct etcd_kv *kvs[2] = {&al, &as};
+	const size_t n_kvs[2] = {1, 1};
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put_host(e, "h2", 8, 3);
+	put(e, "/fs/alloc/h2", "garbage", 5);
+	put(e, "/fs/requests/r1", SPEC1, 6);
+	ctrl_pass(e->c);
+	/* the read of the alloc and the host's assignments; r1 waits for
+	 * h2, its best host */
+	assert_int_equal(e->n_sent, 1);
+	s = &e->sent[0];
+	assert_true(has(s->op, s->n_op, "get /fs/alloc/h2"));
+	assert_true(has(s->op, s->n_op, "get* /fs/assign/h2/"));
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1); /* once */
+	answer_read(e, 6, 2, kvs, n_kvs);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 5"));
+	v = op_val(s, "put /fs/alloc/h2");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":2,"));
+	assert_non_null(strstr(v, "\"vms\":1,"));
+	answer(e, true, 7, NULL);
+	assert_false(ctrl_host_get(e->c, "h2", false)->alloc_bad);
+	assert_int_equal(ctrl_host_get(e->c, "h2", false)->locked, 0);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	/* placed again (on h1, emptier now that h2 counts r9) */
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
+	assert_true(has(s->op, s->n_op, "put /fs/assign/h1/r1"));
+	env_free(e);
+}
+
+/* Item 33: a put of the same bytes again (a client retrying a put whose
+ * answer it lost) is no rewrite: nothing is released or placed again,
+ * neither by the coordinator that saw both puts nor by one that lists
+ * the request after the re-put (the status names the version by
+ * revision and hash). */
+static void test_identical_reput(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED), *e2;
+	struct etcd_kv kv[3];
+
+	(void)state;
+	place_r1(e, kv);
+	assert_non_null(strstr(kv[0].value, "\"request_hash\":\""));
+	answer(e, true, 10, NULL);
+	put(e, "/fs/vms/h2/r1", "{\"state\":\"running\"}", 11);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2); /* mark running */
+	answer(e, true, 12, NULL);
+	put(e, "/fs/requests/r1", SPEC1, 20); /* the same bytes again */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(req(e, "r1")->n_asg, 1);
+	/* a rewrite still is one */
+	put(e, "/fs/requests/r1", SPEC2, 21);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	assert_true(has(e->sent[2].op, e->sent[2].n_op,
+			"del /fs/assign/h2/r1"));
+
+	/* another controller lists it after the re-put */
+	e2 = env_new(CTRL_BID_CACHED);
+	put_host(e2, "h1", 4, 2);
+	put_host(e2, "h2", 8, 3);
+	put(e2, "/fs/requests/r1", SPEC1, 20);
+	list_kvs(e2, kv, 3);
+	ctrl_pass(e2->c);
+	assert_int_equal(e2->n_sent, 0);
+	env_free(e2);
+	env_free(e);
+}
+
+/* Item 16: a queued request rewritten takes its new priority in the
+ * queue; a ready request of a slot lost leaves the ready list. */
+static void test_queue_and_ready_of_lost_slot(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct ctrl_req *r;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	e->c->inflight = 64; /* the budget is spent: r1 stays queued */
+	put(e, "/fs/requests/r1", SPEC1, 4);
+	ctrl_pass(e->c);
+	r = req(e, "r1");
+	assert_int_equal(r->act, ACT_QUEUED);
+	assert_int_equal(r->q.priority, 0);
+	put(e, "/fs/requests/r1",
+	    "{\"vcpu\":1,\"memoryInMb\":1024,\"scheduling\":{\"priority\":7},"
+	    FS_SPEC_EXAMPLE "}", 5);
+	ctrl_pass(e->c);
+	assert_int_equal(r->act, ACT_QUEUED);
+	assert_int_equal(r->q.priority, 7);
+	/* on the ready list (as rounds.c puts it), then the slot goes */
+	ctrl_req_abort(r);
+	ctrl_req_ready_push(e->c, r);
+	assert_int_equal(r->act, ACT_READY);
+	ctrl_slot_drop(e->c, 0, "test: lost");
+	ctrl_pass(e->c);
+	assert_int_equal(r->act, ACT_NONE);
+	assert_null(e->c->ready_head);
+	env_free(e);
+}
+
+/* Item 6 (coordinator side): an unreadable status over a placed
+ * request's assignment is rewritten from the assignment, and the VM is
+ * kept (it was taken for a rewrite and released). */
+static void test_garbage_status_repaired(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv kv[3];
+	struct sent *s;
+
+	(void)state;
+	place_r1(e, kv);
+	answer(e, true, 10, NULL);
+	put(e, "/fs/status/r1", "{garbage", 20); /* as a list shows it */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_false(has(s->op, s->n_op, "del /fs/assign/h2/r1"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 20"));
+	assert_non_null(strstr(s->val[0], "\"phase\":\"scheduled\""));
+	assert_non_null(strstr(s->val[0], "\"host\":\"h2\""));
+	answer(e, true, 21, NULL);
+	put(e, "/fs/vms/h2/r1", "{\"state\":\"running\"}", 22);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	assert_non_null(strstr(e->sent[2].val[0], "\"phase\":\"running\""));
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +1254,15 @@ int main(void)
 		cmocka_unit_test(test_handoff_round_attempt),
 		cmocka_unit_test(test_unknown_outcome_read_back),
 		cmocka_unit_test(test_unknown_outcome_not_landed),
+		cmocka_unit_test(test_unknown_outcome_held),
+		cmocka_unit_test(test_conflict_reads_assignment),
+		cmocka_unit_test(test_reset_confirms_gone),
+		cmocka_unit_test(test_slot_won_back),
+		cmocka_unit_test(test_release_host_lost_keeps_share),
+		cmocka_unit_test(test_garbage_alloc_rebuilt),
+		cmocka_unit_test(test_identical_reput),
+		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
+		cmocka_unit_test(test_garbage_status_repaired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1072,6 +1072,50 @@ static void test_silent_hosts_retried(void **state)
 	if (!await(e, cond_none_under, "rounds", 20, &cs))
 		fail_msg("round keys left behind (logs in %s)", e->h->dir);
 }
+static bool cond_all_gone(struct env *e, struct census *cs, void *arg)
+{
+	(void)e;
+	(void)arg;
+	return cs->total == 0 && cs->assigns == 0 && cs->alloc_vms == 0;
+}
+
+/* Issue 13 items 2, 31 and 15: ordinary balancing.  ca leads both slots
+ * and places 10 requests; cb joins and takes a slot (ca resigns or
+ * yields it: dropped once the resign landed), then stops; ca wins the
+ * slot back.  Every request deleted then is released: the won-back
+ * slot's statuses were skipped by the list (stale revision) and every
+ * release compared revision 0 and failed, forever. */
+static void test_slot_won_back_releases(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	pid_t cb;
+	int n = 10;
+	char id[32];
+
+	start_agent(e, "wb", 1, 64, 100);
+	start_ctrl_x(e, "ca", "cached", "controller.coordinators=2");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	cb = start_ctrl_x(e, "cb", "cached", "controller.coordinators=2");
+	for (double t0 = now_s(); !log_has(e, "cb", "acquired");
+	     usleep(100 * 1000))
+		if (now_s() - t0 > 30)
+			fail_msg("cb never took a slot (logs in %s)",
+				 e->h->dir);
+	stop_pid(e, cb, SIGTERM);
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "vm-%d", i);
+		del(e, "requests", id);
+	}
+	if (!await(e, cond_all_gone, NULL, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("deleted requests not released");
+	}
+}
 
 int main(void)
 {
@@ -1105,6 +1149,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slots_spread, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_silent_hosts_retried,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_won_back_releases,
 						setup, teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
