@@ -266,6 +266,9 @@ struct ctrl {
 	int64_t lease;
 	etcd_keepalive *ka;
 	bool session_up, starting;
+	bool meta_wait;        /* P/meta unreadable: reading it again */
+	int64_t meta_bad_rev;  /* its revision, said once */
+	char session_err[256]; /* why the session is not up, or "" */
 	ev_timer session_timer;
 
 	bool cache_ready;

@@ -55,6 +55,8 @@ const char *ctrl_health(const struct ctrl *c)
 {
 	if (c->fatal)
 		return c->fatal_msg;
+	if (!c->session_up && c->session_err[0])
+		return c->session_err;
 	if (!c->session_up || !c->lease)
 		return "no etcd session (lease and registration pending)";
 	if (!c->cache_ready)
