@@ -27,6 +27,8 @@ bool fs_name_valid(const char *s);
  * bytes as \xHH (so that a reason stays short, one line and valid UTF-8
  * whatever a user wrote).  Writes buf[0..n), returns buf. */
 char *fs_quote(char *buf, size_t n, const char *s, size_t max);
+/* The same of len bytes of s, which may hold NULs (etcd keys). */
+char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max);
 #define FS_QUOTE_MAX 48 /* bytes of a user's string echoed in a reason */
 /* Formats a reason into reason[0..len) (if not NULL) and returns
  * -EINVAL: `return fs_fail(reason, len, "vcpu: ...", ...);`. */

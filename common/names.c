@@ -45,6 +45,11 @@ int fs_fail(char *reason, size_t len, const char *fmt, ...)
 
 char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 {
+	return fs_quote_n(buf, n, s, s ? strlen(s) : 0, max);
+}
+
+char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max)
+{
 	size_t o = 0, i;
 
 	if (!buf || n < 8) {
@@ -54,7 +59,7 @@ char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 	}
 	buf[o++] = '"';
 	/* Room for the worst escape (4), then ..." and the NUL (5). */
-	for (i = 0; s && s[i] && i < max && o + 4 + 5 <= n; i++) {
+	for (i = 0; s && i < len && i < max && o + 4 + 5 <= n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '"' || c == '\\') {
@@ -66,7 +71,7 @@ char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 			buf[o++] = (char)c;
 		}
 	}
-	snprintf(buf + o, n - o, "%s\"", s && s[i] ? "..." : "");
+	snprintf(buf + o, n - o, "%s\"", s && i < len ? "..." : "");
 	return buf;
 }
 

@@ -526,6 +526,36 @@ static void sweep_req(void *arg, const char *key, void *val)
 
 void ctrl_cache_sweep(struct ctrl *c)
 {
+	ctrl_badkey_sweep(c);
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
+}
+
+void ctrl_cache_kv_put(struct ctrl *c, const struct etcd_kv *kv)
+{
+	const char *id;
+	size_t n;
+
+	if ((id = ctrl_key_bad_request(c, kv->key, kv->key_len, &n))) {
+		ctrl_badkey_put(c, id, n, kv->mod_revision);
+		return;
+	}
+	if (memchr(kv->key, '\0', kv->key_len))
+		return; /* not a key of ours: "hosts/h1\0x" is not h1 */
+	ctrl_cache_put(c, kv->key, kv->value, kv->value_len,
+		       kv->create_revision, kv->mod_revision);
+}
+
+void ctrl_cache_kv_del(struct ctrl *c, const struct etcd_kv *kv, int64_t rev)
+{
+	const char *id;
+	size_t n;
+
+	if ((id = ctrl_key_bad_request(c, kv->key, kv->key_len, &n))) {
+		ctrl_badkey_del(c, id, n, rev);
+		return;
+	}
+	if (memchr(kv->key, '\0', kv->key_len))
+		return;
+	ctrl_cache_del(c, kv->key, rev);
 }

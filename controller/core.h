@@ -58,6 +58,7 @@ struct ctrl_metrics {
 	uint64_t placements, commit_txns, commit_conflicts, rounds;
 	uint64_t rejected, unschedulable, lost, failed, released;
 	uint64_t bids, round_timeouts, txns, txn_errors, relists;
+	uint64_t invalid_keys; /* P/status/_invalid/ records written */
 	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
 	double lat_sum;
 };
@@ -281,6 +282,8 @@ struct ctrl {
 	ev_timer relist_timer;
 
 	struct ctrl_map hosts, reqs, ctrls;
+	struct ctrl_map badkeys; /* badkey.c: request keys that are no id */
+	bool badkeys_dirty;
 	struct ctrl_slot *slots;
 	struct ctrl_queue queue;
 	struct ctrl_req *dirty_head;
@@ -320,8 +323,30 @@ char *ctrl_keyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * of ours (kind < 16 bytes, a and b <= FS_NAME_MAX). */
 int ctrl_key_split(const struct ctrl *c, const char *key, char *kind,
 		   char *a, char *b);
+/* The same, of len bytes that may hold NULs (etcd's keys): a key with a
+ * NUL byte is not one of ours. */
+int ctrl_key_splitn(const struct ctrl *c, const char *key, size_t len,
+		    char *kind, char *a, char *b);
+/* For "P/requests/<x>" where x is not a valid id (empty, a '/', over
+ * FS_NAME_MAX bytes, a NUL, a byte outside [a-z0-9._-]): x (borrowed
+ * from key) and its length; else NULL. */
+const char *ctrl_key_bad_request(const struct ctrl *c, const char *key,
+				 size_t len, size_t *ret_len);
 /* Bytes of a key under the prefix, at most (kind + two names). */
 size_t ctrl_key_max(const struct ctrl *c);
+
+/* ---- badkey.c: request keys that cannot be ids (calls key.c, etcd) -- */
+
+/* The put or delete of P/requests/<id> where id (len bytes, may hold
+ * NULs) is no valid id (ctrl_key_bad_request). */
+void ctrl_badkey_put(struct ctrl *c, const char *id, size_t len, int64_t mod);
+void ctrl_badkey_del(struct ctrl *c, const char *id, size_t len, int64_t rev);
+/* After a list: the bad keys it did not see are gone. */
+void ctrl_badkey_sweep(struct ctrl *c);
+/* Writes (or deletes) the P/status/_invalid/<hash> records of the led
+ * slots that are not yet in etcd: once per pass (pass.c). */
+void ctrl_badkey_flush(struct ctrl *c);
+void ctrl_badkey_free_all(struct ctrl *c);
 
 /* ---- host.c: host records (calls map.c) ------------------------------- */
 
@@ -360,6 +385,11 @@ void ctrl_req_free_all(struct ctrl *c);
 void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		    size_t len, int64_t create, int64_t mod);
 void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev);
+/* A put or delete as etcd sent it (list, watch): the key is key_len
+ * bytes that may hold NULs, and liveness records count only under a
+ * lease (docs/DESIGN.md "Key layout"). */
+void ctrl_cache_kv_put(struct ctrl *c, const struct etcd_kv *kv);
+void ctrl_cache_kv_del(struct ctrl *c, const struct etcd_kv *kv, int64_t rev);
 /* Our own status put (own taken: no JSON parsed back). */
 void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 		       const char *val, size_t len, struct ctrl_status *own,

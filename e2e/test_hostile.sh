@@ -28,3 +28,39 @@ e2e_spawn agent-h1 "$B/flintsched-agent" --set "etcd.endpoints=[$EP]" \
 E put "$P/requests/m-1" "$(spec 1 1024)" >/dev/null
 wait_for 20 "m-1 running once P/meta is repaired" phase_is m-1 running
 ok "garbage in P/meta: named, waited out, and the controller goes on once it is fixed"
+
+# ---- items 19, 20: request keys that cannot be ids ---------------------
+# put64 KEY VALUE: a put through the JSON gateway, KEY given as printf
+# escapes (so that it may hold a NUL byte or invalid UTF-8).
+put64() {
+	local k v
+	k=$(printf "$1" | base64 -w0)
+	v=$(printf '%s' "$2" | base64 -w0)
+	curl -sf "$EP/v3/kv/put" -d "{\"key\":\"$k\",\"value\":\"$v\"}" >/dev/null
+}
+del64() {
+	curl -sf "$EP/v3/kv/deleterange" -d "{\"key\":\"$(printf "$1" | base64 -w0)\"}" >/dev/null
+}
+E put "$P/requests/nulvictim" "$(spec 1 1024)" >/dev/null
+wait_for 20 "nulvictim running" phase_is nulvictim running
+long64=$(printf 'a%.0s' $(seq 64)); long1000=$(printf 'b%.0s' $(seq 1000))
+BAD=("$P/requests/a/b" "$P/requests/$long64" "$P/requests/$long1000"
+	"$P/requests//double" "$P/requests/bad\\xff\\xfeutf8" "$P/requests/nulvictim\\0x")
+for k in "${BAD[@]}"; do put64 "$k" 'garbage'; done
+invalid() { E get --prefix --print-value-only "$P/status/_invalid/" | grep -c rejected || true; }
+wait_for 20 "6 invalid-key records" bash -c "[ \$(etcdctl --endpoints=$EP get --prefix --print-value-only $P/status/_invalid/ | grep -c rejected) -eq 6 ]"
+phase_is nulvictim running || fail "a key with a NUL byte touched nulvictim: $(E get --print-value-only "$P/status/nulvictim")"
+E get --prefix --print-value-only "$P/status/_invalid/" | grep -q 'nulvictim\\\\x00x' ||
+	fail "the NUL key is named escaped: $(E get --prefix --print-value-only "$P/status/_invalid/")"
+E get --prefix --print-value-only "$P/status/_invalid/" | grep -q '"reason": *"[^"]*64 bytes' ||
+	fail "the 64-byte id's reason says its length"
+rev1=$(E get "$P/status/_invalid/" --prefix -w json | python3 -c 'import json,sys; print(sorted(k["mod_revision"] for k in json.load(sys.stdin)["kvs"]))')
+sleep 4.5 # two passes: nothing is rewritten
+rev2=$(E get "$P/status/_invalid/" --prefix -w json | python3 -c 'import json,sys; print(sorted(k["mod_revision"] for k in json.load(sys.stdin)["kvs"]))')
+[ "$rev1" = "$rev2" ] || fail "invalid-key records rewritten: $rev1 -> $rev2"
+[ "$(grep -c 'is not a valid request id' "$E2E_TMP/ctrl-c1.log")" -eq 6 ] ||
+	fail "one log line per invalid key: $(grep 'is not a valid request id' "$E2E_TMP/ctrl-c1.log")"
+for k in "${BAD[@]}"; do del64 "$k"; done
+wait_for 20 "invalid-key records deleted with their keys" bash -c "[ -z \"\$(etcdctl --endpoints=$EP get --prefix --keys-only $P/status/_invalid/)\" ]"
+phase_is nulvictim running || fail "deleting the NUL key touched nulvictim"
+ok "keys that cannot be ids: one rejected record each under P/status/_invalid/, written once, deleted with the key; a NUL byte is not an end"
