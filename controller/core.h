@@ -242,6 +242,10 @@ struct ctrl_hooks {
 	/* A candidacy key of slot i under our lease that we do not campaign
 	 * with (left behind): delete it. */
 	void (*withdraw)(struct ctrl *c, unsigned i);
+	/* A candidacy key without a lease (rewritten in place) at mod:
+	 * nothing will ever delete it and etcd's campaigns wait behind it,
+	 * so delete it (may be NULL). */
+	void (*stray)(struct ctrl *c, const char *key, int64_t mod);
 	/* A txn of slot i failed on its fence: we no longer lead it. */
 	void (*fenced)(struct ctrl *c, unsigned i, const char *why);
 	/* Sends a txn of txn.c; NULL: etcd_kv_txn on c->etcd.  The seam
@@ -524,6 +528,8 @@ void ctrl_slots_balance(struct ctrl *c);
 void ctrl_slot_drop(struct ctrl *c, unsigned i, const char *why);
 /* Deletes our candidacy key of slot i if it still holds our lease. */
 void ctrl_slot_withdraw(struct ctrl *c, unsigned i);
+/* Deletes a candidacy key that has no lease, if unchanged since mod. */
+void ctrl_slot_stray(struct ctrl *c, const char *key, int64_t mod);
 unsigned ctrl_slots_held(const struct ctrl *c);
 
 /* ---- session.c: lease and registration (calls slots, watch, key) ---- */
