@@ -218,6 +218,8 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 			       "request: %zu bytes is over the %d byte limit; "
 			       "keep large data out of the spec",
 			       len, CTRL_REQUEST_MAX);
+	if (!json)
+		return fs_fail(reason, reasonlen, "request: no value");
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root && number_too_big(jerr.text)) {
 		path_at(json, len, (size_t)jerr.position, q, sizeof(q));
