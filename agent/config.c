@@ -2,6 +2,38 @@
 #include "agent/config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "common/model.h"
+
+/* A name, or "" for gethostname() (checked at start then). */
+static int check_name(const void *value, char *msg, size_t len)
+{
+	const char *s = *(char *const *)value;
+	char q[FS_QUOTE_MAX + 16];
+
+	if (!*s || fs_name_valid(s))
+		return 0;
+	snprintf(msg, len,
+		 "%s is not a valid host name: use [a-z0-9]([a-z0-9._-]{0,61}"
+		 "[a-z0-9]), or \"\" for gethostname()",
+		 fs_quote(q, sizeof(q), s, FS_QUOTE_MAX));
+	return -1;
+}
+
+static int check_all(const void *dst, char *msg, size_t len,
+		     const char **ret_key)
+{
+	const struct agent_config *c = dst;
+
+	if (c->executor == AGENT_EXEC_EXEC && !*c->exec_create) {
+		*ret_key = "executor.type";
+		snprintf(msg, len, "exec needs executor.exec.create, the "
+				   "command that creates a VM");
+		return -1;
+	}
+	return cfg_etcd_check(&c->etcd, msg, len, ret_key);
+}
 
 #define C struct agent_config
 
@@ -11,7 +43,7 @@ static const char *const executor_types[] = {"flintlock", "exec", "simulate",
 static const struct cfg_key agent_keys[] = {
 	CFG_ETCD_KEYS(C, etcd),
 	CFG_LOG_KEYS(C, log),
-	CFG_KEY_STRING("agent.host", C, host, "\"\"",
+	CFG_KEY_STRING_CHECK("agent.host", C, host, "\"\"", check_name,
 		       "host name; empty = gethostname()"),
 	CFG_KEY_STRING("agent.endpoint", C, endpoint, "\"\"",
 		       "flintlockd address advertised in the host record; "
@@ -76,4 +108,5 @@ static const struct cfg_key agent_keys[] = {
 		       "reserved for /healthz; not served yet (must stay empty)"),
 };
 
-const struct cfg_schema agent_config_schema = CFG_SCHEMA(agent_keys);
+const struct cfg_schema agent_config_schema =
+    CFG_SCHEMA_CHECKED(agent_keys, check_all);

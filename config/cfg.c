@@ -12,6 +12,8 @@ struct load {
 	const struct cfg_schema *s;
 	union cfg_value *vals; /* one per key, in table order */
 	bool *fresh;	       /* vals[i] was made here (else borrowed) */
+	int *line, *col;       /* where vals[i] was last set in the file */
+	const char **origin;   /* by what: the file, "--set", "default" */
 	struct cfg_error *err;
 };
 
@@ -22,9 +24,15 @@ static int load_init(struct load *l, const struct cfg_schema *s,
 	l->err = err;
 	l->vals = cfg_alloc_array(s->n_keys, sizeof(*l->vals));
 	l->fresh = cfg_alloc_array(s->n_keys, sizeof(*l->fresh));
-	if (!l->vals || !l->fresh) {
+	l->line = cfg_alloc_array(s->n_keys + 1, sizeof(*l->line));
+	l->col = cfg_alloc_array(s->n_keys + 1, sizeof(*l->col));
+	l->origin = cfg_alloc_array(s->n_keys + 1, sizeof(*l->origin));
+	if (!l->vals || !l->fresh || !l->line || !l->col || !l->origin) {
+		cfg_dealloc(l->origin);
 		cfg_dealloc(l->vals);
 		cfg_dealloc(l->fresh);
+		cfg_dealloc(l->line);
+		cfg_dealloc(l->col);
 		cfg_error_set(err, name, 0, 0, NULL, "out of memory");
 		return -ENOMEM;
 	}
@@ -41,6 +49,9 @@ static void load_fini(struct load *l)
 			cfg_value_free(l->s->keys[i].type, &l->vals[i]);
 	cfg_dealloc(l->vals);
 	cfg_dealloc(l->fresh);
+	cfg_dealloc(l->line);
+	cfg_dealloc(l->col);
+	cfg_dealloc(l->origin);
 	l->vals = NULL;
 	l->fresh = NULL;
 }
@@ -147,6 +158,9 @@ static int load_node(struct load *l, const char *path, const struct cfg_node *n,
 	if (rc < 0)
 		return rc;
 	load_replace(l, (size_t)(k - l->s->keys), &v);
+	l->line[k - l->s->keys] = o->positions ? n->line : 0;
+	l->col[k - l->s->keys] = o->positions ? n->col : 0;
+	l->origin[k - l->s->keys] = o->name;
 	return 0;
 }
 
@@ -296,10 +310,44 @@ int cfg_load_buffer(const struct cfg_schema *s, void *dst, const char *name,
 	rc = load_sets(&l, sets, n_sets);
 	if (rc < 0)
 		goto fail;
+	/* Checks of values last, once the whole document parsed: a typo
+	 * later in the file is the first thing to fix. */
 	for (i = 0; i < s->n_keys; i++) {
-		cfg_value_put(&s->keys[i], dst, &l.vals[i]);
-		l.fresh[i] = false;
+		char what[512] = "";
+
+		if (s->keys[i].check &&
+		    s->keys[i].check(&l.vals[i], what, sizeof(what)) < 0) {
+			cfg_error_set(err, l.line[i] || !l.origin[i] ? o.name : l.origin[i],
+				      l.line[i], l.col[i], s->keys[i].path,
+				      "%s", what);
+			rc = -EINVAL;
+			goto fail;
+		}
 	}
+	for (i = 0; i < s->n_keys; i++)
+		cfg_value_put(&s->keys[i], dst, &l.vals[i]);
+	if (s->check) {
+		char what[512] = "";
+		const char *key = NULL;
+		const struct cfg_key *k;
+
+		if (s->check(dst, what, sizeof(what), &key) < 0) {
+			k = key ? cfg_key_find(s, key) : NULL;
+			i = k ? (size_t)(k - s->keys) : s->n_keys;
+			cfg_error_set(err, l.line[i] || !l.origin[i] ? o.name : l.origin[i],
+				      l.line[i], l.col[i], key, "%s", what);
+			rc = -EINVAL;
+			for (i = 0; i < s->n_keys; i++) {
+				union cfg_value z;
+
+				memset(&z, 0, sizeof(z));
+				cfg_value_put(&s->keys[i], dst, &z);
+			}
+			goto fail; /* the values are still load's */
+		}
+	}
+	for (i = 0; i < s->n_keys; i++)
+		l.fresh[i] = false;
 	load_fini(&l);
 	return 0;
 fail:
@@ -326,7 +374,8 @@ int cfg_load(const struct cfg_schema *s, void *dst, const char *path,
 	}
 	if (rc < 0) {
 		cfg_error_set(err, path, 0, 0, NULL, "cannot read: %s",
-			      cfg_strerror(-rc, ebuf, sizeof(ebuf)));
+			      rc == -EINVAL ? "not a regular file"
+					    : cfg_strerror(-rc, ebuf, sizeof(ebuf)));
 		return rc;
 	}
 	rc = cfg_load_buffer(s, dst, path, buf, len, sets, n_sets, err);

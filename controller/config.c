@@ -3,6 +3,32 @@
 #include "controller/service.h"
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "common/model.h"
+
+/* A name, or "" for the host name (checked at start then). */
+static int check_name(const void *value, char *msg, size_t len)
+{
+	const char *s = *(char *const *)value;
+	char q[FS_QUOTE_MAX + 16];
+
+	if (!*s || fs_name_valid(s))
+		return 0;
+	snprintf(msg, len,
+		 "%s is not a valid name: use [a-z0-9]([a-z0-9._-]{0,61}"
+		 "[a-z0-9]), or \"\" for the host name",
+		 fs_quote(q, sizeof(q), s, FS_QUOTE_MAX));
+	return -1;
+}
+
+static int check_all(const void *dst, char *msg, size_t len,
+		     const char **ret_key)
+{
+	const struct ctrl_config *c = dst;
+
+	return cfg_etcd_check(&c->etcd, msg, len, ret_key);
+}
 
 static const char *const bidding_names[] = {"broadcast", "sample", "cached",
 					    NULL};
@@ -11,8 +37,9 @@ static const char *const strategy_names[] = {"spread", "binpack", NULL};
 static const struct cfg_key ctrl_keys[] = {
 	CFG_ETCD_KEYS(struct ctrl_config, etcd),
 	CFG_LOG_KEYS(struct ctrl_config, log),
-	CFG_KEY_STRING("controller.name", struct ctrl_config, name, "\"\"",
-		       "controller name; empty = host name"),
+	CFG_KEY_STRING_CHECK("controller.name", struct ctrl_config, name,
+			     "\"\"", check_name,
+			     "controller name; empty = host name"),
 	CFG_KEY_INT("controller.coordinators", struct ctrl_config,
 		    coordinators, "3", 1, 256,
 		    "coordinator slots K (pinned cluster-wide in P/meta)"),
@@ -56,10 +83,12 @@ static const struct cfg_key ctrl_keys[] = {
 		       "(keeps coordinators off each other's hosts)"),
 	CFG_KEY_INT("scheduling.batch", struct ctrl_config, batch, "32", 1,
 		    40, "placements committed per transaction at most"),
-	CFG_KEY_STRING("http.listen", struct ctrl_config, http_listen, "\"\"",
+	CFG_KEY_STRING_CHECK("http.listen", struct ctrl_config, http_listen,
+			     "\"\"", cfg_check_listen,
 		       "IPv4 HOST:PORT (e.g. 127.0.0.1:9101) serving /healthz "
 		       "(200 with a live session and watch, else 503) and "
 		       "/metrics (Prometheus text); empty = off"),
 };
 
-const struct cfg_schema ctrl_config_schema = CFG_SCHEMA(ctrl_keys);
+const struct cfg_schema ctrl_config_schema =
+    CFG_SCHEMA_CHECKED(ctrl_keys, check_all);
