@@ -8,7 +8,7 @@
  * list that the upper layers drain.  docs/DESIGN.md "Code map: controller"
  * draws the picture.
  *
- *  model:     key.c  host.c  req.c
+ *  model:     key.c  badkey.c (invalid request keys)  host.c  req.c
  *  cache:     cache.c (records from puts and deletes)  watch.c (list+watch)
  *  txn:       txn.c (fenced builder, limits, send, answer replayed)
  *             core.c (struct ctrl made from the config, freed)
