@@ -6,21 +6,6 @@
 
 #include "common/model.h"
 
-/* A name, or "" for gethostname() (checked at start then). */
-static int check_name(const void *value, char *msg, size_t len)
-{
-	const char *s = *(char *const *)value;
-	char q[FS_QUOTE_MAX + 16];
-
-	if (!*s || fs_name_valid(s))
-		return 0;
-	snprintf(msg, len,
-		 "%s is not a valid host name: use [a-z0-9]([a-z0-9._-]{0,61}"
-		 "[a-z0-9]), or \"\" for gethostname()",
-		 fs_quote(q, sizeof(q), s, FS_QUOTE_MAX));
-	return -1;
-}
-
 static int check_all(const void *dst, char *msg, size_t len,
 		     const char **ret_key)
 {
@@ -43,7 +28,7 @@ static const char *const executor_types[] = {"flintlock", "exec", "simulate",
 static const struct cfg_key agent_keys[] = {
 	CFG_ETCD_KEYS(C, etcd),
 	CFG_LOG_KEYS(C, log),
-	CFG_KEY_STRING_CHECK("agent.host", C, host, "\"\"", check_name,
+	CFG_KEY_STRING_CHECK("agent.host", C, host, "\"\"", fs_name_check,
 		       "host name; empty = gethostname()"),
 	CFG_KEY_STRING("agent.endpoint", C, endpoint, "\"\"",
 		       "flintlockd address advertised in the host record; "

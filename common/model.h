@@ -22,6 +22,9 @@
 
 /* [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])? */
 bool fs_name_valid(const char *s);
+/* A config check (struct cfg_key.check) of a name key (controller.name,
+ * agent.host): a valid name or "" (the host name); a stored char *. */
+int fs_name_check(const void *value, char *msg, size_t len);
 /* s as a bounded, printable, quoted string for a message: at most max of
  * its bytes, then ...; quote and backslash escaped, control and non-ASCII
  * bytes as \xHH (so that a reason stays short, one line and valid UTF-8

@@ -31,6 +31,20 @@ bool fs_name_valid(const char *s)
 	return true;
 }
 
+int fs_name_check(const void *value, char *msg, size_t len)
+{
+	const char *s = *(char *const *)value;
+	char q[FS_QUOTE_MAX + 16];
+
+	if (!*s || fs_name_valid(s))
+		return 0;
+	snprintf(msg, len,
+		 "%s is not a valid name: use [a-z0-9]([a-z0-9._-]{0,61}"
+		 "[a-z0-9]), or \"\" for the host name",
+		 fs_quote(q, sizeof(q), s, FS_QUOTE_MAX));
+	return -1;
+}
+
 int fs_fail(char *reason, size_t len, const char *fmt, ...)
 {
 	va_list ap;

@@ -7,21 +7,6 @@
 
 #include "common/model.h"
 
-/* A name, or "" for the host name (checked at start then). */
-static int check_name(const void *value, char *msg, size_t len)
-{
-	const char *s = *(char *const *)value;
-	char q[FS_QUOTE_MAX + 16];
-
-	if (!*s || fs_name_valid(s))
-		return 0;
-	snprintf(msg, len,
-		 "%s is not a valid name: use [a-z0-9]([a-z0-9._-]{0,61}"
-		 "[a-z0-9]), or \"\" for the host name",
-		 fs_quote(q, sizeof(q), s, FS_QUOTE_MAX));
-	return -1;
-}
-
 static int check_all(const void *dst, char *msg, size_t len,
 		     const char **ret_key)
 {
@@ -38,7 +23,7 @@ static const struct cfg_key ctrl_keys[] = {
 	CFG_ETCD_KEYS(struct ctrl_config, etcd),
 	CFG_LOG_KEYS(struct ctrl_config, log),
 	CFG_KEY_STRING_CHECK("controller.name", struct ctrl_config, name,
-			     "\"\"", check_name,
+			     "\"\"", fs_name_check,
 			     "controller name; empty = host name"),
 	CFG_KEY_INT("controller.coordinators", struct ctrl_config,
 		    coordinators, "3", 1, 256,

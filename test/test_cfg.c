@@ -917,7 +917,7 @@ static void test_daemon_checks(void **state)
 	    {0, "controller:\n  name: Ctrl_A\n", "d.yaml:2:9: controller.name: \"Ctrl_A\" is not a valid name"},
 	    {0, "http:\n  listen: localhost:80\n", "d.yaml:2:11: http.listen: want HOST:PORT"},
 	    {0, "http:\n  listen: 127.0.0.1\n", "http.listen: want HOST:PORT"},
-	    {1, "agent:\n  host: Node/1\n", "d.yaml:2:9: agent.host: \"Node/1\" is not a valid host name"},
+	    {1, "agent:\n  host: Node/1\n", "d.yaml:2:9: agent.host: \"Node/1\" is not a valid name"},
 	    {1, "executor:\n  type: exec\n", "d.yaml:2:9: executor.type: exec needs executor.exec.create"},
 	    {0, "controller:\n  name: ctrl-a\nhttp:\n  listen: 127.0.0.1:9101\n", NULL},
 	    {1, "executor:\n  type: exec\n  exec: {create: /bin/true}\n", NULL},
