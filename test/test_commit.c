@@ -442,6 +442,8 @@ static void test_oversize_not_kept(void **state)
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/huge = 3"));
 	assert_non_null(strstr(s->val[0], "\"phase\":\"rejected\""));
 	assert_non_null(strstr(s->val[0], "over the 262144 byte limit"));
+	answer(e, true, 4, NULL);
+	assert_int_equal(req(e, "huge")->st.phase, CTRL_REJECTED);
 	env_free(e);
 }
 
