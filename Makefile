@@ -42,6 +42,7 @@ CFG_SRC    := $(wildcard config/*.c)
 COMMON_SRC := $(wildcard common/*.c)
 AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
 CTRL_SRC   := $(filter-out controller/main.c,$(wildcard controller/*.c))
+CTL_SRC    := $(wildcard ctl/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -57,10 +58,12 @@ LIBCFG    := $(B)/libfscfg.a
 LIBCOMMON := $(B)/libfscommon.a
 LIBAGENT  := $(B)/libfsagent.a
 LIBCTRL   := $(B)/libfscontroller.a
-LIBS      := $(LIBCTRL) $(LIBAGENT) $(LIBCOMMON) $(LIBCFG) $(LIBETCD)
+LIBCTL    := $(B)/libfsctl.a
+LIBS      := $(LIBCTL) $(LIBCTRL) $(LIBAGENT) $(LIBCOMMON) $(LIBCFG) $(LIBETCD)
 
 BINS := $(if $(wildcard agent/main.c),$(B)/flintsched-agent) \
-        $(if $(wildcard controller/main.c),$(B)/flintsched-controller)
+        $(if $(wildcard controller/main.c),$(B)/flintsched-controller) \
+        $(if $(CTL_SRC),$(B)/flintschedctl)
 
 # Tests: test/test_<name>.c -> $(B)/test/test_<name>; helpers in test/lib/.
 TEST_SRC  := $(wildcard test/test_*.c)
@@ -88,6 +91,7 @@ $(LIBCFG): $(call obj,$(CFG_SRC))
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBAGENT): $(call obj,$(AGENT_SRC)) $(PROTO_OBJ)
 $(LIBCTRL): $(call obj,$(CTRL_SRC))
+$(LIBCTL): $(call obj,$(filter-out ctl/main.c,$(CTL_SRC)))
 $(B)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -95,6 +99,10 @@ $(B)/lib%.a:
 $(B)/flintsched-agent: $(call obj,agent/main.c) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
 $(B)/flintsched-controller: $(call obj,controller/main.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
+
+# flintschedctl: its own objects, on the controller's parser and scores.
+$(B)/flintschedctl: $(call obj,ctl/main.c) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(MHD_LIBS)
 
 $(B)/test/tools/%: $(call obj,test/tools/%.c) $(call obj,$(TEST_LIB)) $(LIBS)
@@ -159,8 +167,9 @@ bench-smoke: all $(BENCH_BINS)
 	else echo "bench smoke: FAILED, see $(B)/bench-smoke.log"; tail -30 $(B)/bench-smoke.log; p=0; x=1; fi; \
 	[ -n "$(SUMMARY_FILE)" ] && echo "$$p $$x" > "$(SUMMARY_FILE)"; [ $$x -eq 0 ]
 
+# FLINTLOCK=1: agents on fake flintlockds over gRPC+mTLS, not simulate.
 demo:
-	@./demo/demo.sh
+	@FLINTLOCK=$(FLINTLOCK) DEMO_EXECUTOR=$(DEMO_EXECUTOR) ./demo/demo.sh
 
 # libFuzzer targets: fuzz/fuzz_<name>.c, built with clang.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
@@ -173,7 +182,7 @@ fuzz: $(PROTO_C)
 	    agent/flintlock_pb.c $(PROTO_C) \
 	    -o build/fuzz/$$n $(PKG_LIBS) $(MHD_LIBS) || exit 1; done
 
-LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c)
+LINT_SRC := $(ETCD_SRC) $(CFG_SRC) $(COMMON_SRC) $(wildcard agent/*.c controller/*.c) $(CTL_SRC)
 lint: $(PROTO_H)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -I. -I$(B)/gen $(LINT_SRC)
@@ -192,6 +201,9 @@ install: all
 	install -m 644 etcdclient/etcd.h etcdclient/evcurl.h config/cfg.h \
 	  $(DESTDIR)$(PREFIX)/include/flintsched/
 	install -m 644 docs/DESIGN.md README.md $(DESTDIR)$(PREFIX)/share/doc/flintsched/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 ctl/flintschedctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 deploy/flintschedctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/flintschedctl
 	install -m 755 deploy/etcd-rbac.sh $(DESTDIR)$(PREFIX)/share/doc/flintsched/
 	for f in deploy/*.example.yaml; do install -m 644 $$f $(DESTDIR)/etc/flintsched/; done
 	for f in deploy/*.service; do \

@@ -232,7 +232,8 @@ static void stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	fs_warn("etcd did not confirm every lease revoke in time");
+	if (a->revokes)
+		fs_warn("etcd did not confirm every lease revoke in time");
 	a->revokes = 0;
 	stop_finish(a);
 }
@@ -254,13 +255,13 @@ void agent_stop(agent *a, double timeout_s, void (*done)(void *arg),
 			a->revokes++;
 		h->registered = false;
 	}
-	ev_timer_init(&a->stop_timer, stop_timeout_cb, timeout_s, 0);
+	/* Nothing to revoke (no lease yet, e.g. authentication keeps
+	 * failing): done at the next loop iteration.  (ev_timer_again with
+	 * no repeat stops a timer rather than firing it.) */
+	ev_timer_init(&a->stop_timer, stop_timeout_cb,
+		      a->revokes ? timeout_s : 0, 0);
 	a->stop_timer.data = a;
 	ev_timer_start(a->loop, &a->stop_timer);
-	if (a->revokes == 0) {
-		ev_timer_set(&a->stop_timer, 0, 0);
-		ev_timer_again(a->loop, &a->stop_timer);
-	}
 }
 
 agent *agent_free(agent *a)
@@ -296,6 +297,7 @@ agent *agent_free(agent *a)
 		}
 		fs_host_clear(&h->rec);
 		fs_labels_clear(&h->last.labels);
+		fs_labels_clear(&h->sending.labels);
 		fs_alloc_clear(&h->alloc);
 	}
 	agent_bid_fini(a);

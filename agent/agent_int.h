@@ -54,7 +54,7 @@ struct vm {
 	bool st_inflight, st_dirty; /* P/vms write in flight / again after */
 	bool queued;        /* on a->vq, to be written at the next flush */
 	struct vm *q_next;
-	bool zombie;        /* forgotten while a write was queued/in flight */
+	bool zombie;        /* forgotten, kept until its queued write is done */
 	bool seen;          /* re-list mark */
 };
 
@@ -65,11 +65,13 @@ struct host {
 	int64_t lease;
 	bool registering, registered;
 	etcd_keepalive *ka;
-	ev_timer retry;
+	ev_timer retry;      /* registration, or a record write that failed */
 	double backoff;
 	struct fs_host rec;  /* what we would write now */
-	struct fs_host last; /* what we wrote last */
+	struct fs_host last; /* what etcd has (our last write that succeeded) */
 	bool have_last;
+	struct fs_host sending; /* the write in flight (labels only owned) */
+	bool have_sending;
 	int64_t last_ms;
 	bool put_inflight, put_again;
 	struct fs_alloc alloc; /* the sum over the assignments (vm_count) */
@@ -142,7 +144,8 @@ struct agent {
 	 * writes per txn.  Lower layers queue and start it. */
 	ev_prepare flush;
 	struct vm *vq, **vq_tail;
-	ev_timer vq_retry;
+	ev_timer vq_retry; /* parks the queue after a failed write */
+	double vq_backoff;
 	struct bidq *bq;
 	size_t n_bq, cap_bq;
 };
@@ -179,7 +182,8 @@ int agent_host_labels(const struct cfg_strmap *m, struct fs_labels *l);
 void agent_host_rec_update(struct host *h);
 /* Writes the host record when it changed enough (or force). */
 void agent_host_maybe_report(struct host *h, bool force);
-/* h->retry's callback: registers h (lease, record, keepalive). */
+/* h->retry's callback: registers h (lease, record, keepalive), or writes
+ * its record again after a failed write. */
 void agent_host_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 /* /proc into a's measured capacity and use. */
 void agent_host_sample(agent *a);

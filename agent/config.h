@@ -5,6 +5,7 @@
 #ifndef FLINTSCHED_AGENT_CONFIG_H
 #define FLINTSCHED_AGENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/cfg.h"
@@ -13,6 +14,12 @@ enum agent_executor_type {
 	AGENT_EXEC_FLINTLOCK,
 	AGENT_EXEC_EXEC,
 	AGENT_EXEC_SIMULATE,
+};
+
+/* executor.flintlock.transport */
+enum agent_fl_transport {
+	AGENT_FL_GRPC,
+	AGENT_FL_HTTP,
 };
 
 struct agent_config {
@@ -29,7 +36,11 @@ struct agent_config {
 	int64_t reserved_vcpu, reserved_memory_mb;
 	double overcommit_cpu, overcommit_memory;
 	int executor;             /* enum agent_executor_type */
+	int fl_transport;         /* enum agent_fl_transport */
 	char *fl_endpoint;
+	bool fl_insecure;
+	char *fl_tls_ca, *fl_tls_cert, *fl_tls_key, *fl_tls_server_name;
+	struct cfg_strlist fl_allowed_ns;
 	char *fl_token_file;
 	char *fl_namespace;
 	int64_t fl_timeout_ms;

@@ -2,13 +2,18 @@
  * Executors: what turns an assignment into a VM.
  *
  *   simulate   instant success (demos, benchmarks, --simulate N)
- *   exec       runs executor.exec.create / .delete with `sh -c`, the spec
- *              JSON on stdin and FLINTSCHED_ACTION, FLINTSCHED_VM_ID,
- *              FLINTSCHED_HOST, FLINTSCHED_NAMESPACE, FLINTSCHED_VM_UID in
- *              the environment; exit 0 = success; the first line of the
+ *   exec       runs executor.exec.create / .delete with `/bin/sh -c` in a
+ *              process group of its own; the spec JSON on stdin, stdout
+ *              and stderr to files, no other descriptor open; its whole
+ *              environment is PATH (the agent's, or a default) and
+ *              FLINTSCHED_ACTION (create/delete), FLINTSCHED_VM_ID,
+ *              FLINTSCHED_HOST, FLINTSCHED_NAMESPACE (the spec's top-level
+ *              "namespace", else "default") and FLINTSCHED_VM_UID ("" when
+ *              none is known); exit 0 = success; the first line of the
  *              create command's stdout, if any, is kept as the VM uid; the
  *              last line of stderr is the error on failure
- *   flintlock  flintlockd's HTTP API (docs/FLINTLOCK-API.md)
+ *   flintlock  flintlockd's gRPC API (TLS, mTLS, token) or its HTTP
+ *              gateway (flintlock.c; docs/DESIGN.md "Flintlock executor")
  *
  * Every operation calls its callback exactly once, later, from the loop
  * (never from inside the call) — unless the executor is freed first, which

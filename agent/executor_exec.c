@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,13 +86,65 @@ static void exec_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	xop_finish(op, msg, NULL);
 }
 
+#define EXEC_DEFAULT_PATH                                                      \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_N_ENV 6
+
+/* The command's whole environment (executor.h), built before fork: the
+ * child may only call async-signal-safe functions (libcurl's resolver
+ * threads may hold malloc's locks at fork).  0 or -ENOMEM. */
+static int exec_env(const struct xop *op, char *env[EXEC_N_ENV + 1])
+{
+	const char *path = getenv("PATH");
+	int n = 0;
+
+	memset(env, 0, (EXEC_N_ENV + 1) * sizeof(*env));
+	if (asprintf(&env[n++], "PATH=%s",
+		     path && *path ? path : EXEC_DEFAULT_PATH) < 0 ||
+	    asprintf(&env[n++], "FLINTSCHED_ACTION=%s",
+		     op->action == XOP_CREATE ? "create" : "delete") < 0 ||
+	    asprintf(&env[n++], "FLINTSCHED_VM_ID=%s", op->id) < 0 ||
+	    asprintf(&env[n++], "FLINTSCHED_HOST=%s", op->host) < 0 ||
+	    asprintf(&env[n++], "FLINTSCHED_NAMESPACE=%s",
+		     op->ns ? op->ns : "default") < 0 ||
+	    asprintf(&env[n++], "FLINTSCHED_VM_UID=%s",
+		     op->uid ? op->uid : "") < 0) {
+		env[n - 1] = NULL; /* undefined after a failed asprintf */
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void exec_env_free(char *env[EXEC_N_ENV + 1])
+{
+	for (int i = 0; i < EXEC_N_ENV; i++)
+		free(env[i]);
+}
+
+/* In the child: every descriptor from 3 up closed (the agent's etcd
+ * and HTTP sockets, other commands' output files).  Async-signal-safe;
+ * max_fd computed before fork for kernels without close_range. */
+static void exec_close_from3(long max_fd)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	for (long fd = 3; fd < max_fd; fd++)
+		close((int)fd);
+}
+
 static int exec_start(struct xop *op)
 {
 	agent_executor *x = op->x;
 	const char *cmd = op->action == XOP_CREATE ? x->create_cmd
 						   : x->delete_cmd;
+	char *env[EXEC_N_ENV + 1];
+	char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
+	long max_fd = sysconf(_SC_OPEN_MAX);
 	FILE *in = NULL;
 	pid_t pid;
+	int r = -EIO;
 
 	if (!cmd || !*cmd) {
 		/* Nothing configured: the delete is a no-op. */
@@ -102,6 +155,12 @@ static int exec_start(struct xop *op)
 		}
 		return -EINVAL;
 	}
+	if (exec_env(op, env) < 0) {
+		exec_env_free(env);
+		return -ENOMEM;
+	}
+	if (max_fd < 0 || max_fd > 65536)
+		max_fd = 65536;
 	in = tmpfile();
 	op->out = tmpfile();
 	op->err = tmpfile();
@@ -122,19 +181,15 @@ static int exec_start(struct xop *op)
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		setpgid(0, 0);
-		dup2(fileno(in), 0);
-		dup2(fileno(op->out), 1);
-		dup2(fileno(op->err), 2);
-		setenv("FLINTSCHED_ACTION",
-		       op->action == XOP_CREATE ? "create" : "delete", 1);
-		setenv("FLINTSCHED_VM_ID", op->id, 1);
-		setenv("FLINTSCHED_HOST", op->host, 1);
-		setenv("FLINTSCHED_NAMESPACE", op->ns ? op->ns : "default", 1);
-		setenv("FLINTSCHED_VM_UID", op->uid ? op->uid : "", 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		if (dup2(fileno(in), 0) < 0 || dup2(fileno(op->out), 1) < 0 ||
+		    dup2(fileno(op->err), 2) < 0)
+			_exit(127);
+		exec_close_from3(max_fd);
+		execve("/bin/sh", argv, env);
 		_exit(127);
 	}
 	fclose(in);
+	exec_env_free(env);
 	op->pid = pid;
 	ev_child_init(&op->child, exec_child_cb, pid, 0);
 	op->child.data = op;
@@ -143,9 +198,11 @@ static int exec_start(struct xop *op)
 	ev_timer_start(x->loop, &op->timer);
 	return 0;
 fail:
+	r = errno ? -errno : -EIO;
 	if (in)
 		fclose(in);
-	return -errno ? -errno : -EIO;
+	exec_env_free(env);
+	return r;
 }
 
 static int exec_init(agent_executor *x, const struct agent_config *cfg,

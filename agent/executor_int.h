@@ -18,6 +18,11 @@
 #include "agent/executor.h"
 #include "etcdclient/evcurl.h"
 
+struct fl_transport_ops;
+struct fl_reply;
+struct grpc_channel;
+struct grpc_call;
+
 enum xop_action { XOP_CREATE, XOP_DELETE };
 
 struct xop {
@@ -34,10 +39,13 @@ struct xop {
 	ev_child child;
 	FILE *out, *err;
 	/* flintlock */
-	CURL *easy;
+	CURL *easy;       /* http transport */
 	struct curl_slist *hdrs;
 	char *body;       /* response */
 	size_t body_len;
+	struct grpc_call *call; /* grpc transport: the call in flight */
+	/* The transport's caller, for its answer (flintlock_int.h). */
+	void (*fl_cb)(struct xop *op, const struct fl_reply *r);
 	int step;         /* FL_* */
 	bool adopted;     /* uid from an earlier attempt, not our POST */
 	char errbuf[CURL_ERROR_SIZE];
@@ -81,9 +89,14 @@ struct agent_executor {
 	/* exec */
 	char *create_cmd, *delete_cmd;
 	double exec_timeout;
-	/* flintlock */
+	/* flintlock (flintlock_int.h) */
+	const struct fl_transport_ops *fl;
 	evcurl *curl;
+	struct grpc_channel *grpc;
 	char *endpoint, *auth, *ns;
+	char **allowed_ns; /* executor.flintlock.allowed_namespaces */
+	size_t n_allowed_ns;
+	bool tls, client_cert; /* for the hints of TLS failures */
 	long timeout_ms;
 	double create_timeout;
 	int retries;

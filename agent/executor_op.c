@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 void xop_free(struct xop *op)
 {
 	if (!op)
@@ -57,29 +59,16 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* namespace of the spec, "default" when absent or unreadable. */
+/* The spec's top-level namespace, "default" when absent, unreadable or
+ * not a short string (parsed: a nested "namespace" must not count). */
 static char *spec_namespace(const char *spec, size_t len)
 {
-	const char *p, *q;
-	char *ns;
+	json_t *root = len ? json_loadb(spec, len, 0, NULL) : NULL;
+	const char *ns = json_string_value(json_object_get(root, "namespace"));
+	char *r = strdup(ns && *ns && strlen(ns) < 64 ? ns : "default");
 
-	/* A cheap scan is enough here: flintlock's own validation
-	 * runs later, and a wrong guess only affects the env var /
-	 * list lookup, which the flintlock executor re-derives. */
-	p = memmem(spec, len, "\"namespace\"", 11);
-	if (p) {
-		p += 11;
-		while (p < spec + len && (*p == ' ' || *p == ':'))
-			p++;
-		if (p < spec + len && *p == '"') {
-			q = memchr(p + 1, '"', (size_t)(spec + len - p - 1));
-			if (q && q - p - 1 > 0 && q - p - 1 < 64) {
-				ns = strndup(p + 1, (size_t)(q - p - 1));
-				return ns;
-			}
-		}
-	}
-	return strdup("default");
+	json_decref(root);
+	return r;
 }
 
 struct xop *xop_new(agent_executor *x, enum xop_action action,

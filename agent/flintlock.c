@@ -1,209 +1,302 @@
 /*
- * flintlock executor: flintlockd's HTTP API (the JSON proxy of its
- * microvm v1alpha1 gRPC service, flintlockd --enable-http)
- * through evcurl on the agent's loop.
+ * flintlock executor: flintlockd's microvm v1alpha1 API through one of
+ * two transports (flintlock_int.h): gRPC, the default and the only way to
+ * a TLS host, or the HTTP/JSON gateway of an --insecure host.  This file
+ * is the state machine both share; the transports only send and read.
  *
- * create:  [uid known: GET uid]  LIST ?name=id  → adopt, or POST  → GET uid
- *          until CREATED / FAILED / create_timeout_s.
- * delete:  [uid unknown: LIST ?name=id]  DELETE uid (404 = gone).
+ * create:  LIST ns ?name=id, then by what is listed:
+ *            the uid we know (P/vms/<host>/<id>)  -> that VM decides
+ *            else a PENDING or CREATED VM of ns and id -> adopted
+ *            else a DELETING VM of that id -> waited out (LIST again)
+ *            else (none, or only FAILED ones) -> CREATE
+ *          then LIST until our uid is CREATED / FAILED, or
+ *          create_timeout_s has passed.
+ * delete:  [uid unknown: LIST ns ?name=id, the first VM not DELETING]
+ *          DELETE uid ("not found" = already gone).
  *
- * Creating one id twice makes two VMs, so a POST is only ever sent right
- * after a LIST found no VM of that id: a POST whose outcome is unknown
- * (timeout, reset, 5xx) is retried by listing again, never by re-posting.
- * Failed calls (connection errors, 5xx) are retried `retries` times with
- * exponential backoff from poll_min to poll_max; 4xx answers are final.
+ * One id created twice is two VMs, so a CREATE is sent only right after a
+ * LIST found none to adopt, and a CREATE whose outcome is unknown (the
+ * answer lost after the request left: transport && sent) is followed by
+ * a LIST, never re-sent.  Calls that may succeed later are retried
+ * `retries` times, backing off from poll_min to poll_max.
+ *
+ * Namespaces: the operator's, executor.flintlock.namespace; a request may
+ * name another only when it is in executor.flintlock.allowed_namespaces,
+ * else the create fails before any call to flintlockd (and a delete in
+ * such a namespace has nothing to do: nothing was ever made there).
+ *
+ * Errors, as flintlockd sends them (its validation, conversion and
+ * not-found errors are plain Go errors: gRPC UNKNOWN, HTTP 500 code 2):
+ * by code first (UNAUTHENTICATED, INVALID_ARGUMENT, ...), then for
+ * UNKNOWN / INTERNAL by what the message says: "not found" is gone,
+ * validation / conversion / "not supported" are permanent, the rest may
+ * pass.
  */
-/* Calls down into executor_op.c (xop_finish) only; executor.c reaches it
- * through executor_flintlock_ops (executor_int.h). */
-#include "agent/executor_int.h"
+/* Calls the transports through fl->* (flintlock_int.h) and executor_op.c
+ * (xop_finish); executor.c reaches it through executor_flintlock_ops. */
+#include "agent/flintlock_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "agent/grpc.h"
 #include "config/cfg.h"
 
-enum fl_step { FL_LIST, FL_POST, FL_GET, FL_DELETE };
-
-#define API "/v1alpha1/microvm"
-#define BODY_MAX (4u << 20)
+/* What an answer means. */
+enum fl_class { FLC_OK, FLC_GONE, FLC_AUTH, FLC_PERMANENT, FLC_RETRY };
 
 static void fl_next(struct xop *op, enum fl_step step);
-
-static char *base64(const char *s)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(s), i, o = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-
-	if (!out)
-		return NULL;
-	for (i = 0; i + 2 < n; i += 3) {
-		out[o++] = tab[p[i] >> 2];
-		out[o++] = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		out[o++] = tab[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-		out[o++] = tab[p[i + 2] & 63];
-	}
-	if (i < n) {
-		out[o++] = tab[p[i] >> 2];
-		if (i + 1 < n) {
-			out[o++] = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-			out[o++] = tab[(p[i + 1] & 15) << 2];
-		} else {
-			out[o++] = tab[(p[i] & 3) << 4];
-			out[o++] = '=';
-		}
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return out;
-}
 
 static int fl_init(agent_executor *x, const struct agent_config *cfg,
 		   char *err, size_t errlen)
 {
 	struct cfg_error cerr;
-	char *token = NULL, *b64 = NULL;
-	const char *ep = cfg->fl_endpoint ? cfg->fl_endpoint : "";
-	size_t n = strlen(ep);
 	int r;
 
-	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
-		snprintf(err, errlen,
-			 "executor.flintlock.endpoint: want http://host:port "
-			 "or https://host:port, got \"%s\"",
-			 ep);
-		return -EINVAL;
-	}
-	while (n && ep[n - 1] == '/')
-		n--;
-	x->endpoint = strndup(ep, n);
 	x->ns = strdup(cfg->fl_namespace && *cfg->fl_namespace
 			       ? cfg->fl_namespace
 			       : "default");
-	if (!x->endpoint || !x->ns)
+	x->endpoint = strdup(cfg->fl_endpoint ? cfg->fl_endpoint : "");
+	if (!x->ns || !x->endpoint)
 		return -ENOMEM;
+	if (cfg->fl_allowed_ns.n) {
+		x->allowed_ns = calloc(cfg->fl_allowed_ns.n, sizeof(char *));
+		if (!x->allowed_ns)
+			return -ENOMEM;
+		for (size_t i = 0; i < cfg->fl_allowed_ns.n; i++) {
+			x->allowed_ns[i] = strdup(cfg->fl_allowed_ns.v[i]);
+			if (!x->allowed_ns[i])
+				return -ENOMEM;
+			x->n_allowed_ns++;
+		}
+	}
 	x->timeout_ms = (long)cfg->fl_timeout_ms;
 	x->create_timeout = (double)cfg->fl_create_timeout_s;
 	x->retries = (int)cfg->fl_retries;
 	x->poll_min = 0.5;
 	x->poll_max = 5.0;
+	x->fl = cfg->fl_transport == AGENT_FL_HTTP ? &fl_http_ops : &fl_grpc_ops;
+	/* The token, raw, for the transport's init to turn into its
+	 * header; wiped by fl_fini. */
 	if (cfg->fl_token_file && *cfg->fl_token_file) {
 		r = cfg_read_secret("executor.flintlock.token_file",
-				    cfg->fl_token_file, &token, &cerr);
+				    cfg->fl_token_file, &x->auth, &cerr);
 		if (r < 0) {
+			x->auth = NULL;
 			snprintf(err, errlen, "%s", cerr.message);
 			return r == -ENOMEM ? r : -EINVAL;
 		}
-		b64 = base64(token);
-		token = cfg_secret_free(token);
-		if (!b64 || asprintf(&x->auth, "Authorization: Basic %s",
-				     b64) < 0) {
-			x->auth = NULL;
-			if (b64)
-				explicit_bzero(b64, strlen(b64));
-			free(b64);
-			return -ENOMEM;
-		}
-		explicit_bzero(b64, strlen(b64));
-		free(b64);
 	}
-	return evcurl_new(x->loop, &x->curl);
+	if ((r = evcurl_new(x->loop, &x->curl)) < 0)
+		return r;
+	return x->fl->init(x, cfg, err, errlen);
 }
 
 static void fl_fini(agent_executor *x)
 {
+	if (x->fl)
+		x->fl->fini(x);
 	x->curl = evcurl_free(x->curl);
 	free(x->endpoint);
 	if (x->auth)
 		explicit_bzero(x->auth, strlen(x->auth));
 	free(x->auth);
 	free(x->ns);
+	for (size_t i = 0; i < x->n_allowed_ns; i++)
+		free(x->allowed_ns[i]);
+	free(x->allowed_ns);
+	x->allowed_ns = NULL;
+	x->n_allowed_ns = 0;
 	x->endpoint = x->auth = x->ns = NULL;
 }
 
 static void fl_abort(struct xop *op)
 {
-	if (op->easy)
-		evcurl_remove(op->x->curl, op->easy);
+	op->x->fl->cancel(op);
 }
 
-/* ---- answers ---------------------------------------------------------- */
+/* ---- errors ----------------------------------------------------------- */
 
-static const char *step_method(int step)
+static const char *step_name(int step)
 {
-	return step == FL_POST ? "POST" : step == FL_DELETE ? "DELETE" : "GET";
+	return step == FL_CREATE   ? "CreateMicroVM"
+	       : step == FL_DELETE ? "DeleteMicroVM"
+				   : "ListMicroVMs";
 }
 
-/* "VM <id>: <METHOD> <endpoint><path>: <what>", and the op ends. */
-static void fl_fail(struct xop *op, const char *fmt, const char *what)
+/* "VM <id>: <what>", and the op ends (keeping the uid, so that a VM that
+ * exists can still be deleted). */
+static void fl_fail(struct xop *op, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void fl_fail(struct xop *op, const char *fmt, ...)
 {
-	char msg[768], detail[512];
-	const char *url = NULL;
+	char msg[1024];
+	int n;
+	va_list ap;
 
-	if (op->easy)
-		curl_easy_getinfo(op->easy, CURLINFO_EFFECTIVE_URL, &url);
-	snprintf(detail, sizeof(detail), fmt, what);
-	snprintf(msg, sizeof(msg), "VM %s: %s %s: %s", op->id,
-		 step_method(op->step), url ? url : op->x->endpoint, detail);
+	n = snprintf(msg, sizeof(msg), "VM %s: ", op->id);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
 	xop_finish(op, msg, op->uid);
 }
 
-/* flintlockd's {"code", "message"}, or the start of the body. */
-static void answer_message(const struct xop *op, char *buf, size_t len)
+static bool has(const char *s, const char *word)
 {
-	json_t *root = op->body ? json_loadb(op->body, op->body_len, 0, NULL)
-				: NULL;
-	const char *m = json_string_value(json_object_get(root, "message"));
-
-	if (m)
-		snprintf(buf, len, "%s", m);
-	else if (op->body_len)
-		snprintf(buf, len, "%.200s", op->body);
-	else
-		snprintf(buf, len, "(no message)");
-	json_decref(root);
+	return strcasestr(s, word) != NULL;
 }
 
-/* The answer's microvm object(s): one, or the first of a list whose
- * spec.id and namespace are ours.  Borrowed from root. */
-static json_t *answer_vm(json_t *root, const struct xop *op)
+static enum fl_class classify(const struct fl_reply *r)
 {
-	json_t *vm = json_object_get(root, "microvm"), *one;
-	size_t i;
+	const char *m = r->message;
 
-	if (!json_is_array(vm))
-		return json_is_object(vm) ? vm : NULL;
-	json_array_foreach(vm, i, one) {
-		json_t *spec = json_object_get(one, "spec");
-		const char *id = json_string_value(json_object_get(spec, "id"));
-		const char *ns = json_string_value(
-			json_object_get(spec, "namespace"));
-
-		if (id && !strcmp(id, op->id) && (!ns || !strcmp(ns, op->ns)))
-			return one;
+	if (r->code == GRPC_OK)
+		return FLC_OK;
+	if (r->transport)
+		return r->code == GRPC_UNAUTHENTICATED ? FLC_AUTH : FLC_RETRY;
+	switch (r->code) {
+	case GRPC_UNAUTHENTICATED:
+	case GRPC_PERMISSION_DENIED:
+		return FLC_AUTH;
+	case GRPC_NOT_FOUND:
+		return FLC_GONE;
+	case GRPC_UNKNOWN:
+	case GRPC_INTERNAL:
+		if (has(m, "not found"))
+			return FLC_GONE;
+		if (has(m, "validat") || has(m, "convert") ||
+		    has(m, "not supported") || has(m, "isn't available") ||
+		    has(m, "invalid"))
+			return FLC_PERMANENT;
+		return FLC_RETRY;
+	case GRPC_UNAVAILABLE:
+	case GRPC_DEADLINE_EXCEEDED:
+	case GRPC_RESOURCE_EXHAUSTED:
+	case GRPC_ABORTED:
+	case GRPC_CANCELLED:
+		return FLC_RETRY;
+	default: /* INVALID_ARGUMENT, UNIMPLEMENTED, ... */
+		return FLC_PERMANENT;
 	}
-	return NULL;
 }
 
-static const char *vm_uid(json_t *vm)
+/* curl's words for a TLS connection the server dropped after the
+ * handshake, which vary with timing ("HTTP/2 stream 1 was not closed
+ * cleanly", "getpeername() failed", a reset, an alert): whatever is not
+ * a failure to connect, a certificate check or a timeout. */
+static bool refused_tls(const struct fl_reply *r)
 {
-	return json_string_value(
-		json_object_get(json_object_get(vm, "spec"), "uid"));
+	const char *m = r->message;
+
+	return r->code != GRPC_DEADLINE_EXCEEDED &&
+	       !has(m, "connect to") && !has(m, "resolve") &&
+	       !has(m, "certificate problem") && !has(m, "timed out");
 }
 
-static const char *vm_state(json_t *vm)
+/* What went wrong and, where flintlockd's or curl's words do not say it,
+ * what to do: "grpc 127.0.0.1:9090 CreateMicroVM: UNKNOWN: ...". */
+static void describe(const struct xop *op, const struct fl_reply *r,
+		     enum fl_class c, char *buf, size_t len)
 {
-	const char *s = json_string_value(
-		json_object_get(json_object_get(vm, "status"), "state"));
+	const agent_executor *x = op->x;
+	const char *hint = "";
 
-	return s ? s : "PENDING"; /* zero value omitted */
+	if (c == FLC_AUTH)
+		hint = x->auth ? " (flintlockd refused the token: "
+				 "executor.flintlock.token_file must hold "
+				 "flintlockd's --basic-auth-token)"
+			       : " (flintlockd wants a token: set "
+				 "executor.flintlock.token_file to a file "
+				 "holding its --basic-auth-token)";
+	else if (r->transport && x->tls && has(r->message, "certificate") &&
+		 !has(r->message, "required"))
+		hint = " (TLS: flintlockd's certificate is not signed by "
+		       "executor.flintlock.tls.ca, or does not name the "
+		       "endpoint's host or tls.server_name)";
+	else if (r->transport && x->tls && refused_tls(r))
+		/* A TLS 1.3 server checks the client's certificate after
+		 * the handshake has completed on the client's side, so
+		 * curl never sees a clear refusal: an alert "certificate
+		 * required", a reset, or an HTTP/2 stream "not closed
+		 * cleanly". */
+		hint = x->client_cert
+			       ? " (TLS: flintlockd may have refused the "
+				 "client certificate: is "
+				 "executor.flintlock.tls.cert signed by its "
+				 "--tls-client-ca?)"
+			       : " (TLS: a flintlockd run with "
+				 "--tls-client-validate drops clients without "
+				 "a certificate: set "
+				 "executor.flintlock.tls.cert and .tls.key)";
+	snprintf(buf, len, "%s %s %s: %s%s%s%s", x->fl->name, x->endpoint,
+		 step_name(op->step),
+		 r->transport ? "" : grpc_code_name(r->code),
+		 r->transport ? "" : ": ", r->message, hint);
 }
+
+/* ---- waiting ---------------------------------------------------------- */
+
+static void wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct xop *op = w->data;
+
+	(void)loop;
+	(void)revents;
+	fl_next(op, (enum fl_step)op->step);
+}
+
+/* The next call of step, after `after` seconds; a create past its
+ * deadline fails instead, saying what it was waiting for. */
+static void fl_wait(struct xop *op, enum fl_step step, double after,
+		    const char *waiting_for)
+{
+	agent_executor *x = op->x;
+
+	if (op->action == XOP_CREATE && step != FL_REFUSE && after > 0 &&
+	    ev_now(x->loop) + after >= op->deadline) {
+		fl_fail(op, "%s within create_timeout_s (%.0f s)", waiting_for,
+			x->create_timeout);
+		return;
+	}
+	op->step = step;
+	ev_timer_stop(x->loop, &op->timer);
+	ev_timer_init(&op->timer, wait_cb, after, 0);
+	op->timer.data = op;
+	ev_timer_start(x->loop, &op->timer);
+}
+
+/* A poll: backing off from poll_min to poll_max. */
+static void fl_poll(struct xop *op, const char *waiting_for)
+{
+	op->backoff = op->backoff > 0 ? op->backoff * 2 : op->x->poll_min;
+	if (op->backoff > op->x->poll_max)
+		op->backoff = op->x->poll_max;
+	fl_wait(op, FL_LIST, op->backoff, waiting_for);
+}
+
+/* A call that may succeed when tried again (as step). */
+static void fl_retry(struct xop *op, enum fl_step step, const char *why)
+{
+	agent_executor *x = op->x;
+	double d = x->poll_min;
+
+	if (op->tries >= x->retries) {
+		fl_fail(op, "%s (gave up after %d tries)", why, op->tries + 1);
+		return;
+	}
+	for (int i = 0; i < op->tries && d < x->poll_max; i++)
+		d *= 2;
+	op->tries++;
+	fl_wait(op, step, d < x->poll_max ? d : x->poll_max,
+		"no answer from flintlockd");
+}
+
+/* ---- answers ---------------------------------------------------------- */
 
 static int set_uid(struct xop *op, const char *uid)
 {
@@ -219,307 +312,227 @@ static int set_uid(struct xop *op, const char *uid)
 	return 0;
 }
 
-/* ---- waiting ---------------------------------------------------------- */
-
-static void wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void forget_uid(struct xop *op)
 {
-	struct xop *op = w->data;
-
-	(void)loop;
-	(void)revents;
-	fl_next(op, (enum fl_step)op->step);
+	free(op->uid);
+	op->uid = NULL;
+	op->adopted = false;
 }
 
-static void fl_wait(struct xop *op, enum fl_step step, double after)
+static bool vm_ours(const struct xop *op, const struct flpb_vm *vm)
 {
-	agent_executor *x = op->x;
+	return !strcmp(vm->id, op->id) && !strcmp(vm->namespace_, op->ns);
+}
 
-	if (op->action == XOP_CREATE &&
-	    ev_now(x->loop) + after >= op->deadline) {
-		char what[64];
+/* A FAILED VM: upstream's MicroVMStatus has no reason, only the retry
+ * count of flintlockd's reconciler, so say where the reason is. */
+static void fail_failed(struct xop *op, const struct flpb_vm *vm)
+{
+	fl_fail(op,
+		"flintlockd reports the VM (uid %s, namespace %s) FAILED "
+		"after %d reconcile retries; its API gives no reason "
+		"(MicroVMStatus has none): see flintlockd's log on %s",
+		vm->uid, vm->namespace_, vm->retry, op->x->endpoint);
+}
 
-		/* Named after the last call made. */
-		snprintf(what, sizeof(what), "%.0f s", x->create_timeout);
-		fl_fail(op, "not CREATED within create_timeout_s (%s)", what);
+/* Our VM's state (uid known and listed). */
+static void on_state(struct xop *op, const struct flpb_vm *vm)
+{
+	switch (vm->state) {
+	case FLPB_STATE_CREATED:
+		xop_finish(op, NULL, op->uid);
 		return;
-	}
-	op->step = step;
-	ev_timer_stop(x->loop, &op->timer);
-	ev_timer_init(&op->timer, wait_cb, after, 0);
-	op->timer.data = op;
-	ev_timer_start(x->loop, &op->timer);
-}
-
-/* A call that may succeed when tried again. */
-static void fl_retry(struct xop *op, enum fl_step step, const char *why)
-{
-	agent_executor *x = op->x;
-	double d = x->poll_min;
-	int i;
-
-	if (op->tries >= x->retries) {
-		char what[320];
-
-		snprintf(what, sizeof(what), "%s (gave up after %d tries)", why,
-			 op->tries + 1);
-		fl_fail(op, "%s", what);
+	case FLPB_STATE_FAILED:
+		fail_failed(op, vm);
 		return;
+	default: /* PENDING, or no status yet */
+		fl_poll(op, "not CREATED");
 	}
-	for (i = 0; i < op->tries && d < x->poll_max; i++)
-		d *= 2;
-	op->tries++;
-	fl_wait(op, step, d < x->poll_max ? d : x->poll_max);
 }
 
-/* ---- steps ------------------------------------------------------------ */
-
-static void on_list(struct xop *op, json_t *root)
+static void on_list_create(struct xop *op, const struct fl_reply *r)
 {
-	json_t *vm = answer_vm(root, op);
+	const struct flpb_vm *deleting = NULL;
+	size_t i;
 
-	if (!vm) {
-		if (op->action == XOP_DELETE) {
-			xop_finish(op, NULL, op->uid);
+	if (op->uid) {
+		for (i = 0; i < r->n_vms; i++)
+			if (vm_ours(op, &r->vms[i]) &&
+			    !strcmp(r->vms[i].uid, op->uid))
+				break;
+		if (i < r->n_vms && r->vms[i].state != FLPB_STATE_DELETING) {
+			on_state(op, &r->vms[i]);
 			return;
 		}
-		fl_next(op, FL_POST);
+		if (i == r->n_vms && !op->adopted) {
+			fl_fail(op,
+				"the VM flintlockd created (uid %s) is no "
+				"longer listed in namespace %s",
+				op->uid, op->ns);
+			return;
+		}
+		/* Known from an earlier attempt, but gone or going: it
+		 * is not the VM of this attempt. */
+		forget_uid(op);
+	}
+	for (i = 0; i < r->n_vms; i++) {
+		const struct flpb_vm *vm = &r->vms[i];
+
+		if (!vm_ours(op, vm))
+			continue;
+		if (vm->state == FLPB_STATE_DELETING) {
+			deleting = vm;
+			continue;
+		}
+		if (vm->state == FLPB_STATE_FAILED)
+			continue;
+		/* PENDING or CREATED: ours by name, made by an earlier
+		 * attempt whose answer we lost. */
+		if (set_uid(op, vm->uid) < 0) {
+			fl_fail(op, "out of memory");
+			return;
+		}
+		op->adopted = true;
+		on_state(op, vm);
 		return;
 	}
-	if (!vm_uid(vm) || set_uid(op, vm_uid(vm)) < 0) {
-		fl_fail(op, "%s", vm_uid(vm) ? "out of memory"
-					     : "listed VM has no spec.uid");
+	if (deleting) {
+		fl_poll(op, "a VM of the same id being deleted was not gone");
 		return;
 	}
-	op->adopted = true;
-	fl_next(op, op->action == XOP_DELETE ? FL_DELETE : FL_GET);
+	fl_next(op, FL_CREATE);
 }
 
-/* POST's or GET's answer: one VM. */
-static void on_vm(struct xop *op, json_t *root)
+static void on_list_delete(struct xop *op, const struct fl_reply *r)
 {
-	json_t *vm = answer_vm(root, op);
-	const char *state;
-	char what[256];
+	for (size_t i = 0; i < r->n_vms; i++) {
+		const struct flpb_vm *vm = &r->vms[i];
 
-	if (!vm || !vm_uid(vm)) {
-		fl_fail(op, "%s", "answer has no microvm.spec.uid");
+		if (!vm_ours(op, vm) || vm->state == FLPB_STATE_DELETING)
+			continue;
+		if (set_uid(op, vm->uid) < 0) {
+			fl_fail(op, "out of memory");
+			return;
+		}
+		op->adopted = true; /* found by name: list again after */
+		fl_next(op, FL_DELETE);
 		return;
 	}
-	if (set_uid(op, vm_uid(vm)) < 0) {
-		fl_fail(op, "%s", "out of memory");
-		return;
-	}
-	state = vm_state(vm);
-	if (!strcmp(state, "CREATED")) {
-		xop_finish(op, NULL, op->uid);
-		return;
-	}
-	if (!strcmp(state, "FAILED")) {
-		snprintf(what, sizeof(what), "flintlockd reports uid %s FAILED",
-			 op->uid);
-		fl_fail(op, "%s", what);
-		return;
-	}
-	op->backoff = op->backoff > 0 ? op->backoff * 2 : op->x->poll_min;
-	if (op->backoff > op->x->poll_max)
-		op->backoff = op->x->poll_max;
-	fl_wait(op, FL_GET, op->step == FL_POST ? 0 : op->backoff);
+	xop_finish(op, NULL, op->uid); /* nothing (left) to delete */
 }
 
-static void done_cb(CURL *easy, CURLcode res, void *arg)
+static void on_reply(struct xop *op, const struct fl_reply *r)
 {
-	struct xop *op = arg;
 	enum fl_step step = (enum fl_step)op->step;
-	long status = 0;
-	char msg[400], why[480];
-	json_t *root;
+	enum fl_class c = classify(r);
+	char why[900];
 
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-	if (res != CURLE_OK) {
-		snprintf(why, sizeof(why), "%s",
-			 op->errbuf[0] ? op->errbuf : curl_easy_strerror(res));
-		/* An unknown POST outcome is settled by listing first. */
-		fl_retry(op, step == FL_POST ? FL_LIST : step, why);
-		return;
-	}
-	if (status >= 500 || status == 429) {
-		answer_message(op, msg, sizeof(msg));
-		snprintf(why, sizeof(why), "HTTP %ld: %s", status, msg);
-		fl_retry(op, step == FL_POST ? FL_LIST : step, why);
-		return;
-	}
-	if (status == 404 && step == FL_LIST) {
-		/* flintlockd answers 404 for a namespace it never saw. */
-		on_list(op, NULL);
-		return;
-	}
-	if (status == 404 && step == FL_DELETE) {
-		xop_finish(op, NULL, op->uid);
-		return;
-	}
-	if (status == 404 && step == FL_GET && op->adopted) {
-		/* Known from an earlier attempt but gone: look by name. */
-		op->adopted = false;
-		fl_next(op, FL_LIST);
-		return;
-	}
-	if (status < 200 || status > 299) {
-		answer_message(op, msg, sizeof(msg));
-		snprintf(why, sizeof(why), "HTTP %ld: %s", status, msg);
-		fl_fail(op, "%s", why);
+	if (c != FLC_OK && !(c == FLC_GONE && step == FL_DELETE)) {
+		describe(op, r, c, why, sizeof(why));
+		if (c != FLC_RETRY) {
+			fl_fail(op, "%s", why);
+			return;
+		}
+		/* A create that may have reached flintlockd is settled by
+		 * listing: a second create would be a second VM. */
+		fl_retry(op, step == FL_CREATE && r->sent ? FL_LIST : step,
+			 why);
 		return;
 	}
 	op->tries = 0;
-	if (step == FL_DELETE) {
+	switch (step) {
+	case FL_LIST:
+		if (op->action == XOP_DELETE)
+			on_list_delete(op, r);
+		else
+			on_list_create(op, r);
+		return;
+	case FL_CREATE:
+		if (set_uid(op, r->vm.uid) < 0) {
+			fl_fail(op, "out of memory");
+			return;
+		}
+		op->adopted = false;
+		op->backoff = 0;
+		on_state(op, &r->vm);
+		return;
+	default: /* FL_DELETE: done, or already gone */
+		if (c == FLC_OK && op->adopted && op->action == XOP_DELETE) {
+			/* Found by name: another of the id (a FAILED
+			 * earlier one) may be left; the one deleted now
+			 * lists DELETING. */
+			forget_uid(op);
+			fl_next(op, FL_LIST);
+			return;
+		}
 		xop_finish(op, NULL, op->uid);
-		return;
 	}
-	root = op->body ? json_loadb(op->body, op->body_len, 0, NULL) : NULL;
-	if (!json_is_object(root)) {
-		json_decref(root);
-		fl_fail(op, "%s", "answer is not a JSON object");
-		return;
-	}
-	if (step == FL_LIST)
-		on_list(op, root);
-	else
-		on_vm(op, root);
-	json_decref(root);
 }
 
-static size_t write_cb(char *data, size_t size, size_t n, void *arg)
+static bool ns_allowed(const agent_executor *x, const char *ns)
 {
-	struct xop *op = arg;
-	size_t len = size * n;
-	char *p;
-
-	if (op->body_len + len > BODY_MAX)
-		return 0;
-	p = realloc(op->body, op->body_len + len + 1);
-	if (!p)
-		return 0;
-	memcpy(p + op->body_len, data, len);
-	op->body = p;
-	op->body_len += len;
-	op->body[op->body_len] = '\0';
-	return len;
+	if (!strcmp(ns, x->ns))
+		return true;
+	for (size_t i = 0; i < x->n_allowed_ns; i++)
+		if (!strcmp(ns, x->allowed_ns[i]))
+			return true;
+	return false;
 }
 
-/* The spec to POST: the request's, with our id and namespace. */
-static char *post_body(struct xop *op)
-{
-	json_t *spec = json_loadb(op->spec, op->spec_len, 0, NULL);
-	char *s = NULL;
-
-	if (!json_is_object(spec))
-		goto out;
-	if (json_object_set_new(spec, "id", json_string(op->id)) < 0 ||
-	    json_object_set_new(spec, "namespace", json_string(op->ns)) < 0)
-		goto out;
-	json_object_del(spec, "uid");
-	s = json_dumps(spec, JSON_COMPACT);
-out:
-	json_decref(spec);
-	return s;
-}
-
-static int fl_url(struct xop *op, enum fl_step step, char **ret_url)
+static void refuse(struct xop *op)
 {
 	agent_executor *x = op->x;
-	char *a = NULL, *b = NULL, *url = NULL;
-	int n = -1;
+	char list[512] = "none";
+	size_t n = 0;
 
-	switch (step) {
-	case FL_POST:
-		n = asprintf(&url, "%s" API, x->endpoint);
-		break;
-	case FL_LIST:
-		a = curl_easy_escape(op->easy, op->ns, 0);
-		b = curl_easy_escape(op->easy, op->id, 0);
-		if (a && b)
-			n = asprintf(&url, "%s" API "/%s?name=%s", x->endpoint,
-				     a, b);
-		break;
-	case FL_GET:
-	case FL_DELETE:
-		a = curl_easy_escape(op->easy, op->uid ? op->uid : "", 0);
-		if (a)
-			n = asprintf(&url, "%s" API "/%s", x->endpoint, a);
-		break;
-	}
-	curl_free(a);
-	curl_free(b);
-	if (n < 0)
-		return -ENOMEM;
-	*ret_url = url;
-	return 0;
+	for (size_t i = 0; i < x->n_allowed_ns && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+				      i ? ", " : "", x->allowed_ns[i]);
+	fl_fail(op,
+		"namespace \"%s\" is not allowed on this host: requests may "
+		"use executor.flintlock.namespace (\"%s\") or one of "
+		"executor.flintlock.allowed_namespaces (%s); nothing was sent "
+		"to flintlockd",
+		op->ns, x->ns, list);
 }
 
 /* Sends the call of step; on error the op ends. */
 static void fl_next(struct xop *op, enum fl_step step)
 {
 	agent_executor *x = op->x;
-	char *url = NULL, *body = NULL;
-	CURL *e = op->easy;
 	int r;
 
-	if (op->action == XOP_CREATE && ev_now(x->loop) >= op->deadline) {
-		fl_wait(op, step, 0); /* reports the timeout */
-		return;
-	}
 	op->step = step;
-	curl_easy_reset(e);
-	free(op->body);
-	op->body = NULL;
-	op->body_len = 0;
 	op->errbuf[0] = '\0';
-	if (fl_url(op, step, &url) < 0)
-		goto nomem;
-	if (step == FL_POST) {
-		body = post_body(op);
-		if (!body) {
-			free(url);
-			fl_fail(op, "%s", "spec is not a JSON object");
-			return;
-		}
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)strlen(body));
-		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
-		free(body);
-		/* libcurl silently re-sends a request whose reused
-		 * connection closes before any answer: for a POST that
-		 * is a second VM.  A fresh connection is never retried. */
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-	} else if (step == FL_DELETE) {
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
-	}
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	free(url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->hdrs);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->errbuf);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, x->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, x->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	r = evcurl_add(x->curl, e, done_cb, op);
-	if (r == -ENOMEM)
-		goto nomem;
-	if (r < 0) {
-		fl_fail(op, "%s", "curl refused the transfer");
+	switch (step) {
+	case FL_REFUSE:
+		refuse(op);
 		return;
+	case FL_DONE:
+		xop_finish(op, NULL, op->uid);
+		return;
+	case FL_LIST:
+		r = x->fl->list(op, on_reply);
+		break;
+	case FL_CREATE:
+		r = x->fl->create(op, on_reply);
+		break;
+	default:
+		r = x->fl->remove(op, on_reply);
 	}
-	return;
-nomem:
-	fl_fail(op, "%s", "out of memory");
+	if (r == -EINVAL)
+		fl_fail(op, "%s %s: %s", x->fl->name, step_name(step),
+			op->errbuf[0] ? op->errbuf : "invalid request");
+	else if (r < 0)
+		fl_fail(op, "%s", r == -ENOMEM ? "out of memory"
+					       : "the transfer was refused");
 }
 
 static void nomem_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	fl_fail(w->data, "%s", "out of memory");
+	fl_fail(w->data, "out of memory");
 }
 
 static int fl_start(struct xop *op)
@@ -527,14 +540,11 @@ static int fl_start(struct xop *op)
 	agent_executor *x = op->x;
 	json_t *spec = NULL;
 	const char *ns;
-	struct curl_slist *h;
+	bool allowed;
 	char *n;
 
 	op->deadline = ev_now(x->loop) + x->create_timeout;
-	op->easy = curl_easy_init();
-	if (!op->easy)
-		goto nomem;
-	/* The request's namespace, else executor.flintlock.namespace. */
+	/* The request's namespace, else the operator's. */
 	if (op->spec_len)
 		spec = json_loadb(op->spec, op->spec_len, 0, NULL);
 	ns = json_string_value(json_object_get(spec, "namespace"));
@@ -544,21 +554,16 @@ static int fl_start(struct xop *op)
 		goto nomem;
 	free(op->ns);
 	op->ns = n;
-	h = curl_slist_append(NULL, "Content-Type: application/json");
-	if (h)
-		op->hdrs = h;
-	h = h ? curl_slist_append(op->hdrs, "Accept: application/json") : NULL;
-	if (h && x->auth)
-		h = curl_slist_append(op->hdrs, x->auth);
-	if (!h)
-		goto nomem;
+	allowed = ns_allowed(x, op->ns);
 	/* Called from op_start: the first callback must come later. */
-	if (op->uid) {
-		op->adopted = true;
-		fl_wait(op, op->action == XOP_CREATE ? FL_GET : FL_DELETE, 0);
-	} else {
-		fl_wait(op, FL_LIST, 0);
-	}
+	if (op->action == XOP_CREATE)
+		fl_wait(op, allowed ? FL_LIST : FL_REFUSE, 0, "");
+	else if (!allowed) /* nothing can have been made there */
+		fl_wait(op, FL_DONE, 0, "");
+	else
+		fl_wait(op, op->uid ? FL_DELETE : FL_LIST, 0, "");
+	/* A uid given is from an earlier attempt: the VM may be gone. */
+	op->adopted = op->uid != NULL;
 	return 0;
 nomem:
 	ev_timer_init(&op->timer, nomem_cb, 0, 0);

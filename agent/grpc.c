@@ -127,8 +127,7 @@ static char *str_printf(const char *fmt, ...)
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* "authorization: Basic <base64(token)>", a new string or NULL. */
-static char *basic_header(const char *token)
+char *grpc_basic_header(const char *token)
 {
 	static const char pre[] = "authorization: Basic ";
 	size_t n = strlen(token), o = sizeof(pre) - 1;
@@ -179,7 +178,7 @@ static int channel_headers(grpc_channel *ch,
 		if ((rc = headers_add(&ch->headers, fixed[i])) < 0)
 			return rc;
 	if (cfg->basic_token != NULL && *cfg->basic_token != '\0') {
-		char *h = basic_header(cfg->basic_token);
+		char *h = grpc_basic_header(cfg->basic_token);
 
 		if (h == NULL)
 			return -ENOMEM;

@@ -110,6 +110,11 @@ struct grpc_channel_config {
 	size_t n_metadata;
 };
 
+/* "authorization: Basic <base64(token)>", the header flintlockd's
+ * --basic-auth-token wants (also over its HTTP gateway): a new string
+ * (free() it, after wiping: it is a secret), or NULL when out of memory. */
+char *grpc_basic_header(const char *token);
+
 typedef struct grpc_channel grpc_channel;
 typedef struct grpc_call grpc_call;
 

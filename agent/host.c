@@ -105,17 +105,35 @@ static int labels_copy(const struct fs_labels *src, struct fs_labels *dst)
 	return r;
 }
 
-/* Remember what was sent (labels deep-copied): the next report compares
- * against it. */
-static void host_remember_sent(struct host *h)
+/* The record being written now, for host_put_written: what the next
+ * report compares against once etcd has it (labels deep-copied; endpoint
+ * and agent_version are not compared).  Without memory nothing is kept,
+ * and the next report writes whatever it has. */
+static void host_remember_sending(struct host *h)
 {
-	fs_labels_clear(&h->last.labels);
-	h->last = h->rec;
-	h->last.endpoint = NULL;
-	h->last.agent_version = NULL;
-	memset(&h->last.labels, 0, sizeof(h->last.labels));
-	labels_copy(&h->rec.labels, &h->last.labels);
+	fs_labels_clear(&h->sending.labels);
+	h->sending = h->rec;
+	h->sending.endpoint = NULL;
+	h->sending.agent_version = NULL;
+	memset(&h->sending.labels, 0, sizeof(h->sending.labels));
+	h->have_sending = labels_copy(&h->rec.labels, &h->sending.labels) == 0;
+}
+
+/* etcd has the record being written: it is the one reports compare
+ * against from now on. */
+static void host_put_written(struct host *h)
+{
+	struct fs_labels old = h->last.labels;
+
+	if (!h->have_sending) {
+		h->have_last = false;
+		return;
+	}
+	h->last = h->sending;
 	h->have_last = true;
+	h->have_sending = false;
+	memset(&h->sending.labels, 0, sizeof(h->sending.labels));
+	fs_labels_clear(&old);
 	h->last_ms = fs_now_ms();
 }
 
@@ -173,10 +191,22 @@ static void host_put_done(void *arg, const struct etcd_error *err,
 	if (h->a->stopping || (err && err->code == ETCD_ECANCELED))
 		return;
 	if (err) {
-		fs_warn("%s: writing host record failed: %s", h->name,
-			agent_err_str(err));
-		return; /* the next metrics tick or re-registration retries */
+		/* Not written: reports still compare against what etcd has,
+		 * and the retry timer writes it again (simulated hosts have
+		 * no metrics tick that would). */
+		double d = backoff_next(&h->backoff);
+
+		fs_warn("%s: writing host record failed: %s; retrying in "
+			"%.2g s",
+			h->name, agent_err_str(err), d);
+		h->put_again = false;
+		ev_timer_stop(h->a->loop, &h->retry);
+		ev_timer_set(&h->retry, d, 0);
+		ev_timer_start(h->a->loop, &h->retry);
+		return;
 	}
+	h->backoff = 0;
+	host_put_written(h);
 	if (h->put_again) {
 		h->put_again = false;
 		agent_host_maybe_report(h, false);
@@ -203,7 +233,7 @@ static void host_put_record(struct host *h)
 	req.lease = h->lease;
 	if (etcd_kv_put(h->a->etcd, &req, host_put_done, h) == 0) {
 		h->put_inflight = true;
-		host_remember_sent(h);
+		host_remember_sending(h);
 		fs_debug("%s: host record written (vms %" PRId64
 			 ", cpu %.2f, mem %.2f)",
 			 h->name, h->rec.vms, h->rec.util_cpu,
@@ -213,6 +243,25 @@ static void host_put_record(struct host *h)
 }
 
 /* ---- registration ----------------------------------------------------- */
+
+static void host_revoke_done(void *arg, const struct etcd_error *err,
+			     const struct etcd_header *hdr)
+{
+	(void)arg;
+	(void)err; /* not revoked: it expires with its TTL */
+	(void)hdr;
+}
+
+/* A lease granted for a registration that failed: given back now rather
+ * than left to its TTL (each retry grants a new one). */
+static void host_lease_drop(struct host *h)
+{
+	if (h->lease &&
+	    etcd_lease_revoke(h->a->etcd, h->lease, host_revoke_done, h) < 0)
+		fs_debug("%s: lease %" PRIx64 " left to expire", h->name,
+			 (uint64_t)h->lease);
+	h->lease = 0;
+}
 
 static void host_retry_later(struct host *h)
 {
@@ -263,6 +312,7 @@ static void host_registered_cb(void *arg, const struct etcd_error *err,
 	if (err) {
 		fs_warn("%s: writing host record failed: %s; retrying",
 			h->name, agent_err_str(err));
+		host_lease_drop(h);
 		host_retry_later(h);
 		return;
 	}
@@ -271,12 +321,14 @@ static void host_registered_cb(void *arg, const struct etcd_error *err,
 				       host_keepalive_cb, h, &h->ka);
 	if (r < 0) {
 		fs_warn("%s: keepalive: %s", h->name, etcd_strerror(r));
+		host_lease_drop(h);
 		host_retry_later(h);
 		return;
 	}
+	h->backoff = 0;
+	host_put_written(h);
 	h->registering = false;
 	h->registered = true;
-	h->backoff = 0;
 	fs_info("%s: registered with lease %" PRIx64 " (ttl %" PRId64
 		" s): %" PRId64 " vcpu, %" PRId64 " MiB, %" PRId64
 		" VMs allocatable",
@@ -312,6 +364,7 @@ static void host_granted_cb(void *arg, const struct etcd_error *err,
 	fs_time_now(h->rec.updated, sizeof(h->rec.updated));
 	val = fs_host_format(&h->rec);
 	if (!val) {
+		host_lease_drop(h);
 		host_retry_later(h);
 		return;
 	}
@@ -322,11 +375,12 @@ static void host_granted_cb(void *arg, const struct etcd_error *err,
 	req.lease = id;
 	if (etcd_kv_put(h->a->etcd, &req, host_registered_cb, h) < 0) {
 		free(val);
+		host_lease_drop(h);
 		host_retry_later(h);
 		return;
 	}
 	h->put_inflight = true;
-	host_remember_sent(h);
+	host_remember_sending(h);
 	free(val);
 }
 
@@ -342,9 +396,14 @@ static void host_register(struct host *h)
 
 void agent_host_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct host *h = w->data;
+
 	(void)loop;
 	(void)revents;
-	host_register(w->data);
+	if (h->registered)
+		agent_host_maybe_report(h, true); /* a write that failed */
+	else
+		host_register(h);
 }
 
 /* ---- metrics ---------------------------------------------------------- */

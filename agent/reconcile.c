@@ -26,8 +26,15 @@ static void vm_created(void *arg, const char *err, const char *uid)
 
 	v->busy = false;
 	if (uid && *uid && (!v->uid || strcmp(v->uid, uid) != 0)) {
-		free(v->uid);
-		v->uid = strdup(uid);
+		char *u = strdup(uid);
+
+		if (u) {
+			free(v->uid);
+			v->uid = u;
+		} else {
+			fs_error("%s: out of memory keeping VM %s's uid",
+				 h->name, v->id);
+		}
 	}
 	if (err) {
 		fs_warn("%s: creating VM %s failed: %s", h->name, v->id, err);
@@ -75,7 +82,7 @@ static void vm_drive(struct vm *v)
 	agent *a = h->a;
 	int r;
 
-	if (v->busy || !a->vms_listed)
+	if (v->busy || !a->vms_listed || v->zombie)
 		return;
 	if (v->assigned) {
 		bool current = v->state_attempt == v->attempt;
@@ -253,6 +260,15 @@ void agent_reconcile_assign_mark(agent *a, bool begin)
 
 /* ---- startup: VM states first, then assignments ----------------------- */
 
+/* The VM state listing again in a second (w_assign's timer is ours
+ * until it succeeds). */
+static void vms_list_later(agent *a)
+{
+	ev_timer_stop(a->loop, &a->w_assign.retry);
+	ev_timer_set(&a->w_assign.retry, 1.0, 0);
+	ev_timer_start(a->loop, &a->w_assign.retry);
+}
+
 static void vms_listed_cb(void *arg, const struct etcd_error *err,
 			  const struct etcd_range_result *res)
 {
@@ -264,9 +280,7 @@ static void vms_listed_cb(void *arg, const struct etcd_error *err,
 		/* Without it we could create twice: wait for etcd. */
 		fs_warn("listing VM states failed: %s; retrying",
 			agent_err_str(err));
-		ev_timer_stop(a->loop, &a->w_assign.retry);
-		ev_timer_set(&a->w_assign.retry, 1.0, 0);
-		ev_timer_start(a->loop, &a->w_assign.retry);
+		vms_list_later(a);
 		return;
 	}
 	for (size_t i = 0; i < res->n_kvs; i++) {
@@ -298,8 +312,19 @@ static void vms_listed_cb(void *arg, const struct etcd_error *err,
 		if (v->state == VM_NONE) /* "deleted" or unknown */
 			v->state = VM_FAILED;
 		uid = json_object_get(o, "uid");
-		if (json_is_string(uid) && *json_string_value(uid))
+		if (json_is_string(uid) && *json_string_value(uid)) {
+			free(v->uid); /* listed again after a failure */
 			v->uid = strdup(json_string_value(uid));
+			if (!v->uid) {
+				/* A VM without its uid could be created
+				 * twice: list again. */
+				json_decref(o);
+				fs_error("out of memory listing VM states; "
+					 "retrying");
+				vms_list_later(a);
+				return;
+			}
+		}
 		att = json_object_get(o, "attempt");
 		v->state_attempt = json_is_integer(att)
 					   ? (int64_t)json_integer_value(att)
@@ -325,10 +350,8 @@ static void vms_list(agent *a)
 			 a->hosts[0].name);
 	req.key = key;
 	req.prefix = true;
-	if (etcd_kv_range(a->etcd, &req, vms_listed_cb, a) < 0) {
-		ev_timer_set(&a->w_assign.retry, 1.0, 0);
-		ev_timer_start(a->loop, &a->w_assign.retry);
-	}
+	if (etcd_kv_range(a->etcd, &req, vms_listed_cb, a) < 0)
+		vms_list_later(a);
 }
 
 static void vms_list_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -24,9 +24,21 @@ struct vm *agent_vm_find(struct host *h, const char *id, bool create)
 {
 	struct vm *v;
 
-	for (v = h->vms; v; v = v->next)
-		if (strcmp(v->id, id) == 0)
-			return v;
+	for (v = h->vms; v; v = v->next) {
+		if (strcmp(v->id, id) != 0)
+			continue;
+		if (v->zombie && create) {
+			/* Forgotten with a write pending: the same record
+			 * again, so that its next write goes after that
+			 * one.  A deleted VM's uid names nothing. */
+			v->zombie = false;
+			if (v->state == VM_NONE) {
+				free(v->uid);
+				v->uid = NULL;
+			}
+		}
+		return v;
+	}
 	if (!create)
 		return NULL;
 	v = calloc(1, sizeof(*v));
@@ -48,20 +60,28 @@ void agent_vm_free(struct vm *v)
 	free(v);
 }
 
-void agent_vm_forget(struct vm *v)
+/* Unlinks v from its host and frees it. */
+static void vm_unlink_free(struct vm *v)
 {
-	struct host *h = v->h;
-
-	for (struct vm **p = &h->vms; *p; p = &(*p)->next) {
+	for (struct vm **p = &v->h->vms; *p; p = &(*p)->next) {
 		if (*p == v) {
 			*p = v->next;
-			if (v->st_inflight || v->queued)
-				v->zombie = true; /* freed after its write */
-			else
-				agent_vm_free(v);
-			return;
+			break;
 		}
 	}
+	agent_vm_free(v);
+}
+
+void agent_vm_forget(struct vm *v)
+{
+	/* A write queued or in flight (the delete of its key, or a state
+	 * before it with the delete to follow): v stays on its host's list,
+	 * so that a new assignment of the id reuses it and its writes stay
+	 * in order, and is freed once the last one is written (vq_done). */
+	if (v->st_inflight || v->queued)
+		v->zombie = true;
+	else
+		vm_unlink_free(v);
 }
 
 /*
@@ -97,41 +117,62 @@ static void vm_state_flush(struct vm *v)
 	ev_prepare_start(a->loop, &a->flush);
 }
 
+/*
+ * The queue is parked while a->vq_retry runs: nothing is written until it
+ * fires, however many states are queued meanwhile (each would start a
+ * flush of the whole queue and fail again at once while etcd refuses
+ * connections).  The wait doubles per failed attempt up to VQ_RETRY_MAX_S
+ * and is back to VQ_RETRY_MIN_S after a write succeeds; one warning per
+ * attempt.
+ */
+#define VQ_RETRY_MIN_S 0.25
+#define VQ_RETRY_MAX_S 5.0
+
+static void vq_park(agent *a, size_t n, const struct vm *v, const char *why)
+{
+	double d = a->vq_backoff < VQ_RETRY_MIN_S ? VQ_RETRY_MIN_S
+						  : a->vq_backoff;
+
+	if (ev_is_active(&a->vq_retry))
+		return; /* another batch of the same attempt */
+	a->vq_backoff = d * 2 > VQ_RETRY_MAX_S ? VQ_RETRY_MAX_S : d * 2;
+	fs_warn("%zu VM state(s) not written (%s/vms/%s/%s, ...): %s; "
+		"retrying in %.2g s",
+		n, a->prefix, v->h->name, v->id, why, d);
+	/* Set each time: a one-shot timer started again after it fired
+	 * keeps what was left of its delay (~0), which re-sent the queue
+	 * every loop iteration. */
+	ev_timer_set(&a->vq_retry, d, 0);
+	ev_timer_start(a->loop, &a->vq_retry);
+}
+
 static void vq_done(void *arg, const struct etcd_error *err,
 		    const struct etcd_txn_result *res)
 {
 	struct vq_batch *b = arg;
 	agent *a = b->a;
-	bool retry = false;
+	bool cancel = a->stopping || (err && err->code == ETCD_ECANCELED);
 
 	(void)res;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%zu VM state(s) not written (%s/vms/%s/%s, ...): %s; "
-			"retrying",
-			b->n, a->prefix, b->v[0]->h->name, b->v[0]->id,
-			agent_err_str(err));
+	if (err && !cancel)
+		vq_park(a, b->n, b->v[0], agent_err_str(err));
+	else if (!err)
+		a->vq_backoff = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct vm *v = b->v[i];
 
 		v->st_inflight = false;
-		if (v->zombie && !(err && !a->stopping &&
-				   err->code != ETCD_ECANCELED)) {
-			agent_vm_free(v);
+		if (cancel) {
+			if (v->zombie) /* nothing more will be written */
+				vm_unlink_free(v);
 			continue;
 		}
-		if (a->stopping || (err && err->code == ETCD_ECANCELED))
-			continue;
-		if (err) { /* keep the state; write it again in a while */
+		if (err) /* keep the state; written after the backoff */
 			vm_state_flush(v);
-			retry = true;
-		} else if (v->st_dirty) {
-			vm_state_flush(v);
-		}
-	}
-	if (retry) {
-		ev_prepare_stop(a->loop, &a->flush);
-		if (!ev_is_active(&a->vq_retry))
-			ev_timer_start(a->loop, &a->vq_retry);
+		else if (v->st_dirty)
+			vm_state_flush(v); /* e.g. the delete after `running` */
+		else if (v->zombie)
+			vm_unlink_free(v); /* its last write is done */
 	}
 	free(b);
 }
@@ -170,9 +211,7 @@ static int vm_state_op(struct vm *v, struct etcd_op *op, char *key,
 
 void agent_vm_flush(agent *a)
 {
-	struct ev_loop *loop = a->loop;
-
-	while (a->vq && !a->stopping) {
+	while (a->vq && !a->stopping && !ev_is_active(&a->vq_retry)) {
 		struct vq_batch *b = calloc(1, sizeof(*b));
 		char keys[VQ_BATCH][KEY_MAX];
 		char *vals[VQ_BATCH] = {0};
@@ -180,7 +219,7 @@ void agent_vm_flush(agent *a)
 		int r = 0;
 
 		if (!b) {
-			ev_timer_start(loop, &a->vq_retry);
+			vq_park(a, 1, a->vq, "out of memory");
 			return;
 		}
 		b->a = a;
@@ -208,12 +247,12 @@ void agent_vm_flush(agent *a)
 
 			snprintf(e.message, sizeof(e.message), "%s",
 				 strerror(r < 0 && r > -4096 ? -r : ENOMEM));
-			if (b->n > 0)
-				vq_done(b, &e, NULL); /* requeues, arms retry */
-			else
+			if (b->n > 0) {
+				vq_done(b, &e, NULL); /* requeues, parks */
+			} else {
 				free(b);
-			if (!ev_is_active(&a->vq_retry))
-				ev_timer_start(loop, &a->vq_retry);
+				vq_park(a, 1, a->vq, e.message);
+			}
 			return;
 		}
 	}
@@ -240,13 +279,10 @@ void agent_vm_state_write(struct vm *v, enum vm_state st, const char *error)
 void agent_vm_queue_fini(agent *a)
 {
 	ev_timer_stop(a->loop, &a->vq_retry);
-	/* Queued writes die with us; forgotten VMs live only on the queue. */
-	for (struct vm *v = a->vq, *next; v; v = next) {
-		next = v->q_next;
+	/* Queued writes die with us; forgotten VMs are still on their
+	 * hosts' lists, freed with them. */
+	for (struct vm *v = a->vq; v; v = v->q_next)
 		v->queued = false;
-		if (v->zombie && !v->st_inflight)
-			agent_vm_free(v);
-	}
 	a->vq = NULL;
 	a->vq_tail = &a->vq;
 }

@@ -6,15 +6,26 @@
 #include "config/internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+/* Where a key's value came from, for cfg_check_fail(). */
+struct cfg_pos {
+	const char *file; /* the origin's name; NULL = never set */
+	int line, col;	  /* 0 = no position */
+};
 
 struct load {
 	const struct cfg_schema *s;
 	union cfg_value *vals; /* one per key, in table order */
 	bool *fresh;	       /* vals[i] was made here (else borrowed) */
-	int *line, *col;       /* where vals[i] was last set in the file */
-	const char **origin;   /* by what: the file, "--set", "default" */
+	struct cfg_pos *pos;   /* one per key */
 	struct cfg_error *err;
+};
+
+struct cfg_check {
+	const struct load *l;
 };
 
 static int load_init(struct load *l, const struct cfg_schema *s,
@@ -24,15 +35,11 @@ static int load_init(struct load *l, const struct cfg_schema *s,
 	l->err = err;
 	l->vals = cfg_alloc_array(s->n_keys, sizeof(*l->vals));
 	l->fresh = cfg_alloc_array(s->n_keys, sizeof(*l->fresh));
-	l->line = cfg_alloc_array(s->n_keys + 1, sizeof(*l->line));
-	l->col = cfg_alloc_array(s->n_keys + 1, sizeof(*l->col));
-	l->origin = cfg_alloc_array(s->n_keys + 1, sizeof(*l->origin));
-	if (!l->vals || !l->fresh || !l->line || !l->col || !l->origin) {
-		cfg_dealloc(l->origin);
+	l->pos = cfg_alloc_array(s->n_keys, sizeof(*l->pos));
+	if (!l->vals || !l->fresh || !l->pos) {
 		cfg_dealloc(l->vals);
 		cfg_dealloc(l->fresh);
-		cfg_dealloc(l->line);
-		cfg_dealloc(l->col);
+		cfg_dealloc(l->pos);
 		cfg_error_set(err, name, 0, 0, NULL, "out of memory");
 		return -ENOMEM;
 	}
@@ -49,11 +56,10 @@ static void load_fini(struct load *l)
 			cfg_value_free(l->s->keys[i].type, &l->vals[i]);
 	cfg_dealloc(l->vals);
 	cfg_dealloc(l->fresh);
-	cfg_dealloc(l->line);
-	cfg_dealloc(l->col);
-	cfg_dealloc(l->origin);
+	cfg_dealloc(l->pos);
 	l->vals = NULL;
 	l->fresh = NULL;
+	l->pos = NULL;
 }
 
 static void load_replace(struct load *l, size_t i, const union cfg_value *v)
@@ -158,10 +164,56 @@ static int load_node(struct load *l, const char *path, const struct cfg_node *n,
 	if (rc < 0)
 		return rc;
 	load_replace(l, (size_t)(k - l->s->keys), &v);
-	l->line[k - l->s->keys] = o->positions ? n->line : 0;
-	l->col[k - l->s->keys] = o->positions ? n->col : 0;
-	l->origin[k - l->s->keys] = o->name;
+	l->pos[k - l->s->keys] = (struct cfg_pos){
+		o->name, o->positions ? n->line : 0, o->positions ? n->col : 0};
 	return 0;
+}
+
+int cfg_check_fail(struct cfg_check *ck, const char *path, const char *fmt,
+		   ...)
+{
+	const struct cfg_key *k = cfg_key_find(ck->l->s, path);
+	const struct cfg_pos *p = k ? &ck->l->pos[k - ck->l->s->keys] : NULL;
+	char what[640];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cfg_error_set(ck->l->err, p && p->file ? p->file : "config",
+		      p ? p->line : 0, p ? p->col : 0, path, "%s", what);
+	return -EINVAL;
+}
+
+/* Runs the schema's check on dst with the loaded values in it; on failure
+ * dst's members get their bytes back, so that dst is not touched. */
+static int load_check(struct load *l, void *dst)
+{
+	const struct cfg_schema *s = l->s;
+	struct cfg_check ck = {l};
+	union cfg_value *old;
+	size_t i;
+	int rc;
+
+	if (!s->check)
+		return 0;
+	old = cfg_alloc_array(s->n_keys, sizeof(*old));
+	if (!old) {
+		cfg_error_set(l->err, "config", 0, 0, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < s->n_keys; i++) {
+		memcpy(&old[i], (char *)dst + s->keys[i].offset,
+		       cfg_value_size(s->keys[i].type));
+		cfg_value_put(&s->keys[i], dst, &l->vals[i]);
+	}
+	rc = s->check(dst, &ck);
+	if (rc < 0)
+		for (i = 0; i < s->n_keys; i++)
+			memcpy((char *)dst + s->keys[i].offset, &old[i],
+			       cfg_value_size(s->keys[i].type));
+	cfg_dealloc(old);
+	return rc;
 }
 
 int cfg_value_text_parse(const struct cfg_origin *o, const char *text,
@@ -310,44 +362,28 @@ int cfg_load_buffer(const struct cfg_schema *s, void *dst, const char *name,
 	rc = load_sets(&l, sets, n_sets);
 	if (rc < 0)
 		goto fail;
-	/* Checks of values last, once the whole document parsed: a typo
-	 * later in the file is the first thing to fix. */
+	/* Checks of single values (struct cfg_key.check) once the whole
+	 * document parsed, so that a typo later in the file comes first;
+	 * then the schema's check across keys. */
 	for (i = 0; i < s->n_keys; i++) {
 		char what[512] = "";
+		const struct cfg_pos *p = &l.pos[i];
 
 		if (s->keys[i].check &&
 		    s->keys[i].check(&l.vals[i], what, sizeof(what)) < 0) {
-			cfg_error_set(err, l.line[i] || !l.origin[i] ? o.name : l.origin[i],
-				      l.line[i], l.col[i], s->keys[i].path,
-				      "%s", what);
+			cfg_error_set(err, p->file ? p->file : o.name, p->line,
+				      p->col, s->keys[i].path, "%s", what);
 			rc = -EINVAL;
 			goto fail;
 		}
 	}
-	for (i = 0; i < s->n_keys; i++)
+	rc = load_check(&l, dst);
+	if (rc < 0)
+		goto fail;
+	for (i = 0; i < s->n_keys; i++) {
 		cfg_value_put(&s->keys[i], dst, &l.vals[i]);
-	if (s->check) {
-		char what[512] = "";
-		const char *key = NULL;
-		const struct cfg_key *k;
-
-		if (s->check(dst, what, sizeof(what), &key) < 0) {
-			k = key ? cfg_key_find(s, key) : NULL;
-			i = k ? (size_t)(k - s->keys) : s->n_keys;
-			cfg_error_set(err, l.line[i] || !l.origin[i] ? o.name : l.origin[i],
-				      l.line[i], l.col[i], key, "%s", what);
-			rc = -EINVAL;
-			for (i = 0; i < s->n_keys; i++) {
-				union cfg_value z;
-
-				memset(&z, 0, sizeof(z));
-				cfg_value_put(&s->keys[i], dst, &z);
-			}
-			goto fail; /* the values are still load's */
-		}
-	}
-	for (i = 0; i < s->n_keys; i++)
 		l.fresh[i] = false;
+	}
 	load_fini(&l);
 	return 0;
 fail:

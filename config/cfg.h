@@ -181,25 +181,37 @@ struct cfg_key {
 	int (*check)(const void *value, char *msg, size_t len);
 };
 
+struct cfg_check;
+
 struct cfg_schema {
 	const struct cfg_key *keys;
 	size_t n_keys;
-	/* Optional: checks across keys (a password without a user) of the
-	 * loaded struct, run by cfg_load() after every override; returns 0,
-	 * or -1 with msg and *ret_key the key to name (its position is
-	 * the one it was last set at). */
-	int (*check)(const void *dst, char *msg, size_t len,
-		     const char **ret_key);
+	/* Checks that span keys or need more than a range (a value that
+	 * must parse as an address, files that must exist), run by
+	 * cfg_load() once every key is loaded, with `cfg` the caller's
+	 * struct filled in.  Returns 0, or what cfg_check_fail() returned.
+	 * NULL: none. */
+	int (*check)(const void *cfg, struct cfg_check *ck);
 };
 
 #define CFG_SCHEMA(keys_)                                                      \
 	{                                                                      \
-		(keys_), sizeof(keys_) / sizeof((keys_)[0]), NULL              \
+		.keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0])  \
 	}
-#define CFG_SCHEMA_CHECKED(keys_, check_)                                      \
+#define CFG_SCHEMA_CHECK(keys_, check_)                                        \
 	{                                                                      \
-		(keys_), sizeof(keys_) / sizeof((keys_)[0]), (check_)          \
+		.keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0]), \
+		.check = (check_)                                              \
 	}
+
+/*
+ * From a schema's check: reports that key `path` is wrong, at the place
+ * its value came from ("agent.yaml:31:15: executor.flintlock.endpoint:
+ * want host:port, got ..."; "--set: ..."; "default: ..."), and returns
+ * -EINVAL for the check to return.
+ */
+int cfg_check_fail(struct cfg_check *ck, const char *path, const char *fmt,
+		   ...) __attribute__((format(printf, 3, 4)));
 
 /* Checks for the shared etcd section and common keys (config/check.c):
  * endpoints http:// or https:// with a host, one at least; a prefix that
@@ -215,8 +227,7 @@ int cfg_check_listen(const void *value, char *msg, size_t len);
  * for a daemon's schema check to call, so that tests of the generic
  * loader need no real files. */
 struct cfg_etcd;
-int cfg_etcd_check(const struct cfg_etcd *e, char *msg, size_t len,
-		   const char **ret_key);
+int cfg_etcd_check(const struct cfg_etcd *e, struct cfg_check *ck);
 /* True if the secret file at path can be read or written by others
  * than its owner (a warning for --check-config and start to print). */
 bool cfg_secret_exposed(const char *path);
@@ -357,11 +368,11 @@ extern const char *const cfg_log_levels[];
 
 /*
  * Loads the configuration at `path` (NULL = defaults only) into `dst`, then
- * applies the `n_sets` overrides "path=value" of `sets` in order.
+ * applies the `n_sets` overrides "path=value" of `sets` in order, then
+ * runs the schema's check (cfg_set() does not run it).
  * `dst` is treated as uninitialised: on success every member named in the
  * schema is written (release them with cfg_free()), and other members are
- * left alone; on failure `dst` is not touched, but for a failed schema
- * check (struct cfg_schema.check), which leaves the members zeroed.
+ * left alone; on failure `dst` is not touched.
  */
 int cfg_load(const struct cfg_schema *s, void *dst, const char *path,
 	     const char *const *sets, size_t n_sets, struct cfg_error *err);

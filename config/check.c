@@ -99,8 +99,7 @@ bad:
 	return -1;
 }
 
-int cfg_etcd_check(const struct cfg_etcd *e, char *msg, size_t len,
-		   const char **ret_key)
+int cfg_etcd_check(const struct cfg_etcd *e, struct cfg_check *ck)
 {
 	static const struct {
 		const char *key;
@@ -111,26 +110,22 @@ int cfg_etcd_check(const struct cfg_etcd *e, char *msg, size_t len,
 	    {"etcd.tls.cert", offsetof(struct cfg_etcd, tls.cert)},
 	    {"etcd.tls.key", offsetof(struct cfg_etcd, tls.key)},
 	};
+	char msg[512];
 
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (cfg_check_file((const char *)e + files[i].off, msg, len) <
-		    0) {
-			*ret_key = files[i].key;
-			return -1;
-		}
-	}
-	if (*e->password_file && !*e->username) {
-		*ret_key = "etcd.password_file";
-		snprintf(msg, len, "set without etcd.username: set both, or "
-				   "neither");
-		return -1;
-	}
-	if (!*e->tls.cert != !*e->tls.key) {
-		*ret_key = *e->tls.cert ? "etcd.tls.cert" : "etcd.tls.key";
-		snprintf(msg, len, "etcd.tls.cert and etcd.tls.key go "
-				   "together: set both, or neither");
-		return -1;
-	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (cfg_check_file((const char *)e + files[i].off, msg,
+				   sizeof(msg)) < 0)
+			return cfg_check_fail(ck, files[i].key, "%s", msg);
+	if (*e->password_file && !*e->username)
+		return cfg_check_fail(ck, "etcd.password_file",
+				      "set without etcd.username: set both, "
+				      "or neither");
+	if (!*e->tls.cert != !*e->tls.key)
+		return cfg_check_fail(ck,
+				      *e->tls.cert ? "etcd.tls.cert"
+						   : "etcd.tls.key",
+				      "etcd.tls.cert and etcd.tls.key go "
+				      "together: set both, or neither");
 	return 0;
 }
 

@@ -299,35 +299,41 @@ static void put_vm(struct ctrl *c, const char *a, const char *b,
 }
 
 /* P/bids/<a>/<b>: host a's bid for request b, kept while its round is
- * open (rounds.c closes it when every invited host bid). */
+ * open (rounds.c closes it when every invited host bid).  Any other bid
+ * of a led slot (late, of an older round, for a round we did not open,
+ * unreadable) goes to r->stale: the coordinator deletes it (a host's
+ * lease outlives any round, so nothing else would). */
 static void put_bid(struct ctrl *c, const char *key, const char *a,
 		    const char *b, const char *val, size_t len)
 {
+	bool led = c->slots[fs_slot_of(b, c->k)].state == SLOT_LEADER;
 	struct ctrl_req *r;
 	char err[256];
 	struct fs_bid bid;
 	struct ctrl_rbid *v;
 	size_t i;
 
-	r = ctrl_req_get(c, b, false);
+	r = ctrl_req_get(c, b, led);
+	if (!r)
+		return;
 	/* A bid may overtake the answer to our round put (watch
 	 * stream vs. txn response): keep it, or the round waits for
 	 * its timeout. */
-	if (!r || !((r->act == ACT_ROUND && r->round_open) ||
-		    (r->act == ACT_TXN && r->round_sending)))
-		return;
+	if (!((r->act == ACT_ROUND && r->round_open) ||
+	      (r->act == ACT_TXN && r->round_sending)))
+		goto stale;
 	if (fs_bid_parse(val, len, &bid, err, sizeof(err)) < 0) {
 		fs_warn("ignoring bid %s: %s", key, err);
-		return;
+		goto stale;
 	}
 	if (bid.attempt != r->round_attempt)
-		return;
+		goto stale;
 	if (r->invited) {
 		for (i = 0; i < r->n_invited; i++)
 			if (strcmp(r->invited[i], a) == 0)
 				break;
 		if (i == r->n_invited)
-			return;
+			goto stale;
 	}
 	for (i = 0; i < r->n_bids; i++)
 		if (strcmp(r->bids[i].host, a) == 0)
@@ -342,6 +348,34 @@ static void put_bid(struct ctrl *c, const char *key, const char *a,
 		c->m.bids++;
 	}
 	r->bids[i].bid = bid;
+	ctrl_req_dirty(r);
+	return;
+stale:
+	if (led && ctrl_req_stale_add(r, a) == 0)
+		ctrl_req_dirty(r);
+}
+
+/* P/rounds/<a>, listed (rounds are not watched) or our own put (create
+ * 0): a round key of a led slot.  Its coordinator deletes it unless it
+ * reopens it, and opens the next round of a with a higher attempt
+ * (agents skip a round put with the attempt they answered). */
+static void put_round(struct ctrl *c, const char *a, const char *val,
+		      size_t len, int64_t create)
+{
+	struct fs_round rd = {0};
+	struct ctrl_req *r;
+
+	if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER ||
+	    !(r = ctrl_req_get(c, a, true)))
+		return;
+	r->round_key = true;
+	if (!create)
+		return;
+	if (fs_round_parse(val, len, &rd, NULL, 0) == 0) {
+		if (rd.attempt > r->last_attempt)
+			r->last_attempt = rd.attempt;
+		fs_round_clear(&rd);
+	}
 	ctrl_req_dirty(r);
 }
 
@@ -391,6 +425,8 @@ void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		put_vm(c, a, b, val, len, mod);
 	} else if (strcmp(kind, "bids") == 0 && b[0]) {
 		put_bid(c, key, a, b, val, len);
+	} else if (strcmp(kind, "rounds") == 0 && !b[0]) {
+		put_round(c, a, val, len, create);
 	} else if (strcmp(kind, "election") == 0 && b[0]) {
 		put_election(c, a, b, val, len, create);
 	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {

@@ -218,8 +218,9 @@ static void commit_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 			(long long)(r->st_present ? r->st.attempt : 0),
 			(long long)rev);
 		r->tries = 0;
-		ctrl_req_round_reset(r);
-		r->round_attempt = 0;
+		r->waits = 0;
+		r->retry_at = 0;
+		ctrl_req_round_closed(r);
 		return;
 	}
 	r->tries++;

@@ -7,12 +7,11 @@
 
 #include "common/model.h"
 
-static int check_all(const void *dst, char *msg, size_t len,
-		     const char **ret_key)
+static int check_all(const void *cfg, struct cfg_check *ck)
 {
-	const struct ctrl_config *c = dst;
+	const struct ctrl_config *c = cfg;
 
-	return cfg_etcd_check(&c->etcd, msg, len, ret_key);
+	return cfg_etcd_check(&c->etcd, ck);
 }
 
 static const char *const bidding_names[] = {"broadcast", "sample", "cached",
@@ -76,4 +75,4 @@ static const struct cfg_key ctrl_keys[] = {
 };
 
 const struct cfg_schema ctrl_config_schema =
-    CFG_SCHEMA_CHECKED(ctrl_keys, check_all);
+    CFG_SCHEMA_CHECK(ctrl_keys, check_all);

@@ -127,6 +127,7 @@ struct ctrl_req {
 	bool round_sending; /* the txn opening the round is in flight */
 	char **invited; /* NULL with n_invited = broadcast to every host */
 	size_t n_invited;
+	size_t n_expect; /* bids that close the round: every invited host */
 	struct ctrl_rbid *bids;
 	size_t n_bids;
 	ev_timer round_timer;
@@ -138,6 +139,14 @@ struct ctrl_req {
 	const char *pick;    /* chosen host during a commit txn */
 	double pick_score;
 	int64_t unsched_gen; /* capacity generation when found unschedulable */
+	int64_t last_attempt; /* of the last round put for r (ours, listed) */
+	bool round_key;       /* P/rounds/<id> may exist (ours, or listed) */
+	/* Hosts whose P/bids/<host>/<id> may exist and belong to no open
+	 * round: deleted by reconcile (the slot's coordinator owns them). */
+	char (*stale)[FS_NAME_MAX + 1];
+	size_t n_stale;
+	int64_t waits;        /* rounds closed with invited hosts silent */
+	ev_tstamp retry_at;   /* no new round before (waiting for bids) */
 
 	bool dirty;
 	struct ctrl_req *dirty_next;
@@ -363,8 +372,13 @@ void ctrl_host_free_all(struct ctrl *c);
 /* ---- req.c: request records and their lists (calls host.c) ----------- */
 
 struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create);
-/* Drops the round, bids, candidates and explain of r. */
+/* Drops the round, bids, candidates and explain of r; the bids' keys
+ * go to r->stale (they may still exist). */
 void ctrl_req_round_reset(struct ctrl_req *r);
+/* A txn that landed deleted r's round key and its bids: forget them. */
+void ctrl_req_round_closed(struct ctrl_req *r);
+/* host's bid key for r is to be deleted (0, or -ENOMEM). */
+int ctrl_req_stale_add(struct ctrl_req *r, const char *host);
 /* Abandons whatever r was doing (slot lost, request gone), but a txn in
  * flight (its answer resets it). */
 void ctrl_req_abort(struct ctrl_req *r);
@@ -459,6 +473,9 @@ void ctrl_txn_batch_flush(struct ctrl_txn **bp, const char *verb,
 			  const char *things);
 /* Sends the leftover bid deletes of slot i, if any. */
 void ctrl_txn_gc_flush(struct ctrl *c, unsigned i);
+/* Deletes key (taken) in slot's fenced txn of leftover deletes, sent at
+ * the end of the pass (best effort). */
+void ctrl_txn_gc_del(struct ctrl *c, unsigned slot, char *key);
 
 /* ---- core.c: struct ctrl made and freed (calls key, host, req, txn) - */
 
@@ -507,6 +524,11 @@ void ctrl_round_start(struct ctrl *c, struct ctrl_req *r);
 void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout);
 /* Open rounds at most. */
 unsigned ctrl_round_max(const struct ctrl *c);
+/* Deletes r's bid keys that no open round holds (r->stale). */
+void ctrl_round_gc(struct ctrl *c, struct ctrl_req *r);
+/* True while r waits before its next round (invited hosts were silent);
+ * r is marked dirty when the wait is over. */
+bool ctrl_round_backoff(struct ctrl *c, struct ctrl_req *r);
 /* Sends every slot's batch of round puts. */
 void ctrl_round_flush(struct ctrl *c);
 

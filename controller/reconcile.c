@@ -30,21 +30,41 @@ static void enqueue(struct ctrl *c, struct ctrl_req *r)
 		r->act = ACT_QUEUED;
 }
 
-/* Decides r's next step from the cache.  See the file comment. */
+static void decide(struct ctrl *c, struct ctrl_req *r);
+
+/* Decides r's next step from the cache; deletes the round and bid keys
+ * of r that nothing uses (every key the scheduler makes has an owner
+ * that deletes it: rounds and bids of a request, its coordinator). */
 void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
+{
+	if (r->act == ACT_TXN || r->act == ACT_READY)
+		return;
+	if (!slot_mine(c, r->slot)) {
+		/* The next coordinator's list reads them. */
+		ctrl_req_abort(r);
+		r->n_stale = 0;
+		r->round_key = false;
+		return;
+	}
+	decide(c, r);
+	ctrl_round_gc(c, r);
+	if (r->act == ACT_NONE && !r->dirty && r->round_key &&
+	    r->req_present) {
+		/* No round of r is open, queued or being written, and no
+		 * new one is coming (dirty: reconciled again this pass). */
+		ctrl_txn_gc_del(c, r->slot,
+				ctrl_keyf("%srounds/%s", c->prefix, r->id));
+		r->round_key = false;
+	}
+}
+
+static void decide(struct ctrl *c, struct ctrl_req *r)
 {
 	bool cur, placed;
 	struct ctrl_status s;
 
-	if (r->act == ACT_TXN || r->act == ACT_READY)
-		return;
-	if (!slot_mine(c, r->slot)) {
-		ctrl_req_abort(r);
-		return;
-	}
 	if (r->act == ACT_ROUND) {
-		size_t expect = r->invited ? r->n_invited
-					   : (size_t)r->explain.feasible;
+		size_t expect = r->n_expect;
 
 		if (!r->req_present || r->req_rev != r->plan_req_rev) {
 			ctrl_req_abort(r);
@@ -58,7 +78,7 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		ctrl_req_abort(r);
 		if (r->n_asg)
 			ctrl_release(c, r, &r->asg[0], NULL, "request deleted");
-		else if (r->st_present)
+		else if (r->st_present || r->round_key)
 			ctrl_report_forget(c, r);
 		return;
 	}
@@ -69,6 +89,8 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 					      sizeof(r->reason)) == 0;
 		r->parsed_rev = r->req_rev;
 		r->tries = 0;
+		r->waits = 0;
+		r->retry_at = 0;
 	}
 	if (!r->valid) {
 		ctrl_req_abort(r);
@@ -205,6 +227,6 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 			break;
 		}
 	}
-	if (r->act == ACT_NONE)
+	if (r->act == ACT_NONE && !ctrl_round_backoff(c, r))
 		enqueue(c, r);
 }

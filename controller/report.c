@@ -30,10 +30,8 @@ static void status_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 {
 	(void)t;
 	(void)rev;
-	if (ok) {
-		ctrl_req_round_reset(r);
-		r->round_attempt = 0;
-	}
+	if (ok)
+		ctrl_req_round_closed(r);
 }
 
 static void status_flush_slot(struct ctrl *c, unsigned i)
@@ -96,7 +94,8 @@ void ctrl_report_status(struct ctrl *c, struct ctrl_req *r,
 	r->act = ACT_TXN;
 }
 
-/* Deletes the status (the request is gone and holds nothing). */
+/* Deletes the status and the round key (the request is gone and holds
+ * nothing). */
 void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_STATUS, r->slot, status_done);
@@ -106,8 +105,10 @@ void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 	snprintf(t->what, sizeof(t->what), "forget deleted request %s",
 		 r->id);
 	ctrl_txn_fence(t);
+	/* The request absent: a late copy cannot delete the round of a
+	 * request put again. */
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
-		     ETCD_CMP_MOD, r->st_rev);
+		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
 	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, 0);
 	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
@@ -147,6 +148,33 @@ void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r)
 		ctrl_status_avoid_add(s, r->st.avoid[i]);
 }
 
+static bool explain_same(const struct ctrl_explain *a,
+			 const struct ctrl_explain *b)
+{
+	if (a->hosts != b->hosts || a->feasible != b->feasible ||
+	    a->bids != b->bids || a->n_rejected != b->n_rejected)
+		return false;
+	for (size_t i = 0; i < a->n_rejected; i++)
+		if (a->rejected[i].count != b->rejected[i].count ||
+		    strcmp(a->rejected[i].reason, b->rejected[i].reason) != 0)
+			return false;
+	return true;
+}
+
+/* Is s what r's status already says, with no round of r to close?  A
+ * capacity change re-plans every unschedulable request; rewriting the
+ * ones that are still unschedulable for the same reasons made 100 status
+ * writes of no news for 5 cycles of a small VM over 20 requests. */
+static bool unsched_unchanged(const struct ctrl_req *r,
+			      const struct ctrl_status *s)
+{
+	return r->st_present && r->st.phase == CTRL_UNSCHEDULABLE &&
+	       r->st.request_rev == r->req_rev && r->st.has_explain &&
+	       !ctrl_txn_round_ops(r) && r->st.reason && s->reason &&
+	       strcmp(r->st.reason, s->reason) == 0 &&
+	       explain_same(&r->st.explain, &s->explain);
+}
+
 void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			       struct ctrl_explain *ex, const char *why)
 {
@@ -172,5 +200,11 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 	    r->st.request_rev != r->req_rev)
 		fs_info("%s unschedulable: %s", r->id, s.reason);
 	r->unsched_gen = c->cap_gen;
+	if (unsched_unchanged(r, &s)) {
+		ctrl_status_clear(&s);
+		ctrl_req_round_reset(r);
+		r->act = ACT_NONE;
+		return;
+	}
 	ctrl_report_status(c, r, &s, "mark unschedulable");
 }

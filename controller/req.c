@@ -3,6 +3,7 @@
  * a commit (drained by commit.c), their work abandoned.  Calls host.c. */
 #include "controller/core.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,8 @@ void ctrl_req_round_reset(struct ctrl_req *r)
 	free(r->invited);
 	r->invited = NULL;
 	r->n_invited = 0;
+	for (size_t i = 0; i < r->n_bids; i++)
+		(void)ctrl_req_stale_add(r, r->bids[i].host);
 	free(r->bids);
 	r->bids = NULL;
 	r->n_bids = 0;
@@ -53,6 +56,33 @@ void ctrl_req_round_reset(struct ctrl_req *r)
 	r->cands = NULL;
 	r->n_cands = 0;
 	ctrl_explain_clear(&r->explain);
+}
+
+void ctrl_req_round_closed(struct ctrl_req *r)
+{
+	free(r->bids);
+	r->bids = NULL;
+	r->n_bids = 0;
+	r->round_key = false;
+	r->round_attempt = 0;
+	ctrl_req_round_reset(r);
+}
+
+int ctrl_req_stale_add(struct ctrl_req *r, const char *host)
+{
+	char(*v)[FS_NAME_MAX + 1];
+
+	if (strlen(host) > FS_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < r->n_stale; i++)
+		if (strcmp(r->stale[i], host) == 0)
+			return 0;
+	v = realloc(r->stale, (r->n_stale + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->stale = v;
+	strcpy(r->stale[r->n_stale++], host);
+	return 0;
 }
 
 static void ready_unlink(struct ctrl *c, struct ctrl_req *r)
@@ -110,6 +140,7 @@ static void req_free(struct ctrl_req *r)
 	while (r->n_vms)
 		ctrl_req_vm_remove(r, r->n_vms - 1);
 	free(r->vms);
+	free(r->stale);
 	free(r);
 }
 
@@ -118,7 +149,7 @@ static void req_free(struct ctrl_req *r)
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r)
 {
 	if (r->req_present || r->st_present || r->n_asg || r->n_vms ||
-	    r->act != ACT_NONE || r->dirty)
+	    r->act != ACT_NONE || r->dirty || r->round_key || r->n_stale)
 		return;
 	ctrl_map_del(&c->reqs, r->id);
 	req_free(r);

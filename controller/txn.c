@@ -202,7 +202,7 @@ void ctrl_txn_gc_flush(struct ctrl *c, unsigned i)
  * holds ops).  Best effort: a bid left behind is harmless (the agent
  * ignores bids of closed rounds) and goes with its host's lease.
  */
-static void gc_del(struct ctrl *c, unsigned slot, char *key)
+void ctrl_txn_gc_del(struct ctrl *c, unsigned slot, char *key)
 {
 	struct ctrl_txn *t = c->gbatch[slot];
 
@@ -226,7 +226,8 @@ static void gc_del(struct ctrl *c, unsigned slot, char *key)
 /* Ops that close r's round: the round key and one per bid. */
 size_t ctrl_txn_round_ops(const struct ctrl_req *r)
 {
-	return r->round_attempt || r->n_bids ? 1 + r->n_bids : 0;
+	return r->round_attempt || r->n_bids || r->round_key ? 1 + r->n_bids
+							      : 0;
 }
 
 /* Adds the deletes closing r's round to t, keeping the ops that do not
@@ -246,7 +247,7 @@ void ctrl_txn_round_close(struct ctrl *c, struct ctrl_txn *t,
 		if (ctrl_txn_room(t, 0, 1, kb))
 			ctrl_txn_op(t, k, NULL, 0);
 		else
-			gc_del(c, r->slot, k);
+			ctrl_txn_gc_del(c, r->slot, k);
 	}
 }
 
@@ -322,6 +323,143 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 	ctrl_txn_free(t);
 }
 
+/* The success ops of t replayed into the cache at rev. */
+static void replay_ok(struct ctrl *c, struct ctrl_txn *t, int64_t rev)
+{
+	for (size_t i = 0; i < t->n_ok; i++) {
+		struct tb_str *o = &t->ops[i];
+		char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+
+		if (o->del)
+			ctrl_cache_del(c, o->key, rev);
+		else if (o->st && !ctrl_key_split(c, o->key, kind, a, b))
+			ctrl_cache_status(c, o->key, a, NULL, 0, o->st, rev);
+		else if (o->need && !ctrl_key_split(c, o->key, kind, a, b))
+			ctrl_cache_assign(c, o->key, a, b, NULL, 0, o->need,
+					  rev);
+		else
+			ctrl_cache_put(c, o->key, o->val, o->len, 0, rev);
+	}
+}
+
+/* t got no answer: failed, unanswered (its requests wait for the next
+ * pass). */
+static void txn_failed(struct ctrl_txn *t, const struct etcd_error *err,
+		       const char *doing)
+{
+	struct ctrl *c = t->c;
+
+	c->m.txn_errors++;
+	if (err->code != ETCD_ECANCELED) {
+		fs_warn("%s: %setcd error: %s (%s); will retry at the next "
+			"pass",
+			t->what, doing, etcd_strerror(err->code), err->message);
+		/* It may have landed unseen, and its status and assign
+		 * writes are not watched: read them back. */
+		ctrl_watch_relist(c, 1.0);
+	}
+	txn_done(t, false, 0);
+}
+
+/* What a range of key read (at rev) into the cache. */
+static void cache_range(struct ctrl *c, const struct etcd_op_result *o,
+			const char *key, int64_t rev)
+{
+	const struct etcd_kv *kv;
+
+	if (o->type != ETCD_OP_RANGE)
+		return;
+	if (!o->u.range.n_kvs) {
+		ctrl_cache_del(c, key, rev);
+		return;
+	}
+	kv = &o->u.range.kvs[0];
+	ctrl_cache_put(c, kv->key, kv->value, kv->value_len,
+		       kv->create_revision, kv->mod_revision);
+}
+
+/* The first put of t, or NULL (deletes only). */
+static const struct tb_str *first_put(const struct ctrl_txn *t, size_t *at)
+{
+	for (size_t i = 0; i < t->n_ok; i++) {
+		if (!t->ops[i].del) {
+			*at = i;
+			return &t->ops[i];
+		}
+	}
+	return NULL;
+}
+
+/* The read of what a txn of unknown outcome wrote came back: it landed
+ * when its first put's key holds our value (values are unique: a status
+ * has its time, a round its deadline, an assignment its request
+ * revision, and a txn is atomic), and is then replayed as if answered;
+ * else what was read goes into the cache and the txn failed, answered:
+ * its requests retry with compares on what was read, so that a late copy
+ * of either fails. */
+static void on_read(void *arg, const struct etcd_error *err,
+		    const struct etcd_txn_result *res)
+{
+	struct ctrl_txn *t = arg;
+	struct ctrl *c = t->c;
+	const struct tb_str *p;
+	size_t at = 0;
+	int64_t landed = 0;
+
+	if (c->inflight)
+		c->inflight--;
+	if (err) {
+		txn_failed(t, err, "reading what landed: ");
+		return;
+	}
+	p = first_put(t, &at);
+	if (p && at < res->n_responses &&
+	    res->responses[at].type == ETCD_OP_RANGE &&
+	    res->responses[at].u.range.n_kvs == 1) {
+		const struct etcd_kv *kv = &res->responses[at].u.range.kvs[0];
+
+		if (kv->value_len == p->len &&
+		    memcmp(kv->value, p->val, p->len) == 0)
+			landed = kv->mod_revision;
+	}
+	t->answered = true;
+	if (landed) {
+		fs_info("%s: landed at revision %lld after all",
+			t->what, (long long)landed);
+		replay_ok(c, t, landed);
+		txn_done(t, true, landed);
+		return;
+	}
+	for (size_t i = 0; i < res->n_responses && i < t->n_ok; i++)
+		cache_range(c, &res->responses[i], t->ops[i].key,
+			    res->header.revision);
+	txn_done(t, false, 0);
+}
+
+/* t may have been applied (etcd.h: outcome_unknown): reads the keys it
+ * writes instead of guessing (a commit that landed unseen was planned
+ * again, in bid modes with a new round whose keys leaked, and missed
+ * placements_total).  0, or <0 when the read cannot be sent. */
+static int read_back(struct ctrl_txn *t)
+{
+	struct ctrl *c = t->c;
+	struct etcd_op ops[TXN_MAX];
+	struct etcd_txn_req req = {.success = ops, .n_success = t->n_ok};
+	size_t at;
+	int rc;
+
+	if (!first_put(t, &at))
+		return -EINVAL;
+	for (size_t i = 0; i < t->n_ok; i++)
+		ops[i] = (struct etcd_op){.type = ETCD_OP_RANGE,
+					  .u.range = {.key = t->ops[i].key}};
+	rc = c->hooks.txn ? c->hooks.txn(c, &req, on_read, t)
+			  : etcd_kv_txn(c->etcd, &req, on_read, t);
+	if (rc == 0)
+		c->inflight++;
+	return rc;
+}
+
 static void on_txn(void *arg, const struct etcd_error *err,
 		   const struct etcd_txn_result *res)
 {
@@ -331,59 +469,28 @@ static void on_txn(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	if (err) {
-		c->m.txn_errors++;
-		if (err->code != ETCD_ECANCELED) {
-			fs_warn("%s: etcd error: %s (%s); will retry at the "
-				"next pass",
+		if (err->outcome_unknown && err->code != ETCD_ECANCELED &&
+		    read_back(t) == 0) {
+			c->m.txn_errors++;
+			fs_warn("%s: etcd error: %s (%s); it may have landed: "
+				"reading it back",
 				t->what, etcd_strerror(err->code),
 				err->message);
-			/* It may have landed unseen, and its status and
-			 * assign writes are not watched: read them back. */
-			ctrl_watch_relist(c, 1.0);
+			return;
 		}
-		txn_done(t, false, 0);
+		txn_failed(t, err, "");
 		return;
 	}
 	t->answered = true;
 	if (res->succeeded) {
-		for (size_t i = 0; i < t->n_ok; i++) {
-			struct tb_str *o = &t->ops[i];
-			char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
-
-			if (o->del)
-				ctrl_cache_del(c, o->key, res->header.revision);
-			else if (o->st &&
-				 !ctrl_key_split(c, o->key, kind, a, b))
-				ctrl_cache_status(c, o->key, a, NULL, 0, o->st,
-						  res->header.revision);
-			else if (o->need &&
-				 !ctrl_key_split(c, o->key, kind, a, b))
-				ctrl_cache_assign(c, o->key, a, b, NULL, 0,
-						  o->need,
-						  res->header.revision);
-			else
-				ctrl_cache_put(c, o->key, o->val, o->len, 0,
-					       res->header.revision);
-		}
+		replay_ok(c, t, res->header.revision);
 	} else {
 		if (t->kind == TXN_COMMIT)
 			c->m.commit_conflicts++;
-		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++) {
-			const struct etcd_op_result *o = &res->responses[i];
-
-			if (o->type != ETCD_OP_RANGE)
-				continue;
-			if (o->u.range.n_kvs) {
-				const struct etcd_kv *kv = &o->u.range.kvs[0];
-
-				ctrl_cache_put(
-				    c, kv->key, kv->value, kv->value_len,
-				    kv->create_revision, kv->mod_revision);
-			} else {
-				ctrl_cache_del(c, t->ko[i].u.range.key,
-					       res->header.revision);
-			}
-		}
+		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++)
+			cache_range(c, &res->responses[i],
+				    t->ko[i].u.range.key,
+				    res->header.revision);
 		/* The fence is always the first compare. */
 		if (t->n_ko && res->n_responses &&
 		    res->responses[0].type == ETCD_OP_RANGE) {

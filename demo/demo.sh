@@ -4,6 +4,11 @@
 #   8 hosts (zones a and b); a dozen requests submitted with etcdctl (one
 #   invalid, one too large); a table of where each went and why.
 # Everything started here is stopped on exit (trap), the temp dir removed.
+#
+# make demo FLINTLOCK=1 (or DEMO_EXECUTOR=flintlock): 4 agents, one host
+#   each, every one creating its VMs on its own fake flintlockd
+#   (test/tools/fake_flintlockd.py) over gRPC with TLS, mTLS and a token,
+#   as a production host would; the table then shows each fake's VMs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,23 +63,58 @@ PIDS+=($!)
 for _ in $(seq 100); do E endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 E endpoint health >/dev/null
 
-say "starting 3 controllers and agents simulating 8 hosts"
+FL=0
+[ "${FLINTLOCK:-0}" = 1 ] || [ "${DEMO_EXECUTOR:-simulate}" = flintlock ] && FL=1
+if [ "$FL" = 1 ]; then
+	say "starting 3 controllers, 4 fake flintlockds (gRPC, TLS, mTLS, token) and 4 agents"
+else
+	say "starting 3 controllers and agents simulating 8 hosts"
+fi
 for n in a b c; do
 	./build/flintsched-controller --set "etcd.endpoints=[$EP]" \
 		--set controller.name=ctrl-$n --set scheduling.bid_timeout_ms=300 \
 		>"$TMP/ctrl-$n.log" 2>&1 &
 	PIDS+=($!)
 done
-for z in a b; do
-	./build/flintsched-agent --simulate 4 --set "etcd.endpoints=[$EP]" \
-		--set agent.host=zone$z --set "agent.labels={zone: $z}" \
-		--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
-		--set agent.capacity.max_vms=8 --set executor.type=simulate \
-		>"$TMP/agent-$z.log" 2>&1 &
-	PIDS+=($!)
-done
+NHOSTS=8
+if [ "$FL" = 1 ]; then
+	NHOSTS=4
+	test/tools/mkcerts.sh "$TMP/certs"
+	printf 'demo-token\n' >"$TMP/token"
+	for h in a1 a2 b1 b2; do
+		/usr/bin/python3 test/tools/fake_flintlockd.py --basic-auth-token demo-token \
+			--tls-cert "$TMP/certs/server.pem" --tls-key "$TMP/certs/server.key" \
+			--tls-client-ca "$TMP/certs/ca.pem" --tls-client-validate \
+			--ready-file "$TMP/fl-$h.ready" >"$TMP/fl-$h.log" 2>&1 &
+		PIDS+=($!)
+	done
+	for h in a1 a2 b1 b2; do
+		for _ in $(seq 100); do [ -s "$TMP/fl-$h.ready" ] && break; sleep 0.1; done
+		port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$TMP/fl-$h.ready")
+		./build/flintsched-agent --set "etcd.endpoints=[$EP]" \
+			--set agent.host=host-$h --set "agent.labels={zone: ${h%?}}" \
+			--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
+			--set agent.capacity.max_vms=8 --set executor.type=flintlock \
+			--set executor.flintlock.endpoint="127.0.0.1:$port" \
+			--set executor.flintlock.tls.ca="$TMP/certs/ca.pem" \
+			--set executor.flintlock.tls.cert="$TMP/certs/client.pem" \
+			--set executor.flintlock.tls.key="$TMP/certs/client.key" \
+			--set executor.flintlock.token_file="$TMP/token" \
+			>"$TMP/agent-$h.log" 2>&1 &
+		PIDS+=($!)
+	done
+else
+	for z in a b; do
+		./build/flintsched-agent --simulate 4 --set "etcd.endpoints=[$EP]" \
+			--set agent.host=zone$z --set "agent.labels={zone: $z}" \
+			--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
+			--set agent.capacity.max_vms=8 --set executor.type=simulate \
+			>"$TMP/agent-$z.log" 2>&1 &
+		PIDS+=($!)
+	done
+fi
 for _ in $(seq 100); do
-	[ "$(E get --prefix --keys-only $P/hosts/ | grep -c .)" -ge 8 ] && break
+	[ "$(E get --prefix --keys-only $P/hosts/ | grep -c .)" -ge "$NHOSTS" ] && break
 	sleep 0.1
 done
 
@@ -128,4 +168,24 @@ done
 echo
 say "committed allocations"
 E get --prefix $P/alloc/ | paste - -
+if [ "$FL" = 1 ]; then
+	say "the VMs each fake flintlockd holds (its control endpoint's /state)"
+	for h in a1 a2 b1 b2; do
+		port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$TMP/fl-$h.ready")
+		curl -sf "http://127.0.0.1:$port/state" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("host-%s: %s" % (sys.argv[1], ", ".join("%s %s (%s)" % (v["id"], v["state"], v["uid"][:10]) for v in d["vms"]) or "none"))' "$h"
+	done
+fi
+echo
+C() { ./build/flintschedctl --endpoints "$EP" "$@"; }
+say "the same through flintschedctl: hosts"
+C hosts
+echo
+say "flintschedctl list"
+C list
+echo
+say "flintschedctl explain huge-1"
+C explain huge-1
 say "done; stopping everything"

@@ -8,11 +8,13 @@ passed=0 failed=0 names=()
 for t in e2e/test_*.sh; do
 	[ -e "$t" ] || continue
 	echo "== $(basename "$t")"
+	s=$SECONDS
 	if timeout "${E2E_TIMEOUT:-300}" bash "$t"; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1)); names+=("$(basename "$t")")
 	fi
+	echo "== $(basename "$t"): $((SECONDS - s)) s"
 done
 [ ${#names[@]} -gt 0 ] && echo "failing: ${names[*]}"
 echo "$passed passed, $failed failed"

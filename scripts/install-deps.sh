@@ -8,7 +8,7 @@ pkgs=(
 	libjansson-dev                    # JSON
 	libev-dev                         # event loop
 	libyaml-dev                       # YAML config files
-	libmicrohttpd-dev                 # /metrics, /healthz; fake flintlockd in tests
+	libmicrohttpd-dev                 # /metrics, /healthz
 	libcmocka-dev                     # unit tests
 	protobuf-c-compiler libprotobuf-c-dev # Flintlock's gRPC messages in C (proto/)
 	protobuf-compiler python3-protobuf python3-grpcio # fake flintlockd and gRPC test server (test/tools/)

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "common/spec.h"
 #include "test/lib/etcd_harness.h"
 #include "test/lib/httptest.h"
 
@@ -255,7 +256,7 @@ static void test_register_bid_simulate(void **state)
 	 * P/alloc/<host> does, rather than watching it); not invited = no
 	 * bid. */
 	ctl_put("/flintsched/assign/node-1/big",
-		"{\"request\":{\"vcpu\":4,\"memoryInMb\":1024},"
+		"{\"request\":{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "},"
 		"\"request_rev\":4,\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/node-1/big",
 			     "\"state\":\"running\"", false, 10));
@@ -282,8 +283,9 @@ static void test_register_bid_simulate(void **state)
 	ctl_put("/flintsched/assign/node-1/bad", "[1,2");
 
 	ctl_put("/flintsched/assign/node-1/web-1",
-		"{\"request\":{\"vcpu\":1,\"memoryInMb\":256,\"scheduling\":"
-		"{\"spread\":\"web\"}},\"request_rev\":5,\"attempt\":1}");
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{\"spread\":\"web\"}},\"request_rev\":5,"
+		"\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/node-1/web-1",
 			     "\"state\":\"running\"", false, 10));
 	assert_true(wait_key("/flintsched/hosts/node-1", "\"vms\":1", false,
@@ -416,23 +418,18 @@ static void test_exec_executor(void **state)
 	ctl_del("/flintsched/assign/node-e/fail-1");
 }
 
-/* fake_flintlockd (test/tools/) on a free loopback port; its endpoint
- * into ep.  Killed by teardown when a test fails midway. */
-static pid_t fake_flintlockd(const char *token, char *ep, size_t eplen)
+/* test/tools/fake_flintlockd.py serving gRPC in plaintext (--insecure)
+ * with the token; its gRPC endpoint into ep and control port into
+ * *ret_control.  Killed by teardown when a test fails midway. */
+static pid_t fake_flintlockd(const char *token, char *ep, size_t eplen,
+			     unsigned *ret_control)
 {
-	char bin[600], line[64], *slash;
-	unsigned port = 0;
+	char line[128], http[16];
+	unsigned grpc = 0;
 	int fds[2];
 	FILE *in;
 	pid_t pid;
 
-	snprintf(bin, sizeof(bin), "%s", agent_bin);
-	slash = strrchr(bin, '/');
-	if (slash)
-		snprintf(slash, sizeof(bin) - (size_t)(slash - bin),
-			 "/test/tools/fake_flintlockd");
-	if (access(bin, X_OK) != 0)
-		snprintf(bin, sizeof(bin), "build/test/tools/fake_flintlockd");
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -440,7 +437,10 @@ static pid_t fake_flintlockd(const char *token, char *ep, size_t eplen)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl(bin, bin, "--port", "0", "--token", token, (char *)NULL);
+		execl("/usr/bin/python3", "/usr/bin/python3",
+		      "test/tools/fake_flintlockd.py", "--insecure",
+		      "--basic-auth-token", token, "--create-delay", "0.1",
+		      (char *)NULL);
 		_exit(127);
 	}
 	live_add(pid);
@@ -449,19 +449,21 @@ static pid_t fake_flintlockd(const char *token, char *ep, size_t eplen)
 	assert_non_null(in);
 	assert_non_null(fgets(line, sizeof(line), in));
 	fclose(in);
-	assert_int_equal(sscanf(line, "port %u", &port), 1);
-	snprintf(ep, eplen, "http://127.0.0.1:%u", port);
+	assert_int_equal(sscanf(line, "ready grpc=%u http=%15s control=%u",
+				&grpc, http, ret_control),
+			 3);
+	snprintf(ep, eplen, "127.0.0.1:%u", grpc);
 	return pid;
 }
 
-/* How often the fake's call log holds the (compact JSON) fragment. */
-static int fake_count(const char *ep, const char *fragment)
+/* How often the fake's /state holds the (compact JSON) fragment. */
+static int fake_count(unsigned control, const char *fragment)
 {
 	static char buf[65536];
 	char url[160], *p;
 	int n = 0;
 
-	snprintf(url, sizeof(url), "%s/_calls", ep);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/state", control);
 	assert_int_equal(httptest_get(url, buf, sizeof(buf)), 200);
 	for (p = buf; (p = strstr(p, fragment)); p++)
 		n++;
@@ -499,7 +501,8 @@ static void test_http_endpoints(void **state)
 
 static void test_flintlock_executor(void **state)
 {
-	char ep[64], set_ep[128], tok[512], set_tok[600], val[1024];
+	char ep[64], set_ep[128], tok[512], set_tok[600], val[2048];
+	unsigned control = 0;
 	pid_t fake, pid;
 	FILE *f;
 
@@ -509,45 +512,50 @@ static void test_flintlock_executor(void **state)
 	assert_non_null(f);
 	fputs("t0ken\n", f);
 	fclose(f);
-	fake = fake_flintlockd("t0ken", ep, sizeof(ep));
+	fake = fake_flintlockd("t0ken", ep, sizeof(ep), &control);
 	snprintf(set_ep, sizeof(set_ep), "executor.flintlock.endpoint=%s", ep);
 	snprintf(set_tok, sizeof(set_tok), "executor.flintlock.token_file=%s",
 		 tok);
 
 	ctl_put("/flintsched/assign/node-f/vm-a",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024,"
-		"\"scheduling\":{\"selector\":{}}},\"attempt\":1}");
-	ctl_put("/flintsched/assign/node-f/vm-big",
-		"{\"request\":{\"vcpu\":100,\"memoryInMb\":1024},"
+		FS_SPEC_EXAMPLE ",\"scheduling\":{\"selector\":{}}},"
 		"\"attempt\":1}");
+	ctl_put("/flintsched/assign/node-f/vm-big",
+		"{\"request\":{\"vcpu\":100,\"memoryInMb\":1024,"
+		FS_SPEC_EXAMPLE "},\"attempt\":1}");
 	pid = agent_spawn("fl.log", "agent.host=node-f",
-			  "executor.type=flintlock", set_ep, set_tok,
+			  "executor.type=flintlock",
+			  "executor.flintlock.insecure=true", set_ep, set_tok,
 			  COMMON_SETS, NULL);
 	assert_true(wait_key("/flintsched/hosts/node-f", ep, false, 10));
 	assert_true(wait_key("/flintsched/vms/node-f/vm-a",
 			     "\"state\":\"running\"", false, 10));
 	ctl_get("/flintsched/vms/node-f/vm-a", val, sizeof(val));
-	assert_non_null(strstr(val, "\"uid\":\"01FAKE"));
+	assert_non_null(strstr(val, "\"uid\":\"0"));
 	assert_true(wait_key("/flintsched/vms/node-f/vm-big",
 			     "\"state\":\"failed\"", false, 10));
 	ctl_get("/flintsched/vms/node-f/vm-big", val, sizeof(val));
-	assert_non_null(strstr(val, "HTTP 400: invalid microvm spec: vcpu"));
-	/* the spec went out with its id and without "scheduling" */
-	assert_int_equal(fake_count(ep, "\"method\":\"POST\",\"path\":"
-					"\"/v1alpha1/microvm\",\"name\":null,"
-					"\"id\":\"vm-a\""),
+	assert_non_null(strstr(val, "CreateMicroVM: UNKNOWN: creating microvm"));
+	assert_non_null(strstr(val, "'VCPU' failed on the 'lte' tag"));
+	assert_int_equal(fake_count(control, "\"method\":\"CreateMicroVM\","
+					     "\"id\":\"vm-a\""),
 			 1);
 
 	/* Restart: vm-a is running, not created again; then unassigned. */
 	agent_term(pid);
 	pid = agent_spawn("fl2.log", "agent.host=node-f",
-			  "executor.type=flintlock", set_ep, set_tok,
+			  "executor.type=flintlock",
+			  "executor.flintlock.insecure=true", set_ep, set_tok,
 			  COMMON_SETS, NULL);
 	assert_true(wait_key("/flintsched/hosts/node-f", NULL, false, 10));
 	ctl_del("/flintsched/assign/node-f/vm-a");
 	assert_true(wait_key("/flintsched/vms/node-f/vm-a", NULL, true, 10));
-	assert_int_equal(fake_count(ep, "\"method\":\"DELETE\""), 1);
-	assert_int_equal(fake_count(ep, "\"id\":\"vm-a\""), 1);
+	assert_int_equal(fake_count(control, "\"method\":\"DeleteMicroVM\""),
+			 1);
+	assert_int_equal(fake_count(control, "\"method\":\"CreateMicroVM\","
+					     "\"id\":\"vm-a\""),
+			 1);
 	agent_term(pid);
 	ctl_del("/flintsched/assign/node-f/vm-big");
 	live_del(fake);

@@ -990,10 +990,53 @@ static void test_config_fifo(void **state)
 	unlink(path);
 }
 
+/* A schema's check: host "bad" is refused where it was written. */
+static int tcheck(const void *cfg, struct cfg_check *ck)
+{
+	const struct tcfg *c = cfg;
+
+	if (!strcmp(c->host, "bad"))
+		return cfg_check_fail(ck, "agent.host", "not %s", "\"bad\"");
+	return 0;
+}
+
+static const struct cfg_schema tschema_checked =
+	CFG_SCHEMA_CHECK(tkeys, tcheck);
+
+static void test_schema_check(void **state)
+{
+	static const char doc[] = "agent:\n  debug: true\n  host: bad\n";
+	struct tcfg cfg;
+	struct cfg_error err;
+	const char *sets[] = {"agent.host=bad"};
+	const char *ok[] = {"agent.host=good"};
+
+	(void)state;
+	memset(&cfg, 0x5a, sizeof(cfg));
+	assert_int_equal(cfg_load_buffer(&tschema_checked, &cfg, "c.yaml", doc,
+					 strlen(doc), NULL, 0, &err),
+			 -EINVAL);
+	assert_string_equal(err.message, "c.yaml:3:9: agent.host: not \"bad\"");
+	assert_int_equal(err.line, 3);
+	/* dst untouched on failure */
+	assert_int_equal(cfg.untouched, 0x5a5a5a5a);
+	assert_int_equal((int)cfg.candidates, 0x5a5a5a5a);
+	assert_int_equal(cfg_load_buffer(&tschema_checked, &cfg, "c.yaml",
+					 NULL, 0, sets, 1, &err),
+			 -EINVAL);
+	assert_string_equal(err.message, "--set: agent.host: not \"bad\"");
+	assert_int_equal(cfg_load_buffer(&tschema_checked, &cfg, "c.yaml", doc,
+					 strlen(doc), ok, 1, &err),
+			 0);
+	assert_string_equal(cfg.host, "good");
+	cfg_free(&tschema_checked, &cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_schema_check),
 	    cmocka_unit_test(test_invalid),
 	    cmocka_unit_test(test_error_fields),
 	    cmocka_unit_test(test_file),

@@ -1,0 +1,205 @@
+/* plan FILE|-: a dry run of the controller's placement on the cluster as
+ * it is now (ctl_place); writes nothing.  Exit 0 when it fits somewhere,
+ * 1 when it is invalid or fits nowhere. */
+#include "ctl/place.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void need_str(const struct fs_need *n, char *buf, size_t len)
+{
+	size_t o;
+
+	snprintf(buf, len, "%lld vcpu, %lldMi", (long long)n->res.vcpu,
+		 (long long)n->res.memory_mb);
+	for (size_t i = 0; i < n->selector.n; i++) {
+		o = strlen(buf);
+		snprintf(buf + o, len - o, "%s%s=%s", i ? "," : "; selector ",
+			 n->selector.v[i].key, n->selector.v[i].value);
+	}
+	if (n->spread) {
+		o = strlen(buf);
+		snprintf(buf + o, len - o, "; spread %s", n->spread);
+	}
+}
+
+/* "insufficient memory on 3 hosts; selector zone=a on 2 hosts" */
+void ctl_rejected_str(const struct ctrl_explain *e, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < e->n_rejected; i++) {
+		size_t o = strlen(buf);
+		char r[256];
+
+		snprintf(buf + o, len - o, "%s%s on %lld host%s", i ? "; " : "",
+			 ctl_esc(r, sizeof(r), e->rejected[i].reason, 120),
+			 (long long)e->rejected[i].count,
+			 e->rejected[i].count == 1 ? "" : "s");
+	}
+}
+
+int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all)
+{
+	static const char *const cols[] = {"RANK", "HOST", "SCORE", "FREE",
+					   "VERDICT"};
+	ctl_table *t = ctl_table_new(5, cols);
+	int rc = 0;
+
+	if (!t)
+		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	for (size_t i = 0; i < p->n_cands; i++) {
+		const struct ctl_place_host *h = p->cands[i].data;
+
+		ctl_table_cellf(t, CTL_C_NONE, "%zu", i + 1);
+		ctl_table_cell(t, CTL_C_NONE, h->h->name);
+		ctl_table_cellf(t, CTL_C_NONE, "%.3f", h->score);
+		ctl_table_cellf(t, CTL_C_NONE, "%lldcpu,%lldMi,%lldvms",
+				(long long)h->free.vcpu,
+				(long long)h->free.memory_mb,
+				(long long)h->free.vms);
+		ctl_table_cell(
+		    t, i ? CTL_C_NONE : CTL_C_GREEN,
+		    i == 0 ? (h->cordoned ? "winner (cordoned: "
+					    "not honoured yet)"
+					  : "winner")
+			   : (h->cordoned ? "fits (cordoned)" : "fits"));
+	}
+	for (size_t i = 0; all && i < p->n_hosts; i++) {
+		const struct ctl_place_host *h = &p->hosts[i];
+
+		if (h->fits)
+			continue;
+		ctl_table_cell(t, CTL_C_NONE, "-");
+		ctl_table_cell(t, CTL_C_NONE, h->h->name);
+		ctl_table_cell(t, CTL_C_NONE, "-");
+		ctl_table_cellf(t, CTL_C_NONE, "%lldcpu,%lldMi,%lldvms",
+				(long long)h->free.vcpu,
+				(long long)h->free.memory_mb,
+				(long long)h->free.vms);
+		ctl_table_cell(t, CTL_C_RED, h->reason);
+	}
+	if (ctl_table_rows(t) && ctl_table_print(t, stdout, x->colour) < 0)
+		rc = CTL_EXIT_INPUT;
+	ctl_table_free(t);
+	return rc;
+}
+
+static json_t *place_json(const char *id, const struct fs_need *n,
+			  const struct ctl_place *p)
+{
+	json_t *o = json_object(), *ranked = json_array(), *rej = json_object(),
+	       *hosts = json_array();
+
+	json_object_set_new(o, "id", ctl_json_str(id));
+	json_object_set_new(o, "need",
+			    json_pack("{s:I, s:I}", "vcpu",
+				      (json_int_t)n->res.vcpu, "memory_mb",
+				      (json_int_t)n->res.memory_mb));
+	json_object_set_new(o, "hosts", json_integer(p->explain.hosts));
+	json_object_set_new(o, "feasible", json_integer(p->explain.feasible));
+	json_object_set_new(o, "winner",
+			    p->n_cands ? ctl_json_str(p->cands[0].host)
+				       : json_null());
+	for (size_t i = 0; i < p->n_cands; i++)
+		json_array_append_new(ranked,
+				      json_pack("{s:o, s:f}", "host",
+						ctl_json_str(p->cands[i].host),
+						"score", p->cands[i].score));
+	json_object_set_new(o, "ranked", ranked);
+	for (size_t i = 0; i < p->explain.n_rejected; i++)
+		json_object_set_new(rej, p->explain.rejected[i].reason,
+				    json_integer(p->explain.rejected[i].count));
+	json_object_set_new(o, "rejected", rej);
+	for (size_t i = 0; i < p->n_hosts; i++) {
+		const struct ctl_place_host *h = &p->hosts[i];
+
+		json_array_append_new(
+		    hosts, json_pack("{s:o, s:b, s:f, s:o, s:b}", "host",
+				     ctl_json_str(h->h->name), "fits", h->fits,
+				     "score", h->fits ? h->score : 0.0,
+				     "reason", ctl_json_str(h->reason),
+				     "cordoned", h->cordoned));
+	}
+	json_object_set_new(o, "per_host", hosts);
+	return o;
+}
+
+int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"id", required_argument, NULL, 'i'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *opt_id = NULL;
+	char id[FS_NAME_MAX + 2], *buf = NULL, ns[512], rj[1024];
+	char hn[FS_NAME_MAX * 4 + 8], nse[2048];
+	struct ctrl_request req = {0};
+	struct ctl_place p;
+	struct ctl_view v;
+	size_t len;
+	int o, rc;
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'i')
+			return ctl_errorf(CTL_EXIT_INPUT,
+					  "see flintschedctl plan --help");
+		opt_id = optarg;
+	}
+	if (optind + 1 != argc)
+		return ctl_errorf(CTL_EXIT_INPUT,
+				  "plan: give one FILE (or - for stdin)");
+	if (!opt_id && strcmp(argv[optind], "-") == 0)
+		opt_id = "plan"; /* only the tie-break hashes the id */
+	rc = ctl_request_load(argv[optind], opt_id, id, sizeof(id), &buf, &len,
+			      &req);
+	if (rc)
+		return rc;
+	free(buf);
+	rc = ctl_view_load(x, &v, CTL_V_HOSTS);
+	if (rc) {
+		ctrl_request_clear(&req);
+		return rc;
+	}
+	if (ctl_place(x, &v, id, &req.need, NULL, &p) < 0) {
+		rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+		goto out;
+	}
+	if (x->out == CTL_OUT_JSON) {
+		rc = ctl_print_json(place_json(id, &req.need, &p));
+		if (!rc && p.n_cands == 0)
+			rc = CTL_EXIT_INPUT;
+		goto out_p;
+	}
+	need_str(&req.need, ns, sizeof(ns));
+	printf("plan for %s (%s), strategy %s, weights cpu %g memory %g "
+	       "vms %g\n",
+	       id, ctl_esc(nse, sizeof(nse), ns, 0),
+	       x->sched.strategy == FS_BINPACK ? "binpack" : "spread",
+	       x->sched.w_cpu, x->sched.w_memory, x->sched.w_vms);
+	printf("%lld host%s seen, %lld feasible\n\n",
+	       (long long)p.explain.hosts, p.explain.hosts == 1 ? "" : "s",
+	       (long long)p.explain.feasible);
+	ctl_rejected_str(&p.explain, rj, sizeof(rj));
+	rc = ctl_place_print(x, &p, true);
+	if (p.n_cands) {
+		printf("\nwould place %s on %s: lowest score %.3f of %zu "
+		       "feasible host%s\n",
+		       id, ctl_esc(hn, sizeof(hn), p.cands[0].host, 0),
+		       p.cands[0].score, p.n_cands, p.n_cands == 1 ? "" : "s");
+		if (*rj)
+			printf("rejected: %s\n", rj);
+	} else {
+		printf("%s%s fits nowhere: %s\n", p.n_hosts ? "\n" : "", id,
+		       p.n_hosts ? rj : "no live host");
+		rc = CTL_EXIT_INPUT;
+	}
+out_p:
+	ctl_place_clear(&p);
+out:
+	ctl_view_clear(&v);
+	ctrl_request_clear(&req);
+	return rc;
+}

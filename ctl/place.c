@@ -1,0 +1,154 @@
+/*
+ * Where a request would go now, computed by the controller's own
+ * placement unit (controller/place.c, declared in controller/ctrl.h: no
+ * etcd, no loop): the view's hosts become the controller's host records
+ * (struct ctrl_host, nothing in flight on them), each is rated with
+ * ctrl_place_rate (feasibility, score plus partition band, rejection
+ * reason counted as the controller counts it), the feasible ones are
+ * ranked with ctrl_cand_sort (controller/pick.c), and the winner is
+ * ctrl_place_pick's, the controller's cached-mode choice over every host
+ * (which also prefers, among equal scores, hosts of the request's own
+ * partition).  Nothing here scores or compares hosts by itself.
+ */
+#include "ctl/place.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The reason ctrl_place_rate just counted in e: the one whose count grew
+ * since before[0..n_before). */
+static const char *counted_reason(const struct ctrl_explain *e,
+				  const int64_t *before, size_t n_before)
+{
+	for (size_t i = 0; i < e->n_rejected; i++)
+		if (i >= n_before || e->rejected[i].count != before[i])
+			return e->rejected[i].reason;
+	return "";
+}
+
+static void free_of(const struct ctl_vhost *h, struct fs_res *out)
+{
+	const struct fs_res *cap = &h->rec.allocatable;
+	const struct fs_res *u = &h->alloc.used;
+	bool a = h->alloc_present;
+
+	out->vcpu = cap->vcpu - (a ? u->vcpu : 0);
+	out->memory_mb = cap->memory_mb - (a ? u->memory_mb : 0);
+	out->vms = cap->vms - (a ? u->vms : 0);
+	if (out->vcpu < 0)
+		out->vcpu = 0;
+	if (out->memory_mb < 0)
+		out->memory_mb = 0;
+	if (out->vms < 0)
+		out->vms = 0;
+}
+
+int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
+	      const struct fs_need *need, const struct ctrl_status *avoid,
+	      struct ctl_place *out)
+{
+	const struct ctrl_config *cfg = &x->sched;
+	unsigned k = v->coordinators > 0 ? (unsigned)v->coordinators
+					 : (unsigned)cfg->coordinators;
+	struct ctrl_place pl = {
+	    .id = id,
+	    .need = need,
+	    .slot = fs_slot_of(id, k),
+	    .avoid = avoid,
+	    .w = {cfg->w_cpu, cfg->w_memory, cfg->w_vms},
+	    .strategy = (enum fs_strategy)cfg->strategy,
+	    .band = k > 1 ? cfg->partition_band : 0,
+	};
+	struct ctrl_host **ptrs = NULL;
+	struct ctrl_explain ex = {0};
+	struct ctrl_pick pick = {0};
+	int64_t *before = NULL;
+	size_t cursor = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (v->n_hosts) {
+		out->hosts = calloc(v->n_hosts, sizeof(*out->hosts));
+		out->cands = calloc(v->n_hosts, sizeof(*out->cands));
+		out->ch = calloc(v->n_hosts, sizeof(*out->ch));
+		ptrs = calloc(v->n_hosts, sizeof(*ptrs));
+		if (!out->hosts || !out->cands || !out->ch || !ptrs)
+			goto nomem;
+	}
+	for (size_t i = 0; i < v->n_hosts; i++) {
+		const struct ctl_vhost *vh = &v->hosts[i];
+		struct ctl_place_host *p = &out->hosts[out->n_hosts];
+		struct ctrl_host *h = &out->ch[out->n_hosts];
+		struct ctrl_cand cand;
+		size_t nb = out->explain.n_rejected;
+
+		if (!vh->rec_present)
+			continue; /* the controller places on live hosts only */
+		/* Borrowed views of the records: never freed through h. */
+		snprintf(h->name, sizeof(h->name), "%s", vh->name);
+		h->present = true;
+		h->rec = vh->rec;
+		h->alloc_present = vh->alloc_present;
+		h->alloc = vh->alloc;
+		h->part = fs_slot_of(vh->name, k);
+		ptrs[out->n_hosts++] = h;
+		p->h = vh;
+		p->cordoned = vh->ctl.present;
+		free_of(vh, &p->free);
+		if (nb) {
+			int64_t *nbf = realloc(before, nb * sizeof(*before));
+
+			if (!nbf)
+				goto nomem;
+			before = nbf;
+			for (size_t j = 0; j < nb; j++)
+				before[j] = out->explain.rejected[j].count;
+		}
+		rc = ctrl_place_rate(&pl, h, &out->explain, &cand);
+		if (rc < 0)
+			goto nomem;
+		if (rc == 0) {
+			snprintf(p->reason, sizeof(p->reason), "%s",
+				 counted_reason(&out->explain, before, nb));
+			continue;
+		}
+		p->fits = true;
+		p->score = cand.score;
+		cand.data = p;
+		out->cands[out->n_cands++] = cand;
+	}
+	ctrl_cand_sort(out->cands, out->n_cands);
+	/* The controller's own choice goes first (it breaks equal scores by
+	 * partition before the hash). */
+	rc = ctrl_place_pick(&pl, ptrs, out->n_hosts, &cursor, 0, &ex, &pick);
+	ctrl_explain_clear(&ex);
+	if (rc < 0)
+		goto nomem;
+	for (size_t i = 0; pick.best && i < out->n_cands; i++) {
+		if (out->cands[i].host != pick.best->name)
+			continue;
+		struct ctrl_cand w = out->cands[i];
+
+		memmove(out->cands + 1, out->cands, i * sizeof(*out->cands));
+		out->cands[0] = w;
+		break;
+	}
+	free(before);
+	free(ptrs);
+	return 0;
+nomem:
+	free(before);
+	free(ptrs);
+	ctl_place_clear(out);
+	return -ENOMEM;
+}
+
+void ctl_place_clear(struct ctl_place *p)
+{
+	free(p->hosts);
+	free(p->cands);
+	free(p->ch); /* shallow copies: the view owns their records */
+	ctrl_explain_clear(&p->explain);
+	memset(p, 0, sizeof(*p));
+}

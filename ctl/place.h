@@ -1,0 +1,45 @@
+/*
+ * ctl_place: the controller's verdict for one request against a view of
+ * the cluster, without writing anything (plan, explain -v), computed by
+ * the controller's placement unit (controller/place.c): see ctl/place.c.
+ * cands[0] is the host the controller would choose now.
+ */
+#ifndef FLINTSCHED_CTL_PLACE_H
+#define FLINTSCHED_CTL_PLACE_H
+
+#include "ctl/ctl.h"
+
+struct ctl_place_host {
+	const struct ctl_vhost *h; /* borrowed from the view */
+	bool fits;
+	bool cordoned; /* P/hostctl set (not honoured yet) */
+	double score;  /* with the partition band */
+	struct fs_res free;
+	char reason[128]; /* why not, when !fits */
+};
+
+struct ctl_place {
+	struct ctl_place_host *hosts; /* every live host, in view order */
+	size_t n_hosts;
+	struct ctrl_cand *cands; /* the feasible ones, best first;
+				  * .data is the ctl_place_host */
+	size_t n_cands;
+	struct ctrl_explain explain; /* hosts, feasible, rejected counts */
+	struct ctrl_host *ch;	     /* the controller's records of them */
+};
+
+/* need: what the request needs (ctrl_request_parse); avoid: its status
+ * (hosts where its VM failed for this revision) or NULL.  Returns 0 or
+ * -ENOMEM; release with ctl_place_clear. */
+int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
+	      const struct fs_need *need, const struct ctrl_status *avoid,
+	      struct ctl_place *out);
+void ctl_place_clear(struct ctl_place *p);
+
+/* The feasible hosts ranked (and, with all, the rejected ones with their
+ * reason) as a table on stdout.  Returns an exit code. */
+int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all);
+/* "insufficient memory on 3 hosts; selector zone=a on 2 hosts" */
+void ctl_rejected_str(const struct ctrl_explain *e, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SIGSTOP of the etcd leader for 10 s (a stall, not a crash) during a
+# burst, then SIGCONT: no request placed twice (issue 13 item 27), none
+# stranded, and the checker passes.
+# shellcheck source=e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+# Shows issue 13 item 28: with the stalled leader m0 (every daemon's
+# first endpoint) 90 of 300 requests stay "unschedulable: no bid before
+# timeout (3 of 8 hosts)" for good although every host has room (3 of 3
+# runs with m0 the leader; it passed once when the leader was m1).
+e2e_known "issue 13 item 28"
+
+e2e_cluster_start 3
+# The leader is m0, every daemon's first endpoint: the harsh case (the
+# member their calls and streams are on is the one that goes).
+e2e_make_leader 0
+faults_fleet 2
+e2e_burst_bg r 1 300 100
+l=$(e2e_leader)
+[ "$l" = 0 ] || ok "(leadership moved to m$l on its own since)"
+e2e_member_stop "$l"
+ok "stopped etcd leader m$l with $(count status/) statuses written"
+sleep 10 # the stall itself
+e2e_member_cont "$l"
+wait "$BURST" || fail "the burst could not submit"
+wait_for 90 "300 running" running_is 300
+e2e_check 20
+e2e_quiet 3
