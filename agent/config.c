@@ -20,7 +20,7 @@ static const char *const fl_transports[] = {"grpc", "http", NULL};
 static const struct cfg_key agent_keys[] = {
 	CFG_ETCD_KEYS(C, etcd),
 	CFG_LOG_KEYS(C, log),
-	CFG_KEY_STRING("agent.host", C, host, "\"\"",
+	CFG_KEY_STRING_CHECK("agent.host", C, host, "\"\"", fs_name_check,
 		       "host name; empty = gethostname()"),
 	CFG_KEY_STRING("agent.endpoint", C, endpoint, "\"\"",
 		       "flintlockd address advertised in the host record; "
@@ -156,6 +156,12 @@ static int agent_config_check(const void *cfg, struct cfg_check *ck)
 	const char *ep = c->fl_endpoint;
 	int r;
 
+	if ((r = cfg_etcd_check(&c->etcd, ck)) < 0)
+		return r;
+	if (c->executor == AGENT_EXEC_EXEC && !*c->exec_create)
+		return cfg_check_fail(ck, "executor.type",
+				      "exec needs executor.exec.create, the "
+				      "command that creates a VM");
 	if (c->executor != AGENT_EXEC_FLINTLOCK)
 		return 0;
 	if (c->fl_transport == AGENT_FL_HTTP) {

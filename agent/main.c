@@ -189,6 +189,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", cerr.message);
 		goto out;
 	}
+	if (cfg_secret_exposed(m.cfg->etcd.password_file))
+		fprintf(stderr,
+			"warning: etcd.password_file %s can be read by other "
+			"users: chmod 600 it\n",
+			m.cfg->etcd.password_file);
 	if (check) {
 		printf("%s: ok\n", m.path ? m.path : "defaults");
 		rc = 0;

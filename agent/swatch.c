@@ -6,6 +6,7 @@
 #include "agent/agent_int.h"
 
 #include <inttypes.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "common/log.h"
@@ -31,6 +32,10 @@ static void swatch_cb(void *arg, const struct etcd_watch_update *u)
 		for (size_t i = 0; i < u->n_events; i++) {
 			const struct etcd_event *e = &u->events[i];
 
+			/* A NUL in a key is no end: "assign/h/v\0x" is
+			 * not v's (issue 13 item 20); none of ours has one. */
+			if (memchr(e->kv.key, '\0', e->kv.key_len))
+				continue;
 			s->on_kv(s->a, e->kv.key, e->kv.value, e->kv.value_len,
 				 e->type == ETCD_EVENT_DELETE);
 		}
@@ -73,8 +78,9 @@ static void swatch_listed(void *arg, const struct etcd_error *err,
 	if (s->on_mark)
 		s->on_mark(s->a, true);
 	for (size_t i = 0; i < res->n_kvs; i++)
-		s->on_kv(s->a, res->kvs[i].key, res->kvs[i].value,
-			 res->kvs[i].value_len, false);
+		if (!memchr(res->kvs[i].key, '\0', res->kvs[i].key_len))
+			s->on_kv(s->a, res->kvs[i].key, res->kvs[i].value,
+				 res->kvs[i].value_len, false);
 	if (s->on_mark)
 		s->on_mark(s->a, false);
 	req.key = s->key;

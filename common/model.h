@@ -22,11 +22,16 @@
 
 /* [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])? */
 bool fs_name_valid(const char *s);
+/* A config check (struct cfg_key.check) of a name key (controller.name,
+ * agent.host): a valid name or "" (the host name); a stored char *. */
+int fs_name_check(const void *value, char *msg, size_t len);
 /* s as a bounded, printable, quoted string for a message: at most max of
  * its bytes, then ...; quote and backslash escaped, control and non-ASCII
  * bytes as \xHH (so that a reason stays short, one line and valid UTF-8
  * whatever a user wrote).  Writes buf[0..n), returns buf. */
 char *fs_quote(char *buf, size_t n, const char *s, size_t max);
+/* The same of len bytes of s, which may hold NULs (etcd keys). */
+char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max);
 #define FS_QUOTE_MAX 48 /* bytes of a user's string echoed in a reason */
 /* Formats a reason into reason[0..len) (if not NULL) and returns
  * -EINVAL: `return fs_fail(reason, len, "vcpu: ...", ...);`. */

@@ -31,6 +31,20 @@ bool fs_name_valid(const char *s)
 	return true;
 }
 
+int fs_name_check(const void *value, char *msg, size_t len)
+{
+	const char *s = *(char *const *)value;
+	char q[FS_QUOTE_MAX + 16];
+
+	if (!*s || fs_name_valid(s))
+		return 0;
+	snprintf(msg, len,
+		 "%s is not a valid name: use [a-z0-9]([a-z0-9._-]{0,61}"
+		 "[a-z0-9]), or \"\" for the host name",
+		 fs_quote(q, sizeof(q), s, FS_QUOTE_MAX));
+	return -1;
+}
+
 int fs_fail(char *reason, size_t len, const char *fmt, ...)
 {
 	va_list ap;
@@ -45,6 +59,11 @@ int fs_fail(char *reason, size_t len, const char *fmt, ...)
 
 char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 {
+	return fs_quote_n(buf, n, s, s ? strlen(s) : 0, max);
+}
+
+char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max)
+{
 	size_t o = 0, i;
 
 	if (!buf || n < 8) {
@@ -54,7 +73,7 @@ char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 	}
 	buf[o++] = '"';
 	/* Room for the worst escape (4), then ..." and the NUL (5). */
-	for (i = 0; s && s[i] && i < max && o + 4 + 5 <= n; i++) {
+	for (i = 0; s && i < len && i < max && o + 4 + 5 <= n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '"' || c == '\\') {
@@ -66,7 +85,7 @@ char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 			buf[o++] = (char)c;
 		}
 	}
-	snprintf(buf + o, n - o, "%s\"", s && s[i] ? "..." : "");
+	snprintf(buf + o, n - o, "%s\"", s && i < len ? "..." : "");
 	return buf;
 }
 

@@ -362,6 +362,21 @@ int cfg_load_buffer(const struct cfg_schema *s, void *dst, const char *name,
 	rc = load_sets(&l, sets, n_sets);
 	if (rc < 0)
 		goto fail;
+	/* Checks of single values (struct cfg_key.check) once the whole
+	 * document parsed, so that a typo later in the file comes first;
+	 * then the schema's check across keys. */
+	for (i = 0; i < s->n_keys; i++) {
+		char what[512] = "";
+		const struct cfg_pos *p = &l.pos[i];
+
+		if (s->keys[i].check &&
+		    s->keys[i].check(&l.vals[i], what, sizeof(what)) < 0) {
+			cfg_error_set(err, p->file ? p->file : o.name, p->line,
+				      p->col, s->keys[i].path, "%s", what);
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
 	rc = load_check(&l, dst);
 	if (rc < 0)
 		goto fail;
@@ -395,7 +410,8 @@ int cfg_load(const struct cfg_schema *s, void *dst, const char *path,
 	}
 	if (rc < 0) {
 		cfg_error_set(err, path, 0, 0, NULL, "cannot read: %s",
-			      cfg_strerror(-rc, ebuf, sizeof(ebuf)));
+			      rc == -EINVAL ? "not a regular file"
+					    : cfg_strerror(-rc, ebuf, sizeof(ebuf)));
 		return rc;
 	}
 	rc = cfg_load_buffer(s, dst, path, buf, len, sets, n_sets, err);

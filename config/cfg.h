@@ -173,6 +173,12 @@ struct cfg_key {
 	int64_t imin, imax;	    /* CFG_INT, CFG_INT_AUTO */
 	double dmin, dmax;	    /* CFG_DOUBLE */
 	const char *const *choices; /* CFG_ENUM, NULL-terminated */
+	/* Optional: what start would refuse in a value of the right type
+	 * (an endpoint without a scheme, a missing file).  Gets a pointer
+	 * to the value as stored (char **, struct cfg_strlist *, ...);
+	 * returns 0, or -1 with a sentence in msg, reported at the value's
+	 * position as "file:line:col: key: msg".  Runs on defaults too. */
+	int (*check)(const void *value, char *msg, size_t len);
 };
 
 struct cfg_check;
@@ -206,6 +212,25 @@ struct cfg_schema {
  */
 int cfg_check_fail(struct cfg_check *ck, const char *path, const char *fmt,
 		   ...) __attribute__((format(printf, 3, 4)));
+
+/* Checks for the shared etcd section and common keys (config/check.c):
+ * endpoints http:// or https:// with a host, one at least; a prefix that
+ * starts with '/'; a file that exists, is a regular file and is
+ * readable ("" = unset passes); an IPv4 HOST:PORT ("" = off passes). */
+int cfg_check_endpoints(const void *value, char *msg, size_t len);
+int cfg_check_prefix(const void *value, char *msg, size_t len);
+int cfg_check_file(const void *value, char *msg, size_t len);
+int cfg_check_listen(const void *value, char *msg, size_t len);
+/* The etcd section's checks that depend on more than one key (a
+ * password file without a user, a client certificate without its key)
+ * or on the machine (each file exists and is readable: cfg_check_file);
+ * for a daemon's schema check to call, so that tests of the generic
+ * loader need no real files. */
+struct cfg_etcd;
+int cfg_etcd_check(const struct cfg_etcd *e, struct cfg_check *ck);
+/* True if the secret file at path can be read or written by others
+ * than its owner (a warning for --check-config and start to print). */
+bool cfg_secret_exposed(const char *path);
 
 struct cfg_error {
 	int line, col;	   /* 1-based; 0 when the error has no position */
@@ -250,6 +275,14 @@ struct cfg_error {
 		.path = (p_), .type = CFG_STRING,                              \
 		.offset = CFG_OFFSETOF_(T, m, char *), .def = (d_),            \
 		.help = (h_)                                                   \
+	}
+
+/* A string key with a check (struct cfg_key.check). */
+#define CFG_KEY_STRING_CHECK(p_, T, m, d_, chk_, h_)                           \
+	{                                                                      \
+		.path = (p_), .type = CFG_STRING,                              \
+		.offset = CFG_OFFSETOF_(T, m, char *), .def = (d_),            \
+		.help = (h_), .check = (chk_)                                  \
 	}
 
 #define CFG_KEY_ENUM(p_, T, m, d_, choices_, h_)                               \
@@ -307,11 +340,14 @@ struct cfg_log {
 extern const char *const cfg_log_levels[];
 
 #define CFG_ETCD_KEYS(T, m)                                                    \
-	CFG_KEY_STRLIST("etcd.endpoints", T, m.endpoints,                      \
-			"[http://127.0.0.1:2379]",                             \
-			"etcd client URLs, tried in order on failure"),        \
-	    CFG_KEY_STRING("etcd.prefix", T, m.prefix, "/flintsched",          \
-			   "prefix of every flintsched key"),                  \
+	{.path = "etcd.endpoints", .type = CFG_STRLIST,                        \
+	 .offset = CFG_OFFSETOF_(T, m.endpoints, struct cfg_strlist),          \
+	 .def = "[http://127.0.0.1:2379]",                                     \
+	 .help = "etcd client URLs, tried in order on failure",                \
+	 .check = cfg_check_endpoints},                                        \
+	    CFG_KEY_STRING_CHECK("etcd.prefix", T, m.prefix, "/flintsched",    \
+				 cfg_check_prefix,                             \
+				 "prefix of every flintsched key"),            \
 	    CFG_KEY_STRING("etcd.username", T, m.username, "\"\"",             \
 			   "etcd user; empty = no authentication"),            \
 	    CFG_KEY_STRING("etcd.password_file", T, m.password_file, "\"\"",   \

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cfg_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len)
@@ -11,11 +12,19 @@ int cfg_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 	char *buf = NULL, *bigger;
 	size_t len = 0, cap = 4096;
 	ssize_t got;
+	struct stat st;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not blocking in open(): a FIFO given as the config hung the
+	 * daemon; only a regular file is read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		close(fd);
+		return rc;
+	}
 	buf = cfg_alloc(cap);
 	if (!buf) {
 		rc = -ENOMEM;

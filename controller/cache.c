@@ -205,6 +205,14 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 		fs_warn("ignoring host record %s: %s", key, err);
 		return;
 	}
+	if (strcmp(rec.host, a) != 0) {
+		/* A record naming another host is no host (issue 13 #5). */
+		fs_warn("ignoring host record %s: it names host %s",
+			key, fs_quote(err, sizeof(err), rec.host, FS_QUOTE_MAX));
+		fs_host_clear(&rec);
+		ctrl_cache_del(c, key, mod);
+		return;
+	}
 	was = h->present;
 	if (was && (rec.allocatable.vcpu > h->rec.allocatable.vcpu ||
 		    rec.allocatable.memory_mb > h->rec.allocatable.memory_mb ||
@@ -257,23 +265,27 @@ static void put_alloc(struct ctrl *c, const char *key, const char *a,
 	ctrl_host_alloc_bad(c, h, false);
 }
 
-/* P/requests/<a>: a user's request, kept whole for reconcile. */
+/* P/requests/<a>: a user's request, kept whole for reconcile, but one
+ * over CTRL_REQUEST_MAX: its size is all its rejection needs (ten of
+ * 1.4 MiB kept whole grew the controller by 20 MiB). */
 static void put_request(struct ctrl *c, const char *a, const char *val,
 			size_t len, int64_t create, int64_t mod)
 {
 	struct ctrl_req *r;
-	char *v;
+	char *v = NULL;
 
 	if (!(r = ctrl_req_get(c, a, true)))
 		return;
 	r->req_seen = c->list_gen;
 	if (mod <= r->req_rev)
 		return;
-	v = malloc(len + 1);
-	if (!v)
-		return;
-	memcpy(v, val, len);
-	v[len] = '\0';
+	if (len <= CTRL_REQUEST_MAX) {
+		v = malloc(len + 1);
+		if (!v)
+			return;
+		memcpy(v, val, len);
+		v[len] = '\0';
+	}
 	if (!r->req_present || !r->req_val || r->req_len != len ||
 	    memcmp(r->req_val, val, len) != 0) {
 		r->spec_rev = mod; /* a new version, not a re-put */
@@ -608,6 +620,75 @@ static void sweep_req(void *arg, const char *key, void *val)
 
 void ctrl_cache_sweep(struct ctrl *c)
 {
+	ctrl_badkey_sweep(c);
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
+}
+
+/* Liveness is a lease, not a record: a host record, a registration, a
+ * bid or a candidacy counts only under a lease and under a valid name
+ * (a candidacy's name is its lease in hex).  NULL if kv may count, else
+ * why not. */
+static const char *kv_unlive(const struct etcd_kv *kv,
+			     const char *kind, const char *a, const char *b)
+{
+	char hex[24];
+
+	if (strcmp(kind, "hosts") == 0 || strcmp(kind, "controllers") == 0) {
+		if (b[0] || !fs_name_valid(a))
+			return "not a valid name";
+		return kv->lease ? NULL : "written without a lease";
+	}
+	if (strcmp(kind, "bids") == 0)
+		return kv->lease ? NULL : "written without a lease";
+	if (strcmp(kind, "election") == 0 && b[0]) {
+		snprintf(hex, sizeof(hex), "%llx",
+			 (unsigned long long)kv->lease);
+		if (!kv->lease)
+			return "written without a lease";
+		return strcmp(b, hex) == 0 ? NULL
+					   : "not named after its lease";
+	}
+	return NULL;
+}
+
+void ctrl_cache_kv_put(struct ctrl *c, const struct etcd_kv *kv)
+{
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+	char q[FS_QUOTE_MAX * 4 + 16];
+	const char *id, *why;
+	size_t n;
+
+	if ((id = ctrl_key_bad_request(c, kv->key, kv->key_len, &n))) {
+		ctrl_badkey_put(c, id, n, kv->mod_revision);
+		return;
+	}
+	if (ctrl_key_splitn(c, kv->key, kv->key_len, kind, a, b) < 0)
+		return; /* not a key of ours: "hosts/h1\0x" is not h1 */
+	if ((why = kv_unlive(kv, kind, a, b))) {
+		fs_warn("%s does not count: %s",
+			fs_quote(q, sizeof(q), kv->key, sizeof(q) / 4 - 4),
+			why);
+		ctrl_cache_del(c, kv->key, kv->mod_revision);
+		/* etcd's campaign waits behind it for ever: delete it */
+		if (strcmp(kind, "election") == 0 && c->hooks.stray)
+			c->hooks.stray(c, kv->key, kv->mod_revision);
+		return;
+	}
+	ctrl_cache_put(c, kv->key, kv->value, kv->value_len,
+		       kv->create_revision, kv->mod_revision);
+}
+
+void ctrl_cache_kv_del(struct ctrl *c, const struct etcd_kv *kv, int64_t rev)
+{
+	const char *id;
+	size_t n;
+
+	if ((id = ctrl_key_bad_request(c, kv->key, kv->key_len, &n))) {
+		ctrl_badkey_del(c, id, n, rev);
+		return;
+	}
+	if (memchr(kv->key, '\0', kv->key_len))
+		return;
+	ctrl_cache_del(c, kv->key, rev);
 }

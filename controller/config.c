@@ -3,6 +3,16 @@
 #include "controller/service.h"
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "common/model.h"
+
+static int check_all(const void *cfg, struct cfg_check *ck)
+{
+	const struct ctrl_config *c = cfg;
+
+	return cfg_etcd_check(&c->etcd, ck);
+}
 
 static const char *const bidding_names[] = {"broadcast", "sample", "cached",
 					    NULL};
@@ -11,8 +21,9 @@ static const char *const strategy_names[] = {"spread", "binpack", NULL};
 static const struct cfg_key ctrl_keys[] = {
 	CFG_ETCD_KEYS(struct ctrl_config, etcd),
 	CFG_LOG_KEYS(struct ctrl_config, log),
-	CFG_KEY_STRING("controller.name", struct ctrl_config, name, "\"\"",
-		       "controller name; empty = host name"),
+	CFG_KEY_STRING_CHECK("controller.name", struct ctrl_config, name,
+			     "\"\"", fs_name_check,
+			     "controller name; empty = host name"),
 	CFG_KEY_INT("controller.coordinators", struct ctrl_config,
 		    coordinators, "3", 1, 256,
 		    "coordinator slots K (pinned cluster-wide in P/meta)"),
@@ -56,10 +67,12 @@ static const struct cfg_key ctrl_keys[] = {
 		       "(keeps coordinators off each other's hosts)"),
 	CFG_KEY_INT("scheduling.batch", struct ctrl_config, batch, "32", 1,
 		    40, "placements committed per transaction at most"),
-	CFG_KEY_STRING("http.listen", struct ctrl_config, http_listen, "\"\"",
+	CFG_KEY_STRING_CHECK("http.listen", struct ctrl_config, http_listen,
+			     "\"\"", cfg_check_listen,
 		       "IPv4 HOST:PORT (e.g. 127.0.0.1:9101) serving /healthz "
 		       "(200 with a live session and watch, else 503) and "
 		       "/metrics (Prometheus text); empty = off"),
 };
 
-const struct cfg_schema ctrl_config_schema = CFG_SCHEMA(ctrl_keys);
+const struct cfg_schema ctrl_config_schema =
+    CFG_SCHEMA_CHECK(ctrl_keys, check_all);

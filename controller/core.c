@@ -62,6 +62,7 @@ void ctrl_core_clear(struct ctrl *c)
 {
 	ctrl_host_free_all(c);
 	ctrl_req_free_all(c);
+	ctrl_badkey_free_all(c);
 	ctrl_map_clear(&c->ctrls);
 	ctrl_queue_clear(&c->queue);
 	for (unsigned i = 0; c->slots && i < c->k; i++) {

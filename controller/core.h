@@ -8,7 +8,7 @@
  * list that the upper layers drain.  docs/DESIGN.md "Code map: controller"
  * draws the picture.
  *
- *  model:     key.c  host.c  req.c
+ *  model:     key.c  badkey.c (invalid request keys)  host.c  req.c
  *  cache:     cache.c (records from puts and deletes)  watch.c (list+watch)
  *  txn:       txn.c (fenced builder, limits, send, answer replayed)
  *             core.c (struct ctrl made from the config, freed)
@@ -58,6 +58,7 @@ struct ctrl_metrics {
 	uint64_t placements, commit_txns, commit_conflicts, rounds;
 	uint64_t rejected, unschedulable, lost, failed, released;
 	uint64_t bids, round_timeouts, txns, txn_errors, relists;
+	uint64_t invalid_keys; /* P/status/_invalid/ records written */
 	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
 	double lat_sum;
 };
@@ -268,6 +269,10 @@ struct ctrl_hooks {
 	/* A candidacy key of slot i under our lease that we do not campaign
 	 * with (left behind): delete it. */
 	void (*withdraw)(struct ctrl *c, unsigned i);
+	/* A candidacy key without a lease (rewritten in place) at mod:
+	 * nothing will ever delete it and etcd's campaigns wait behind it,
+	 * so delete it (may be NULL). */
+	void (*stray)(struct ctrl *c, const char *key, int64_t mod);
 	/* A txn of slot i failed on its fence: we no longer lead it. */
 	void (*fenced)(struct ctrl *c, unsigned i, const char *why);
 	/* Sends a txn of txn.c; NULL: etcd_kv_txn on c->etcd.  The seam
@@ -293,6 +298,9 @@ struct ctrl {
 	int64_t lease;
 	etcd_keepalive *ka;
 	bool session_up, starting;
+	bool meta_wait;        /* P/meta unreadable: reading it again */
+	int64_t meta_bad_rev;  /* its revision, said once */
+	char session_err[256]; /* why the session is not up, or "" */
 	ev_timer session_timer;
 
 	bool cache_ready;
@@ -307,6 +315,8 @@ struct ctrl {
 	ev_timer relist_timer;
 
 	struct ctrl_map hosts, reqs, ctrls;
+	struct ctrl_map badkeys; /* badkey.c: request keys that are no id */
+	bool badkeys_dirty;
 	struct ctrl_slot *slots;
 	struct ctrl_queue queue;
 	struct ctrl_req *dirty_head;
@@ -346,8 +356,30 @@ char *ctrl_keyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * of ours (kind < 16 bytes, a and b <= FS_NAME_MAX). */
 int ctrl_key_split(const struct ctrl *c, const char *key, char *kind,
 		   char *a, char *b);
+/* The same, of len bytes that may hold NULs (etcd's keys): a key with a
+ * NUL byte is not one of ours. */
+int ctrl_key_splitn(const struct ctrl *c, const char *key, size_t len,
+		    char *kind, char *a, char *b);
+/* For "P/requests/<x>" where x is not a valid id (empty, a '/', over
+ * FS_NAME_MAX bytes, a NUL, a byte outside [a-z0-9._-]): x (borrowed
+ * from key) and its length; else NULL. */
+const char *ctrl_key_bad_request(const struct ctrl *c, const char *key,
+				 size_t len, size_t *ret_len);
 /* Bytes of a key under the prefix, at most (kind + two names). */
 size_t ctrl_key_max(const struct ctrl *c);
+
+/* ---- badkey.c: request keys that cannot be ids (calls key.c, etcd) -- */
+
+/* The put or delete of P/requests/<id> where id (len bytes, may hold
+ * NULs) is no valid id (ctrl_key_bad_request). */
+void ctrl_badkey_put(struct ctrl *c, const char *id, size_t len, int64_t mod);
+void ctrl_badkey_del(struct ctrl *c, const char *id, size_t len, int64_t rev);
+/* After a list: the bad keys it did not see are gone. */
+void ctrl_badkey_sweep(struct ctrl *c);
+/* Writes (or deletes) the P/status/_invalid/<hash> records of the led
+ * slots that are not yet in etcd: once per pass (pass.c). */
+void ctrl_badkey_flush(struct ctrl *c);
+void ctrl_badkey_free_all(struct ctrl *c);
 
 /* ---- host.c: host records (calls map.c) ------------------------------- */
 
@@ -396,6 +428,11 @@ void ctrl_req_free_all(struct ctrl *c);
 void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		    size_t len, int64_t create, int64_t mod);
 void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev);
+/* A put or delete as etcd sent it (list, watch): the key is key_len
+ * bytes that may hold NULs, and liveness records count only under a
+ * lease (docs/DESIGN.md "Key layout"). */
+void ctrl_cache_kv_put(struct ctrl *c, const struct etcd_kv *kv);
+void ctrl_cache_kv_del(struct ctrl *c, const struct etcd_kv *kv, int64_t rev);
 /* Our own status put (own taken: no JSON parsed back). */
 void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 		       const char *val, size_t len, struct ctrl_status *own,
@@ -557,6 +594,8 @@ void ctrl_slots_balance(struct ctrl *c);
 void ctrl_slot_drop(struct ctrl *c, unsigned i, const char *why);
 /* Deletes our candidacy key of slot i if it still holds our lease. */
 void ctrl_slot_withdraw(struct ctrl *c, unsigned i);
+/* Deletes a candidacy key that has no lease, if unchanged since mod. */
+void ctrl_slot_stray(struct ctrl *c, const char *key, int64_t mod);
 unsigned ctrl_slots_held(const struct ctrl *c);
 
 /* ---- session.c: lease and registration (calls slots, watch, key) ---- */

@@ -40,6 +40,8 @@ struct ctrl_request {
  * the field, the problem and the fix:
  *   "memoryInMb: must be a positive integer, got 0"
  *   "scheduling.zone: unknown key (allowed: selector, spread, priority)"
+ * json may be NULL when len > CTRL_REQUEST_MAX: only the size is read
+ * (the cache keeps no value that large).
  */
 int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason,

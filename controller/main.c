@@ -94,6 +94,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(sets);
+	if (cfg_secret_exposed(cfg.etcd.password_file))
+		fprintf(stderr,
+			"warning: etcd.password_file %s can be read by other "
+			"users: chmod 600 it\n",
+			cfg.etcd.password_file);
 	if (check) {
 		printf("%s: configuration is valid\n", path ? path : "defaults");
 		cfg_free(&ctrl_config_schema, &cfg);

@@ -55,6 +55,8 @@ const char *ctrl_health(const struct ctrl *c)
 {
 	if (c->fatal)
 		return c->fatal_msg;
+	if (!c->session_up && c->session_err[0])
+		return c->session_err;
 	if (!c->session_up || !c->lease)
 		return "no etcd session (lease and registration pending)";
 	if (!c->cache_ready)
@@ -137,6 +139,9 @@ char *ctrl_metrics_text(const struct ctrl *c)
 		  "txns that got no answer from etcd");
 	M_COUNTER("relists_total", m->relists,
 		  "watch restarts by listing again");
+	M_COUNTER("invalid_keys_total", m->invalid_keys,
+		  "request keys that are no valid id, rejected in "
+		  "P/status/_invalid/");
 #undef M_COUNTER
 	M_HEAD(f, "flintsched_controller_placement_seconds", "histogram",
 	       "from seeing the request revision to its commit");

@@ -70,6 +70,7 @@ void ctrl_pass(struct ctrl *c)
 	ctrl_round_flush(c);
 	ctrl_commit_flush(c);
 	ctrl_report_flush(c);
+	ctrl_badkey_flush(c);
 	for (unsigned i = 0; i < c->k; i++)
 		ctrl_txn_gc_flush(c, i);
 }

@@ -114,6 +114,90 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 	return 0;
 }
 
+/* A JSON value's path ("scheduling.priority", "interfaces[0].x") from
+ * the last number that starts before byte pos: jansson reports a number
+ * it cannot hold (2^63, 1e400) by position, and a user needs the
+ * field.  Scans the text jansson already took as far as pos. */
+#define PATH_DEPTH 16
+struct path_frame {
+	bool obj, want_key;
+	const char *key; /* raw, between the quotes */
+	size_t key_len, idx;
+};
+
+static void path_format(const struct path_frame *st, size_t depth,
+			char *out, size_t n)
+{
+	char raw[64], q[QMAX + 16];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < depth && i < PATH_DEPTH && o < n; i++) {
+		if (!st[i].obj) {
+			o += (size_t)snprintf(out + o, n - o, "[%zu]",
+					      st[i].idx);
+			continue;
+		}
+		snprintf(raw, sizeof(raw), "%.*s",
+			 (int)(st[i].key_len < 48 ? st[i].key_len : 48),
+			 st[i].key ? st[i].key : "");
+		o += (size_t)snprintf(out + o, n - o, "%s%s", o ? "." : "",
+				      fs_key(q, sizeof(q), raw));
+	}
+	if (!out[0])
+		snprintf(out, n, "request");
+}
+
+static void path_at(const char *json, size_t len, size_t pos, char *out,
+		    size_t n)
+{
+	struct path_frame st[PATH_DEPTH] = {0};
+	size_t depth = 0, i;
+	struct path_frame *f;
+
+	snprintf(out, n, "request");
+	for (i = 0; i < len && i < pos; i++) {
+		char ch = json[i];
+
+		f = depth && depth <= PATH_DEPTH ? &st[depth - 1] : NULL;
+		if (ch == '"') {
+			size_t j = i + 1;
+
+			while (j < len && json[j] != '"')
+				j += json[j] == '\\' ? 2 : 1;
+			if (f && f->obj && f->want_key) {
+				f->key = json + i + 1;
+				f->key_len = (j < len ? j : len) - i - 1;
+				f->want_key = false;
+			}
+			i = j;
+		} else if (ch == '{' || ch == '[') {
+			if (depth < PATH_DEPTH)
+				st[depth] = (struct path_frame){
+				    .obj = ch == '{', .want_key = ch == '{'};
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			if (depth)
+				depth--;
+		} else if (ch == ',' && f) {
+			f->idx++;
+			f->want_key = f->obj;
+		} else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+			path_format(st, depth, out, n);
+			while (i + 1 < len && i + 1 < pos &&
+			       strchr("+-.eE0123456789", json[i + 1]))
+				i++;
+		}
+	}
+}
+
+static bool number_too_big(const char *text)
+{
+	return strstr(text, "too big integer") ||
+	       strstr(text, "too big negative integer") ||
+	       strstr(text, "real number overflow");
+}
+
 int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason, size_t reasonlen)
 {
@@ -134,7 +218,16 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 			       "request: %zu bytes is over the %d byte limit; "
 			       "keep large data out of the spec",
 			       len, CTRL_REQUEST_MAX);
+	if (!json)
+		return fs_fail(reason, reasonlen, "request: no value");
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && number_too_big(jerr.text)) {
+		path_at(json, len, (size_t)jerr.position, q, sizeof(q));
+		return fs_fail(reason, reasonlen,
+			       "%s: number too large (%s); use an integer in "
+			       "the field's range",
+			       q, jerr.text);
+	}
 	if (!root)
 		return fs_fail(reason, reasonlen, /* jansson quotes the input */
 			       "request: invalid JSON at line %d column %d: %s",

@@ -92,6 +92,7 @@ int ctrl_new(struct ev_loop *loop, const struct ctrl_config *cfg,
 	}
 	c->hooks = (struct ctrl_hooks){.balance = ctrl_slots_balance,
 				       .withdraw = ctrl_slot_withdraw,
+				       .stray = ctrl_slot_stray,
 				       .fenced = ctrl_slot_drop};
 	ev_prepare_init(&c->prepare, on_prepare);
 	c->prepare.data = c;

@@ -38,6 +38,7 @@ static void session_end(struct ctrl *c, const char *why)
 	c->ka = etcd_lease_keepalive_stop(c->ka);
 	c->session_up = false;
 	c->lease = 0;
+	c->meta_wait = false;
 }
 
 static void on_keepalive(void *arg, enum etcd_keepalive_event ev,
@@ -106,12 +107,12 @@ static void session_register(struct ctrl *c)
 
 static void on_meta(void *arg, const struct etcd_error *err,
 		    const struct etcd_txn_result *res);
+static void meta_check(struct ctrl *c);
 
 static void on_grant(void *arg, const struct etcd_error *err, int64_t id,
 		     int64_t ttl)
 {
 	struct ctrl *c = arg;
-	char *mk, *mv;
 	int rc;
 
 	if (err) {
@@ -128,16 +129,19 @@ static void on_grant(void *arg, const struct etcd_error *err, int64_t id,
 		session_retry(c, 1.0);
 		return;
 	}
-	/* P/meta pins K: create it if absent, else read it back. */
+	meta_check(c);
+}
+
+/* P/meta pins K: create it if absent, else read it back. */
+static void meta_check(struct ctrl *c)
+{
+	char *mk, *mv;
+	int rc = -ENOMEM;
+
+	c->meta_wait = false;
 	mk = ctrl_keyf("%smeta", c->prefix);
 	mv = ctrl_keyf("{\"coordinators\":%u}", c->k);
-	if (!mk || !mv) {
-		free(mk);
-		free(mv);
-		session_retry(c, 1.0);
-		return;
-	}
-	{
+	if (mk && mv) {
 		struct etcd_compare cmp = {.target = ETCD_CMP_CREATE,
 					   .result = ETCD_CMP_EQUAL,
 					   .key = mk, .number = 0};
@@ -152,8 +156,40 @@ static void on_grant(void *arg, const struct etcd_error *err, int64_t id,
 	}
 	free(mk);
 	free(mv);
-	if (rc < 0)
+	if (rc < 0) {
+		session_end(c, "meta");
+		c->starting = false;
 		session_retry(c, 1.0);
+	}
+}
+
+/* P/meta is not {"coordinators":K}: nobody can tell which K the pool
+ * runs, so this controller neither starts nor exits: it says so once
+ * per revision of the key and reads it again every META_RETRY_S, with
+ * its lease kept, until an operator repairs it. */
+#define META_RETRY_S 5.0
+static void meta_unreadable(struct ctrl *c, const struct etcd_kv *kv,
+			    const char *why)
+{
+	char q[FS_QUOTE_MAX + 16];
+
+	snprintf(c->session_err, sizeof(c->session_err),
+		 "%smeta is unreadable (%s); put {\"coordinators\":K} with "
+		 "the K every controller is configured with",
+		 c->prefix, why);
+	if (kv->mod_revision != c->meta_bad_rev)
+		fs_error("%smeta is unreadable (%s, value %s): it pins the "
+			 "number of coordinator slots; write it with the "
+			 "controller.coordinators every controller uses "
+			 "(%u here): etcdctl put %smeta "
+			 "'{\"coordinators\":%u}'; not starting a session "
+			 "until then (reading it again every %.0f s)",
+			 c->prefix, why,
+			 fs_quote(q, sizeof(q), kv->value, FS_QUOTE_MAX), c->k,
+			 c->prefix, c->k, META_RETRY_S);
+	c->meta_bad_rev = kv->mod_revision;
+	c->meta_wait = true;
+	session_retry(c, META_RETRY_S);
 }
 
 static void on_meta(void *arg, const struct etcd_error *err,
@@ -169,6 +205,7 @@ static void on_meta(void *arg, const struct etcd_error *err,
 		c->starting = false;
 		return;
 	}
+	c->session_err[0] = '\0';
 	if (!res->succeeded && res->n_responses &&
 	    res->responses[0].u.range.n_kvs) {
 		const struct etcd_kv *kv = &res->responses[0].u.range.kvs[0];
@@ -177,6 +214,14 @@ static void on_meta(void *arg, const struct etcd_error *err,
 		long long have = json_is_integer(k) ? json_integer_value(k) : -1;
 
 		json_decref(root);
+		if (have < 1) {
+			meta_unreadable(c, kv,
+					!root ? "not JSON"
+					: !json_is_integer(k)
+					    ? "no integer \"coordinators\""
+					    : "\"coordinators\" below 1");
+			return;
+		}
 		if (have != (long long)c->k) {
 			set_fatal(c,
 				  "%smeta pins coordinators=%lld but this "
@@ -212,7 +257,10 @@ static void on_session_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	ctrl_session_start(w->data);
+	if (((struct ctrl *)w->data)->meta_wait)
+		meta_check(w->data);
+	else
+		ctrl_session_start(w->data);
 }
 
 void ctrl_session_init(struct ctrl *c)

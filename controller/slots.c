@@ -199,6 +199,34 @@ void ctrl_slot_withdraw(struct ctrl *c, unsigned i)
 	free(key);
 }
 
+static void on_stray(void *arg, const struct etcd_error *err,
+		     const struct etcd_txn_result *res)
+{
+	(void)arg;
+	if (err && err->code != ETCD_ECANCELED)
+		fs_warn("deleting a candidacy key without a lease failed: %s",
+			err->message);
+	else if (res && res->succeeded)
+		fs_warn("deleted a candidacy key without a lease (rewritten "
+			"in place): it held its slot for ever");
+}
+
+/* Deletes the candidacy key at mod if it still has no lease: nothing
+ * else ever would (issue 13 item 5). */
+void ctrl_slot_stray(struct ctrl *c, const char *key, int64_t mod)
+{
+	struct etcd_compare cmp[2] = {
+	    {.target = ETCD_CMP_LEASE, .result = ETCD_CMP_EQUAL, .key = key,
+	     .number = 0},
+	    {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL, .key = key,
+	     .number = mod}};
+	struct etcd_op del = {.type = ETCD_OP_DELETE, .u.del = {.key = key}};
+	struct etcd_txn_req t = {cmp, 2, &del, 1, NULL, 0};
+
+	if (c->etcd && c->session_up)
+		etcd_kv_txn(c->etcd, &t, on_stray, NULL);
+}
+
 /* Slots led by controller name, as the cache says. */
 static unsigned slots_led_by(const struct ctrl *c, const char *name)
 {

@@ -45,12 +45,10 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 			const struct etcd_event *e = &u->events[i];
 
 			if (e->type == ETCD_EVENT_PUT)
-				ctrl_cache_put(
-				    c, e->kv.key, e->kv.value, e->kv.value_len,
-				    e->kv.create_revision, e->kv.mod_revision);
+				ctrl_cache_kv_put(c, &e->kv);
 			else
-				ctrl_cache_del(c, e->kv.key,
-					       e->kv.mod_revision);
+				ctrl_cache_kv_del(c, &e->kv,
+						  e->kv.mod_revision);
 		}
 		break;
 	case ETCD_WATCH_COMPACTED:
@@ -101,10 +99,7 @@ static void on_list(void *arg, const struct etcd_error *err,
 			c->slots[i].n_cands = 0; /* the list has them all */
 	}
 	for (size_t i = 0; i < res->n_kvs; i++)
-		ctrl_cache_put(c, res->kvs[i].key, res->kvs[i].value,
-			       res->kvs[i].value_len,
-			       res->kvs[i].create_revision,
-			       res->kvs[i].mod_revision);
+		ctrl_cache_kv_put(c, &res->kvs[i]);
 	if (!last)
 		return;
 	c->listing = false;

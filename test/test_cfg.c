@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "agent/config.h"
 #include "config/cfg.h"
+#include "controller/service.h"
 
 struct tcfg {
 	struct cfg_etcd etcd;
@@ -629,7 +632,7 @@ static char *dump_text(const struct tcfg *cfg)
 static void test_dump(void **state)
 {
 	static const char doc[] =
-	    "etcd: {endpoints: [http://a:1, 'x y'], username: \"true\","
+	    "etcd: {endpoints: [http://a:1, 'http://x y'], username: \"true\","
 	    " password_file: \"\\\"q\\\"\"}\n"
 	    "agent: {host: \"~\", labels: {zone: a, 'k:1': '- v'},"
 	    " capacity: {vcpu: 3}}\n"
@@ -655,7 +658,7 @@ static void test_dump(void **state)
 	assert_string_equal(b.labels.v[1].value, "- v");
 	assert_true(b.w_cpu == 0.1);
 	assert_non_null(strstr(ta, "etcd:\n  endpoints: [\"http://a:1\", "
-				   "\"x y\"]\n"));
+				   "\"http://x y\"]\n"));
 	free(ta);
 	free(tb);
 	cfg_free(&tschema, &a);
@@ -890,6 +893,103 @@ static void test_alloc_failure(void **state)
 	free(path);
 }
 
+/* issue 13 item 25: what start refuses, --check-config (cfg_load) refuses
+ * too, with the file position of the value. */
+static void test_daemon_checks(void **state)
+{
+	static const struct {
+		int agent;
+		const char *yaml, *want;
+	} cases[] = {
+	    {0, "etcd:\n  endpoints: [127.0.0.1:2379]\n",
+	     "d.yaml:2:14: etcd.endpoints: \"127.0.0.1:2379\" is not an http"},
+	    {0, "etcd:\n  endpoints: [ftp://a:21]\n", "d.yaml:2:14: etcd.endpoints"},
+	    {0, "etcd:\n  endpoints: []\n", "d.yaml:2:14: etcd.endpoints: at least one"},
+	    {0, "etcd:\n  endpoints: ['']\n", "d.yaml:2:14: etcd.endpoints"},
+	    {0, "etcd:\n  endpoints: ['http://']\n", "d.yaml:2:14: etcd.endpoints"},
+	    {0, "etcd:\n  prefix: flintsched\n", "d.yaml:2:11: etcd.prefix: must start with '/'"},
+	    {0, "etcd:\n  username: u\n  password_file: /nonexistent/pw\n",
+	     "d.yaml:3:18: etcd.password_file: /nonexistent/pw: cannot read"},
+	    {0, "etcd:\n  tls: {ca: /nonexistent/ca.pem}\n", "d.yaml:2:13: etcd.tls.ca"},
+	    {0, "etcd:\n  tls: {cert: /dev/null}\n", "etcd.tls.cert: /dev/null: not a regular file"},
+	    {0, "etcd:\n  password_file: /etc/hostname\n",
+	     "d.yaml:2:18: etcd.password_file: set without etcd.username"},
+	    {0, "controller:\n  name: Ctrl_A\n", "d.yaml:2:9: controller.name: \"Ctrl_A\" is not a valid name"},
+	    {0, "http:\n  listen: localhost:80\n", "d.yaml:2:11: http.listen: want HOST:PORT"},
+	    {0, "http:\n  listen: 127.0.0.1\n", "http.listen: want HOST:PORT"},
+	    {1, "agent:\n  host: Node/1\n", "d.yaml:2:9: agent.host: \"Node/1\" is not a valid name"},
+	    {1, "executor:\n  type: exec\n", "d.yaml:2:9: executor.type: exec needs executor.exec.create"},
+	    {0, "controller:\n  name: ctrl-a\nhttp:\n  listen: 127.0.0.1:9101\n", NULL},
+	    {1, "executor:\n  type: exec\n  exec: {create: /bin/true}\n", NULL},
+	};
+	union {
+		struct ctrl_config c;
+		struct agent_config a;
+	} u;
+	struct cfg_error err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct cfg_schema *s = cases[i].agent ? &agent_config_schema
+							    : &ctrl_config_schema;
+		int rc = cfg_load_buffer(s, &u, "d.yaml", cases[i].yaml,
+					 strlen(cases[i].yaml), NULL, 0, &err);
+
+		if (!cases[i].want) {
+			if (rc != 0)
+				fail_msg("case %zu: %s", i, err.message);
+			cfg_free(s, &u);
+			continue;
+		}
+		if (rc == 0 || !strstr(err.message, cases[i].want))
+			fail_msg("case %zu: rc %d, got \"%s\", want \"%s\"", i,
+				 rc, rc ? err.message : "", cases[i].want);
+	}
+}
+
+/* A 3 MB name is refused, not cut to 63 characters. */
+static void test_daemon_long_name(void **state)
+{
+	size_t n = 3 * 1024 * 1024;
+	char *set = malloc(n + 32);
+	struct ctrl_config c;
+	struct cfg_error err;
+	const char *sets[1];
+
+	(void)state;
+	assert_non_null(set);
+	strcpy(set, "controller.name=");
+	memset(set + strlen(set), 'a', n);
+	set[16 + n] = '\0';
+	sets[0] = set;
+	assert_int_not_equal(cfg_load(&ctrl_config_schema, &c, NULL, sets, 1,
+				      &err),
+			     0);
+	assert_non_null(strstr(err.message, "controller.name"));
+	assert_non_null(strstr(err.message, "not a valid name"));
+	free(set);
+}
+
+/* A FIFO as the config file is refused at once, not waited on. */
+static void test_config_fifo(void **state)
+{
+	char path[] = "/tmp/test_cfg_fifo.XXXXXX";
+	struct ctrl_config c;
+	struct cfg_error err;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_not_equal(cfg_load(&ctrl_config_schema, &c, path, NULL, 0,
+				      &err),
+			     0);
+	assert_non_null(strstr(err.message, path));
+	unlink(path);
+}
+
 /* A schema's check: host "bad" is refused where it was written. */
 static int tcheck(const void *cfg, struct cfg_check *ck)
 {
@@ -948,6 +1048,9 @@ int main(void)
 	    cmocka_unit_test(test_schema),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_alloc_failure),
+	    cmocka_unit_test(test_daemon_checks),
+	    cmocka_unit_test(test_daemon_long_name),
+	    cmocka_unit_test(test_config_fifo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

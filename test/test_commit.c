@@ -467,6 +467,37 @@ static void test_unschedulable(void **state)
 	env_free(e);
 }
 
+/* issue 13 item 18: a request over CTRL_REQUEST_MAX is rejected by its
+ * size, and the cache does not keep its value (ten of 1.4 MiB grew the
+ * controller by 20 MiB). */
+static void test_oversize_not_kept(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	size_t n = 1400 * 1024;
+	char *big = malloc(n + 1);
+	struct sent *s;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	put_host(e, "h1", 4, 2);
+	ctrl_cache_put(e->c, "/fs/requests/huge", big, n, 3, 3);
+	free(big);
+	assert_null(req(e, "huge")->req_val);
+	assert_int_equal(req(e, "huge")->req_len, n);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	s = &e->sent[0];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/huge = 3"));
+	assert_non_null(strstr(s->val[0], "\"phase\":\"rejected\""));
+	assert_non_null(strstr(s->val[0], "over the 262144 byte limit"));
+	answer(e, true, 4, NULL);
+	assert_int_equal(req(e, "huge")->st.phase, CTRL_REJECTED);
+	env_free(e);
+}
 
 static void put_bid(struct env *e, const char *host, const char *id,
 		    const struct fs_bid *b, int64_t rev)
@@ -1246,6 +1277,7 @@ int main(void)
 		cmocka_unit_test(test_conflict_next_host),
 		cmocka_unit_test(test_round_commit),
 		cmocka_unit_test(test_unschedulable),
+		cmocka_unit_test(test_oversize_not_kept),
 		cmocka_unit_test(test_silent_round_retried),
 		cmocka_unit_test(test_broadcast_waits_for_all),
 		cmocka_unit_test(test_unschedulable_not_rewritten),

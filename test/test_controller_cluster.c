@@ -1019,9 +1019,18 @@ static void test_round_scoring(void **state)
 	struct fs_round rd;
 	char *js = fs_host_format(&h);
 
-	/* A host record with no agent: its round waits for a bid. */
+	struct etcd_error err;
+	char key[256];
+	int64_t lease = 0;
+
+	/* A host record with no agent (but a lease: only a record under a
+	 * lease is a host): its round waits for a bid. */
 	assert_non_null(js);
-	put(e, "hosts", "lone", js);
+	assert_int_equal(etcd_sync_lease_grant(e->c, 60, &lease, &err), 0);
+	snprintf(key, sizeof(key), "%s/hosts/lone", e->prefix);
+	assert_int_equal(etcd_sync_put(e->c, key, js, strlen(js), lease, NULL,
+				       NULL),
+			 0);
 	free(js);
 	start_ctrl_xx(e, "ca", "broadcast", "scheduling.strategy=binpack",
 		      "scheduling.bid_timeout_ms=10000");

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/ctrl.h"
+#include "controller/core.h"
 
 /* xorshift64*: reproducible test input */
 static uint64_t rand_next(uint64_t *state)
@@ -244,6 +244,53 @@ static void test_map(void **state)
 	ctrl_map_clear(&m);
 }
 
+/* Keys are bytes: split by length, a NUL ends nothing, and a request key
+ * that is no id is told apart (issue 13 items 19, 20). */
+static void test_key_split(void **state)
+{
+	static const struct {
+		const char *key;
+		size_t len; /* 0 = strlen */
+		int rc;
+		const char *kind, *a, *b;
+		int bad; /* ctrl_key_bad_request: 1 = no valid id */
+	} cases[] = {
+	    {"/p/requests/web-1", 0, 0, "requests", "web-1", "", 0},
+	    {"/p/assign/h1/web-1", 0, 0, "assign", "h1", "web-1", 0},
+	    {"/p/meta", 0, 0, "meta", "", "", 0},
+	    {"/p/requests/nulvictim\0x", 23, -1, NULL, NULL, NULL, 1},
+	    {"/p/hosts/h1\0x", 14, -1, NULL, NULL, NULL, 0},
+	    {"/p/requests/a/b", 0, 0, "requests", "a", "b", 1},
+	    {"/p/requests//double", 0, 0, "requests", "", "double", 1},
+	    {"/p/requests/", 0, 0, "requests", "", "", 1},
+	    {"/p/requests/Web_1", 0, 0, "requests", "Web_1", "", 1},
+	    {"/p/requests/bad\xff", 0, 0, "requests", "bad\xff", "", 1},
+	    {"/p/requests/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	     0, -1, NULL, NULL, NULL, 1},
+	    {"/p/assign/h1/x/y", 0, -1, NULL, NULL, NULL, 0},
+	    {"/q/requests/x", 0, -1, NULL, NULL, NULL, 0},
+	};
+	struct ctrl c = {.prefix = "/p/", .prefix_len = 3};
+	char kind[16], a[FS_NAME_MAX + 1], b[FS_NAME_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].key);
+		size_t n = 0;
+		int rc = ctrl_key_splitn(&c, cases[i].key, len, kind, a, b);
+
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d, want %d", i, rc, cases[i].rc);
+		if (rc == 0 && (strcmp(kind, cases[i].kind) ||
+				strcmp(a, cases[i].a) || strcmp(b, cases[i].b)))
+			fail_msg("case %zu: split %s|%s|%s", i, kind, a, b);
+		if (!ctrl_key_bad_request(&c, cases[i].key, len, &n) !=
+		    !cases[i].bad)
+			fail_msg("case %zu: bad request key %d, want %d", i,
+				 !cases[i].bad, cases[i].bad);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_cand_rank),
 		cmocka_unit_test(test_cand_lowest),
 		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_key_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/log.h"
 #include "common/model.h"
 
 static void test_name_valid(void **state)
@@ -75,6 +77,49 @@ static void test_quote(void **state)
 				 cases[i].want);
 		assert_true(strlen(buf) < cases[i].n);
 	}
+}
+
+/* issue 13 item 23: a log line is one line whatever a caller passes
+ * (ids from keys, reasons, flintlockd's and etcd's errors). */
+static void test_log_one_line(void **state)
+{
+	static const struct {
+		const char *arg, *want;
+	} cases[] = {
+	    {"web-1", "placed web-1 on h1"},
+	    {"x\n2026-12-01T00:00:00.000Z error  forged",
+	     "placed x\\x0a2026-12-01T00:00:00.000Z error  forged on h1"},
+	    {"\x1b[2Jred\r", "placed \\x1b[2Jred\\x0d on h1"},
+	    {"caf\xc3\xa9\xff", "placed caf\\xc3\\xa9\\xff on h1"},
+	    {"tab\there\x7f", "placed tab\\x09here\\x7f on h1"},
+	};
+	char path[] = "/tmp/test_model_log.XXXXXX", line[4096];
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0 && saved >= 0);
+	fs_log_set_ident(NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(ftruncate(fd, 0), 0);
+		assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+		fflush(stderr);
+		dup2(fd, 2);
+		fs_info("placed %s on %s", cases[i].arg, "h1");
+		fflush(stderr);
+		dup2(saved, 2);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_non_null(fgets(line, sizeof(line), f));
+		assert_null(fgets(line + 2048, 16, f)); /* one line */
+		fclose(f);
+		if (!strstr(line, cases[i].want))
+			fail_msg("case %zu: got %s, want %s", i, line,
+				 cases[i].want);
+	}
+	close(fd);
+	close(saved);
+	unlink(path);
 }
 
 static void test_key(void **state)
@@ -450,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_key),
+		cmocka_unit_test(test_log_one_line),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_host_roundtrip),
