@@ -4,9 +4,6 @@
 # are back before their old leases end), and the checker passes.
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Issue 13 item 12: bids of a round open while its hosts' agents were
-# killed outlive it (bid-orphan in 1 of 4 runs).
-e2e_waive bid-orphan "issue 13 item 12"
 
 e2e_cluster_start 3
 faults_fleet 2

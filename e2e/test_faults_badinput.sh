@@ -7,11 +7,6 @@
 # key ends with a status (the checker).
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Shows issue 13 items 19 (5 request keys that can never get a status),
-# 20 (nulvictim released by nulvictim\0x), 21 (huge numbers rejected with
-# a JSON column, not the field) and 22 (a controller restarted on garbage
-# P/meta exits "pins coordinators=-1"): every run.
-e2e_known "issue 13 items 19-22"
 
 e2e_etcd_start
 faults_fleet 2

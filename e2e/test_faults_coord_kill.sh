@@ -4,9 +4,6 @@
 # TTL, every request is placed exactly once and the checker passes.
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Issue 13 item 12: the bids of rounds open when their coordinator died
-# stay under their hosts' leases for good (bid-orphan in 2 of 3 runs).
-e2e_waive bid-orphan "issue 13 item 12"
 
 e2e_cluster_start 3
 faults_fleet 2

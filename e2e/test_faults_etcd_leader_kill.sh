@@ -4,12 +4,6 @@
 # exactly once, no VM created, deleted and created again (issue 13 item 30).
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Shows issue 13 item 27 (and item 7's re-send under it): after the
-# leader is killed, one request (r-00165) ended assigned on two hosts
-# (s-1, s-3), s-1's alloc one VM above its assignments, in 1 of 5 runs;
-# and items 12-13, bids of rounds whose txn timed out leaked (bid-orphan
-# in 4 of 5 runs).
-e2e_known "issue 13 items 27, 7, 12-13"
 
 e2e_cluster_start 3
 # The leader is m0, every daemon's first endpoint: the harsh case (the

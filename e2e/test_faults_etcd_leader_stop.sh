@@ -4,11 +4,6 @@
 # stranded, and the checker passes.
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Shows issue 13 item 28: with the stalled leader m0 (every daemon's
-# first endpoint) 90 of 300 requests stay "unschedulable: no bid before
-# timeout (3 of 8 hosts)" for good although every host has room (3 of 3
-# runs with m0 the leader; it passed once when the leader was m1).
-e2e_known "issue 13 item 28"
 
 e2e_cluster_start 3
 # The leader is m0, every daemon's first endpoint: the harsh case (the

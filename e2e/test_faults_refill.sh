@@ -4,10 +4,6 @@
 # allocatable), and one request more than the capacity is unschedulable.
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Issue 13 items 11-12: with hosts full, bids of rounds that closed
-# without them outlive the round, with no fault at all (bid-orphan in 1
-# of 3 runs).
-e2e_waive bid-orphan "issue 13 items 11-12"
 
 e2e_cluster_start 3
 FLEET_VMS=20

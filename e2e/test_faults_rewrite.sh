@@ -5,11 +5,6 @@
 # one leaves no status, assignment or VM (issue 13 items 29, 34).
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# Shows issue 13 item 29 (a VM left running for a deleted request:
-# vm-orphan in 1 of 2 runs) and item 12 (the round and bids of a request
-# deleted while its round is open leak: round-orphan 15-31, bid-orphan
-# 2-3 in 2 of 2 runs).
-e2e_known "issue 13 items 12, 29"
 
 e2e_cluster_start 3
 faults_fleet 2

@@ -13,7 +13,8 @@ as "WAIVED <rule>: ..." and does not fail on them: for a defect that is
 known and open, so that a scenario still guards every other rule.
 Rules (each line names one):
 
-  status-missing      a request key has no P/status/<id>
+  status-missing      a request key has no P/status/<id> (a key that is no
+                      valid id: no P/status/_invalid/<FNV-1a 64 of the id>)
   status-orphan       a status without its request (deleting a request
                       releases its status)
   status-invalid      a status that is not a JSON object with a known phase
@@ -105,6 +106,15 @@ class State:
         return show(self.pre + kind.encode() + b"/" + name)
 
 
+def invalid_status(name):
+    """Where the status of a request key that is no valid id lives
+    (docs/DESIGN.md): P/status/_invalid/<64-bit FNV-1a of the id bytes>."""
+    h = 14695981039346656037
+    for b in name:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return b"_invalid/%016x" % h
+
+
 def check(st, vms=True):
     out = []
 
@@ -112,6 +122,7 @@ def check(st, vms=True):
         out.append("VIOLATION %s: %s: %s" % (rule, st.key(kind, name), what))
 
     requests, statuses = st.keys("requests"), st.keys("status")
+    invalid = {invalid_status(n) for n in requests if not NAME.match(n)}
     hosts = st.keys("hosts")
     phase = {}
     for name, (val, _) in statuses.items():
@@ -121,14 +132,20 @@ def check(st, vms=True):
                 "not a status object with a known phase: %.80s" % show(val))
             continue
         phase[name] = s
-        if name not in requests:
+        if name.startswith(b"_invalid/"):
+            if name not in invalid:
+                bad("status-orphan", "status", name,
+                    "phase %s but no request key hashes to it" % s["phase"])
+        elif name not in requests:
             bad("status-orphan", "status", name,
                 "phase %s but no request %s" % (
                     s["phase"], st.key("requests", name)))
     for name in requests:
-        if name not in statuses:
-            why = "" if NAME.match(name) else (
-                " (the id is not a valid name: issue 13 item 19)")
+        want = name if NAME.match(name) else invalid_status(name)
+        if want not in statuses:
+            why = "" if want == name else (
+                " (the id is not a valid name: its status belongs at %s)"
+                % st.key("status", want))
             bad("status-missing", "requests", name, "no status" + why)
 
     # assignments: P/assign/<host>/<id>
