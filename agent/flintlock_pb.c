@@ -1,5 +1,6 @@
 /* Flintlock's protobuf messages from and to JSON; see flintlock_pb.h. */
 #include "agent/flintlock_pb.h"
+#include "common/spec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -69,33 +70,12 @@ static struct path idx(const struct path *p, size_t i)
 	return q;
 }
 
-static const char *jtype(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
-}
-
 static int want(const json_t *v, json_type t, const struct path *at,
 		const char *what, struct flpb_error *err)
 {
 	if (json_typeof(v) != t)
 		return fail(err, -EINVAL, "%s: must be %s, got %s", at->s,
-			    what, jtype(v));
+			    what, fs_json_kind(v));
 	return 0;
 }
 
@@ -178,7 +158,7 @@ static int conv_value(const json_t *v, const struct path *at,
 		if (!json_is_boolean(v))
 			return fail(err, -EINVAL,
 				    "%s: must be true or false, got %s", at->s,
-				    jtype(v));
+				    fs_json_kind(v));
 		*(protobuf_c_boolean *)dst = json_is_true(v);
 		return 0;
 	case PROTOBUF_C_TYPE_INT32:
@@ -218,7 +198,7 @@ static int conv_value(const json_t *v, const struct path *at,
 			return fail(err, -EINVAL, "%s: must be %s, got \"%s\"",
 				    at->s, names, json_string_value(v));
 		return fail(err, -EINVAL, "%s: must be %s, got %s", at->s,
-			    names, jtype(v));
+			    names, fs_json_kind(v));
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return conv_msg(v, at, f->descriptor, dst, err);
@@ -376,7 +356,7 @@ int flpb_create_request(const json_t *spec, const char *id, const char *ns,
 		return fail(err, -EINVAL, "namespace: required");
 	if (spec == NULL || !json_is_object(spec))
 		return fail(err, -EINVAL, "spec: must be an object, got %s",
-			    spec ? jtype(spec) : "nothing");
+			    spec ? fs_json_kind(spec) : "nothing");
 	req = msg_new(&microvm__services__api__v1alpha1__create_micro_vmrequest__descriptor);
 	if (req == NULL)
 		return NOMEM(err);

@@ -200,7 +200,7 @@ static const struct {
 } invalid[] = {
 	{"[]", "spec: must be an object, got an array"},
 	{"{\"vcpu\":\"2\"}", "vcpu: must be an integer, got a string"},
-	{"{\"vcpu\":2.5}", "vcpu: must be an integer, got a number"},
+	{"{\"vcpu\":2.5}", "vcpu: must be an integer, got a number with a fraction"},
 	{"{\"vcpu\":4294967296}", "vcpu: must fit in 32 bits, got 4294967296"},
 	{"{\"memoryInMb\":1,\"memory_in_mb\":2}",
 	 "memoryInMb: given twice, as memoryInMb and memory_in_mb"},
