@@ -5,8 +5,6 @@
 # item 8), and every request is placed.
 # shellcheck source=e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-# 75 s: the longest of the suite after the leader stall.
-e2e_long
 
 e2e_cluster_start 3
 # Make m0, every daemon's first endpoint, a follower.
