@@ -1117,6 +1117,186 @@ static void test_slot_won_back_releases(void **state)
 	}
 }
 
+
+/* ---- host lifecycle (issue 14) ---------------------------------------- */
+
+/* Every assignment and VM state of a test, with its revisions: what an
+ * agent restart must leave alone. */
+struct snap {
+	int n_assign, n_vms;
+	char akey[64][96], vkey[64][96];
+	int64_t acreate[64], vmod[64];
+};
+
+static void snap_take(struct env *e, struct snap *s)
+{
+	struct etcd_sync_range *r = get_prefix(e, "assign");
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; r && i < r->n_kvs && s->n_assign < 64; i++) {
+		snprintf(s->akey[s->n_assign], sizeof(s->akey[0]), "%s",
+			 r->kvs[i].key);
+		s->acreate[s->n_assign++] = r->kvs[i].create_revision;
+	}
+	etcd_sync_range_free(r);
+	r = get_prefix(e, "vms");
+	for (size_t i = 0; r && i < r->n_kvs && s->n_vms < 64; i++) {
+		snprintf(s->vkey[s->n_vms], sizeof(s->vkey[0]), "%s",
+			 r->kvs[i].key);
+		s->vmod[s->n_vms++] = r->kvs[i].mod_revision;
+	}
+	etcd_sync_range_free(r);
+}
+
+/* What changed from a to b: assignments made again or gone (rescheduled),
+ * VM states written again (created), VM states gone (deleted). */
+struct moved {
+	int rescheduled, created, deleted;
+};
+
+static struct moved snap_diff(const struct snap *a, const struct snap *b)
+{
+	struct moved m = {0};
+
+	for (int i = 0; i < a->n_assign; i++) {
+		bool same = false;
+
+		for (int j = 0; j < b->n_assign; j++)
+			if (strcmp(a->akey[i], b->akey[j]) == 0 &&
+			    a->acreate[i] == b->acreate[j])
+				same = true;
+		m.rescheduled += !same;
+	}
+	for (int i = 0; i < a->n_vms; i++) {
+		int found = -1;
+
+		for (int j = 0; j < b->n_vms; j++)
+			if (strcmp(a->vkey[i], b->vkey[j]) == 0)
+				found = j;
+		if (found < 0)
+			m.deleted++;
+		else if (b->vmod[found] != a->vmod[i])
+			m.created++;
+	}
+	return m;
+}
+
+static bool cond_all_running(struct env *e, struct census *cs, void *arg)
+{
+	int n = *(int *)arg;
+	struct etcd_sync_range *r = get_prefix(e, "vms");
+	bool all = r && (int)r->n_kvs == n;
+
+	etcd_sync_range_free(r);
+	return all && cs->phase[CTRL_RUNNING] == n && cs->assigns == n &&
+	       cs->alloc_vms == n;
+}
+
+/* The lease of P/hosts/<host>, 0 if none. */
+static int64_t lease_of_host(struct env *e, const char *host)
+{
+	char key[256];
+	struct etcd_range_req rq = {.key = key};
+	struct etcd_sync_range *r = NULL;
+	int64_t lease = 0;
+
+	snprintf(key, sizeof(key), "%s/hosts/%s", e->prefix, host);
+	if (etcd_sync_get(e->c, &rq, &r, NULL) == 0 && r->n_kvs == 1)
+		lease = r->kvs[0].lease;
+	etcd_sync_range_free(r);
+	return lease;
+}
+
+struct lease_change {
+	const char *host;
+	int64_t old;
+};
+
+static bool cond_relet(struct env *e, struct census *cs, void *arg)
+{
+	struct lease_change *lc = arg;
+	int64_t now = lease_of_host(e, lc->host);
+
+	(void)cs;
+	return now && now != lc->old;
+}
+
+static bool cond_key_gone(struct env *e, struct census *cs, void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, arg);
+	bool gone = r && r->n_kvs == 0;
+
+	(void)cs;
+	etcd_sync_range_free(r);
+	return gone;
+}
+
+/* The agent of host "rs" (20 VMs on rs-0 and rs-1, lease TTL 3 s) stopped
+ * with sig and started again: the old lease runs out (a marker key under
+ * it says when), one more request is placed after that (so the
+ * controllers saw whatever the expiry caused), and then nothing was
+ * rescheduled, created or deleted. */
+static struct moved agent_restart(struct env *e, int sig)
+{
+	struct census cs;
+	struct snap before, after;
+	struct lease_change lc = {.host = "rs-0"};
+	char key[256];
+	pid_t ag;
+	int n = 20, n1 = 21;
+
+	ag = start_agent_ttl(e, "rs", 2, 64, 100, 3);
+	start_ctrl(e, "ca", "cached");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	snap_take(e, &before);
+	lc.old = lease_of_host(e, "rs-0");
+	assert_true(lc.old != 0);
+	snprintf(key, sizeof(key), "%s/marker/old-lease", e->prefix);
+	/* the lease may already be revoked (a put under it fails) */
+	stop_pid(e, ag, sig);
+	(void)etcd_sync_put(e->c, key, "x", 1, lc.old, NULL, NULL);
+	start_agent_ttl(e, "rs", 2, 64, 100, 3);
+	if (!await(e, cond_relet, &lc, 30, &cs))
+		fail_msg("the agent did not register again");
+	if (!await(e, cond_key_gone, "marker", 30, &cs))
+		fail_msg("the old lease did not expire");
+	submit(e, n, n1, 1);
+	if (!await(e, cond_all_running, &n1, 40, &cs)) {
+		dump(e, &cs);
+		fail_msg("not settled after the restart");
+	}
+	snap_take(e, &after);
+	return snap_diff(&before, &after);
+}
+
+static void test_agent_restart(void **state)
+{
+	struct moved m = agent_restart(*state, SIGTERM);
+
+	fprintf(stderr, "agent restart (SIGTERM): rescheduled %d created %d "
+			"deleted %d\n",
+		m.rescheduled, m.created, m.deleted);
+	assert_int_equal(m.rescheduled, 0);
+	assert_int_equal(m.created, 0);
+	assert_int_equal(m.deleted, 0);
+}
+
+static void test_agent_killed_back(void **state)
+{
+	struct moved m = agent_restart(*state, SIGKILL);
+
+	fprintf(stderr, "agent kill -9 and back: rescheduled %d created %d "
+			"deleted %d\n",
+		m.rescheduled, m.created, m.deleted);
+	assert_int_equal(m.rescheduled, 0);
+	assert_int_equal(m.created, 0);
+	assert_int_equal(m.deleted, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1152,6 +1332,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_won_back_releases,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_restart, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
+						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
