@@ -218,6 +218,12 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 		fs_info("host %s joined", a);
 		capacity_changed(c);
 	}
+	if (h->gone_at > 0) {
+		/* back within the grace: its VMs' statuses say so */
+		fs_info("host %s reconnected", a);
+		h->gone_at = 0;
+		c->pass_all = true;
+	}
 }
 
 /* P/alloc/<a>: what is committed on host a. */
@@ -478,9 +484,11 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			return;
 		h->rev = rev;
 		if (h->present) {
-			fs_warn("host %s left (lease expired or agent "
-				"stopped); its VMs are rescheduled",
-				a);
+			fs_warn("host %s left (lease expired): "
+				"disconnected; its VMs are lost after "
+				"scheduling.lost_after_s (%lld s)",
+				a, (long long)c->cfg->lost_after_s);
+			h->gone_at = ev_now(c->loop);
 			c->pass_all = true;
 		}
 		h->present = false;

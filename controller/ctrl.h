@@ -31,6 +31,7 @@
 struct ctrl_request {
 	struct fs_need need; /* res.vms = 1 */
 	int64_t priority;    /* scheduling.priority, default 0 */
+	int64_t lost_after_s; /* scheduling.lost_after_s, -1 = the config's */
 };
 
 /*
@@ -39,7 +40,8 @@ struct ctrl_request {
  * (-ENOMEM on allocation failure) and writes to reason a sentence naming
  * the field, the problem and the fix:
  *   "memoryInMb: must be a positive integer, got 0"
- *   "scheduling.zone: unknown key (allowed: selector, spread, priority)"
+ *   "scheduling.zone: unknown key (allowed: selector, spread, priority,
+ *    lost_after_s)"
  */
 int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason,
@@ -165,6 +167,8 @@ struct ctrl_host {
 	char name[FS_NAME_MAX + 1];
 	bool present;
 	int64_t rev;
+	double gone_at; /* when it was seen leave (ev_now), 0 = present or
+			   not yet seen gone: the lost_after_s grace */
 	struct fs_host rec;
 	bool alloc_present;
 	int64_t alloc_rev;

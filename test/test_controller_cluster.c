@@ -750,7 +750,8 @@ static void test_cache_forgets(void **state)
 	}
 }
 
-/* A host killed: its VMs are marked lost and rescheduled elsewhere. */
+/* A host killed, scheduling.lost_after_s 0 (no grace): its VMs are marked
+ * lost and rescheduled elsewhere as soon as its lease expires. */
 static void test_host_killed(void **state)
 {
 	struct env *e = *state;
@@ -759,9 +760,9 @@ static void test_host_killed(void **state)
 	int n = 12;
 
 	doomed = start_agent(e, "doomed", 2, 64, 100);
-	start_ctrl(e, "ca", "sample");
-	start_ctrl(e, "cb", "sample");
-	start_ctrl(e, "cc", "sample");
+	start_ctrl_x(e, "ca", "sample", "scheduling.lost_after_s=0");
+	start_ctrl_x(e, "cb", "sample", "scheduling.lost_after_s=0");
+	start_ctrl_x(e, "cc", "sample", "scheduling.lost_after_s=0");
 	submit(e, 0, n, 1);
 	if (!await(e, cond_all_placed, &n, 30, &cs)) {
 		dump(e, &cs);
@@ -1231,12 +1232,33 @@ static bool cond_key_gone(struct env *e, struct census *cs, void *arg)
 	return gone;
 }
 
-/* The agent of host "rs" (20 VMs on rs-0 and rs-1, lease TTL 3 s) stopped
- * with sig and started again: the old lease runs out (a marker key under
- * it says when), one more request is placed after that (so the
- * controllers saw whatever the expiry caused), and then nothing was
- * rescheduled, created or deleted. */
-static struct moved agent_restart(struct env *e, int sig)
+static bool cond_all_disconnected(struct env *e, struct census *cs,
+				  void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, "status");
+	int n = 0;
+
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
+				      &s, NULL, 0) == 0) {
+			n += s.phase == CTRL_RUNNING && s.reason &&
+			     strstr(s.reason, "host: disconnected since");
+			ctrl_status_clear(&s);
+		}
+	}
+	etcd_sync_range_free(r);
+	return n == *(int *)arg && cs->assigns == n && cs->alloc_vms == n;
+}
+
+/* The agent of host "rs" (20 VMs on rs-0 and rs-1, lease TTL 3 s,
+ * lost_after_s 60) stopped with sig and started again, at once or (away)
+ * after its host records expired and the statuses say disconnected: the
+ * old lease runs out (a marker key under it says when), one more request
+ * is placed after that (so the controllers saw whatever the expiry
+ * caused), and then nothing was rescheduled, created or deleted. */
+static struct moved agent_restart(struct env *e, int sig, bool away)
 {
 	struct census cs;
 	struct snap before, after;
@@ -1246,7 +1268,7 @@ static struct moved agent_restart(struct env *e, int sig)
 	int n = 20, n1 = 21;
 
 	ag = start_agent_ttl(e, "rs", 2, 64, 100, 3);
-	start_ctrl(e, "ca", "cached");
+	start_ctrl_x(e, "ca", "cached", "scheduling.lost_after_s=60");
 	submit(e, 0, n, 1);
 	if (!await(e, cond_all_running, &n, 30, &cs)) {
 		dump(e, &cs);
@@ -1259,6 +1281,15 @@ static struct moved agent_restart(struct env *e, int sig)
 	/* the lease may already be revoked (a put under it fails) */
 	stop_pid(e, ag, sig);
 	(void)etcd_sync_put(e->c, key, "x", 1, lc.old, NULL, NULL);
+	if (away) {
+		if (!await(e, cond_none_under, "hosts", 30, &cs))
+			fail_msg("the host records did not expire");
+		if (!await(e, cond_all_disconnected, &n, 30, &cs)) {
+			dump(e, &cs);
+			fail_msg("the VMs are not shown disconnected");
+		}
+		lc.old = 0;
+	}
 	start_agent_ttl(e, "rs", 2, 64, 100, 3);
 	if (!await(e, cond_relet, &lc, 30, &cs))
 		fail_msg("the agent did not register again");
@@ -1275,7 +1306,7 @@ static struct moved agent_restart(struct env *e, int sig)
 
 static void test_agent_restart(void **state)
 {
-	struct moved m = agent_restart(*state, SIGTERM);
+	struct moved m = agent_restart(*state, SIGTERM, false);
 
 	fprintf(stderr, "agent restart (SIGTERM): rescheduled %d created %d "
 			"deleted %d\n",
@@ -1285,16 +1316,93 @@ static void test_agent_restart(void **state)
 	assert_int_equal(m.deleted, 0);
 }
 
+/* kill -9, away past the lease TTL (the host disconnected), back within
+ * lost_after_s. */
 static void test_agent_killed_back(void **state)
 {
-	struct moved m = agent_restart(*state, SIGKILL);
+	struct moved m = agent_restart(*state, SIGKILL, true);
 
-	fprintf(stderr, "agent kill -9 and back: rescheduled %d created %d "
+	fprintf(stderr, "agent kill -9, disconnected and back: rescheduled "
+			"%d created %d "
 			"deleted %d\n",
 		m.rescheduled, m.created, m.deleted);
 	assert_int_equal(m.rescheduled, 0);
 	assert_int_equal(m.created, 0);
 	assert_int_equal(m.deleted, 0);
+}
+
+static int count_under(struct env *e, const char *sub, const char *host)
+{
+	struct etcd_sync_range *r = get_prefix(e, sub);
+	char want[128];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "%s/%s/%s", e->prefix, sub, host);
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		n += strncmp(r->kvs[i].key, want, strlen(want)) == 0;
+	etcd_sync_range_free(r);
+	return r ? n : -1;
+}
+
+static bool cond_moved_off(struct env *e, struct census *cs, void *arg)
+{
+	int n = *(int *)arg;
+
+	return count_under(e, "assign", "gone-") == 0 &&
+	       cs->phase[CTRL_RUNNING] == n && cs->assigns == n &&
+	       cs->alloc_vms == n;
+}
+
+static bool cond_vms_gone(struct env *e, struct census *cs, void *arg)
+{
+	(void)cs;
+	return count_under(e, "vms", arg) == 0;
+}
+
+/* kill -9 of the agent of "gone" (20 VMs), away past lost_after_s (3 s):
+ * every VM rescheduled exactly once onto "safe" (attempt 2, one
+ * assignment each, alloc the sum of the assignments), and when the agent
+ * returns it deletes its old VMs (their assignments are gone). */
+static void test_host_lost_replaced(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct etcd_sync_range *r;
+	pid_t ag;
+	int n = 20;
+
+	ag = start_agent_ttl(e, "gone", 2, 64, 100, 3);
+	start_ctrl_x(e, "ca", "cached", "scheduling.lost_after_s=3");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	start_agent_ttl(e, "safe", 2, 64, 100, 3);
+	stop_pid(e, ag, SIGKILL);
+	if (!await(e, cond_moved_off, &n, 60, &cs)) {
+		dump(e, &cs);
+		fail_msg("the lost host's VMs were not rescheduled");
+	}
+	r = get_prefix(e, "status");
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		assert_int_equal(ctrl_status_parse(r->kvs[i].value,
+						   r->kvs[i].value_len, &s,
+						   NULL, 0),
+				 0);
+		assert_int_equal(s.attempt, 2);
+		assert_true(strncmp(s.host, "safe-", 5) == 0);
+		ctrl_status_clear(&s);
+	}
+	etcd_sync_range_free(r);
+	assert_int_equal(count_under(e, "vms", "gone-"), n);
+	start_agent_ttl(e, "gone", 2, 64, 100, 3);
+	if (!await(e, cond_vms_gone, "gone-", 30, &cs))
+		fail_msg("the returning agent kept its replaced VMs");
+	census_take(e, &cs);
+	assert_true(cond_moved_off(e, &cs, &n));
 }
 
 int main(void)
@@ -1335,6 +1443,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_restart, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
 						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
