@@ -226,6 +226,47 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 	}
 }
 
+/* P/hostctl/<a>: the operator's cordon or drain of host a.  An empty
+ * value is normal; one that is not {"state": "cordoned"|"drain", ...}
+ * cordons (the operator meant something: place nothing new there). */
+static void put_hostctl(struct ctrl *c, const char *a, const char *val,
+			size_t len, int64_t mod)
+{
+	struct ctrl_host *h = ctrl_host_get(c, a, true);
+	int was, now = CTRL_HOST_CORDONED;
+	json_t *o, *st;
+
+	if (!h)
+		return;
+	h->ctl_seen = c->list_gen;
+	if (mod <= h->ctl_rev)
+		return;
+	h->ctl_rev = mod;
+	o = len ? json_loadb(val, len, 0, NULL) : NULL;
+	st = json_object_get(o, "state");
+	if (!len)
+		now = CTRL_HOST_NORMAL;
+	else if (json_is_string(st) &&
+		 strcmp(json_string_value(st), "drain") == 0)
+		now = CTRL_HOST_DRAIN;
+	else if (!json_is_string(st) ||
+		 strcmp(json_string_value(st), "cordoned") != 0)
+		fs_warn("hostctl/%s: not {\"state\": \"cordoned\"|\"drain\"}; "
+			"taken as cordoned",
+			a);
+	json_decref(o);
+	was = h->cordon;
+	h->cordon = now;
+	if (was != now) {
+		fs_info("host %s %s", a,
+			now == CTRL_HOST_DRAIN       ? "draining (cordoned)"
+			: now == CTRL_HOST_CORDONED ? "cordoned"
+						    : "uncordoned");
+		if (!now)
+			capacity_changed(c);
+	}
+}
+
 /* P/alloc/<a>: what is committed on host a. */
 static void put_alloc(struct ctrl *c, const char *key, const char *a,
 		      const char *val, size_t len, int64_t mod)
@@ -451,6 +492,8 @@ void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		put_host(c, key, a, val, len, mod);
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		put_alloc(c, key, a, val, len, mod);
+	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
+		put_hostctl(c, a, val, len, mod);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		put_request(c, a, val, len, create, mod);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
@@ -493,6 +536,16 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		}
 		h->present = false;
 		fs_host_clear(&h->rec);
+	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
+		h = ctrl_host_get(c, a, false);
+		if (!h || rev <= h->ctl_rev)
+			return;
+		h->ctl_rev = rev;
+		if (h->cordon) {
+			fs_info("host %s uncordoned", a);
+			capacity_changed(c);
+		}
+		h->cordon = CTRL_HOST_NORMAL;
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->alloc_rev)
@@ -574,6 +627,13 @@ static void sweep_host(void *arg, const char *key, void *val)
 		k = ctrl_keyf("%shosts/%s", c->prefix, h->name);
 		if (k)
 			ctrl_cache_del(c, k, h->rev + 1);
+		free(k);
+	}
+	if (h->cordon && h->ctl_seen != c->list_gen &&
+	    h->ctl_rev <= c->list_rev) {
+		k = ctrl_keyf("%shostctl/%s", c->prefix, h->name);
+		if (k)
+			ctrl_cache_del(c, k, h->ctl_rev + 1);
 		free(k);
 	}
 	if (h->alloc_present && h->seen != c->list_gen &&

@@ -182,7 +182,15 @@ struct ctrl_host {
 	bool alloc_bad;  /* alloc unreadable or not the sum: locked, rebuilt */
 	bool rebuilding; /* alloc.c's read or write of it in flight */
 	uint64_t seen;
+	int cordon;       /* P/hostctl/<name>: enum ctrl_cordon */
+	int64_t ctl_rev;  /* its mod revision, or of its delete */
+	uint64_t ctl_seen;
 };
+
+/* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host
+ * lifecycle keys"): nothing new is placed on a cordoned or draining
+ * host. */
+enum ctrl_cordon { CTRL_HOST_NORMAL, CTRL_HOST_CORDONED, CTRL_HOST_DRAIN };
 
 /* What placing one request asks of a host (all borrowed). */
 struct ctrl_place {

@@ -1405,6 +1405,49 @@ static void test_host_lost_replaced(void **state)
 	assert_true(cond_moved_off(e, &cs, &n));
 }
 
+static bool cond_log(struct env *e, struct census *cs, void *arg)
+{
+	(void)cs;
+	return log_has(e, "ca", arg);
+}
+
+/* P/hostctl/cd-0 cordoned (before the controller lists): a burst of 12
+ * lands on cd-1 and cd-2 only, though cd-0 is the emptiest; uncordon
+ * (the key deleted, seen through the watch): the next burst fills cd-0
+ * first (spread). */
+static void test_cordon(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	int n = 12, n2 = 18;
+
+	start_hosts(e, "cd", 3, 64, 100);
+	put(e, "hostctl", "cd-0",
+	    "{\"state\":\"cordoned\",\"by\":\"test\","
+	    "\"updated\":\"2026-12-01T00:00:00.000Z\"}");
+	start_ctrl(e, "ca", "cached");
+	if (!await(e, cond_log, "host cd-0 cordoned", 20, &cs))
+		fail_msg("the controller did not see the cordon");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("burst not placed");
+	}
+	assert_int_equal(count_under(e, "assign", "cd-0/"), 0);
+	assert_int_equal(count_under(e, "assign", "cd-1/") +
+			     count_under(e, "assign", "cd-2/"),
+			 n);
+	del(e, "hostctl", "cd-0");
+	if (!await(e, cond_log, "host cd-0 uncordoned", 20, &cs))
+		fail_msg("the controller did not see the uncordon");
+	submit(e, n, n2, 1);
+	if (!await(e, cond_all_placed, &n2, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("second burst not placed");
+	}
+	assert_int_equal(count_under(e, "assign", "cd-0/"), n2 - n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1446,6 +1489,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
