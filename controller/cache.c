@@ -227,13 +227,14 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 }
 
 /* P/hostctl/<a>: the operator's cordon or drain of host a.  An empty
- * value is normal; one that is not {"state": "cordoned"|"drain", ...}
- * cordons (the operator meant something: place nothing new there). */
+ * value is normal, and so is one that is not {"state":
+ * "cordoned"|"drain", ...} (docs/DESIGN.md "Host lifecycle keys"; as
+ * flintschedctl reads it), with a warning. */
 static void put_hostctl(struct ctrl *c, const char *a, const char *val,
 			size_t len, int64_t mod)
 {
 	struct ctrl_host *h = ctrl_host_get(c, a, true);
-	int was, now = CTRL_HOST_CORDONED;
+	int was, now = CTRL_HOST_NORMAL;
 	json_t *o, *st;
 
 	if (!h)
@@ -244,15 +245,14 @@ static void put_hostctl(struct ctrl *c, const char *a, const char *val,
 	h->ctl_rev = mod;
 	o = len ? json_loadb(val, len, 0, NULL) : NULL;
 	st = json_object_get(o, "state");
-	if (!len)
-		now = CTRL_HOST_NORMAL;
-	else if (json_is_string(st) &&
-		 strcmp(json_string_value(st), "drain") == 0)
+	if (json_is_string(st) && strcmp(json_string_value(st), "drain") == 0)
 		now = CTRL_HOST_DRAIN;
-	else if (!json_is_string(st) ||
-		 strcmp(json_string_value(st), "cordoned") != 0)
+	else if (json_is_string(st) &&
+		 strcmp(json_string_value(st), "cordoned") == 0)
+		now = CTRL_HOST_CORDONED;
+	else if (len)
 		fs_warn("hostctl/%s: not {\"state\": \"cordoned\"|\"drain\"}; "
-			"taken as cordoned",
+			"taken as normal",
 			a);
 	json_decref(o);
 	was = h->cordon;
