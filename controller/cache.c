@@ -529,7 +529,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		if (h->present) {
 			fs_warn("host %s left (lease expired): "
 				"disconnected; its VMs are lost after "
-				"scheduling.lost_after_s (%lld s)",
+				"lost_after_s (the request's, else %lld s)",
 				a, (long long)c->cfg->lost_after_s);
 			h->gone_at = ev_now(c->loop);
 			c->pass_all = true;
