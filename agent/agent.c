@@ -212,35 +212,24 @@ static void stop_finish(agent *a)
 		done(a->stop_arg);
 }
 
-static void revoke_done(void *arg, const struct etcd_error *err,
-			const struct etcd_header *hdr)
-{
-	struct host *h = arg;
-	agent *a = h->a;
-
-	(void)hdr;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%s: lease revoke failed: %s", h->name,
-			agent_err_str(err));
-	if (a->revokes && --a->revokes == 0)
-		stop_finish(a);
-}
-
 static void stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	agent *a = w->data;
 
 	(void)loop;
 	(void)revents;
-	if (a->revokes)
-		fs_warn("etcd did not confirm every lease revoke in time");
-	a->revokes = 0;
 	stop_finish(a);
 }
 
+/* The leases are not revoked: they run out with their TTL, so that an
+ * agent started again within it (a restart, an upgrade) finds its host
+ * record, its assignments and its VMs as it left them, and the
+ * controllers see no host leave.  Taking a host out is the operator's
+ * (P/hostctl/<host>, docs/DESIGN.md "Host lifecycle"). */
 void agent_stop(agent *a, double timeout_s, void (*done)(void *arg),
 		void *arg)
 {
+	(void)timeout_s;
 	a->stopping = true;
 	a->stop_done = done;
 	a->stop_arg = arg;
@@ -250,16 +239,11 @@ void agent_stop(agent *a, double timeout_s, void (*done)(void *arg),
 
 		ev_timer_stop(a->loop, &h->retry);
 		h->ka = etcd_lease_keepalive_stop(h->ka);
-		if (h->lease &&
-		    etcd_lease_revoke(a->etcd, h->lease, revoke_done, h) == 0)
-			a->revokes++;
 		h->registered = false;
 	}
-	/* Nothing to revoke (no lease yet, e.g. authentication keeps
-	 * failing): done at the next loop iteration.  (ev_timer_again with
-	 * no repeat stops a timer rather than firing it.) */
-	ev_timer_init(&a->stop_timer, stop_timeout_cb,
-		      a->revokes ? timeout_s : 0, 0);
+	/* Done at the next loop iteration.  (ev_timer_again with no repeat
+	 * stops a timer rather than firing it.) */
+	ev_timer_init(&a->stop_timer, stop_timeout_cb, 0, 0);
 	a->stop_timer.data = a;
 	ev_timer_start(a->loop, &a->stop_timer);
 }
@@ -270,7 +254,6 @@ agent *agent_free(agent *a)
 		return NULL;
 	a->stopping = true;
 	a->stop_done = NULL;
-	a->revokes = 0;
 	a->http = fs_httpd_stop(a->http);
 	ev_prepare_stop(a->loop, &a->flush);
 	agent_vm_queue_fini(a);

@@ -42,8 +42,10 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 int agent_start(agent *a);
 /* SIGHUP: takes labels and capacity from cfg (same lifetime rule). */
 void agent_reload(agent *a, const struct agent_config *cfg);
-/* Revokes every lease, then calls done(arg) (from the loop; also after
- * timeout_s if etcd does not answer). */
+/* Stops the keepalives and calls done(arg) from the loop; the leases are
+ * not revoked but run out with their TTL (a restart within it moves
+ * nothing).  timeout_s bounds the wait (kept for callers; nothing is
+ * awaited today). */
 void agent_stop(agent *a, double timeout_s, void (*done)(void *arg),
 		void *arg);
 agent *agent_free(agent *a);

@@ -135,7 +135,6 @@ struct agent {
 	double util_cpu, util_mem;
 	int64_t det_cpus, det_mem_mb;
 	bool stopping;
-	unsigned revokes;
 	void (*stop_done)(void *);
 	void *stop_arg;
 	ev_timer stop_timer;

@@ -46,7 +46,8 @@ static void usage(FILE *out)
 		"      --version       print the version\n"
 		"  -h, --help          this text and every configuration key\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT revoke the lease(s) and exit 0; "
+		"Signals: SIGTERM/SIGINT exit 0 and let the lease(s) run out "
+		"(a restart within\nagent.lease_ttl_s moves nothing); "
 		"SIGHUP reloads\nlabels and capacity from the file.\n"
 		"\nConfiguration keys:\n");
 	cfg_print_help(&agent_config_schema, out);
@@ -96,7 +97,8 @@ static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	m->stopping = true;
-	fs_info("signal %d: revoking lease(s) and exiting", w->signum);
+	fs_info("signal %d: exiting; the lease(s) run out with their TTL",
+		w->signum);
 	agent_stop(m->a, 3.0, stopped, m);
 }
 

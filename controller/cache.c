@@ -226,6 +226,53 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 		fs_info("host %s joined", a);
 		capacity_changed(c);
 	}
+	if (h->gone_at > 0) {
+		/* back within the grace: its VMs' statuses say so */
+		fs_info("host %s reconnected", a);
+		h->gone_at = 0;
+		c->pass_all = true;
+	}
+}
+
+/* P/hostctl/<a>: the operator's cordon or drain of host a.  An empty
+ * value is normal, and so is one that is not {"state":
+ * "cordoned"|"drain", ...} (docs/DESIGN.md "Host lifecycle keys"; as
+ * flintschedctl reads it), with a warning. */
+static void put_hostctl(struct ctrl *c, const char *a, const char *val,
+			size_t len, int64_t mod)
+{
+	struct ctrl_host *h = ctrl_host_get(c, a, true);
+	int was, now = CTRL_HOST_NORMAL;
+	json_t *o, *st;
+
+	if (!h)
+		return;
+	h->ctl_seen = c->list_gen;
+	if (mod <= h->ctl_rev)
+		return;
+	h->ctl_rev = mod;
+	o = len ? json_loadb(val, len, 0, NULL) : NULL;
+	st = json_object_get(o, "state");
+	if (json_is_string(st) && strcmp(json_string_value(st), "drain") == 0)
+		now = CTRL_HOST_DRAIN;
+	else if (json_is_string(st) &&
+		 strcmp(json_string_value(st), "cordoned") == 0)
+		now = CTRL_HOST_CORDONED;
+	else if (len)
+		fs_warn("hostctl/%s: not {\"state\": \"cordoned\"|\"drain\"}; "
+			"taken as normal",
+			a);
+	json_decref(o);
+	was = h->cordon;
+	h->cordon = now;
+	if (was != now) {
+		fs_info("host %s %s", a,
+			now == CTRL_HOST_DRAIN       ? "draining (cordoned)"
+			: now == CTRL_HOST_CORDONED ? "cordoned"
+						    : "uncordoned");
+		if (!now)
+			capacity_changed(c);
+	}
 }
 
 /* P/alloc/<a>: what is committed on host a. */
@@ -457,6 +504,8 @@ void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		put_host(c, key, a, val, len, mod);
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		put_alloc(c, key, a, val, len, mod);
+	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
+		put_hostctl(c, a, val, len, mod);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		put_request(c, a, val, len, create, mod);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
@@ -490,13 +539,25 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			return;
 		h->rev = rev;
 		if (h->present) {
-			fs_warn("host %s left (lease expired or agent "
-				"stopped); its VMs are rescheduled",
-				a);
+			fs_warn("host %s left (lease expired): "
+				"disconnected; its VMs are lost after "
+				"lost_after_s (the request's, else %lld s)",
+				a, (long long)c->cfg->lost_after_s);
+			h->gone_at = ev_now(c->loop);
 			c->pass_all = true;
 		}
 		h->present = false;
 		fs_host_clear(&h->rec);
+	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
+		h = ctrl_host_get(c, a, false);
+		if (!h || rev <= h->ctl_rev)
+			return;
+		h->ctl_rev = rev;
+		if (h->cordon) {
+			fs_info("host %s uncordoned", a);
+			capacity_changed(c);
+		}
+		h->cordon = CTRL_HOST_NORMAL;
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->alloc_rev)
@@ -578,6 +639,13 @@ static void sweep_host(void *arg, const char *key, void *val)
 		k = ctrl_keyf("%shosts/%s", c->prefix, h->name);
 		if (k)
 			ctrl_cache_del(c, k, h->rev + 1);
+		free(k);
+	}
+	if (h->cordon && h->ctl_seen != c->list_gen &&
+	    h->ctl_rev <= c->list_rev) {
+		k = ctrl_keyf("%shostctl/%s", c->prefix, h->name);
+		if (k)
+			ctrl_cache_del(c, k, h->ctl_rev + 1);
 		free(k);
 	}
 	if (h->alloc_present && h->seen != c->list_gen &&

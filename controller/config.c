@@ -41,6 +41,11 @@ static const struct cfg_key ctrl_keys[] = {
 	CFG_KEY_INT("scheduling.max_attempts", struct ctrl_config,
 		    max_attempts, "3", 1, 100,
 		    "placements (and commit retries) before giving up"),
+	CFG_KEY_INT("scheduling.lost_after_s", struct ctrl_config,
+		    lost_after_s, "300", 0, 604800,
+		    "a host whose lease expired is disconnected this long "
+		    "(its VMs kept) before its VMs are lost and rescheduled; "
+		    "0: at once"),
 	CFG_KEY_ENUM("scheduling.strategy", struct ctrl_config, strategy,
 		     "spread", strategy_names,
 		     "spread: least utilised host; binpack: most"),

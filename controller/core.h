@@ -140,6 +140,7 @@ struct ctrl_req {
 	struct ctrl_rbid *bids;
 	size_t n_bids;
 	ev_timer round_timer;
+	ev_timer lost_timer; /* end of its disconnected host's grace */
 	ev_tstamp seen_at; /* when this revision of the request was seen */
 	struct ctrl_explain explain;
 	struct ctrl_cand *cands;

@@ -31,6 +31,7 @@
 struct ctrl_request {
 	struct fs_need need; /* res.vms = 1 */
 	int64_t priority;    /* scheduling.priority, default 0 */
+	int64_t lost_after_s; /* scheduling.lost_after_s, -1 = the config's */
 };
 
 /*
@@ -39,7 +40,8 @@ struct ctrl_request {
  * (-ENOMEM on allocation failure) and writes to reason a sentence naming
  * the field, the problem and the fix:
  *   "memoryInMb: must be a positive integer, got 0"
- *   "scheduling.zone: unknown key (allowed: selector, spread, priority)"
+ *   "scheduling.zone: unknown key (allowed: selector, spread, priority,
+ *    lost_after_s)"
  * json may be NULL when len > CTRL_REQUEST_MAX: only the size is read
  * (the cache keeps no value that large).
  */
@@ -167,6 +169,8 @@ struct ctrl_host {
 	char name[FS_NAME_MAX + 1];
 	bool present;
 	int64_t rev;
+	double gone_at; /* when it was seen leave (ev_now), 0 = present or
+			   not yet seen gone: the lost_after_s grace */
 	struct fs_host rec;
 	bool alloc_present;
 	int64_t alloc_rev;
@@ -180,7 +184,15 @@ struct ctrl_host {
 	bool alloc_bad;  /* alloc unreadable or not the sum: locked, rebuilt */
 	bool rebuilding; /* alloc.c's read or write of it in flight */
 	uint64_t seen;
+	int cordon;       /* P/hostctl/<name>: enum ctrl_cordon */
+	int64_t ctl_rev;  /* its mod revision, or of its delete */
+	uint64_t ctl_seen;
 };
+
+/* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host
+ * lifecycle keys"): nothing new is placed on a cordoned or draining
+ * host. */
+enum ctrl_cordon { CTRL_HOST_NORMAL, CTRL_HOST_CORDONED, CTRL_HOST_DRAIN };
 
 /* What placing one request asks of a host (all borrowed). */
 struct ctrl_place {

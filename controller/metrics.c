@@ -44,10 +44,22 @@ static void pending_each(void *arg, const char *key, void *val)
 	p->n += req_pending(p->c, val);
 }
 
+/* Hosts by lifecycle state: live, disconnected (seen leave, VMs kept),
+ * cordoned, draining. */
+struct hosts_ctx {
+	size_t live, disconnected, cordoned, draining;
+};
+
 static void hosts_each(void *arg, const char *key, void *val)
 {
+	struct hosts_ctx *n = arg;
+	const struct ctrl_host *h = val;
+
 	(void)key;
-	*(size_t *)arg += ((const struct ctrl_host *)val)->present;
+	n->live += h->present;
+	n->disconnected += !h->present && h->gone_at > 0;
+	n->cordoned += h->cordon == CTRL_HOST_CORDONED;
+	n->draining += h->cordon == CTRL_HOST_DRAIN;
 }
 
 /* Why the controller cannot work right now, or NULL when it can. */
@@ -75,7 +87,8 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	const struct ctrl_metrics *m = &c->m;
 	struct pending_ctx pc = {c, 0};
 	char *text = NULL;
-	size_t len = 0, n = 0;
+	size_t len = 0;
+	struct hosts_ctx hc = {0};
 	uint64_t cum = 0;
 	FILE *f = open_memstream(&text, &len);
 
@@ -103,8 +116,18 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	fprintf(f, "flintsched_controller_cached_requests %zu\n", c->reqs.n);
 	M_HEAD(f, "flintsched_controller_hosts", "gauge",
 	       "live hosts in the cache");
-	ctrl_map_each(&c->hosts, hosts_each, &n);
-	fprintf(f, "flintsched_controller_hosts %zu\n", n);
+	ctrl_map_each(&c->hosts, hosts_each, &hc);
+	fprintf(f, "flintsched_controller_hosts %zu\n", hc.live);
+	M_HEAD(f, "flintsched_controller_hosts_disconnected", "gauge",
+	       "hosts whose lease expired and that are not back (yet)");
+	fprintf(f, "flintsched_controller_hosts_disconnected %zu\n",
+		hc.disconnected);
+	M_HEAD(f, "flintsched_controller_hosts_cordoned", "gauge",
+	       "hosts cordoned by P/hostctl/ (no new placements)");
+	fprintf(f, "flintsched_controller_hosts_cordoned %zu\n", hc.cordoned);
+	M_HEAD(f, "flintsched_controller_hosts_draining", "gauge",
+	       "hosts with a drain in P/hostctl/ (cordoned; moves not done)");
+	fprintf(f, "flintsched_controller_hosts_draining %zu\n", hc.draining);
 	M_HEAD(f, "flintsched_controller_inflight_txns", "gauge",
 	       "etcd txns in flight");
 	fprintf(f, "flintsched_controller_inflight_txns %u\n", c->inflight);

@@ -54,6 +54,8 @@ int ctrl_place_rate(const struct ctrl_place *p, struct ctrl_host *h,
 	if (!h->present)
 		return 0;
 	ex->hosts++;
+	if (h->cordon)
+		return ctrl_explain_add(ex, "host cordoned");
 	if (place_avoids(p, h))
 		return ctrl_explain_add(ex, "VM failed there before");
 	fs_score(&h->rec, ctrl_place_alloc(h), p->need, &p->w, p->strategy,
@@ -101,6 +103,10 @@ static void pick_each(struct pick_ctx *p, struct ctrl_host *h)
 	if (!h->present || p->rc < 0)
 		return;
 	p->ex->hosts++;
+	if (h->cordon) {
+		p->rc = ctrl_explain_add(p->ex, "host cordoned");
+		return;
+	}
 	if (place_avoids(pl, h)) {
 		p->rc = ctrl_explain_add(p->ex, "VM failed there before");
 		return;
@@ -202,7 +208,7 @@ struct ctrl_host *ctrl_place_bidder(const struct ctrl_place *p,
 		struct ctrl_host *x = bids[i].data;
 		double sc;
 
-		if (!x->present || place_avoids(p, x))
+		if (!x->present || x->cordon || place_avoids(p, x))
 			continue;
 		fs_score(&x->rec, ctrl_place_alloc(x), p->need, &p->w,
 			 p->strategy, &b);

@@ -4,6 +4,7 @@
 #include "controller/core.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -31,6 +32,66 @@ static void enqueue(struct ctrl *c, struct ctrl_req *r)
 }
 
 static void decide(struct ctrl *c, struct ctrl_req *r);
+
+#define DISCONNECTED "host: disconnected since "
+
+static void on_lost_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	ctrl_req_dirty(w->data);
+}
+
+/*
+ * r is placed on a host without a record (its lease expired): true while
+ * the host is disconnected, within lost_after_s (the request's, else the
+ * config's) of when this controller saw it leave, or first saw it gone
+ * (a controller that starts later waits a whole grace).  Its VMs keep
+ * their reservation and phase, the status says since when, and a timer
+ * looks again when the grace ends.  False: the VMs are lost.
+ */
+static bool host_disconnected(struct ctrl *c, struct ctrl_req *r,
+			      struct ctrl_host *h)
+{
+	int64_t grace = r->parsed.lost_after_s >= 0 ? r->parsed.lost_after_s
+						     : c->cfg->lost_after_s;
+	double now = ev_now(c->loop), left;
+	struct ctrl_status s;
+	char since[32];
+	struct tm tm;
+	time_t t;
+
+	if (grace <= 0)
+		return false;
+	if (!h)
+		h = ctrl_host_get(c, r->st.host, true);
+	if (!h)
+		return false; /* out of memory: as without a grace */
+	if (h->gone_at <= 0)
+		h->gone_at = now;
+	left = h->gone_at + (double)grace - now;
+	if (left <= 0)
+		return false;
+	if (!ev_is_active(&r->lost_timer)) {
+		ev_timer_init(&r->lost_timer, on_lost_timer, left + 0.01, 0);
+		r->lost_timer.data = r;
+		ev_timer_start(c->loop, &r->lost_timer);
+	}
+	if (r->st.reason && strncmp(r->st.reason, DISCONNECTED,
+				    strlen(DISCONNECTED)) == 0)
+		return true;
+	if (ctrl_status_copy(&s, &r->st) < 0)
+		return true; /* the status says so at the next pass */
+	t = (time_t)h->gone_at;
+	gmtime_r(&t, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ctrl_report_reason(&s, DISCONNECTED "%s; lost after %llds", since,
+			   (long long)grace);
+	fs_info("%s: host %s disconnected; lost in %.0f s unless it returns",
+		r->id, r->st.host, left);
+	ctrl_report_status(c, r, &s, "host disconnected");
+	return true;
+}
 
 /* Decides r's next step from the cache; deletes the round and bid keys
  * of r that nothing uses (every key the scheduler makes has an owner
@@ -183,17 +244,33 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 				      r->id));
 			return;
 		}
+		if ((!h || !h->present) && host_disconnected(c, r, h))
+			return;
 		if (!h || !h->present) {
+			ev_timer_stop(c->loop, &r->lost_timer);
 			ctrl_report_init(&s, CTRL_LOST, r);
 			ctrl_report_carry(&s, r);
 			strcpy(s.host, r->st.host);
 			ctrl_report_reason(&s,
-					   "host %s left (lease expired); "
+					   "host %s lost (lease expired, "
+					   "lost_after_s passed); "
 					   "rescheduling",
 					   r->st.host);
 			fs_warn("%s lost with host %s; rescheduling", r->id,
 				r->st.host);
 			ctrl_release(c, r, a, &s, "host lost");
+			return;
+		}
+		ev_timer_stop(c->loop, &r->lost_timer);
+		if (r->st.reason &&
+		    strncmp(r->st.reason, DISCONNECTED, strlen(DISCONNECTED)) ==
+			0) {
+			/* back in time: nothing moved */
+			if (ctrl_status_copy(&s, &r->st) < 0)
+				return;
+			ctrl_report_reason(&s, "%s on %s (host reconnected)",
+					   ctrl_phase_name(s.phase), s.host);
+			ctrl_report_status(c, r, &s, "host reconnected");
 			return;
 		}
 		if (!vm || vm->rev <= a->rev)

@@ -22,6 +22,7 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create)
 	r->q.qpos = CTRL_QPOS_NONE;
 	r->unsched_gen = -1;
 	ev_init(&r->round_timer, NULL);
+	ev_init(&r->lost_timer, NULL);
 	if (ctrl_map_put(&c->reqs, id, r) < 0) {
 		free(r);
 		return NULL;
@@ -131,6 +132,7 @@ void ctrl_req_vm_remove(struct ctrl_req *r, size_t i)
 static void req_free(struct ctrl_req *r)
 {
 	ctrl_req_abort(r);
+	ev_timer_stop(r->c->loop, &r->lost_timer);
 	free(r->req_val);
 	ctrl_request_clear(&r->parsed);
 	ctrl_status_clear(&r->st);

@@ -104,10 +104,26 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				    "-1000000..1000000, got %lld",
 				    (long long)json_integer_value(v));
 			out->priority = (int64_t)json_integer_value(v);
+		} else if (strcmp(k, "lost_after_s") == 0) {
+			if (!json_is_integer(v))
+				return fs_fail(
+				    reason, len,
+				    "scheduling.lost_after_s: must be an "
+				    "integer, got %s",
+				    fs_json_kind(v));
+			if (json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 604800)
+				return fs_fail(
+				    reason, len,
+				    "scheduling.lost_after_s: must be "
+				    "0..604800 (seconds), got %lld",
+				    (long long)json_integer_value(v));
+			out->lost_after_s = (int64_t)json_integer_value(v);
 		} else {
 			return fs_fail(reason, len,
 				       "scheduling.%s: unknown key (allowed: "
-				       "selector, spread, priority)",
+				       "selector, spread, priority, "
+				       "lost_after_s)",
 				       fs_key(q, sizeof(q), k));
 		}
 	}
@@ -201,7 +217,7 @@ static bool number_too_big(const char *text)
 int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason, size_t reasonlen)
 {
-	struct ctrl_request r = {0};
+	struct ctrl_request r = {.lost_after_s = -1};
 	json_error_t jerr;
 	json_t *root = NULL, *v;
 	char q[2 * QMAX + 16];

@@ -25,6 +25,7 @@ struct ctrl_config {
 	int64_t candidates;
 	int64_t bid_timeout_ms;
 	int64_t max_attempts;
+	int64_t lost_after_s;
 	int strategy; /* enum fs_strategy */
 	double w_cpu, w_memory, w_vms;
 	int64_t max_inflight;

@@ -750,7 +750,8 @@ static void test_cache_forgets(void **state)
 	}
 }
 
-/* A host killed: its VMs are marked lost and rescheduled elsewhere. */
+/* A host killed, scheduling.lost_after_s 0 (no grace): its VMs are marked
+ * lost and rescheduled elsewhere as soon as its lease expires. */
 static void test_host_killed(void **state)
 {
 	struct env *e = *state;
@@ -759,9 +760,9 @@ static void test_host_killed(void **state)
 	int n = 12;
 
 	doomed = start_agent(e, "doomed", 2, 64, 100);
-	start_ctrl(e, "ca", "sample");
-	start_ctrl(e, "cb", "sample");
-	start_ctrl(e, "cc", "sample");
+	start_ctrl_x(e, "ca", "sample", "scheduling.lost_after_s=0");
+	start_ctrl_x(e, "cb", "sample", "scheduling.lost_after_s=0");
+	start_ctrl_x(e, "cc", "sample", "scheduling.lost_after_s=0");
 	submit(e, 0, n, 1);
 	if (!await(e, cond_all_placed, &n, 30, &cs)) {
 		dump(e, &cs);
@@ -1126,6 +1127,336 @@ static void test_slot_won_back_releases(void **state)
 	}
 }
 
+
+/* ---- host lifecycle (issue 14) ---------------------------------------- */
+
+/* Every assignment and VM state of a test, with its revisions: what an
+ * agent restart must leave alone. */
+struct snap {
+	int n_assign, n_vms;
+	char akey[64][96], vkey[64][96];
+	int64_t acreate[64], vmod[64];
+};
+
+static void snap_take(struct env *e, struct snap *s)
+{
+	struct etcd_sync_range *r = get_prefix(e, "assign");
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; r && i < r->n_kvs && s->n_assign < 64; i++) {
+		snprintf(s->akey[s->n_assign], sizeof(s->akey[0]), "%s",
+			 r->kvs[i].key);
+		s->acreate[s->n_assign++] = r->kvs[i].create_revision;
+	}
+	etcd_sync_range_free(r);
+	r = get_prefix(e, "vms");
+	for (size_t i = 0; r && i < r->n_kvs && s->n_vms < 64; i++) {
+		snprintf(s->vkey[s->n_vms], sizeof(s->vkey[0]), "%s",
+			 r->kvs[i].key);
+		s->vmod[s->n_vms++] = r->kvs[i].mod_revision;
+	}
+	etcd_sync_range_free(r);
+}
+
+/* What changed from a to b: assignments made again or gone (rescheduled),
+ * VM states written again (created), VM states gone (deleted). */
+struct moved {
+	int rescheduled, created, deleted;
+};
+
+static struct moved snap_diff(const struct snap *a, const struct snap *b)
+{
+	struct moved m = {0};
+
+	for (int i = 0; i < a->n_assign; i++) {
+		bool same = false;
+
+		for (int j = 0; j < b->n_assign; j++)
+			if (strcmp(a->akey[i], b->akey[j]) == 0 &&
+			    a->acreate[i] == b->acreate[j])
+				same = true;
+		m.rescheduled += !same;
+	}
+	for (int i = 0; i < a->n_vms; i++) {
+		int found = -1;
+
+		for (int j = 0; j < b->n_vms; j++)
+			if (strcmp(a->vkey[i], b->vkey[j]) == 0)
+				found = j;
+		if (found < 0)
+			m.deleted++;
+		else if (b->vmod[found] != a->vmod[i])
+			m.created++;
+	}
+	return m;
+}
+
+static bool cond_all_running(struct env *e, struct census *cs, void *arg)
+{
+	int n = *(int *)arg;
+	struct etcd_sync_range *r = get_prefix(e, "vms");
+	bool all = r && (int)r->n_kvs == n;
+
+	etcd_sync_range_free(r);
+	return all && cs->phase[CTRL_RUNNING] == n && cs->assigns == n &&
+	       cs->alloc_vms == n;
+}
+
+/* The lease of P/hosts/<host>, 0 if none. */
+static int64_t lease_of_host(struct env *e, const char *host)
+{
+	char key[256];
+	struct etcd_range_req rq = {.key = key};
+	struct etcd_sync_range *r = NULL;
+	int64_t lease = 0;
+
+	snprintf(key, sizeof(key), "%s/hosts/%s", e->prefix, host);
+	if (etcd_sync_get(e->c, &rq, &r, NULL) == 0 && r->n_kvs == 1)
+		lease = r->kvs[0].lease;
+	etcd_sync_range_free(r);
+	return lease;
+}
+
+struct lease_change {
+	const char *host;
+	int64_t old;
+};
+
+static bool cond_relet(struct env *e, struct census *cs, void *arg)
+{
+	struct lease_change *lc = arg;
+	int64_t now = lease_of_host(e, lc->host);
+
+	(void)cs;
+	return now && now != lc->old;
+}
+
+static bool cond_key_gone(struct env *e, struct census *cs, void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, arg);
+	bool gone = r && r->n_kvs == 0;
+
+	(void)cs;
+	etcd_sync_range_free(r);
+	return gone;
+}
+
+static bool cond_all_disconnected(struct env *e, struct census *cs,
+				  void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, "status");
+	int n = 0;
+
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
+				      &s, NULL, 0) == 0) {
+			n += s.phase == CTRL_RUNNING && s.reason &&
+			     strstr(s.reason, "host: disconnected since");
+			ctrl_status_clear(&s);
+		}
+	}
+	etcd_sync_range_free(r);
+	return n == *(int *)arg && cs->assigns == n && cs->alloc_vms == n;
+}
+
+/* The agent of host "rs" (20 VMs on rs-0 and rs-1, lease TTL 3 s,
+ * lost_after_s 60) stopped with sig and started again, at once or (away)
+ * after its host records expired and the statuses say disconnected: the
+ * old lease runs out (a marker key under it says when), one more request
+ * is placed after that (so the controllers saw whatever the expiry
+ * caused), and then nothing was rescheduled, created or deleted. */
+static struct moved agent_restart(struct env *e, int sig, bool away)
+{
+	struct census cs;
+	struct snap before, after;
+	struct lease_change lc = {.host = "rs-0"};
+	char key[256];
+	pid_t ag;
+	int n = 20, n1 = 21;
+
+	ag = start_agent_ttl(e, "rs", 2, 64, 100, 3);
+	start_ctrl_x(e, "ca", "cached", "scheduling.lost_after_s=60");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	snap_take(e, &before);
+	lc.old = lease_of_host(e, "rs-0");
+	assert_true(lc.old != 0);
+	snprintf(key, sizeof(key), "%s/marker/old-lease", e->prefix);
+	/* the lease may already be revoked (a put under it fails) */
+	stop_pid(e, ag, sig);
+	(void)etcd_sync_put(e->c, key, "x", 1, lc.old, NULL, NULL);
+	if (away) {
+		if (!await(e, cond_none_under, "hosts", 30, &cs))
+			fail_msg("the host records did not expire");
+		if (!await(e, cond_all_disconnected, &n, 30, &cs)) {
+			dump(e, &cs);
+			fail_msg("the VMs are not shown disconnected");
+		}
+		lc.old = 0;
+	}
+	start_agent_ttl(e, "rs", 2, 64, 100, 3);
+	if (!await(e, cond_relet, &lc, 30, &cs))
+		fail_msg("the agent did not register again");
+	if (!await(e, cond_key_gone, "marker", 30, &cs))
+		fail_msg("the old lease did not expire");
+	submit(e, n, n1, 1);
+	if (!await(e, cond_all_running, &n1, 40, &cs)) {
+		dump(e, &cs);
+		fail_msg("not settled after the restart");
+	}
+	snap_take(e, &after);
+	return snap_diff(&before, &after);
+}
+
+static void test_agent_restart(void **state)
+{
+	struct moved m = agent_restart(*state, SIGTERM, false);
+
+	fprintf(stderr, "agent restart (SIGTERM): rescheduled %d created %d "
+			"deleted %d\n",
+		m.rescheduled, m.created, m.deleted);
+	assert_int_equal(m.rescheduled, 0);
+	assert_int_equal(m.created, 0);
+	assert_int_equal(m.deleted, 0);
+}
+
+/* kill -9, away past the lease TTL (the host disconnected), back within
+ * lost_after_s. */
+static void test_agent_killed_back(void **state)
+{
+	struct moved m = agent_restart(*state, SIGKILL, true);
+
+	fprintf(stderr, "agent kill -9, disconnected and back: rescheduled "
+			"%d created %d "
+			"deleted %d\n",
+		m.rescheduled, m.created, m.deleted);
+	assert_int_equal(m.rescheduled, 0);
+	assert_int_equal(m.created, 0);
+	assert_int_equal(m.deleted, 0);
+}
+
+static int count_under(struct env *e, const char *sub, const char *host)
+{
+	struct etcd_sync_range *r = get_prefix(e, sub);
+	char want[128];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "%s/%s/%s", e->prefix, sub, host);
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		n += strncmp(r->kvs[i].key, want, strlen(want)) == 0;
+	etcd_sync_range_free(r);
+	return r ? n : -1;
+}
+
+static bool cond_moved_off(struct env *e, struct census *cs, void *arg)
+{
+	int n = *(int *)arg;
+
+	return count_under(e, "assign", "gone-") == 0 &&
+	       cs->phase[CTRL_RUNNING] == n && cs->assigns == n &&
+	       cs->alloc_vms == n;
+}
+
+static bool cond_vms_gone(struct env *e, struct census *cs, void *arg)
+{
+	(void)cs;
+	return count_under(e, "vms", arg) == 0;
+}
+
+/* kill -9 of the agent of "gone" (20 VMs), away past lost_after_s (3 s):
+ * every VM rescheduled exactly once onto "safe" (attempt 2, one
+ * assignment each, alloc the sum of the assignments), and when the agent
+ * returns it deletes its old VMs (their assignments are gone). */
+static void test_host_lost_replaced(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct etcd_sync_range *r;
+	pid_t ag;
+	int n = 20;
+
+	ag = start_agent_ttl(e, "gone", 2, 64, 100, 3);
+	start_ctrl_x(e, "ca", "cached", "scheduling.lost_after_s=3");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	start_agent_ttl(e, "safe", 2, 64, 100, 3);
+	stop_pid(e, ag, SIGKILL);
+	if (!await(e, cond_moved_off, &n, 60, &cs)) {
+		dump(e, &cs);
+		fail_msg("the lost host's VMs were not rescheduled");
+	}
+	r = get_prefix(e, "status");
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		assert_int_equal(ctrl_status_parse(r->kvs[i].value,
+						   r->kvs[i].value_len, &s,
+						   NULL, 0),
+				 0);
+		assert_int_equal(s.attempt, 2);
+		assert_true(strncmp(s.host, "safe-", 5) == 0);
+		ctrl_status_clear(&s);
+	}
+	etcd_sync_range_free(r);
+	assert_int_equal(count_under(e, "vms", "gone-"), n);
+	start_agent_ttl(e, "gone", 2, 64, 100, 3);
+	if (!await(e, cond_vms_gone, "gone-", 30, &cs))
+		fail_msg("the returning agent kept its replaced VMs");
+	census_take(e, &cs);
+	assert_true(cond_moved_off(e, &cs, &n));
+}
+
+static bool cond_log(struct env *e, struct census *cs, void *arg)
+{
+	(void)cs;
+	return log_has(e, "ca", arg);
+}
+
+/* P/hostctl/cd-0 cordoned (before the controller lists): a burst of 12
+ * lands on cd-1 and cd-2 only, though cd-0 is the emptiest; uncordon
+ * (the key deleted, seen through the watch): the next burst fills cd-0
+ * first (spread). */
+static void test_cordon(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	int n = 12, n2 = 18;
+
+	start_hosts(e, "cd", 3, 64, 100);
+	put(e, "hostctl", "cd-0",
+	    "{\"state\":\"cordoned\",\"by\":\"test\","
+	    "\"updated\":\"2026-12-01T00:00:00.000Z\"}");
+	start_ctrl(e, "ca", "cached");
+	if (!await(e, cond_log, "host cd-0 cordoned", 20, &cs))
+		fail_msg("the controller did not see the cordon");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_placed, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("burst not placed");
+	}
+	assert_int_equal(count_under(e, "assign", "cd-0/"), 0);
+	assert_int_equal(count_under(e, "assign", "cd-1/") +
+			     count_under(e, "assign", "cd-2/"),
+			 n);
+	del(e, "hostctl", "cd-0");
+	if (!await(e, cond_log, "host cd-0 uncordoned", 20, &cs))
+		fail_msg("the controller did not see the uncordon");
+	submit(e, n, n2, 1);
+	if (!await(e, cond_all_placed, &n2, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("second burst not placed");
+	}
+	assert_int_equal(count_under(e, "assign", "cd-0/"), n2 - n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1161,6 +1492,13 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_won_back_releases,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_restart, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;

@@ -278,7 +278,7 @@ static const struct req_case cases[] = {
     /* ---- scheduling (the scheduler's own) ------------------------- */
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"zone\":\"a\"}"),
      "scheduling.zone: unknown key (allowed: selector, spread, "
-     "priority)"},
+     "priority, lost_after_s)"},
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"zo\\u0007ne\":\"a\"}"),
      "scheduling.\"zo\\x07ne\": unknown key"},
     {"web-1", SPEC(OK_ ",\"scheduling\":[]"), "scheduling: must be an object"},
@@ -292,6 +292,11 @@ static const struct req_case cases[] = {
      "scheduling.spread: \"A\\x0aB\" is not a valid group name"},
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"priority\":\"hi\"}"),
      "scheduling.priority: must be an integer"},
+    {"web-1", SPEC(OK_ ",\"scheduling\":{\"lost_after_s\":\"5\"}"),
+     "scheduling.lost_after_s: must be an integer"},
+    {"web-1", SPEC(OK_ ",\"scheduling\":{\"lost_after_s\":-1}"),
+     "scheduling.lost_after_s: must be 0..604800 (seconds), got -1"},
+    {"web-1", SPEC(OK_ ",\"scheduling\":{\"lost_after_s\":0}"), NULL},
 };
 
 static void test_request_table(void **state)
@@ -333,6 +338,7 @@ static void test_request_fields(void **state)
 	assert_int_equal(r.need.res.vcpu, 2);
 	assert_int_equal(r.need.res.memory_mb, 2048);
 	assert_int_equal(r.priority, -3);
+	assert_int_equal(r.lost_after_s, -1); /* the controller's */
 	assert_string_equal(r.need.spread, "web");
 	assert_int_equal(r.need.selector.n, 2);
 	assert_string_equal(r.need.selector.v[0].key, "zone");
