@@ -152,9 +152,6 @@ int ctl_cmd_hostctl(struct ctl *x, int argc, char **argv)
 	} else {
 		printf("host %s cordoned\n", host);
 	}
-	if (!rc)
-		fprintf(stderr, "note: the controller does not act on "
-				"P/hostctl/ yet (issue 14)\n");
 	free(key);
 	free(val);
 	return rc;

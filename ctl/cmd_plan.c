@@ -61,10 +61,7 @@ int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all)
 				(long long)h->free.vms);
 		ctl_table_cell(
 		    t, i ? CTL_C_NONE : CTL_C_GREEN,
-		    i == 0 ? (h->cordoned ? "winner (cordoned: "
-					    "not honoured yet)"
-					  : "winner")
-			   : (h->cordoned ? "fits (cordoned)" : "fits"));
+		    i == 0 ? "winner" : "fits");
 	}
 	for (size_t i = 0; all && i < p->n_hosts; i++) {
 		const struct ctl_place_host *h = &p->hosts[i];

@@ -95,6 +95,12 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 		ptrs[out->n_hosts++] = h;
 		p->h = vh;
 		p->cordoned = vh->ctl.present;
+		/* As the controller reads P/hostctl/<host> (cache.c): its
+		 * feasibility then rejects the host, "host cordoned". */
+		h->cordon = !vh->ctl.present ? CTRL_HOST_NORMAL
+			    : strcmp(vh->ctl.state, "drain") == 0
+				? CTRL_HOST_DRAIN
+				: CTRL_HOST_CORDONED;
 		free_of(vh, &p->free);
 		if (nb) {
 			int64_t *nbf = realloc(before, nb * sizeof(*before));

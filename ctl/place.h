@@ -12,7 +12,7 @@
 struct ctl_place_host {
 	const struct ctl_vhost *h; /* borrowed from the view */
 	bool fits;
-	bool cordoned; /* P/hostctl set (not honoured yet) */
+	bool cordoned; /* P/hostctl set: rejected, "host cordoned" */
 	double score;  /* with the partition band */
 	struct fs_res free;
 	char reason[128]; /* why not, when !fits */
