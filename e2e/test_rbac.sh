@@ -110,6 +110,14 @@ code=$(curl -s -o "$E2E_TMP/cn.out" -w '%{http_code}' --cacert "$C/ca.pem" \
 	-d "{\"name\":\"sub\",\"password\":\"$(pw sub)\"}")
 [ "$code" != 200 ] || fail "the gateway authenticated a client certificate with a CN"
 ok "a client certificate with a CN is refused by the gateway: HTTP $code $(head -c 160 "$E2E_TMP/cn.out")"
+# A daemon given one says why, with etcd's own words and the fix (it used
+# to loop on a bare "authenticate: HTTP 400").
+e2e_spawn agent-cn "$B/flintsched-agent" --set "etcd.endpoints=[$EP]" --set etcd.tls.ca="$C/ca.pem" \
+	--set etcd.tls.cert="$C/client.pem" --set etcd.tls.key="$C/client.key" --set etcd.username=h1 \
+	--set etcd.password_file="$PW/h1" --set agent.host=h1 --set executor.type=simulate
+cn_logged() { grep -q "CommonName of client.*use one without a CN" "$E2E_TMP/agent-cn.log"; }
+wait_for 20 "the agent logs etcd's CommonName refusal" cn_logged
+ok "an agent with a CN certificate logs: $(grep -m1 -o 'HTTP 400: CommonName.*' "$E2E_TMP/agent-cn.log" | head -c 200)"
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$C/ca.pem" \
 	--cert "$C/client-nocn.pem" --key "$C/client-nocn.key" -X POST "$EP/v3/auth/authenticate" \
 	-d "{\"name\":\"sub\",\"password\":\"$(pw sub)\"}")

@@ -528,6 +528,41 @@ static void transfer_error(struct etcd_call *call, CURLcode res,
 		       call->path, what);
 }
 
+/*
+ * A non-JSON error answer: its first line goes into the message, printable
+ * ASCII only, so that a refusal says why (etcd's gateway answers a
+ * password login over a client certificate with a CommonName with a bare
+ * "HTTP 400" and a line of text, CVE-2018-16886's fix).
+ */
+static void body_error(const struct etcd_call *call, long status,
+		       struct etcd_error *err)
+{
+	char text[161];
+	size_t n = 0;
+
+	for (size_t i = 0; i < call->len && n + 1 < sizeof(text); i++) {
+		unsigned char ch = (unsigned char)call->buf[i];
+
+		if (ch == '\n' || ch == '\r')
+			break;
+		text[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	text[n] = '\0';
+	if (strstr(text, "CommonName"))
+		etcd_error_set(err, ETCD_EPROTO,
+			       "%s: HTTP %ld: %s (etcd's gateway takes no "
+			       "password with a client certificate that has "
+			       "a CommonName: use one without a CN)",
+			       call->path, status, text);
+	else if (n)
+		etcd_error_set(err, ETCD_EPROTO, "%s: HTTP %ld: %s",
+			       call->path, status, text);
+	else
+		etcd_error_set(err, ETCD_EPROTO, "%s: HTTP %ld", call->path,
+			       status);
+	err->http_status = status;
+}
+
 static void on_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct etcd_call *call = arg;
@@ -617,9 +652,7 @@ static void on_done(CURL *easy, CURLcode res, void *arg)
 		 * deadline exceeded): the proposal may still commit. */
 		err.outcome_unknown = err.grpc_code == 4 || err.grpc_code == 14;
 	} else {
-		etcd_error_set(&err, ETCD_EPROTO, "%s: HTTP %ld", call->path,
-			       status);
-		err.http_status = status;
+		body_error(call, status, &err);
 	}
 	json_decref(resp);
 	if (err.code == ETCD_EAUTH && err.grpc_code == 16 && c->username &&
