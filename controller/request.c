@@ -207,11 +207,14 @@ static void path_at(const char *json, size_t len, size_t pos, char *out,
 	}
 }
 
+/* jansson's own words for a number out of range start its error text;
+ * the same words inside a string of the input (quoted after "near") are
+ * a plain syntax error. */
 static bool number_too_big(const char *text)
 {
-	return strstr(text, "too big integer") ||
-	       strstr(text, "too big negative integer") ||
-	       strstr(text, "real number overflow");
+	return strncmp(text, "too big integer", 15) == 0 ||
+	       strncmp(text, "too big negative integer", 24) == 0 ||
+	       strncmp(text, "real number overflow", 20) == 0;
 }
 
 int ctrl_request_parse(const char *id, const char *json, size_t len,
@@ -238,11 +241,13 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 		return fs_fail(reason, reasonlen, "request: no value");
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root && number_too_big(jerr.text)) {
+		char t[2 * QMAX + 16];
+
 		path_at(json, len, (size_t)jerr.position, q, sizeof(q));
 		return fs_fail(reason, reasonlen,
 			       "%s: number too large (%s); use an integer in "
 			       "the field's range",
-			       q, jerr.text);
+			       q, fs_quote(t, sizeof(t), jerr.text, QMAX * 2));
 	}
 	if (!root)
 		return fs_fail(reason, reasonlen, /* jansson quotes the input */

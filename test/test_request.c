@@ -135,6 +135,10 @@ static const struct req_case cases[] = {
      SPEC(RES KERN "," ROOT ",\"interfaces\":[{\"deviceId\":\"e\\\"}\","
 		    "\"x\":[1,{\"y\":2e999}]}]"),
      "interfaces[0].x[1].y: number too large"},
+    /* the words inside a string are a syntax error, and its raw bytes
+     * never reach the reason (found by fuzz_records) */
+    {"a", "{\"vcpu\":3,\"too big integer\x7f\x82",
+     "request: invalid JSON at line 1 column"},
     {"a", SPEC(OK_ ",\"memory_in_mb\":2048"),
      "memoryInMb: given twice, as memoryInMb and memory_in_mb"},
     {"a", SPEC(KERN "," ROOT "," NIC ",\"memoryInMB\":4096"),
@@ -319,6 +323,11 @@ static void test_request_table(void **state)
 		if (rc != -EINVAL || !strstr(reason, cases[i].reason))
 			fail_msg("case %zu: rc %d reason \"%s\", want \"%s\"",
 				 i, rc, reason, cases[i].reason);
+		/* a reason goes into a status: printable ASCII only */
+		for (const char *p = reason; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				fail_msg("case %zu: raw byte 0x%02x in \"%s\"", i,
+					 (unsigned char)*p, reason);
 	}
 }
 
