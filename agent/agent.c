@@ -1,6 +1,7 @@
 /*
  * The agent service (agent.h): wiring only.  Creates the hosts, the etcd
- * client, the executor and the two watches, connects each layer's
+ * client, the executor and the watches (rounds, invitations, assignments:
+ * one of each, or with --per-host-watches one of each per host), connects each layer's
  * callbacks (agent_int.h), runs the per-iteration flush, and stops and
  * frees it all.  Calls every agent file below it; none calls it.
  */
@@ -44,8 +45,30 @@ static int read_password(const struct agent_config *c, char **ret, char *err,
 	return 0;
 }
 
+/* h's own watches (--per-host-watches): what a real agent of h holds. */
+static int host_watches_init(agent *a, struct host *h)
+{
+	struct host_watches *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	h->w = w;
+	agent_swatch_init(a, &w->rounds, "rounds", "%s/rounds/%s", "", true,
+			  agent_bid_round_kv, agent_bid_round_mark);
+	agent_swatch_init(a, &w->invites, "invitations", "%s/invites/%s/",
+			  h->name, true, agent_bid_invite_kv,
+			  agent_bid_invite_mark);
+	agent_swatch_init(a, &w->assign, "assignments", "%s/assign/%s/",
+			  h->name, true, agent_reconcile_assign_kv,
+			  agent_reconcile_assign_mark);
+	w->assign.on_synced = agent_reconcile_assign_synced;
+	w->rounds.h = w->invites.h = w->assign.h = h;
+	return 0;
+}
+
 int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
-	      unsigned n_sim, agent **ret_a, char *err, size_t errlen)
+	      unsigned n_sim, unsigned flags, agent **ret_a, char *err,
+	      size_t errlen)
 {
 	agent *a = calloc(1, sizeof(*a));
 	struct etcd_config ec = {0};
@@ -57,6 +80,7 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 	a->loop = loop;
 	a->cfg = cfg;
 	a->n_sim = n_sim;
+	a->per_host = n_sim && (flags & AGENT_PER_HOST_WATCHES);
 	a->prefix = strdup(cfg->etcd.prefix);
 	if (!a->prefix)
 		goto fail;
@@ -113,6 +137,8 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 		ev_timer_init(&h->retry, agent_host_retry_cb, 0, 0);
 		h->retry.data = h;
 		agent_host_rec_update(h);
+		if (a->per_host && host_watches_init(a, h) < 0)
+			goto fail;
 	}
 	r = read_password(cfg, &a->password, err, errlen);
 	if (r < 0)
@@ -141,11 +167,17 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 				  "%s/assign/%s", "", true,
 				  agent_reconcile_assign_kv,
 				  agent_reconcile_assign_mark);
+		agent_swatch_init(a, &a->w_invites, "invitations",
+				  "%s/invites/%s", "", true,
+				  agent_bid_invite_kv, agent_bid_invite_mark);
 	} else {
 		agent_swatch_init(a, &a->w_assign, "assignments",
 				  "%s/assign/%s/", a->hosts[0].name, true,
 				  agent_reconcile_assign_kv,
 				  agent_reconcile_assign_mark);
+		agent_swatch_init(a, &a->w_invites, "invitations",
+				  "%s/invites/%s/", a->hosts[0].name, true,
+				  agent_bid_invite_kv, agent_bid_invite_mark);
 	}
 	a->w_assign.on_synced = agent_reconcile_assign_synced;
 	agent_swatch_init(a, &a->w_rounds, "rounds", "%s/rounds/%s", "", true,
@@ -181,7 +213,15 @@ int agent_start(agent *a)
 		ev_timer_set(&h->retry, a->n_sim ? 0.004 * i : 0, 0);
 		ev_timer_start(a->loop, &h->retry);
 	}
-	agent_swatch_list(&a->w_rounds);
+	if (a->per_host) {
+		for (unsigned i = 0; i < a->n_hosts; i++) {
+			agent_swatch_list(&a->hosts[i].w->rounds);
+			agent_swatch_list(&a->hosts[i].w->invites);
+		}
+	} else {
+		agent_swatch_list(&a->w_rounds);
+		agent_swatch_list(&a->w_invites);
+	}
 	/* VM states first, then assignments (reconcile.c). */
 	agent_reconcile_start(a);
 	if (!a->n_sim)
@@ -259,7 +299,17 @@ agent *agent_free(agent *a)
 	agent_vm_queue_fini(a);
 	a->x = agent_executor_free(a->x);
 	agent_swatch_fini(a, &a->w_rounds);
+	agent_swatch_fini(a, &a->w_invites);
 	agent_swatch_fini(a, &a->w_assign);
+	for (unsigned i = 0; a->hosts && i < a->n_hosts; i++) {
+		struct host_watches *w = a->hosts[i].w;
+
+		if (w) {
+			agent_swatch_fini(a, &w->rounds);
+			agent_swatch_fini(a, &w->invites);
+			agent_swatch_fini(a, &w->assign);
+		}
+	}
 	ev_timer_stop(a->loop, &a->metrics);
 	ev_timer_stop(a->loop, &a->stop_timer);
 	for (unsigned i = 0; a->hosts && i < a->n_hosts; i++) {
@@ -284,6 +334,8 @@ agent *agent_free(agent *a)
 		fs_alloc_clear(&h->alloc);
 	}
 	agent_bid_fini(a);
+	for (unsigned i = 0; a->hosts && i < a->n_hosts; i++)
+		free(a->hosts[i].w);
 	free(a->hosts);
 	a->password = cfg_secret_free(a->password);
 	free(a->prefix);

@@ -8,8 +8,9 @@
  *                the record, re-bid open rounds
  *  metrics       (real host only) /proc sampled every few seconds; the
  *                record is re-written only when agent_metrics_report_due()
- *  bidding       watch P/rounds/, P/alloc/<host>; answer invitations with
- *                P/bids/<host>/<id> under the host's lease
+ *  bidding       watch P/rounds/ (broadcast) and P/invites/<host>/
+ *                (sample); answer invitations with P/bids/<host>/<id>
+ *                under the host's lease
  *  execution     watch P/assign/<host>/; create / delete through the
  *                executor; P/vms/<host>/<id> tells the outcome; at start
  *                the VM states are listed first so that nothing is created
@@ -33,11 +34,16 @@ typedef struct agent agent;
  * cfg is borrowed and must stay valid until agent_free() or the next
  * agent_reload().  n_sim 0 = one real host (cfg host name, /proc
  * metrics, the configured executor); n_sim > 0 = hosts <host>-0..n-1 with
- * the simulate executor.  Returns 0, or a negative errno with a message
- * in err.
+ * the simulate executor.  flags: AGENT_PER_HOST_WATCHES gives each
+ * simulated host its own watches (rounds, its invitations, its
+ * assignments), as n_sim real agents would hold them, instead of one
+ * watch per key family shared by all (the cost etcd pays for a fleet).
+ * Returns 0, or a negative errno with a message in err.
  */
+#define AGENT_PER_HOST_WATCHES 1u
 int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
-	      unsigned n_sim, agent **ret_a, char *err, size_t errlen);
+	      unsigned n_sim, unsigned flags, agent **ret_a, char *err,
+	      size_t errlen);
 /* Begins registration and the watches; the loop does the rest. */
 int agent_start(agent *a);
 /* SIGHUP: takes labels and capacity from cfg (same lifetime rule). */

@@ -7,7 +7,8 @@
  *   agent.c      wiring: new / start / reload / stop / free, the flush
  *   http.c       /healthz and /metrics (reads the structs only)
  *   reconcile.c  assignment watch, VM states listed at start, the executor
- *   bid.c        rounds watch, bids and their batched writes
+ *   bid.c        rounds and invitations watches, bids and their batched
+ *                writes
  *   vm.c         VM records and the batched P/vms/ state writes
  *   host.c       host table, host record, registration, /proc sampling
  *   swatch.c     list-then-watch of one key or prefix
@@ -78,6 +79,10 @@ struct host {
 	bool put_inflight, put_again;
 	struct fs_alloc alloc; /* the sum over the assignments (vm_count) */
 	struct vm *vms;
+	struct round *invites; /* P/invites/<host>/<id> (sample rounds) */
+	/* With --per-host-watches: this host's own watches, as a real
+	 * agent of this host alone would hold them (agent.c). */
+	struct host_watches *w;
 };
 
 /* A bid waiting for the end of the loop iteration. */
@@ -87,27 +92,33 @@ struct bidq {
 	int64_t lease;
 };
 
+/* A round: broadcast (P/rounds/<id>, on a->rounds, answered per host),
+ * or one host's invitation (P/invites/<host>/<id>, on h->invites,
+ * answered[0] only). */
 struct round {
 	struct round *next;
 	char *id;
 	struct fs_round r;
-	unsigned char *answered; /* per host */
+	unsigned char *answered;
 	bool seen;
 };
 
-typedef void (*swatch_kv_fn)(agent *a, const char *key, const char *val,
-			     size_t len, bool deleted);
-typedef void (*swatch_mark_fn)(agent *a, bool begin);
+/* A watch's callbacks get the watch's host: NULL when it watches the
+ * keys of every host of the agent. */
+typedef void (*swatch_kv_fn)(agent *a, struct host *h, const char *key,
+			     const char *val, size_t len, bool deleted);
+typedef void (*swatch_mark_fn)(agent *a, struct host *h, bool begin);
 
 /* A list-then-watch of one key or prefix that re-lists on compaction. */
 struct swatch {
 	agent *a;
+	struct host *h; /* whose keys; NULL: every host's */
 	const char *what;
 	char key[KEY_MAX];
 	bool prefix;
 	swatch_kv_fn on_kv;
 	swatch_mark_fn on_mark;
-	void (*on_synced)(agent *a);
+	void (*on_synced)(agent *a, struct host *h);
 	etcd_watch *w;
 	ev_timer retry;
 	bool synced_once;
@@ -122,12 +133,16 @@ struct agent {
 	char base[FS_NAME_MAX + 1]; /* host name, or <base>-<i> simulated */
 	char *password;
 	unsigned n_sim;
+	/* --per-host-watches: each simulated host holds its own rounds,
+	 * invitations and assignment watches (struct host_watches), as
+	 * n_sim real agents would; else one watch per family for all. */
+	bool per_host;
 	struct host *hosts;
 	unsigned n_hosts;
 	/* host.c tells that a host (re-)registered: bid.c re-bids. */
 	void (*on_registered)(struct host *h);
 	struct round *rounds;
-	struct swatch w_rounds, w_assign;
+	struct swatch w_rounds, w_invites, w_assign;
 	bool vms_listed;
 	ev_timer metrics;
 	struct agent_cpu_sample cpu_prev;
@@ -155,6 +170,11 @@ static inline const char *agent_err_str(const struct etcd_error *err)
 {
 	return err->message[0] ? err->message : etcd_strerror(err->code);
 }
+
+/* The watches of one host with --per-host-watches. */
+struct host_watches {
+	struct swatch rounds, invites, assign;
+};
 
 /* ---- swatch.c --------------------------------------------------------- */
 
@@ -210,10 +230,15 @@ void agent_vm_queue_fini(agent *a);
 
 /* ---- bid.c ------------------------------------------------------------ */
 
-/* The rounds watch's callbacks. */
-void agent_bid_round_kv(agent *a, const char *key, const char *val,
-			size_t len, bool deleted);
-void agent_bid_round_mark(agent *a, bool begin);
+/* The rounds watch's callbacks (P/rounds/: broadcast rounds). */
+void agent_bid_round_kv(agent *a, struct host *h, const char *key,
+			const char *val, size_t len, bool deleted);
+void agent_bid_round_mark(agent *a, struct host *h, bool begin);
+/* The invitations watch's callbacks (P/invites/<host>/: sample rounds,
+ * one key per invited host). */
+void agent_bid_invite_kv(agent *a, struct host *h, const char *key,
+			 const char *val, size_t len, bool deleted);
+void agent_bid_invite_mark(agent *a, struct host *h, bool begin);
 /* h (re-)registered: bid again on every open round. */
 void agent_bid_host_all(struct host *h);
 /* Writes the queued bids (from a->flush's callback). */
@@ -224,10 +249,10 @@ void agent_bid_fini(agent *a);
 /* ---- reconcile.c ------------------------------------------------------ */
 
 /* The assignment watch's callbacks. */
-void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
-			       size_t len, bool deleted);
-void agent_reconcile_assign_mark(agent *a, bool begin);
-void agent_reconcile_assign_synced(agent *a);
+void agent_reconcile_assign_kv(agent *a, struct host *h, const char *key,
+			       const char *val, size_t len, bool deleted);
+void agent_reconcile_assign_mark(agent *a, struct host *h, bool begin);
+void agent_reconcile_assign_synced(agent *a, struct host *h);
 /* VM states first, then the assignment watch (a->w_assign). */
 void agent_reconcile_start(agent *a);
 

@@ -1,7 +1,7 @@
 /*
- * Bidding (agent_int.h): the rounds watch's callbacks, each invited
- * host's bid scored against its record and assignments, and the queue of
- * P/bids/<host>/<id> writes flushed in batches.  Calls host.c (record,
+ * Bidding (agent_int.h): the rounds and invitations watches' callbacks,
+ * each invited host's bid scored against its record and assignments, and
+ * the queue of P/bids/<host>/<id> writes flushed in batches.  Calls host.c (record,
  * host table) and etcdclient/ below it.
  */
 #include "agent/agent_int.h"
@@ -120,33 +120,35 @@ void agent_bid_flush(agent *a)
 	a->n_bq = 0;
 }
 
-static void host_bid(struct host *h, struct round *rd)
+/* h's bid on round id (a broadcast round or h's invitation); *answered
+ * is h's flag for it. */
+static void host_bid(struct host *h, const char *id, const struct fs_round *r,
+		     unsigned char *answered)
 {
 	struct fs_bid b;
 	char *key, *val;
 
-	if (!h->registered || rd->answered[h->idx])
+	if (!h->registered || *answered)
 		return;
-	if (!fs_round_invites(&rd->r, h->name))
+	if (!fs_round_invites(r, h->name))
 		return;
-	if (rd->r.deadline_ms && rd->r.deadline_ms < fs_now_ms())
+	if (r->deadline_ms && r->deadline_ms < fs_now_ms())
 		return;
 	/* Scored against what is committed and measured now. */
 	agent_host_rec_update(h);
 	/* The coordinator's weights and strategy, carried by the round. */
-	fs_score(&h->rec, &h->alloc, &rd->r.need, &rd->r.weights,
-		 rd->r.strategy, &b);
-	b.attempt = rd->r.attempt;
+	fs_score(&h->rec, &h->alloc, &r->need, &r->weights, r->strategy, &b);
+	b.attempt = r->attempt;
 	val = fs_bid_format(&b);
 	key = malloc(KEY_MAX);
 	if (!val || !key)
 		goto out;
-	snprintf(key, KEY_MAX, "%s/bids/%s/%s", h->a->prefix, h->name, rd->id);
+	snprintf(key, KEY_MAX, "%s/bids/%s/%s", h->a->prefix, h->name, id);
 	if (bid_queue(h->a, key, val, h->lease) == 0) {
-		rd->answered[h->idx] = 1;
+		*answered = 1;
 		h->a->n_bids++;
 		fs_debug("%s: bid on %s attempt %" PRId64 ": %s %.4f%s%s",
-			 h->name, rd->id, b.attempt, b.fits ? "fits" : "no",
+			 h->name, id, b.attempt, b.fits ? "fits" : "no",
 			 b.score, b.fits ? "" : ", ", b.reason);
 		return; /* the queue owns key and val */
 	}
@@ -159,7 +161,11 @@ void agent_bid_host_all(struct host *h)
 {
 	for (struct round *rd = h->a->rounds; rd; rd = rd->next) {
 		rd->answered[h->idx] = 0;
-		host_bid(h, rd);
+		host_bid(h, rd->id, &rd->r, &rd->answered[h->idx]);
+	}
+	for (struct round *rd = h->invites; rd; rd = rd->next) {
+		rd->answered[0] = 0;
+		host_bid(h, rd->id, &rd->r, rd->answered);
 	}
 }
 
@@ -174,9 +180,9 @@ static struct round *round_free(struct round *rd)
 	return NULL;
 }
 
-static void round_remove(agent *a, struct round *rd)
+static void round_remove(struct round **list, struct round *rd)
 {
-	for (struct round **p = &a->rounds; *p; p = &(*p)->next) {
+	for (struct round **p = list; *p; p = &(*p)->next) {
 		if (*p == rd) {
 			*p = rd->next;
 			round_free(rd);
@@ -185,78 +191,141 @@ static void round_remove(agent *a, struct round *rd)
 	}
 }
 
-void agent_bid_round_kv(agent *a, const char *key, const char *val,
-			size_t len, bool deleted)
+static struct round *round_find(struct round *list, const char *id)
 {
-	const char *id = key + strlen(a->prefix) + strlen("/rounds/");
-	struct round *rd;
+	for (; list; list = list->next)
+		if (strcmp(list->id, id) == 0)
+			return list;
+	return NULL;
+}
+
+/*
+ * A put of round id (key) into *list: parsed, and found or added with
+ * n_flags answered flags; NULL when skipped (said why) or out of memory.
+ * A put with the attempt already held keeps the flags (a re-list, or
+ * another host's watch of the same key): the hosts that answered it do
+ * not bid twice.
+ */
+static struct round *round_put(struct round **list, const char *key,
+			       const char *id, const char *val, size_t len,
+			       size_t n_flags)
+{
+	struct round *rd = round_find(*list, id);
 	struct fs_round r = {0};
 	char err[256];
 
-	for (rd = a->rounds; rd; rd = rd->next)
-		if (strcmp(rd->id, id) == 0)
-			break;
-	if (deleted) {
-		if (rd)
-			round_remove(a, rd);
-		return;
-	}
 	if (!fs_name_valid(id)) {
 		fs_warn("%s: skipped: round id is not a valid name", key);
-		return;
+		return NULL;
 	}
 	if (fs_round_parse(val, len, &r, err, sizeof(err)) < 0) {
 		fs_warn("%s: malformed round skipped: %s", key, err);
 		if (rd)
-			round_remove(a, rd);
-		return;
+			round_remove(list, rd);
+		return NULL;
 	}
 	if (rd) {
 		rd->seen = true;
 		if (rd->r.attempt == r.attempt) {
 			fs_round_clear(&r);
-			return; /* re-list of a round already answered */
+			return rd;
 		}
 		fs_round_clear(&rd->r);
-		memset(rd->answered, 0, a->n_hosts);
+		memset(rd->answered, 0, n_flags);
 	} else {
 		rd = calloc(1, sizeof(*rd));
 		if (!rd || !(rd->id = strdup(id)) ||
-		    !(rd->answered = calloc(a->n_hosts, 1))) {
+		    !(rd->answered = calloc(n_flags, 1))) {
 			fs_error("%s: out of memory", key);
 			fs_round_clear(&r);
 			round_free(rd);
-			return;
+			return NULL;
 		}
 		rd->seen = true;
-		rd->next = a->rounds;
-		a->rounds = rd;
+		rd->next = *list;
+		*list = rd;
 	}
 	rd->r = r;
-	if (rd->r.hosts) {
-		for (size_t i = 0; i < rd->r.n_hosts; i++) {
-			struct host *h = agent_host_find(a, rd->r.hosts[i],
-						   strlen(rd->r.hosts[i]));
-			if (h)
-				host_bid(h, rd);
-		}
-	} else {
-		for (unsigned i = 0; i < a->n_hosts; i++)
-			host_bid(&a->hosts[i], rd);
-	}
+	return rd;
 }
 
-void agent_bid_round_mark(agent *a, bool begin)
+/* Re-list marks of one list: begin unmarks, end drops the unmarked. */
+static void round_mark(struct round **list, bool begin)
 {
 	struct round *rd, *next;
 
-	for (rd = a->rounds; rd; rd = next) {
+	for (rd = *list; rd; rd = next) {
 		next = rd->next;
 		if (begin)
 			rd->seen = false;
 		else if (!rd->seen)
-			round_remove(a, rd);
+			round_remove(list, rd);
 	}
+}
+
+void agent_bid_round_kv(agent *a, struct host *scope, const char *key,
+			const char *val, size_t len, bool deleted)
+{
+	const char *id = key + strlen(a->prefix) + strlen("/rounds/");
+	struct round *rd;
+
+	if (deleted) {
+		if ((rd = round_find(a->rounds, id)))
+			round_remove(&a->rounds, rd);
+		return;
+	}
+	rd = round_put(&a->rounds, key, id, val, len, a->n_hosts);
+	if (!rd)
+		return;
+	if (scope) {
+		host_bid(scope, rd->id, &rd->r, &rd->answered[scope->idx]);
+	} else if (rd->r.hosts) {
+		/* A round of an older coordinator that named its hosts. */
+		for (size_t i = 0; i < rd->r.n_hosts; i++) {
+			struct host *h = agent_host_find(a, rd->r.hosts[i],
+						   strlen(rd->r.hosts[i]));
+			if (h)
+				host_bid(h, rd->id, &rd->r,
+					 &rd->answered[h->idx]);
+		}
+	} else {
+		for (unsigned i = 0; i < a->n_hosts; i++)
+			host_bid(&a->hosts[i], rd->id, &rd->r,
+				 &rd->answered[i]);
+	}
+}
+
+void agent_bid_round_mark(agent *a, struct host *scope, bool begin)
+{
+	/* Every host's watch lists the same keys: one list for all. */
+	(void)scope;
+	round_mark(&a->rounds, begin);
+}
+
+void agent_bid_invite_kv(agent *a, struct host *scope, const char *key,
+			 const char *val, size_t len, bool deleted)
+{
+	const char *id;
+	struct host *h = agent_host_of_key(a, key, strlen("invites"), &id);
+	struct round *rd;
+
+	if (!h || !id || (scope && h != scope))
+		return;
+	if (deleted) {
+		if ((rd = round_find(h->invites, id)))
+			round_remove(&h->invites, rd);
+		return;
+	}
+	rd = round_put(&h->invites, key, id, val, len, 1);
+	if (rd)
+		host_bid(h, rd->id, &rd->r, rd->answered);
+}
+
+void agent_bid_invite_mark(agent *a, struct host *scope, bool begin)
+{
+	for (unsigned i = 0; i < a->n_hosts; i++)
+		if (!scope || scope == &a->hosts[i])
+			round_mark(&a->hosts[i].invites, begin);
 }
 
 void agent_bid_fini(agent *a)
@@ -273,5 +342,13 @@ void agent_bid_fini(agent *a)
 
 		a->rounds = rd->next;
 		round_free(rd);
+	}
+	for (unsigned i = 0; a->hosts && i < a->n_hosts; i++) {
+		while (a->hosts[i].invites) {
+			struct round *rd = a->hosts[i].invites;
+
+			a->hosts[i].invites = rd->next;
+			round_free(rd);
+		}
 	}
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 #include <ev.h>
@@ -27,7 +28,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: flintsched-agent [-c FILE] [--set key=value]... "
-		"[--simulate N]\n"
+		"[--simulate N [--per-host-watches]]\n"
 		"       flintsched-agent --check-config [-c FILE] [--set ...]\n"
 		"\n"
 		"Host agent of flintsched: registers this host in etcd under a "
@@ -43,6 +44,10 @@ static void usage(FILE *out)
 		"      --simulate N    run N virtual hosts <agent.host>-0..N-1 "
 		"with the\n"
 		"                      simulate executor (benchmarks, demos)\n"
+		"      --per-host-watches  with --simulate: each host holds its "
+		"own watches\n"
+		"                      (3 streams per host), as N real agents "
+		"would\n"
 		"      --version       print the version\n"
 		"  -h, --help          this text and every configuration key\n"
 		"\n"
@@ -76,6 +81,33 @@ static struct agent_config *config_free(struct agent_config *c)
 		free(c);
 	}
 	return NULL;
+}
+
+/* Per-host watches hold 3 streams per host, each a socket: raises the
+ * soft RLIMIT_NOFILE to the hard limit when the soft one is short, and
+ * says so (a short limit showed as watches failing with "Couldn't
+ * connect"). */
+static void nofile_raise(unsigned long n_sim)
+{
+	rlim_t need = (rlim_t)(3 * n_sim + 256);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+		fs_warn("--per-host-watches: %lu hosts need about %lu open "
+			"files; the hard limit is %lu (raise it: ulimit -Hn)",
+			n_sim, (unsigned long)need,
+			(unsigned long)rl.rlim_max);
+	fs_info("--per-host-watches: raising the open files limit from %lu "
+		"to %lu",
+		(unsigned long)rl.rlim_cur,
+		rl.rlim_max == RLIM_INFINITY ? (unsigned long)need
+					     : (unsigned long)rl.rlim_max);
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		fs_warn("--per-host-watches: setrlimit(RLIMIT_NOFILE): %s",
+			strerror(errno));
 }
 
 static void stopped(void *arg)
@@ -128,6 +160,7 @@ int main(int argc, char **argv)
 		{"set", required_argument, NULL, 's'},
 		{"check-config", no_argument, NULL, 'k'},
 		{"simulate", required_argument, NULL, 'S'},
+		{"per-host-watches", no_argument, NULL, 'W'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -135,6 +168,7 @@ int main(int argc, char **argv)
 	struct main_ctx m = {0};
 	struct cfg_error cerr;
 	bool check = false;
+	unsigned flags = 0;
 	unsigned long n_sim = 0;
 	char err[512], *end;
 	ev_signal s_term, s_int, s_hup;
@@ -166,6 +200,9 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 'W':
+			flags |= AGENT_PER_HOST_WATCHES;
+			break;
 		case 'V':
 			printf("flintsched-agent %s\n", FLINTSCHED_VERSION);
 			rc = 0;
@@ -179,6 +216,11 @@ int main(int argc, char **argv)
 			rc = 2; /* usage error, as the controller */
 			goto out;
 		}
+	}
+	if ((flags & AGENT_PER_HOST_WATCHES) && !n_sim) {
+		fprintf(stderr, "--per-host-watches: only with --simulate N\n");
+		rc = 2;
+		goto out;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "unexpected argument \"%s\"; try --help\n",
@@ -208,8 +250,10 @@ int main(int argc, char **argv)
 		fs_error("curl_global_init failed");
 		goto out;
 	}
+	if (flags & AGENT_PER_HOST_WATCHES)
+		nofile_raise(n_sim);
 	m.loop = ev_default_loop(0);
-	if (agent_new(m.loop, m.cfg, (unsigned)n_sim, &m.a, err,
+	if (agent_new(m.loop, m.cfg, (unsigned)n_sim, flags, &m.a, err,
 		      sizeof(err)) < 0) {
 		fs_error("%s", err);
 		goto out_curl;

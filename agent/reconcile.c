@@ -212,8 +212,9 @@ static void vm_count(struct vm *v, bool on)
 	v->counted = on;
 }
 
-void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
-			       size_t len, bool deleted)
+void agent_reconcile_assign_kv(agent *a, struct host *scope,
+			       const char *key, const char *val, size_t len,
+			       bool deleted)
 {
 	const char *id;
 	struct host *h = agent_host_of_key(a, key, strlen("assign"), &id);
@@ -222,7 +223,7 @@ void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
 	int64_t attempt = 0, rrev = 0;
 	struct fs_res need = {0};
 
-	if (!h || !id || !fs_name_valid(id))
+	if (!h || !id || !fs_name_valid(id) || (scope && h != scope))
 		return;
 	if (deleted) {
 		v = agent_vm_find(h, id, false);
@@ -266,11 +267,13 @@ void agent_reconcile_assign_kv(agent *a, const char *key, const char *val,
 	vm_drive(v);
 }
 
-void agent_reconcile_assign_mark(agent *a, bool begin)
+void agent_reconcile_assign_mark(agent *a, struct host *scope, bool begin)
 {
 	for (unsigned i = 0; i < a->n_hosts; i++) {
 		struct vm *v, *next;
 
+		if (scope && scope != &a->hosts[i])
+			continue;
 		for (v = a->hosts[i].vms; v; v = next) {
 			next = v->next;
 			if (begin) {
@@ -365,7 +368,13 @@ static void vms_listed_cb(void *arg, const struct etcd_error *err,
 	fs_info("%zu VM state record(s) found; reconciling with assignments",
 		res->n_kvs);
 	/* Now the assignments: the list's mark/sweep drives every VM. */
-	agent_swatch_start(&a->w_assign);
+	if (!a->per_host) {
+		agent_swatch_start(&a->w_assign);
+		return;
+	}
+	ev_timer_stop(a->loop, &a->w_assign.retry);
+	for (unsigned i = 0; i < a->n_hosts; i++)
+		agent_swatch_start(&a->hosts[i].w->assign);
 }
 
 static void vms_list(agent *a)
@@ -392,11 +401,13 @@ static void vms_list_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* After the assignment list: VMs whose state has no assignment. */
-void agent_reconcile_assign_synced(agent *a)
+void agent_reconcile_assign_synced(agent *a, struct host *scope)
 {
 	for (unsigned i = 0; i < a->n_hosts; i++) {
 		struct vm *v, *next;
 
+		if (scope && scope != &a->hosts[i])
+			continue;
 		for (v = a->hosts[i].vms; v; v = next) {
 			next = v->next;
 			if (!v->assigned)

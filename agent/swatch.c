@@ -36,7 +36,7 @@ static void swatch_cb(void *arg, const struct etcd_watch_update *u)
 			 * not v's (issue 13 item 20); none of ours has one. */
 			if (memchr(e->kv.key, '\0', e->kv.key_len))
 				continue;
-			s->on_kv(s->a, e->kv.key, e->kv.value, e->kv.value_len,
+			s->on_kv(s->a, s->h, e->kv.key, e->kv.value, e->kv.value_len,
 				 e->type == ETCD_EVENT_DELETE);
 		}
 		break;
@@ -76,13 +76,13 @@ static void swatch_listed(void *arg, const struct etcd_error *err,
 		return;
 	}
 	if (s->on_mark)
-		s->on_mark(s->a, true);
+		s->on_mark(s->a, s->h, true);
 	for (size_t i = 0; i < res->n_kvs; i++)
 		if (!memchr(res->kvs[i].key, '\0', res->kvs[i].key_len))
-			s->on_kv(s->a, res->kvs[i].key, res->kvs[i].value,
+			s->on_kv(s->a, s->h, res->kvs[i].key, res->kvs[i].value,
 				 res->kvs[i].value_len, false);
 	if (s->on_mark)
-		s->on_mark(s->a, false);
+		s->on_mark(s->a, s->h, false);
 	req.key = s->key;
 	req.prefix = s->prefix;
 	req.start_revision = res->header.revision + 1;
@@ -94,7 +94,7 @@ static void swatch_listed(void *arg, const struct etcd_error *err,
 		 req.start_revision);
 	if (!s->synced_once && s->on_synced) {
 		s->synced_once = true;
-		s->on_synced(s->a);
+		s->on_synced(s->a, s->h);
 	}
 }
 

@@ -468,6 +468,28 @@ static void put_round(struct ctrl *c, const char *a, const char *val,
 	ctrl_req_dirty(r);
 }
 
+/* P/invites/<a>/<b>: host a's invitation to a sample round of b, listed
+ * (invitations are not watched) or our own put (create 0).  Like a round
+ * key: its coordinator deletes it with the round, or as a leftover. */
+static void put_invite(struct ctrl *c, const char *a, const char *b,
+		       const char *val, size_t len, int64_t create)
+{
+	struct fs_round rd = {0};
+	struct ctrl_req *r;
+
+	if (c->slots[fs_slot_of(b, c->k)].state != SLOT_LEADER ||
+	    !(r = ctrl_req_get(c, b, true)))
+		return;
+	if (ctrl_req_inv_add(r, a) < 0 || !create)
+		return;
+	if (fs_round_parse(val, len, &rd, NULL, 0) == 0) {
+		if (rd.attempt > r->last_attempt)
+			r->last_attempt = rd.attempt;
+		fs_round_clear(&rd);
+	}
+	ctrl_req_dirty(r);
+}
+
 /* P/election/slot-<i>/<b>: a candidacy for slot i. */
 static void put_election(struct ctrl *c, const char *a, const char *b,
 			 const char *val, size_t len, int64_t create)
@@ -518,6 +540,8 @@ void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		put_bid(c, key, a, b, val, len);
 	} else if (strcmp(kind, "rounds") == 0 && !b[0]) {
 		put_round(c, a, val, len, create);
+	} else if (strcmp(kind, "invites") == 0 && b[0]) {
+		put_invite(c, a, b, val, len, create);
 	} else if (strcmp(kind, "election") == 0 && b[0]) {
 		put_election(c, a, b, val, len, create);
 	} else if (strcmp(kind, "controllers") == 0 && !b[0]) {
@@ -612,6 +636,10 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 				break;
 			}
 		}
+	} else if (strcmp(kind, "invites") == 0 && b[0]) {
+		r = ctrl_req_get(c, b, false);
+		if (r)
+			ctrl_req_inv_remove(r, a);
 	} else if (strcmp(kind, "election") == 0 && b[0]) {
 		unsigned i;
 

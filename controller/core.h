@@ -151,6 +151,12 @@ struct ctrl_req {
 	int64_t unsched_gen; /* capacity generation when found unschedulable */
 	int64_t last_attempt; /* of the last round put for r (ours, listed) */
 	bool round_key;       /* P/rounds/<id> may exist (ours, or listed) */
+	/* Hosts whose invitation P/invites/<host>/<id> may exist (a sample
+	 * round's, ours or listed): added when a put is queued, removed
+	 * when a delete lands; each is deleted with the round (commit,
+	 * forget, reconcile's leftovers) or by the next round's put txn. */
+	char (*inv)[FS_NAME_MAX + 1];
+	size_t n_inv;
 	/* Hosts whose P/bids/<host>/<id> may exist and belong to no open
 	 * round: deleted by reconcile (the slot's coordinator owns them). */
 	char (*stale)[FS_NAME_MAX + 1];
@@ -198,7 +204,7 @@ struct ctrl_slot {
 };
 
 /* The cache's watches: everything under the prefix but P/assign/,
- * P/status/ and P/rounds/, which only a slot's coordinator writes (fenced)
+ * P/status/, P/rounds/ and P/invites/, which only a slot's coordinator writes (fenced)
  * and which it replays into its cache from its own txns' answers (rounds
  * it keeps in memory only); not watching them spares etcd 3 of the 6
  * events a cached placement sent each controller, and 2 of a round's.
@@ -206,7 +212,7 @@ struct ctrl_slot {
  * slot is won (need_seq).  Bids are watched without deletes: the
  * coordinator deletes them itself, or their host's lease does (3 events
  * a sample placement). */
-enum { W_ALLOC, W_BIDS, W_MID, W_VMS, W_N };
+enum { W_ALLOC, W_BIDS, W_MID, W_MID2, W_VMS, W_N };
 struct ctrl_wch {
 	struct ctrl *c;
 	etcd_watch *w;
@@ -405,6 +411,10 @@ void ctrl_req_round_reset(struct ctrl_req *r);
 void ctrl_req_round_closed(struct ctrl_req *r);
 /* host's bid key for r is to be deleted (0, or -ENOMEM). */
 int ctrl_req_stale_add(struct ctrl_req *r, const char *host);
+/* r->inv: host's invitation may exist (0 or -ENOMEM) / is gone. */
+int ctrl_req_inv_add(struct ctrl_req *r, const char *host);
+void ctrl_req_inv_remove(struct ctrl_req *r, const char *host);
+bool ctrl_req_inv_has(const struct ctrl_req *r, const char *host);
 /* Abandons whatever r was doing (slot lost, request gone), but a txn in
  * flight (its answer resets it). */
 void ctrl_req_abort(struct ctrl_req *r);
@@ -493,10 +503,15 @@ void ctrl_txn_status_drop(struct ctrl_status *st);
  * bytes more bytes of keys and values? */
 bool ctrl_txn_room(const struct ctrl_txn *t, size_t cmps, size_t ops,
 		   size_t bytes);
-/* Ops that close r's round (the round key and one per bid), and adding
- * them to t (those that do not fit go to the slot's leftover txn). */
+/* Ops that close r's round (the round key, one per bid and one per
+ * invitation), and adding them to t (those that do not fit go to the
+ * slot's leftover txn). */
 size_t ctrl_txn_round_ops(const struct ctrl_req *r);
 void ctrl_txn_round_close(struct ctrl *c, struct ctrl_txn *t,
+			  struct ctrl_req *r);
+/* The deletes of r's invitations (r->inv) into t, or when t is NULL or
+ * full into the slot's leftover txn. */
+void ctrl_txn_invites_del(struct ctrl *c, struct ctrl_txn *t,
 			  struct ctrl_req *r);
 /* Sends t (fenced: the caller put ctrl_txn_fence first); its end comes
  * through t->done, even when it cannot be sent. */

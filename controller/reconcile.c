@@ -113,17 +113,23 @@ void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r)
 		ctrl_req_abort(r);
 		r->n_stale = 0;
 		r->round_key = false;
+		r->n_inv = 0;
 		return;
 	}
 	decide(c, r);
 	ctrl_round_gc(c, r);
-	if (r->act == ACT_NONE && !r->dirty && r->round_key &&
+	if (r->act == ACT_NONE && !r->dirty && (r->round_key || r->n_inv) &&
 	    r->req_present) {
 		/* No round of r is open, queued or being written, and no
-		 * new one is coming (dirty: reconciled again this pass). */
-		ctrl_txn_gc_del(c, r->slot,
-				ctrl_keyf("%srounds/%s", c->prefix, r->id));
+		 * new one is coming (dirty: reconciled again this pass), so
+		 * no put of the next round races these deletes. */
+		if (r->round_key)
+			ctrl_txn_gc_del(c, r->slot,
+					ctrl_keyf("%srounds/%s", c->prefix,
+						  r->id));
+		ctrl_txn_invites_del(c, NULL, r);
 		r->round_key = false;
+		r->n_inv = 0;
 	}
 }
 
@@ -147,7 +153,7 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		ctrl_req_abort(r);
 		if (r->n_asg)
 			ctrl_release(c, r, &r->asg[0], NULL, "request deleted");
-		else if (r->st_present || r->round_key)
+		else if (r->st_present || r->round_key || r->n_inv)
 			ctrl_report_forget(c, r);
 		return;
 	}

@@ -119,8 +119,8 @@ void ctrl_report_status_absent(struct ctrl *c, struct ctrl_req *r,
 	status_add(c, r, s, what, absent);
 }
 
-/* Deletes the status and the round key (the request is gone and holds
- * nothing). */
+/* Deletes the status, the round key and the invitations (the request is
+ * gone and holds nothing). */
 void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_STATUS, r->slot, status_done);
@@ -138,6 +138,7 @@ void ctrl_report_forget(struct ctrl *c, struct ctrl_req *r)
 		     ETCD_CMP_MOD, 0);
 	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), NULL, 0);
 	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
+	ctrl_txn_invites_del(c, t, r);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
 	ctrl_txn_send(t);

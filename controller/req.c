@@ -86,6 +86,40 @@ int ctrl_req_stale_add(struct ctrl_req *r, const char *host)
 	return 0;
 }
 
+bool ctrl_req_inv_has(const struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_inv; i++)
+		if (strcmp(r->inv[i], host) == 0)
+			return true;
+	return false;
+}
+
+int ctrl_req_inv_add(struct ctrl_req *r, const char *host)
+{
+	char(*v)[FS_NAME_MAX + 1];
+
+	if (strlen(host) > FS_NAME_MAX || ctrl_req_inv_has(r, host))
+		return 0;
+	v = realloc(r->inv, (r->n_inv + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->inv = v;
+	strcpy(r->inv[r->n_inv++], host);
+	return 0;
+}
+
+void ctrl_req_inv_remove(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_inv; i++) {
+		if (strcmp(r->inv[i], host) == 0) {
+			if (i != --r->n_inv)
+				memcpy(r->inv[i], r->inv[r->n_inv],
+				       sizeof(r->inv[i]));
+			return;
+		}
+	}
+}
+
 static void ready_unlink(struct ctrl *c, struct ctrl_req *r)
 {
 	struct ctrl_req **p;
@@ -143,6 +177,7 @@ static void req_free(struct ctrl_req *r)
 		ctrl_req_vm_remove(r, r->n_vms - 1);
 	free(r->vms);
 	free(r->stale);
+	free(r->inv);
 	free(r);
 }
 
@@ -151,7 +186,8 @@ static void req_free(struct ctrl_req *r)
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r)
 {
 	if (r->req_present || r->st_present || r->n_asg || r->n_vms ||
-	    r->act != ACT_NONE || r->dirty || r->round_key || r->n_stale)
+	    r->act != ACT_NONE || r->dirty || r->round_key || r->n_stale ||
+	    r->n_inv)
 		return;
 	ctrl_map_del(&c->reqs, r->id);
 	req_free(r);

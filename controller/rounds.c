@@ -131,16 +131,66 @@ static void round_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 	ctrl_req_round_reset(r);
 }
 
+/* A put of a copy of js (a NULL value would be a delete). */
+static void put_copy(struct ctrl *c, struct ctrl_txn *t, char *key,
+		     const char *js)
+{
+	char *v = strdup(js);
+
+	if (!v) {
+		free(key);
+		t->err = -ENOMEM;
+		return;
+	}
+	ctrl_txn_op(t, key, v, c->lease);
+}
+
+/* Adds the ops of r's round to t: broadcast, the round key; sample, one
+ * invitation per invited host (P/invites/<host>/<id>, each the round's
+ * value), and the deletes of the invitations of an earlier round that
+ * this one does not renew. */
+static void round_ops(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r,
+		      bool broadcast, const char *js)
+{
+	if (broadcast) {
+		r->round_key = true;
+		put_copy(c, t, ctrl_keyf("%srounds/%s", c->prefix, r->id), js);
+		return;
+	}
+	for (size_t i = 0; i < r->n_inv; i++) {
+		bool again = false;
+
+		for (size_t j = 0; j < r->n_invited && !again; j++)
+			again = strcmp(r->inv[i], r->invited[j]) == 0;
+		if (!again)
+			ctrl_txn_op(t,
+				    ctrl_keyf("%sinvites/%s/%s", c->prefix,
+					      r->inv[i], r->id),
+				    NULL, 0);
+	}
+	for (size_t i = 0; i < r->n_invited; i++) {
+		if (ctrl_req_inv_add(r, r->invited[i]) < 0)
+			t->err = -ENOMEM; /* a key we could not delete */
+		put_copy(c, t,
+			 ctrl_keyf("%sinvites/%s/%s", c->prefix, r->invited[i],
+				   r->id),
+			 js);
+	}
+}
+
 /*
  * Opens a bid round for r among r->cands (sample) or every host.  The
  * round puts of a slot are batched into one fenced txn per loop iteration
  * (a put needs no compare but the fence): one txn per round was most of a
- * sample placement's etcd requests from the controller.
+ * sample placement's etcd requests from the controller.  A sample round
+ * is one invitation key per invited host, which only that host watches:
+ * its cost to etcd does not grow with the fleet.
  */
 static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 {
 	struct ctrl_txn *t = c->rbatch[r->slot];
 	struct fs_round rd = {0};
+	size_t n_ops;
 	char *js;
 
 	if (!broadcast) {
@@ -188,8 +238,11 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 	js = fs_round_format(&rd);
 	if (!js)
 		return;
+	/* Puts of the invited, deletes of the earlier round's others. */
+	n_ops = broadcast ? 1 : r->n_invited + r->n_inv;
 	if (t && (t->n_reqs >= TXN_REQS ||
-		  !ctrl_txn_room(t, 0, 1, strlen(js) + ctrl_key_max(c)))) {
+		  !ctrl_txn_room(t, 0, n_ops,
+				 n_ops * (strlen(js) + ctrl_key_max(c))))) {
 		round_flush_slot(c, r->slot);
 		t = NULL;
 	}
@@ -204,10 +257,9 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		c->rbatch[r->slot] = t;
 	}
 	r->round_sending = true;
-	r->round_key = true;
 	c->rounds_sending++;
-	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), js,
-		    c->lease);
+	round_ops(c, t, r, broadcast, js);
+	free(js);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
 }

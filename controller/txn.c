@@ -245,11 +245,31 @@ void ctrl_txn_gc_del(struct ctrl *c, unsigned slot, char *key)
 	ctrl_txn_op(t, key, NULL, 0);
 }
 
-/* Ops that close r's round: the round key and one per bid. */
+/* Ops that close r's round: the round key, one per bid and one per
+ * invitation. */
 size_t ctrl_txn_round_ops(const struct ctrl_req *r)
 {
-	return r->round_attempt || r->n_bids || r->round_key ? 1 + r->n_bids
-							      : 0;
+	return (r->round_attempt || r->n_bids || r->round_key ? 1 + r->n_bids
+							       : 0) +
+	       r->n_inv;
+}
+
+/* The deletes of r's invitations into t, or into the slot's leftover txn
+ * when t is full. */
+void ctrl_txn_invites_del(struct ctrl *c, struct ctrl_txn *t,
+			  struct ctrl_req *r)
+{
+	size_t kb = ctrl_key_max(c);
+
+	for (size_t i = 0; i < r->n_inv; i++) {
+		char *k = ctrl_keyf("%sinvites/%s/%s", c->prefix, r->inv[i],
+				    r->id);
+
+		if (t && ctrl_txn_room(t, 0, 1, kb))
+			ctrl_txn_op(t, k, NULL, 0);
+		else
+			ctrl_txn_gc_del(c, r->slot, k);
+	}
 }
 
 /* Adds the deletes closing r's round to t, keeping the ops that do not
@@ -260,6 +280,9 @@ void ctrl_txn_round_close(struct ctrl *c, struct ctrl_txn *t,
 	size_t kb = ctrl_key_max(c);
 
 	if (!ctrl_txn_round_ops(r))
+		return;
+	ctrl_txn_invites_del(c, t, r);
+	if (!(r->round_attempt || r->n_bids || r->round_key))
 		return;
 	ctrl_txn_op(t, ctrl_keyf("%srounds/%s", c->prefix, r->id), NULL, 0);
 	for (size_t i = 0; i < r->n_bids; i++) {

@@ -79,10 +79,16 @@ static void on_list(void *arg, const struct etcd_error *err,
 		    const struct etcd_range_result *res, bool last)
 {
 	struct ctrl *c = arg;
-	/* alloc/; bids/ (puts); [controllers/, rounds/); vms/ */
+	/* alloc/; bids/ (puts); [controllers/, invites/); [invites0,
+	 * rounds/); vms/.  invites/ (one key per invited host, sample
+	 * rounds) is left out as rounds/ is: only its coordinator writes
+	 * it, and 6 events a sample placement would reach every controller. */
 	static const char *const wfrom[W_N] = {"alloc/", "bids/",
-					       "controllers/", "vms/"};
-	char *from[W_N], *to = NULL;
+					       "controllers/", "invites0",
+					       "vms/"};
+	static const char *const wto[W_N] = {NULL, NULL, "invites/",
+					     "rounds/", NULL};
+	char *from[W_N], *to[W_N];
 	int rc = 0;
 
 	if (err) {
@@ -106,27 +112,29 @@ static void on_list(void *arg, const struct etcd_error *err,
 	c->list_rev = res->header.revision;
 	c->done_seq = c->list_seq;
 	ctrl_cache_sweep(c);
-	for (int i = 0; i < W_N; i++)
+	for (int i = 0; i < W_N; i++) {
 		from[i] = ctrl_keyf("%s%s", c->prefix, wfrom[i]);
-	to = ctrl_keyf("%srounds/", c->prefix);
+		to[i] = wto[i] ? ctrl_keyf("%s%s", c->prefix, wto[i]) : NULL;
+	}
 	for (int i = 0; i < W_N; i++) {
 		struct etcd_watch_req wr = {
-			.key = from[i], .prefix = i != W_MID,
-			.range_end = i == W_MID ? to : NULL,
+			.key = from[i], .prefix = !wto[i],
+			.range_end = to[i],
 			.no_delete = i == W_BIDS,
 			.start_revision = res->header.revision + 1};
 
 		c->wch[i].c = c;
 		c->wch[i].ok = true; /* until the watch says otherwise */
-		if (rc == 0 && (!from[i] || !to))
+		if (rc == 0 && (!from[i] || (wto[i] && !to[i])))
 			rc = -ENOMEM;
 		if (rc == 0)
 			rc = etcd_watch_start(c->etcd, &wr, on_watch,
 					      &c->wch[i], &c->wch[i].w);
 	}
-	for (int i = 0; i < W_N; i++)
+	for (int i = 0; i < W_N; i++) {
 		free(from[i]);
-	free(to);
+		free(to[i]);
+	}
 	if (rc < 0) {
 		fs_warn("cannot watch %s: %s", c->prefix, etcd_strerror(rc));
 		ctrl_watch_cancel(c);

@@ -8,10 +8,12 @@
 #
 # Roles (one per party; a user gets the one of its kind):
 #   flintsched-controller  reads all of P/; writes P/status/, P/alloc/,
-#                          P/assign/, P/rounds/, P/bids/ (it deletes a
-#                          round's bids), P/controllers/, P/election/, P/meta
+#                          P/assign/, P/rounds/, P/invites/, P/bids/ (it
+#                          deletes a round's bids), P/controllers/,
+#                          P/election/, P/meta
 #   flintsched-host-NAME   writes P/hosts/NAME, P/bids/NAME/, P/vms/NAME/;
-#                          reads P/rounds/, P/assign/NAME/, P/alloc/NAME
+#                          reads P/rounds/, P/invites/NAME/,
+#                          P/assign/NAME/, P/alloc/NAME
 #   flintsched-submitter   writes (and reads) P/requests/; reads P/status/
 #                          and P/hosts/
 #   flintsched-operator    the submitter's rights plus P/hostctl/ (cordon,
@@ -27,7 +29,7 @@
 set -euo pipefail
 P=/flintsched pwdir=""
 controllers=() hosts=() submitters=() operators=() opts=()
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix) P=${2:?--prefix needs a value}; shift 2 ;;
@@ -67,7 +69,7 @@ user() { # user NAME ROLE: creates NAME (asking its password once), grants ROLE
 r=flintsched-controller
 role $r
 grant $r read "$P/" prefix
-for k in status/ alloc/ assign/ rounds/ bids/ controllers/ election/; do
+for k in status/ alloc/ assign/ rounds/ invites/ bids/ controllers/ election/; do
 	grant $r readwrite "$P/$k" prefix
 done
 grant $r readwrite "$P/meta"
@@ -82,6 +84,8 @@ for h in "${hosts[@]}"; do
 	grant "$r" readwrite "$P/vms/$h/" prefix
 	# what it reads
 	grant "$r" read "$P/rounds/" prefix
+	# its invitations to sample rounds (issue 17), no other host's
+	grant "$r" read "$P/invites/$h/" prefix
 	grant "$r" read "$P/assign/$h/" prefix
 	# read by agents before they summed their own assignments
 	grant "$r" read "$P/alloc/$h"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bidding rounds as the protocol runs them: broadcast invites every host
 # and places on the lowest bid; a host that does not answer in time is
-# noted in the status; sample invites `candidates` hosts.  And P/meta pins
+# noted in the status; sample invites `candidates` hosts, each with its own
+# key P/invites/<host>/<id>.  And P/meta pins
 # the number of coordinator slots: a controller configured otherwise
 # refuses to start with a clear message.
 # shellcheck source=e2e/lib.sh
@@ -53,7 +54,12 @@ ctrl c2 sample
 E put "$P/requests/s-1" "$(spec 1 1024)" >/dev/null
 wait_for 15 "s-1 running" phase_is s-1 running
 [ "$(field "$P/status/s-1" explain.bids)" = 2 ] || fail "sample: 2 bids"
-ok "sample: candidates hosts invited"
+# A sample round is one invitation per invited host, which only that
+# host watches (issue 17), gone with the commit like the bids.
+[ "$(count invites/)" -eq 0 ] || fail "invitations deleted at commit"
+[ "$(count rounds/)" -eq 0 ] || fail "sample puts no round key"
+[ "$(count bids/)" -eq 0 ] || fail "sample: bids deleted at commit"
+ok "sample: candidates hosts invited, each by its own key, cleaned up at commit"
 
 # P/meta pins K = 1: a controller with K = 2 refuses to start.
 rc=0

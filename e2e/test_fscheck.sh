@@ -80,6 +80,8 @@ expect vm-orphan vms/h1/old "a VM without an assignment" E put "$P/vms/h1/old" '
 expect round-orphan rounds/r3 "a round without a lease" E put "$P/rounds/r3" '{"attempt":1}'
 expect round-orphan rounds/r1 "a round for a placed request" E put --lease="$L" "$P/rounds/r1" '{"attempt":1}'
 expect round-orphan rounds/gone "a round whose request is gone" E put --lease="$L" "$P/rounds/gone" '{"attempt":1}'
+expect round-orphan invites/h1/r1 "an invitation for a placed request" E put --lease="$L" "$P/invites/h1/r1" '{"attempt":1}'
+expect round-orphan invites/h2/gone "an invitation whose request is gone" E put --lease="$L" "$P/invites/h2/gone" '{"attempt":1}'
 expect bid-orphan bids/h2/r1 "a bid without its round" E put --lease="$L" "$P/bids/h2/r1" '{"attempt":1}'
 expect bid-orphan bids/h1/r3 "a bid without a lease" E put "$P/bids/h1/r3" '{"attempt":1}'
 expect lease-missing hosts/h3 "a host record without a lease" plant_unleased_host

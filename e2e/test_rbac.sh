@@ -76,12 +76,17 @@ denied() {
 	fi
 }
 for k in hosts/h2 bids/h2/r1 vms/h2/r1 alloc/h1 alloc/h2 assign/h1/r9 status/r1 \
-	election/slot-0/x meta rounds/r1 requests/r9 controllers/h1 hostctl/h1; do
+	election/slot-0/x meta rounds/r1 invites/h1/r1 invites/h2/r1 requests/r9 controllers/h1 hostctl/h1; do
 	denied h1 "$P/$k"
 done
+# Reads: its own invitations (sample rounds, issue 17), not another host's.
+as h1 get --prefix "$P/invites/h1/" >/dev/null || fail "h1 reads its P/invites/h1/"
+out=$(as h1 get --prefix "$P/invites/h2/" 2>&1) && fail "h1 reads P/invites/h2/: $out"
+[[ $out == *"permission denied"* ]] || fail "h1 reading P/invites/h2/: $out"
+ok "h1 reads its own invitations only"
 as h1 put "$P/vms/h1/probe" '{"state":"running"}' >/dev/null || fail "h1 writes its own P/vms/h1/"
 as h1 del "$P/vms/h1/probe" >/dev/null
-ok "h1 writes its own keys only: not another host's hosts/ bids/ vms/, nor alloc/ assign/ status/ election/ meta rounds/ requests/ controllers/ hostctl/"
+ok "h1 writes its own keys only: not another host's hosts/ bids/ vms/, nor alloc/ assign/ status/ election/ meta rounds/ invites/ requests/ controllers/ hostctl/"
 for k in status/r1 hosts/h1 alloc/h1 assign/h1/r9 vms/h1/r1 bids/h1/r1 rounds/r1 \
 	election/slot-0/x meta controllers/sub hostctl/h1; do
 	denied sub "$P/$k"

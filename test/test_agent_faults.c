@@ -640,7 +640,7 @@ static void hosts_writable(struct env *e, bool on)
 {
 	static const char *const others[] = {
 	    "/flintsched/vms/", "/flintsched/bids/", "/flintsched/assign/",
-	    "/flintsched/rounds/"};
+	    "/flintsched/rounds/", "/flintsched/invites/"};
 	char out[512];
 
 	if (on) {

@@ -395,8 +395,10 @@ static void test_conflict_next_host(void **state)
 	env_free(e);
 }
 
-/* sample: a round put, the bids of both invited hosts, and a commit on
- * the lower bid that closes the round (its key and both bids deleted). */
+/* sample: a round put as one invitation per invited host (issue 17: a
+ * round key that every agent watched sent 2 events per host of the
+ * fleet), the bids of both, and a commit on the lower bid that closes the
+ * round (its invitations and both bids deleted). */
 static void test_round_commit(void **state)
 {
 	struct env *e = env_new(CTRL_BID_SAMPLE);
@@ -408,9 +410,12 @@ static void test_round_commit(void **state)
 	(void)state;
 	s = first_pass(e, 8, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
 	assert_int_equal(s->n_cmp, 1); /* the fence only */
-	assert_int_equal(s->n_op, 1);
-	assert_string_equal(s->op[0], "put /fs/rounds/r1");
+	assert_int_equal(s->n_op, 2);
+	assert_true(has(s->op, s->n_op, "put /fs/invites/h1/r1"));
+	assert_true(has(s->op, s->n_op, "put /fs/invites/h2/r1"));
+	assert_false(has(s->op, s->n_op, "put /fs/rounds/r1"));
 	assert_non_null(strstr(s->val[0], "\"attempt\":1"));
+	assert_string_equal(s->val[0], s->val[1]);
 	answer(e, true, 5, NULL);
 	assert_int_equal(e->c->m.rounds, 1);
 	assert_int_equal(req(e, "r1")->act, ACT_ROUND);
@@ -431,13 +436,15 @@ static void test_round_commit(void **state)
 	assert_int_equal(e->n_sent, 2);
 	s = &e->sent[1];
 	assert_true(has(s->op, s->n_op, "put /fs/assign/h2/r1"));
-	assert_true(has(s->op, s->n_op, "del /fs/rounds/r1"));
+	assert_true(has(s->op, s->n_op, "del /fs/invites/h1/r1"));
+	assert_true(has(s->op, s->n_op, "del /fs/invites/h2/r1"));
 	assert_true(has(s->op, s->n_op, "del /fs/bids/h1/r1"));
 	assert_true(has(s->op, s->n_op, "del /fs/bids/h2/r1"));
 	assert_non_null(strstr(s->val[0], "of 2 bids"));
 	answer(e, true, 8, NULL);
 	assert_int_equal(e->c->m.placements, 1);
 	assert_int_equal(req(e, "r1")->round_attempt, 0);
+	assert_int_equal(req(e, "r1")->n_inv, 0);
 	free(j1);
 	free(j2);
 	env_free(e);
@@ -568,14 +575,15 @@ static void test_silent_round_retried(void **state)
 		assert_false(puts_with(s, "unschedulable"));
 		assert_true(puts_with(s, "\"phase\":\"pending\""));
 		assert_true(puts_with(s, "waiting for bids"));
-		assert_true(has(s->op, s->n_op, "del /fs/rounds/r1"));
+		assert_true(has(s->op, s->n_op, "del /fs/invites/h1/r1"));
+		assert_true(has(s->op, s->n_op, "del /fs/invites/h2/r1"));
 		answer(e, true, rev++, NULL);
 		/* no new round at once: after a backoff */
 		ctrl_pass(e->c);
 		assert_int_equal(e->n_sent, n + 1);
 		run_until_sent(e, n + 2);
 		s = &e->sent[n + 1];
-		assert_true(has(s->op, s->n_op, "put /fs/rounds/r1"));
+		assert_true(has(s->op, s->n_op, "put /fs/invites/h1/r1"));
 	}
 	/* The hosts speak again: placed. */
 	answer(e, true, rev++, NULL);
@@ -717,7 +725,8 @@ static void test_round_keys_deleted(void **state)
 	n = e->n_sent;
 	ctrl_cache_del(e->c, "/fs/requests/r1", rev++);
 	ctrl_pass(e->c);
-	assert_true(sent_op(e, n, "del /fs/rounds/r1"));
+	assert_true(sent_op(e, n, "del /fs/invites/h1/r1"));
+	assert_true(sent_op(e, n, "del /fs/invites/h2/r1"));
 	assert_true(sent_op(e, n, "del /fs/bids/h1/r1"));
 	answer_all(e, &rev);
 	ctrl_pass(e->c);
@@ -751,6 +760,17 @@ static void test_round_keys_deleted(void **state)
 	answer_all(e, &rev);
 	ctrl_pass(e->c);
 	assert_null(ctrl_req_get(e->c, "r9", false));
+
+	/* a listed invitation for no request (its round's coordinator
+	 * died before closing it) */
+	n = e->n_sent;
+	put(e, "/fs/invites/h2/r8", "{\"attempt\":1,\"need\":{\"vcpu\":1,"
+				    "\"memory_mb\":1024}}", rev++);
+	ctrl_pass(e->c);
+	assert_true(sent_op(e, n, "del /fs/invites/h2/r8"));
+	answer_all(e, &rev);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, "r8", false));
 	env_free(e);
 }
 
@@ -771,10 +791,12 @@ static void test_replan_deletes_bids(void **state)
 	put_bid(e, "h2", "r1", &no, rev++);
 	n = e->n_sent;
 	ctrl_pass(e->c); /* closed: both said no; a new round */
-	assert_true(sent_op(e, n, "put /fs/rounds/r1"));
+	assert_true(sent_op(e, n, "put /fs/invites/h1/r1"));
 	assert_true(sent_op(e, n, "del /fs/bids/h1/r1"));
 	assert_true(sent_op(e, n, "del /fs/bids/h2/r1"));
-	assert_false(sent_op(e, n, "del /fs/rounds/r1"));
+	/* the same hosts invited again: their keys are put, not deleted */
+	assert_false(sent_op(e, n, "del /fs/invites/h1/r1"));
+	assert_false(sent_op(e, n, "del /fs/invites/h2/r1"));
 	env_free(e);
 }
 
@@ -791,11 +813,15 @@ static void test_handoff_round_attempt(void **state)
 	(void)state;
 	put(e, "/fs/rounds/r1", "{\"attempt\":1,\"need\":{\"vcpu\":1,"
 				"\"memory_mb\":1024}}", 1);
+	/* an invitation of the old coordinator's, attempt 2 */
+	put(e, "/fs/invites/h1/r1", "{\"attempt\":2,\"need\":{\"vcpu\":1,"
+				    "\"memory_mb\":1024}}", 2);
 	s = first_pass(e, 8, 8, "r1",
 		       "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	assert_true(has(s->op, s->n_op, "put /fs/rounds/r1"));
+	assert_true(has(s->op, s->n_op, "put /fs/invites/h1/r1"));
 	assert_null(strstr(s->val[0], "\"attempt\":1,"));
-	assert_non_null(strstr(s->val[0], "\"attempt\":2"));
+	assert_null(strstr(s->val[0], "\"attempt\":2,"));
+	assert_non_null(strstr(s->val[0], "\"attempt\":3"));
 	env_free(e);
 }
 

@@ -28,9 +28,10 @@ Rules (each line names one):
   alloc-over          a host's assignments exceed its allocatable
   vm-orphan           P/vms/<host>/<id> without P/assign/<host>/<id>
                       (skipped with --no-vms: before agents reconciled)
-  round-orphan        a round without a lease, or whose request is gone
+  round-orphan        a round or invitation (P/invites/<host>/<id>) without a
+                      lease, or whose request is gone
                       or already at an outcome (scheduled/running/rejected)
-  bid-orphan          a bid without its round, or its host's lease
+  bid-orphan          a bid without its round or invitation, or its host's lease
   lease-missing       a host record, controller registration or election
                       key without a lease (liveness is the lease)
   host-name           a host record under a key that is not its name
@@ -236,9 +237,23 @@ def check(st, vms=True):
         elif s and s["phase"] in PLACED | {"rejected"}:
             bad("round-orphan", "rounds", rid, "the request is already %s"
                 % s["phase"])
+    # A sample round is one invitation per invited host (issue 17):
+    # P/invites/<host>/<id>, owned like a round key by its coordinator.
+    invited = set()
+    for name, (_, lease) in st.keys("invites").items():
+        host, _, rid = name.partition(b"/")
+        invited.add(rid)
+        s = phase.get(rid)
+        if not lease:
+            bad("round-orphan", "invites", name, "no coordinator lease")
+        elif rid not in requests:
+            bad("round-orphan", "invites", name, "its request is gone")
+        elif s and s["phase"] in PLACED | {"rejected"}:
+            bad("round-orphan", "invites", name, "the request is already %s"
+                % s["phase"])
     for name, (_, lease) in st.keys("bids").items():
         host, _, rid = name.partition(b"/")
-        if rid not in rounds:
+        if rid not in rounds and rid not in invited:
             bad("bid-orphan", "bids", name, "no round %s" %
                 st.key("rounds", rid))
         elif not lease:
