@@ -16,6 +16,7 @@
 #include "common/log.h"
 
 #define METRICS_PERIOD_S 5.0
+#define WATCH_SHARD 32 /* hosts whose watches share one etcd client */
 
 /* Once per loop iteration: the queued bids, then the queued VM states. */
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -45,8 +46,9 @@ static int read_password(const struct agent_config *c, char **ret, char *err,
 	return 0;
 }
 
-/* h's own watches (--per-host-watches): what a real agent of h holds. */
-static int host_watches_init(agent *a, struct host *h)
+/* h's own watches (--per-host-watches): what a real agent of h holds,
+ * through etcd client ec. */
+static int host_watches_init(agent *a, struct host *h, etcd_client *ec)
 {
 	struct host_watches *w = calloc(1, sizeof(*w));
 
@@ -63,6 +65,26 @@ static int host_watches_init(agent *a, struct host *h)
 			  agent_reconcile_assign_mark);
 	w->assign.on_synced = agent_reconcile_assign_synced;
 	w->rounds.h = w->invites.h = w->assign.h = h;
+	w->rounds.etcd = w->invites.etcd = w->assign.etcd = ec;
+	return 0;
+}
+
+/* The watch clients and every host's watches (per_host). */
+static int watches_per_host(agent *a, const struct etcd_config *ec)
+{
+	int r;
+
+	a->n_wclients = (a->n_hosts + WATCH_SHARD - 1) / WATCH_SHARD;
+	a->wclients = calloc(a->n_wclients, sizeof(*a->wclients));
+	if (!a->wclients)
+		return -ENOMEM;
+	for (unsigned i = 0; i < a->n_wclients; i++)
+		if ((r = etcd_client_new(a->loop, ec, &a->wclients[i])) < 0)
+			return r;
+	for (unsigned i = 0; i < a->n_hosts; i++)
+		if ((r = host_watches_init(a, &a->hosts[i],
+					   a->wclients[i / WATCH_SHARD])) < 0)
+			return r;
 	return 0;
 }
 
@@ -137,8 +159,6 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 		ev_timer_init(&h->retry, agent_host_retry_cb, 0, 0);
 		h->retry.data = h;
 		agent_host_rec_update(h);
-		if (a->per_host && host_watches_init(a, h) < 0)
-			goto fail;
 	}
 	r = read_password(cfg, &a->password, err, errlen);
 	if (r < 0)
@@ -155,6 +175,12 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 	if (r < 0) {
 		snprintf(err, errlen, "etcd: cannot create client: %s",
 			 etcd_strerror(r));
+		goto fail;
+	}
+	if (a->per_host && (r = watches_per_host(a, &ec)) < 0) {
+		if (r != -ENOMEM)
+			snprintf(err, errlen, "etcd: cannot create client: %s",
+				 etcd_strerror(r));
 		goto fail;
 	}
 	r = agent_executor_new(loop, cfg,
@@ -319,6 +345,9 @@ agent *agent_free(agent *a)
 	/* Runs pending callbacks with ECANCELED; they only free their own
 	 * context because stopping is set. */
 	a->etcd = etcd_client_free(a->etcd);
+	for (unsigned i = 0; i < a->n_wclients; i++)
+		a->wclients[i] = etcd_client_free(a->wclients[i]);
+	free(a->wclients);
 	for (unsigned i = 0; a->hosts && i < a->n_hosts; i++) {
 		struct host *h = &a->hosts[i];
 

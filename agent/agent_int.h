@@ -113,6 +113,7 @@ typedef void (*swatch_mark_fn)(agent *a, struct host *h, bool begin);
 struct swatch {
 	agent *a;
 	struct host *h; /* whose keys; NULL: every host's */
+	etcd_client *etcd; /* its list and watch go through it */
 	const char *what;
 	char key[KEY_MAX];
 	bool prefix;
@@ -137,6 +138,13 @@ struct agent {
 	 * invitations and assignment watches (struct host_watches), as
 	 * n_sim real agents would; else one watch per family for all. */
 	bool per_host;
+	/* With per_host: the etcd clients the hosts' watches go through,
+	 * WATCH_SHARD hosts each (struct host_watches).  One client for
+	 * 6,000 streams spent the agent's CPU in libcurl looking for a free
+	 * connection among them for every request (2,000 hosts never all
+	 * registered); real agents have a client each. */
+	etcd_client **wclients;
+	unsigned n_wclients;
 	struct host *hosts;
 	unsigned n_hosts;
 	/* host.c tells that a host (re-)registered: bid.c re-bids. */

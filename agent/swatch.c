@@ -86,7 +86,7 @@ static void swatch_listed(void *arg, const struct etcd_error *err,
 	req.key = s->key;
 	req.prefix = s->prefix;
 	req.start_revision = res->header.revision + 1;
-	if (etcd_watch_start(s->a->etcd, &req, swatch_cb, s, &s->w) < 0) {
+	if (etcd_watch_start(s->etcd, &req, swatch_cb, s, &s->w) < 0) {
 		swatch_retry(s);
 		return;
 	}
@@ -104,7 +104,7 @@ void agent_swatch_list(struct swatch *s)
 
 	req.key = s->key;
 	req.prefix = s->prefix;
-	if (etcd_kv_range(s->a->etcd, &req, swatch_listed, s) < 0)
+	if (etcd_kv_range(s->etcd, &req, swatch_listed, s) < 0)
 		swatch_retry(s);
 }
 
@@ -120,6 +120,7 @@ void agent_swatch_init(agent *a, struct swatch *s, const char *what,
 			swatch_kv_fn kv, swatch_mark_fn mark)
 {
 	s->a = a;
+	s->etcd = a->etcd;
 	s->what = what;
 	snprintf(s->key, sizeof(s->key), fmt, a->prefix, arg);
 	s->prefix = prefix;

@@ -57,7 +57,7 @@ extern const double ctrl_lat_bounds[LAT_N];
 struct ctrl_metrics {
 	uint64_t placements, commit_txns, commit_conflicts, rounds;
 	uint64_t rejected, unschedulable, lost, failed, released;
-	uint64_t bids, round_timeouts, txns, txn_errors, relists;
+	uint64_t bids, round_timeouts, round_extends, txns, txn_errors, relists;
 	uint64_t invalid_keys; /* P/status/_invalid/ records written */
 	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
 	double lat_sum;
@@ -162,6 +162,7 @@ struct ctrl_req {
 	char (*stale)[FS_NAME_MAX + 1];
 	size_t n_stale;
 	int64_t waits;        /* rounds closed with invited hosts silent */
+	int extends;          /* times this round's timeout found no bid */
 	ev_tstamp retry_at;   /* no new round before (waiting for bids) */
 	/* A txn of r ended without an answer that says whether it landed
 	 * (etcd_error.outcome_unknown): r acts on nothing until the list

@@ -147,6 +147,8 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	M_COUNTER("bids_total", m->bids, "bids received in open rounds");
 	M_COUNTER("round_timeouts_total", m->round_timeouts,
 		  "rounds closed at bid_timeout_ms with bids missing");
+	M_COUNTER("round_extends_total", m->round_extends,
+		  "round timeouts that found no bid and waited once more");
 	M_COUNTER("rejected_total", m->rejected,
 		  "requests marked rejected (invalid)");
 	M_COUNTER("unschedulable_total", m->unschedulable,

@@ -119,6 +119,7 @@ static void round_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 	    r->req_rev == r->plan_req_rev) {
 		r->act = ACT_ROUND;
 		r->round_open = true;
+		r->extends = 0;
 		c->rounds_open++;
 		r->round_timer.data = r;
 		ev_timer_stop(c->loop, &r->round_timer);
@@ -365,14 +366,33 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 	ctrl_req_ready_push(c, r);
 }
 
+/* Times a round's timeout finds no bid at all and waits again before
+ * closing it. */
+#define ROUND_EXTENDS 2
+
 static void on_round_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct ctrl_req *r = w->data;
+	struct ctrl *c = r->c;
 
-	(void)loop;
 	(void)revents;
-	if (r->act == ACT_ROUND && r->round_open)
-		ctrl_round_close(r->c, r, true);
+	if (r->act != ACT_ROUND || !r->round_open)
+		return;
+	/* No bid yet: the invitations or the bids are queued behind a
+	 * loaded etcd or loop, not refused.  Closing threw away the bids on
+	 * their way (the next round has a new attempt): under a burst of
+	 * requests put one by one, 1,541 of 3,500 sample rounds of a bench
+	 * run closed "with 0 of 3 bids" while the 3 bids were already in
+	 * etcd, and each such round cost a status write, new invitations
+	 * and new bids.  The round stays open for another timeout, twice. */
+	if (r->n_bids == 0 && r->extends < ROUND_EXTENDS) {
+		r->extends++;
+		c->m.round_extends++;
+		ev_timer_set(w, round_timeout_s(c, r), 0);
+		ev_timer_start(loop, w);
+		return;
+	}
+	ctrl_round_close(c, r, true);
 }
 
 /* Deletes the bid keys of r that no open round holds (r->stale). */
