@@ -40,6 +40,17 @@ for k in ("1", "2", "4"):
          "K=%s: placed %s of %s" % (k, t.get("placed"), t.get("requests")))
     need(j.get("conflict_rate") is not None, "K=%s: no conflict rate (no /metrics)" % k)
 need(R.get("idle", {}).get("seconds", 0) > 0, "no idle window")
+for mode in ("sample", "cached"):
+    pts = (R.get("scale") or {}).get(mode) or []
+    need(len(pts) >= 2, "scale %s: %d host counts measured" % (mode, len(pts)))
+    for p in pts:
+        t = p.get("throughput") or {}
+        need(t.get("requests", 0) > 0 and t.get("placed") == t.get("requests"),
+             "scale %s %d hosts: placed %s of %s" % (mode, p["hosts"], t.get("placed"), t.get("requests")))
+        need(p.get("events_per_placement", 0) > 0, "scale %s %d hosts: no etcd events" % (mode, p["hosts"]))
+need("scale_targets" in R, "scale: no targets checked")
+for u in R.get("unplaced", []):
+    bad.append("not all placed: " + u)
 mem = R.get("memory") or {}
 need(mem.get("statuses_written") == mem.get("requests"),
      "memory: %s of %s statuses" % (mem.get("statuses_written"), mem.get("requests")))

@@ -41,3 +41,25 @@ plot dir . "/cdf-paced-cached.dat" using 1:2 with lines lw 3 lc rgb "#4477aa" ti
      dir . "/cdf-tput-cached.dat" using 1:2 with lines lw 1 dt 2 lc rgb "#4477aa" title "cached, saturated", \
      dir . "/cdf-tput-sample.dat" using 1:2 with lines lw 1 dt 2 lc rgb "#228833" title "sample, saturated", \
      dir . "/cdf-tput-broadcast.dat" using 1:2 with lines lw 1 dt 2 lc rgb "#aa3377" title "broadcast, saturated"
+
+# 8. scale: what a placement costs etcd as the fleet grows, each host
+# with its own watches (scale.dat from report.py).
+reset
+set terminal pngcairo size 1100,900 font "sans,11" noenhanced
+set output dir . "/scale.png"
+set multiplot layout 3,1 title "per-host watches: sample and cached against the host count"
+set logscale x
+set xlabel "simulated hosts, each with its own watches"
+set grid
+set key top right
+set ylabel "placements/s"
+set yrange [0:*]
+plot dir . "/scale.dat" using 1:2 with linespoints lw 2 lc rgb "#228833" title "sample", \
+     dir . "/scale.dat" using 1:3 with linespoints lw 2 lc rgb "#4477aa" title "cached"
+set ylabel "etcd watch events / placement"
+plot dir . "/scale.dat" using 1:4 with linespoints lw 2 lc rgb "#228833" title "sample", \
+     dir . "/scale.dat" using 1:5 with linespoints lw 2 lc rgb "#4477aa" title "cached"
+set ylabel "etcd CPU ms / placement"
+plot dir . "/scale.dat" using 1:6 with linespoints lw 2 lc rgb "#228833" title "sample", \
+     dir . "/scale.dat" using 1:7 with linespoints lw 2 lc rgb "#4477aa" title "cached"
+unset multiplot

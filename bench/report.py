@@ -45,7 +45,7 @@ def row(section, figure, value, target="", ok=None):
 R = {"sizes": dict(kv.split("=") for kv in sizes.split()),
      "smoke": smoke == "1", "elapsed_s": int(elapsed)}
 for k in list(R["sizes"]):
-    R["sizes"][k] = int(R["sizes"][k])
+    R["sizes"][k] = int(R["sizes"][k]) if R["sizes"][k].isdigit() else R["sizes"][k]
 
 # 1. raw etcd
 raw = {}
@@ -218,6 +218,59 @@ row("7 memory", "controller VmHWM, %d hosts + %d pending" % (mem["hosts"], mem["
     mem["controller_hwm_mib"] <= 256)
 row("7 memory", "agent VmHWM, --simulate %d" % mem["agent_simulate"],
     "%.1f MiB" % mem["agent_hwm_mib"])
+
+# 8. scale: per-host watches, 100 -> 2,000 hosts
+R["scale"] = {}
+scale_hosts = sorted({int(f.split("-")[2].split(".")[0]) for f in os.listdir(res)
+                      if f.startswith("scale-") and f.endswith("-etcd.json")})
+for mode in ("sample", "cached"):
+    pts = []
+    for h in scale_hosts:
+        t = load("scale-%s-%d.json" % (mode, h))
+        e = load("scale-%s-%d-etcd.json" % (mode, h))
+        if not t or not e:
+            continue
+        n = t["placed"] or 1
+        cpu = e["cpu_s"] - e["idle_cpu_per_s"] * e["window_s"]
+        p = {"hosts": h, "throughput": t, "etcd": e,
+             "placements_per_s": t["placements_per_s"],
+             "events_per_placement": e["events"] / n,
+             "etcd_cpu_ms_per_placement": 1000 * max(cpu, 0) / n,
+             "etcd_cpu_ms_per_placement_gross": 1000 * e["cpu_s"] / n,
+             "etcd_idle_cpu_per_s": e["idle_cpu_per_s"]}
+        pts.append(p)
+        val = "%.0f/s, %.1f events, etcd CPU %.2f ms (%.2f ms with the idle fleet's %.0f%%)" % (
+            p["placements_per_s"], p["events_per_placement"], p["etcd_cpu_ms_per_placement"],
+            p["etcd_cpu_ms_per_placement_gross"], 100 * e["idle_cpu_per_s"])
+        if t["placed"] < t["requests"]:
+            val += " (%d of %d placed)" % (t["placed"], t["requests"])
+        row("8 scale", "%s, %d hosts, per-host watches: per placement" % (mode, h), val)
+    R["scale"][mode] = pts
+sp = R["scale"].get("sample", [])
+if len(sp) >= 2:
+    lo, hi = sp[0], sp[-1]
+    ev = hi["events_per_placement"] / lo["events_per_placement"] if lo["events_per_placement"] else 0
+    tp = hi["placements_per_s"] / lo["placements_per_s"] if lo["placements_per_s"] else 0
+    R["scale_targets"] = {"events_ratio": ev, "placements_ratio": tp}
+    row("8 scale", "sample events/placement, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
+        "%.1f vs %.1f = %.2f x" % (hi["events_per_placement"], lo["events_per_placement"], ev),
+        "within 20%% from %d to %d hosts" % (lo["hosts"], hi["hosts"]), abs(ev - 1) <= 0.2)
+    row("8 scale", "sample placements/s, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
+        "%.0f vs %.0f/s = %.2f x" % (hi["placements_per_s"], lo["placements_per_s"], tp),
+        ">= 0.8 x the rate at %d hosts, same run" % lo["hosts"], tp >= 0.8)
+with open(os.path.join(out_dir, "scale.dat"), "w") as f:
+    f.write("# hosts sample_pps cached_pps sample_events cached_events sample_cpu_ms cached_cpu_ms\n")
+    cp = {p["hosts"]: p for p in R["scale"].get("cached", [])}
+    for p in sp:
+        c = cp.get(p["hosts"])
+        f.write("%d %.1f %s %.2f %s %.3f %s\n" % (
+            p["hosts"], p["placements_per_s"], "%.1f" % c["placements_per_s"] if c else "NaN",
+            p["events_per_placement"], "%.2f" % c["events_per_placement"] if c else "NaN",
+            p["etcd_cpu_ms_per_placement"], "%.3f" % c["etcd_cpu_ms_per_placement"] if c else "NaN"))
+unplaced = os.path.join(res, "unplaced.txt")
+R["unplaced"] = open(unplaced).read().split("\n")[:-1] if os.path.exists(unplaced) else []
+for u in R["unplaced"]:
+    row("0 complete", "scenario did not place all it submitted", u, "every scenario places all", False)
 
 R["table"] = [dict(zip(("section", "figure", "value", "target", "verdict"), r)) for r in rows]
 with open(out_json, "w") as f:

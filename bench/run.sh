@@ -13,8 +13,14 @@
 #   5 etcd writes per placement, and per idle host per minute
 #   6 fairness of spread on identical hosts
 #   7 controller and agent peak RSS at scale
+#   8 scale: sample and cached at 100, 500 and 2,000 hosts, each with its
+#     own watches (--per-host-watches, as real agents): placements/s, etcd
+#     watch events sent per placement (etcd's own /metrics) and etcd CPU
+#     per placement (/proc/<pid>/stat, less the idle fleet's rate)
 # and prints a table, writes $B/bench.json and PNG charts into $B/bench/.
 # BENCH_SMOKE=1 uses tiny sizes (< 60 s).  Every size is an env var (below).
+# A scenario that does not place all it submitted fails the bench (exit 1,
+# the scenario named), after the table.
 # Every process started here is stopped by PID on exit; the temp dir removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +33,12 @@ T_START=$(date +%s)
 if [ "$SMOKE" = 1 ]; then
 	d_raw=300 d_hosts=20 d_bhosts=10 d_cached=300 d_sample=100 d_bcast=30
 	d_lat_s=2 d_coord=200 d_idle=3 d_mhosts=200 d_mreq=2000 d_asim=200
+	d_shosts="10 30" d_sreq=60 d_sidle=0.5
 else
 	d_raw=3000 d_hosts=500 d_bhosts=50 d_cached=10000 d_sample=10000
 	d_bcast=10000 d_lat_s=8 d_coord=5000 d_idle=30 d_mhosts=10000
 	d_mreq=100000 d_asim=10000
+	d_shosts="100 500 2000" d_sreq=3000 d_sidle=2
 fi
 RAW_OPS=${BENCH_RAW_OPS:-$d_raw}              # ops per etcd_raw run
 HOSTS=${BENCH_HOSTS:-$d_hosts}                # simulated hosts (cached, sample, coordinators)
@@ -50,6 +58,9 @@ MEM_HOSTS=${BENCH_MEM_HOSTS:-$d_mhosts}       # host records (fill) for controll
 MEM_REQ=${BENCH_MEM_REQUESTS:-$d_mreq}        # pending requests for controller RSS
 AGENT_SIM=${BENCH_AGENT_SIM:-$d_asim}         # --simulate N for agent RSS
 SUBMIT_TIMEOUT=${BENCH_SUBMIT_TIMEOUT:-120}    # one submit run at most
+SCALE_HOSTS=${BENCH_SCALE_HOSTS:-$d_shosts}    # host counts of the scale step
+N_SCALE=${BENCH_SCALE_REQUESTS:-$d_sreq}      # requests per scale run
+SCALE_IDLE_S=${BENCH_SCALE_IDLE_SECONDS:-$d_sidle} # idle etcd CPU window before each
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -119,6 +130,9 @@ wait_count() { # prefix n seconds
 }
 
 say "starting etcd on $EP (data in $TMP)"
+# Per-host watches hold 3 streams per simulated host, each a socket in
+# etcd too: its soft open files limit up to the hard one.
+[ "$(ulimit -Sn)" = unlimited ] || [ "$(ulimit -Sn)" -ge 20000 ] || ulimit -Sn "$(ulimit -Hn)" || true
 etcd --name bench --data-dir "$TMP/etcd" \
 	--listen-client-urls "$EP" --advertise-client-urls "$EP" \
 	--listen-peer-urls "http://127.0.0.1:$PPORT" \
@@ -127,6 +141,7 @@ etcd --name bench --data-dir "$TMP/etcd" \
 	--quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
 	--auto-compaction-mode revision --auto-compaction-retention 100000 \
 	>"$TMP/etcd.log" 2>&1 &
+ETCD_PID=$!
 PIDS+=($!)
 for _ in $(seq 100); do E endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 E endpoint health >/dev/null || die "etcd did not start"
@@ -137,10 +152,12 @@ AGENT_CAP=(--set agent.capacity.vcpu=512 --set agent.capacity.memory_mb=524288
 AGENT_PID=""
 CTRL_PIDS=()
 CTRL_PORTS=()
-start_agent() { # prefix n name
-	"$B/flintsched-agent" --simulate "$2" --set "etcd.endpoints=[$EP]" \
-		--set "etcd.prefix=$1" --set "agent.host=$3" "${AGENT_CAP[@]}" \
-		>"$TMP/agent-${1#/}.log" 2>&1 &
+start_agent() { # prefix n name [agent options...]
+	local prefix=$1 n=$2 name=$3
+	shift 3
+	"$B/flintsched-agent" --simulate "$n" --set "etcd.endpoints=[$EP]" \
+		--set "etcd.prefix=$prefix" --set "agent.host=$name" "${AGENT_CAP[@]}" "$@" \
+		>"$TMP/agent-${prefix#/}.log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
 }
@@ -266,7 +283,18 @@ submit() { # prefix out.json [args...]
 		--timeout "$SUBMIT_TIMEOUT" "$@" >"$out" 2>"$out.err" ||
 		{ cat "$out.err" >&2; say "submit $* did not finish (prefix $prefix)"; }
 	jq -e .placed "$out" >/dev/null 2>&1 || die "submit $* printed no figures"
+	# Every request placed, or the bench fails (after the table).
+	jq -e '.placed == .requests' "$out" >/dev/null ||
+		jq -r --arg s "$(basename "$out" .json)" '"\($s): placed \(.placed) of \(.requests)"' \
+			"$out" >>"$RES/unplaced.txt"
 }
+# etcd's own counters: watch events sent (every watcher's copy of every
+# event) and CPU seconds (utime + stime).
+etcd_events() {
+	curl -sf --max-time 5 "$EP/metrics" | awk '$1 == "etcd_debugging_mvcc_events_total" { printf "%.0f\n", $2 }'
+}
+CLK_TCK=$(getconf CLK_TCK)
+etcd_cpu() { awk -v hz="$CLK_TCK" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$ETCD_PID/stat"; }
 # After a scenario: its keys deleted, etcd compacted and defragmented, so
 # that the next one starts on an etcd of the same size.  Without it the
 # yardstick fell from about 3000 to 1500 txn/s over one run, and each K of
@@ -381,6 +409,39 @@ for rep in $(seq "$COORD_REPS"); do
 	done
 done
 
+# -- 8. scale -------------------------------------------------------------------
+# Each host watches its own keys (--per-host-watches), as N real agents do:
+# what a placement costs etcd as the fleet grows.  The events are etcd's
+# own count of what it sent to watchers; its CPU is taken over the run and
+# the trailing writes, less what the idle fleet (keepalives, watch probes)
+# costs at the rate measured just before.
+scale_run() { # mode hosts
+	local mode=$1 hosts=$2 run=scale-$1-$2 prefix=/b-scale-$1-$2 e0 e1 c0 c1 c2 c3 t0 t1 t2 t3
+	say "8. scale: $mode, $hosts hosts with per-host watches, $N_SCALE requests"
+	start_agent "$prefix" "$hosts" h --per-host-watches
+	wait_count "$prefix/hosts/" "$hosts" 180
+	start_ctrl "$prefix" c0 1 "$mode"
+	wait_slots "$prefix" 1
+	wait_quiet
+	c0=$(etcd_cpu); t0=$(date +%s.%N)
+	sleep "$SCALE_IDLE_S"
+	c1=$(etcd_cpu); t1=$(date +%s.%N)
+	e0=$(etcd_events); c2=$(etcd_cpu); t2=$(date +%s.%N)
+	submit "$prefix" "$RES/$run.json" -n "$N_SCALE" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag s
+	wait_quiet
+	e1=$(etcd_events); c3=$(etcd_cpu); t3=$(date +%s.%N)
+	jq -n --argjson h "$hosts" --arg m "$mode" --argjson e0 "$e0" --argjson e1 "$e1" \
+		--argjson c0 "$c0" --argjson c1 "$c1" --argjson c2 "$c2" --argjson c3 "$c3" \
+		--argjson t0 "$t0" --argjson t1 "$t1" --argjson t2 "$t2" --argjson t3 "$t3" \
+		'{mode: $m, hosts: $h, events: ($e1 - $e0), cpu_s: ($c3 - $c2), window_s: ($t3 - $t2),
+		  idle_cpu_per_s: (($c1 - $c0) / ($t1 - $t0))}' >"$RES/$run-etcd.json"
+	stop_all
+	reset_etcd "$prefix"
+}
+for h in $SCALE_HOSTS; do
+	for mode in sample cached; do scale_run "$mode" "$h"; done
+done
+
 # -- 7. memory ------------------------------------------------------------------
 prefix=/b-mem
 say "7. controller RSS: $MEM_HOSTS host records, $MEM_REQ requests that fit no host"
@@ -417,8 +478,12 @@ jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuse
 # -- report -------------------------------------------------------------------
 elapsed=$(($(date +%s) - T_START))
 python3 bench/report.py "$RES" "$B/bench.json" "$OUT" "$elapsed" "$SMOKE" \
-	"raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S light_rate=$LIGHT_RATE coord=$N_COORD coord_reps=$COORD_REPS idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
+	"scale_requests=$N_SCALE raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S light_rate=$LIGHT_RATE coord=$N_COORD coord_reps=$COORD_REPS idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
 if command -v gnuplot >/dev/null; then
-	gnuplot -e "dir='$OUT'" bench/plot.gp && say "charts: $OUT/throughput.png $OUT/latency.png"
+	gnuplot -e "dir='$OUT'" bench/plot.gp && say "charts: $OUT/throughput.png $OUT/latency.png $OUT/scale.png"
 fi
 say "done in ${elapsed} s; $B/bench.json"
+if [ -s "$RES/unplaced.txt" ]; then
+	sed 's/^/bench: not all placed: /' "$RES/unplaced.txt" >&2
+	exit 1
+fi
