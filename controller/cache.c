@@ -444,22 +444,13 @@ stale:
 		ctrl_req_dirty(r);
 }
 
-/* P/rounds/<a>, listed (rounds are not watched) or our own put (create
- * 0): a round key of a led slot.  Its coordinator deletes it unless it
- * reopens it, and opens the next round of a with a higher attempt
- * (agents skip a round put with the attempt they answered). */
-static void put_round(struct ctrl *c, const char *a, const char *val,
-		      size_t len, int64_t create)
+/* A listed round key or invitation of r: the next round's attempt is
+ * above its, and r is reconciled (its coordinator deletes it unless a
+ * round reopens it). */
+static void round_listed(struct ctrl_req *r, const char *val, size_t len)
 {
 	struct fs_round rd = {0};
-	struct ctrl_req *r;
 
-	if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER ||
-	    !(r = ctrl_req_get(c, a, true)))
-		return;
-	r->round_key = true;
-	if (!create)
-		return;
 	if (fs_round_parse(val, len, &rd, NULL, 0) == 0) {
 		if (rd.attempt > r->last_attempt)
 			r->last_attempt = rd.attempt;
@@ -468,26 +459,36 @@ static void put_round(struct ctrl *c, const char *a, const char *val,
 	ctrl_req_dirty(r);
 }
 
+/* P/rounds/<a>, listed (rounds are not watched) or our own put (create
+ * 0): a round key of a led slot.  Its coordinator deletes it unless it
+ * reopens it, and opens the next round of a with a higher attempt
+ * (agents skip a round put with the attempt they answered). */
+static void put_round(struct ctrl *c, const char *a, const char *val,
+		      size_t len, int64_t create)
+{
+	struct ctrl_req *r;
+
+	if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER ||
+	    !(r = ctrl_req_get(c, a, true)))
+		return;
+	r->round_key = true;
+	if (create)
+		round_listed(r, val, len);
+}
+
 /* P/invites/<a>/<b>: host a's invitation to a sample round of b, listed
  * (invitations are not watched) or our own put (create 0).  Like a round
  * key: its coordinator deletes it with the round, or as a leftover. */
 static void put_invite(struct ctrl *c, const char *a, const char *b,
 		       const char *val, size_t len, int64_t create)
 {
-	struct fs_round rd = {0};
 	struct ctrl_req *r;
 
 	if (c->slots[fs_slot_of(b, c->k)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, b, true)))
 		return;
-	if (ctrl_req_inv_add(r, a) < 0 || !create)
-		return;
-	if (fs_round_parse(val, len, &rd, NULL, 0) == 0) {
-		if (rd.attempt > r->last_attempt)
-			r->last_attempt = rd.attempt;
-		fs_round_clear(&rd);
-	}
-	ctrl_req_dirty(r);
+	if (ctrl_req_inv_add(r, a) == 0 && create)
+		round_listed(r, val, len);
 }
 
 /* P/election/slot-<i>/<b>: a candidacy for slot i. */

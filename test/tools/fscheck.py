@@ -227,30 +227,26 @@ def check(st, vms=True):
                     v.get("state") if isinstance(v, dict) else show(val),
                     st.key("assign", name)))
 
-    rounds = st.keys("rounds")
-    for rid, (_, lease) in rounds.items():
+    def round_key(kind, name, rid, lease):
         s = phase.get(rid)
         if not lease:
-            bad("round-orphan", "rounds", rid, "no coordinator lease")
+            bad("round-orphan", kind, name, "no coordinator lease")
         elif rid not in requests:
-            bad("round-orphan", "rounds", rid, "its request is gone")
+            bad("round-orphan", kind, name, "its request is gone")
         elif s and s["phase"] in PLACED | {"rejected"}:
-            bad("round-orphan", "rounds", rid, "the request is already %s"
+            bad("round-orphan", kind, name, "the request is already %s"
                 % s["phase"])
+
+    rounds = st.keys("rounds")
+    for rid, (_, lease) in rounds.items():
+        round_key("rounds", rid, rid, lease)
     # A sample round is one invitation per invited host (issue 17):
     # P/invites/<host>/<id>, owned like a round key by its coordinator.
     invited = set()
     for name, (_, lease) in st.keys("invites").items():
-        host, _, rid = name.partition(b"/")
+        rid = name.partition(b"/")[2]
         invited.add(rid)
-        s = phase.get(rid)
-        if not lease:
-            bad("round-orphan", "invites", name, "no coordinator lease")
-        elif rid not in requests:
-            bad("round-orphan", "invites", name, "its request is gone")
-        elif s and s["phase"] in PLACED | {"rejected"}:
-            bad("round-orphan", "invites", name, "the request is already %s"
-                % s["phase"])
+        round_key("invites", name, rid, lease)
     for name, (_, lease) in st.keys("bids").items():
         host, _, rid = name.partition(b"/")
         if rid not in rounds and rid not in invited:
