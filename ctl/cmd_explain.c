@@ -64,6 +64,21 @@ static const char *waits_for(const struct ctl *x, const struct ctl_vreq *r,
 	return "?";
 }
 
+/* The value of one invitation P/invites/<host>/<r->id> in ir (a sample
+ * round: one key per invited host, each holding the whole round), or
+ * NULL. */
+static const struct etcd_sync_kv *invite_of(const struct etcd_sync_range *ir,
+				       size_t plen, const char *id)
+{
+	for (size_t i = 0; ir && i < ir->n_kvs; i++) {
+		const char *slash = strchr(ir->kvs[i].key + plen, '/');
+
+		if (slash && strcmp(slash + 1, id) == 0)
+			return &ir->kvs[i];
+	}
+	return NULL;
+}
+
 /* An open bid round for r: the invited hosts and the bids so far, with
  * their scores (bids are deleted when the round closes; the status then
  * keeps only their count). */
@@ -71,7 +86,9 @@ static int show_round(struct ctl *x, const struct ctl_vreq *r)
 {
 	char *rk = ctl_key(x, "rounds/%s", r->id), *bk = ctl_key(x, "bids/");
 	struct etcd_range_req q = {.key = rk};
-	struct etcd_sync_range *rr = NULL, *br = NULL;
+	struct etcd_sync_range *rr = NULL, *br = NULL, *ir = NULL;
+	const struct etcd_sync_kv *kv;
+	char *ik = ctl_key(x, "invites/");
 	struct fs_round rd = {0};
 	struct etcd_error e;
 	char err[64], h[FS_NAME_MAX * 4 + 8];
@@ -79,7 +96,7 @@ static int show_round(struct ctl *x, const struct ctl_vreq *r)
 	size_t n = 0;
 	int rc = 0;
 
-	if (!rk || !bk) {
+	if (!rk || !bk || !ik) {
 		rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
 		goto out;
 	}
@@ -87,9 +104,19 @@ static int show_round(struct ctl *x, const struct ctl_vreq *r)
 		rc = ctl_etcd_fail(x, "reading the bid round", rk, &e);
 		goto out;
 	}
-	if (rr->n_kvs == 0 ||
-	    fs_round_parse(rr->kvs[0].value, rr->kvs[0].value_len, &rd, err,
-			   sizeof(err)) < 0)
+	kv = rr->n_kvs ? &rr->kvs[0] : NULL;
+	if (!kv) { /* a sample round is its invitations (issue 17) */
+		q = (struct etcd_range_req){
+		    .key = ik, .prefix = true, .revision = rr->revision};
+		if (etcd_sync_get(x->etcd, &q, &ir, &e) < 0) {
+			rc = ctl_etcd_fail(x, "reading the invitations", ik,
+					   &e);
+			goto out;
+		}
+		kv = invite_of(ir, strlen(ik), r->id);
+	}
+	if (!kv || fs_round_parse(kv->value, kv->value_len, &rd, err,
+				  sizeof(err)) < 0)
 		goto out;
 	printf("A bid round is open (attempt %lld), inviting %s",
 	       (long long)rd.attempt, rd.hosts ? "" : "every host");
@@ -127,6 +154,8 @@ out:
 	fs_round_clear(&rd);
 	etcd_sync_range_free(rr);
 	etcd_sync_range_free(br);
+	etcd_sync_range_free(ir);
+	free(ik);
 	free(rk);
 	free(bk);
 	return rc;
