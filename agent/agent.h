@@ -1,7 +1,7 @@
 /*
  * The agent service: one or (with --simulate N) many hosts in one
  * process, sharing one etcd client, one executor and one watch per key
- * family.
+ * family (with AGENT_PER_HOST_WATCHES: each host its own watches).
  *
  *  registration  lease grant, P/hosts/<host> under it, keepalive; lease
  *                lost -> grant a new one when etcd answers again, re-put
