@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -234,6 +235,62 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 	}
 }
 
+/* A drain's max_parallel (default 1) and deadline (RFC 3339 UTC, 0 =
+ * none) from the P/hostctl/ object o (may be NULL). */
+static void hostctl_drain(struct ctrl_host *h, json_t *o)
+{
+	json_t *mp = json_object_get(o, "max_parallel");
+	const char *dl = json_string_value(json_object_get(o, "deadline"));
+	struct tm tm = {0};
+
+	h->drain_max = json_is_integer(mp) && json_integer_value(mp) > 0
+			   ? (int64_t)json_integer_value(mp)
+			   : 1;
+	h->drain_deadline = 0;
+	if (dl && sscanf(dl, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon,
+			 &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			 &tm.tm_sec) == 6) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		h->drain_deadline = (double)timegm(&tm);
+	}
+}
+
+/* P/drain/<a>: {"moves": [ids]}, the make-before-break moves off host a
+ * in flight (drain.c writes it by CAS); what waited for the budget looks
+ * again. */
+static void put_drain(struct ctrl *c, const char *a, const char *val,
+		      size_t len, int64_t mod)
+{
+	struct ctrl_host *h = ctrl_host_get(c, a, true);
+	json_t *o, *mv, *x;
+	size_t i;
+	char **v;
+
+	if (!h)
+		return;
+	h->moves_seen = c->list_gen;
+	if (mod <= h->moves_rev)
+		return;
+	o = json_loadb(val, len, 0, NULL);
+	mv = json_object_get(o, "moves");
+	v = calloc(json_array_size(mv) + 1, sizeof(*v));
+	if (!v) {
+		json_decref(o);
+		return;
+	}
+	ctrl_host_moves_clear(h);
+	h->moving = v;
+	json_array_foreach (mv, i, x)
+		if (json_is_string(x) &&
+		    (v[h->n_moving] = strdup(json_string_value(x))))
+			h->n_moving++;
+	json_decref(o);
+	h->moves_present = true;
+	h->moves_rev = mod;
+	c->pass_all = true;
+}
+
 /* P/hostctl/<a>: the operator's cordon or drain of host a.  An empty
  * value is normal, and so is one that is not {"state":
  * "cordoned"|"drain", ...} (docs/DESIGN.md "Host lifecycle keys"; as
@@ -253,6 +310,7 @@ static void put_hostctl(struct ctrl *c, const char *a, const char *val,
 	h->ctl_rev = mod;
 	o = len ? json_loadb(val, len, 0, NULL) : NULL;
 	st = json_object_get(o, "state");
+	hostctl_drain(h, o);
 	if (json_is_string(st) && strcmp(json_string_value(st), "drain") == 0)
 		now = CTRL_HOST_DRAIN;
 	else if (json_is_string(st) &&
@@ -265,6 +323,8 @@ static void put_hostctl(struct ctrl *c, const char *a, const char *val,
 	json_decref(o);
 	was = h->cordon;
 	h->cordon = now;
+	if (now == CTRL_HOST_DRAIN)
+		c->pass_all = true; /* its VMs move (drain.c) */
 	if (was != now) {
 		fs_info("host %s %s", a,
 			now == CTRL_HOST_DRAIN       ? "draining (cordoned)"
@@ -506,6 +566,8 @@ void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		put_alloc(c, key, a, val, len, mod);
 	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
 		put_hostctl(c, a, val, len, mod);
+	} else if (strcmp(kind, "drain") == 0 && !b[0]) {
+		put_drain(c, a, val, len, mod);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		put_request(c, a, val, len, create, mod);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
@@ -558,6 +620,14 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			capacity_changed(c);
 		}
 		h->cordon = CTRL_HOST_NORMAL;
+	} else if (strcmp(kind, "drain") == 0 && !b[0]) {
+		h = ctrl_host_get(c, a, false);
+		if (!h || rev <= h->moves_rev)
+			return;
+		h->moves_rev = rev;
+		h->moves_present = false;
+		ctrl_host_moves_clear(h);
+		c->pass_all = true;
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->alloc_rev)
@@ -646,6 +716,13 @@ static void sweep_host(void *arg, const char *key, void *val)
 		k = ctrl_keyf("%shostctl/%s", c->prefix, h->name);
 		if (k)
 			ctrl_cache_del(c, k, h->ctl_rev + 1);
+		free(k);
+	}
+	if (h->moves_present && h->moves_seen != c->list_gen &&
+	    h->moves_rev <= c->list_rev) {
+		k = ctrl_keyf("%sdrain/%s", c->prefix, h->name);
+		if (k)
+			ctrl_cache_del(c, k, h->moves_rev + 1);
 		free(k);
 	}
 	if (h->alloc_present && h->seen != c->list_gen &&

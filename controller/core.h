@@ -59,6 +59,8 @@ struct ctrl_metrics {
 	uint64_t rejected, unschedulable, lost, failed, released;
 	uint64_t bids, round_timeouts, txns, txn_errors, relists;
 	uint64_t invalid_keys; /* P/status/_invalid/ records written */
+	uint64_t drain_moves;     /* make-before-break moves completed */
+	uint64_t drain_evictions; /* released break-before-make (deadline) */
 	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
 	double lat_sum;
 };
@@ -162,6 +164,9 @@ struct ctrl_req {
 	 * numbered hold_seq (one started after that) is in and says what
 	 * landed; 0: not held. */
 	uint64_t hold_seq;
+	/* drain.c: cap_gen + 1 when no other host fitted its move (said
+	 * once per capacity change), 0 = not looked */
+	int64_t drain_nofit_gen;
 
 	bool dirty;
 	struct ctrl_req *dirty_next;
@@ -213,7 +218,7 @@ struct ctrl_wch {
 	bool ok;
 };
 
-enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
+enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE, TXN_MOVE };
 
 /* A success op, replayed into the cache when the txn lands: status and
  * assign puts carry what they were made from, so that replaying one
@@ -259,6 +264,7 @@ struct ctrl_txn {
 	struct ctrl_host *hosts[TXN_HOSTS];
 	size_t n_hosts;
 	char what[160]; /* for the log */
+	void *arg;      /* the builder's, for done (drain.c: a host) */
 };
 
 /* Upward notifications of the lower layers (cache, watch, txn), set by
@@ -394,6 +400,8 @@ void ctrl_host_pend_clear(struct ctrl_host *h);
  * and pass.c has alloc.c rebuild it. */
 void ctrl_host_alloc_bad(struct ctrl *c, struct ctrl_host *h, bool bad);
 void ctrl_host_free_all(struct ctrl *c);
+/* Forgets h->moving (P/drain/<host>'s ids). */
+void ctrl_host_moves_clear(struct ctrl_host *h);
 
 /* ---- req.c: request records and their lists (calls host.c) ----------- */
 
@@ -554,6 +562,12 @@ void ctrl_report_flush(struct ctrl *c);
  * deleted), in one fenced txn. */
 void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		  struct ctrl_status *s, const char *why);
+/* The same txn built but not sent (NULL: nothing to send now, s taken
+ * anyway), for a caller that adds to it (drain.c): it sets r->act to
+ * ACT_TXN and sends it. */
+struct ctrl_txn *ctrl_release_txn(struct ctrl *c, struct ctrl_req *r,
+				  struct ctrl_asg *a, struct ctrl_status *s,
+				  const char *why);
 
 /* ---- alloc.c: allocs rebuilt (calls txn, cache, host, key) ----------- */
 
@@ -582,7 +596,25 @@ void ctrl_round_flush(struct ctrl *c);
 /* Forms fenced batches, one per slot, out of the ready list. */
 void ctrl_commit_flush(struct ctrl *c);
 
-/* ---- reconcile.c (calls rounds, release, report, req, host) --------- */
+/* ---- drain.c: a draining host's VMs moved (calls place, release,
+ * report, txn, req, host, key) ------------------------------------------ */
+
+/* Is a the replacement assignment of r's move in progress (its status
+ * still names the original host, moving_to a's host)? */
+bool ctrl_drain_replacement(const struct ctrl_req *r,
+			    const struct ctrl_asg *a);
+/* r is placed (status scheduled or running on a's host h, present):
+ * carries a move of r in progress a step on, or starts one when h is
+ * draining.  True when r has nothing else to do this pass. */
+bool ctrl_drain_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
+		     struct ctrl_host *h);
+/* Ids in P/drain/<host> of the led slots whose move is over (the
+ * request deleted mid-move, say) are removed, by CAS: once per pass. */
+void ctrl_drain_sweep(struct ctrl *c);
+/* VMs of the led slots on draining hosts, not yet moved (gauge). */
+unsigned ctrl_drain_pending(const struct ctrl *c);
+
+/* ---- reconcile.c (calls drain, rounds, release, report, req, host) -- */
 
 /* Decides r's next step from the cache and starts it. */
 void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r);

@@ -98,6 +98,13 @@ struct ctrl_status {
 	char **avoid;               /* hosts where it failed */
 	size_t n_avoid;
 	char updated[32];
+	/* Optional, absent when empty (docs/DESIGN.md "Status"): the host
+	 * of the replacement while a drain moves the VM off host
+	 * (make-before-break); the host whose VM this placement replaced
+	 * after that host was lost (its agent deletes the old VM when it
+	 * comes back). */
+	char moving_to[FS_NAME_MAX + 1];
+	char replaced_on[FS_NAME_MAX + 1];
 };
 
 /* The FNV-1a 64 of a request value, as 16 hex digits (status's
@@ -187,6 +194,16 @@ struct ctrl_host {
 	int cordon;       /* P/hostctl/<name>: enum ctrl_cordon */
 	int64_t ctl_rev;  /* its mod revision, or of its delete */
 	uint64_t ctl_seen;
+	int64_t drain_max;     /* a drain's max_parallel (default 1) */
+	double drain_deadline; /* its deadline (unix s), 0 = none */
+	/* P/drain/<name> (drain.c): the requests whose make-before-break
+	 * move off this host is in flight, written by CAS */
+	char **moving;
+	size_t n_moving;
+	bool moves_present;
+	int64_t moves_rev; /* its mod revision, or of its delete */
+	uint64_t moves_seen;
+	bool moves_busy;   /* a txn of ours writing it is in flight */
 };
 
 /* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host

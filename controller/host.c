@@ -63,12 +63,22 @@ void ctrl_host_alloc_bad(struct ctrl *c, struct ctrl_host *h, bool bad)
 	c->pass_all = true; /* what waited for it */
 }
 
+void ctrl_host_moves_clear(struct ctrl_host *h)
+{
+	for (size_t i = 0; i < h->n_moving; i++)
+		free(h->moving[i]);
+	free(h->moving);
+	h->moving = NULL;
+	h->n_moving = 0;
+}
+
 static void free_host(void *arg, const char *key, void *val)
 {
 	struct ctrl_host *h = val;
 
 	(void)arg;
 	(void)key;
+	ctrl_host_moves_clear(h);
 	fs_host_clear(&h->rec);
 	fs_alloc_clear(&h->alloc);
 	ctrl_host_pend_clear(h);

@@ -67,6 +67,7 @@ void ctrl_pass(struct ctrl *c)
 			ctrl_round_start(c, r);
 	}
 	ctrl_alloc_rebuild_all(c);
+	ctrl_drain_sweep(c);
 	ctrl_round_flush(c);
 	ctrl_commit_flush(c);
 	ctrl_report_flush(c);

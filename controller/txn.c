@@ -302,6 +302,7 @@ static void metrics_txn_ok(struct ctrl *c, const struct ctrl_txn *t)
 		c->m.released++;
 		break;
 	case TXN_STATUS:
+	case TXN_MOVE:
 		break;
 	}
 	/* status writes (a release may write one too) */

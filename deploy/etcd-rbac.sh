@@ -9,7 +9,8 @@
 # Roles (one per party; a user gets the one of its kind):
 #   flintsched-controller  reads all of P/; writes P/status/, P/alloc/,
 #                          P/assign/, P/rounds/, P/bids/ (it deletes a
-#                          round's bids), P/controllers/, P/election/, P/meta
+#                          round's bids), P/drain/ (a drain's moves),
+#                          P/controllers/, P/election/, P/meta
 #   flintsched-host-NAME   writes P/hosts/NAME, P/bids/NAME/, P/vms/NAME/;
 #                          reads P/rounds/, P/assign/NAME/, P/alloc/NAME
 #   flintsched-submitter   writes (and reads) P/requests/; reads P/status/
@@ -67,7 +68,7 @@ user() { # user NAME ROLE: creates NAME (asking its password once), grants ROLE
 r=flintsched-controller
 role $r
 grant $r read "$P/" prefix
-for k in status/ alloc/ assign/ rounds/ bids/ controllers/ election/; do
+for k in status/ alloc/ assign/ rounds/ bids/ drain/ controllers/ election/; do
 	grant $r readwrite "$P/$k" prefix
 done
 grant $r readwrite "$P/meta"

@@ -1457,6 +1457,305 @@ static void test_cordon(void **state)
 	assert_int_equal(count_under(e, "assign", "cd-0/"), n2 - n);
 }
 
+/* ---- drain (issue 14): make-before-break moves, seen in etcd's
+ * history ------------------------------------------------------------- */
+
+struct hist_ev {
+	int64_t rev;
+	bool del;
+	char key[128];
+	bool running; /* a put whose value says "state":"running" */
+};
+
+struct hist {
+	struct hist_ev *v;
+	size_t n, cap;
+	char end[160]; /* the marker key that ends the history */
+	bool done;
+	struct ev_loop *loop;
+};
+
+static void hist_cb(void *arg, const struct etcd_watch_update *u)
+{
+	struct hist *hs = arg;
+
+	for (size_t i = 0; u->kind == ETCD_WATCH_EVENTS && i < u->n_events;
+	     i++) {
+		const struct etcd_kv *kv = &u->events[i].kv;
+		struct hist_ev *x;
+
+		if (hs->n == hs->cap) {
+			hs->cap = hs->cap ? 2 * hs->cap : 256;
+			hs->v = realloc(hs->v, hs->cap * sizeof(*hs->v));
+			assert_non_null(hs->v);
+		}
+		x = &hs->v[hs->n++];
+		memset(x, 0, sizeof(*x));
+		x->rev = kv->mod_revision;
+		x->del = u->events[i].type == ETCD_EVENT_DELETE;
+		snprintf(x->key, sizeof(x->key), "%.*s", (int)kv->key_len,
+			 kv->key);
+		x->running = !x->del && kv->value_len &&
+			     memmem(kv->value, kv->value_len,
+				    "\"state\":\"running\"", 17);
+		if (strcmp(x->key, hs->end) == 0)
+			hs->done = true;
+	}
+	if (hs->done || u->kind == ETCD_WATCH_FAILED ||
+	    u->kind == ETCD_WATCH_COMPACTED)
+		ev_break(hs->loop, EVBREAK_ALL);
+}
+
+static void hist_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Every event under the test's prefix from revision from on, up to a
+ * marker key put now. */
+static void hist_read(struct env *e, int64_t from, struct hist *hs)
+{
+	char pfx[96];
+	struct etcd_watch_req rq = {.key = pfx, .prefix = true,
+				    .start_revision = from};
+	etcd_watch *w = NULL;
+	ev_timer to;
+
+	memset(hs, 0, sizeof(*hs));
+	hs->loop = e->loop;
+	snprintf(pfx, sizeof(pfx), "%s/", e->prefix);
+	snprintf(hs->end, sizeof(hs->end), "%s/marker/history-end", e->prefix);
+	put(e, "marker", "history-end", "x");
+	assert_int_equal(etcd_watch_start(e->c, &rq, hist_cb, hs, &w), 0);
+	ev_timer_init(&to, hist_timeout, 20, 0);
+	ev_timer_start(e->loop, &to);
+	while (!hs->done && ev_is_active(&to))
+		ev_run(e->loop, EVRUN_ONCE);
+	ev_timer_stop(e->loop, &to);
+	etcd_watch_cancel(w);
+	assert_true(hs->done);
+}
+
+/* The revision etcd is at now. */
+static int64_t etcd_rev(struct env *e)
+{
+	struct etcd_sync_range *r = get_prefix(e, "requests");
+	int64_t rev;
+
+	assert_non_null(r);
+	rev = r->revision;
+	etcd_sync_range_free(r);
+	return rev;
+}
+
+#define DRAIN_IDS 16
+
+struct drain_check {
+	int max_inflight;   /* moves off the host at once, at most */
+	int moved;          /* originals deleted with a replacement */
+	int early;          /* originals deleted before their replacement ran */
+	int bbm;            /* originals deleted with no replacement */
+};
+
+/* Replays hs for the VMs vm-0 .. vm-<n-1> drained off host: per
+ * revision, the moves in flight (an id assigned on host and on another
+ * host); at each delete of an original, whether its replacement's VM was
+ * reported running before. */
+static void drain_replay(const struct env *e, const struct hist *hs,
+			 const char *host, int n, struct drain_check *dc)
+{
+	char on_host[DRAIN_IDS] = {0}, other[DRAIN_IDS][32] = {{0}};
+	bool other_running[DRAIN_IDS] = {0};
+	char ap[160], vp[160];
+	size_t ap_len, vp_len;
+
+	memset(dc, 0, sizeof(*dc));
+	snprintf(ap, sizeof(ap), "%s/assign/", e->prefix);
+	snprintf(vp, sizeof(vp), "%s/vms/", e->prefix);
+	ap_len = strlen(ap);
+	vp_len = strlen(vp);
+	for (int i = 0; i < n; i++)
+		on_host[i] = 1; /* placed on host before the history */
+	for (size_t i = 0; i < hs->n; i++) {
+		const struct hist_ev *x = &hs->v[i];
+		char h[64], id[64];
+		int k, inflight = 0;
+		bool asg = strncmp(x->key, ap, ap_len) == 0;
+
+		if (!asg && strncmp(x->key, vp, vp_len) != 0)
+			continue;
+		if (sscanf(x->key + (asg ? ap_len : vp_len),
+			   "%63[^/]/vm-%d", h, &k) != 2 ||
+		    k < 0 || k >= n)
+			continue;
+		snprintf(id, sizeof(id), "vm-%d", k);
+		if (asg && strcmp(h, host) == 0) {
+			if (x->del) {
+				if (!other[k][0])
+					dc->bbm++;
+				else if (other_running[k])
+					dc->moved++;
+				else
+					dc->early++;
+			}
+			on_host[k] = !x->del;
+		} else if (asg) {
+			snprintf(other[k], sizeof(other[k]), "%s",
+				 x->del ? "" : h);
+			other_running[k] = false;
+		} else if (other[k][0] && strcmp(h, other[k]) == 0) {
+			other_running[k] = x->running;
+		}
+		/* a txn's events share its revision: count after its last */
+		if (i + 1 < hs->n && hs->v[i + 1].rev == x->rev)
+			continue;
+		for (int j = 0; j < n; j++)
+			inflight += on_host[j] && other[j][0];
+		if (inflight > dc->max_inflight)
+			dc->max_inflight = inflight;
+	}
+}
+
+/* test/tools/fscheck.py on the test's prefix: 0 when every invariant
+ * holds. */
+static int fscheck(struct env *e)
+{
+	size_t cap = 4 << 20;
+	char *out = malloc(cap), pfx[96], path[512], cmd[1024];
+	FILE *f;
+	int rc;
+
+	assert_non_null(out);
+	snprintf(pfx, sizeof(pfx), "%s/", e->prefix);
+	rc = etcd_harness_ctl(e->h, out, cap, "get", "--prefix", pfx, "-w",
+			      "json", NULL);
+	assert_int_equal(rc, 0);
+	snprintf(path, sizeof(path), "%s/t%d-state.json", e->h->dir, test_no);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(out, f);
+	fclose(f);
+	free(out);
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 test/tools/fscheck.py --prefix %s %s >&2",
+		 e->prefix, path);
+	return system(cmd);
+}
+
+struct drain_want {
+	const char *host; /* drained */
+	int stay;         /* VMs left on it */
+	int n;            /* VMs in all, each running with one assignment */
+};
+
+static bool cond_drained(struct env *e, struct census *cs, void *arg)
+{
+	struct drain_want *w = arg;
+	char h[80];
+
+	snprintf(h, sizeof(h), "%s/", w->host);
+	return count_under(e, "assign", h) == w->stay &&
+	       count_under(e, "vms", h) == w->stay &&
+	       cs->phase[CTRL_RUNNING] == w->n && cs->assigns == w->n &&
+	       cs->alloc_vms == w->n;
+}
+
+struct inflight_want {
+	const char *host;
+	int moves, assigns;
+};
+
+/* P/drain/<host> lists moves ids, with as many extra assignments. */
+static bool cond_inflight(struct env *e, struct census *cs, void *arg)
+{
+	struct inflight_want *w = arg;
+	struct etcd_sync_range *r = get_prefix(e, "drain");
+	int ids = -1;
+
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		if (strstr(r->kvs[i].key, w->host)) {
+			ids = 0;
+			for (const char *p = r->kvs[i].value;
+			     (p = memmem(p, r->kvs[i].value_len -
+						(size_t)(p - r->kvs[i].value),
+					 "\"vm-", 4));
+			     p += 4)
+				ids++;
+		}
+	etcd_sync_range_free(r);
+	return ids == w->moves && cs->assigns == w->assigns;
+}
+
+/* 10 VMs on dr-0, then hosts to-0 and to-1 (lease TTL 30 s) whose agent
+ * is stopped: a drain with max_parallel 2 starts exactly 2 moves (both
+ * assignments held, P/drain/dr-0 lists 2) and no more while the
+ * replacements cannot run; the agent continued, all 10 move.  etcd's
+ * history says: never more than 2 moves in flight, and every original
+ * deleted only after its replacement's VM was running; at the end dr-0
+ * holds nothing and every invariant holds (fscheck.py). */
+static void test_drain_moves(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct hist hs;
+	struct drain_check dc;
+	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
+	struct inflight_want iw = {.host = "dr-0", .moves = 2, .assigns = 12};
+	struct ctrl_status s;
+	int n = 10, three = 3;
+	int64_t from;
+	pid_t to;
+
+	start_agent(e, "dr", 1, 64, 100);
+	start_ctrl(e, "ca", "cached");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	to = start_agent_ttl(e, "to", 2, 64, 100, 30);
+	if (!await(e, cond_hosts, &three, 30, &cs))
+		fail_msg("hosts to-0 and to-1 did not register");
+	stop_pid(e, to, SIGSTOP);
+	from = etcd_rev(e) + 1;
+	put(e, "hostctl", "dr-0",
+	    "{\"state\":\"drain\",\"max_parallel\":2,\"by\":\"test\"}");
+	if (!await(e, cond_inflight, &iw, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the drain did not start 2 moves");
+	}
+	stop_pid(e, to, SIGCONT);
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("dr-0 was not drained");
+	}
+	hist_read(e, from, &hs);
+	drain_replay(e, &hs, "dr-0", n, &dc);
+	free(hs.v);
+	fprintf(stderr,
+		"drain: %d moved, %d deleted early, %d break-before-make, "
+		"at most %d in flight\n",
+		dc.moved, dc.early, dc.bbm, dc.max_inflight);
+	assert_int_equal(dc.moved, n);
+	assert_int_equal(dc.early, 0);
+	assert_int_equal(dc.bbm, 0);
+	assert_int_equal(dc.max_inflight, 2);
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		assert_true(status_of(e, id, &s));
+		assert_true(strncmp(s.host, "to-", 3) == 0);
+		assert_int_equal(s.attempt, 2);
+		assert_string_equal(s.moving_to, "");
+		assert_non_null(strstr(s.reason, "moved from dr-0"));
+		ctrl_status_clear(&s);
+	}
+	assert_int_equal(fscheck(e), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1499,6 +1798,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_moves, setup,
+						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
