@@ -1756,6 +1756,128 @@ static void test_drain_moves(void **state)
 	assert_int_equal(fscheck(e), 0);
 }
 
+struct reason_want {
+	const char *host, *reason;
+	int n;
+};
+
+/* n statuses on host whose reason holds reason. */
+static bool cond_reasons(struct env *e, struct census *cs, void *arg)
+{
+	struct reason_want *w = arg;
+	struct etcd_sync_range *r = get_prefix(e, "status");
+	int n = 0;
+
+	(void)cs;
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
+				      &s, NULL, 0) == 0) {
+			n += s.phase == CTRL_RUNNING &&
+			     strcmp(s.host, w->host) == 0 && s.reason &&
+			     strstr(s.reason, w->reason);
+			ctrl_status_clear(&s);
+		}
+	}
+	etcd_sync_range_free(r);
+	return n == w->n;
+}
+
+/* 10 VMs on dr-0, room for 7 more on to-0 (max_vms 7): a drain moves 7
+ * and leaves 3 running on dr-0, each status saying why; a host that
+ * joins then takes them (the drain looks again on a capacity change). */
+static void test_drain_nofit(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct reason_want rw = {.host = "dr-0", .n = 3,
+				 .reason = "draining dr-0: no other host fits "
+					   "(max_vms reached: 1 of 2 hosts)"};
+	struct drain_want dw = {.host = "dr-0", .stay = 3, .n = 10};
+	int n = 10, two = 2;
+
+	start_agent(e, "dr", 1, 64, 100);
+	start_ctrl(e, "ca", "cached");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	start_agent(e, "to", 1, 64, 7);
+	if (!await(e, cond_hosts, &two, 30, &cs))
+		fail_msg("host to-0 did not register");
+	put(e, "hostctl", "dr-0", "{\"state\":\"drain\",\"max_parallel\":3}");
+	if (!await(e, cond_drained, &dw, 30, &cs) ||
+	    !await(e, cond_reasons, &rw, 10, &cs)) {
+		dump(e, &cs);
+		fail_msg("the 3 VMs that fit nowhere do not say why");
+	}
+	assert_int_equal(count_under(e, "assign", "to-0/"), 7);
+	start_agent(e, "more", 1, 64, 100);
+	dw.stay = 0;
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("the 3 did not move to the host that joined");
+	}
+	assert_int_equal(count_under(e, "assign", "more-0/"), 3);
+	assert_int_equal(fscheck(e), 0);
+}
+
+/* A drain whose deadline has passed: every VM of dr-0 is released
+ * break-before-make (the original's assignment deleted before any
+ * other), placed again on to-0/to-1 (attempt 2), and nothing is left on
+ * dr-0. */
+static void test_drain_deadline(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct hist hs;
+	struct drain_check dc;
+	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
+	struct ctrl_status s;
+	int n = 10, three = 3;
+	int64_t from;
+
+	start_agent(e, "dr", 1, 64, 100);
+	start_ctrl(e, "ca", "cached");
+	submit(e, 0, n, 1);
+	if (!await(e, cond_all_running, &n, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	start_agent(e, "to", 2, 64, 100);
+	if (!await(e, cond_hosts, &three, 30, &cs))
+		fail_msg("hosts to-0 and to-1 did not register");
+	from = etcd_rev(e) + 1;
+	put(e, "hostctl", "dr-0",
+	    "{\"state\":\"drain\",\"max_parallel\":1,"
+	    "\"deadline\":\"2020-01-01T00:00:00.000Z\"}");
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("dr-0 was not emptied past the deadline");
+	}
+	hist_read(e, from, &hs);
+	drain_replay(e, &hs, "dr-0", n, &dc);
+	free(hs.v);
+	fprintf(stderr, "drain past the deadline: %d moved, %d "
+			"break-before-make\n",
+		dc.moved, dc.bbm);
+	assert_int_equal(dc.bbm, n);
+	assert_int_equal(dc.moved + dc.early, 0);
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		assert_true(status_of(e, id, &s));
+		assert_true(strncmp(s.host, "to-", 3) == 0);
+		assert_int_equal(s.attempt, 2);
+		ctrl_status_clear(&s);
+	}
+	assert_true(log_has(e, "ca", "released past the deadline"));
+	assert_int_equal(fscheck(e), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1799,6 +1921,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_moves, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_nofit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
 						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
