@@ -1368,10 +1368,36 @@ static bool cond_vms_gone(struct env *e, struct census *cs, void *arg)
 	return count_under(e, "vms", arg) == 0;
 }
 
+/* Every status (n) running on safe-N says its VM replaced the one of
+ * gone-M, deleted when gone came back. */
+static bool cond_replaced(struct env *e, struct census *cs, void *arg)
+{
+	struct etcd_sync_range *r = get_prefix(e, "status");
+	int n = 0;
+
+	(void)cs;
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		struct ctrl_status s;
+
+		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
+				      &s, NULL, 0) == 0) {
+			n += s.phase == CTRL_RUNNING && s.reason &&
+			     strncmp(s.replaced_on, "gone-", 5) == 0 &&
+			     strstr(s.reason, "; replaced on gone-") &&
+			     strstr(s.reason, "deleted the old VM");
+			ctrl_status_clear(&s);
+		}
+	}
+	etcd_sync_range_free(r);
+	return n == *(int *)arg;
+}
+
 /* kill -9 of the agent of "gone" (20 VMs), away past lost_after_s (3 s):
  * every VM rescheduled exactly once onto "safe" (attempt 2, one
  * assignment each, alloc the sum of the assignments), and when the agent
- * returns it deletes its old VMs (their assignments are gone). */
+ * returns it deletes its old VMs (their assignments are gone) and each
+ * status says "replaced on gone-N" (replaced_on names it from the
+ * rescheduling on). */
 static void test_host_lost_replaced(void **state)
 {
 	struct env *e = *state;
@@ -1403,6 +1429,9 @@ static void test_host_lost_replaced(void **state)
 				 0);
 		assert_int_equal(s.attempt, 2);
 		assert_true(strncmp(s.host, "safe-", 5) == 0);
+		/* the history: the VM it replaces is still on gone-N */
+		assert_true(strncmp(s.replaced_on, "gone-", 5) == 0);
+		assert_null(strstr(s.reason, "replaced on"));
 		ctrl_status_clear(&s);
 	}
 	etcd_sync_range_free(r);
@@ -1410,6 +1439,10 @@ static void test_host_lost_replaced(void **state)
 	start_agent_ttl(e, "gone", 2, 64, 100, 3);
 	if (!await(e, cond_vms_gone, "gone-", 30, &cs))
 		fail_msg("the returning agent kept its replaced VMs");
+	if (!await(e, cond_replaced, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the statuses do not say 'replaced on gone-N'");
+	}
 	census_take(e, &cs);
 	assert_true(cond_moved_off(e, &cs, &n));
 }
