@@ -543,11 +543,16 @@ static void put_election(struct ctrl *c, const char *a, const char *b,
 		c->hooks.withdraw(c, i);
 }
 
-/* P/controllers/<a>: a live controller. */
+/* P/controllers/<a>: a live controller; the value is the list
+ * generation that last saw it (never 0), for the sweep. */
 static void put_controller(struct ctrl *c, const char *a)
 {
-	if (!ctrl_map_get(&c->ctrls, a)) {
-		ctrl_map_put(&c->ctrls, a, (void *)1);
+	bool was = ctrl_map_get(&c->ctrls, a) != NULL;
+
+	if (ctrl_map_put(&c->ctrls, a,
+			 (void *)(uintptr_t)(c->list_gen ? c->list_gen : 1)) < 0)
+		return;
+	if (!was) {
 		fs_info("controller %s is live (%zu live)", a, c->ctrls.n);
 		c->hooks.balance(c);
 	}
@@ -763,9 +768,47 @@ static void sweep_req(void *arg, const char *key, void *val)
 			ctrl_req_vm_remove(r, i);
 }
 
+struct sweep_ctrls {
+	uint64_t gen;
+	char (*gone)[FS_NAME_MAX + 1];
+	size_t n;
+};
+
+static void sweep_ctrl(void *arg, const char *key, void *val)
+{
+	struct sweep_ctrls *w = arg;
+
+	if ((uintptr_t)val != w->gen && w->gone && strlen(key) <= FS_NAME_MAX)
+		strcpy(w->gone[w->n++], key);
+}
+
+/* Registrations the list did not see are gone: their deletes may fall
+ * between the watch cancelled for a list and the list's revision (a slot
+ * won when another controller's lease expired starts a list at once, and
+ * that controller then stayed live in the cache for ever, holding the
+ * survivors to a share of the slots that left the others unled). */
+static void sweep_ctrls(struct ctrl *c)
+{
+	struct sweep_ctrls w = {.gen = c->list_gen};
+
+	w.gone = calloc(c->ctrls.n + 1, sizeof(*w.gone));
+	if (!w.gone)
+		return;
+	ctrl_map_each(&c->ctrls, sweep_ctrl, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		ctrl_map_del(&c->ctrls, w.gone[i]);
+		fs_info("controller %s is gone (%zu live)", w.gone[i],
+			c->ctrls.n);
+	}
+	free(w.gone);
+	if (w.n)
+		c->hooks.balance(c);
+}
+
 void ctrl_cache_sweep(struct ctrl *c)
 {
 	ctrl_badkey_sweep(c);
+	sweep_ctrls(c);
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
 }

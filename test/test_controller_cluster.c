@@ -1721,13 +1721,16 @@ static bool cond_inflight(struct env *e, struct census *cs, void *arg)
 	return ids == w->moves && cs->assigns == w->assigns;
 }
 
-/* 10 VMs on dr-0, then hosts to-0 and to-1 (lease TTL 30 s) whose agent
- * is stopped: a drain with max_parallel 2 starts exactly 2 moves (both
- * assignments held, P/drain/dr-0 lists 2) and no more while the
- * replacements cannot run; the agent continued, all 10 move.  etcd's
- * history says: never more than 2 moves in flight, and every original
- * deleted only after its replacement's VM was running; at the end dr-0
- * holds nothing and every invariant holds (fscheck.py). */
+/* 10 VMs on dr-0, placed by two controllers (3 slots between them),
+ * then hosts to-0 and to-1 (lease TTL 30 s) whose agent is stopped: a
+ * drain with max_parallel 2 starts exactly 2 moves, of every slot
+ * together (both assignments held, P/drain/dr-0 lists 2), and no more
+ * while the replacements cannot run.  Both controllers are then killed
+ * mid-move and a third takes every slot over from etcd alone; the agent
+ * continued, all 10 move.  etcd's history says: never more than 2 moves
+ * in flight, and every original deleted only after its replacement's VM
+ * was running; at the end dr-0 holds nothing and every invariant holds
+ * (fscheck.py). */
 static void test_drain_moves(void **state)
 {
 	struct env *e = *state;
@@ -1739,10 +1742,11 @@ static void test_drain_moves(void **state)
 	struct ctrl_status s;
 	int n = 10, three = 3;
 	int64_t from;
-	pid_t to;
+	pid_t to, ca, cb;
 
 	start_agent(e, "dr", 1, 64, 100);
-	start_ctrl(e, "ca", "cached");
+	ca = start_ctrl(e, "ca", "cached");
+	cb = start_ctrl(e, "cb", "cached");
 	submit(e, 0, n, 1);
 	if (!await(e, cond_all_running, &n, 30, &cs)) {
 		dump(e, &cs);
@@ -1759,6 +1763,9 @@ static void test_drain_moves(void **state)
 		dump(e, &cs);
 		fail_msg("the drain did not start 2 moves");
 	}
+	stop_pid(e, ca, SIGKILL);
+	stop_pid(e, cb, SIGKILL);
+	start_ctrl(e, "cc", "cached");
 	stop_pid(e, to, SIGCONT);
 	if (!await(e, cond_drained, &dw, 30, &cs)) {
 		dump(e, &cs);
