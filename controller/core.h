@@ -416,6 +416,9 @@ int ctrl_req_stale_add(struct ctrl_req *r, const char *host);
 /* Abandons whatever r was doing (slot lost, request gone), but a txn in
  * flight (its answer resets it). */
 void ctrl_req_abort(struct ctrl_req *r);
+/* r's assignment or VM record on host, or NULL (borrowed). */
+struct ctrl_asg *ctrl_req_asg(struct ctrl_req *r, const char *host);
+struct ctrl_vm *ctrl_req_vm(struct ctrl_req *r, const char *host);
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i);
 void ctrl_req_vm_remove(struct ctrl_req *r, size_t i);
 /* Frees r if nothing refers to it any more. */

@@ -18,22 +18,6 @@
 
 #include "common/log.h"
 
-static struct ctrl_asg *asg_on(struct ctrl_req *r, const char *host)
-{
-	for (size_t i = 0; i < r->n_asg; i++)
-		if (strcmp(r->asg[i].host, host) == 0)
-			return &r->asg[i];
-	return NULL;
-}
-
-static struct ctrl_vm *vm_on(struct ctrl_req *r, const char *host)
-{
-	for (size_t i = 0; i < r->n_vms; i++)
-		if (strcmp(r->vms[i].host, host) == 0)
-			return &r->vms[i];
-	return NULL;
-}
-
 static bool placed(const struct ctrl_req *r)
 {
 	return r->st_present && r->st.request_rev == r->spec_rev &&
@@ -106,11 +90,14 @@ static void moves_done(struct ctrl_txn *t)
 	t->c->pass_all = true;
 }
 
-static void start_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
-		       int64_t rev)
+/* Every txn of drain.c ended: logged, counted in *count (may be NULL)
+ * when it landed; r NULL for the sweep's. */
+static void drain_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
+		       uint64_t *count)
 {
-	(void)rev;
 	moves_done(t);
+	if (ok && count)
+		(*count)++;
 	if (ok)
 		fs_info("%s", t->what);
 	else if (r)
@@ -119,37 +106,25 @@ static void start_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 			t->what);
 }
 
+static void start_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
+		       int64_t rev)
+{
+	(void)rev;
+	drain_done(t, r, ok, NULL);
+}
+
 static void finish_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 			int64_t rev)
 {
-	(void)r;
 	(void)rev;
-	moves_done(t);
-	if (ok) {
-		t->c->m.drain_moves++;
-		fs_info("%s", t->what);
-	}
-}
-
-static void sweep_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
-		       int64_t rev)
-{
-	(void)r;
-	(void)rev;
-	moves_done(t);
-	if (ok)
-		fs_info("%s", t->what);
+	drain_done(t, r, ok, &t->c->m.drain_moves);
 }
 
 static void evict_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 		       int64_t rev)
 {
-	(void)r;
 	(void)rev;
-	if (ok) {
-		t->c->m.drain_evictions++;
-		fs_info("%s", t->what);
-	}
+	drain_done(t, r, ok, &t->c->m.drain_evictions);
 }
 
 /* t sends r's move txn; h's P/drain/ is busy until it ends (h NULL:
@@ -261,6 +236,23 @@ fail:
 	ctrl_txn_free(t);
 }
 
+/* The release of x (one of r's two assignments) with status s (taken),
+ * r's id out of P/drain/<h> in the same txn; not sent, or NULL. */
+static struct ctrl_txn *release_moving(struct ctrl *c, struct ctrl_req *r,
+				       struct ctrl_asg *x,
+				       struct ctrl_status *s,
+				       const struct ctrl_host *h,
+				       const char *why)
+{
+	struct ctrl_txn *t = ctrl_release_txn(c, r, x, s, why);
+
+	if (t && moves_write(c, t, h, NULL, r->id) < 0) {
+		ctrl_txn_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 /* The break, once the replacement b runs: the original a on h released
  * (alloc, assignment), the status running on b's host, and r's id out of
  * P/drain/<h>, in one fenced txn. */
@@ -279,13 +271,9 @@ static void move_finish(struct ctrl *c, struct ctrl_req *r,
 	strcpy(s.host, to);
 	ctrl_report_reason(&s, "running on %s; moved from %s (drained)", to,
 			   h->name);
-	t = ctrl_release_txn(c, r, a, &s, "drained");
+	t = release_moving(c, r, a, &s, h, "drained");
 	if (!t)
 		return;
-	if (moves_write(c, t, h, NULL, r->id) < 0) {
-		ctrl_txn_free(t);
-		return;
-	}
 	t->done = finish_done;
 	snprintf(t->what, sizeof(t->what),
 		 "drain %s: %s moved to %s (original released)", h->name,
@@ -312,13 +300,9 @@ static void move_abort(struct ctrl *c, struct ctrl_req *r,
 			       "another host",
 			   h->name, b->host, why);
 	fs_warn("%s: %s", r->id, s.reason);
-	t = ctrl_release_txn(c, r, b, &s, "replacement abandoned");
+	t = release_moving(c, r, b, &s, h, "replacement abandoned");
 	if (!t)
 		return;
-	if (moves_write(c, t, h, NULL, r->id) < 0) {
-		ctrl_txn_free(t);
-		return;
-	}
 	t->done = start_done;
 	move_send(r, t, h);
 }
@@ -349,7 +333,7 @@ static void say(struct ctrl *c, struct ctrl_req *r, const char *why,
 static bool move_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		      struct ctrl_host *h)
 {
-	struct ctrl_asg *b = asg_on(r, r->st.moving_to);
+	struct ctrl_asg *b = ctrl_req_asg(r, r->st.moving_to);
 	struct ctrl_host *to = ctrl_host_get(c, r->st.moving_to, false);
 	struct ctrl_vm *vm;
 	struct ctrl_status s;
@@ -375,7 +359,7 @@ static bool move_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		move_abort(c, r, h, b, false, "lost its host");
 		return true;
 	}
-	vm = vm_on(r, b->host);
+	vm = ctrl_req_vm(r, b->host);
 	if (!vm || vm->rev <= b->rev)
 		return true; /* the replacement is being created */
 	if (strcmp(vm->state, "running") == 0)
@@ -509,7 +493,7 @@ static void sweep_host(void *arg, const char *key, void *val)
 	snprintf(t->what, sizeof(t->what), "drain %s: %s's move is over",
 		 h->name, id);
 	t->arg = h;
-	t->done = sweep_done;
+	t->done = start_done;
 	h->moves_busy = true;
 	ctrl_txn_send(t);
 }

@@ -9,22 +9,6 @@
 
 #include "common/log.h"
 
-static struct ctrl_asg *asg_find(struct ctrl_req *r, const char *host)
-{
-	for (size_t i = 0; i < r->n_asg; i++)
-		if (strcmp(r->asg[i].host, host) == 0)
-			return &r->asg[i];
-	return NULL;
-}
-
-static struct ctrl_vm *vm_find(struct ctrl_req *r, const char *host)
-{
-	for (size_t i = 0; i < r->n_vms; i++)
-		if (strcmp(r->vms[i].host, host) == 0)
-			return &r->vms[i];
-	return NULL;
-}
-
 static void enqueue(struct ctrl *c, struct ctrl_req *r)
 {
 	r->q.priority = r->parsed.priority;
@@ -106,7 +90,7 @@ static bool replaced_seen(struct ctrl *c, struct ctrl_req *r)
 
 	if (r->st.phase != CTRL_RUNNING || !r->st.replaced_on[0] ||
 	    strcmp(r->st.replaced_on, r->st.host) == 0 ||
-	    vm_find(r, r->st.replaced_on) || asg_find(r, r->st.replaced_on) ||
+	    ctrl_req_vm(r, r->st.replaced_on) || ctrl_req_asg(r, r->st.replaced_on) ||
 	    (r->st.reason && strstr(r->st.reason, "; replaced on ")))
 		return false;
 	if (ctrl_status_copy(&s, &r->st) < 0)
@@ -248,9 +232,9 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		return;
 	}
 	if (placed) {
-		struct ctrl_asg *a = asg_find(r, r->st.host);
+		struct ctrl_asg *a = ctrl_req_asg(r, r->st.host);
 		struct ctrl_host *h = ctrl_host_get(c, r->st.host, false);
-		struct ctrl_vm *vm = vm_find(r, r->st.host);
+		struct ctrl_vm *vm = ctrl_req_vm(r, r->st.host);
 
 		if (r->act == ACT_QUEUED)
 			ctrl_req_abort(r);

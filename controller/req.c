@@ -117,6 +117,22 @@ void ctrl_req_abort(struct ctrl_req *r)
 	r->act = ACT_NONE;
 }
 
+struct ctrl_asg *ctrl_req_asg(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_asg; i++)
+		if (strcmp(r->asg[i].host, host) == 0)
+			return &r->asg[i];
+	return NULL;
+}
+
+struct ctrl_vm *ctrl_req_vm(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (strcmp(r->vms[i].host, host) == 0)
+			return &r->vms[i];
+	return NULL;
+}
+
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i)
 {
 	fs_need_clear(&r->asg[i].need);

@@ -1241,8 +1241,11 @@ static bool cond_key_gone(struct env *e, struct census *cs, void *arg)
 	return gone;
 }
 
-static bool cond_all_disconnected(struct env *e, struct census *cs,
-				  void *arg)
+/* The statuses for which is(status, arg) holds. */
+static int count_statuses(struct env *e,
+			  bool (*is)(const struct ctrl_status *s,
+				     const void *arg),
+			  const void *arg)
 {
 	struct etcd_sync_range *r = get_prefix(e, "status");
 	int n = 0;
@@ -1253,11 +1256,25 @@ static bool cond_all_disconnected(struct env *e, struct census *cs,
 		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
 				      &s, NULL, 0) == 0) {
 			n += s.phase == CTRL_RUNNING && s.reason &&
-			     strstr(s.reason, "host: disconnected since");
+			     is(&s, arg);
 			ctrl_status_clear(&s);
 		}
 	}
 	etcd_sync_range_free(r);
+	return n;
+}
+
+static bool is_disconnected(const struct ctrl_status *s, const void *arg)
+{
+	(void)arg;
+	return strstr(s->reason, "host: disconnected since") != NULL;
+}
+
+static bool cond_all_disconnected(struct env *e, struct census *cs,
+				  void *arg)
+{
+	int n = count_statuses(e, is_disconnected, NULL);
+
 	return n == *(int *)arg && cs->assigns == n && cs->alloc_vms == n;
 }
 
@@ -1368,28 +1385,20 @@ static bool cond_vms_gone(struct env *e, struct census *cs, void *arg)
 	return count_under(e, "vms", arg) == 0;
 }
 
+static bool is_replaced(const struct ctrl_status *s, const void *arg)
+{
+	(void)arg;
+	return strncmp(s->replaced_on, "gone-", 5) == 0 &&
+	       strstr(s->reason, "; replaced on gone-") &&
+	       strstr(s->reason, "deleted the old VM") != NULL;
+}
+
 /* Every status (n) running on safe-N says its VM replaced the one of
  * gone-M, deleted when gone came back. */
 static bool cond_replaced(struct env *e, struct census *cs, void *arg)
 {
-	struct etcd_sync_range *r = get_prefix(e, "status");
-	int n = 0;
-
 	(void)cs;
-	for (size_t i = 0; r && i < r->n_kvs; i++) {
-		struct ctrl_status s;
-
-		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
-				      &s, NULL, 0) == 0) {
-			n += s.phase == CTRL_RUNNING && s.reason &&
-			     strncmp(s.replaced_on, "gone-", 5) == 0 &&
-			     strstr(s.reason, "; replaced on gone-") &&
-			     strstr(s.reason, "deleted the old VM");
-			ctrl_status_clear(&s);
-		}
-	}
-	etcd_sync_range_free(r);
-	return n == *(int *)arg;
+	return count_statuses(e, is_replaced, NULL) == *(int *)arg;
 }
 
 /* kill -9 of the agent of "gone" (20 VMs), away past lost_after_s (3 s):
@@ -1721,6 +1730,33 @@ static bool cond_inflight(struct env *e, struct census *cs, void *arg)
 	return ids == w->moves && cs->assigns == w->assigns;
 }
 
+/* 10 VMs placed on host dr-0 (by controller ca, and cb with ret_cb;
+ * their pids there), then an agent of hosts to-0..to-<n-1> (max_vms
+ * each, lease TTL 30 s) registered: its pid. */
+static pid_t drain_setup(struct env *e, pid_t *ret_ca, pid_t *ret_cb, int n,
+			 int max_vms)
+{
+	struct census cs;
+	int vms = 10, hosts = n + 1;
+	pid_t to, ca;
+
+	start_agent(e, "dr", 1, 64, 100);
+	ca = start_ctrl(e, "ca", "cached");
+	if (ret_cb)
+		*ret_cb = start_ctrl(e, "cb", "cached");
+	if (ret_ca)
+		*ret_ca = ca;
+	submit(e, 0, vms, 1);
+	if (!await(e, cond_all_running, &vms, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	to = start_agent_ttl(e, "to", n, 64, max_vms, 30);
+	if (!await(e, cond_hosts, &hosts, 30, &cs))
+		fail_msg("the hosts to-N did not register");
+	return to;
+}
+
 /* 10 VMs on dr-0, placed by two controllers (3 slots between them),
  * then hosts to-0 and to-1 (lease TTL 30 s) whose agent is stopped: a
  * drain with max_parallel 2 starts exactly 2 moves, of every slot
@@ -1740,21 +1776,10 @@ static void test_drain_moves(void **state)
 	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
 	struct inflight_want iw = {.host = "dr-0", .moves = 2, .assigns = 12};
 	struct ctrl_status s;
-	int n = 10, three = 3;
+	int n = 10;
 	int64_t from;
-	pid_t to, ca, cb;
+	pid_t ca, cb, to = drain_setup(e, &ca, &cb, 2, 100);
 
-	start_agent(e, "dr", 1, 64, 100);
-	ca = start_ctrl(e, "ca", "cached");
-	cb = start_ctrl(e, "cb", "cached");
-	submit(e, 0, n, 1);
-	if (!await(e, cond_all_running, &n, 30, &cs)) {
-		dump(e, &cs);
-		fail_msg("initial placement failed");
-	}
-	to = start_agent_ttl(e, "to", 2, 64, 100, 30);
-	if (!await(e, cond_hosts, &three, 30, &cs))
-		fail_msg("hosts to-0 and to-1 did not register");
 	stop_pid(e, to, SIGSTOP);
 	from = etcd_rev(e) + 1;
 	put(e, "hostctl", "dr-0",
@@ -1801,27 +1826,21 @@ struct reason_want {
 	int n;
 };
 
-/* n statuses on host whose reason holds reason. */
+static bool is_reason(const struct ctrl_status *s, const void *arg)
+{
+	const struct reason_want *w = arg;
+
+	return strcmp(s->host, w->host) == 0 &&
+	       strstr(s->reason, w->reason) != NULL;
+}
+
+/* n statuses running on host whose reason holds reason. */
 static bool cond_reasons(struct env *e, struct census *cs, void *arg)
 {
 	struct reason_want *w = arg;
-	struct etcd_sync_range *r = get_prefix(e, "status");
-	int n = 0;
 
 	(void)cs;
-	for (size_t i = 0; r && i < r->n_kvs; i++) {
-		struct ctrl_status s;
-
-		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
-				      &s, NULL, 0) == 0) {
-			n += s.phase == CTRL_RUNNING &&
-			     strcmp(s.host, w->host) == 0 && s.reason &&
-			     strstr(s.reason, w->reason);
-			ctrl_status_clear(&s);
-		}
-	}
-	etcd_sync_range_free(r);
-	return n == w->n;
+	return count_statuses(e, is_reason, w) == w->n;
 }
 
 /* 10 VMs on dr-0, room for 7 more on to-0 (max_vms 7): a drain moves 7
@@ -1835,18 +1854,8 @@ static void test_drain_nofit(void **state)
 				 .reason = "draining dr-0: no other host fits "
 					   "(max_vms reached: 1 of 2 hosts)"};
 	struct drain_want dw = {.host = "dr-0", .stay = 3, .n = 10};
-	int n = 10, two = 2;
 
-	start_agent(e, "dr", 1, 64, 100);
-	start_ctrl(e, "ca", "cached");
-	submit(e, 0, n, 1);
-	if (!await(e, cond_all_running, &n, 30, &cs)) {
-		dump(e, &cs);
-		fail_msg("initial placement failed");
-	}
-	start_agent(e, "to", 1, 64, 7);
-	if (!await(e, cond_hosts, &two, 30, &cs))
-		fail_msg("host to-0 did not register");
+	drain_setup(e, NULL, NULL, 1, 7);
 	put(e, "hostctl", "dr-0", "{\"state\":\"drain\",\"max_parallel\":3}");
 	if (!await(e, cond_drained, &dw, 30, &cs) ||
 	    !await(e, cond_reasons, &rw, 10, &cs)) {
@@ -1876,19 +1885,10 @@ static void test_drain_deadline(void **state)
 	struct drain_check dc;
 	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
 	struct ctrl_status s;
-	int n = 10, three = 3;
+	int n = 10;
 	int64_t from;
 
-	start_agent(e, "dr", 1, 64, 100);
-	start_ctrl(e, "ca", "cached");
-	submit(e, 0, n, 1);
-	if (!await(e, cond_all_running, &n, 30, &cs)) {
-		dump(e, &cs);
-		fail_msg("initial placement failed");
-	}
-	start_agent(e, "to", 2, 64, 100);
-	if (!await(e, cond_hosts, &three, 30, &cs))
-		fail_msg("hosts to-0 and to-1 did not register");
+	drain_setup(e, NULL, NULL, 2, 100);
 	from = etcd_rev(e) + 1;
 	put(e, "hostctl", "dr-0",
 	    "{\"state\":\"drain\",\"max_parallel\":1,"
