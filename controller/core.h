@@ -13,7 +13,7 @@
  *  txn:       txn.c (fenced builder, limits, send, answer replayed)
  *             core.c (struct ctrl made from the config, freed)
  *  actions:   report.c (status writes)  release.c (reservations returned)
- *  placement: place.c (pure, ctrl.h)  rounds.c  commit.c
+ *  placement: place.c (pure, ctrl.h)  rounds.c  commit.c  drain.c
  *  decisions: reconcile.c        beside it: slots.c  session.c
  *  top:       pass.c (the loop's pass)  metrics.c  service.c (wiring)
  */
