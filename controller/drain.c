@@ -296,9 +296,9 @@ static void move_abort(struct ctrl *c, struct ctrl_req *r,
 	s.moving_to[0] = '\0';
 	if (failed)
 		ctrl_status_avoid_add(&s, b->host);
-	ctrl_report_reason(&s, "draining %s: replacement on %s %s; trying "
+	ctrl_report_reason(&s, "draining %s: replacement on %s %s%s; trying "
 			       "another host",
-			   h->name, b->host, why);
+			   h->name, b->host, failed ? "failed: " : "", why);
 	fs_warn("%s: %s", r->id, s.reason);
 	t = release_moving(c, r, b, &s, h, "replacement abandoned");
 	if (!t)

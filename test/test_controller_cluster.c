@@ -112,33 +112,49 @@ static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
 	return start_ctrl_x(e, name, bidding, NULL);
 }
 
-static pid_t start_agent_ttl(struct env *e, const char *host, int n,
-			     int vcpu, int max_vms, int ttl_s)
+/* create: the exec executor's create command (its delete: true) for
+ * one host named host-0, or NULL: n hosts host-0.. of the simulate
+ * executor (--simulate). */
+static pid_t start_agent_exec(struct env *e, const char *host, int n,
+			      int vcpu, int max_vms, int ttl_s,
+			      const char *create)
 {
 	char bin[256], ep[128], pfx[96], hs[96], nn[16], cpu[64], mv[64],
-		ttl[64], logf[96];
-	const char *argv[] = {bin,
-			      "--simulate", nn,
-			      "--set", ep,
-			      "--set", pfx,
-			      "--set", hs,
-			      "--set", cpu,
-			      "--set", mv,
-			      "--set", "agent.capacity.memory_mb=16384",
-			      "--set", ttl,
-			      "--set", "executor.type=simulate",
-			      NULL};
+		ttl[64], logf[96], cr[256];
+	const char *argv[24] = {bin};
+	int k = 1;
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-agent", bindir());
 	snprintf(nn, sizeof(nn), "%d", n);
 	snprintf(ep, sizeof(ep), "etcd.endpoints=[%s]", e->h->endpoint);
 	snprintf(pfx, sizeof(pfx), "etcd.prefix=%s", e->prefix);
-	snprintf(hs, sizeof(hs), "agent.host=%s", host);
+	snprintf(hs, sizeof(hs), create ? "agent.host=%s-0" : "agent.host=%s",
+		 host);
 	snprintf(cpu, sizeof(cpu), "agent.capacity.vcpu=%d", vcpu);
 	snprintf(mv, sizeof(mv), "agent.capacity.max_vms=%d", max_vms);
 	snprintf(ttl, sizeof(ttl), "agent.lease_ttl_s=%d", ttl_s);
+	snprintf(cr, sizeof(cr), "executor.exec.create=%s",
+		 create ? create : "");
 	snprintf(logf, sizeof(logf), "t%d-agent-%s.log", test_no, host);
+	if (!create) {
+		argv[k++] = "--simulate";
+		argv[k++] = nn;
+	}
+	for (const char *const *o = (const char *const[]){
+		 ep, pfx, hs, cpu, mv, "agent.capacity.memory_mb=16384", ttl,
+		 create ? "executor.type=exec" : "executor.type=simulate",
+		 create ? cr : NULL, "executor.exec.delete=true", NULL};
+	     *o; o++) {
+		argv[k++] = "--set";
+		argv[k++] = *o;
+	}
 	return spawn(e, logf, argv);
+}
+
+static pid_t start_agent_ttl(struct env *e, const char *host, int n,
+			     int vcpu, int max_vms, int ttl_s)
+{
+	return start_agent_exec(e, host, n, vcpu, max_vms, ttl_s, NULL);
 }
 
 static pid_t start_agent(struct env *e, const char *host, int n, int vcpu,
@@ -1918,6 +1934,58 @@ static void test_drain_deadline(void **state)
 	assert_int_equal(fscheck(e), 0);
 }
 
+/* The replacement fails: host bad-0 (the emptiest, so moves try it
+ * while it scores best) fails every create.  Each replacement there is
+ * released, the status goes back to the original alone with bad-0 in
+ * avoid, and the move is made to to-0 instead: every original deleted
+ * only after a replacement ran, one move at a time (max_parallel's
+ * default), and all end on to-0. */
+static void test_drain_abort(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct hist hs;
+	struct drain_check dc;
+	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
+	struct ctrl_status s;
+	int n = 10, three = 3, tried = 0;
+	int64_t from;
+
+	drain_setup(e, NULL, NULL, 1, 100);
+	start_agent_exec(e, "bad", 1, 128, 100, 30,
+			 "echo 'no room at the inn' >&2; exit 1");
+	if (!await(e, cond_hosts, &three, 30, &cs))
+		fail_msg("host bad-0 did not register");
+	from = etcd_rev(e) + 1;
+	put(e, "hostctl", "dr-0", "{\"state\":\"drain\"}");
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("dr-0 was not drained past the failing host");
+	}
+	hist_read(e, from, &hs);
+	drain_replay(e, &hs, "dr-0", n, &dc);
+	free(hs.v);
+	assert_int_equal(dc.moved, n);
+	assert_int_equal(dc.early + dc.bbm, 0);
+	assert_int_equal(dc.max_inflight, 1);
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		assert_true(status_of(e, id, &s));
+		assert_string_equal(s.host, "to-0");
+		tried += ctrl_status_avoids(&s, "bad-0");
+		ctrl_status_clear(&s);
+	}
+	fprintf(stderr, "drain: %d of %d moves failed on bad-0 first\n", tried,
+		n);
+	assert_true(tried > 0);
+	assert_true(log_has(e, "ca",
+			    "replacement on bad-0 failed: create command "
+			    "exited 1"));
+	assert_int_equal(fscheck(e), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1965,6 +2033,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain_nofit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_abort, setup,
 						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
