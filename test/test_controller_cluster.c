@@ -1750,14 +1750,14 @@ static bool cond_inflight(struct env *e, struct census *cs, void *arg)
  * their pids there), then an agent of hosts to-0..to-<n-1> (max_vms
  * each, lease TTL 30 s) registered: its pid. */
 static pid_t drain_setup(struct env *e, pid_t *ret_ca, pid_t *ret_cb, int n,
-			 int max_vms)
+			 int max_vms, const char *ca_set)
 {
 	struct census cs;
 	int vms = 10, hosts = n + 1;
 	pid_t to, ca;
 
 	start_agent(e, "dr", 1, 64, 100);
-	ca = start_ctrl(e, "ca", "cached");
+	ca = start_ctrl_x(e, "ca", "cached", ca_set);
 	if (ret_cb)
 		*ret_cb = start_ctrl(e, "cb", "cached");
 	if (ret_ca)
@@ -1794,7 +1794,7 @@ static void test_drain_moves(void **state)
 	struct ctrl_status s;
 	int n = 10;
 	int64_t from;
-	pid_t ca, cb, to = drain_setup(e, &ca, &cb, 2, 100);
+	pid_t ca, cb, to = drain_setup(e, &ca, &cb, 2, 100, NULL);
 
 	stop_pid(e, to, SIGSTOP);
 	from = etcd_rev(e) + 1;
@@ -1859,6 +1859,18 @@ static bool cond_reasons(struct env *e, struct census *cs, void *arg)
 	return count_statuses(e, is_reason, w) == w->n;
 }
 
+/* The body of url's /metrics into buf once metric name says want (etcd
+ * has a txn's writes before the controller has its answer), at most
+ * 10 s. */
+static void await_metric(const char *url, const char *name, long long want,
+			 char *buf, size_t cap)
+{
+	for (double until = now_s() + 10; now_s() < until; usleep(50000))
+		if (httptest_get(url, buf, cap) == 200 &&
+		    metric(buf, name) == want)
+			return;
+}
+
 /* 10 VMs on dr-0, room for 7 more on to-0 (max_vms 7): a drain moves 7
  * and leaves 3 running on dr-0, each status saying why; a host that
  * joins then takes them (the drain looks again on a capacity change). */
@@ -1870,8 +1882,13 @@ static void test_drain_nofit(void **state)
 				 .reason = "draining dr-0: no other host fits "
 					   "(max_vms reached: 1 of 2 hosts)"};
 	struct drain_want dw = {.host = "dr-0", .stay = 3, .n = 10};
+	char listen[64], url[128], buf[16384];
+	int port = httptest_free_port();
 
-	drain_setup(e, NULL, NULL, 1, 7);
+	assert_true(port > 0);
+	snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+	drain_setup(e, NULL, NULL, 1, 7, listen);
 	put(e, "hostctl", "dr-0", "{\"state\":\"drain\",\"max_parallel\":3}");
 	if (!await(e, cond_drained, &dw, 30, &cs) ||
 	    !await(e, cond_reasons, &rw, 10, &cs)) {
@@ -1879,6 +1896,15 @@ static void test_drain_nofit(void **state)
 		fail_msg("the 3 VMs that fit nowhere do not say why");
 	}
 	assert_int_equal(count_under(e, "assign", "to-0/"), 7);
+	await_metric(url, "flintsched_controller_drain_moves_total", 7, buf,
+		     sizeof(buf));
+	assert_int_equal(metric(buf, "flintsched_controller_hosts_draining"),
+			 1);
+	assert_int_equal(metric(buf, "flintsched_controller_vms_draining"), 3);
+	assert_int_equal(metric(buf, "flintsched_controller_drain_moves_total"),
+			 7);
+	assert_int_equal(
+	    metric(buf, "flintsched_controller_drain_moves_inflight"), 0);
 	start_agent(e, "more", 1, 64, 100);
 	dw.stay = 0;
 	if (!await(e, cond_drained, &dw, 30, &cs)) {
@@ -1886,6 +1912,11 @@ static void test_drain_nofit(void **state)
 		fail_msg("the 3 did not move to the host that joined");
 	}
 	assert_int_equal(count_under(e, "assign", "more-0/"), 3);
+	await_metric(url, "flintsched_controller_drain_moves_total", 10, buf,
+		     sizeof(buf));
+	assert_int_equal(metric(buf, "flintsched_controller_vms_draining"), 0);
+	assert_int_equal(metric(buf, "flintsched_controller_drain_moves_total"),
+			 10);
 	assert_int_equal(fscheck(e), 0);
 }
 
@@ -1904,7 +1935,7 @@ static void test_drain_deadline(void **state)
 	int n = 10;
 	int64_t from;
 
-	drain_setup(e, NULL, NULL, 2, 100);
+	drain_setup(e, NULL, NULL, 2, 100, NULL);
 	from = etcd_rev(e) + 1;
 	put(e, "hostctl", "dr-0",
 	    "{\"state\":\"drain\",\"max_parallel\":1,"
@@ -1951,7 +1982,7 @@ static void test_drain_abort(void **state)
 	int n = 10, three = 3, tried = 0;
 	int64_t from;
 
-	drain_setup(e, NULL, NULL, 1, 100);
+	drain_setup(e, NULL, NULL, 1, 100, NULL);
 	start_agent_exec(e, "bad", 1, 128, 100, 30,
 			 "echo 'no room at the inn' >&2; exit 1");
 	if (!await(e, cond_hosts, &three, 30, &cs))
