@@ -24,8 +24,7 @@ static bool placed(const struct ctrl_req *r)
 	       (r->st.phase == CTRL_SCHEDULED || r->st.phase == CTRL_RUNNING);
 }
 
-bool ctrl_drain_replacement(const struct ctrl_req *r,
-			    const struct ctrl_asg *a)
+bool ctrl_drain_replacement(const struct ctrl_req *r, const struct ctrl_asg *a)
 {
 	return placed(r) && r->st.moving_to[0] &&
 	       strcmp(a->host, r->st.moving_to) == 0 &&
@@ -55,16 +54,16 @@ static int moves_write(struct ctrl *c, struct ctrl_txn *t,
 		goto fail;
 	for (size_t i = 0; i < h->n_moving; i++)
 		if (!drop || strcmp(h->moving[i], drop) != 0)
-			rc |= json_array_append_new(a,
-						    json_string(h->moving[i]));
+			rc |=
+			    json_array_append_new(a, json_string(h->moving[i]));
 	if (add && !listed(h, add))
 		rc |= json_array_append_new(a, json_string(add));
 	fs_time_now(now, sizeof(now));
 	if (json_array_size(a)) {
 		rc |= json_object_set(o, "moves", a);
 		rc |= json_object_set_new(o, "updated", json_string(now));
-		if (rc || !(v = json_dumps(o, JSON_COMPACT |
-						  JSON_PRESERVE_ORDER)))
+		if (rc ||
+		    !(v = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 			goto fail;
 	}
 	json_decref(a);
@@ -145,19 +144,24 @@ static struct fs_alloc *alloc_plus(const struct ctrl_host *to,
 {
 	const struct fs_alloc *cur = ctrl_place_alloc(to);
 	struct fs_alloc *a = calloc(1, sizeof(*a));
-	char *tmp = cur ? fs_alloc_format(cur) : NULL;
+	char *tmp = NULL;
 
-	if (!a || (cur && (!tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL,
-						   0) < 0)) ||
-	    fs_alloc_add(a, &r->parsed.need.res, r->parsed.need.spread, 1) < 0) {
-		free(tmp);
-		if (a)
-			fs_alloc_clear(a);
-		free(a);
+	if (!a)
 		return NULL;
+	if (cur) { /* a copy by format and parse, as release.c makes one */
+		tmp = fs_alloc_format(cur);
+		if (!tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0)
+			goto fail;
 	}
+	if (fs_alloc_add(a, &r->parsed.need.res, r->parsed.need.spread, 1) < 0)
+		goto fail;
 	free(tmp);
 	return a;
+fail:
+	free(tmp);
+	fs_alloc_clear(a);
+	free(a);
+	return NULL;
 }
 
 /*
@@ -169,8 +173,8 @@ static struct fs_alloc *alloc_plus(const struct ctrl_host *to,
  * exceed max_parallel, and no host is overcommitted (both reservations
  * are held until the original is released).
  */
-static void move_start(struct ctrl *c, struct ctrl_req *r,
-		       struct ctrl_host *h, struct ctrl_host *to, double score)
+static void move_start(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
+		       struct ctrl_host *to, double score)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_MOVE, r->slot, start_done);
 	struct fs_alloc *al = alloc_plus(to, r);
@@ -256,9 +260,8 @@ static struct ctrl_txn *release_moving(struct ctrl *c, struct ctrl_req *r,
 /* The break, once the replacement b runs: the original a on h released
  * (alloc, assignment), the status running on b's host, and r's id out of
  * P/drain/<h>, in one fenced txn. */
-static void move_finish(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_asg *a, struct ctrl_host *h,
-			const struct ctrl_asg *b)
+static void move_finish(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
+			struct ctrl_host *h, const struct ctrl_asg *b)
 {
 	struct ctrl_status s;
 	struct ctrl_txn *t;
@@ -276,17 +279,16 @@ static void move_finish(struct ctrl *c, struct ctrl_req *r,
 		return;
 	t->done = finish_done;
 	snprintf(t->what, sizeof(t->what),
-		 "drain %s: %s moved to %s (original released)", h->name,
-		 r->id, to);
+		 "drain %s: %s moved to %s (original released)", h->name, r->id,
+		 to);
 	move_send(r, t, h);
 }
 
 /* The replacement b failed or its host left: b released, the status
  * back to the original alone (b's host avoided when the VM failed
  * there), r's id out of P/drain/<h>; the next pass tries another host. */
-static void move_abort(struct ctrl *c, struct ctrl_req *r,
-		       struct ctrl_host *h, struct ctrl_asg *b, bool failed,
-		       const char *why)
+static void move_abort(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
+		       struct ctrl_asg *b, bool failed, const char *why)
 {
 	struct ctrl_status s;
 	struct ctrl_txn *t;
@@ -296,8 +298,9 @@ static void move_abort(struct ctrl *c, struct ctrl_req *r,
 	s.moving_to[0] = '\0';
 	if (failed)
 		ctrl_status_avoid_add(&s, b->host);
-	ctrl_report_reason(&s, "draining %s: replacement on %s %s%s; trying "
-			       "another host",
+	ctrl_report_reason(&s,
+			   "draining %s: replacement on %s %s%s; trying "
+			   "another host",
 			   h->name, b->host, failed ? "failed: " : "", why);
 	fs_warn("%s: %s", r->id, s.reason);
 	t = release_moving(c, r, b, &s, h, "replacement abandoned");
@@ -347,10 +350,9 @@ static bool move_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		ctrl_report_reason(&s,
 				   "draining %s: replacement on %s vanished",
 				   h->name, r->st.moving_to);
-		ctrl_report_status_absent(
-		    c, r, &s, "move reset",
-		    ctrl_keyf("%sassign/%s/%s", c->prefix, r->st.moving_to,
-			      r->id));
+		ctrl_report_status_absent(c, r, &s, "move reset",
+					  ctrl_keyf("%sassign/%s/%s", c->prefix,
+						    r->st.moving_to, r->id));
 		return true;
 	}
 	if (h->moves_busy)
@@ -365,8 +367,7 @@ static bool move_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 	if (strcmp(vm->state, "running") == 0)
 		move_finish(c, r, a, h, b);
 	else if (strcmp(vm->state, "failed") == 0)
-		move_abort(c, r, h, b, true,
-			   vm->error ? vm->error : "failed");
+		move_abort(c, r, h, b, true, vm->error ? vm->error : "failed");
 	return true;
 }
 
@@ -409,8 +410,8 @@ bool ctrl_drain_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		return true; /* a txn of ours on h, or the sweep's to come */
 	if (h->n_moving >= (size_t)h->drain_max) {
 		say(c, r, "drain wait",
-		    "draining %s: waiting to move (max_parallel %lld)",
-		    h->name, (long long)h->drain_max);
+		    "draining %s: waiting to move (max_parallel %lld)", h->name,
+		    (long long)h->drain_max);
 		return true;
 	}
 	ctrl_req_place(c, r, &pl);
@@ -429,7 +430,8 @@ bool ctrl_drain_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 	if (r->drain_nofit_gen != c->cap_gen + 1) {
 		r->drain_nofit_gen = c->cap_gen + 1;
 		for (size_t i = 0; i < ex.n_rejected; i++) {
-			if (strcmp(ex.rejected[i].reason, "host cordoned") &&
+			if (strcmp(ex.rejected[i].reason, "host cordoned") !=
+				0 &&
 			    ex.rejected[i].count > best) {
 				best = ex.rejected[i].count;
 				top = ex.rejected[i].reason;

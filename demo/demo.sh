@@ -60,7 +60,7 @@ declare -A AGENT_PID
 run_agent() {
 	local name=$1; shift
 	printf '%q ' "$@" >"$TMP/agent-$name.cmd"
-	./$B/flintsched-agent "$@" >>"$TMP/agent-$name.log" 2>&1 &
+	./"$B"/flintsched-agent "$@" >>"$TMP/agent-$name.log" 2>&1 &
 	PIDS+=($!)
 	AGENT_PID[$name]=$!
 }
@@ -91,7 +91,7 @@ else
 	say "starting 3 controllers and agents simulating 8 hosts"
 fi
 for n in a b c; do
-	./$B/flintsched-controller --set "etcd.endpoints=[$EP]" \
+	./"$B"/flintsched-controller --set "etcd.endpoints=[$EP]" \
 		--set controller.name=ctrl-$n --set scheduling.bid_timeout_ms=300 \
 		>"$TMP/ctrl-$n.log" 2>&1 &
 	PIDS+=($!)
@@ -197,7 +197,7 @@ print("host-%s: %s" % (sys.argv[1], ", ".join("%s %s (%s)" % (v["id"], v["state"
 	done
 fi
 echo
-C() { ./$B/flintschedctl --endpoints "$EP" "$@"; }
+C() { ./"$B"/flintschedctl --endpoints "$EP" "$@"; }
 say "the same through flintschedctl: hosts"
 C hosts
 echo
