@@ -258,6 +258,14 @@ struct ctrl_txn {
 	size_t n_reqs;
 	struct ctrl_host *hosts[TXN_HOSTS];
 	size_t n_hosts;
+	/* ctrl_txn_cmp_no_asg's compares: the host, the end of its range
+	 * (malloc'd) and the index of its read-back in ko. */
+	struct tb_noasg {
+		struct ctrl_host *h;
+		char *end;
+		size_t ko;
+	} noasg[TXN_HOSTS];
+	size_t n_noasg;
 	char what[160]; /* for the log */
 };
 
@@ -474,6 +482,11 @@ void ctrl_txn_read(struct ctrl_txn *t, char *key);
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev);
+/* h holds no assignment: create revision 0 over P/assign/<h>/ (true of
+ * an empty range only), for a commit on an alloc the cache says is
+ * absent.  When it fails (the host holds assignments that no alloc
+ * sums), h's alloc is marked bad: rebuilt from them before any commit. */
+void ctrl_txn_cmp_no_asg(struct ctrl_txn *t, struct ctrl_host *h);
 /* The slot's election key compare: first in every txn. */
 void ctrl_txn_fence(struct ctrl_txn *t);
 /* Takes key and val (val NULL = delete). */

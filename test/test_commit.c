@@ -71,11 +71,20 @@ static int catch_txn(struct ctrl *c, const struct etcd_txn_req *req,
 	assert_true(e->n_sent < SENT_MAX);
 	s = &e->sent[e->n_sent++];
 	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; i < req->n_compare; i++)
-		s->cmp[s->n_cmp++] = dupf("%s %s = %lld",
-					  tgt[req->compare[i].target],
-					  req->compare[i].key,
-					  (long long)req->compare[i].number);
+	/* a compare over a range is "<key>* = n" when its end is the
+	 * key's prefix end */
+	for (size_t i = 0; i < req->n_compare; i++) {
+		const struct etcd_compare *q = &req->compare[i];
+		size_t kl = strlen(q->key);
+
+		if (q->range_end)
+			assert_true(kl && strlen(q->range_end) == kl &&
+				    strncmp(q->range_end, q->key, kl - 1) == 0 &&
+				    q->range_end[kl - 1] == q->key[kl - 1] + 1);
+		s->cmp[s->n_cmp++] = dupf("%s %s%s = %lld", tgt[q->target],
+					  q->key, q->range_end ? "*" : "",
+					  (long long)q->number);
+	}
 	for (size_t i = 0; i < req->n_failure; i++)
 		s->ko_key[i] = req->failure[i].u.range.key;
 	s->n_ko = req->n_failure;
@@ -310,11 +319,13 @@ static void test_cached_commit(void **state)
 
 	(void)state;
 	s = first_pass(e, 4, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	assert_int_equal(s->n_cmp, 4);
+	assert_int_equal(s->n_cmp, 5);
 	assert_string_equal(s->cmp[0], "create /fs/election/slot-0/abc = 7");
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 0"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/r1 = 4"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 0"));
+	/* the alloc is absent: so are the host's assignments */
+	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h2/* = 0"));
 	assert_int_equal(s->n_op, 3);
 	assert_true(has(s->op, s->n_op, "put /fs/status/r1"));
 	assert_true(has(s->op, s->n_op, "put /fs/assign/h2/r1"));
@@ -365,16 +376,17 @@ static void test_conflict_next_host(void **state)
 	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = full,
 			     .value_len = sizeof(full) - 1,
 			     .create_revision = 9, .mod_revision = 9};
-	/* fence, status, request, the assignment read back, alloc */
-	const struct etcd_kv *kvs[5] = {&fence, NULL, &rq, NULL, &al};
+	/* fence, status, request, the assignment read back, alloc, and
+	 * h2's assignments (none) */
+	const struct etcd_kv *kvs[6] = {&fence, NULL, &rq, NULL, &al, NULL};
 	struct sent *s;
 
 	(void)state;
 	rq.value_len = strlen(rq.value);
 	s = first_pass(e, 4, 8, "r1", rq.value);
 	/* the read-backs follow the compares' order */
-	assert_int_equal(s->n_ko, 5);
-	for (size_t i = 0; i < 5; i++)
+	assert_int_equal(s->n_ko, 6);
+	for (size_t i = 0; i < 6; i++)
 		if (kvs[i])
 			assert_string_equal(s->ko_key[i], kvs[i]->key);
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 0"));
@@ -979,14 +991,18 @@ static void test_conflict_reads_assignment(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
 	struct etcd_kv kv[3];
-	const struct etcd_kv *kvs[5] = {&FENCE, &kv[0], &RQ1, &kv[1], &kv[2]};
+	/* and h2's assignments: the one that landed (its alloc is there
+	 * too, so nothing is rebuilt) */
+	const struct etcd_kv *kvs[6] = {&FENCE, &kv[0], &RQ1,
+					&kv[1], &kv[2], &kv[1]};
 	struct sent *s;
 
 	(void)state;
 	s = place_r1(e, kv);
-	assert_int_equal(s->n_ko, 5);
+	assert_int_equal(s->n_ko, 6);
 	assert_string_equal(s->ko_key[3], "/fs/assign/h2/r1");
 	answer(e, false, 11, kvs);
+	assert_false(ctrl_host_get(e->c, "h2", false)->alloc_bad);
 	assert_int_equal(req(e, "r1")->n_asg, 1);
 	assert_string_equal(req(e, "r1")->st.host, "h2");
 	ctrl_pass(e->c);
@@ -1169,6 +1185,77 @@ static void test_garbage_alloc_rebuilt(void **state)
 	env_free(e);
 }
 
+/* Item 32 at commit time: the cache says P/alloc/h1 is absent, but h1
+ * holds an assignment (another slot's r9, whose alloc write this
+ * coordinator missed, or a delete of the whole alloc).  The commit wrote
+ * an alloc holding r1 alone: 2 vCPU counted of 4 assigned, and the host
+ * overcommitted.  A commit on an absent alloc compares that no
+ * assignment exists on the host (create revision 0 over the range
+ * P/assign/h1/); when that fails, the alloc is rebuilt from the
+ * assignments (fenced, item 4's path) and r1 placed on the sum. */
+static void test_commit_absent_alloc_counts_assignments(void **state)
+{
+	static const char asg[] = "{\"request\":" SPEC2 ",\"request_rev\":3,"
+				  "\"attempt\":1}";
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv fence = {.key = "/fs/election/slot-0/abc",
+				.value = "ctl", .value_len = 3,
+				.create_revision = 7, .mod_revision = 7};
+	struct etcd_kv rq = {.key = "/fs/requests/r1", .value = SPEC2,
+			     .value_len = sizeof(SPEC2) - 1,
+			     .create_revision = 4, .mod_revision = 4};
+	struct etcd_kv as = {.key = "/fs/assign/h1/r9", .value = asg,
+			     .value_len = sizeof(asg) - 1,
+			     .create_revision = 3, .mod_revision = 3};
+	/* fence, status, request, r1's assignment, alloc, h1's assignments */
+	const struct etcd_kv *kvs[6] = {&fence, NULL, &rq, NULL, NULL, &as};
+	const struct etcd_kv *rd[2] = {NULL, &as};
+	const size_t n_rd[2] = {0, 1};
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC2, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	s = &e->sent[0];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
+	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h1/* = 0"));
+	assert_int_equal(s->n_ko, 6);
+	assert_string_equal(s->ko_key[5], "/fs/assign/h1/");
+	answer(e, false, 9, kvs);
+	assert_true(ctrl_host_get(e->c, "h1", false)->alloc_bad);
+	assert_false(ctrl_host_get(e->c, "h1", false)->alloc_present);
+
+	/* the rebuild's read, then its write of r9's share */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->op, s->n_op, "get* /fs/assign/h1/"));
+	answer_read(e, 9, 2, rd, n_rd);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":2,"));
+	answer(e, true, 10, NULL);
+
+	/* r1 on the sum: 4 vCPU, the alloc's revision compared */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 4);
+	s = &e->sent[3];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 10"));
+	assert_false(has(s->cmp, s->n_cmp, "create /fs/assign/h1/* = 0"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":4,"));
+	answer(e, true, 11, NULL);
+	assert_int_equal(e->c->m.placements, 1);
+	env_free(e);
+}
+
 /* Item 33: a put of the same bytes again (a client retrying a put whose
  * answer it lost) is no rewrite: nothing is released or placed again,
  * neither by the coordinator that saw both puts nor by one that lists
@@ -1292,6 +1379,7 @@ int main(void)
 		cmocka_unit_test(test_slot_won_back),
 		cmocka_unit_test(test_release_host_lost_keeps_share),
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
+		cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),
