@@ -181,6 +181,7 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 		fs_warn("assignment %s: cannot read its request", key);
 	}
 	r->n_asg++;
+	ctrl_host_asg(c, host, 1);
 	ctrl_req_dirty(r);
 out:
 	if (own)
@@ -548,6 +549,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		}
 		h->present = false;
 		fs_host_clear(&h->rec);
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->ctl_rev)
@@ -558,6 +560,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			capacity_changed(c);
 		}
 		h->cordon = CTRL_HOST_NORMAL;
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->alloc_rev)
@@ -569,6 +572,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		fs_alloc_clear(&h->alloc);
 		memset(&h->alloc, 0, sizeof(h->alloc));
 		ctrl_host_alloc_bad(c, h, false);
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		r = ctrl_req_get(c, a, false);
 		if (!r || rev <= r->req_rev)

@@ -60,8 +60,8 @@ int ctrl_core_init(struct ctrl *c, struct ev_loop *loop,
 
 void ctrl_core_clear(struct ctrl *c)
 {
+	ctrl_req_free_all(c); /* first: requests hold references to hosts */
 	ctrl_host_free_all(c);
-	ctrl_req_free_all(c);
 	ctrl_badkey_free_all(c);
 	ctrl_map_clear(&c->ctrls);
 	ctrl_queue_clear(&c->queue);

@@ -299,8 +299,9 @@ struct ctrl {
 	size_t prefix_len;
 	unsigned k;
 	struct fs_weights w;
-	struct ctrl_host **harr; /* every host, in creation order (never shrinks) */
+	struct ctrl_host **harr; /* every host entry (host.c frees unused ones) */
 	size_t n_harr, cap_harr;
+	struct ctrl_host *host_gc; /* entries that may be unused (host.c) */
 	size_t cursor;           /* where the next cached pick starts looking */
 	double band;             /* partition_band, 0 with one slot */
 
@@ -396,6 +397,21 @@ void ctrl_badkey_free_all(struct ctrl *c);
 struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name,
 				bool create);
 void ctrl_host_pend_clear(struct ctrl_host *h);
+/* Something may no longer refer to h (a record, alloc or hostctl gone, a
+ * lock, invitation, candidate or assignment dropped): looked at by
+ * ctrl_host_gc.  Takes NULL. */
+void ctrl_host_unref(struct ctrl *c, struct ctrl_host *h);
+/* One more (+1) or one less (-1) cached assignment on host name. */
+void ctrl_host_asg(struct ctrl *c, const char *name, int d);
+/*
+ * Frees the entries ctrl_host_unref named that nothing refers to: no
+ * record, alloc or hostctl, no lock (a commit or rebuild in flight, a
+ * batch being built), invitation, candidate or assignment.  Host-name
+ * churn grew the cache without bound, and every cached pick scanned the
+ * dead entries.  Run at the end of a pass: no caller holds an entry
+ * across it but through those references.
+ */
+void ctrl_host_gc(struct ctrl *c);
 /* h's alloc is unreadable or known not to be the sum of its assignments
  * (bad), or is again (!bad).  While bad, h holds one lock of its own
  * (h->locked: no commit or release touches it, place.c sees it busy)
@@ -409,6 +425,9 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create);
 /* Drops the round, bids, candidates and explain of r; the bids' keys
  * go to r->stale (they may still exist). */
 void ctrl_req_round_reset(struct ctrl_req *r);
+/* Frees r->cands, dropping the references they hold on their hosts
+ * (each candidate whose data is a host holds one: h->refs). */
+void ctrl_req_cands_clear(struct ctrl_req *r);
 /* A txn that landed deleted r's round key and its bids: forget them. */
 void ctrl_req_round_closed(struct ctrl_req *r);
 /* host's bid key for r is to be deleted (0, or -ENOMEM). */

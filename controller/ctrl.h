@@ -187,6 +187,15 @@ struct ctrl_host {
 	int cordon;       /* P/hostctl/<name>: enum ctrl_cordon */
 	int64_t ctl_rev;  /* its mod revision, or of its delete */
 	uint64_t ctl_seen;
+	/* What else refers to the entry (host.c frees it when nothing
+	 * does): candidates pointing at it (r->cands), the cached
+	 * assignments on it; its index in the cache's array; on the list
+	 * of entries to look at (gc_next). */
+	unsigned refs;
+	unsigned n_asg;
+	size_t idx;
+	bool gc;
+	struct ctrl_host *gc_next;
 };
 
 /* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host

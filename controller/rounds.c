@@ -45,6 +45,7 @@ static void plan_each(void *arg, const char *key, void *val)
 		}
 	}
 	r->cands[r->n_cands++] = cand;
+	((struct ctrl_host *)cand.data)->refs++; /* ctrl_req_cands_clear */
 }
 
 static void round_flush_slot(struct ctrl *c, unsigned i)
@@ -252,9 +253,7 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 	ex.hosts = r->explain.hosts;
 	ex.feasible = r->explain.feasible;
 	ex.bids = (int64_t)r->n_bids;
-	free(r->cands);
-	r->cands = NULL;
-	r->n_cands = 0;
+	ctrl_req_cands_clear(r);
 	r->cands = calloc(r->n_bids ? r->n_bids : 1, sizeof(*r->cands));
 	if (!r->cands) {
 		/* Out of memory is no "no bid": plan again, no attempt
@@ -277,6 +276,7 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 		r->cands[nb++] = (struct ctrl_cand){
 			.host = h->name, .score = r->bids[i].bid.score,
 			.tiebreak = fs_tiebreak(r->id, h->name), .data = h};
+		h->refs++; /* ctrl_req_cands_clear */
 	}
 	r->n_cands = nb;
 	expect = r->n_expect;

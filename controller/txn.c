@@ -389,6 +389,7 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 			t->hosts[i]->locked--;
 		if (!t->hosts[i]->locked)
 			ctrl_host_pend_clear(t->hosts[i]);
+		ctrl_host_unref(c, t->hosts[i]);
 	}
 	if (ok)
 		metrics_txn_ok(c, t);

@@ -1256,6 +1256,61 @@ static void test_commit_absent_alloc_counts_assignments(void **state)
 	env_free(e);
 }
 
+/* Item 16 of issue 13: host entries were never freed, so host-name
+ * churn (agents coming and going under new names: autoscaled machines,
+ * simulated hosts) grew the controller's memory and every cached pick
+ * scanned the dead entries.  10,000 names join and leave (some cordoned
+ * and uncordoned, some with an alloc that is deleted): the entries stay
+ * bounded, while a host that still holds an assignment keeps its entry. */
+static void test_host_churn_bounded(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	char key[64], name[32];
+	int64_t rev = 10;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC1, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	answer(e, true, 5, NULL);
+	assert_string_equal(req(e, "r1")->st.host, "h1");
+	ctrl_cache_del(e->c, "/fs/hosts/h1", 6); /* gone, still assigned */
+	for (int i = 0; i < 10000; i++) {
+		snprintf(name, sizeof(name), "churn-%d", i);
+		put_host(e, name, 4, rev++);
+		if (i % 3 == 0) {
+			snprintf(key, sizeof(key), "/fs/hostctl/%s", name);
+			put(e, key, "{\"state\":\"cordoned\"}", rev++);
+			ctrl_cache_del(e->c, key, rev++);
+		}
+		if (i % 5 == 0) {
+			snprintf(key, sizeof(key), "/fs/alloc/%s", name);
+			put(e, key,
+			    "{\"vcpu\":1,\"memory_mb\":1,\"vms\":1,"
+			    "\"groups\":{}}",
+			    rev++);
+			ctrl_cache_del(e->c, key, rev++);
+		}
+		snprintf(key, sizeof(key), "/fs/hosts/%s", name);
+		ctrl_cache_del(e->c, key, rev++);
+		if (i % 100 == 99)
+			ctrl_pass(e->c);
+	}
+	ctrl_pass(e->c);
+	assert_true(e->c->hosts.n <= 2);
+	assert_int_equal(e->c->n_harr, e->c->hosts.n);
+	assert_non_null(ctrl_host_get(e->c, "h1", false));
+	/* and a new host is placed on as before */
+	put_host(e, "h9", 8, rev++);
+	put(e, "/fs/requests/r2", SPEC1, rev++);
+	ctrl_pass(e->c);
+	assert_true(e->n_sent >= 2);
+	assert_true(has(e->sent[e->n_sent - 1].op, e->sent[e->n_sent - 1].n_op,
+			"put /fs/assign/h9/r2"));
+	env_free(e);
+}
+
 /* Item 33: a put of the same bytes again (a client retrying a put whose
  * answer it lost) is no rewrite: nothing is released or placed again,
  * neither by the coordinator that saw both puts nor by one that lists
@@ -1380,6 +1435,7 @@ int main(void)
 		cmocka_unit_test(test_release_host_lost_keeps_share),
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
 		cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
+		cmocka_unit_test(test_host_churn_bounded),
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),
