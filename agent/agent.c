@@ -189,8 +189,8 @@ int agent_start(agent *a)
 	agent_swatch_list(&a->w_rounds);
 	/* VM states first, then assignments (reconcile.c). */
 	agent_reconcile_start(a);
-	if (!a->n_sim)
-		ev_timer_start(a->loop, &a->metrics);
+	/* simulated hosts too: their records' periodic rewrite */
+	ev_timer_start(a->loop, &a->metrics);
 	return 0;
 }
 

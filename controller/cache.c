@@ -223,6 +223,12 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 	h->rec = rec;
 	h->present = true;
 	h->rev = mod;
+	h->rec_at = ev_now(c->loop);
+	if (h->stale) {
+		fs_info("host %s rewrote its record: no longer stale", a);
+		h->stale = false;
+		capacity_changed(c);
+	}
 	if (!was) {
 		fs_info("host %s joined", a);
 		capacity_changed(c);
@@ -548,6 +554,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			c->pass_all = true;
 		}
 		h->present = false;
+		h->stale = false;
 		fs_host_clear(&h->rec);
 		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {

@@ -19,6 +19,9 @@ int ctrl_core_init(struct ctrl *c, struct ev_loop *loop,
 	c->k = (unsigned)cfg->coordinators;
 	c->w = (struct fs_weights){cfg->w_cpu, cfg->w_memory, cfg->w_vms};
 	c->band = c->k > 1 ? cfg->partition_band : 0;
+	snprintf(c->stale_reason, sizeof(c->stale_reason),
+		 "host record stale (not rewritten for over %lld s)",
+		 (long long)cfg->host_stale_after_s);
 	c->ready_tail = &c->ready_head;
 	if (cfg->name && *cfg->name) {
 		snprintf(c->name, sizeof(c->name), "%s", cfg->name);

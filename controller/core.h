@@ -303,6 +303,7 @@ struct ctrl {
 	size_t n_harr, cap_harr;
 	struct ctrl_host *host_gc; /* entries that may be unused (host.c) */
 	size_t cursor;           /* where the next cached pick starts looking */
+	char stale_reason[64];   /* a stale host's, for the explain */
 	double band;             /* partition_band, 0 with one slot */
 
 	int64_t lease;
@@ -412,6 +413,15 @@ void ctrl_host_asg(struct ctrl *c, const char *name, int d);
  * across it but through those references.
  */
 void ctrl_host_gc(struct ctrl *c);
+/* Marks stale the present hosts whose record was not rewritten within
+ * scheduling.host_stale_after_s (now: ev_now), unless it is 0; returns
+ * how many became stale. */
+size_t ctrl_host_stale_scan(struct ctrl *c, double now);
+/* Placeable and holding its VMs: present and not stale. */
+static inline bool ctrl_host_live(const struct ctrl_host *h)
+{
+	return h && h->present && !h->stale;
+}
 /* h's alloc is unreadable or known not to be the sum of its assignments
  * (bad), or is again (!bad).  While bad, h holds one lock of its own
  * (h->locked: no commit or release touches it, place.c sees it busy)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name, bool create)
 {
 	struct ctrl_host *h = ctrl_map_get(&c->hosts, name);
@@ -143,4 +145,40 @@ void ctrl_host_free_all(struct ctrl *c)
 	c->harr = NULL;
 	c->n_harr = c->cap_harr = 0;
 	c->host_gc = NULL;
+}
+
+/*
+ * A record's lease can be kept alive by any authenticated user (etcd
+ * 3.4: LeaseKeepAlive checks no permission), but only the host's own
+ * agent may write the record (RBAC), and agents rewrite it at least every
+ * agent.report_interval_s.  A host whose record goes unwritten longer
+ * than the bound is dead as far as placement goes, lease or not; it
+ * leaves like one whose lease expired (gone_at: its VMs' grace starts).
+ */
+size_t ctrl_host_stale_scan(struct ctrl *c, double now)
+{
+	double bound = (double)c->cfg->host_stale_after_s;
+	size_t n = 0;
+
+	if (bound <= 0)
+		return 0;
+	for (size_t i = 0; i < c->n_harr; i++) {
+		struct ctrl_host *h = c->harr[i];
+
+		if (!h->present || h->stale || now - h->rec_at <= bound)
+			continue;
+		fs_warn("host %s: record not rewritten for %.0f s "
+			"(scheduling.host_stale_after_s %lld) although its "
+			"lease is alive: stale, placed on no more, its VMs as "
+			"on a disconnected host (a lease kept alive by "
+			"another user?)",
+			h->name, now - h->rec_at,
+			(long long)c->cfg->host_stale_after_s);
+		h->stale = true;
+		if (h->gone_at <= 0)
+			h->gone_at = now;
+		c->pass_all = true;
+		n++;
+	}
+	return n;
 }

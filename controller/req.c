@@ -205,7 +205,8 @@ void ctrl_req_place(const struct ctrl *c, const struct ctrl_req *r,
 								      : NULL,
 	    .w = c->w,
 	    .strategy = (enum fs_strategy)c->cfg->strategy,
-	    .band = c->band};
+	    .band = c->band,
+	    .stale = c->stale_reason};
 }
 
 static void free_req(void *arg, const char *key, void *val)

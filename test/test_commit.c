@@ -206,7 +206,10 @@ static void on_fenced(struct ctrl *c, unsigned i, const char *why)
 	((const struct cfg_env *)c->cfg)->e->fenced++;
 }
 
-static struct env *env_new(int bidding)
+/* env_new, with the config changed by tune (may be NULL) before the
+ * controller is made from it. */
+static struct env *env_new_tuned(int bidding,
+				 void (*tune)(struct ctrl_config *cfg))
 {
 	struct cfg_env *ce = calloc(1, sizeof(*ce));
 	struct env *e = calloc(1, sizeof(*e));
@@ -222,6 +225,8 @@ static struct env *env_new(int bidding)
 		.w_memory = 1, .w_vms = 1, .max_inflight = 64,
 		.score_hosts = 0, .partition_band = 0.05, .batch = 32};
 	ce->cfg.etcd.prefix = "/fs";
+	if (tune)
+		tune(&ce->cfg);
 	e->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(e->loop);
 	e->c = calloc(1, sizeof(*e->c));
@@ -240,6 +245,11 @@ static struct env *env_new(int bidding)
 	e->c->cache_ready = true;
 	ctrl_watch_init(e->c);
 	return e;
+}
+
+static struct env *env_new(int bidding)
+{
+	return env_new_tuned(bidding, NULL);
 }
 
 static void env_free(struct env *e)
@@ -1311,6 +1321,76 @@ static void test_host_churn_bounded(void **state)
 	env_free(e);
 }
 
+/* Issue 15: etcd 3.4 lets any authenticated user keep any lease alive,
+ * so a dead host's record could be held alive by another user.  A host
+ * whose record was not rewritten within scheduling.host_stale_after_s is
+ * stale: placed on no more (its explain says why), its VMs disconnected,
+ * counted in /metrics; a rewrite makes it live again. */
+static void stale_60(struct ctrl_config *cfg)
+{
+	cfg->host_stale_after_s = 60;
+	cfg->lost_after_s = 300;
+}
+
+static void test_stale_host_not_placed(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, stale_60);
+	struct ctrl_host *h1;
+	struct sent *s;
+	char *m;
+
+	(void)state;
+	put_host(e, "h1", 8, 2);
+	put_host(e, "h2", 4, 3);
+	h1 = ctrl_host_get(e->c, "h1", false);
+	/* r0 on h1, the emptier */
+	put(e, "/fs/requests/r0", SPEC1, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	assert_true(has(e->sent[0].op, e->sent[0].n_op, "put /fs/assign/h1/r0"));
+	answer(e, true, 5, NULL);
+	/* h1's record is not rewritten for 61 s (its lease kept alive) */
+	h1->rec_at -= 61;
+	assert_int_equal(ctrl_host_stale_scan(e->c, ev_now(e->loop)), 1);
+	assert_int_equal(ctrl_host_stale_scan(e->c, ev_now(e->loop)), 0);
+	m = ctrl_metrics_text(e->c);
+	assert_non_null(m);
+	assert_non_null(strstr(m, "flintsched_controller_hosts_stale 1\n"));
+	free(m);
+	put(e, "/fs/requests/r1", SPEC1, 6);
+	ctrl_pass(e->c);
+	/* r0's status says its host is disconnected; r1 goes to h2 */
+	for (size_t i = 1; i < e->n_sent; i++) {
+		s = &e->sent[i];
+		if (has(s->op, s->n_op, "put /fs/status/r0"))
+			assert_true(puts_with(s, "host: disconnected since "));
+		if (has(s->op, s->n_op, "put /fs/status/r1")) {
+			assert_true(has(s->op, s->n_op, "put /fs/assign/h2/r1"));
+			assert_true(puts_with(s, "host record stale (not "
+						 "rewritten for over 60 s)"));
+		}
+	}
+	assert_false(has(e->sent[e->n_sent - 1].op,
+			 e->sent[e->n_sent - 1].n_op, "put /fs/assign/h1/r1"));
+	while (e->n_answered < e->n_sent)
+		answer(e, true, 7 + (int64_t)e->n_answered, NULL);
+	/* h1 rewrites its record: live again */
+	put_host(e, "h1", 8, 20);
+	assert_false(h1->stale);
+	put(e, "/fs/requests/r2", SPEC1, 21);
+	{
+		size_t from = e->n_sent;
+		bool placed = false;
+
+		ctrl_pass(e->c);
+		for (size_t i = from; i < e->n_sent; i++)
+			placed |= has(e->sent[i].op, e->sent[i].n_op,
+				      "put /fs/assign/h1/r2");
+		assert_true(placed);
+	}
+	env_free(e);
+}
+
 /* Item 33: a put of the same bytes again (a client retrying a put whose
  * answer it lost) is no rewrite: nothing is released or placed again,
  * neither by the coordinator that saw both puts nor by one that lists
@@ -1436,6 +1516,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
 		cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
 		cmocka_unit_test(test_host_churn_bounded),
+		cmocka_unit_test(test_stale_host_not_placed),
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),
