@@ -170,6 +170,7 @@ struct agent {
 	 * NULL when confirmed). */
 	struct agent_cfq *cq;
 	size_t n_cq, cap_cq, cq_head;
+	bool cq_inflight; /* one read in flight at a time */
 	ev_timer cq_retry;
 	void (*on_confirmed)(struct vm *v, const char *refused);
 	uint64_t n_refused; /* assignments refused */
