@@ -204,6 +204,22 @@ struct ctrl_host {
 	int64_t moves_rev; /* its mod revision, or of its delete */
 	uint64_t moves_seen;
 	bool moves_busy;   /* a txn of ours writing it is in flight */
+	/* What else refers to the entry (host.c frees it when nothing
+	 * does): candidates pointing at it (r->cands), the cached
+	 * assignments on it; its index in the cache's array; on the list
+	 * of entries to look at (gc_next). */
+	unsigned refs;
+	unsigned n_asg;
+	/* When a write of its record was last seen (ev_now), and whether
+	 * that is longer ago than scheduling.host_stale_after_s: a stale
+	 * host is placed on no more, and its VMs are as on a disconnected
+	 * host (its lease may be kept alive by another user: etcd 3.4's
+	 * LeaseKeepAlive checks no permission). */
+	double rec_at;
+	bool stale;
+	size_t idx;
+	bool gc;
+	struct ctrl_host *gc_next;
 };
 
 /* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host
@@ -220,6 +236,7 @@ struct ctrl_place {
 	struct fs_weights w;
 	enum fs_strategy strategy;
 	double band;                     /* partition_band (0 with K = 1) */
+	const char *stale; /* a stale host's reason, NULL: "host record stale" */
 };
 
 /* What h holds if what is in flight lands: the batch being built on it,

@@ -84,8 +84,10 @@ static void moves_done(struct ctrl_txn *t)
 {
 	struct ctrl_host *h = t->arg;
 
-	if (h)
+	if (h) {
 		h->moves_busy = false;
+		ctrl_host_unref(t->c, h); /* host.c may free it now */
+	}
 	t->c->pass_all = true;
 }
 
@@ -366,7 +368,9 @@ static bool move_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		return true; /* the replacement is being created */
 	if (strcmp(vm->state, "running") == 0)
 		move_finish(c, r, a, h, b);
-	else if (strcmp(vm->state, "failed") == 0)
+	else if (strcmp(vm->state, "failed") == 0 ||
+		 strcmp(vm->state, "refused") ==
+		     0) /* an agent that does not know moving_to */
 		move_abort(c, r, h, b, true, vm->error ? vm->error : "failed");
 	return true;
 }
