@@ -99,8 +99,10 @@ static void vm_drive(struct vm *v)
 	 * rewritten while we were down, and placed here again at attempt
 	 * 1): the old VM goes first, whatever its state (a stale "failed"
 	 * too), then the new one is created.  A state record without a
-	 * request_rev (older agents) is taken as this revision's. */
-	if (v->assigned && v->state != VM_NONE && v->state_request_rev &&
+	 * request_rev (older agents) is taken as this revision's; a refused
+	 * one is of no VM (nothing to delete). */
+	if (v->assigned && v->state != VM_NONE && v->state != VM_REFUSED &&
+	    v->state_request_rev &&
 	    v->state_request_rev != v->request_rev) {
 		fs_info("%s: VM %s is of request revision %" PRId64
 			", assigned %" PRId64 ": replacing it",

@@ -791,6 +791,15 @@ static void test_unconfirmed_assignment_refused(void **state)
 	/* the VMs count: only the real one */
 	assert_true(wait_key("/flintsched/hosts/node-u", "\"vms\":1", false,
 			     10));
+	/* a placement of the copied one here later: created, nothing
+	 * deleted first (the refused record is of no VM) */
+	ctl_assign("/flintsched/assign/node-u/copied",
+		   "{\"request\":{\"vcpu\":1,\"memoryInMb\":256},"
+		   "\"request_rev\":11,\"attempt\":1}");
+	assert_true(wait_key("/flintsched/vms/node-u/copied",
+			     "\"state\":\"running\"", false, 10));
+	assert_false(file_has(log, "deleting VM copied"));
+	assert_false(file_has(log, "VM copied is of request revision"));
 	/* gone with their assignments */
 	ctl_del("/flintsched/assign/node-u/forged");
 	ctl_del("/flintsched/assign/node-u/copied");

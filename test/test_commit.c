@@ -1097,6 +1097,17 @@ static const char *op_val(const struct sent *s, const char *op)
 /* Item 1: the host of r1 (slot 0) and r0 (another slot) is lost and back;
  * the release of r1 subtracts r1's share from alloc/h1 instead of
  * deleting it (which left r0 uncounted: 6 vCPU placed on 4). */
+/* Host h1 (4 vCPU) and request r1 (SPEC2) in the cache, one pass: the
+ * one txn it sent (r1's commit on h1). */
+static struct sent *h1_r1_pass(struct env *e)
+{
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC2, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	return &e->sent[0];
+}
+
 static void test_release_host_lost_keeps_share(void **state)
 {
 	static const char two[] = "{\"vcpu\":4,\"memory_mb\":2048,\"vms\":2,"
@@ -1106,10 +1117,7 @@ static void test_release_host_lost_keeps_share(void **state)
 	const char *v;
 
 	(void)state;
-	put_host(e, "h1", 4, 2);
-	put(e, "/fs/requests/r1", SPEC2, 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
+	h1_r1_pass(e);
 	answer(e, true, 10, NULL);
 	put(e, "/fs/alloc/h1", two, 11); /* r0 of another slot */
 	ctrl_cache_del(e->c, "/fs/hosts/h1", 12);
@@ -1225,11 +1233,7 @@ static void test_commit_absent_alloc_counts_assignments(void **state)
 	const char *v;
 
 	(void)state;
-	put_host(e, "h1", 4, 2);
-	put(e, "/fs/requests/r1", SPEC2, 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
-	s = &e->sent[0];
+	s = h1_r1_pass(e);
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
 	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h1/* = 0"));
 	assert_int_equal(s->n_ko, 6);
