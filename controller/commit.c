@@ -71,6 +71,7 @@ static size_t alloc_max(const struct fs_alloc *a)
 static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 				     bool *busy, double *ret_score)
 {
+	struct ctrl_groups g = {0};
 	struct ctrl_place pl;
 	struct ctrl_pick pk;
 	int rc;
@@ -78,8 +79,12 @@ static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 	ctrl_explain_clear(&r->explain);
 	memset(&r->explain, 0, sizeof(r->explain));
 	ctrl_req_place(c, r, &pl);
-	rc = ctrl_place_pick(&pl, c->harr, c->n_harr, &c->cursor,
-			     (size_t)c->cfg->score_hosts, &r->explain, &pk);
+	rc = ctrl_place_groups(&pl, c->harr, c->n_harr, &g);
+	if (rc == 0)
+		rc = ctrl_place_pick(&pl, c->harr, c->n_harr, &c->cursor,
+				     (size_t)c->cfg->score_hosts, &r->explain,
+				     &pk);
+	ctrl_groups_clear(&g);
 	if (rc < 0 || pk.busy) {
 		*busy = true;
 		return NULL;
@@ -116,10 +121,14 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		 * cache's score with what is pending on them (bids do not
 		 * see the placements of other open rounds): the best one
 		 * that fits, or wait for it if its commit is in flight. */
+		struct ctrl_groups g = {0};
 		struct ctrl_place pl;
 
 		ctrl_req_place(c, r, &pl);
+		if (ctrl_place_groups(&pl, c->harr, c->n_harr, &g) < 0)
+			return BATCH_WAIT;
 		h = ctrl_place_bidder(&pl, r->cands, r->n_cands, &score);
+		ctrl_groups_clear(&g);
 		if (!h)
 			return BATCH_NOFIT;
 		if (h->locked)
@@ -177,7 +186,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		ctrl_txn_status_drop(own);
 		return t->n_reqs ? BATCH_FULL : BATCH_NOFIT;
 	}
-	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
+	if (fs_alloc_add(h->tent, &r->parsed.need.res, fs_need_group(&r->parsed.need),
 			 1) < 0) {
 		free(js);
 		free(aj);

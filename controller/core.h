@@ -409,6 +409,14 @@ int ctrl_req_stale_add(struct ctrl_req *r, const char *host);
  * flight (its answer resets it). */
 void ctrl_req_abort(struct ctrl_req *r);
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i);
+/* r's value now puts it in slot (its group's, docs/DESIGN.md "Placement
+ * protocol" 1): out of a slot we lead, its work and its statuses and
+ * assignments go (their next coordinator lists them); into one, after a
+ * rewrite (was_present), r waits for a list that reads them (want_seq,
+ * started by pass.c). */
+void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present);
+/* The slot of request id's keys: its record's, else fs_slot_of(id). */
+unsigned ctrl_req_slot_of(struct ctrl *c, const char *id);
 void ctrl_req_vm_remove(struct ctrl_req *r, size_t i);
 /* Frees r if nothing refers to it any more. */
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r);

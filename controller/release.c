@@ -67,7 +67,7 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 			goto fail;
 		}
 		free(tmp);
-		if (fs_alloc_add(&al, &a->need.res, a->need.spread, -1) < 0)
+		if (fs_alloc_add(&al, &a->need.res, fs_need_group(&a->need), -1) < 0)
 			goto fail;
 		if (al.used.vms < 0 || al.used.vcpu < 0 ||
 		    al.used.memory_mb < 0 ||

@@ -337,6 +337,7 @@ void ctrl_round_gc(struct ctrl *c, struct ctrl_req *r)
 void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 {
 	struct plan_ctx p = {c, r, {0}, 0};
+	struct ctrl_groups groups = {0};
 
 	ctrl_req_round_reset(r);
 	ctrl_round_gc(c, r); /* the last round's bids */
@@ -349,7 +350,9 @@ void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 		return;
 	}
 	ctrl_req_place(c, r, &p.pl);
+	p.rc = ctrl_place_groups(&p.pl, c->harr, c->n_harr, &groups);
 	ctrl_map_each(&c->hosts, plan_each, &p);
+	ctrl_groups_clear(&groups);
 	if (p.rc < 0) {
 		ctrl_req_round_reset(r);
 		r->act = ACT_NONE;
