@@ -112,8 +112,9 @@ static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
 	return start_ctrl_x(e, name, bidding, NULL);
 }
 
-static pid_t start_agent_ttl(struct env *e, const char *host, int n,
-			     int vcpu, int max_vms, int ttl_s)
+/* extra: one more "key=value" for --set, or NULL. */
+static pid_t start_agent_x(struct env *e, const char *host, int n, int vcpu,
+			   int max_vms, int ttl_s, const char *extra)
 {
 	char bin[256], ep[128], pfx[96], hs[96], nn[16], cpu[64], mv[64],
 		ttl[64], logf[96];
@@ -127,6 +128,7 @@ static pid_t start_agent_ttl(struct env *e, const char *host, int n,
 			      "--set", "agent.capacity.memory_mb=16384",
 			      "--set", ttl,
 			      "--set", "executor.type=simulate",
+			      extra ? "--set" : NULL, extra,
 			      NULL};
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-agent", bindir());
@@ -139,6 +141,12 @@ static pid_t start_agent_ttl(struct env *e, const char *host, int n,
 	snprintf(ttl, sizeof(ttl), "agent.lease_ttl_s=%d", ttl_s);
 	snprintf(logf, sizeof(logf), "t%d-agent-%s.log", test_no, host);
 	return spawn(e, logf, argv);
+}
+
+static pid_t start_agent_ttl(struct env *e, const char *host, int n,
+			     int vcpu, int max_vms, int ttl_s)
+{
+	return start_agent_x(e, host, n, vcpu, max_vms, ttl_s, NULL);
 }
 
 static pid_t start_agent(struct env *e, const char *host, int n, int vcpu,
@@ -1457,6 +1465,99 @@ static void test_cordon(void **state)
 	assert_int_equal(count_under(e, "assign", "cd-0/"), n2 - n);
 }
 
+/* Placement constraints (issue 18) under a burst, K = 3 over 3
+ * controllers: 6 hosts in zones a, b, c (hosts za-0, za-1, ...).  In one
+ * burst: group db (anti_affinity by zone) of 4, of which 3 fit, one per
+ * zone, and the 4th is refused naming the rule; group ha (anti_affinity
+ * by host) of 6, one per host; group web (topology_spread by zone) of 30,
+ * 10 per zone.  The groups' members have ids of every slot: each group
+ * is placed by its group's coordinator. */
+static void test_constraints_burst(void **state)
+{
+	struct env *e = *state;
+	static const char *const zones[] = {"a", "b", "c"};
+	int n = 3 + 6 + 30, hosts = 6;
+	int64_t db[3] = {0}, web[3] = {0};
+	struct ctrl_status st;
+	struct etcd_sync_range *r;
+	struct census cs;
+	char id[32], val[768], lab[64], host[16];
+
+	for (int z = 0; z < 3; z++) {
+		snprintf(lab, sizeof(lab), "agent.labels={zone: %s}", zones[z]);
+		snprintf(host, sizeof(host), "z%s", zones[z]);
+		start_agent_x(e, host, 2, 16, 16, 2, lab);
+	}
+	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	for (int i = 0; i < 40; i++) {
+		const char *sch =
+		    i < 4 ? "\"anti_affinity\":{\"group\":\"db\","
+			    "\"scope\":\"zone\"}"
+		    : i < 10 ? "\"anti_affinity\":{\"group\":\"ha\"}"
+			     : "\"topology_spread\":{\"group\":\"web\","
+			       "\"key\":\"zone\",\"max_skew\":1}";
+
+		snprintf(id, sizeof(id), "%s-%d",
+			 i < 4 ? "db" : i < 10 ? "ha" : "web", i);
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+			 ",\"scheduling\":{%s}}",
+			 sch);
+		put(e, "requests", id, val);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		start_ctrl_x(e, id, "cached", "controller.coordinators=3");
+	}
+	struct want w = {.running = n, .unsched = 1, .assigns = n};
+	if (!await(e, cond_want, &w, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("the burst was not placed as the rules allow");
+	}
+	r = get_prefix(e, "alloc");
+	assert_non_null(r);
+	assert_int_equal(r->n_kvs, hosts);
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const char *k = r->kvs[i].key;
+		struct fs_alloc a;
+		int z = k[strlen(k) - 3] - 'a'; /* .../alloc/za-0 */
+
+		assert_true(z >= 0 && z < 3);
+		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
+						r->kvs[i].value_len, &a, NULL,
+						0),
+				 0);
+		assert_int_equal(fs_alloc_group_vms(&a, "ha"), 1);
+		db[z] += fs_alloc_group_vms(&a, "db");
+		web[z] += fs_alloc_group_vms(&a, "web");
+		fs_alloc_clear(&a);
+	}
+	etcd_sync_range_free(r);
+	for (int z = 0; z < 3; z++) {
+		if (db[z] != 1 || web[z] != 10)
+			fail_msg("zone %s: %lld of db (want 1), %lld of web "
+				 "(want 10)",
+				 zones[z], (long long)db[z], (long long)web[z]);
+	}
+	/* the one left over says which rule, counted per host */
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "db-%d", i);
+		assert_true(status_of(e, id, &st));
+		if (st.phase == CTRL_UNSCHEDULABLE) {
+			int64_t refused = 0;
+
+			for (size_t j = 0; j < st.explain.n_rejected; j++) {
+				assert_non_null(strstr(
+				    st.explain.rejected[j].reason,
+				    "anti_affinity db: a VM of db in zone="));
+				refused += st.explain.rejected[j].count;
+			}
+			assert_int_equal(refused, hosts);
+		}
+		ctrl_status_clear(&st);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1499,6 +1600,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
+						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
