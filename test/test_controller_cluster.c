@@ -1472,9 +1472,25 @@ static void test_cordon(void **state)
  * by host) of 6, one per host; group web (topology_spread by zone) of 30,
  * 10 per zone.  The groups' members have ids of every slot: each group
  * is placed by its group's coordinator. */
+/* ha-4's status placed at a request_rev above *arg. */
+static bool cond_rewritten(struct env *e, struct census *cs, void *arg)
+{
+	struct ctrl_status st;
+	bool ok;
+
+	(void)cs;
+	if (!status_of(e, "ha-4", &st))
+		return false;
+	ok = st.request_rev > *(int64_t *)arg &&
+	     (st.phase == CTRL_RUNNING || st.phase == CTRL_SCHEDULED);
+	ctrl_status_clear(&st);
+	return ok;
+}
+
 static void test_constraints_burst(void **state)
 {
 	struct env *e = *state;
+	int64_t moved_from_rev, ha = 0, hb = 0;
 	static const char *const zones[] = {"a", "b", "c"};
 	int n = 3 + 6 + 30, hosts = 6;
 	int64_t db[3] = {0}, web[3] = {0};
@@ -1556,6 +1572,40 @@ static void test_constraints_burst(void **state)
 		}
 		ctrl_status_clear(&st);
 	}
+	/* A rewrite into another group moves the request to that group's
+	 * slot (ha: 0, hb: 1 of 3): placed again once, by the new slot's
+	 * coordinator, the old placement released. */
+	assert_true(status_of(e, "ha-4", &st));
+	moved_from_rev = st.request_rev;
+	ctrl_status_clear(&st);
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"anti_affinity\":{\"group\":\"hb\"}}}");
+	put(e, "requests", "ha-4", val);
+	if (!await(e, cond_rewritten, &moved_from_rev, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("ha-4 was not placed again in its new group's slot");
+	}
+	if (!await(e, cond_want, &w, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("after the move: not one assignment per request");
+	}
+	r = get_prefix(e, "alloc");
+	assert_non_null(r);
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		struct fs_alloc a;
+
+		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
+						r->kvs[i].value_len, &a, NULL,
+						0),
+				 0);
+		ha += fs_alloc_group_vms(&a, "ha");
+		hb += fs_alloc_group_vms(&a, "hb");
+		fs_alloc_clear(&a);
+	}
+	etcd_sync_range_free(r);
+	assert_int_equal(ha, 5);
+	assert_int_equal(hb, 1);
 }
 
 int main(void)
