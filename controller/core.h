@@ -415,6 +415,9 @@ void ctrl_req_asg_remove(struct ctrl_req *r, size_t i);
  * rewrite (was_present), r waits for a list that reads them (want_seq,
  * started by pass.c). */
 void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present);
+/* Drops r's status and assignments (not watched: only a slot's
+ * coordinator keeps them) and their revisions. */
+void ctrl_req_forget_led(struct ctrl_req *r);
 /* The slot of request id's keys: its record's, else fs_slot_of(id). */
 unsigned ctrl_req_slot_of(struct ctrl *c, const char *id);
 void ctrl_req_vm_remove(struct ctrl_req *r, size_t i);

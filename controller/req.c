@@ -30,6 +30,19 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create)
 	return r;
 }
 
+void ctrl_req_forget_led(struct ctrl_req *r)
+{
+	if (r->st_present) {
+		ctrl_status_clear(&r->st);
+		memset(&r->st, 0, sizeof(r->st));
+		r->st_present = false;
+	}
+	r->st_garbage = false;
+	r->st_rev = 0;
+	while (r->n_asg)
+		ctrl_req_asg_remove(r, r->n_asg - 1);
+}
+
 unsigned ctrl_req_slot_of(struct ctrl *c, const char *id)
 {
 	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
@@ -47,14 +60,7 @@ void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present)
 	ctrl_req_abort(r);
 	r->slot = slot;
 	if (was_led && c->slots[slot].state != SLOT_LEADER) {
-		if (r->st_present)
-			ctrl_status_clear(&r->st);
-		memset(&r->st, 0, sizeof(r->st));
-		r->st_present = false;
-		r->st_garbage = false;
-		r->st_rev = 0;
-		while (r->n_asg)
-			ctrl_req_asg_remove(r, r->n_asg - 1);
+		ctrl_req_forget_led(r);
 		r->n_stale = 0;
 		r->round_key = false;
 	}

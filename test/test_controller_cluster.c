@@ -1472,6 +1472,34 @@ static void test_cordon(void **state)
  * by host) of 6, one per host; group web (topology_spread by zone) of 30,
  * 10 per zone.  The groups' members have ids of every slot: each group
  * is placed by its group's coordinator. */
+/* VMs of group under P/alloc/: per zone (hosts z<zone>-<i>), and the
+ * most on one host. */
+static void group_count(struct env *e, const char *group, int64_t zone[3],
+			int64_t *ret_max)
+{
+	struct etcd_sync_range *r = get_prefix(e, "alloc");
+
+	assert_non_null(r);
+	zone[0] = zone[1] = zone[2] = *ret_max = 0;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const char *k = r->kvs[i].key;
+		int z = k[strlen(k) - 3] - 'a'; /* .../alloc/za-0 */
+		struct fs_alloc a;
+		int64_t n;
+
+		assert_true(z >= 0 && z < 3);
+		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
+						r->kvs[i].value_len, &a, NULL,
+						0),
+				 0);
+		n = fs_alloc_group_vms(&a, group);
+		zone[z] += n;
+		*ret_max = n > *ret_max ? n : *ret_max;
+		fs_alloc_clear(&a);
+	}
+	etcd_sync_range_free(r);
+}
+
 /* ha-4's status placed at a request_rev above *arg. */
 static bool cond_rewritten(struct env *e, struct census *cs, void *arg)
 {
@@ -1490,12 +1518,10 @@ static bool cond_rewritten(struct env *e, struct census *cs, void *arg)
 static void test_constraints_burst(void **state)
 {
 	struct env *e = *state;
-	int64_t moved_from_rev, ha = 0, hb = 0;
+	int64_t moved_from_rev, ha[3], hb[3], db[3], web[3], mx;
 	static const char *const zones[] = {"a", "b", "c"};
 	int n = 3 + 6 + 30, hosts = 6;
-	int64_t db[3] = {0}, web[3] = {0};
 	struct ctrl_status st;
-	struct etcd_sync_range *r;
 	struct census cs;
 	char id[32], val[768], lab[64], host[16];
 
@@ -1530,25 +1556,11 @@ static void test_constraints_burst(void **state)
 		dump(e, &cs);
 		fail_msg("the burst was not placed as the rules allow");
 	}
-	r = get_prefix(e, "alloc");
-	assert_non_null(r);
-	assert_int_equal(r->n_kvs, hosts);
-	for (size_t i = 0; i < r->n_kvs; i++) {
-		const char *k = r->kvs[i].key;
-		struct fs_alloc a;
-		int z = k[strlen(k) - 3] - 'a'; /* .../alloc/za-0 */
-
-		assert_true(z >= 0 && z < 3);
-		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
-						r->kvs[i].value_len, &a, NULL,
-						0),
-				 0);
-		assert_int_equal(fs_alloc_group_vms(&a, "ha"), 1);
-		db[z] += fs_alloc_group_vms(&a, "db");
-		web[z] += fs_alloc_group_vms(&a, "web");
-		fs_alloc_clear(&a);
-	}
-	etcd_sync_range_free(r);
+	group_count(e, "ha", ha, &mx);
+	assert_int_equal(ha[0] + ha[1] + ha[2], 6);
+	assert_int_equal(mx, 1); /* one per host */
+	group_count(e, "db", db, &mx);
+	group_count(e, "web", web, &mx);
 	for (int z = 0; z < 3; z++) {
 		if (db[z] != 1 || web[z] != 10)
 			fail_msg("zone %s: %lld of db (want 1), %lld of web "
@@ -1590,22 +1602,10 @@ static void test_constraints_burst(void **state)
 		dump(e, &cs);
 		fail_msg("after the move: not one assignment per request");
 	}
-	r = get_prefix(e, "alloc");
-	assert_non_null(r);
-	for (size_t i = 0; i < r->n_kvs; i++) {
-		struct fs_alloc a;
-
-		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
-						r->kvs[i].value_len, &a, NULL,
-						0),
-				 0);
-		ha += fs_alloc_group_vms(&a, "ha");
-		hb += fs_alloc_group_vms(&a, "hb");
-		fs_alloc_clear(&a);
-	}
-	etcd_sync_range_free(r);
-	assert_int_equal(ha, 5);
-	assert_int_equal(hb, 1);
+	group_count(e, "ha", ha, &mx);
+	group_count(e, "hb", hb, &mx);
+	assert_int_equal(ha[0] + ha[1] + ha[2], 5);
+	assert_int_equal(hb[0] + hb[1] + hb[2], 1);
 }
 
 int main(void)
