@@ -28,10 +28,18 @@
  * is a mistake, and every byte is copied into the assignment). */
 #define CTRL_REQUEST_MAX (256 * 1024)
 
+/* Largest scheduling.gang.size: a gang is placed in one txn, each
+ * member 3 compares (status, request, the alloc of a host new to the
+ * txn) and 3 puts (status, assign, alloc) at most, within etcd's 128
+ * per branch with the fence (docs/DESIGN.md "Placement constraints"). */
+#define CTRL_GANG_MAX 32
+
 struct ctrl_request {
 	struct fs_need need; /* res.vms = 1 */
 	int64_t priority;    /* scheduling.priority, default 0 */
 	int64_t lost_after_s; /* scheduling.lost_after_s, -1 = the config's */
+	char *gang;          /* scheduling.gang.name, or NULL */
+	int64_t gang_size;   /* scheduling.gang.size */
 };
 
 /*
@@ -52,8 +60,9 @@ void ctrl_request_clear(struct ctrl_request *r);
 /*
  * The coordinator slot of request id with value json[0..len) (nested:
  * the value of an assignment, the spec under "request"): fs_slot_of() of
- * its group (scheduling.anti_affinity.group, else
- * topology_spread.group) when it names a valid one, so that one
+ * its gang's name (scheduling.gang.name), else its group
+ * (anti_affinity.group, else topology_spread.group) when it names a
+ * valid one, so that one
  * coordinator places every member of a group; else of its id.  Cheap for
  * a request without either (no JSON parse).  json may be NULL.
  */

@@ -182,6 +182,29 @@ out:
 	return rc;
 }
 
+/* scheduling.gang {"name", "size"} */
+static int parse_gang(const json_t *o, struct ctrl_request *out, char *reason,
+		      size_t len)
+{
+	static const char at[] = "scheduling.gang";
+	const json_t *v;
+	int rc;
+
+	if ((rc = members_only(o, at, " name size ", reason, len)) < 0 ||
+	    (rc = group_name(o, at, "name", &out->gang, reason, len)) < 0)
+		return rc;
+	v = json_object_get(o, "size");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > CTRL_GANG_MAX)
+		return fs_fail(reason, len,
+			       "%s.size: must be an integer 1..%d (a gang is "
+			       "placed in one etcd txn), got %s",
+			       at, CTRL_GANG_MAX,
+			       v ? fs_json_kind(v) : "nothing");
+	out->gang_size = (int64_t)json_integer_value(v);
+	return 0;
+}
+
 static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 			    char *reason, size_t len)
 {
@@ -255,6 +278,10 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 						  reason, len);
 			if (rc < 0)
 				return rc;
+		} else if (strcmp(k, "gang") == 0) {
+			rc = parse_gang(v, out, reason, len);
+			if (rc < 0)
+				return rc;
 		} else if (strcmp(k, "anti_affinity") == 0 ||
 			   strcmp(k, "topology_spread") == 0) {
 			/* later: one group, checked across both */
@@ -263,7 +290,8 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				       "scheduling.%s: unknown key (allowed: "
 				       "selector, spread, priority, "
 				       "lost_after_s, constraints, "
-				       "anti_affinity, topology_spread)",
+				       "anti_affinity, topology_spread, "
+				       "gang)",
 				       fs_key(q, sizeof(q), k));
 		}
 	}
@@ -275,6 +303,13 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 	v = json_object_get(s, "topology_spread");
 	if (v && (rc = parse_topo(v, &out->need, reason, len)) < 0)
 		return rc;
+	if (out->gang && out->need.group &&
+	    strcmp(out->gang, out->need.group) != 0)
+		return fs_fail(reason, len,
+			       "scheduling.gang.name: must equal the group of "
+			       "anti_affinity / topology_spread %s (one "
+			       "coordinator places a gang and a group)",
+			       out->need.group);
 	if (out->need.group && out->need.spread &&
 	    strcmp(out->need.group, out->need.spread) != 0)
 		return fs_fail(reason, len,
@@ -432,6 +467,7 @@ fail:
 	if (rc == -ENOMEM)
 		fs_fail(reason, reasonlen, "out of memory");
 	fs_need_clear(&r.need);
+	free(r.gang);
 	json_decref(root);
 	return rc;
 }
@@ -441,6 +477,7 @@ void ctrl_request_clear(struct ctrl_request *r)
 	if (!r)
 		return;
 	fs_need_clear(&r->need);
+	free(r->gang);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -452,7 +489,10 @@ static const char *slot_group(const json_t *root, bool nested)
 	if (nested)
 		root = json_object_get(root, "request");
 	sch = json_object_get(root, "scheduling");
-	g = json_object_get(json_object_get(sch, "anti_affinity"), "group");
+	g = json_object_get(json_object_get(sch, "gang"), "name");
+	if (!json_is_string(g))
+		g = json_object_get(json_object_get(sch, "anti_affinity"),
+				    "group");
 	if (!json_is_string(g))
 		g = json_object_get(json_object_get(sch, "topology_spread"),
 				    "group");
@@ -470,7 +510,8 @@ unsigned ctrl_request_slot(const char *id, const char *json, size_t len,
 
 	if (!json || k <= 1 ||
 	    (!memmem(json, len, "\"anti_affinity\"", 15) &&
-	     !memmem(json, len, "\"topology_spread\"", 17)))
+	     !memmem(json, len, "\"topology_spread\"", 17) &&
+	     !memmem(json, len, "\"gang\"", 6)))
 		return fs_slot_of(id, k);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
 	g = slot_group(root, nested);

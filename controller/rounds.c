@@ -343,9 +343,11 @@ void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 	ctrl_round_gc(c, r); /* the last round's bids */
 	r->plan_req_rev = r->req_rev;
 	r->plan_st_rev = r->st_present ? r->st_rev : 0;
-	if (c->cfg->bidding == CTRL_BID_CACHED) {
+	if (c->cfg->bidding == CTRL_BID_CACHED || r->parsed.gang) {
 		/* No scan here: batch_add scans once, when r joins a batch
-		 * (pick_cached), and counts the explain then. */
+		 * (pick_cached), and counts the explain then.  A gang's
+		 * members are placed from the cache in every mode: all in
+		 * one txn (commit.c). */
 		ctrl_req_ready_push(c, r);
 		return;
 	}

@@ -1636,6 +1636,90 @@ static void test_constraints_burst(void **state)
 	}
 }
 
+/* Every member g-0..g-<n-1> in phase with a reason holding text. */
+struct gang_want {
+	int n;
+	enum ctrl_phase phase;
+	const char *text;
+};
+
+static bool cond_gang(struct env *e, struct census *cs, void *arg)
+{
+	const struct gang_want *w = arg;
+	bool ok = true;
+
+	(void)cs;
+	for (int i = 0; i < w->n && ok; i++) {
+		struct ctrl_status st;
+		char id[16];
+
+		snprintf(id, sizeof(id), "g-%d", i);
+		if (!status_of(e, id, &st))
+			return false;
+		ok = st.phase == w->phase && st.reason &&
+		     strstr(st.reason, w->text);
+		ctrl_status_clear(&st);
+	}
+	return ok;
+}
+
+static void put_gang(struct env *e, int i)
+{
+	char id[16], val[512];
+
+	snprintf(id, sizeof(id), "g-%d", i);
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"gang\":{\"name\":\"job\",\"size\":3}}}");
+	put(e, "requests", id, val);
+}
+
+/* A gang of 3 (its members in every slot of 3): 2 submitted wait and say
+ * so; all 3 on 2 hosts of one VM each place none and say why; once a
+ * third host joins, all 3 are placed in one txn (one create revision). */
+static void test_gang(void **state)
+{
+	struct env *e = *state;
+	struct gang_want w2 = {2, CTRL_PENDING, "gang job: 2 of 3 submitted"},
+			 w3 = {3, CTRL_UNSCHEDULABLE,
+			       "gang job does not fit as a whole: "};
+	struct etcd_sync_range *r;
+	struct census cs;
+	char name[8];
+	int n = 3;
+
+	start_hosts(e, "gg", 2, 8, 1);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		start_ctrl_x(e, name, "sample", "controller.coordinators=3");
+	}
+	put_gang(e, 0);
+	put_gang(e, 1);
+	if (!await(e, cond_gang, &w2, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("2 of a gang of 3 do not say they wait");
+	}
+	assert_int_equal(cs.assigns, 0);
+	put_gang(e, 2);
+	if (!await(e, cond_gang, &w3, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("a gang that does not fit does not say so");
+	}
+	assert_int_equal(cs.assigns, 0);
+	assert_int_equal(cs.alloc_vms, 0);
+	start_agent(e, "gh", 1, 8, 1);
+	if (!await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the gang was not placed once a host joined");
+	}
+	r = get_prefix(e, "assign");
+	assert_non_null(r);
+	assert_int_equal(r->n_kvs, 3);
+	assert_int_equal(r->kvs[0].create_revision, r->kvs[1].create_revision);
+	assert_int_equal(r->kvs[0].create_revision, r->kvs[2].create_revision);
+	etcd_sync_range_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1680,6 +1764,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;

@@ -284,7 +284,7 @@ static const struct req_case cases[] = {
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"zone\":\"a\"}"),
      "scheduling.zone: unknown key (allowed: selector, spread, "
      "priority, lost_after_s, constraints, anti_affinity, "
-     "topology_spread)"},
+     "topology_spread, gang)"},
     /* ---- constraints, anti_affinity, topology_spread (issue 18) --- */
 #define SCH(x) SPEC(OK_ ",\"scheduling\":{" x "}")
     {"web-1",
@@ -357,6 +357,23 @@ static const struct req_case cases[] = {
 		  "\"anti_affinity\":{\"group\":\"web\"}"),
      "scheduling.topology_spread.group: must equal anti_affinity.group "
      "web (a request has one group)"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":32}"), NULL},
+    {"web-1", SCH("\"gang\":{\"name\":\"web\",\"size\":3},"
+		  "\"anti_affinity\":{\"group\":\"web\"}"),
+     NULL},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":33}"),
+     "scheduling.gang.size: must be an integer 1..32 (a gang is placed "
+     "in one etcd txn), got an integer"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\"}"),
+     "scheduling.gang.size: must be an integer 1..32"},
+    {"web-1", SCH("\"gang\":{\"size\":2}"),
+     "scheduling.gang.name: must be a group name string, got nothing"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":2,\"x\":1}"),
+     "scheduling.gang.x: unknown key (allowed: name size)"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":2},"
+		  "\"anti_affinity\":{\"group\":\"web\"}"),
+     "scheduling.gang.name: must equal the group of anti_affinity / "
+     "topology_spread web"},
     {"web-1", SCH("\"spread\":\"db\",\"anti_affinity\":{\"group\":\"web\"}"),
      "scheduling.spread: must equal the group of anti_affinity / "
      "topology_spread web"},
@@ -503,6 +520,14 @@ static void test_request_slot(void **state)
 	assert_int_equal(ctrl_request_slot("x", asg, strlen(asg), true, k),
 			 fs_slot_of("web", k));
 	assert_int_equal(ctrl_request_slot("x", grp, strlen(grp), false, 1), 0);
+	{
+		static const char gang[] = SPEC(
+		    OK_ ",\"scheduling\":{\"gang\":{\"name\":\"job\",\"size\":3}}");
+
+		assert_int_equal(
+		    ctrl_request_slot("x", gang, strlen(gang), false, k),
+		    fs_slot_of("job", k));
+	}
 }
 
 static void test_request_oversize(void **state)
