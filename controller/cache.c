@@ -189,6 +189,7 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 		fs_warn("assignment %s: cannot read its request", key);
 	}
 	r->n_asg++;
+	ctrl_host_asg(c, host, 1);
 	ctrl_req_dirty(r);
 out:
 	if (own)
@@ -230,6 +231,12 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 	h->rec = rec;
 	h->present = true;
 	h->rev = mod;
+	h->rec_at = ev_now(c->loop);
+	if (h->stale) {
+		fs_info("host %s rewrote its record: no longer stale", a);
+		h->stale = false;
+		capacity_changed(c);
+	}
 	if (!was) {
 		fs_info("host %s joined", a);
 		capacity_changed(c);
@@ -558,7 +565,9 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			c->pass_all = true;
 		}
 		h->present = false;
+		h->stale = false;
 		fs_host_clear(&h->rec);
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->ctl_rev)
@@ -569,6 +578,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			capacity_changed(c);
 		}
 		h->cordon = CTRL_HOST_NORMAL;
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->alloc_rev)
@@ -580,6 +590,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		fs_alloc_clear(&h->alloc);
 		memset(&h->alloc, 0, sizeof(h->alloc));
 		ctrl_host_alloc_bad(c, h, false);
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		r = ctrl_req_get(c, a, false);
 		if (!r || rev <= r->req_rev)

@@ -104,7 +104,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 {
 	struct ctrl_host *h = NULL;
 	size_t kb = ctrl_key_max(c), cmps, ops, bytes;
-	bool busy = false;
+	bool busy = false, noasg;
 	double score = 0;
 	int64_t attempt;
 	struct ctrl_status s, *own;
@@ -169,13 +169,17 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		ctrl_txn_status_drop(own);
 		return BATCH_WAIT;
 	}
-	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
-	 * a host new to the batch, and the deletes closing its round (in
-	 * an empty batch those that do not fit go to the leftover txn). */
-	cmps = 3 + (h->tent_picks == 0); /* and the assignment read back */
-	ops = 2 + (h->tent_picks == 0);
+	/* What r adds: 2 compares, 2 puts and its assignment read back,
+	 * the alloc compare and put of a host new to the batch (on an
+	 * absent alloc, the compare that the host holds no assignment too:
+	 * ctrl_txn_cmp_no_asg), and the deletes closing its round (in an
+	 * empty batch those that do not fit go to the leftover txn). */
+	noasg = h->tent_picks == 0 && !h->alloc_present;
+	cmps = (h->tent_picks == 0 ? 4u : 3u) + (noasg ? 1u : 0u);
+	ops = h->tent_picks == 0 ? 3u : 2u;
 	bytes = strlen(js) + strlen(aj) + 4 * kb +
-		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
+		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0) +
+		(noasg ? 3 * kb : 0);
 	if (t->n_reqs == 0
 		? !ctrl_txn_room(t, cmps, ops + (ctrl_txn_round_ops(r) > 0),
 				 bytes + kb)
@@ -194,9 +198,9 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		return BATCH_WAIT;
 	}
 	if (h->tent_picks++ == 0) {
-		t->resv_cmp++;
+		t->resv_cmp += noasg ? 2u : 1u;
 		t->resv_ok++;
-		t->resv_bytes += 3 * kb + alloc_max(h->tent);
+		t->resv_bytes += 3 * kb + alloc_max(h->tent) + (noasg ? 3 * kb : 0);
 	}
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
@@ -260,6 +264,13 @@ static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 			ctrl_txn_cmp(
 			    t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
 			    ETCD_CMP_MOD, h->alloc_present ? h->alloc_rev : 0);
+			/* An absent alloc is the sum of no assignments
+			 * only: a commit that wrote it as this batch's
+			 * placements alone, over assignments that no alloc
+			 * counted (a delete of the whole alloc, or writes
+			 * this cache missed), undercounted the host. */
+			if (!h->alloc_present)
+				ctrl_txn_cmp_no_asg(t, h);
 			ctrl_txn_op(t,
 				    ctrl_keyf("%salloc/%s", c->prefix, h->name),
 				    fs_alloc_format(h->tent), 0);

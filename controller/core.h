@@ -258,6 +258,14 @@ struct ctrl_txn {
 	size_t n_reqs;
 	struct ctrl_host *hosts[TXN_HOSTS];
 	size_t n_hosts;
+	/* ctrl_txn_cmp_no_asg's compares: the host, the end of its range
+	 * (malloc'd) and the index of its read-back in ko. */
+	struct tb_noasg {
+		struct ctrl_host *h;
+		char *end;
+		size_t ko;
+	} noasg[TXN_HOSTS];
+	size_t n_noasg;
 	char what[160]; /* for the log */
 };
 
@@ -291,9 +299,11 @@ struct ctrl {
 	size_t prefix_len;
 	unsigned k;
 	struct fs_weights w;
-	struct ctrl_host **harr; /* every host, in creation order (never shrinks) */
+	struct ctrl_host **harr; /* every host entry (host.c frees unused ones) */
 	size_t n_harr, cap_harr;
+	struct ctrl_host *host_gc; /* entries that may be unused (host.c) */
 	size_t cursor;           /* where the next cached pick starts looking */
+	char stale_reason[64];   /* a stale host's, for the explain */
 	double band;             /* partition_band, 0 with one slot */
 
 	int64_t lease;
@@ -388,6 +398,30 @@ void ctrl_badkey_free_all(struct ctrl *c);
 struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name,
 				bool create);
 void ctrl_host_pend_clear(struct ctrl_host *h);
+/* Something may no longer refer to h (a record, alloc or hostctl gone, a
+ * lock, invitation, candidate or assignment dropped): looked at by
+ * ctrl_host_gc.  Takes NULL. */
+void ctrl_host_unref(struct ctrl *c, struct ctrl_host *h);
+/* One more (+1) or one less (-1) cached assignment on host name. */
+void ctrl_host_asg(struct ctrl *c, const char *name, int d);
+/*
+ * Frees the entries ctrl_host_unref named that nothing refers to: no
+ * record, alloc or hostctl, no lock (a commit or rebuild in flight, a
+ * batch being built), invitation, candidate or assignment.  Host-name
+ * churn grew the cache without bound, and every cached pick scanned the
+ * dead entries.  Run at the end of a pass: no caller holds an entry
+ * across it but through those references.
+ */
+void ctrl_host_gc(struct ctrl *c);
+/* Marks stale the present hosts whose record was not rewritten within
+ * scheduling.host_stale_after_s (now: ev_now), unless it is 0; returns
+ * how many became stale. */
+size_t ctrl_host_stale_scan(struct ctrl *c, double now);
+/* Placeable and holding its VMs: present and not stale. */
+static inline bool ctrl_host_live(const struct ctrl_host *h)
+{
+	return h && h->present && !h->stale;
+}
 /* h's alloc is unreadable or known not to be the sum of its assignments
  * (bad), or is again (!bad).  While bad, h holds one lock of its own
  * (h->locked: no commit or release touches it, place.c sees it busy)
@@ -401,6 +435,9 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create);
 /* Drops the round, bids, candidates and explain of r; the bids' keys
  * go to r->stale (they may still exist). */
 void ctrl_req_round_reset(struct ctrl_req *r);
+/* Frees r->cands, dropping the references they hold on their hosts
+ * (each candidate whose data is a host holds one: h->refs). */
+void ctrl_req_cands_clear(struct ctrl_req *r);
 /* A txn that landed deleted r's round key and its bids: forget them. */
 void ctrl_req_round_closed(struct ctrl_req *r);
 /* host's bid key for r is to be deleted (0, or -ENOMEM). */
@@ -485,6 +522,11 @@ void ctrl_txn_read(struct ctrl_txn *t, char *key);
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev);
+/* h holds no assignment: create revision 0 over P/assign/<h>/ (true of
+ * an empty range only), for a commit on an alloc the cache says is
+ * absent.  When it fails (the host holds assignments that no alloc
+ * sums), h's alloc is marked bad: rebuilt from them before any commit. */
+void ctrl_txn_cmp_no_asg(struct ctrl_txn *t, struct ctrl_host *h);
 /* The slot's election key compare: first in every txn. */
 void ctrl_txn_fence(struct ctrl_txn *t);
 /* Takes key and val (val NULL = delete). */

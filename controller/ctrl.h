@@ -206,6 +206,22 @@ struct ctrl_host {
 	int cordon;       /* P/hostctl/<name>: enum ctrl_cordon */
 	int64_t ctl_rev;  /* its mod revision, or of its delete */
 	uint64_t ctl_seen;
+	/* What else refers to the entry (host.c frees it when nothing
+	 * does): candidates pointing at it (r->cands), the cached
+	 * assignments on it; its index in the cache's array; on the list
+	 * of entries to look at (gc_next). */
+	unsigned refs;
+	unsigned n_asg;
+	/* When a write of its record was last seen (ev_now), and whether
+	 * that is longer ago than scheduling.host_stale_after_s: a stale
+	 * host is placed on no more, and its VMs are as on a disconnected
+	 * host (its lease may be kept alive by another user: etcd 3.4's
+	 * LeaseKeepAlive checks no permission). */
+	double rec_at;
+	bool stale;
+	size_t idx;
+	bool gc;
+	struct ctrl_host *gc_next;
 };
 
 /* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host
@@ -243,6 +259,7 @@ struct ctrl_place {
 	struct fs_weights w;
 	enum fs_strategy strategy;
 	double band;                     /* partition_band (0 with K = 1) */
+	const char *stale; /* a stale host's reason, NULL: "host record stale" */
 	/* need's label-scoped group rules over the fleet
 	 * (ctrl_place_groups), or NULL: such rules then reject nothing. */
 	const struct ctrl_groups *groups;

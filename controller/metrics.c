@@ -47,7 +47,7 @@ static void pending_each(void *arg, const char *key, void *val)
 /* Hosts by lifecycle state: live, disconnected (seen leave, VMs kept),
  * cordoned, draining. */
 struct hosts_ctx {
-	size_t live, disconnected, cordoned, draining;
+	size_t live, disconnected, cordoned, draining, stale;
 };
 
 static void hosts_each(void *arg, const char *key, void *val)
@@ -56,8 +56,9 @@ static void hosts_each(void *arg, const char *key, void *val)
 	const struct ctrl_host *h = val;
 
 	(void)key;
-	n->live += h->present;
+	n->live += ctrl_host_live(h);
 	n->disconnected += !h->present && h->gone_at > 0;
+	n->stale += h->present && h->stale;
 	n->cordoned += h->cordon == CTRL_HOST_CORDONED;
 	n->draining += h->cordon == CTRL_HOST_DRAIN;
 }
@@ -128,6 +129,10 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	M_HEAD(f, "flintsched_controller_hosts_draining", "gauge",
 	       "hosts with a drain in P/hostctl/ (cordoned; moves not done)");
 	fprintf(f, "flintsched_controller_hosts_draining %zu\n", hc.draining);
+	M_HEAD(f, "flintsched_controller_hosts_stale", "gauge",
+	       "hosts with a live lease whose record was not rewritten "
+	       "within scheduling.host_stale_after_s (placed on no more)");
+	fprintf(f, "flintsched_controller_hosts_stale %zu\n", hc.stale);
 	M_HEAD(f, "flintsched_controller_inflight_txns", "gauge",
 	       "etcd txns in flight");
 	fprintf(f, "flintsched_controller_inflight_txns %u\n", c->inflight);

@@ -77,4 +77,5 @@ void ctrl_pass(struct ctrl *c)
 	ctrl_badkey_flush(c);
 	for (unsigned i = 0; i < c->k; i++)
 		ctrl_txn_gc_flush(c, i);
+	ctrl_host_gc(c);
 }

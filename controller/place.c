@@ -26,6 +26,12 @@ double ctrl_place_band(const struct ctrl_place *p, const struct ctrl_host *h)
 	return h->part == p->slot ? 0 : p->band;
 }
 
+/* Why a stale host (ctrl_host.stale) is not placed on. */
+static const char *place_stale(const struct ctrl_place *p)
+{
+	return p->stale ? p->stale : "host record stale";
+}
+
 static bool place_avoids(const struct ctrl_place *p, const struct ctrl_host *h)
 {
 	return p->avoid && ctrl_status_avoids(p->avoid, h->name);
@@ -202,6 +208,8 @@ int ctrl_place_rate(const struct ctrl_place *p, struct ctrl_host *h,
 	if (!h->present)
 		return 0;
 	ex->hosts++;
+	if (h->stale)
+		return ctrl_explain_add(ex, place_stale(p));
 	if (h->cordon)
 		return ctrl_explain_add(ex, "host cordoned");
 	if (place_avoids(p, h))
@@ -253,6 +261,10 @@ static void pick_each(struct pick_ctx *p, struct ctrl_host *h)
 	if (!h->present || p->rc < 0)
 		return;
 	p->ex->hosts++;
+	if (h->stale) {
+		p->rc = ctrl_explain_add(p->ex, place_stale(pl));
+		return;
+	}
 	if (h->cordon) {
 		p->rc = ctrl_explain_add(p->ex, "host cordoned");
 		return;
@@ -362,7 +374,8 @@ struct ctrl_host *ctrl_place_bidder(const struct ctrl_place *p,
 		struct ctrl_host *x = bids[i].data;
 		double sc;
 
-		if (!x->present || x->cordon || place_avoids(p, x))
+		if (!x->present || x->stale || x->cordon ||
+		    place_avoids(p, x))
 			continue;
 		fs_score(&x->rec, ctrl_place_alloc(x), p->need, &p->w,
 			 p->strategy, &b);

@@ -244,9 +244,9 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 				      r->id));
 			return;
 		}
-		if ((!h || !h->present) && host_disconnected(c, r, h))
+		if (!ctrl_host_live(h) && host_disconnected(c, r, h))
 			return;
-		if (!h || !h->present) {
+		if (!ctrl_host_live(h)) {
 			ev_timer_stop(c->loop, &r->lost_timer);
 			ctrl_report_init(&s, CTRL_LOST, r);
 			ctrl_report_carry(&s, r);

@@ -85,6 +85,7 @@ void ctrl_req_round_reset(struct ctrl_req *r)
 
 		if (h && h->invites)
 			h->invites--;
+		ctrl_host_unref(c, h);
 		free(r->invited[i]);
 	}
 	free(r->invited);
@@ -95,10 +96,22 @@ void ctrl_req_round_reset(struct ctrl_req *r)
 	free(r->bids);
 	r->bids = NULL;
 	r->n_bids = 0;
+	ctrl_req_cands_clear(r);
+	ctrl_explain_clear(&r->explain);
+}
+
+void ctrl_req_cands_clear(struct ctrl_req *r)
+{
+	for (size_t i = 0; i < r->n_cands; i++) {
+		struct ctrl_host *h = r->cands[i].data;
+
+		if (h && h->refs)
+			h->refs--;
+		ctrl_host_unref(r->c, h);
+	}
 	free(r->cands);
 	r->cands = NULL;
 	r->n_cands = 0;
-	ctrl_explain_clear(&r->explain);
 }
 
 void ctrl_req_round_closed(struct ctrl_req *r)
@@ -161,6 +174,7 @@ void ctrl_req_abort(struct ctrl_req *r)
 
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i)
 {
+	ctrl_host_asg(r->c, r->asg[i].host, -1);
 	fs_need_clear(&r->asg[i].need);
 	r->asg[i] = r->asg[--r->n_asg];
 }
@@ -233,7 +247,8 @@ void ctrl_req_place(const struct ctrl *c, const struct ctrl_req *r,
 								      : NULL,
 	    .w = c->w,
 	    .strategy = (enum fs_strategy)c->cfg->strategy,
-	    .band = c->band};
+	    .band = c->band,
+	    .stale = c->stale_reason};
 }
 
 static void free_req(void *arg, const char *key, void *val)

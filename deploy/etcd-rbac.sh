@@ -11,7 +11,9 @@
 #                          P/assign/, P/rounds/, P/bids/ (it deletes a
 #                          round's bids), P/controllers/, P/election/, P/meta
 #   flintsched-host-NAME   writes P/hosts/NAME, P/bids/NAME/, P/vms/NAME/;
-#                          reads P/rounds/, P/assign/NAME/, P/alloc/NAME
+#                          reads P/rounds/, P/assign/NAME/, P/alloc/NAME,
+#                          P/status/ (a VM is created only when its
+#                          status confirms the assignment)
 #   flintsched-submitter   writes (and reads) P/requests/; reads P/status/
 #                          and P/hosts/
 #   flintsched-operator    the submitter's rights plus P/hostctl/ (cordon,
@@ -27,7 +29,7 @@
 set -euo pipefail
 P=/flintsched pwdir=""
 controllers=() hosts=() submitters=() operators=() opts=()
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix) P=${2:?--prefix needs a value}; shift 2 ;;
@@ -83,6 +85,9 @@ for h in "${hosts[@]}"; do
 	# what it reads
 	grant "$r" read "$P/rounds/" prefix
 	grant "$r" read "$P/assign/$h/" prefix
+	# the status confirming an assignment before a create (statuses
+	# say what submitters may read too: no spec, no secret)
+	grant "$r" read "$P/status/" prefix
 	# read by agents before they summed their own assignments
 	grant "$r" read "$P/alloc/$h"
 	user "$h" "$r"
