@@ -535,13 +535,7 @@ void ctrl_commit_flush(struct ctrl *c)
 		if (t && t->n_reqs) {
 			batch_send(c, t);
 		} else if (t) {
-			for (size_t i = 0; i < t->n_hosts; i++) {
-				fs_alloc_clear(t->hosts[i]->tent);
-				free(t->hosts[i]->tent);
-				t->hosts[i]->tent = NULL;
-				t->hosts[i]->tent_picks = 0;
-			}
-			ctrl_txn_free(t);
+			batch_drop(t);
 		}
 	}
 }
