@@ -51,7 +51,7 @@ struct vm {
 	int64_t attempt;    /* of the assignment */
 	int64_t request_rev; /* of the assignment: with attempt, which VM */
 	struct fs_res need; /* vcpu, memory_mb, vms = 1 */
-	char *group;        /* scheduling.spread, or NULL */
+	char *group;        /* as fs_need_group(): the hard group, else spread */
 	bool counted;       /* need is in h->alloc */
 	enum vm_state state;
 	int64_t state_attempt;

@@ -206,7 +206,19 @@ static int assign_parse(const char *val, size_t len, char **ret_spec,
 		return -EINVAL;
 	}
 	fs_spec_res(req, need); /* as the coordinator counted it */
-	g = json_object_get(json_object_get(req, "scheduling"), "spread");
+	/* The group P/alloc/<host> counts it in (fs_need_group): its hard
+	 * group (anti_affinity / topology_spread), else its spread group. */
+	g = json_object_get(json_object_get(json_object_get(req, "scheduling"),
+					    "anti_affinity"),
+			    "group");
+	if (!json_is_string(g))
+		g = json_object_get(
+		    json_object_get(json_object_get(req, "scheduling"),
+				    "topology_spread"),
+		    "group");
+	if (!json_is_string(g))
+		g = json_object_get(json_object_get(req, "scheduling"),
+				    "spread");
 	if (json_is_string(g) && !(group = strdup(json_string_value(g)))) {
 		json_decref(root);
 		return -ENOMEM;

@@ -414,6 +414,42 @@ jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuse
 	'{hosts: $h, requests: $r, statuses_written: $st, seconds_to_status_all: $s,
 	  controller_hwm_mib: ($c / 1024), agent_simulate: $n, agent_hwm_mib: ($a / 1024)}' >"$RES/mem.json"
 
+# -- 8. placement constraints (issue 18) --------------------------------------
+# The cached rate with hard anti_affinity (groups of 3, host scope) and
+# with one topology_spread group over 3 zones, each as a ratio of the
+# unconstrained rate measured the same way in the same run: $HOSTS hosts
+# in 3 agents (zone a, b, c), one controller, a fresh prefix per run.
+cons_run() {
+	local n=${BENCH_CONS_REQUESTS:-$N_CACHED} per=$((HOSTS / 3)) kind z prefix pids
+	for kind in none anti spread; do
+		prefix=/b-cons-$kind
+		say "8. constraints ($kind): $n requests, $((per * 3)) hosts in 3 zones (cached)"
+		pids=()
+		for z in a b c; do
+			"$B/flintsched-agent" --simulate "$per" --set "etcd.endpoints=[$EP]" \
+				--set "etcd.prefix=$prefix" --set "agent.host=z$z" \
+				--set "agent.labels={zone: $z}" "${AGENT_CAP[@]}" \
+				>"$TMP/agent-cons-$kind-$z.log" 2>&1 &
+			pids+=($!)
+			PIDS+=($!)
+		done
+		wait_count "$prefix/hosts/" "$((per * 3))" 120
+		start_ctrl "$prefix" c0 1 cached
+		wait_slots "$prefix" 1
+		if [ "$kind" = none ]; then
+			submit "$prefix" "$RES/cons-$kind.json" -n "$n" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag t
+		else
+			submit "$prefix" "$RES/cons-$kind.json" -n "$n" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag t \
+				--sched "$kind"
+		fi
+		alloc_counts "$prefix" "$RES/alloc-cons-$kind.txt"
+		stop_all
+		stop_pid "${pids[@]}"
+		reset_etcd "$prefix"
+	done
+}
+cons_run
+
 # -- report -------------------------------------------------------------------
 elapsed=$(($(date +%s) - T_START))
 python3 bench/report.py "$RES" "$B/bench.json" "$OUT" "$elapsed" "$SMOKE" \

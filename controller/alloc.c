@@ -85,7 +85,7 @@ static void on_read(void *arg, const struct etcd_error *err,
 				x->akey, kv->key);
 			continue;
 		}
-		if (fs_alloc_add(&sum, &need.res, need.spread, 1) < 0) {
+		if (fs_alloc_add(&sum, &need.res, fs_need_group(&need), 1) < 0) {
 			fs_need_clear(&need);
 			goto out;
 		}

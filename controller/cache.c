@@ -112,7 +112,7 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 	char err[256];
 	bool garbage = false;
 
-	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	if (c->slots[ctrl_req_slot_of(c, id)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, id, true)))
 		goto out;
 	r->st_seen = c->list_gen;
@@ -149,11 +149,19 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 {
 	struct ctrl_req *r;
 	struct ctrl_asg *v;
+	unsigned slot;
 	size_t i;
 
-	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	/* Listed before its request (assign/ sorts first): the slot of
+	 * the request it holds. */
+	slot = ctrl_map_get(&c->reqs, id) || own
+		   ? ctrl_req_slot_of(c, id)
+		   : ctrl_request_slot(id, val, len, true, c->k);
+	if (c->slots[slot].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, id, true)))
 		goto out;
+	if (!r->req_present)
+		r->slot = slot;
 	for (i = 0; i < r->n_asg; i++)
 		if (strcmp(r->asg[i].host, host) == 0)
 			break;
@@ -404,6 +412,9 @@ static void put_request(struct ctrl *c, const char *a, const char *val,
 	    memcmp(r->req_val, val, len) != 0) {
 		r->spec_rev = mod; /* a new version, not a re-put */
 		ctrl_request_hash(val, len, r->req_hash);
+		ctrl_req_reslot(r, ctrl_request_slot(a, v, v ? len : 0, false,
+						     c->k),
+				r->req_present);
 	}
 	free(r->req_val);
 	r->req_val = v;
@@ -462,7 +473,7 @@ static void put_vm(struct ctrl *c, const char *a, const char *b,
 static void put_bid(struct ctrl *c, const char *key, const char *a,
 		    const char *b, const char *val, size_t len)
 {
-	bool led = c->slots[fs_slot_of(b, c->k)].state == SLOT_LEADER;
+	bool led = c->slots[ctrl_req_slot_of(c, b)].state == SLOT_LEADER;
 	struct ctrl_req *r;
 	char err[256];
 	struct fs_bid bid;
@@ -521,7 +532,7 @@ static void put_round(struct ctrl *c, const char *a, const char *val,
 	struct fs_round rd = {0};
 	struct ctrl_req *r;
 
-	if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER ||
+	if (c->slots[ctrl_req_slot_of(c, a)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, a, true)))
 		return;
 	r->round_key = true;

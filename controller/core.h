@@ -457,6 +457,17 @@ void ctrl_req_abort(struct ctrl_req *r);
 struct ctrl_asg *ctrl_req_asg(struct ctrl_req *r, const char *host);
 struct ctrl_vm *ctrl_req_vm(struct ctrl_req *r, const char *host);
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i);
+/* r's value now puts it in slot (its group's, docs/DESIGN.md "Placement
+ * protocol" 1): out of a slot we lead, its work and its statuses and
+ * assignments go (their next coordinator lists them); into one, after a
+ * rewrite (was_present), r waits for a list that reads them (want_seq,
+ * started by pass.c). */
+void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present);
+/* Drops r's status and assignments (not watched: only a slot's
+ * coordinator keeps them) and their revisions. */
+void ctrl_req_forget_led(struct ctrl_req *r);
+/* The slot of request id's keys: its record's, else fs_slot_of(id). */
+unsigned ctrl_req_slot_of(struct ctrl *c, const char *id);
 void ctrl_req_vm_remove(struct ctrl_req *r, size_t i);
 /* Frees r if nothing refers to it any more. */
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r);

@@ -28,10 +28,18 @@
  * is a mistake, and every byte is copied into the assignment). */
 #define CTRL_REQUEST_MAX (256 * 1024)
 
+/* Largest scheduling.gang.size: a gang is placed in one txn, each
+ * member 3 compares (status, request, the alloc of a host new to the
+ * txn) and 3 puts (status, assign, alloc) at most, within etcd's 128
+ * per branch with the fence (docs/DESIGN.md "Placement constraints"). */
+#define CTRL_GANG_MAX 32
+
 struct ctrl_request {
 	struct fs_need need; /* res.vms = 1 */
 	int64_t priority;    /* scheduling.priority, default 0 */
 	int64_t lost_after_s; /* scheduling.lost_after_s, -1 = the config's */
+	char *gang;          /* scheduling.gang.name, or NULL */
+	int64_t gang_size;   /* scheduling.gang.size */
 };
 
 /*
@@ -49,6 +57,17 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason,
 		       size_t reasonlen);
 void ctrl_request_clear(struct ctrl_request *r);
+/*
+ * The coordinator slot of request id with value json[0..len) (nested:
+ * the value of an assignment, the spec under "request"): fs_slot_of() of
+ * its gang's name (scheduling.gang.name), else its group
+ * (anti_affinity.group, else topology_spread.group) when it names a
+ * valid one, so that one
+ * coordinator places every member of a group; else of its id.  Cheap for
+ * a request without either (no JSON parse).  json may be NULL.
+ */
+unsigned ctrl_request_slot(const char *id, const char *json, size_t len,
+			   bool nested, unsigned k);
 
 /* ---- status.c --------------------------------------------------------- */
 
@@ -227,6 +246,27 @@ struct ctrl_host {
  * host. */
 enum ctrl_cordon { CTRL_HOST_NORMAL, CTRL_HOST_CORDONED, CTRL_HOST_DRAIN };
 
+/* A request's group over the fleet, per value of one label (its
+ * anti_affinity scope or topology_spread key): the VMs of the group on
+ * hosts with that value, and whether a host with it passes the request's
+ * label rules (live, not cordoned, selector, constraints). */
+struct ctrl_gcount {
+	const char *value; /* borrowed from a host record */
+	int64_t vms;
+	bool eligible;
+};
+
+struct ctrl_gview {
+	struct ctrl_gcount *v;
+	size_t n;
+	int64_t min; /* lowest vms among eligible values (topology) */
+};
+
+struct ctrl_groups {
+	struct ctrl_gview anti; /* by anti_scope, when not "host" */
+	struct ctrl_gview topo; /* by topo_key */
+};
+
 /* What placing one request asks of a host (all borrowed). */
 struct ctrl_place {
 	const char *id;                  /* the request (tie-break hash) */
@@ -237,7 +277,22 @@ struct ctrl_place {
 	enum fs_strategy strategy;
 	double band;                     /* partition_band (0 with K = 1) */
 	const char *stale; /* a stale host's reason, NULL: "host record stale" */
+	/* need's label-scoped group rules over the fleet
+	 * (ctrl_place_groups), or NULL: such rules then reject nothing. */
+	const struct ctrl_groups *groups;
 };
+
+/*
+ * Counts need's group over hosts[0..n) (what is in flight included,
+ * ctrl_place_alloc) for its label-scoped rules into *g (zeroed by the
+ * caller; ctrl_groups_clear() frees it) and points p->groups at it.  A
+ * request without such rules costs nothing.  Valid while the hosts and
+ * their allocs stay as they are: build it again after each placement.
+ * Returns 0 or -ENOMEM.
+ */
+int ctrl_place_groups(struct ctrl_place *p, struct ctrl_host *const *hosts,
+		      size_t n, struct ctrl_groups *g);
+void ctrl_groups_clear(struct ctrl_groups *g);
 
 /* What h holds if what is in flight lands: the batch being built on it,
  * else its commit in flight, else what is committed (NULL: nothing). */

@@ -68,7 +68,7 @@ struct ctrl_txn *ctrl_release_txn(struct ctrl *c, struct ctrl_req *r,
 			goto fail;
 		}
 		free(tmp);
-		if (fs_alloc_add(&al, &a->need.res, a->need.spread, -1) < 0)
+		if (fs_alloc_add(&al, &a->need.res, fs_need_group(&a->need), -1) < 0)
 			goto fail;
 		if (al.used.vms < 0 || al.used.vcpu < 0 ||
 		    al.used.memory_mb < 0 ||

@@ -30,6 +30,48 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create)
 	return r;
 }
 
+void ctrl_req_forget_led(struct ctrl_req *r)
+{
+	if (r->st_present) {
+		ctrl_status_clear(&r->st);
+		memset(&r->st, 0, sizeof(r->st));
+		r->st_present = false;
+	}
+	r->st_garbage = false;
+	r->st_rev = 0;
+	while (r->n_asg)
+		ctrl_req_asg_remove(r, r->n_asg - 1);
+}
+
+unsigned ctrl_req_slot_of(struct ctrl *c, const char *id)
+{
+	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
+
+	return r ? r->slot : fs_slot_of(id, c->k);
+}
+
+void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present)
+{
+	struct ctrl *c = r->c;
+	bool was_led = c->slots[r->slot].state == SLOT_LEADER;
+
+	if (slot == r->slot || slot >= c->k)
+		return;
+	ctrl_req_abort(r);
+	r->slot = slot;
+	if (was_led && c->slots[slot].state != SLOT_LEADER) {
+		ctrl_req_forget_led(r);
+		r->n_stale = 0;
+		r->round_key = false;
+	}
+	if (was_present && !was_led &&
+	    c->slots[slot].state == SLOT_LEADER) {
+		r->hold_seq = c->list_seq + 1;
+		if (c->want_seq < r->hold_seq)
+			c->want_seq = r->hold_seq;
+	}
+}
+
 void ctrl_req_round_reset(struct ctrl_req *r)
 {
 	struct ctrl *c = r->c;

@@ -349,19 +349,24 @@ void ctrl_round_gc(struct ctrl *c, struct ctrl_req *r)
 void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 {
 	struct plan_ctx p = {c, r, {0}, 0};
+	struct ctrl_groups groups = {0};
 
 	ctrl_req_round_reset(r);
 	ctrl_round_gc(c, r); /* the last round's bids */
 	r->plan_req_rev = r->req_rev;
 	r->plan_st_rev = r->st_present ? r->st_rev : 0;
-	if (c->cfg->bidding == CTRL_BID_CACHED) {
+	if (c->cfg->bidding == CTRL_BID_CACHED || r->parsed.gang) {
 		/* No scan here: batch_add scans once, when r joins a batch
-		 * (pick_cached), and counts the explain then. */
+		 * (pick_cached), and counts the explain then.  A gang's
+		 * members are placed from the cache in every mode: all in
+		 * one txn (commit.c). */
 		ctrl_req_ready_push(c, r);
 		return;
 	}
 	ctrl_req_place(c, r, &p.pl);
+	p.rc = ctrl_place_groups(&p.pl, c->harr, c->n_harr, &groups);
 	ctrl_map_each(&c->hosts, plan_each, &p);
+	ctrl_groups_clear(&groups);
 	if (p.rc < 0) {
 		ctrl_req_round_reset(r);
 		r->act = ACT_NONE;

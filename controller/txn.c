@@ -221,7 +221,11 @@ void ctrl_txn_keep_need(struct ctrl_txn *t, const struct fs_need *need)
 	if (!o || !(n = calloc(1, sizeof(*n))))
 		return;
 	n->res = need->res;
-	if (need->spread && !(n->spread = strdup(need->spread))) {
+	/* What a release takes back from alloc: its size and its group
+	 * (fs_need_group), the hard one too. */
+	if ((need->spread && !(n->spread = strdup(need->spread))) ||
+	    (need->group && !(n->group = strdup(need->group)))) {
+		fs_need_clear(n);
 		free(n);
 		return;
 	}

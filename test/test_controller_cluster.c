@@ -114,14 +114,15 @@ static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
 
 /* create: the exec executor's create command (its delete: true) for
  * one host named host-0, or NULL: n hosts host-0.. of the simulate
- * executor (--simulate). */
-static pid_t start_agent_exec(struct env *e, const char *host, int n,
-			      int vcpu, int max_vms, int ttl_s,
-			      const char *create)
+ * executor (--simulate).  extra: one more "key=value" for --set, or
+ * NULL. */
+static pid_t start_agent_xx(struct env *e, const char *host, int n,
+			    int vcpu, int max_vms, int ttl_s,
+			    const char *create, const char *extra)
 {
 	char bin[256], ep[128], pfx[96], hs[96], nn[16], cpu[64], mv[64],
 		ttl[64], logf[96], cr[256];
-	const char *argv[24] = {bin};
+	const char *argv[28] = {bin};
 	int k = 1;
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-agent", bindir());
@@ -148,13 +149,30 @@ static pid_t start_agent_exec(struct env *e, const char *host, int n,
 		argv[k++] = "--set";
 		argv[k++] = *o;
 	}
+	if (extra) {
+		argv[k++] = "--set";
+		argv[k++] = extra;
+	}
 	return spawn(e, logf, argv);
+}
+
+static pid_t start_agent_exec(struct env *e, const char *host, int n,
+			      int vcpu, int max_vms, int ttl_s,
+			      const char *create)
+{
+	return start_agent_xx(e, host, n, vcpu, max_vms, ttl_s, create, NULL);
+}
+
+static pid_t start_agent_x(struct env *e, const char *host, int n, int vcpu,
+			   int max_vms, int ttl_s, const char *extra)
+{
+	return start_agent_xx(e, host, n, vcpu, max_vms, ttl_s, NULL, extra);
 }
 
 static pid_t start_agent_ttl(struct env *e, const char *host, int n,
 			     int vcpu, int max_vms, int ttl_s)
 {
-	return start_agent_exec(e, host, n, vcpu, max_vms, ttl_s, NULL);
+	return start_agent_xx(e, host, n, vcpu, max_vms, ttl_s, NULL, NULL);
 }
 
 static pid_t start_agent(struct env *e, const char *host, int n, int vcpu,
@@ -2015,6 +2033,259 @@ static void test_drain_abort(void **state)
 			    "replacement on bad-0 failed: create command "
 			    "exited 1"));
 	assert_int_equal(fscheck(e), 0);
+/* Placement constraints (issue 18) under a burst, K = 3 over 3
+ * controllers: 6 hosts in zones a, b, c (hosts za-0, za-1, ...).  In one
+ * burst: group db (anti_affinity by zone) of 4, of which 3 fit, one per
+ * zone, and the 4th is refused naming the rule; group ha (anti_affinity
+ * by host) of 6, one per host; group web (topology_spread by zone) of 30,
+ * 10 per zone.  The groups' members have ids of every slot: each group
+ * is placed by its group's coordinator. */
+/* VMs of group under P/alloc/: per zone (hosts z<zone>-<i>), and the
+ * most on one host. */
+static void group_count(struct env *e, const char *group, int64_t zone[3],
+			int64_t *ret_max)
+{
+	struct etcd_sync_range *r = get_prefix(e, "alloc");
+
+	assert_non_null(r);
+	zone[0] = zone[1] = zone[2] = *ret_max = 0;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const char *k = r->kvs[i].key;
+		int z = k[strlen(k) - 3] - 'a'; /* .../alloc/za-0 */
+		struct fs_alloc a;
+		int64_t n;
+
+		assert_true(z >= 0 && z < 3);
+		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
+						r->kvs[i].value_len, &a, NULL,
+						0),
+				 0);
+		n = fs_alloc_group_vms(&a, group);
+		zone[z] += n;
+		*ret_max = n > *ret_max ? n : *ret_max;
+		fs_alloc_clear(&a);
+	}
+	etcd_sync_range_free(r);
+}
+
+/* ha-4's status placed at a request_rev above *arg. */
+static bool cond_rewritten(struct env *e, struct census *cs, void *arg)
+{
+	struct ctrl_status st;
+	bool ok;
+
+	(void)cs;
+	if (!status_of(e, "ha-4", &st))
+		return false;
+	ok = st.request_rev > *(int64_t *)arg &&
+	     (st.phase == CTRL_RUNNING || st.phase == CTRL_SCHEDULED);
+	ctrl_status_clear(&st);
+	return ok;
+}
+
+static void test_constraints_burst(void **state)
+{
+	struct env *e = *state;
+	int64_t moved_from_rev, ha[3], hb[3], db[3], web[3], mx;
+	static const char *const zones[] = {"a", "b", "c"};
+	int n = 3 + 6 + 30, hosts = 6;
+	struct ctrl_status st;
+	struct census cs;
+	char id[32], val[768], lab[64], host[16];
+
+	for (int z = 0; z < 3; z++) {
+		snprintf(lab, sizeof(lab), "agent.labels={zone: %s}", zones[z]);
+		snprintf(host, sizeof(host), "z%s", zones[z]);
+		start_agent_x(e, host, 2, 16, 16, 2, lab);
+	}
+	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	for (int i = 0; i < 40; i++) {
+		const char *sch =
+		    i < 4 ? "\"anti_affinity\":{\"group\":\"db\","
+			    "\"scope\":\"zone\"}"
+		    : i < 10 ? "\"anti_affinity\":{\"group\":\"ha\"}"
+			     : "\"topology_spread\":{\"group\":\"web\","
+			       "\"key\":\"zone\",\"max_skew\":1}";
+
+		snprintf(id, sizeof(id), "%s-%d",
+			 i < 4 ? "db" : i < 10 ? "ha" : "web", i);
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+			 ",\"scheduling\":{%s}}",
+			 sch);
+		put(e, "requests", id, val);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		start_ctrl_x(e, id, "cached", "controller.coordinators=3");
+	}
+	struct want w = {.running = n, .unsched = 1, .assigns = n};
+	if (!await(e, cond_want, &w, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("the burst was not placed as the rules allow");
+	}
+	group_count(e, "ha", ha, &mx);
+	assert_int_equal(ha[0] + ha[1] + ha[2], 6);
+	assert_int_equal(mx, 1); /* one per host */
+	group_count(e, "db", db, &mx);
+	group_count(e, "web", web, &mx);
+	for (int z = 0; z < 3; z++) {
+		if (db[z] != 1 || web[z] != 10)
+			fail_msg("zone %s: %lld of db (want 1), %lld of web "
+				 "(want 10)",
+				 zones[z], (long long)db[z], (long long)web[z]);
+	}
+	/* the one left over says which rule, counted per host */
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "db-%d", i);
+		assert_true(status_of(e, id, &st));
+		if (st.phase == CTRL_UNSCHEDULABLE) {
+			int64_t refused = 0;
+
+			for (size_t j = 0; j < st.explain.n_rejected; j++) {
+				assert_non_null(strstr(
+				    st.explain.rejected[j].reason,
+				    "anti_affinity db: a VM of db in zone="));
+				refused += st.explain.rejected[j].count;
+			}
+			assert_int_equal(refused, hosts);
+		}
+		ctrl_status_clear(&st);
+	}
+	/* A rewrite into another group moves the request to that group's
+	 * slot (ha: 0, hb: 1 of 3): placed again once, by the new slot's
+	 * coordinator, the old placement released. */
+	assert_true(status_of(e, "ha-4", &st));
+	moved_from_rev = st.request_rev;
+	ctrl_status_clear(&st);
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"anti_affinity\":{\"group\":\"hb\"}}}");
+	put(e, "requests", "ha-4", val);
+	if (!await(e, cond_rewritten, &moved_from_rev, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("ha-4 was not placed again in its new group's slot");
+	}
+	if (!await(e, cond_want, &w, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("after the move: not one assignment per request");
+	}
+	group_count(e, "ha", ha, &mx);
+	group_count(e, "hb", hb, &mx);
+	assert_int_equal(ha[0] + ha[1] + ha[2], 5);
+	assert_int_equal(hb[0] + hb[1] + hb[2], 1);
+	/* Deleting gives the groups back too (a count left behind would
+	 * refuse the next member for ever): db and ha first, on hosts
+	 * that keep VMs of web, then the rest. */
+	for (int i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "%s-%d",
+			 i < 4 ? "db" : i < 10 ? "ha" : "web", i);
+		if (i == 10) {
+			w = (struct want){.running = 30, .assigns = 30};
+			if (!await(e, cond_want, &w, 20, &cs)) {
+				dump(e, &cs);
+				fail_msg("db and ha not released");
+			}
+			group_count(e, "db", db, &mx);
+			group_count(e, "ha", ha, &mx);
+			group_count(e, "hb", hb, &mx);
+			group_count(e, "web", web, &mx);
+			assert_int_equal(db[0] + db[1] + db[2] + ha[0] +
+					     ha[1] + ha[2] + hb[0] + hb[1] +
+					     hb[2],
+					 0);
+			assert_int_equal(web[0] + web[1] + web[2], 30);
+		}
+		del(e, "requests", id);
+	}
+	if (!await(e, cond_none_under, "alloc", 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("allocations left after every request was deleted");
+	}
+}
+
+/* Every member g-0..g-<n-1> in phase with a reason holding text. */
+struct gang_want {
+	int n;
+	enum ctrl_phase phase;
+	const char *text;
+};
+
+static bool cond_gang(struct env *e, struct census *cs, void *arg)
+{
+	const struct gang_want *w = arg;
+	bool ok = true;
+
+	(void)cs;
+	for (int i = 0; i < w->n && ok; i++) {
+		struct ctrl_status st;
+		char id[16];
+
+		snprintf(id, sizeof(id), "g-%d", i);
+		if (!status_of(e, id, &st))
+			return false;
+		ok = st.phase == w->phase && st.reason &&
+		     strstr(st.reason, w->text);
+		ctrl_status_clear(&st);
+	}
+	return ok;
+}
+
+static void put_gang(struct env *e, int i)
+{
+	char id[16], val[512];
+
+	snprintf(id, sizeof(id), "g-%d", i);
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"gang\":{\"name\":\"job\",\"size\":3}}}");
+	put(e, "requests", id, val);
+}
+
+/* A gang of 3 (its members in every slot of 3): 2 submitted wait and say
+ * so; all 3 on 2 hosts of one VM each place none and say why; once a
+ * third host joins, all 3 are placed in one txn (one create revision). */
+static void test_gang(void **state)
+{
+	struct env *e = *state;
+	struct gang_want w2 = {2, CTRL_PENDING, "gang job: 2 of 3 submitted"},
+			 w3 = {3, CTRL_UNSCHEDULABLE,
+			       "gang job does not fit as a whole: "};
+	struct etcd_sync_range *r;
+	struct census cs;
+	char name[8];
+	int n = 3;
+
+	start_hosts(e, "gg", 2, 8, 1);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		start_ctrl_x(e, name, "sample", "controller.coordinators=3");
+	}
+	put_gang(e, 0);
+	put_gang(e, 1);
+	if (!await(e, cond_gang, &w2, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("2 of a gang of 3 do not say they wait");
+	}
+	assert_int_equal(cs.assigns, 0);
+	put_gang(e, 2);
+	if (!await(e, cond_gang, &w3, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("a gang that does not fit does not say so");
+	}
+	assert_int_equal(cs.assigns, 0);
+	assert_int_equal(cs.alloc_vms, 0);
+	start_agent(e, "gh", 1, 8, 1);
+	if (!await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the gang was not placed once a host joined");
+	}
+	r = get_prefix(e, "assign");
+	assert_non_null(r);
+	assert_int_equal(r->n_kvs, 3);
+	assert_int_equal(r->kvs[0].create_revision, r->kvs[1].create_revision);
+	assert_int_equal(r->kvs[0].create_revision, r->kvs[2].create_revision);
+	etcd_sync_range_free(r);
 }
 
 int main(void)
@@ -2067,6 +2338,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_drain_abort, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
