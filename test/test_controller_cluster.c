@@ -1791,6 +1791,27 @@ static pid_t drain_setup(struct env *e, pid_t *ret_ca, pid_t *ret_cb, int n,
 	return to;
 }
 
+/* vm-0 .. vm-<n-1> each run on a host to-N at attempt 2, no move left
+ * in their status, whose reason holds reason (NULL: any). */
+static void check_moved(struct env *e, int n, const char *reason)
+{
+	struct ctrl_status s;
+
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		assert_true(status_of(e, id, &s));
+		assert_int_equal(s.phase, CTRL_RUNNING);
+		assert_true(strncmp(s.host, "to-", 3) == 0);
+		assert_int_equal(s.attempt, 2);
+		assert_string_equal(s.moving_to, "");
+		if (reason)
+			assert_non_null(strstr(s.reason, reason));
+		ctrl_status_clear(&s);
+	}
+}
+
 /* 10 VMs on dr-0, placed by two controllers (3 slots between them),
  * then hosts to-0 and to-1 (lease TTL 30 s) whose agent is stopped: a
  * drain with max_parallel 2 starts exactly 2 moves, of every slot
@@ -1809,7 +1830,6 @@ static void test_drain_moves(void **state)
 	struct drain_check dc;
 	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
 	struct inflight_want iw = {.host = "dr-0", .moves = 2, .assigns = 12};
-	struct ctrl_status s;
 	int n = 10;
 	int64_t from;
 	pid_t ca, cb, to = drain_setup(e, &ca, &cb, 2, 100, NULL);
@@ -1841,17 +1861,7 @@ static void test_drain_moves(void **state)
 	assert_int_equal(dc.early, 0);
 	assert_int_equal(dc.bbm, 0);
 	assert_int_equal(dc.max_inflight, 2);
-	for (int i = 0; i < n; i++) {
-		char id[16];
-
-		snprintf(id, sizeof(id), "vm-%d", i);
-		assert_true(status_of(e, id, &s));
-		assert_true(strncmp(s.host, "to-", 3) == 0);
-		assert_int_equal(s.attempt, 2);
-		assert_string_equal(s.moving_to, "");
-		assert_non_null(strstr(s.reason, "moved from dr-0"));
-		ctrl_status_clear(&s);
-	}
+	check_moved(e, n, "moved from dr-0");
 	assert_int_equal(fscheck(e), 0);
 }
 
@@ -1938,6 +1948,26 @@ static void test_drain_nofit(void **state)
 	assert_int_equal(fscheck(e), 0);
 }
 
+/* Puts the drain hostctl on dr-0, waits until it holds nothing (10 VMs
+ * running elsewhere), and replays etcd's history of it into dc. */
+static void drain_run(struct env *e, const char *hostctl,
+		      struct drain_check *dc)
+{
+	struct census cs;
+	struct hist hs;
+	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
+	int64_t from = etcd_rev(e) + 1;
+
+	put(e, "hostctl", "dr-0", hostctl);
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("dr-0 was not drained (%s)", hostctl);
+	}
+	hist_read(e, from, &hs);
+	drain_replay(e, &hs, "dr-0", dw.n, dc);
+	free(hs.v);
+}
+
 /* A drain whose deadline has passed: every VM of dr-0 is released
  * break-before-make (the original's assignment deleted before any
  * other), placed again on to-0/to-1 (attempt 2), and nothing is left on
@@ -1945,40 +1975,20 @@ static void test_drain_nofit(void **state)
 static void test_drain_deadline(void **state)
 {
 	struct env *e = *state;
-	struct census cs;
-	struct hist hs;
 	struct drain_check dc;
-	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
-	struct ctrl_status s;
 	int n = 10;
-	int64_t from;
 
 	drain_setup(e, NULL, NULL, 2, 100, NULL);
-	from = etcd_rev(e) + 1;
-	put(e, "hostctl", "dr-0",
-	    "{\"state\":\"drain\",\"max_parallel\":1,"
-	    "\"deadline\":\"2020-01-01T00:00:00.000Z\"}");
-	if (!await(e, cond_drained, &dw, 30, &cs)) {
-		dump(e, &cs);
-		fail_msg("dr-0 was not emptied past the deadline");
-	}
-	hist_read(e, from, &hs);
-	drain_replay(e, &hs, "dr-0", n, &dc);
-	free(hs.v);
+	drain_run(e,
+		  "{\"state\":\"drain\",\"max_parallel\":1,"
+		  "\"deadline\":\"2020-01-01T00:00:00.000Z\"}",
+		  &dc);
 	fprintf(stderr, "drain past the deadline: %d moved, %d "
 			"break-before-make\n",
 		dc.moved, dc.bbm);
 	assert_int_equal(dc.bbm, n);
 	assert_int_equal(dc.moved + dc.early, 0);
-	for (int i = 0; i < n; i++) {
-		char id[16];
-
-		snprintf(id, sizeof(id), "vm-%d", i);
-		assert_true(status_of(e, id, &s));
-		assert_true(strncmp(s.host, "to-", 3) == 0);
-		assert_int_equal(s.attempt, 2);
-		ctrl_status_clear(&s);
-	}
+	check_moved(e, n, NULL);
 	assert_true(log_has(e, "ca", "released past the deadline"));
 	assert_int_equal(fscheck(e), 0);
 }
@@ -1993,27 +2003,16 @@ static void test_drain_abort(void **state)
 {
 	struct env *e = *state;
 	struct census cs;
-	struct hist hs;
 	struct drain_check dc;
-	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
 	struct ctrl_status s;
 	int n = 10, three = 3, tried = 0;
-	int64_t from;
 
 	drain_setup(e, NULL, NULL, 1, 100, NULL);
 	start_agent_exec(e, "bad", 1, 128, 100, 30,
 			 "echo 'no room at the inn' >&2; exit 1");
 	if (!await(e, cond_hosts, &three, 30, &cs))
 		fail_msg("host bad-0 did not register");
-	from = etcd_rev(e) + 1;
-	put(e, "hostctl", "dr-0", "{\"state\":\"drain\"}");
-	if (!await(e, cond_drained, &dw, 30, &cs)) {
-		dump(e, &cs);
-		fail_msg("dr-0 was not drained past the failing host");
-	}
-	hist_read(e, from, &hs);
-	drain_replay(e, &hs, "dr-0", n, &dc);
-	free(hs.v);
+	drain_run(e, "{\"state\":\"drain\"}", &dc);
 	assert_int_equal(dc.moved, n);
 	assert_int_equal(dc.early + dc.bbm, 0);
 	assert_int_equal(dc.max_inflight, 1);
