@@ -18,7 +18,8 @@
 #define METRICS_PERIOD_S 5.0
 #define WATCH_SHARD 32 /* hosts whose watches share one etcd client */
 
-/* Once per loop iteration: the queued bids, then the queued VM states. */
+/* Once per loop iteration: the queued bids, then the queued VM states,
+ * then the reads confirming assignments. */
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	agent *a = w->data;
@@ -28,6 +29,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	if (a->n_bq && !a->stopping)
 		agent_bid_flush(a);
 	agent_vm_flush(a);
+	agent_confirm_flush(a);
 }
 
 static int read_password(const struct agent_config *c, char **ret, char *err,
@@ -209,11 +211,14 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 	agent_swatch_init(a, &a->w_rounds, "rounds", "%s/rounds/%s", "", true,
 			  agent_bid_round_kv, agent_bid_round_mark);
 	a->on_registered = agent_bid_host_all;
+	a->on_confirmed = agent_reconcile_confirmed;
 	a->vq_tail = &a->vq;
 	ev_prepare_init(&a->flush, flush_cb);
 	a->flush.data = a;
 	ev_timer_init(&a->vq_retry, agent_vm_retry_cb, 1.0, 0);
 	a->vq_retry.data = a;
+	ev_timer_init(&a->cq_retry, agent_confirm_retry_cb, 1.0, 0);
+	a->cq_retry.data = a;
 	ev_timer_init(&a->metrics, agent_host_metrics_cb, METRICS_PERIOD_S,
 		      METRICS_PERIOD_S);
 	a->metrics.data = a;
@@ -250,8 +255,8 @@ int agent_start(agent *a)
 	}
 	/* VM states first, then assignments (reconcile.c). */
 	agent_reconcile_start(a);
-	if (!a->n_sim)
-		ev_timer_start(a->loop, &a->metrics);
+	/* simulated hosts too: their records' periodic rewrite */
+	ev_timer_start(a->loop, &a->metrics);
 	return 0;
 }
 
@@ -323,6 +328,7 @@ agent *agent_free(agent *a)
 	a->http = fs_httpd_stop(a->http);
 	ev_prepare_stop(a->loop, &a->flush);
 	agent_vm_queue_fini(a);
+	agent_confirm_fini(a);
 	a->x = agent_executor_free(a->x);
 	agent_swatch_fini(a, &a->w_rounds);
 	agent_swatch_fini(a, &a->w_invites);

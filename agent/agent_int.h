@@ -7,6 +7,7 @@
  *   agent.c      wiring: new / start / reload / stop / free, the flush
  *   http.c       /healthz and /metrics (reads the structs only)
  *   reconcile.c  assignment watch, VM states listed at start, the executor
+ *   confirm.c    assignments confirmed by their status before a create
  *   bid.c        rounds and invitations watches, bids and their batched
  *                writes
  *   vm.c         VM records and the batched P/vms/ state writes
@@ -34,7 +35,12 @@
 #define KEY_MAX 512
 #define VQ_BATCH 64 /* VM states or bids per txn */
 
-enum vm_state { VM_NONE, VM_CREATING, VM_RUNNING, VM_FAILED };
+/* VM_REFUSED: nothing created, the assignment is not confirmed by its
+ * status (confirm.c); the record says why. */
+enum vm_state { VM_NONE, VM_CREATING, VM_RUNNING, VM_FAILED, VM_REFUSED };
+
+/* Whether P/status/<id> confirms the assignment (cf_rrev, cf_attempt). */
+enum vm_confirm { CF_NONE, CF_WAIT, CF_OK, CF_REFUSED };
 
 /* One assignment and/or VM state of a host. */
 struct vm {
@@ -46,7 +52,7 @@ struct vm {
 	int64_t attempt;    /* of the assignment */
 	int64_t request_rev; /* of the assignment: with attempt, which VM */
 	struct fs_res need; /* vcpu, memory_mb, vms = 1 */
-	char *group;        /* scheduling.spread, or NULL */
+	char *group;        /* as fs_need_group(): the hard group, else spread */
 	bool counted;       /* need is in h->alloc */
 	enum vm_state state;
 	int64_t state_attempt;
@@ -59,6 +65,16 @@ struct vm {
 	struct vm *q_next;
 	bool zombie;        /* forgotten, kept until its queued write is done */
 	bool seen;          /* re-list mark */
+	enum vm_confirm cf; /* of the assignment (cf_rrev, cf_attempt) */
+	int64_t cf_rrev, cf_attempt;
+};
+
+/* A confirmation to read (confirm.c): copies, so that a VM freed
+ * meanwhile is only not found when the answer comes. */
+struct agent_cfq {
+	struct host *h;
+	char id[FS_NAME_MAX + 1];
+	int64_t rrev, attempt;
 };
 
 struct host {
@@ -172,6 +188,15 @@ struct agent {
 	double vq_backoff;
 	struct bidq *bq;
 	size_t n_bq, cap_bq;
+	/* Confirmations to read (confirm.c), from cq_head on, flushed with
+	 * the rest; their answers go up to reconcile.c (refused: why, or
+	 * NULL when confirmed). */
+	struct agent_cfq *cq;
+	size_t n_cq, cap_cq, cq_head;
+	bool cq_inflight; /* one read in flight at a time */
+	ev_timer cq_retry;
+	void (*on_confirmed)(struct vm *v, const char *refused);
+	uint64_t n_refused; /* assignments refused */
 };
 
 static inline const char *agent_err_str(const struct etcd_error *err)
@@ -236,6 +261,18 @@ void agent_vm_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 /* Drops the queue (the agent is freed): forgotten VMs on it are freed. */
 void agent_vm_queue_fini(agent *a);
 
+/* ---- confirm.c -------------------------------------------------------- */
+
+/* Reads whether P/status/<id> confirms v's assignment (once per request
+ * revision and attempt); the answer goes to a->on_confirmed. */
+void agent_confirm_want(struct vm *v);
+/* Sends the queued reads (from a->flush's callback). */
+void agent_confirm_flush(agent *a);
+/* a->cq_retry's callback. */
+void agent_confirm_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
+/* Drops the queue (the agent is freed). */
+void agent_confirm_fini(agent *a);
+
 /* ---- bid.c ------------------------------------------------------------ */
 
 /* The rounds watch's callbacks (P/rounds/: broadcast rounds). */
@@ -261,6 +298,8 @@ void agent_reconcile_assign_kv(agent *a, struct host *h, const char *key,
 			       const char *val, size_t len, bool deleted);
 void agent_reconcile_assign_mark(agent *a, struct host *h, bool begin);
 void agent_reconcile_assign_synced(agent *a, struct host *h);
+/* confirm.c's answer for v (refused: why, NULL: confirmed). */
+void agent_reconcile_confirmed(struct vm *v, const char *refused);
 /* VM states first, then the assignment watch (a->w_assign). */
 void agent_reconcile_start(agent *a);
 

@@ -168,10 +168,11 @@ void agent_host_maybe_report(struct host *h, bool force)
 {
 	double interval = (double)h->a->cfg->report_interval_s;
 
+	/* Every host, simulated ones too, rewrites its record at least every
+	 * report_interval_s, changed or not: controllers count a host whose
+	 * record goes unwritten for scheduling.host_stale_after_s as stale,
+	 * whatever its lease says (any user can keep a lease alive). */
 	agent_host_rec_update(h);
-	/* Simulated hosts measure nothing: time alone is no reason to write. */
-	if (h->a->n_sim)
-		interval = 0;
 	if (!h->registered)
 		return;
 	if (force || !h->have_last ||
@@ -443,5 +444,7 @@ void agent_host_metrics_cb(struct ev_loop *loop, ev_timer *w,
 	(void)loop;
 	(void)revents;
 	agent_host_sample(a);
-	agent_host_maybe_report(&a->hosts[0], false);
+	/* simulated hosts: only the rewrite every report_interval_s is due */
+	for (unsigned i = 0; i < (a->n_sim ? a->n_hosts : 1); i++)
+		agent_host_maybe_report(&a->hosts[i], false);
 }

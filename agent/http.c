@@ -44,11 +44,19 @@ int agent_http_handle(void *arg, const char *path, char **body,
 			     "# HELP flintsched_agent_bids_total bids written\n"
 			     "# TYPE flintsched_agent_bids_total counter\n"
 			     "flintsched_agent_bids_total %" PRIu64 "\n"
+			     "# HELP flintsched_agent_assignments_refused_total "
+			     "assignments their status did not confirm "
+			     "(nothing created)\n"
+			     "# TYPE flintsched_agent_assignments_refused_total "
+			     "counter\n"
+			     "flintsched_agent_assignments_refused_total %" PRIu64
+			     "\n"
 			     "# HELP flintsched_agent_util measured use, 0..1\n"
 			     "# TYPE flintsched_agent_util gauge\n"
 			     "flintsched_agent_util{resource=\"cpu\"} %.4f\n"
 			     "flintsched_agent_util{resource=\"memory\"} %.4f\n",
-			     a->n_hosts, reg, vms, a->n_bids, a->util_cpu,
+			     a->n_hosts, reg, vms, a->n_bids, a->n_refused,
+			     a->util_cpu,
 			     a->util_mem) < 0)
 			*body = NULL;
 		return 200;

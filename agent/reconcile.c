@@ -1,8 +1,10 @@
 /*
  * Reconcile (agent_int.h): the assignment watch's callbacks, the VM
  * states listed once at start before it, and each VM driven towards its
- * assignment through the executor.  Calls vm.c, host.c, swatch.c and
- * executor.h below it; the executor answers through its callbacks.
+ * assignment through the executor, once its status confirms it (a VM is
+ * created only for what a coordinator placed: confirm.c).  Calls
+ * confirm.c, vm.c, host.c, swatch.c and executor.h below it; the executor
+ * and confirm.c answer through their callbacks.
  */
 #include "agent/agent_int.h"
 
@@ -97,8 +99,10 @@ static void vm_drive(struct vm *v)
 	 * rewritten while we were down, and placed here again at attempt
 	 * 1): the old VM goes first, whatever its state (a stale "failed"
 	 * too), then the new one is created.  A state record without a
-	 * request_rev (older agents) is taken as this revision's. */
-	if (v->assigned && v->state != VM_NONE && v->state_request_rev &&
+	 * request_rev (older agents) is taken as this revision's; a refused
+	 * one is of no VM (nothing to delete). */
+	if (v->assigned && v->state != VM_NONE && v->state != VM_REFUSED &&
+	    v->state_request_rev &&
 	    v->state_request_rev != v->request_rev) {
 		fs_info("%s: VM %s is of request revision %" PRId64
 			", assigned %" PRId64 ": replacing it",
@@ -110,6 +114,11 @@ static void vm_drive(struct vm *v)
 
 		if (current && (v->state == VM_RUNNING || v->state == VM_FAILED))
 			return;
+		if (v->cf != CF_OK || v->cf_rrev != v->request_rev ||
+		    v->cf_attempt != v->attempt) {
+			agent_confirm_want(v); /* no-op while asked or refused */
+			return;
+		}
 		/* CREATING of this attempt = outcome unknown (we died
 		 * mid-create): the executor finds it by name, or creates. */
 		fs_info("%s: creating VM %s (attempt %" PRId64 ") with %s",
@@ -127,6 +136,8 @@ static void vm_drive(struct vm *v)
 		agent_host_maybe_report(h, false);
 		return;
 	}
+	if (v->state == VM_REFUSED) /* nothing was created: the record goes */
+		agent_vm_state_write(v, VM_NONE, NULL);
 	if (v->state == VM_NONE) {
 		agent_vm_forget(v);
 		return;
@@ -141,6 +152,26 @@ del:
 		return;
 	}
 	v->busy = true;
+}
+
+void agent_reconcile_confirmed(struct vm *v, const char *refused)
+{
+	struct host *h = v->h;
+	char msg[600];
+
+	if (!refused) {
+		vm_drive(v);
+		return;
+	}
+	snprintf(msg, sizeof(msg),
+		 "assignment not confirmed by its status: %s; nothing created",
+		 refused);
+	fs_warn("%s: assignment %s/assign/%s/%s refused: %s", h->name,
+		h->a->prefix, h->name, v->id, msg);
+	/* Said in the VM's record too, where etcdctl shows it, unless that
+	 * record is a VM's that exists (of another attempt or revision). */
+	if (v->state == VM_NONE || v->state == VM_REFUSED)
+		agent_vm_state_write(v, VM_REFUSED, msg);
 }
 
 /* The assignment's spec (without scheduling), attempt, and what it takes
@@ -175,7 +206,19 @@ static int assign_parse(const char *val, size_t len, char **ret_spec,
 		return -EINVAL;
 	}
 	fs_spec_res(req, need); /* as the coordinator counted it */
-	g = json_object_get(json_object_get(req, "scheduling"), "spread");
+	/* The group P/alloc/<host> counts it in (fs_need_group): its hard
+	 * group (anti_affinity / topology_spread), else its spread group. */
+	g = json_object_get(json_object_get(json_object_get(req, "scheduling"),
+					    "anti_affinity"),
+			    "group");
+	if (!json_is_string(g))
+		g = json_object_get(
+		    json_object_get(json_object_get(req, "scheduling"),
+				    "topology_spread"),
+		    "group");
+	if (!json_is_string(g))
+		g = json_object_get(json_object_get(req, "scheduling"),
+				    "spread");
 	if (json_is_string(g) && !(group = strdup(json_string_value(g)))) {
 		json_decref(root);
 		return -ENOMEM;
@@ -334,7 +377,7 @@ static void vms_listed_cb(void *arg, const struct etcd_error *err,
 			json_decref(o);
 			continue;
 		}
-		for (int k = VM_CREATING; k <= VM_FAILED; k++)
+		for (int k = VM_CREATING; k <= VM_REFUSED; k++)
 			if (strcmp(json_string_value(st),
 				   agent_vm_state_names[k]) == 0)
 				v->state = (enum vm_state)k;

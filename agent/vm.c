@@ -16,7 +16,7 @@
 #include "common/log.h"
 
 const char *const agent_vm_state_names[] = {"none", "creating", "running",
-					    "failed"};
+					    "failed", "refused"};
 
 /* ---- VMs -------------------------------------------------------------- */
 

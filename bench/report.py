@@ -219,7 +219,20 @@ row("7 memory", "controller VmHWM, %d hosts + %d pending" % (mem["hosts"], mem["
 row("7 memory", "agent VmHWM, --simulate %d" % mem["agent_simulate"],
     "%.1f MiB" % mem["agent_hwm_mib"])
 
-# 8. scale: per-host watches, 100 -> 2,000 hosts
+# 8. placement constraints (issue 18): rates as ratios of the unconstrained
+cons = {k: load("cons-%s.json" % k) for k in ("none", "anti", "spread")}
+R["constraints"] = cons
+if all(cons.values()):
+    base = cons["none"]["placements_per_s"]
+    row("8 constraints", "cached, unconstrained (3 zones)", "%.0f/s" % base)
+    for k, what in (("anti", "anti_affinity, groups of 3"), ("spread", "topology_spread, 3 zones")):
+        ratio = cons[k]["placements_per_s"] / base if base else 0
+        cons[k]["ratio"] = ratio
+        row("8 constraints", "cached, %s" % what,
+            "%.0f/s = %.2fx (%d of %d placed)" % (cons[k]["placements_per_s"], ratio,
+                                                 cons[k]["placed"], cons[k]["requests"]),
+            ">= 0.5x the unconstrained rate (issue 18)", ratio >= 0.5)
+# 9. scale: per-host watches, 100 -> 2,000 hosts
 R["scale"] = {}
 scale_hosts = sorted({int(f.split("-")[2].split(".")[0]) for f in os.listdir(res)
                       if f.startswith("scale-") and f.endswith("-etcd.json")})
@@ -244,7 +257,7 @@ for mode in ("sample", "cached"):
             p["etcd_cpu_ms_per_placement_gross"], 100 * e["idle_cpu_per_s"])
         if t["placed"] < t["requests"]:
             val += " (%d of %d placed)" % (t["placed"], t["requests"])
-        row("8 scale", "%s, %d hosts, per-host watches: per placement" % (mode, h), val)
+        row("9 scale", "%s, %d hosts, per-host watches: per placement" % (mode, h), val)
     R["scale"][mode] = pts
 sp = R["scale"].get("sample", [])
 if len(sp) >= 2:
@@ -252,10 +265,10 @@ if len(sp) >= 2:
     ev = hi["events_per_placement"] / lo["events_per_placement"] if lo["events_per_placement"] else 0
     tp = hi["placements_per_s"] / lo["placements_per_s"] if lo["placements_per_s"] else 0
     R["scale_targets"] = {"events_ratio": ev, "placements_ratio": tp}
-    row("8 scale", "sample events/placement, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
+    row("9 scale", "sample events/placement, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
         "%.1f vs %.1f = %.2f x" % (hi["events_per_placement"], lo["events_per_placement"], ev),
         "within 20%% from %d to %d hosts" % (lo["hosts"], hi["hosts"]), abs(ev - 1) <= 0.2)
-    row("8 scale", "sample placements/s, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
+    row("9 scale", "sample placements/s, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
         "%.0f vs %.0f/s = %.2f x" % (hi["placements_per_s"], lo["placements_per_s"], tp),
         ">= 0.8 x the rate at %d hosts, same run" % lo["hosts"], tp >= 0.8)
 with open(os.path.join(out_dir, "scale.dat"), "w") as f:

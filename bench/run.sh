@@ -13,7 +13,7 @@
 #   5 etcd writes per placement, and per idle host per minute
 #   6 fairness of spread on identical hosts
 #   7 controller and agent peak RSS at scale
-#   8 scale: sample and cached at 100, 500 and 2,000 hosts, each with its
+#   9 scale: sample and cached at 100, 500 and 2,000 hosts, each with its
 #     own watches (--per-host-watches, as real agents): placements/s, etcd
 #     watch events sent per placement (etcd's own /metrics) and etcd CPU
 #     per placement (/proc/<pid>/stat, less the idle fleet's rate)
@@ -413,7 +413,7 @@ for rep in $(seq "$COORD_REPS"); do
 	done
 done
 
-# -- 8. scale -------------------------------------------------------------------
+# -- 9. scale -------------------------------------------------------------------
 # Each host watches its own keys (--per-host-watches), as N real agents do:
 # what a placement costs etcd as the fleet grows.  The events are etcd's
 # own count of what it sent to watchers; its CPU is taken over the run and
@@ -421,7 +421,7 @@ done
 # costs at the rate measured just before.
 scale_run() { # mode hosts
 	local mode=$1 hosts=$2 run=scale-$1-$2 prefix=/b-scale-$1-$2 e0 e1 c0 c1 c2 c3 t0 t1 t2 t3
-	say "8. scale: $mode, $hosts hosts with per-host watches, $N_SCALE requests"
+	say "9. scale: $mode, $hosts hosts with per-host watches, $N_SCALE requests"
 	start_agent "$prefix" "$hosts" h --per-host-watches
 	wait_count "$prefix/hosts/" "$hosts" 180
 	start_ctrl "$prefix" c0 1 "$mode"
@@ -484,6 +484,42 @@ jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuse
 	--argjson s "$mem_secs" --argjson c "$ctrl_kb" --argjson a "$agent_kb" --argjson n "$AGENT_SIM" \
 	'{hosts: $h, requests: $r, statuses_written: $st, seconds_to_status_all: $s,
 	  controller_hwm_mib: ($c / 1024), agent_simulate: $n, agent_hwm_mib: ($a / 1024)}' >"$RES/mem.json"
+
+# -- 8. placement constraints (issue 18) --------------------------------------
+# The cached rate with hard anti_affinity (groups of 3, host scope) and
+# with one topology_spread group over 3 zones, each as a ratio of the
+# unconstrained rate measured the same way in the same run: $HOSTS hosts
+# in 3 agents (zone a, b, c), one controller, a fresh prefix per run.
+cons_run() {
+	local n=${BENCH_CONS_REQUESTS:-$N_CACHED} per=$((HOSTS / 3)) kind z prefix pids
+	for kind in none anti spread; do
+		prefix=/b-cons-$kind
+		say "8. constraints ($kind): $n requests, $((per * 3)) hosts in 3 zones (cached)"
+		pids=()
+		for z in a b c; do
+			"$B/flintsched-agent" --simulate "$per" --set "etcd.endpoints=[$EP]" \
+				--set "etcd.prefix=$prefix" --set "agent.host=z$z" \
+				--set "agent.labels={zone: $z}" "${AGENT_CAP[@]}" \
+				>"$TMP/agent-cons-$kind-$z.log" 2>&1 &
+			pids+=($!)
+			PIDS+=($!)
+		done
+		wait_count "$prefix/hosts/" "$((per * 3))" 120
+		start_ctrl "$prefix" c0 1 cached
+		wait_slots "$prefix" 1
+		if [ "$kind" = none ]; then
+			submit "$prefix" "$RES/cons-$kind.json" -n "$n" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag t
+		else
+			submit "$prefix" "$RES/cons-$kind.json" -n "$n" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" --tag t \
+				--sched "$kind"
+		fi
+		alloc_counts "$prefix" "$RES/alloc-cons-$kind.txt"
+		stop_all
+		stop_pid "${pids[@]}"
+		reset_etcd "$prefix"
+	done
+}
+cons_run
 
 # -- report -------------------------------------------------------------------
 elapsed=$(($(date +%s) - T_START))

@@ -34,6 +34,7 @@ struct run {
 	int batch; /* requests per put txn */
 	double rate;
 	int vcpu, mem;
+	const char *sched; /* --sched: NULL, "anti" or "spread" */
 	double *t_put, *t_placed;
 	double t0, t_last;
 	int64_t rev_start, rev_end;
@@ -80,7 +81,7 @@ static void on_txn(void *arg, const struct etcd_error *err,
 static void put_next(struct run *r)
 {
 	enum { BATCH_MAX = 128 };
-	static char key[BATCH_MAX][128], val[BATCH_MAX][320];
+	static char key[BATCH_MAX][128], val[BATCH_MAX][448];
 	static struct etcd_op op[BATCH_MAX];
 	long k = 0;
 	int rc;
@@ -89,10 +90,24 @@ static void put_next(struct run *r)
 		long i = r->started++;
 		snprintf(key[k], sizeof(key[k]), "%s/requests/%s-%ld",
 			 r->prefix, r->tag, i);
+		char sch[128] = "";
+
+		/* placement constraints (issue 18): anti_affinity groups of
+		 * 3, or one topology_spread group over the zone label */
+		if (r->sched && strcmp(r->sched, "anti") == 0)
+			snprintf(sch, sizeof(sch),
+				 ",\"scheduling\":{\"anti_affinity\":{"
+				 "\"group\":\"%s-g%ld\"}}",
+				 r->tag, i / 3);
+		else if (r->sched && strcmp(r->sched, "spread") == 0)
+			snprintf(sch, sizeof(sch),
+				 ",\"scheduling\":{\"topology_spread\":{"
+				 "\"group\":\"%s-web\",\"key\":\"zone\"}}",
+				 r->tag);
 		int len = snprintf(val[k], sizeof(val[k]),
 				   "{\"vcpu\":%d,\"memoryInMb\":%d,"
-				   FS_SPEC_EXAMPLE "}",
-				   r->vcpu, r->mem);
+				   FS_SPEC_EXAMPLE "%s}",
+				   r->vcpu, r->mem, sch);
 		op[k] = (struct etcd_op){
 			.type = ETCD_OP_PUT,
 			.u.put = {.key = key[k], .value = val[k],
@@ -237,6 +252,9 @@ static void usage(FILE *f)
 		"usage: submit [--endpoint URL] [--prefix P] [-n N] [-c INFLIGHT]\n"
 		"              [--rate PER_S] [--vcpu V] [--mem MB] [--tag T]\n"
 		"              [--timeout S] [--latencies FILE] [--batch K]\n"
+		"              [--sched anti|spread]\n"
+		"  --sched anti      anti_affinity (host) in groups of 3; spread:\n"
+		"                    one topology_spread group over label zone\n"
 		"  --batch K         put K requests per txn (default 1: one "
 		"put each)\n"
 		"  --latencies FILE  also write every latency (ms, sorted), "
@@ -260,11 +278,12 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 'T'},
 		{"latencies", required_argument, NULL, 'L'},
 		{"batch", required_argument, NULL, 'b'},
+		{"sched", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "e:p:n:c:b:r:v:m:t:T:L:h", opts,
+	while ((ch = getopt_long(argc, argv, "e:p:n:c:b:r:v:m:t:T:L:S:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'e': endpoint = optarg; break;
@@ -278,6 +297,7 @@ int main(int argc, char **argv)
 		case 't': r.tag = optarg; break;
 		case 'T': timeout = atof(optarg); break;
 		case 'L': lat_file = optarg; break;
+		case 'S': r.sched = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -4,6 +4,7 @@
  * its dotted path ("capacity.vcpu: must be an integer >= 0").
  */
 #include "common/model.h"
+#include "common/constraint.h"
 
 #include <errno.h>
 #include <math.h>
@@ -197,20 +198,12 @@ void fs_labels_clear(struct fs_labels *l)
 	l->n = 0;
 }
 
-static const char *labels_get(const struct fs_labels *l, const char *key)
-{
-	for (size_t i = 0; l && i < l->n; i++)
-		if (strcmp(l->v[i].key, key) == 0)
-			return l->v[i].value;
-	return NULL;
-}
-
 bool fs_labels_match(const struct fs_labels *labels,
 		     const struct fs_labels *selector, char *miss,
 		     size_t misslen)
 {
 	for (size_t i = 0; selector && i < selector->n; i++) {
-		const char *v = labels_get(labels, selector->v[i].key);
+		const char *v = fs_labels_get(labels, selector->v[i].key);
 
 		if (!v || strcmp(v, selector->v[i].value) != 0) {
 			if (miss && misslen)
@@ -512,7 +505,16 @@ void fs_need_clear(struct fs_need *n)
 		return;
 	fs_labels_clear(&n->selector);
 	free(n->spread);
+	fs_constraints_clear(&n->constraints);
+	free(n->group);
+	free(n->anti_scope);
+	free(n->topo_key);
 	memset(n, 0, sizeof(*n));
+}
+
+const char *fs_need_group(const struct fs_need *n)
+{
+	return n->group ? n->group : n->spread;
 }
 
 void fs_round_clear(struct fs_round *r)
@@ -556,6 +558,10 @@ int fs_round_parse(const char *json, size_t len, struct fs_round *r,
 	if ((e = dup_str(root, "", "spread", &t.need.spread, err, errlen)) ||
 	    (e = dup_str(root, "", "coordinator", &t.coordinator, err,
 			 errlen)))
+		goto fail;
+	o = json_object_get(root, "constraints");
+	if (o && (e = fs_constraints_parse(o, "constraints",
+					   &t.need.constraints, err, errlen)))
 		goto fail;
 	const char *strategy;
 	if ((e = get_str(root, "", "strategy", false, &strategy, err, errlen)))
@@ -642,6 +648,10 @@ char *fs_round_format(const struct fs_round *r)
 	}
 	if (r->need.spread &&
 	    json_object_set_new(root, "spread", json_string(r->need.spread)))
+		goto fail;
+	if (r->need.constraints.n &&
+	    json_object_set_new(root, "constraints",
+				fs_constraints_json(&r->need.constraints)))
 		goto fail;
 	if (r->coordinator && json_object_set_new(root, "coordinator",
 						  json_string(r->coordinator)))

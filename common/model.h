@@ -111,13 +111,62 @@ int fs_alloc_add(struct fs_alloc *a, const struct fs_res *need,
 int64_t fs_alloc_group_vms(const struct fs_alloc *a, const char *group);
 void fs_alloc_clear(struct fs_alloc *a);
 
+/* scheduling.constraints[i] (common/constraint.c): an expression on a
+ * host label, as kube's node affinity (docs/DESIGN.md "VM request"). */
+enum fs_op {
+	FS_OP_IN,
+	FS_OP_NOTIN,
+	FS_OP_EXISTS,
+	FS_OP_DOESNOTEXIST,
+	FS_OP_GT,
+	FS_OP_LT,
+};
+#define FS_CONSTRAINTS_MAX 16 /* per request, and values per constraint */
+#define FS_LABEL_MAX 63       /* bytes of a constraint's key or value */
+
+struct fs_constraint {
+	char *key;
+	enum fs_op op;
+	char **values; /* In/NotIn: 1..; Gt/Lt: 1 integer; else none */
+	size_t n_values;
+	int64_t num; /* Gt/Lt: values[0] as an integer */
+};
+
+struct fs_constraints {
+	struct fs_constraint *v;
+	size_t n;
+};
+
 /* What a request needs, as a round and the score see it. */
 struct fs_need {
 	struct fs_res res;         /* vms = 1 */
 	struct fs_labels selector;
 	char *spread;              /* group name or NULL */
+	struct fs_constraints constraints; /* all must hold */
+	/* The hard group rules (issue 18), checked by the coordinator
+	 * (controller/place.c), which alone sees the fleet's counts. */
+	char *group;      /* anti_affinity / topology_spread group, or NULL */
+	char *anti_scope; /* anti_affinity: "host" or a label key; NULL none */
+	char *topo_key;   /* topology_spread: a label key; NULL none */
+	int64_t max_skew; /* topology_spread: 1.. */
 };
 void fs_need_clear(struct fs_need *n);
+/* The group whose VMs P/alloc/<host>.groups counts for need: its hard
+ * group, else its spread group, else NULL (request.c makes them equal
+ * when both are given). */
+const char *fs_need_group(const struct fs_need *n);
+
+/* "In", "NotIn", ...; fs_op_parse returns 0 and *ret, or -EINVAL. */
+const char *fs_op_name(enum fs_op op);
+int fs_op_parse(const char *s, enum fs_op *ret);
+/* Does every constraint hold on labels?  On a miss writes "constraint
+ * <key> <op>[ <values,...>]" to miss (if not NULL). */
+bool fs_constraints_match(const struct fs_labels *labels,
+			  const struct fs_constraints *cs, char *miss,
+			  size_t misslen);
+/* A label's value, or NULL. */
+const char *fs_labels_get(const struct fs_labels *l, const char *key);
+void fs_constraints_clear(struct fs_constraints *cs);
 
 enum fs_strategy { FS_SPREAD, FS_BINPACK };
 

@@ -64,6 +64,9 @@ void fs_score(const struct fs_host *h, const struct fs_alloc *alloc,
 	if (!fs_labels_match(&h->labels, &need->selector, out->reason,
 			     sizeof(out->reason)))
 		return;
+	if (!fs_constraints_match(&h->labels, &need->constraints, out->reason,
+				  sizeof(out->reason)))
+		return;
 	out->fits = true;
 
 	/* After placement: the larger of what is committed and what is

@@ -41,6 +41,7 @@ static void rebuild_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 	(void)rev;
 	if (h)
 		h->rebuilding = false;
+	ctrl_host_unref(t->c, h);
 	if (ok)
 		fs_info("%s", t->what);
 }
@@ -63,6 +64,7 @@ static void on_read(void *arg, const struct etcd_error *err,
 	if (!h)
 		goto out;
 	h->rebuilding = false;
+	ctrl_host_unref(c, h);
 	if (err || !res || res->n_responses < 2 || !h->alloc_bad ||
 	    !slot_mine(c, x->slot))
 		goto out; /* the next pass tries again, if still bad */
@@ -83,7 +85,7 @@ static void on_read(void *arg, const struct etcd_error *err,
 				x->akey, kv->key);
 			continue;
 		}
-		if (fs_alloc_add(&sum, &need.res, need.spread, 1) < 0) {
+		if (fs_alloc_add(&sum, &need.res, fs_need_group(&need), 1) < 0) {
 			fs_need_clear(&need);
 			goto out;
 		}

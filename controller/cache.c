@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -111,7 +112,7 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 	char err[256];
 	bool garbage = false;
 
-	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	if (c->slots[ctrl_req_slot_of(c, id)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, id, true)))
 		goto out;
 	r->st_seen = c->list_gen;
@@ -148,11 +149,19 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 {
 	struct ctrl_req *r;
 	struct ctrl_asg *v;
+	unsigned slot;
 	size_t i;
 
-	if (c->slots[fs_slot_of(id, c->k)].state != SLOT_LEADER ||
+	/* Listed before its request (assign/ sorts first): the slot of
+	 * the request it holds. */
+	slot = ctrl_map_get(&c->reqs, id) || own
+		   ? ctrl_req_slot_of(c, id)
+		   : ctrl_request_slot(id, val, len, true, c->k);
+	if (c->slots[slot].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, id, true)))
 		goto out;
+	if (!r->req_present)
+		r->slot = slot;
 	for (i = 0; i < r->n_asg; i++)
 		if (strcmp(r->asg[i].host, host) == 0)
 			break;
@@ -181,6 +190,7 @@ void ctrl_cache_assign(struct ctrl *c, const char *key, const char *host,
 		fs_warn("assignment %s: cannot read its request", key);
 	}
 	r->n_asg++;
+	ctrl_host_asg(c, host, 1);
 	ctrl_req_dirty(r);
 out:
 	if (own)
@@ -222,6 +232,12 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 	h->rec = rec;
 	h->present = true;
 	h->rev = mod;
+	h->rec_at = ev_now(c->loop);
+	if (h->stale) {
+		fs_info("host %s rewrote its record: no longer stale", a);
+		h->stale = false;
+		capacity_changed(c);
+	}
 	if (!was) {
 		fs_info("host %s joined", a);
 		capacity_changed(c);
@@ -232,6 +248,62 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 		h->gone_at = 0;
 		c->pass_all = true;
 	}
+}
+
+/* A drain's max_parallel (default 1) and deadline (RFC 3339 UTC, 0 =
+ * none) from the P/hostctl/ object o (may be NULL). */
+static void hostctl_drain(struct ctrl_host *h, json_t *o)
+{
+	json_t *mp = json_object_get(o, "max_parallel");
+	const char *dl = json_string_value(json_object_get(o, "deadline"));
+	struct tm tm = {0};
+
+	h->drain_max = json_is_integer(mp) && json_integer_value(mp) > 0
+			   ? (int64_t)json_integer_value(mp)
+			   : 1;
+	h->drain_deadline = 0;
+	if (dl && sscanf(dl, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon,
+			 &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			 &tm.tm_sec) == 6) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		h->drain_deadline = (double)timegm(&tm);
+	}
+}
+
+/* P/drain/<a>: {"moves": [ids]}, the make-before-break moves off host a
+ * in flight (drain.c writes it by CAS); what waited for the budget looks
+ * again. */
+static void put_drain(struct ctrl *c, const char *a, const char *val,
+		      size_t len, int64_t mod)
+{
+	struct ctrl_host *h = ctrl_host_get(c, a, true);
+	json_t *o, *mv, *x;
+	size_t i;
+	char **v;
+
+	if (!h)
+		return;
+	h->moves_seen = c->list_gen;
+	if (mod <= h->moves_rev)
+		return;
+	o = json_loadb(val, len, 0, NULL);
+	mv = json_object_get(o, "moves");
+	v = calloc(json_array_size(mv) + 1, sizeof(*v));
+	if (!v) {
+		json_decref(o);
+		return;
+	}
+	ctrl_host_moves_clear(h);
+	h->moving = v;
+	json_array_foreach (mv, i, x)
+		if (json_is_string(x) &&
+		    (v[h->n_moving] = strdup(json_string_value(x))))
+			h->n_moving++;
+	json_decref(o);
+	h->moves_present = true;
+	h->moves_rev = mod;
+	c->pass_all = true;
 }
 
 /* P/hostctl/<a>: the operator's cordon or drain of host a.  An empty
@@ -253,6 +325,7 @@ static void put_hostctl(struct ctrl *c, const char *a, const char *val,
 	h->ctl_rev = mod;
 	o = len ? json_loadb(val, len, 0, NULL) : NULL;
 	st = json_object_get(o, "state");
+	hostctl_drain(h, o);
 	if (json_is_string(st) && strcmp(json_string_value(st), "drain") == 0)
 		now = CTRL_HOST_DRAIN;
 	else if (json_is_string(st) &&
@@ -265,6 +338,8 @@ static void put_hostctl(struct ctrl *c, const char *a, const char *val,
 	json_decref(o);
 	was = h->cordon;
 	h->cordon = now;
+	if (now == CTRL_HOST_DRAIN)
+		c->pass_all = true; /* its VMs move (drain.c) */
 	if (was != now) {
 		fs_info("host %s %s", a,
 			now == CTRL_HOST_DRAIN       ? "draining (cordoned)"
@@ -337,6 +412,9 @@ static void put_request(struct ctrl *c, const char *a, const char *val,
 	    memcmp(r->req_val, val, len) != 0) {
 		r->spec_rev = mod; /* a new version, not a re-put */
 		ctrl_request_hash(val, len, r->req_hash);
+		ctrl_req_reslot(r, ctrl_request_slot(a, v, v ? len : 0, false,
+						     c->k),
+				r->req_present);
 	}
 	free(r->req_val);
 	r->req_val = v;
@@ -395,7 +473,7 @@ static void put_vm(struct ctrl *c, const char *a, const char *b,
 static void put_bid(struct ctrl *c, const char *key, const char *a,
 		    const char *b, const char *val, size_t len)
 {
-	bool led = c->slots[fs_slot_of(b, c->k)].state == SLOT_LEADER;
+	bool led = c->slots[ctrl_req_slot_of(c, b)].state == SLOT_LEADER;
 	struct ctrl_req *r;
 	char err[256];
 	struct fs_bid bid;
@@ -468,7 +546,7 @@ static void put_round(struct ctrl *c, const char *a, const char *val,
 {
 	struct ctrl_req *r;
 
-	if (c->slots[fs_slot_of(a, c->k)].state != SLOT_LEADER ||
+	if (c->slots[ctrl_req_slot_of(c, a)].state != SLOT_LEADER ||
 	    !(r = ctrl_req_get(c, a, true)))
 		return;
 	r->round_key = true;
@@ -506,11 +584,16 @@ static void put_election(struct ctrl *c, const char *a, const char *b,
 		c->hooks.withdraw(c, i);
 }
 
-/* P/controllers/<a>: a live controller. */
+/* P/controllers/<a>: a live controller; the value is the list
+ * generation that last saw it (never 0), for the sweep. */
 static void put_controller(struct ctrl *c, const char *a)
 {
-	if (!ctrl_map_get(&c->ctrls, a)) {
-		ctrl_map_put(&c->ctrls, a, (void *)1);
+	bool was = ctrl_map_get(&c->ctrls, a) != NULL;
+
+	if (ctrl_map_put(&c->ctrls, a,
+			 (void *)(uintptr_t)(c->list_gen ? c->list_gen : 1)) < 0)
+		return;
+	if (!was) {
 		fs_info("controller %s is live (%zu live)", a, c->ctrls.n);
 		c->hooks.balance(c);
 	}
@@ -529,6 +612,8 @@ void ctrl_cache_put(struct ctrl *c, const char *key, const char *val,
 		put_alloc(c, key, a, val, len, mod);
 	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
 		put_hostctl(c, a, val, len, mod);
+	} else if (strcmp(kind, "drain") == 0 && !b[0]) {
+		put_drain(c, a, val, len, mod);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		put_request(c, a, val, len, create, mod);
 	} else if (strcmp(kind, "status") == 0 && !b[0]) {
@@ -572,7 +657,9 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			c->pass_all = true;
 		}
 		h->present = false;
+		h->stale = false;
 		fs_host_clear(&h->rec);
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "hostctl") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->ctl_rev)
@@ -583,6 +670,16 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			capacity_changed(c);
 		}
 		h->cordon = CTRL_HOST_NORMAL;
+		ctrl_host_unref(c, h);
+	} else if (strcmp(kind, "drain") == 0 && !b[0]) {
+		h = ctrl_host_get(c, a, false);
+		if (!h || rev <= h->moves_rev)
+			return;
+		h->moves_rev = rev;
+		h->moves_present = false;
+		ctrl_host_moves_clear(h);
+		c->pass_all = true;
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "alloc") == 0 && !b[0]) {
 		h = ctrl_host_get(c, a, false);
 		if (!h || rev <= h->alloc_rev)
@@ -594,6 +691,7 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		fs_alloc_clear(&h->alloc);
 		memset(&h->alloc, 0, sizeof(h->alloc));
 		ctrl_host_alloc_bad(c, h, false);
+		ctrl_host_unref(c, h);
 	} else if (strcmp(kind, "requests") == 0 && !b[0]) {
 		r = ctrl_req_get(c, a, false);
 		if (!r || rev <= r->req_rev)
@@ -677,6 +775,13 @@ static void sweep_host(void *arg, const char *key, void *val)
 			ctrl_cache_del(c, k, h->ctl_rev + 1);
 		free(k);
 	}
+	if (h->moves_present && h->moves_seen != c->list_gen &&
+	    h->moves_rev <= c->list_rev) {
+		k = ctrl_keyf("%sdrain/%s", c->prefix, h->name);
+		if (k)
+			ctrl_cache_del(c, k, h->moves_rev + 1);
+		free(k);
+	}
 	if (h->alloc_present && h->seen != c->list_gen &&
 	    h->alloc_rev <= c->list_rev) {
 		k = ctrl_keyf("%salloc/%s", c->prefix, h->name);
@@ -715,9 +820,47 @@ static void sweep_req(void *arg, const char *key, void *val)
 			ctrl_req_vm_remove(r, i);
 }
 
+struct sweep_ctrls {
+	uint64_t gen;
+	char (*gone)[FS_NAME_MAX + 1];
+	size_t n;
+};
+
+static void sweep_ctrl(void *arg, const char *key, void *val)
+{
+	struct sweep_ctrls *w = arg;
+
+	if ((uintptr_t)val != w->gen && w->gone && strlen(key) <= FS_NAME_MAX)
+		strcpy(w->gone[w->n++], key);
+}
+
+/* Registrations the list did not see are gone: their deletes may fall
+ * between the watch cancelled for a list and the list's revision (a slot
+ * won when another controller's lease expired starts a list at once, and
+ * that controller then stayed live in the cache for ever, holding the
+ * survivors to a share of the slots that left the others unled). */
+static void sweep_ctrls(struct ctrl *c)
+{
+	struct sweep_ctrls w = {.gen = c->list_gen};
+
+	w.gone = calloc(c->ctrls.n + 1, sizeof(*w.gone));
+	if (!w.gone)
+		return;
+	ctrl_map_each(&c->ctrls, sweep_ctrl, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		ctrl_map_del(&c->ctrls, w.gone[i]);
+		fs_info("controller %s is gone (%zu live)", w.gone[i],
+			c->ctrls.n);
+	}
+	free(w.gone);
+	if (w.n)
+		c->hooks.balance(c);
+}
+
 void ctrl_cache_sweep(struct ctrl *c)
 {
 	ctrl_badkey_sweep(c);
+	sweep_ctrls(c);
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
 }

@@ -71,6 +71,7 @@ static size_t alloc_max(const struct fs_alloc *a)
 static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 				     bool *busy, double *ret_score)
 {
+	struct ctrl_groups g = {0};
 	struct ctrl_place pl;
 	struct ctrl_pick pk;
 	int rc;
@@ -78,8 +79,12 @@ static struct ctrl_host *pick_cached(struct ctrl *c, struct ctrl_req *r,
 	ctrl_explain_clear(&r->explain);
 	memset(&r->explain, 0, sizeof(r->explain));
 	ctrl_req_place(c, r, &pl);
-	rc = ctrl_place_pick(&pl, c->harr, c->n_harr, &c->cursor,
-			     (size_t)c->cfg->score_hosts, &r->explain, &pk);
+	rc = ctrl_place_groups(&pl, c->harr, c->n_harr, &g);
+	if (rc == 0)
+		rc = ctrl_place_pick(&pl, c->harr, c->n_harr, &c->cursor,
+				     (size_t)c->cfg->score_hosts, &r->explain,
+				     &pk);
+	ctrl_groups_clear(&g);
 	if (rc < 0 || pk.busy) {
 		*busy = true;
 		return NULL;
@@ -99,7 +104,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 {
 	struct ctrl_host *h = NULL;
 	size_t kb = ctrl_key_max(c), cmps, ops, bytes;
-	bool busy = false;
+	bool busy = false, noasg;
 	double score = 0;
 	int64_t attempt;
 	struct ctrl_status s, *own;
@@ -116,10 +121,14 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		 * cache's score with what is pending on them (bids do not
 		 * see the placements of other open rounds): the best one
 		 * that fits, or wait for it if its commit is in flight. */
+		struct ctrl_groups g = {0};
 		struct ctrl_place pl;
 
 		ctrl_req_place(c, r, &pl);
+		if (ctrl_place_groups(&pl, c->harr, c->n_harr, &g) < 0)
+			return BATCH_WAIT;
 		h = ctrl_place_bidder(&pl, r->cands, r->n_cands, &score);
+		ctrl_groups_clear(&g);
 		if (!h)
 			return BATCH_NOFIT;
 		if (h->locked)
@@ -160,13 +169,17 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		ctrl_txn_status_drop(own);
 		return BATCH_WAIT;
 	}
-	/* What r adds: 2 compares and 2 puts, the alloc compare and put of
-	 * a host new to the batch, and the deletes closing its round (in
-	 * an empty batch those that do not fit go to the leftover txn). */
-	cmps = 3 + (h->tent_picks == 0); /* and the assignment read back */
-	ops = 2 + (h->tent_picks == 0);
+	/* What r adds: 2 compares, 2 puts and its assignment read back,
+	 * the alloc compare and put of a host new to the batch (on an
+	 * absent alloc, the compare that the host holds no assignment too:
+	 * ctrl_txn_cmp_no_asg), and the deletes closing its round (in an
+	 * empty batch those that do not fit go to the leftover txn). */
+	noasg = h->tent_picks == 0 && !h->alloc_present;
+	cmps = (h->tent_picks == 0 ? 4u : 3u) + (noasg ? 1u : 0u);
+	ops = h->tent_picks == 0 ? 3u : 2u;
 	bytes = strlen(js) + strlen(aj) + 4 * kb +
-		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0);
+		(h->tent_picks == 0 ? 3 * kb + alloc_max(h->tent) : 0) +
+		(noasg ? 3 * kb : 0);
 	if (t->n_reqs == 0
 		? !ctrl_txn_room(t, cmps, ops + (ctrl_txn_round_ops(r) > 0),
 				 bytes + kb)
@@ -177,7 +190,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		ctrl_txn_status_drop(own);
 		return t->n_reqs ? BATCH_FULL : BATCH_NOFIT;
 	}
-	if (fs_alloc_add(h->tent, &r->parsed.need.res, r->parsed.need.spread,
+	if (fs_alloc_add(h->tent, &r->parsed.need.res, fs_need_group(&r->parsed.need),
 			 1) < 0) {
 		free(js);
 		free(aj);
@@ -185,9 +198,9 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		return BATCH_WAIT;
 	}
 	if (h->tent_picks++ == 0) {
-		t->resv_cmp++;
+		t->resv_cmp += noasg ? 2u : 1u;
 		t->resv_ok++;
-		t->resv_bytes += 3 * kb + alloc_max(h->tent);
+		t->resv_bytes += 3 * kb + alloc_max(h->tent) + (noasg ? 3 * kb : 0);
 	}
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
@@ -251,6 +264,13 @@ static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 			ctrl_txn_cmp(
 			    t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
 			    ETCD_CMP_MOD, h->alloc_present ? h->alloc_rev : 0);
+			/* An absent alloc is the sum of no assignments
+			 * only: a commit that wrote it as this batch's
+			 * placements alone, over assignments that no alloc
+			 * counted (a delete of the whole alloc, or writes
+			 * this cache missed), undercounted the host. */
+			if (!h->alloc_present)
+				ctrl_txn_cmp_no_asg(t, h);
 			ctrl_txn_op(t,
 				    ctrl_keyf("%salloc/%s", c->prefix, h->name),
 				    fs_alloc_format(h->tent), 0);
@@ -273,6 +293,181 @@ static void batch_send(struct ctrl *c, struct ctrl_txn *t)
 	ctrl_txn_send(t);
 }
 
+/* ---- gangs (scheduling.gang): all members in one txn, or none --------- */
+
+/* A member placed before (its VM failed, its host was lost) is placed
+ * again alone: the gang was placed whole once. */
+static bool gang_fresh(const struct ctrl_req *r)
+{
+	return r->parsed.gang &&
+	       !(r->st_present && r->st.request_rev == r->spec_rev &&
+		 r->st.attempt > 0);
+}
+
+static bool gang_same(const struct ctrl_req *a, const struct ctrl_req *b)
+{
+	return gang_fresh(b) && a->slot == b->slot &&
+	       strcmp(a->parsed.gang, b->parsed.gang) == 0;
+}
+
+static void ready_unlink(struct ctrl *c, struct ctrl_req *r)
+{
+	for (struct ctrl_req **p = &c->ready_head; *p; p = &(*p)->ready_next) {
+		if (*p == r) {
+			*p = r->ready_next;
+			r->ready_next = NULL;
+			return;
+		}
+	}
+}
+
+/* An unsent batch dropped: its hosts' tentative allocs and the txn. */
+static void batch_drop(struct ctrl_txn *t)
+{
+	for (size_t i = 0; i < t->n_hosts; i++) {
+		fs_alloc_clear(t->hosts[i]->tent);
+		free(t->hosts[i]->tent);
+		t->hosts[i]->tent = NULL;
+		t->hosts[i]->tent_picks = 0;
+	}
+	ctrl_txn_free(t);
+}
+
+static void explain_copy(struct ctrl_explain *dst,
+			 const struct ctrl_explain *src)
+{
+	ctrl_explain_clear(dst);
+	memset(dst, 0, sizeof(*dst));
+	dst->hosts = src->hosts;
+	dst->feasible = src->feasible;
+	for (size_t i = 0; i < src->n_rejected; i++)
+		for (int64_t k = 0; k < src->rejected[i].count; k++)
+			if (ctrl_explain_add(dst, src->rejected[i].reason) < 0)
+				return;
+}
+
+/* Members waiting for the rest: "gang web: 2 of 3 submitted", written
+ * when it is news (a write takes r off the ready list until it lands). */
+static void gang_wait(struct ctrl *c, struct ctrl_req **m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ctrl_req *r = m[i];
+		struct ctrl_status s;
+		char why[160];
+
+		snprintf(why, sizeof(why), "gang %s: %zu of %lld submitted",
+			 r->parsed.gang, n, (long long)r->parsed.gang_size);
+		if (r->st_present && r->st.phase == CTRL_PENDING &&
+		    r->st.request_rev == r->spec_rev && r->st.reason &&
+		    strcmp(r->st.reason, why) == 0)
+			continue;
+		ready_unlink(c, r);
+		ctrl_req_round_reset(r);
+		ctrl_report_init(&s, CTRL_PENDING, r);
+		ctrl_report_carry(&s, r);
+		ctrl_report_reason(&s, "%s", why);
+		ctrl_report_status(c, r, &s, "gang waits");
+	}
+}
+
+/* The failing member's explain for every member: "gang web does not
+ * fit as a whole: max_vms reached (2 of 2 hosts)". */
+static void gang_nofit(struct ctrl *c, struct ctrl_req **m, size_t n,
+		       const struct ctrl_req *bad, const char *why)
+{
+	struct ctrl_explain ex0 = {0};
+
+	explain_copy(&ex0, &bad->explain);
+	for (size_t i = 0; i < n; i++) {
+		struct ctrl_explain ex = {0};
+
+		explain_copy(&ex, &ex0);
+		ready_unlink(c, m[i]);
+		ctrl_req_round_reset(m[i]);
+		m[i]->act = ACT_NONE;
+		ctrl_report_unschedulable(c, m[i], &ex, why);
+		ctrl_explain_clear(&ex);
+	}
+	ctrl_explain_clear(&ex0);
+}
+
+/*
+ * r, on the ready list, is a fresh member of a gang: the first one
+ * there acts for all.  With gang.size fresh members ready, all go into one
+ * new txn (*t, the batch being built, is sent first), or none: a member
+ * that fits nowhere with the others makes every member unschedulable,
+ * one whose best host is busy leaves them all waiting.  Returns whether
+ * r left the ready list.
+ */
+static bool gang_flush(struct ctrl *c, unsigned s, struct ctrl_txn **t,
+		       struct ctrl_req *r)
+{
+	struct ctrl_req *m[CTRL_GANG_MAX] = {NULL}, *q;
+	size_t n = 0, want = (size_t)r->parsed.gang_size;
+	struct ctrl_txn *g;
+	char why[192];
+	int rc = BATCH_ADDED;
+
+	if (!r->req_present || r->req_rev != r->plan_req_rev) {
+		/* deleted or rewritten while it waited: reconcile it */
+		ready_unlink(c, r);
+		ctrl_req_round_reset(r);
+		r->act = ACT_NONE;
+		ctrl_req_dirty(r);
+		return true;
+	}
+	/* The gang's first member on the ready list acts for all. */
+	for (q = c->ready_head; q && n < want; q = q->ready_next)
+		if (q == r || gang_same(r, q))
+			m[n++] = q;
+	if (m[0] != r)
+		return false;
+	if (n < want) {
+		gang_wait(c, m, n);
+		return r->act != ACT_READY;
+	}
+	if (*t && (*t)->n_reqs) {
+		batch_send(c, *t);
+		*t = NULL;
+	}
+	g = *t ? *t : ctrl_txn_new(c, TXN_COMMIT, s, commit_done);
+	*t = NULL;
+	if (!g)
+		return false;
+	if (!g->n_cmp)
+		ctrl_txn_fence(g);
+	for (size_t i = 0; i < n && rc == BATCH_ADDED; i++) {
+		rc = batch_add(c, g, m[i]);
+		if (rc != BATCH_ADDED)
+			q = m[i];
+	}
+	if (rc == BATCH_ADDED) {
+		for (size_t i = 0; i < n; i++)
+			ready_unlink(c, m[i]);
+		batch_send(c, g);
+		return true;
+	}
+	batch_drop(g);
+	/* Waiting is for a commit in flight; a member that fits only
+	 * without the others' places in this txn does not fit. */
+	for (size_t i = 0; rc == BATCH_WAIT && i < c->n_harr; i++)
+		if (c->harr[i]->locked)
+			return false;
+	if (rc == BATCH_FULL || (rc == BATCH_NOFIT && q->explain.feasible))
+		snprintf(why, sizeof(why),
+			 "gang %s does not fit as a whole: %zu members are "
+			 "over one etcd txn's limits",
+			 r->parsed.gang, n);
+	else
+		snprintf(why, sizeof(why),
+			 "gang %s does not fit as a whole: %s has no host "
+			 "with the others placed",
+			 r->parsed.gang, q->id);
+	fs_info("%s", why);
+	gang_nofit(c, m, n, q, why);
+	return true;
+}
+
 /* Forms fenced batches, one per slot, out of the ready list. */
 void ctrl_commit_flush(struct ctrl *c)
 {
@@ -292,6 +487,11 @@ void ctrl_commit_flush(struct ctrl *c)
 			}
 			if (c->inflight >= (unsigned)c->cfg->max_inflight)
 				break;
+			if (gang_fresh(r)) {
+				if (!gang_flush(c, s, &t, r))
+					p = &r->ready_next;
+				continue;
+			}
 			if (!t) {
 				t = ctrl_txn_new(c, TXN_COMMIT, s, commit_done);
 				if (!t)
@@ -335,13 +535,7 @@ void ctrl_commit_flush(struct ctrl *c)
 		if (t && t->n_reqs) {
 			batch_send(c, t);
 		} else if (t) {
-			for (size_t i = 0; i < t->n_hosts; i++) {
-				fs_alloc_clear(t->hosts[i]->tent);
-				free(t->hosts[i]->tent);
-				t->hosts[i]->tent = NULL;
-				t->hosts[i]->tent_picks = 0;
-			}
-			ctrl_txn_free(t);
+			batch_drop(t);
 		}
 	}
 }

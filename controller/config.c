@@ -7,11 +7,23 @@
 
 #include "common/model.h"
 
+/* Below this, a host between two rewrites of its record looks stale. */
+#define STALE_MIN_S 30
+
 static int check_all(const void *cfg, struct cfg_check *ck)
 {
 	const struct ctrl_config *c = cfg;
+	int rc = cfg_etcd_check(&c->etcd, ck);
 
-	return cfg_etcd_check(&c->etcd, ck);
+	if (rc == 0 && c->host_stale_after_s > 0 &&
+	    c->host_stale_after_s < STALE_MIN_S)
+		rc = cfg_check_fail(ck, "scheduling.host_stale_after_s",
+				    "must be 0 (off) or at least %d (a few "
+				    "times the agents' "
+				    "agent.report_interval_s), got %lld",
+				    STALE_MIN_S,
+				    (long long)c->host_stale_after_s);
+	return rc;
 }
 
 static const char *const bidding_names[] = {"broadcast", "sample", "cached",
@@ -72,6 +84,13 @@ static const struct cfg_key ctrl_keys[] = {
 		       "(keeps coordinators off each other's hosts)"),
 	CFG_KEY_INT("scheduling.batch", struct ctrl_config, batch, "32", 1,
 		    40, "placements committed per transaction at most"),
+	CFG_KEY_INT("scheduling.host_stale_after_s", struct ctrl_config,
+		    host_stale_after_s, "900", 0, 604800,
+		    "a host whose record its agent did not rewrite for this "
+		    "long is stale, its lease alive or not: placed on no "
+		    "more, its VMs as on a disconnected host (agents "
+		    "rewrite every agent.report_interval_s, 300 by default; "
+		    "0 = off)"),
 	CFG_KEY_STRING_CHECK("http.listen", struct ctrl_config, http_listen,
 			     "\"\"", cfg_check_listen,
 		       "IPv4 HOST:PORT (e.g. 127.0.0.1:9101) serving /healthz "

@@ -19,6 +19,9 @@ int ctrl_core_init(struct ctrl *c, struct ev_loop *loop,
 	c->k = (unsigned)cfg->coordinators;
 	c->w = (struct fs_weights){cfg->w_cpu, cfg->w_memory, cfg->w_vms};
 	c->band = c->k > 1 ? cfg->partition_band : 0;
+	snprintf(c->stale_reason, sizeof(c->stale_reason),
+		 "host record stale (not rewritten for over %lld s)",
+		 (long long)cfg->host_stale_after_s);
 	c->ready_tail = &c->ready_head;
 	if (cfg->name && *cfg->name) {
 		snprintf(c->name, sizeof(c->name), "%s", cfg->name);
@@ -60,8 +63,8 @@ int ctrl_core_init(struct ctrl *c, struct ev_loop *loop,
 
 void ctrl_core_clear(struct ctrl *c)
 {
+	ctrl_req_free_all(c); /* first: requests hold references to hosts */
 	ctrl_host_free_all(c);
-	ctrl_req_free_all(c);
 	ctrl_badkey_free_all(c);
 	ctrl_map_clear(&c->ctrls);
 	ctrl_queue_clear(&c->queue);

@@ -13,7 +13,7 @@
  *  txn:       txn.c (fenced builder, limits, send, answer replayed)
  *             core.c (struct ctrl made from the config, freed)
  *  actions:   report.c (status writes)  release.c (reservations returned)
- *  placement: place.c (pure, ctrl.h)  rounds.c  commit.c
+ *  placement: place.c (pure, ctrl.h)  rounds.c  commit.c  drain.c
  *  decisions: reconcile.c        beside it: slots.c  session.c
  *  top:       pass.c (the loop's pass)  metrics.c  service.c (wiring)
  */
@@ -59,6 +59,8 @@ struct ctrl_metrics {
 	uint64_t rejected, unschedulable, lost, failed, released;
 	uint64_t bids, round_timeouts, round_extends, txns, txn_errors, relists;
 	uint64_t invalid_keys; /* P/status/_invalid/ records written */
+	uint64_t drain_moves;     /* make-before-break moves completed */
+	uint64_t drain_evictions; /* released break-before-make (deadline) */
 	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
 	double lat_sum;
 };
@@ -169,6 +171,9 @@ struct ctrl_req {
 	 * numbered hold_seq (one started after that) is in and says what
 	 * landed; 0: not held. */
 	uint64_t hold_seq;
+	/* drain.c: cap_gen + 1 when no other host fitted its move (said
+	 * once per capacity change), 0 = not looked */
+	int64_t drain_nofit_gen;
 
 	bool dirty;
 	struct ctrl_req *dirty_next;
@@ -220,7 +225,7 @@ struct ctrl_wch {
 	bool ok;
 };
 
-enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE };
+enum txn_kind { TXN_COMMIT, TXN_ROUND, TXN_STATUS, TXN_RELEASE, TXN_MOVE };
 
 /* A success op, replayed into the cache when the txn lands: status and
  * assign puts carry what they were made from, so that replaying one
@@ -265,7 +270,16 @@ struct ctrl_txn {
 	size_t n_reqs;
 	struct ctrl_host *hosts[TXN_HOSTS];
 	size_t n_hosts;
+	/* ctrl_txn_cmp_no_asg's compares: the host, the end of its range
+	 * (malloc'd) and the index of its read-back in ko. */
+	struct tb_noasg {
+		struct ctrl_host *h;
+		char *end;
+		size_t ko;
+	} noasg[TXN_HOSTS];
+	size_t n_noasg;
 	char what[160]; /* for the log */
+	void *arg;      /* the builder's, for done (drain.c: a host) */
 };
 
 /* Upward notifications of the lower layers (cache, watch, txn), set by
@@ -298,9 +312,11 @@ struct ctrl {
 	size_t prefix_len;
 	unsigned k;
 	struct fs_weights w;
-	struct ctrl_host **harr; /* every host, in creation order (never shrinks) */
+	struct ctrl_host **harr; /* every host entry (host.c frees unused ones) */
 	size_t n_harr, cap_harr;
+	struct ctrl_host *host_gc; /* entries that may be unused (host.c) */
 	size_t cursor;           /* where the next cached pick starts looking */
+	char stale_reason[64];   /* a stale host's, for the explain */
 	double band;             /* partition_band, 0 with one slot */
 
 	int64_t lease;
@@ -395,12 +411,38 @@ void ctrl_badkey_free_all(struct ctrl *c);
 struct ctrl_host *ctrl_host_get(struct ctrl *c, const char *name,
 				bool create);
 void ctrl_host_pend_clear(struct ctrl_host *h);
+/* Something may no longer refer to h (a record, alloc or hostctl gone, a
+ * lock, invitation, candidate or assignment dropped): looked at by
+ * ctrl_host_gc.  Takes NULL. */
+void ctrl_host_unref(struct ctrl *c, struct ctrl_host *h);
+/* One more (+1) or one less (-1) cached assignment on host name. */
+void ctrl_host_asg(struct ctrl *c, const char *name, int d);
+/*
+ * Frees the entries ctrl_host_unref named that nothing refers to: no
+ * record, alloc or hostctl, no lock (a commit or rebuild in flight, a
+ * batch being built), invitation, candidate or assignment.  Host-name
+ * churn grew the cache without bound, and every cached pick scanned the
+ * dead entries.  Run at the end of a pass: no caller holds an entry
+ * across it but through those references.
+ */
+void ctrl_host_gc(struct ctrl *c);
+/* Marks stale the present hosts whose record was not rewritten within
+ * scheduling.host_stale_after_s (now: ev_now), unless it is 0; returns
+ * how many became stale. */
+size_t ctrl_host_stale_scan(struct ctrl *c, double now);
+/* Placeable and holding its VMs: present and not stale. */
+static inline bool ctrl_host_live(const struct ctrl_host *h)
+{
+	return h && h->present && !h->stale;
+}
 /* h's alloc is unreadable or known not to be the sum of its assignments
  * (bad), or is again (!bad).  While bad, h holds one lock of its own
  * (h->locked: no commit or release touches it, place.c sees it busy)
  * and pass.c has alloc.c rebuild it. */
 void ctrl_host_alloc_bad(struct ctrl *c, struct ctrl_host *h, bool bad);
 void ctrl_host_free_all(struct ctrl *c);
+/* Forgets h->moving (P/drain/<host>'s ids). */
+void ctrl_host_moves_clear(struct ctrl_host *h);
 
 /* ---- req.c: request records and their lists (calls host.c) ----------- */
 
@@ -408,6 +450,9 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create);
 /* Drops the round, bids, candidates and explain of r; the bids' keys
  * go to r->stale (they may still exist). */
 void ctrl_req_round_reset(struct ctrl_req *r);
+/* Frees r->cands, dropping the references they hold on their hosts
+ * (each candidate whose data is a host holds one: h->refs). */
+void ctrl_req_cands_clear(struct ctrl_req *r);
 /* A txn that landed deleted r's round key and its bids: forget them. */
 void ctrl_req_round_closed(struct ctrl_req *r);
 /* host's bid key for r is to be deleted (0, or -ENOMEM). */
@@ -419,7 +464,21 @@ bool ctrl_req_inv_has(const struct ctrl_req *r, const char *host);
 /* Abandons whatever r was doing (slot lost, request gone), but a txn in
  * flight (its answer resets it). */
 void ctrl_req_abort(struct ctrl_req *r);
+/* r's assignment or VM record on host, or NULL (borrowed). */
+struct ctrl_asg *ctrl_req_asg(struct ctrl_req *r, const char *host);
+struct ctrl_vm *ctrl_req_vm(struct ctrl_req *r, const char *host);
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i);
+/* r's value now puts it in slot (its group's, docs/DESIGN.md "Placement
+ * protocol" 1): out of a slot we lead, its work and its statuses and
+ * assignments go (their next coordinator lists them); into one, after a
+ * rewrite (was_present), r waits for a list that reads them (want_seq,
+ * started by pass.c). */
+void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present);
+/* Drops r's status and assignments (not watched: only a slot's
+ * coordinator keeps them) and their revisions. */
+void ctrl_req_forget_led(struct ctrl_req *r);
+/* The slot of request id's keys: its record's, else fs_slot_of(id). */
+unsigned ctrl_req_slot_of(struct ctrl *c, const char *id);
 void ctrl_req_vm_remove(struct ctrl_req *r, size_t i);
 /* Frees r if nothing refers to it any more. */
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r);
@@ -485,6 +544,11 @@ void ctrl_txn_read(struct ctrl_txn *t, char *key);
 /* Compare target of key == rev, and read it back on failure.  Takes key. */
 void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 		  int64_t rev);
+/* h holds no assignment: create revision 0 over P/assign/<h>/ (true of
+ * an empty range only), for a commit on an alloc the cache says is
+ * absent.  When it fails (the host holds assignments that no alloc
+ * sums), h's alloc is marked bad: rebuilt from them before any commit. */
+void ctrl_txn_cmp_no_asg(struct ctrl_txn *t, struct ctrl_host *h);
 /* The slot's election key compare: first in every txn. */
 void ctrl_txn_fence(struct ctrl_txn *t);
 /* Takes key and val (val NULL = delete). */
@@ -570,6 +634,12 @@ void ctrl_report_flush(struct ctrl *c);
  * deleted), in one fenced txn. */
 void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 		  struct ctrl_status *s, const char *why);
+/* The same txn built but not sent (NULL: nothing to send now, s taken
+ * anyway), for a caller that adds to it (drain.c): it sets r->act to
+ * ACT_TXN and sends it. */
+struct ctrl_txn *ctrl_release_txn(struct ctrl *c, struct ctrl_req *r,
+				  struct ctrl_asg *a, struct ctrl_status *s,
+				  const char *why);
 
 /* ---- alloc.c: allocs rebuilt (calls txn, cache, host, key) ----------- */
 
@@ -598,7 +668,25 @@ void ctrl_round_flush(struct ctrl *c);
 /* Forms fenced batches, one per slot, out of the ready list. */
 void ctrl_commit_flush(struct ctrl *c);
 
-/* ---- reconcile.c (calls rounds, release, report, req, host) --------- */
+/* ---- drain.c: a draining host's VMs moved (calls place, release,
+ * report, txn, req, host, key) ------------------------------------------ */
+
+/* Is a the replacement assignment of r's move in progress (its status
+ * still names the original host, moving_to a's host)? */
+bool ctrl_drain_replacement(const struct ctrl_req *r,
+			    const struct ctrl_asg *a);
+/* r is placed (status scheduled or running on a's host h, present):
+ * carries a move of r in progress a step on, or starts one when h is
+ * draining.  True when r has nothing else to do this pass. */
+bool ctrl_drain_step(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
+		     struct ctrl_host *h);
+/* Ids in P/drain/<host> of the led slots whose move is over (the
+ * request deleted mid-move, say) are removed, by CAS: once per pass. */
+void ctrl_drain_sweep(struct ctrl *c);
+/* VMs of the led slots on draining hosts, not yet moved (gauge). */
+unsigned ctrl_drain_pending(const struct ctrl *c);
+
+/* ---- reconcile.c (calls drain, rounds, release, report, req, host) -- */
 
 /* Decides r's next step from the cache and starts it. */
 void ctrl_reconcile(struct ctrl *c, struct ctrl_req *r);

@@ -28,10 +28,18 @@
  * is a mistake, and every byte is copied into the assignment). */
 #define CTRL_REQUEST_MAX (256 * 1024)
 
+/* Largest scheduling.gang.size: a gang is placed in one txn, each
+ * member 3 compares (status, request, the alloc of a host new to the
+ * txn) and 3 puts (status, assign, alloc) at most, within etcd's 128
+ * per branch with the fence (docs/DESIGN.md "Placement constraints"). */
+#define CTRL_GANG_MAX 32
+
 struct ctrl_request {
 	struct fs_need need; /* res.vms = 1 */
 	int64_t priority;    /* scheduling.priority, default 0 */
 	int64_t lost_after_s; /* scheduling.lost_after_s, -1 = the config's */
+	char *gang;          /* scheduling.gang.name, or NULL */
+	int64_t gang_size;   /* scheduling.gang.size */
 };
 
 /*
@@ -49,6 +57,17 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason,
 		       size_t reasonlen);
 void ctrl_request_clear(struct ctrl_request *r);
+/*
+ * The coordinator slot of request id with value json[0..len) (nested:
+ * the value of an assignment, the spec under "request"): fs_slot_of() of
+ * its gang's name (scheduling.gang.name), else its group
+ * (anti_affinity.group, else topology_spread.group) when it names a
+ * valid one, so that one
+ * coordinator places every member of a group; else of its id.  Cheap for
+ * a request without either (no JSON parse).  json may be NULL.
+ */
+unsigned ctrl_request_slot(const char *id, const char *json, size_t len,
+			   bool nested, unsigned k);
 
 /* ---- status.c --------------------------------------------------------- */
 
@@ -98,6 +117,13 @@ struct ctrl_status {
 	char **avoid;               /* hosts where it failed */
 	size_t n_avoid;
 	char updated[32];
+	/* Optional, absent when empty (docs/DESIGN.md "Status"): the host
+	 * of the replacement while a drain moves the VM off host
+	 * (make-before-break); the host whose VM this placement replaced
+	 * after that host was lost (its agent deletes the old VM when it
+	 * comes back). */
+	char moving_to[FS_NAME_MAX + 1];
+	char replaced_on[FS_NAME_MAX + 1];
 };
 
 /* The FNV-1a 64 of a request value, as 16 hex digits (status's
@@ -187,12 +213,59 @@ struct ctrl_host {
 	int cordon;       /* P/hostctl/<name>: enum ctrl_cordon */
 	int64_t ctl_rev;  /* its mod revision, or of its delete */
 	uint64_t ctl_seen;
+	int64_t drain_max;     /* a drain's max_parallel (default 1) */
+	double drain_deadline; /* its deadline (unix s), 0 = none */
+	/* P/drain/<name> (drain.c): the requests whose make-before-break
+	 * move off this host is in flight, written by CAS */
+	char **moving;
+	size_t n_moving;
+	bool moves_present;
+	int64_t moves_rev; /* its mod revision, or of its delete */
+	uint64_t moves_seen;
+	bool moves_busy;   /* a txn of ours writing it is in flight */
+	/* What else refers to the entry (host.c frees it when nothing
+	 * does): candidates pointing at it (r->cands), the cached
+	 * assignments on it; its index in the cache's array; on the list
+	 * of entries to look at (gc_next). */
+	unsigned refs;
+	unsigned n_asg;
+	/* When a write of its record was last seen (ev_now), and whether
+	 * that is longer ago than scheduling.host_stale_after_s: a stale
+	 * host is placed on no more, and its VMs are as on a disconnected
+	 * host (its lease may be kept alive by another user: etcd 3.4's
+	 * LeaseKeepAlive checks no permission). */
+	double rec_at;
+	bool stale;
+	size_t idx;
+	bool gc;
+	struct ctrl_host *gc_next;
 };
 
 /* What an operator's P/hostctl/<host> asks (docs/DESIGN.md "Host
  * lifecycle keys"): nothing new is placed on a cordoned or draining
  * host. */
 enum ctrl_cordon { CTRL_HOST_NORMAL, CTRL_HOST_CORDONED, CTRL_HOST_DRAIN };
+
+/* A request's group over the fleet, per value of one label (its
+ * anti_affinity scope or topology_spread key): the VMs of the group on
+ * hosts with that value, and whether a host with it passes the request's
+ * label rules (live, not cordoned, selector, constraints). */
+struct ctrl_gcount {
+	const char *value; /* borrowed from a host record */
+	int64_t vms;
+	bool eligible;
+};
+
+struct ctrl_gview {
+	struct ctrl_gcount *v;
+	size_t n;
+	int64_t min; /* lowest vms among eligible values (topology) */
+};
+
+struct ctrl_groups {
+	struct ctrl_gview anti; /* by anti_scope, when not "host" */
+	struct ctrl_gview topo; /* by topo_key */
+};
 
 /* What placing one request asks of a host (all borrowed). */
 struct ctrl_place {
@@ -203,7 +276,23 @@ struct ctrl_place {
 	struct fs_weights w;
 	enum fs_strategy strategy;
 	double band;                     /* partition_band (0 with K = 1) */
+	const char *stale; /* a stale host's reason, NULL: "host record stale" */
+	/* need's label-scoped group rules over the fleet
+	 * (ctrl_place_groups), or NULL: such rules then reject nothing. */
+	const struct ctrl_groups *groups;
 };
+
+/*
+ * Counts need's group over hosts[0..n) (what is in flight included,
+ * ctrl_place_alloc) for its label-scoped rules into *g (zeroed by the
+ * caller; ctrl_groups_clear() frees it) and points p->groups at it.  A
+ * request without such rules costs nothing.  Valid while the hosts and
+ * their allocs stay as they are: build it again after each placement.
+ * Returns 0 or -ENOMEM.
+ */
+int ctrl_place_groups(struct ctrl_place *p, struct ctrl_host *const *hosts,
+		      size_t n, struct ctrl_groups *g);
+void ctrl_groups_clear(struct ctrl_groups *g);
 
 /* What h holds if what is in flight lands: the batch being built on it,
  * else its commit in flight, else what is committed (NULL: nothing). */

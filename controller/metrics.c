@@ -47,7 +47,7 @@ static void pending_each(void *arg, const char *key, void *val)
 /* Hosts by lifecycle state: live, disconnected (seen leave, VMs kept),
  * cordoned, draining. */
 struct hosts_ctx {
-	size_t live, disconnected, cordoned, draining;
+	size_t live, disconnected, cordoned, draining, moving, stale;
 };
 
 static void hosts_each(void *arg, const char *key, void *val)
@@ -56,10 +56,12 @@ static void hosts_each(void *arg, const char *key, void *val)
 	const struct ctrl_host *h = val;
 
 	(void)key;
-	n->live += h->present;
+	n->live += ctrl_host_live(h);
 	n->disconnected += !h->present && h->gone_at > 0;
+	n->stale += h->present && h->stale;
 	n->cordoned += h->cordon == CTRL_HOST_CORDONED;
 	n->draining += h->cordon == CTRL_HOST_DRAIN;
+	n->moving += h->n_moving;
 }
 
 /* Why the controller cannot work right now, or NULL when it can. */
@@ -126,8 +128,21 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	       "hosts cordoned by P/hostctl/ (no new placements)");
 	fprintf(f, "flintsched_controller_hosts_cordoned %zu\n", hc.cordoned);
 	M_HEAD(f, "flintsched_controller_hosts_draining", "gauge",
-	       "hosts with a drain in P/hostctl/ (cordoned; moves not done)");
+	       "hosts with a drain in P/hostctl/ (cordoned, VMs moved)");
 	fprintf(f, "flintsched_controller_hosts_draining %zu\n", hc.draining);
+	M_HEAD(f, "flintsched_controller_vms_draining", "gauge",
+	       "VMs of its slots still on draining hosts (moving or waiting)");
+	fprintf(f, "flintsched_controller_vms_draining %u\n",
+		ctrl_drain_pending(c));
+	M_HEAD(f, "flintsched_controller_drain_moves_inflight", "gauge",
+	       "make-before-break moves in flight, of every controller "
+	       "(P/drain/)");
+	fprintf(f, "flintsched_controller_drain_moves_inflight %zu\n",
+		hc.moving);
+	M_HEAD(f, "flintsched_controller_hosts_stale", "gauge",
+	       "hosts with a live lease whose record was not rewritten "
+	       "within scheduling.host_stale_after_s (placed on no more)");
+	fprintf(f, "flintsched_controller_hosts_stale %zu\n", hc.stale);
 	M_HEAD(f, "flintsched_controller_inflight_txns", "gauge",
 	       "etcd txns in flight");
 	fprintf(f, "flintsched_controller_inflight_txns %u\n", c->inflight);
@@ -167,6 +182,11 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	M_COUNTER("invalid_keys_total", m->invalid_keys,
 		  "request keys that are no valid id, rejected in "
 		  "P/status/_invalid/");
+	M_COUNTER("drain_moves_total", m->drain_moves,
+		  "make-before-break moves off draining hosts completed");
+	M_COUNTER("drain_evictions_total", m->drain_evictions,
+		  "VMs of draining hosts released past the drain's deadline "
+		  "(break-before-make)");
 #undef M_COUNTER
 	M_HEAD(f, "flintsched_controller_placement_seconds", "histogram",
 	       "from seeing the request revision to its commit");

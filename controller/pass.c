@@ -1,6 +1,6 @@
 /* The loop's pass, run before it blocks: reconcile what changed, start
  * queued requests within the budgets, flush the batches.  Calls
- * reconcile.c, rounds.c, commit.c, report.c, txn.c, req.c. */
+ * reconcile.c, rounds.c, commit.c, report.c, txn.c, req.c, watch.c. */
 #include "controller/core.h"
 
 #include <stddef.h>
@@ -31,6 +31,10 @@ void ctrl_pass(struct ctrl *c)
 
 	if (!c->cache_ready || c->listing)
 		return;
+	/* A list a request waits for (a rewrite moved it into a slot we
+	 * lead, ctrl_req_reslot), none started yet. */
+	if (c->want_seq > c->done_seq)
+		ctrl_watch_relist(c, 0.0);
 	if (c->pass_all) {
 		c->pass_all = false;
 		ctrl_map_each(&c->reqs, pass_each, c);
@@ -67,10 +71,12 @@ void ctrl_pass(struct ctrl *c)
 			ctrl_round_start(c, r);
 	}
 	ctrl_alloc_rebuild_all(c);
+	ctrl_drain_sweep(c);
 	ctrl_round_flush(c);
 	ctrl_commit_flush(c);
 	ctrl_report_flush(c);
 	ctrl_badkey_flush(c);
 	for (unsigned i = 0; i < c->k; i++)
 		ctrl_txn_gc_flush(c, i);
+	ctrl_host_gc(c);
 }

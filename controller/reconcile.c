@@ -1,28 +1,13 @@
 /* Reconcile: what one request of a slot we lead needs next, decided
  * from the cache (request, status, assignments, VM state); starts at most
- * one action.  Calls rounds.c, release.c, report.c, req.c, host.c. */
+ * one action.  Calls drain.c, rounds.c, release.c, report.c, req.c,
+ * host.c. */
 #include "controller/core.h"
 
 #include <string.h>
 #include <time.h>
 
 #include "common/log.h"
-
-static struct ctrl_asg *asg_find(struct ctrl_req *r, const char *host)
-{
-	for (size_t i = 0; i < r->n_asg; i++)
-		if (strcmp(r->asg[i].host, host) == 0)
-			return &r->asg[i];
-	return NULL;
-}
-
-static struct ctrl_vm *vm_find(struct ctrl_req *r, const char *host)
-{
-	for (size_t i = 0; i < r->n_vms; i++)
-		if (strcmp(r->vms[i].host, host) == 0)
-			return &r->vms[i];
-	return NULL;
-}
 
 static void enqueue(struct ctrl *c, struct ctrl_req *r)
 {
@@ -90,6 +75,33 @@ static bool host_disconnected(struct ctrl *c, struct ctrl_req *r,
 	fs_info("%s: host %s disconnected; lost in %.0f s unless it returns",
 		r->id, r->st.host, left);
 	ctrl_report_status(c, r, &s, "host disconnected");
+	return true;
+}
+
+/*
+ * r runs where it was placed again after its host replaced_on was lost:
+ * once that host's VM is gone (its agent came back and deleted it; the
+ * key has no lease, so nothing else removes it), the status says so.
+ * True when it writes.
+ */
+static bool replaced_seen(struct ctrl *c, struct ctrl_req *r)
+{
+	struct ctrl_status s;
+
+	if (r->st.phase != CTRL_RUNNING || !r->st.replaced_on[0] ||
+	    strcmp(r->st.replaced_on, r->st.host) == 0 ||
+	    ctrl_req_vm(r, r->st.replaced_on) || ctrl_req_asg(r, r->st.replaced_on) ||
+	    (r->st.reason && strstr(r->st.reason, "; replaced on ")))
+		return false;
+	if (ctrl_status_copy(&s, &r->st) < 0)
+		return false;
+	ctrl_report_reason(&s,
+			   "running on %s; replaced on %s (it came back and "
+			   "deleted the old VM)",
+			   s.host, s.replaced_on);
+	fs_info("%s: replaced on %s: its old VM is deleted", r->id,
+		s.replaced_on);
+	ctrl_report_status(c, r, &s, "replaced");
 	return true;
 }
 
@@ -211,8 +223,9 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 	}
 	/* Assignments the status does not stand for are released first. */
 	for (size_t i = 0; i < r->n_asg; i++) {
-		if (placed && strcmp(r->asg[i].host, r->st.host) == 0)
-			continue;
+		if (placed && (strcmp(r->asg[i].host, r->st.host) == 0 ||
+			       ctrl_drain_replacement(r, &r->asg[i])))
+			continue; /* a drain's move keeps both */
 		ctrl_req_abort(r);
 		ctrl_report_init(&s, CTRL_PENDING, r);
 		ctrl_report_carry(&s, r);
@@ -225,9 +238,9 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 		return;
 	}
 	if (placed) {
-		struct ctrl_asg *a = asg_find(r, r->st.host);
+		struct ctrl_asg *a = ctrl_req_asg(r, r->st.host);
 		struct ctrl_host *h = ctrl_host_get(c, r->st.host, false);
-		struct ctrl_vm *vm = vm_find(r, r->st.host);
+		struct ctrl_vm *vm = ctrl_req_vm(r, r->st.host);
 
 		if (r->act == ACT_QUEUED)
 			ctrl_req_abort(r);
@@ -250,13 +263,15 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 				      r->id));
 			return;
 		}
-		if ((!h || !h->present) && host_disconnected(c, r, h))
+		if (!ctrl_host_live(h) && host_disconnected(c, r, h))
 			return;
-		if (!h || !h->present) {
+		if (!ctrl_host_live(h)) {
 			ev_timer_stop(c->loop, &r->lost_timer);
 			ctrl_report_init(&s, CTRL_LOST, r);
 			ctrl_report_carry(&s, r);
 			strcpy(s.host, r->st.host);
+			if (vm) /* its agent deletes it if it comes back */
+				strcpy(s.replaced_on, r->st.host);
 			ctrl_report_reason(&s,
 					   "host %s lost (lease expired, "
 					   "lost_after_s passed); "
@@ -279,6 +294,10 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 			ctrl_report_status(c, r, &s, "host reconnected");
 			return;
 		}
+		if (ctrl_drain_step(c, r, a, h))
+			return;
+		if (replaced_seen(c, r))
+			return;
 		if (!vm || vm->rev <= a->rev)
 			return;
 		if (strcmp(vm->state, "running") == 0 &&

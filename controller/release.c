@@ -29,8 +29,9 @@ static void release_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
  * unreadable, or the subtraction goes below zero): then it is rebuilt
  * first (ctrl_host_alloc_bad, alloc.c) and r released after.
  */
-void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
-		  struct ctrl_status *s, const char *why)
+struct ctrl_txn *ctrl_release_txn(struct ctrl *c, struct ctrl_req *r,
+				  struct ctrl_asg *a, struct ctrl_status *s,
+				  const char *why)
 {
 	struct ctrl_txn *t =
 	    ctrl_txn_new(c, TXN_RELEASE, r->slot, release_done);
@@ -67,7 +68,7 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 			goto fail;
 		}
 		free(tmp);
-		if (fs_alloc_add(&al, &a->need.res, a->need.spread, -1) < 0)
+		if (fs_alloc_add(&al, &a->need.res, fs_need_group(&a->need), -1) < 0)
 			goto fail;
 		if (al.used.vms < 0 || al.used.vcpu < 0 ||
 		    al.used.memory_mb < 0 ||
@@ -113,11 +114,21 @@ void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
 	fs_alloc_clear(&al);
 	ctrl_status_clear(s);
 	t->reqs[t->n_reqs++] = r;
-	r->act = ACT_TXN;
-	ctrl_txn_send(t);
-	return;
+	return t;
 fail:
 	fs_alloc_clear(&al);
 	ctrl_status_clear(s);
 	ctrl_txn_free(t); /* and the keys its compares and ops took */
+	return NULL;
+}
+
+void ctrl_release(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a,
+		  struct ctrl_status *s, const char *why)
+{
+	struct ctrl_txn *t = ctrl_release_txn(c, r, a, s, why);
+
+	if (!t)
+		return;
+	r->act = ACT_TXN;
+	ctrl_txn_send(t);
 }

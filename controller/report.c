@@ -171,6 +171,7 @@ void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r)
 	if (!r->st_present || r->st.request_rev != r->spec_rev)
 		return;
 	s->attempt = r->st.attempt;
+	strcpy(s->replaced_on, r->st.replaced_on);
 	for (size_t i = 0; i < r->st.n_avoid; i++)
 		ctrl_status_avoid_add(s, r->st.avoid[i]);
 }

@@ -30,6 +30,48 @@ struct ctrl_req *ctrl_req_get(struct ctrl *c, const char *id, bool create)
 	return r;
 }
 
+void ctrl_req_forget_led(struct ctrl_req *r)
+{
+	if (r->st_present) {
+		ctrl_status_clear(&r->st);
+		memset(&r->st, 0, sizeof(r->st));
+		r->st_present = false;
+	}
+	r->st_garbage = false;
+	r->st_rev = 0;
+	while (r->n_asg)
+		ctrl_req_asg_remove(r, r->n_asg - 1);
+}
+
+unsigned ctrl_req_slot_of(struct ctrl *c, const char *id)
+{
+	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
+
+	return r ? r->slot : fs_slot_of(id, c->k);
+}
+
+void ctrl_req_reslot(struct ctrl_req *r, unsigned slot, bool was_present)
+{
+	struct ctrl *c = r->c;
+	bool was_led = c->slots[r->slot].state == SLOT_LEADER;
+
+	if (slot == r->slot || slot >= c->k)
+		return;
+	ctrl_req_abort(r);
+	r->slot = slot;
+	if (was_led && c->slots[slot].state != SLOT_LEADER) {
+		ctrl_req_forget_led(r);
+		r->n_stale = 0;
+		r->round_key = false;
+	}
+	if (was_present && !was_led &&
+	    c->slots[slot].state == SLOT_LEADER) {
+		r->hold_seq = c->list_seq + 1;
+		if (c->want_seq < r->hold_seq)
+			c->want_seq = r->hold_seq;
+	}
+}
+
 void ctrl_req_round_reset(struct ctrl_req *r)
 {
 	struct ctrl *c = r->c;
@@ -43,6 +85,7 @@ void ctrl_req_round_reset(struct ctrl_req *r)
 
 		if (h && h->invites)
 			h->invites--;
+		ctrl_host_unref(c, h);
 		free(r->invited[i]);
 	}
 	free(r->invited);
@@ -53,10 +96,22 @@ void ctrl_req_round_reset(struct ctrl_req *r)
 	free(r->bids);
 	r->bids = NULL;
 	r->n_bids = 0;
+	ctrl_req_cands_clear(r);
+	ctrl_explain_clear(&r->explain);
+}
+
+void ctrl_req_cands_clear(struct ctrl_req *r)
+{
+	for (size_t i = 0; i < r->n_cands; i++) {
+		struct ctrl_host *h = r->cands[i].data;
+
+		if (h && h->refs)
+			h->refs--;
+		ctrl_host_unref(r->c, h);
+	}
 	free(r->cands);
 	r->cands = NULL;
 	r->n_cands = 0;
-	ctrl_explain_clear(&r->explain);
 }
 
 void ctrl_req_round_closed(struct ctrl_req *r)
@@ -151,8 +206,25 @@ void ctrl_req_abort(struct ctrl_req *r)
 	r->act = ACT_NONE;
 }
 
+struct ctrl_asg *ctrl_req_asg(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_asg; i++)
+		if (strcmp(r->asg[i].host, host) == 0)
+			return &r->asg[i];
+	return NULL;
+}
+
+struct ctrl_vm *ctrl_req_vm(struct ctrl_req *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (strcmp(r->vms[i].host, host) == 0)
+			return &r->vms[i];
+	return NULL;
+}
+
 void ctrl_req_asg_remove(struct ctrl_req *r, size_t i)
 {
+	ctrl_host_asg(r->c, r->asg[i].host, -1);
 	fs_need_clear(&r->asg[i].need);
 	r->asg[i] = r->asg[--r->n_asg];
 }
@@ -227,7 +299,8 @@ void ctrl_req_place(const struct ctrl *c, const struct ctrl_req *r,
 								      : NULL,
 	    .w = c->w,
 	    .strategy = (enum fs_strategy)c->cfg->strategy,
-	    .band = c->band};
+	    .band = c->band,
+	    .stale = c->stale_reason};
 }
 
 static void free_req(void *arg, const char *key, void *val)

@@ -5,6 +5,7 @@
  */
 #include "controller/ctrl.h"
 #include "common/spec.h"
+#include "common/constraint.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -49,6 +50,158 @@ static int parse_selector(const json_t *sel, struct fs_labels *out,
 		if (!out->v[i - 1].key || !out->v[i - 1].value)
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+/* A group name member `name` of object o at path at into *ret. */
+static int group_name(const json_t *o, const char *at, const char *name,
+		      char **ret, char *reason, size_t len)
+{
+	const json_t *v = json_object_get(o, name);
+	char q[QMAX + 16];
+
+	if (!json_is_string(v))
+		return fs_fail(reason, len,
+			       "%s.%s: must be a group name string, got %s", at,
+			       name, v ? fs_json_kind(v) : "nothing");
+	if (!fs_name_valid(json_string_value(v)))
+		return fs_fail(reason, len,
+			       "%s.%s: %s is not a valid group name (use "
+			       "[a-z0-9._-], 1..63 chars)",
+			       at, name,
+			       fs_quote(q, sizeof(q), json_string_value(v),
+					QMAX));
+	free(*ret);
+	*ret = strdup(json_string_value(v));
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* A label key member `name` of o (absent: dflt, may be NULL). */
+static int label_key(const json_t *o, const char *at, const char *name,
+		     const char *dflt, char **ret, char *reason, size_t len)
+{
+	const json_t *v = json_object_get(o, name);
+	char q[QMAX + 16];
+
+	if (!v && dflt) {
+		*ret = strdup(dflt);
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (!json_is_string(v))
+		return fs_fail(reason, len,
+			       "%s.%s: must be a label key string, got %s", at,
+			       name, v ? fs_json_kind(v) : "nothing");
+	if (!fs_label_word(json_string_value(v)))
+		return fs_fail(reason, len,
+			       "%s.%s: %s is not a label key (use "
+			       "[A-Za-z0-9._/-], 1..63 chars)",
+			       at, name,
+			       fs_quote(q, sizeof(q), json_string_value(v),
+					QMAX));
+	*ret = strdup(json_string_value(v));
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* Only the members allowed (a space-separated list) in object o. */
+static int members_only(const json_t *o, const char *at, const char *allowed,
+			char *reason, size_t len)
+{
+	char q[QMAX + 16], w[66];
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return fs_fail(reason, len, "%s: must be an object, got %s",
+			       at, fs_json_kind(o));
+	json_object_foreach((json_t *)o, k, v)
+	{
+		snprintf(w, sizeof(w), " %s ", k);
+		if (strlen(k) > 63 || !strstr(allowed, w))
+			return fs_fail(reason, len,
+				       "%s.%s: unknown key (allowed:%.*s)", at,
+				       fs_key(q, sizeof(q), k),
+				       (int)(strlen(allowed) - 1), allowed);
+	}
+	return 0;
+}
+
+/* scheduling.anti_affinity {"group", "scope"} */
+static int parse_anti(const json_t *o, struct fs_need *n, char *reason,
+		      size_t len)
+{
+	static const char at[] = "scheduling.anti_affinity";
+	int rc;
+
+	if ((rc = members_only(o, at, " group scope ", reason, len)) < 0 ||
+	    (rc = group_name(o, at, "group", &n->group, reason, len)) < 0)
+		return rc;
+	return label_key(o, at, "scope", "host", &n->anti_scope, reason, len);
+}
+
+/* scheduling.topology_spread {"group", "key", "max_skew"}: the group
+ * must be anti_affinity's, if both are given (one group per request: it
+ * picks the coordinator, docs/DESIGN.md "Placement protocol"). */
+static int parse_topo(const json_t *o, struct fs_need *n, char *reason,
+		      size_t len)
+{
+	static const char at[] = "scheduling.topology_spread";
+	const json_t *v;
+	char *g = NULL;
+	int rc;
+
+	if ((rc = members_only(o, at, " group key max_skew ", reason, len)) <
+		0 ||
+	    (rc = group_name(o, at, "group", &g, reason, len)) < 0)
+		goto out;
+	if (n->group && strcmp(n->group, g) != 0) {
+		rc = fs_fail(reason, len,
+			     "%s.group: must equal anti_affinity.group %s (a "
+			     "request has one group)",
+			     at, n->group);
+		goto out;
+	}
+	free(n->group);
+	n->group = g;
+	g = NULL;
+	if ((rc = label_key(o, at, "key", NULL, &n->topo_key, reason, len)) < 0)
+		goto out;
+	n->max_skew = 1;
+	v = json_object_get(o, "max_skew");
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		  json_integer_value(v) > 1000000)) {
+		rc = fs_fail(reason, len,
+			     "%s.max_skew: must be an integer 1..1000000, "
+			     "got %s",
+			     at, fs_json_kind(v));
+		goto out;
+	}
+	if (v)
+		n->max_skew = (int64_t)json_integer_value(v);
+out:
+	free(g);
+	return rc;
+}
+
+/* scheduling.gang {"name", "size"} */
+static int parse_gang(const json_t *o, struct ctrl_request *out, char *reason,
+		      size_t len)
+{
+	static const char at[] = "scheduling.gang";
+	const json_t *v;
+	int rc;
+
+	if ((rc = members_only(o, at, " name size ", reason, len)) < 0 ||
+	    (rc = group_name(o, at, "name", &out->gang, reason, len)) < 0)
+		return rc;
+	v = json_object_get(o, "size");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > CTRL_GANG_MAX)
+		return fs_fail(reason, len,
+			       "%s.size: must be an integer 1..%d (a gang is "
+			       "placed in one etcd txn), got %s",
+			       at, CTRL_GANG_MAX,
+			       v ? fs_json_kind(v) : "nothing");
+	out->gang_size = (int64_t)json_integer_value(v);
 	return 0;
 }
 
@@ -119,14 +272,51 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				    "0..604800 (seconds), got %lld",
 				    (long long)json_integer_value(v));
 			out->lost_after_s = (int64_t)json_integer_value(v);
+		} else if (strcmp(k, "constraints") == 0) {
+			rc = fs_constraints_parse(v, "scheduling.constraints",
+						  &out->need.constraints,
+						  reason, len);
+			if (rc < 0)
+				return rc;
+		} else if (strcmp(k, "gang") == 0) {
+			rc = parse_gang(v, out, reason, len);
+			if (rc < 0)
+				return rc;
+		} else if (strcmp(k, "anti_affinity") == 0 ||
+			   strcmp(k, "topology_spread") == 0) {
+			/* later: one group, checked across both */
 		} else {
 			return fs_fail(reason, len,
 				       "scheduling.%s: unknown key (allowed: "
 				       "selector, spread, priority, "
-				       "lost_after_s)",
+				       "lost_after_s, constraints, "
+				       "anti_affinity, topology_spread, "
+				       "gang)",
 				       fs_key(q, sizeof(q), k));
 		}
 	}
+	/* anti_affinity before topology_spread, whatever the order of
+	 * the keys, so that a reason about their groups reads the same */
+	v = json_object_get(s, "anti_affinity");
+	if (v && (rc = parse_anti(v, &out->need, reason, len)) < 0)
+		return rc;
+	v = json_object_get(s, "topology_spread");
+	if (v && (rc = parse_topo(v, &out->need, reason, len)) < 0)
+		return rc;
+	if (out->gang && out->need.group &&
+	    strcmp(out->gang, out->need.group) != 0)
+		return fs_fail(reason, len,
+			       "scheduling.gang.name: must equal the group of "
+			       "anti_affinity / topology_spread %s (one "
+			       "coordinator places a gang and a group)",
+			       out->need.group);
+	if (out->need.group && out->need.spread &&
+	    strcmp(out->need.group, out->need.spread) != 0)
+		return fs_fail(reason, len,
+			       "scheduling.spread: must equal the group of "
+			       "anti_affinity / topology_spread %s (a request "
+			       "has one group)",
+			       out->need.group);
 	return 0;
 }
 
@@ -277,6 +467,7 @@ fail:
 	if (rc == -ENOMEM)
 		fs_fail(reason, reasonlen, "out of memory");
 	fs_need_clear(&r.need);
+	free(r.gang);
 	json_decref(root);
 	return rc;
 }
@@ -286,5 +477,45 @@ void ctrl_request_clear(struct ctrl_request *r)
 	if (!r)
 		return;
 	fs_need_clear(&r->need);
+	free(r->gang);
 	memset(r, 0, sizeof(*r));
+}
+
+/* The group a slot is computed from, borrowed from root. */
+static const char *slot_group(const json_t *root, bool nested)
+{
+	const json_t *sch, *g;
+
+	if (nested)
+		root = json_object_get(root, "request");
+	sch = json_object_get(root, "scheduling");
+	g = json_object_get(json_object_get(sch, "gang"), "name");
+	if (!json_is_string(g))
+		g = json_object_get(json_object_get(sch, "anti_affinity"),
+				    "group");
+	if (!json_is_string(g))
+		g = json_object_get(json_object_get(sch, "topology_spread"),
+				    "group");
+	return json_is_string(g) && fs_name_valid(json_string_value(g))
+		   ? json_string_value(g)
+		   : NULL;
+}
+
+unsigned ctrl_request_slot(const char *id, const char *json, size_t len,
+			   bool nested, unsigned k)
+{
+	const char *g;
+	json_t *root;
+	unsigned slot;
+
+	if (!json || k <= 1 ||
+	    (!memmem(json, len, "\"anti_affinity\"", 15) &&
+	     !memmem(json, len, "\"topology_spread\"", 17) &&
+	     !memmem(json, len, "\"gang\"", 6)))
+		return fs_slot_of(id, k);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	g = slot_group(root, nested);
+	slot = fs_slot_of(g ? g : id, k);
+	json_decref(root);
+	return slot;
 }

@@ -45,6 +45,7 @@ static void plan_each(void *arg, const char *key, void *val)
 		}
 	}
 	r->cands[r->n_cands++] = cand;
+	((struct ctrl_host *)cand.data)->refs++; /* ctrl_req_cands_clear */
 }
 
 static void round_flush_slot(struct ctrl *c, unsigned i)
@@ -179,6 +180,17 @@ static void round_ops(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r,
 	}
 }
 
+/* Stale hosts counted in r's explain: their agents are presumed dead, so
+ * a broadcast round does not wait for their bids. */
+static size_t stale_hosts(const struct ctrl *c, const struct ctrl_req *r)
+{
+	for (size_t i = 0; i < r->explain.n_rejected; i++)
+		if (strcmp(r->explain.rejected[i].reason, c->stale_reason) ==
+		    0)
+			return (size_t)r->explain.rejected[i].count;
+	return 0;
+}
+
 /*
  * Opens a bid round for r among r->cands (sample) or every host.  The
  * round puts of a slot are batched into one fenced txn per loop iteration
@@ -214,7 +226,8 @@ static void act_round(struct ctrl *c, struct ctrl_req *r, bool broadcast)
 		/* Every live host, and every one bids, fit or not. */
 		r->invited = NULL;
 	}
-	r->n_expect = broadcast ? (size_t)r->explain.hosts : r->n_invited;
+	r->n_expect = broadcast ? (size_t)r->explain.hosts - stale_hosts(c, r)
+				: r->n_invited;
 	r->round_attempt = (r->st_present && r->st.request_rev == r->spec_rev
 				    ? r->st.attempt
 				    : 0) +
@@ -305,9 +318,7 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 	ex.hosts = r->explain.hosts;
 	ex.feasible = r->explain.feasible;
 	ex.bids = (int64_t)r->n_bids;
-	free(r->cands);
-	r->cands = NULL;
-	r->n_cands = 0;
+	ctrl_req_cands_clear(r);
 	r->cands = calloc(r->n_bids ? r->n_bids : 1, sizeof(*r->cands));
 	if (!r->cands) {
 		/* Out of memory is no "no bid": plan again, no attempt
@@ -320,7 +331,7 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 	for (size_t i = 0; i < r->n_bids; i++) {
 		struct ctrl_host *h = ctrl_host_get(c, r->bids[i].host, false);
 
-		if (!r->bids[i].bid.fits || !h || !h->present ||
+		if (!r->bids[i].bid.fits || !ctrl_host_live(h) ||
 		    ctrl_req_avoids(r, h->name)) {
 			ctrl_explain_add(&ex, r->bids[i].bid.fits
 						      ? "host gone"
@@ -330,6 +341,7 @@ void ctrl_round_close(struct ctrl *c, struct ctrl_req *r, bool timeout)
 		r->cands[nb++] = (struct ctrl_cand){
 			.host = h->name, .score = r->bids[i].bid.score,
 			.tiebreak = fs_tiebreak(r->id, h->name), .data = h};
+		h->refs++; /* ctrl_req_cands_clear */
 	}
 	r->n_cands = nb;
 	expect = r->n_expect;
@@ -409,19 +421,24 @@ void ctrl_round_gc(struct ctrl *c, struct ctrl_req *r)
 void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 {
 	struct plan_ctx p = {c, r, {0}, 0};
+	struct ctrl_groups groups = {0};
 
 	ctrl_req_round_reset(r);
 	ctrl_round_gc(c, r); /* the last round's bids */
 	r->plan_req_rev = r->req_rev;
 	r->plan_st_rev = r->st_present ? r->st_rev : 0;
-	if (c->cfg->bidding == CTRL_BID_CACHED) {
+	if (c->cfg->bidding == CTRL_BID_CACHED || r->parsed.gang) {
 		/* No scan here: batch_add scans once, when r joins a batch
-		 * (pick_cached), and counts the explain then. */
+		 * (pick_cached), and counts the explain then.  A gang's
+		 * members are placed from the cache in every mode: all in
+		 * one txn (commit.c). */
 		ctrl_req_ready_push(c, r);
 		return;
 	}
 	ctrl_req_place(c, r, &p.pl);
+	p.rc = ctrl_place_groups(&p.pl, c->harr, c->n_harr, &groups);
 	ctrl_map_each(&c->hosts, plan_each, &p);
+	ctrl_groups_clear(&groups);
 	if (p.rc < 0) {
 		ctrl_req_round_reset(r);
 		r->act = ACT_NONE;

@@ -24,9 +24,9 @@ static void on_pass_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct ctrl *c = w->data;
 
-	(void)loop;
 	(void)revents;
 	c->pass_all = true;
+	(void)ctrl_host_stale_scan(c, ev_now(loop));
 	ctrl_slots_balance(c); /* retries failed campaigns */
 }
 

@@ -33,6 +33,7 @@ struct ctrl_config {
 	double partition_band;
 	int64_t batch;
 	char *http_listen;
+	int64_t host_stale_after_s; /* 0: off */
 };
 
 extern const struct cfg_schema ctrl_config_schema;

@@ -31,15 +31,7 @@ static void slot_forget(void *arg, const char *key, void *val)
 	(void)key;
 	if (&r->c->slots[r->slot] != s)
 		return;
-	if (r->st_present) {
-		ctrl_status_clear(&r->st);
-		memset(&r->st, 0, sizeof(r->st));
-		r->st_present = false;
-	}
-	r->st_garbage = false;
-	r->st_rev = 0;
-	while (r->n_asg)
-		ctrl_req_asg_remove(r, r->n_asg - 1);
+	ctrl_req_forget_led(r);
 }
 
 /* Cancels s's campaign, if any: no callback comes after, so its context

@@ -183,6 +183,10 @@ char *ctrl_status_format(const struct ctrl_status *s)
 			rc |= json_array_append_new(av, json_string(s->avoid[i]));
 		rc |= json_object_set_new(o, "avoid", av);
 	}
+	if (s->moving_to[0])
+		rc |= set_str(o, "moving_to", s->moving_to);
+	if (s->replaced_on[0])
+		rc |= set_str(o, "replaced_on", s->replaced_on);
 	if (s->updated[0]) {
 		rc |= set_str(o, "updated", s->updated);
 	} else {
@@ -231,6 +235,20 @@ static int get_dup(json_t *o, const char *k, char **ret, char *err,
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* An optional host name field (absent in older statuses). */
+static int get_host(json_t *o, const char *k, char ret[FS_NAME_MAX + 1],
+		    char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || strlen(json_string_value(v)) > FS_NAME_MAX)
+		return bad(err, errlen, k, "a host name");
+	strcpy(ret, json_string_value(v));
+	return 0;
+}
+
 int ctrl_status_parse(const char *json, size_t len, struct ctrl_status *s,
 		      char *err, size_t errlen)
 {
@@ -268,6 +286,11 @@ int ctrl_status_parse(const char *json, size_t len, struct ctrl_status *s,
 	    (rc = get_dup(root, "coordinator", &t.coordinator, err,
 			  errlen)) < 0 ||
 	    (rc = get_dup(root, "reason", &t.reason, err, errlen)) < 0)
+		goto fail;
+	if ((rc = get_host(root, "moving_to", t.moving_to, err, errlen)) <
+		0 ||
+	    (rc = get_host(root, "replaced_on", t.replaced_on, err,
+			   errlen)) < 0)
 		goto fail;
 	v = json_object_get(root, "request_hash"); /* absent in old ones */
 	if (v) {

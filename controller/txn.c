@@ -47,6 +47,8 @@ void ctrl_txn_free(struct ctrl_txn *t)
 		free(t->cmp_keys[i]);
 	for (size_t i = 0; i < t->n_reads; i++)
 		free(t->read_keys[i]);
+	for (size_t i = 0; i < t->n_noasg; i++)
+		free(t->noasg[i].end);
 	free(t);
 }
 
@@ -86,6 +88,67 @@ void ctrl_txn_cmp(struct ctrl_txn *t, char *key, enum etcd_cmp_target tgt,
 	t->ko[t->n_ko++] = (struct etcd_op){
 		.type = ETCD_OP_RANGE, .u.range = {.key = key}};
 	t->n_cmp++;
+}
+
+/*
+ * etcd applies a compare with a range_end to every key in the range, and
+ * to one absent key when the range is empty (applyCompare): CREATE == 0
+ * holds exactly when no key is under the prefix.  The read-back is one
+ * key of the range, keys only: whether any is there, not what.
+ */
+void ctrl_txn_cmp_no_asg(struct ctrl_txn *t, struct ctrl_host *h)
+{
+	char *key = ctrl_keyf("%sassign/%s/", t->c->prefix, h->name);
+	char *end = key ? strdup(key) : NULL;
+	size_t n = t->n_cmp;
+
+	if (!end || t->n_noasg >= TXN_HOSTS) {
+		if (!t->err)
+			t->err = end ? -E2BIG : -ENOMEM;
+		free(key);
+		free(end);
+		return;
+	}
+	end[strlen(end) - 1]++; /* '/' + 1: the prefix's end */
+	ctrl_txn_cmp(t, key, ETCD_CMP_CREATE, 0);
+	if (t->n_cmp == n) {
+		free(end);
+		return;
+	}
+	t->bytes += strlen(end);
+	t->cmp[n].range_end = end;
+	t->ko[t->n_ko - 1].u.range.prefix = true;
+	t->ko[t->n_ko - 1].u.range.limit = 1;
+	t->ko[t->n_ko - 1].u.range.keys_only = true;
+	t->noasg[t->n_noasg++] =
+	    (struct tb_noasg){.h = h, .end = end, .ko = t->n_ko - 1};
+}
+
+/* The failure branch's read of ctrl_txn_cmp_no_asg's range i is ko[i]? */
+static const struct tb_noasg *noasg_at(const struct ctrl_txn *t, size_t i)
+{
+	for (size_t j = 0; j < t->n_noasg; j++)
+		if (t->noasg[j].ko == i)
+			return &t->noasg[j];
+	return NULL;
+}
+
+/* The read of the assignments of a host whose alloc is absent: if any
+ * is there, the alloc is not their sum: rebuilt (alloc.c) before any
+ * commit or release touches the host. */
+static void noasg_read(struct ctrl *c, const struct tb_noasg *na,
+		       const struct etcd_op_result *o)
+{
+	struct ctrl_host *h = na->h;
+
+	if (o->type != ETCD_OP_RANGE || (!o->u.range.n_kvs && !o->u.range.count))
+		return;
+	if (h->alloc_present || h->alloc_bad)
+		return; /* the alloc compare failed: it is there after all */
+	fs_warn("alloc of %s is absent but the host holds assignments; "
+		"rebuilding it from them",
+		h->name);
+	ctrl_host_alloc_bad(c, h, true);
 }
 
 void ctrl_txn_fence(struct ctrl_txn *t)
@@ -158,7 +221,11 @@ void ctrl_txn_keep_need(struct ctrl_txn *t, const struct fs_need *need)
 	if (!o || !(n = calloc(1, sizeof(*n))))
 		return;
 	n->res = need->res;
-	if (need->spread && !(n->spread = strdup(need->spread))) {
+	/* What a release takes back from alloc: its size and its group
+	 * (fs_need_group), the hard one too. */
+	if ((need->spread && !(n->spread = strdup(need->spread))) ||
+	    (need->group && !(n->group = strdup(need->group)))) {
+		fs_need_clear(n);
 		free(n);
 		return;
 	}
@@ -325,6 +392,7 @@ static void metrics_txn_ok(struct ctrl *c, const struct ctrl_txn *t)
 		c->m.released++;
 		break;
 	case TXN_STATUS:
+	case TXN_MOVE:
 		break;
 	}
 	/* status writes (a release may write one too) */
@@ -349,6 +417,7 @@ static void txn_done(struct ctrl_txn *t, bool ok, int64_t rev)
 			t->hosts[i]->locked--;
 		if (!t->hosts[i]->locked)
 			ctrl_host_pend_clear(t->hosts[i]);
+		ctrl_host_unref(c, t->hosts[i]);
 	}
 	if (ok)
 		metrics_txn_ok(c, t);
@@ -559,9 +628,15 @@ static void on_txn(void *arg, const struct etcd_error *err,
 		if (t->kind == TXN_COMMIT)
 			c->m.commit_conflicts++;
 		for (size_t i = 0; i < res->n_responses && i < t->n_ko; i++)
-			cache_range(c, &res->responses[i],
-				    t->ko[i].u.range.key,
-				    res->header.revision);
+			if (!noasg_at(t, i))
+				cache_range(c, &res->responses[i],
+					    t->ko[i].u.range.key,
+					    res->header.revision);
+		/* after the alloc reads: they say whether it is absent */
+		for (size_t i = 0; i < t->n_noasg; i++)
+			if (t->noasg[i].ko < res->n_responses)
+				noasg_read(c, &t->noasg[i],
+					   &res->responses[t->noasg[i].ko]);
 		/* The fence is always the first compare. */
 		if (t->n_ko && res->n_responses &&
 		    res->responses[0].type == ETCD_OP_RANGE) {

@@ -54,7 +54,7 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 	struct ctrl_place pl = {
 	    .id = id,
 	    .need = need,
-	    .slot = fs_slot_of(id, k),
+	    .slot = fs_slot_of(need->group ? need->group : id, k),
 	    .avoid = avoid,
 	    .w = {cfg->w_cpu, cfg->w_memory, cfg->w_vms},
 	    .strategy = (enum fs_strategy)cfg->strategy,
@@ -63,6 +63,7 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 	struct ctrl_host **ptrs = NULL;
 	struct ctrl_explain ex = {0};
 	struct ctrl_pick pick = {0};
+	struct ctrl_groups groups = {0};
 	int64_t *before = NULL;
 	size_t cursor = 0;
 	int rc;
@@ -80,8 +81,6 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 		const struct ctl_vhost *vh = &v->hosts[i];
 		struct ctl_place_host *p = &out->hosts[out->n_hosts];
 		struct ctrl_host *h = &out->ch[out->n_hosts];
-		struct ctrl_cand cand;
-		size_t nb = out->explain.n_rejected;
 
 		if (!vh->rec_present)
 			continue; /* the controller places on live hosts only */
@@ -102,6 +101,16 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 				? CTRL_HOST_DRAIN
 				: CTRL_HOST_CORDONED;
 		free_of(vh, &p->free);
+	}
+	/* The group rules count the whole fleet: every host first. */
+	if (ctrl_place_groups(&pl, ptrs, out->n_hosts, &groups) < 0)
+		goto nomem;
+	for (size_t i = 0; i < out->n_hosts; i++) {
+		struct ctl_place_host *p = &out->hosts[i];
+		struct ctrl_host *h = &out->ch[i];
+		struct ctrl_cand cand;
+		size_t nb = out->explain.n_rejected;
+
 		if (nb) {
 			int64_t *nbf = realloc(before, nb * sizeof(*before));
 
@@ -142,10 +151,12 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 	}
 	free(before);
 	free(ptrs);
+	ctrl_groups_clear(&groups);
 	return 0;
 nomem:
 	free(before);
 	free(ptrs);
+	ctrl_groups_clear(&groups);
 	ctl_place_clear(out);
 	return -ENOMEM;
 }

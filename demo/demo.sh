@@ -9,6 +9,11 @@
 #   each, every one creating its VMs on its own fake flintlockd
 #   (test/tools/fake_flintlockd.py) over gRPC with TLS, mTLS and a token,
 #   as a production host would; the table then shows each fake's VMs.
+#
+# Last, every agent is restarted (SIGTERM, then started again, as
+# `systemctl restart flintsched-agent` does) and the demo checks that no
+# placement changed: the same assignments, statuses on the same hosts at
+# the same attempts, and no VM created or deleted (it exits 1 if not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +37,12 @@ if [ "$need_deps" = 1 ]; then
 	fi
 fi
 
-say "building"
-make -s all >/dev/null
+# B=DIR (e2e/test_demo.sh): the binaries already built there; else build.
+if [ -z "${B:-}" ]; then
+	say "building"
+	make -s all >/dev/null
+fi
+B=${B:-build}
 
 # -- cluster --------------------------------------------------------------
 TMP=$(mktemp -d /tmp/flintsched-demo.XXXXXX)
@@ -44,6 +53,17 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
+
+# run_agent NAME ARGS...: an agent, its log appended to, its pid and
+# arguments kept so that the restart below starts it again the same way.
+declare -A AGENT_PID
+run_agent() {
+	local name=$1; shift
+	printf '%q ' "$@" >"$TMP/agent-$name.cmd"
+	./"$B"/flintsched-agent "$@" >>"$TMP/agent-$name.log" 2>&1 &
+	PIDS+=($!)
+	AGENT_PID[$name]=$!
+}
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -71,7 +91,7 @@ else
 	say "starting 3 controllers and agents simulating 8 hosts"
 fi
 for n in a b c; do
-	./build/flintsched-controller --set "etcd.endpoints=[$EP]" \
+	./"$B"/flintsched-controller --set "etcd.endpoints=[$EP]" \
 		--set controller.name=ctrl-$n --set scheduling.bid_timeout_ms=300 \
 		>"$TMP/ctrl-$n.log" 2>&1 &
 	PIDS+=($!)
@@ -91,7 +111,7 @@ if [ "$FL" = 1 ]; then
 	for h in a1 a2 b1 b2; do
 		for _ in $(seq 100); do [ -s "$TMP/fl-$h.ready" ] && break; sleep 0.1; done
 		port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$TMP/fl-$h.ready")
-		./build/flintsched-agent --set "etcd.endpoints=[$EP]" \
+		run_agent "$h" --set "etcd.endpoints=[$EP]" \
 			--set agent.host=host-$h --set "agent.labels={zone: ${h%?}}" \
 			--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
 			--set agent.capacity.max_vms=8 --set executor.type=flintlock \
@@ -100,17 +120,15 @@ if [ "$FL" = 1 ]; then
 			--set executor.flintlock.tls.cert="$TMP/certs/client.pem" \
 			--set executor.flintlock.tls.key="$TMP/certs/client.key" \
 			--set executor.flintlock.token_file="$TMP/token" \
-			>"$TMP/agent-$h.log" 2>&1 &
-		PIDS+=($!)
+			--set agent.lease_ttl_s=3
 	done
 else
 	for z in a b; do
-		./build/flintsched-agent --simulate 4 --set "etcd.endpoints=[$EP]" \
+		run_agent "$z" --simulate 4 --set "etcd.endpoints=[$EP]" \
 			--set agent.host=zone$z --set "agent.labels={zone: $z}" \
 			--set agent.capacity.vcpu=8 --set agent.capacity.memory_mb=16384 \
 			--set agent.capacity.max_vms=8 --set executor.type=simulate \
-			>"$TMP/agent-$z.log" 2>&1 &
-		PIDS+=($!)
+			--set agent.lease_ttl_s=3
 	done
 fi
 for _ in $(seq 100); do
@@ -179,7 +197,7 @@ print("host-%s: %s" % (sys.argv[1], ", ".join("%s %s (%s)" % (v["id"], v["state"
 	done
 fi
 echo
-C() { ./build/flintschedctl --endpoints "$EP" "$@"; }
+C() { ./"$B"/flintschedctl --endpoints "$EP" "$@"; }
 say "the same through flintschedctl: hosts"
 C hosts
 echo
@@ -188,4 +206,74 @@ C list
 echo
 say "flintschedctl explain huge-1"
 C explain huge-1
+echo
+# -- every agent restarted: no placement may change ------------------------
+# What a placement is, one line per key: each assignment (its mod
+# revision: rewritten = re-placed), each status's phase, host and attempt,
+# each VM record (create and mod revision: created, deleted or rewritten).
+placements() {
+	E get --prefix $P/ -w json | python3 -c '
+import base64, json, sys
+pre = sys.argv[1] + "/"
+for kv in json.load(sys.stdin).get("kvs", []):
+    k = base64.b64decode(kv["key"]).decode()[len(pre):]
+    kind = k.split("/", 1)[0]
+    if kind == "assign":
+        print("assign %s rev %s" % (k, kv.get("mod_revision")))
+    elif kind == "status":
+        s = json.loads(base64.b64decode(kv["value"]))
+        print("status %s %s on %s attempt %s" % (k, s.get("phase"),
+              s.get("host") or "-", s.get("attempt")))
+    elif kind == "vms":
+        print("vm %s created %s rev %s" % (k, kv.get("create_revision"),
+              kv.get("mod_revision")))
+' "$P" | sort
+}
+# The leases of the host records, one per line.
+host_leases() {
+	E get --prefix $P/hosts/ -w json | python3 -c '
+import json, sys
+for kv in json.load(sys.stdin).get("kvs", []):
+    print("%x" % int(kv.get("lease", 0)))'
+}
+say "restarting every agent (SIGTERM, then start again): no placement may change"
+placements >"$TMP/before"
+host_leases >"$TMP/leases-before"
+for name in "${!AGENT_PID[@]}"; do
+	kill -TERM "${AGENT_PID[$name]}"
+	wait "${AGENT_PID[$name]}" 2>/dev/null || true
+	eval "set -- $(cat "$TMP/agent-$name.cmd")"
+	run_agent "$name" "$@"
+done
+# Back: every host registered again under a new lease, and every old
+# lease run out (the stopping agents let them expire rather than revoke
+# them; its expiry was what rescheduled everything before issue 14).
+for _ in $(seq 150); do
+	host_leases >"$TMP/leases-after"
+	[ "$(wc -l <"$TMP/leases-after")" -ge "$NHOSTS" ] &&
+		! grep -qxFf "$TMP/leases-before" "$TMP/leases-after" && break
+	sleep 0.1
+done
+while read -r l; do
+	for _ in $(seq 150); do
+		E lease timetolive "$l" 2>&1 | grep -q "already expired" && break
+		sleep 0.1
+	done
+done <"$TMP/leases-before"
+# and the controllers have seen all of it: a request put after the
+# expiry is placed (its status written after everything the expiry
+# caused, on the same watch)
+E put $P/requests/after-restart "$(spec 1 1024)" >/dev/null
+for _ in $(seq 150); do
+	E get --print-value-only $P/status/after-restart | grep -q '"phase":"running"' && break
+	sleep 0.1
+done
+placements | grep -v '/after-restart' >"$TMP/after"
+if ! diff -u "$TMP/before" "$TMP/after"; then
+	echo "FAIL: restarting the agents changed the placements above" >&2
+	exit 1
+fi
+printf 'unchanged after restarting %s agent(s): %s assignment(s), %s status(es) (phase, host, attempt), %s VM record(s): nothing rescheduled, created or deleted\n' \
+	"${#AGENT_PID[@]}" "$(grep -c '^assign ' "$TMP/after" || true)" \
+	"$(grep -c '^status ' "$TMP/after" || true)" "$(grep -c '^vm ' "$TMP/after" || true)"
 say "done; stopping everything"

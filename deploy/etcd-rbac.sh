@@ -9,11 +9,13 @@
 # Roles (one per party; a user gets the one of its kind):
 #   flintsched-controller  reads all of P/; writes P/status/, P/alloc/,
 #                          P/assign/, P/rounds/, P/invites/, P/bids/ (it
-#                          deletes a round's bids), P/controllers/,
-#                          P/election/, P/meta
+#                          deletes a round's bids), P/drain/ (a drain's
+#                          moves), P/controllers/, P/election/, P/meta
 #   flintsched-host-NAME   writes P/hosts/NAME, P/bids/NAME/, P/vms/NAME/;
 #                          reads P/rounds/, P/invites/NAME/,
-#                          P/assign/NAME/, P/alloc/NAME
+#                          P/assign/NAME/, P/alloc/NAME, P/status/ (a VM
+#                          is created only when its status confirms the
+#                          assignment)
 #   flintsched-submitter   writes (and reads) P/requests/; reads P/status/
 #                          and P/hosts/
 #   flintsched-operator    the submitter's rights plus P/hostctl/ (cordon,
@@ -29,7 +31,7 @@
 set -euo pipefail
 P=/flintsched pwdir=""
 controllers=() hosts=() submitters=() operators=() opts=()
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix) P=${2:?--prefix needs a value}; shift 2 ;;
@@ -69,7 +71,7 @@ user() { # user NAME ROLE: creates NAME (asking its password once), grants ROLE
 r=flintsched-controller
 role $r
 grant $r read "$P/" prefix
-for k in status/ alloc/ assign/ rounds/ invites/ bids/ controllers/ election/; do
+for k in status/ alloc/ assign/ rounds/ invites/ bids/ drain/ controllers/ election/; do
 	grant $r readwrite "$P/$k" prefix
 done
 grant $r readwrite "$P/meta"
@@ -87,6 +89,9 @@ for h in "${hosts[@]}"; do
 	# its invitations to sample rounds (issue 17), no other host's
 	grant "$r" read "$P/invites/$h/" prefix
 	grant "$r" read "$P/assign/$h/" prefix
+	# the status confirming an assignment before a create (statuses
+	# say what submitters may read too: no spec, no secret)
+	grant "$r" read "$P/status/" prefix
 	# read by agents before they summed their own assignments
 	grant "$r" read "$P/alloc/$h"
 	user "$h" "$r"

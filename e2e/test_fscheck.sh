@@ -59,6 +59,16 @@ plant_over() {
 		E put "$P/status/r3" "$(st running h1)" && E del "$P/rounds/r3" && E del "$P/bids/h1/r3" &&
 		E put "$P/alloc/h1" '{"vcpu":6,"memory_mb":6144,"vms":3,"groups":{"web":3}}'
 }
+# A drain's move of r1 from h1 to h2: two assignments, the status on h1
+# with moving_to h2, counted in P/drain/h1 (max_parallel 1).
+plant_move() {
+	plant_second_assign &&
+		E put "$P/status/r1" '{"phase":"running","host":"h1","moving_to":"h2","attempt":1,"request_rev":1}' &&
+		E put "$P/hostctl/h1" '{"state":"drain","max_parallel":1}' &&
+		E put "$P/drain/h1" '{"moves":["r1"]}'
+}
+plant_move_uncounted() { plant_move && E del "$P/drain/h1"; }
+plant_moves_over() { plant_move && E put "$P/drain/h1" '{"moves":["r1","r2"]}'; }
 plant_unleased_host() { E put "$P/hosts/h3" '{"host":"h3"}'; }
 
 expect status-missing requests/r1 "a request without a status" E del "$P/status/r1"
@@ -68,6 +78,8 @@ expect status-orphan status/gone "a status without its request" E put "$P/status
 expect status-invalid status/r1 "a status that is not JSON" E put "$P/status/r1" garbage
 expect assign-missing status/r1 "running without an assignment" E del "$P/assign/h1/r1"
 expect assign-duplicate requests/r1 "one id assigned on two hosts" plant_second_assign
+expect drain-moves status/r1 "a move not counted in P/drain/" plant_move_uncounted
+expect drain-moves drain/h1 "more moves than max_parallel" plant_moves_over
 expect assign-host status/r2 "status names another host" E put "$P/status/r2" "$(st running h1)"
 expect assign-orphan assign/h1/ghost "an assignment without a request" E put "$P/assign/h1/ghost" "$(asg)"
 expect assign-no-host assign/h2/r2 "an assignment on a host with no record" E del "$P/hosts/h2"
@@ -87,6 +99,12 @@ expect bid-orphan bids/h1/r3 "a bid without a lease" E put "$P/bids/h1/r3" '{"at
 expect lease-missing hosts/h3 "a host record without a lease" plant_unleased_host
 expect lease-missing election/slot-0/1234 "an election key rewritten without its lease" E put "$P/election/slot-0/1234" c1
 expect host-name hosts/h2 "a host record naming another host" E put --lease="$L" "$P/hosts/h2" '{"host":"h1"}'
+
+# A drain's move counted within max_parallel is no duplicate.
+clean
+plant_move >/dev/null
+out=$(CHECK) || fail "a drain's move fails the checker: $out"
+ok "a drain's move (two assignments, counted): $out"
 
 # --no-vms: before agents reconciled a VM record may outlive its assignment.
 clean

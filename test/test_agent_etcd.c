@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 
 #include "common/spec.h"
+#include "test/lib/asgtest.h"
 #include "test/lib/etcd_harness.h"
 #include "test/lib/httptest.h"
 
@@ -105,6 +106,22 @@ static long long ctl_lease(const char *key)
 	etcd_harness_ctl(H, out, sizeof(out), "get", key, "-w", "json", NULL);
 	p = strstr(out, "\"lease\":");
 	return p ? atoll(p + 8) : 0;
+}
+
+/* What a coordinator's commit writes for a placement, by hand: the
+ * status naming the host, request revision and attempt of the
+ * assignment val (its "request_rev" and "attempt", 0 and 1 when
+ * absent), then the assignment: an agent creates only what a status
+ * confirms (docs/DESIGN.md "Agent"). */
+static void ctl_assign(const char *key, const char *val)
+{
+	char skey[256], st[512];
+
+	assert_int_equal(asgtest_status(key, val, skey, sizeof(skey), st,
+					sizeof(st)),
+			 0);
+	ctl_put(skey, st);
+	ctl_put(key, val);
 }
 
 /* Polls key until its value contains want (NULL: exists; "" with gone:
@@ -256,7 +273,7 @@ static void test_register_bid_simulate(void **state)
 	/* What is assigned counts (the agent sums P/assign/<host>/, as
 	 * P/alloc/<host> does, rather than watching it); not invited = no
 	 * bid. */
-	ctl_put("/flintsched/assign/node-1/big",
+	ctl_assign("/flintsched/assign/node-1/big",
 		"{\"request\":{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "},"
 		"\"request_rev\":4,\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/node-1/big",
@@ -293,7 +310,7 @@ static void test_register_bid_simulate(void **state)
 	ctl_put("/flintsched/rounds/bad", "{\"attempt\":");
 	ctl_put("/flintsched/assign/node-1/bad", "[1,2");
 
-	ctl_put("/flintsched/assign/node-1/web-1",
+	ctl_assign("/flintsched/assign/node-1/web-1",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
 		",\"scheduling\":{\"spread\":\"web\"}},\"request_rev\":5,"
 		"\"attempt\":1}");
@@ -398,9 +415,9 @@ static void test_exec_executor(void **state)
 		"{\"state\":\"running\",\"uid\":\"uid-orphan\",\"attempt\":1}");
 	ctl_put("/flintsched/vms/node-e/keep",
 		"{\"state\":\"running\",\"uid\":\"uid-keep\",\"attempt\":1}");
-	ctl_put("/flintsched/assign/node-e/keep",
+	ctl_assign("/flintsched/assign/node-e/keep",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},\"attempt\":1}");
-	ctl_put("/flintsched/assign/node-e/new",
+	ctl_assign("/flintsched/assign/node-e/new",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},\"attempt\":1}");
 
 	pid = agent_spawn("exec.log", "agent.host=node-e",
@@ -414,7 +431,7 @@ static void test_exec_executor(void **state)
 	assert_false(file_has(vmlog, "create keep"));
 
 	/* A failing create is reported with the command's message. */
-	ctl_put("/flintsched/assign/node-e/fail-1",
+	ctl_assign("/flintsched/assign/node-e/fail-1",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/node-e/fail-1",
 			     "\"state\":\"failed\"", false, 10));
@@ -546,11 +563,11 @@ static void test_flintlock_executor(void **state)
 	snprintf(set_tok, sizeof(set_tok), "executor.flintlock.token_file=%s",
 		 tok);
 
-	ctl_put("/flintsched/assign/node-f/vm-a",
+	ctl_assign("/flintsched/assign/node-f/vm-a",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024,"
 		FS_SPEC_EXAMPLE ",\"scheduling\":{\"selector\":{}}},"
 		"\"attempt\":1}");
-	ctl_put("/flintsched/assign/node-f/vm-big",
+	ctl_assign("/flintsched/assign/node-f/vm-big",
 		"{\"request\":{\"vcpu\":100,\"memoryInMb\":1024,"
 		FS_SPEC_EXAMPLE "},\"attempt\":1}");
 	pid = agent_spawn("fl.log", "agent.host=node-f",
@@ -634,7 +651,7 @@ static void test_simulate_many(void **state)
 	assert_true(wait_key("/flintsched/bids/sim-17/m1", NULL, false, 10));
 	ctl_get("/flintsched/bids/sim-4/m1", out, sizeof(out));
 	assert_string_equal(out, "");
-	ctl_put("/flintsched/assign/sim-7/vm-a",
+	ctl_assign("/flintsched/assign/sim-7/vm-a",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},\"attempt\":1}");
 	assert_true(wait_key("/flintsched/vms/sim-7/vm-a",
 			     "\"state\":\"running\"", false, 10));
@@ -711,13 +728,13 @@ static void test_rewritten_same_host(void **state)
 	ctl_put("/flintsched/vms/node-r/same",
 		"{\"state\":\"running\",\"uid\":\"uid-same\",\"attempt\":1,"
 		"\"request_rev\":9}");
-	ctl_put("/flintsched/assign/node-r/web",
+	ctl_assign("/flintsched/assign/node-r/web",
 		"{\"request\":{\"vcpu\":2,\"memoryInMb\":1024},"
 		"\"request_rev\":9,\"attempt\":1}");
-	ctl_put("/flintsched/assign/node-r/stale",
+	ctl_assign("/flintsched/assign/node-r/stale",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},"
 		"\"request_rev\":9,\"attempt\":1}");
-	ctl_put("/flintsched/assign/node-r/same",
+	ctl_assign("/flintsched/assign/node-r/same",
 		"{\"request\":{\"vcpu\":1,\"memoryInMb\":1024},"
 		"\"request_rev\":9,\"attempt\":1}");
 	pid = agent_spawn("rewr.log", "agent.host=node-r",
@@ -733,6 +750,76 @@ static void test_rewritten_same_host(void **state)
 	ctl_del("/flintsched/assign/node-r/web");
 	ctl_del("/flintsched/assign/node-r/stale");
 	ctl_del("/flintsched/assign/node-r/same");
+}
+
+/* Item 6 of issue 13, the agent's side: a hand-written P/assign/<host>/
+ * <id> (no coordinator placed it) made the agent create a VM.  The agent
+ * creates only what the coordinator's status confirms (P/status/<id>
+ * naming this host, the assignment's request revision and attempt, as
+ * the commit writes them in one txn): a forged assignment, and one
+ * copied from another host, create nothing, log once, and say why in
+ * their VM state record; a real placement creates its VM. */
+static void test_unconfirmed_assignment_refused(void **state)
+{
+	char log[512], val[1024];
+	pid_t pid;
+
+	(void)state;
+	snprintf(log, sizeof(log), "%s/unconf.log", H->dir);
+	pid = agent_spawn("unconf.log", "agent.host=node-u",
+			  "executor.type=simulate", COMMON_SETS, NULL);
+	assert_true(wait_key("/flintsched/hosts/node-u", NULL, false, 10));
+	/* forged: no status at all */
+	ctl_put("/flintsched/assign/node-u/forged",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":256},"
+		"\"request_rev\":7,\"attempt\":1}");
+	/* copied: the status names another host */
+	ctl_put("/flintsched/status/copied",
+		"{\"phase\":\"running\",\"host\":\"node-z\",\"attempt\":1,"
+		"\"request_rev\":8}");
+	ctl_put("/flintsched/assign/node-u/copied",
+		"{\"request\":{\"vcpu\":1,\"memoryInMb\":256},"
+		"\"request_rev\":8,\"attempt\":1}");
+	/* placed: status and assignment agree */
+	ctl_assign("/flintsched/assign/node-u/real",
+		   "{\"request\":{\"vcpu\":1,\"memoryInMb\":256},"
+		   "\"request_rev\":9,\"attempt\":1}");
+	assert_true(wait_key("/flintsched/vms/node-u/real",
+			     "\"state\":\"running\"", false, 10));
+	assert_true(wait_key("/flintsched/vms/node-u/forged",
+			     "\"state\":\"refused\"", false, 10));
+	assert_true(wait_key("/flintsched/vms/node-u/copied",
+			     "\"state\":\"refused\"", false, 10));
+	ctl_get("/flintsched/vms/node-u/forged", val, sizeof(val));
+	assert_non_null(strstr(val, "no status"));
+	ctl_get("/flintsched/vms/node-u/copied", val, sizeof(val));
+	assert_non_null(strstr(val, "node-z"));
+	assert_true(wait_file(log, "creating VM real", 5));
+	assert_false(file_has(log, "creating VM forged"));
+	assert_false(file_has(log, "creating VM copied"));
+	assert_true(file_has(log, "assignment /flintsched/assign/node-u/forged "
+				  "refused"));
+	/* the VMs count: only the real one */
+	assert_true(wait_key("/flintsched/hosts/node-u", "\"vms\":1", false,
+			     10));
+	/* a placement of the copied one here later: created, nothing
+	 * deleted first (the refused record is of no VM) */
+	ctl_assign("/flintsched/assign/node-u/copied",
+		   "{\"request\":{\"vcpu\":1,\"memoryInMb\":256},"
+		   "\"request_rev\":11,\"attempt\":1}");
+	assert_true(wait_key("/flintsched/vms/node-u/copied",
+			     "\"state\":\"running\"", false, 10));
+	assert_false(file_has(log, "deleting VM copied"));
+	assert_false(file_has(log, "VM copied is of request revision"));
+	/* gone with their assignments */
+	ctl_del("/flintsched/assign/node-u/forged");
+	ctl_del("/flintsched/assign/node-u/copied");
+	assert_true(wait_key("/flintsched/vms/node-u/forged", NULL, true, 10));
+	assert_true(wait_key("/flintsched/vms/node-u/copied", NULL, true, 10));
+	agent_term(pid);
+	ctl_del("/flintsched/assign/node-u/real");
+	ctl_del("/flintsched/status/copied");
+	ctl_del("/flintsched/status/real");
 }
 
 static int setup(void **state)
@@ -780,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_simulate_many),
 		cmocka_unit_test(test_reregister_after_outage),
 		cmocka_unit_test(test_rewritten_same_host),
+		cmocka_unit_test(test_unconfirmed_assignment_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

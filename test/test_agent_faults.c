@@ -27,6 +27,7 @@
 
 #include "common/spec.h"
 #include "etcdclient/etcd.h"
+#include "test/lib/asgtest.h"
 #include "test/lib/etcd_harness.h"
 
 #define MAXP 8
@@ -187,6 +188,20 @@ static void put(struct env *e, const char *key, const char *val)
 	    etcd_sync_put(e->c, key, val, strlen(val), 0, NULL, NULL), 0);
 }
 
+/* An assignment as a coordinator's commit writes it: its status first,
+ * naming the host, request revision and attempt of val (0 and 1 when
+ * absent), which the agent reads before it creates (agent/confirm.c). */
+static void put_assign(struct env *e, const char *key, const char *val)
+{
+	char skey[256], st[512];
+
+	assert_int_equal(asgtest_status(key, val, skey, sizeof(skey), st,
+					sizeof(st)),
+			 0);
+	put(e, skey, st);
+	put(e, key, val);
+}
+
 static void del(struct env *e, const char *key, bool prefix)
 {
 	assert_int_equal(etcd_sync_delete(e->c, key, prefix, NULL, NULL), 0);
@@ -335,13 +350,13 @@ static void test_vm_delete_not_lost(void **state)
 		for (int i = 0; i < 8; i++) {
 			snprintf(key, sizeof(key),
 				 "/flintsched/assign/node-d/v%d-%d", round, i);
-			put(e, key, ASSIGN(1));
+			put_assign(e, key, ASSIGN(1));
 			del(e, key, false);
 		}
 	}
 	/* A last one, kept then deleted: once its record is gone every
 	 * earlier event was handled too (one watch, in order). */
-	put(e, "/flintsched/assign/node-d/last", ASSIGN(1));
+	put_assign(e, "/flintsched/assign/node-d/last", ASSIGN(1));
 	assert_true(wait_key(e, "/flintsched/vms/node-d/last",
 			     "\"state\":\"running\"", false, 10));
 	del(e, "/flintsched/assign/node-d/last", false);
@@ -407,7 +422,7 @@ static void test_state_write_backoff(void **state)
 	assert_true(wait_key(e, "/flintsched/hosts/node-b", NULL, false, 10));
 	for (int i = 8; i <= 30; i++) {
 		snprintf(key, sizeof(key), "/flintsched/assign/node-b/s%d", i);
-		put(e, key, ASSIGN(1));
+		put_assign(e, key, ASSIGN(1));
 	}
 	/* Every `creating` written, well before the first create ends. */
 	{
@@ -499,11 +514,11 @@ static void test_exec_child_sandbox(void **state)
 	assert_true(wait_key(e, "/flintsched/hosts/node-x", NULL, false, 10));
 	/* Two VMs at once: the second create runs while the first one's
 	 * output files are open. */
-	put(e, "/flintsched/assign/node-x/ns-real",
+	put_assign(e, "/flintsched/assign/node-x/ns-real",
 	    "{\"request\":{\"metadata\":{\"namespace\":\"spoof\"},"
 	    "\"vcpu\":1,\"memoryInMb\":64,\"namespace\":\"real\"},"
 	    "\"attempt\":1}");
-	put(e, "/flintsched/assign/node-x/ns-none",
+	put_assign(e, "/flintsched/assign/node-x/ns-none",
 	    "{\"request\":{\"labels\":{\"namespace\":\"spoof\"},"
 	    "\"vcpu\":1,\"memoryInMb\":64,"
 	    "\"note\":\"\\\"namespace\\\":\\\"spoof2\\\"\"},"
@@ -640,7 +655,8 @@ static void hosts_writable(struct env *e, bool on)
 {
 	static const char *const others[] = {
 	    "/flintsched/vms/", "/flintsched/bids/", "/flintsched/assign/",
-	    "/flintsched/rounds/", "/flintsched/invites/"};
+	    "/flintsched/rounds/", "/flintsched/invites/",
+	    "/flintsched/status/"};
 	char out[512];
 
 	if (on) {
@@ -678,7 +694,7 @@ static void test_host_record_retried(void **state)
 	assert_true(
 	    wait_key(e, "/flintsched/hosts/hw-0", "\"vms\":0", false, 10));
 	hosts_writable(e, false);
-	put(e, "/flintsched/assign/hw-0/v1", ASSIGN(1));
+	put_assign(e, "/flintsched/assign/hw-0/v1", ASSIGN(1));
 	assert_true(wait_key(e, "/flintsched/vms/hw-0/v1",
 			     "\"state\":\"running\"", false, 10));
 	assert_true(wait_file(log, "writing host record failed", 10));

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +30,7 @@
 #include "agent/executor_int.h"
 #include "common/spec.h"
 #include "test/lib/evtest.h"
+#include "test/lib/child.h"
 
 enum tp { TP_GRPC, TP_HTTP };
 
@@ -76,9 +75,8 @@ static void fake_start(struct ctx *c, ...)
 {
 	const char *argv[48];
 	const char *script = getenv("FAKE_FLINTLOCKD");
-	int fds[2], i = 0;
+	int i = 0;
 	char line[128], http[16];
-	FILE *in;
 	va_list ap;
 
 	argv[i++] = "/usr/bin/python3";
@@ -107,34 +105,10 @@ static void fake_start(struct ctx *c, ...)
 		i++;
 	va_end(ap);
 	argv[i] = NULL;
-	assert_int_equal(pipe(fds), 0);
-	c->fake.pid = fork();
-	assert_true(c->fake.pid >= 0);
-	if (c->fake.pid == 0) {
-		int fd = open(path_in(tmpdir, "fake.log"),
-			      O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		/* Dies with the test, even one cut short by an assert. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (fd >= 0)
-			dup2(fd, 2);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
 	/* Until every port listens (or the fake dies: EOF), bounded. */
-	{
-		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-
-		assert_int_equal(poll(&pfd, 1, 60000), 1);
-	}
-	in = fdopen(fds[0], "r");
-	assert_non_null(in);
-	assert_non_null(fgets(line, sizeof(line), in));
-	fclose(in);
+	c->fake.pid = child_start(argv, path_in(tmpdir, "fake.log"), line,
+				  sizeof(line), 60000);
+	assert_true(c->fake.pid > 0);
 	assert_int_equal(sscanf(line, "ready grpc=%u http=%15s control=%u",
 				&c->fake.grpc, http, &c->fake.control),
 			 3);
@@ -151,20 +125,7 @@ static void fake_start(struct ctx *c, ...)
  * server may hang at exit, and the test must not. */
 static void fake_stop(struct fake *f)
 {
-	if (f->pid <= 0)
-		return;
-	kill(f->pid, SIGTERM);
-	for (int i = 0; i < 200; i++) {
-		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
-			f->pid = 0;
-			return;
-		}
-		usleep(50 * 1000);
-	}
-	fprintf(stderr, "fake_flintlockd %d ignored SIGTERM: killed\n",
-		(int)f->pid);
-	kill(f->pid, SIGKILL);
-	waitpid(f->pid, NULL, 0);
+	(void)child_stop(f->pid, 10);
 	f->pid = 0;
 }
 

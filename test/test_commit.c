@@ -71,11 +71,20 @@ static int catch_txn(struct ctrl *c, const struct etcd_txn_req *req,
 	assert_true(e->n_sent < SENT_MAX);
 	s = &e->sent[e->n_sent++];
 	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; i < req->n_compare; i++)
-		s->cmp[s->n_cmp++] = dupf("%s %s = %lld",
-					  tgt[req->compare[i].target],
-					  req->compare[i].key,
-					  (long long)req->compare[i].number);
+	/* a compare over a range is "<key>* = n" when its end is the
+	 * key's prefix end */
+	for (size_t i = 0; i < req->n_compare; i++) {
+		const struct etcd_compare *q = &req->compare[i];
+		size_t kl = strlen(q->key);
+
+		if (q->range_end)
+			assert_true(kl && strlen(q->range_end) == kl &&
+				    strncmp(q->range_end, q->key, kl - 1) == 0 &&
+				    q->range_end[kl - 1] == q->key[kl - 1] + 1);
+		s->cmp[s->n_cmp++] = dupf("%s %s%s = %lld", tgt[q->target],
+					  q->key, q->range_end ? "*" : "",
+					  (long long)q->number);
+	}
 	for (size_t i = 0; i < req->n_failure; i++)
 		s->ko_key[i] = req->failure[i].u.range.key;
 	s->n_ko = req->n_failure;
@@ -197,7 +206,10 @@ static void on_fenced(struct ctrl *c, unsigned i, const char *why)
 	((const struct cfg_env *)c->cfg)->e->fenced++;
 }
 
-static struct env *env_new(int bidding)
+/* env_new, with the config changed by tune (may be NULL) before the
+ * controller is made from it. */
+static struct env *env_new_tuned(int bidding,
+				 void (*tune)(struct ctrl_config *cfg))
 {
 	struct cfg_env *ce = calloc(1, sizeof(*ce));
 	struct env *e = calloc(1, sizeof(*e));
@@ -213,6 +225,8 @@ static struct env *env_new(int bidding)
 		.w_memory = 1, .w_vms = 1, .max_inflight = 64,
 		.score_hosts = 0, .partition_band = 0.05, .batch = 32};
 	ce->cfg.etcd.prefix = "/fs";
+	if (tune)
+		tune(&ce->cfg);
 	e->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(e->loop);
 	e->c = calloc(1, sizeof(*e->c));
@@ -231,6 +245,11 @@ static struct env *env_new(int bidding)
 	e->c->cache_ready = true;
 	ctrl_watch_init(e->c);
 	return e;
+}
+
+static struct env *env_new(int bidding)
+{
+	return env_new_tuned(bidding, NULL);
 }
 
 static void env_free(struct env *e)
@@ -310,11 +329,13 @@ static void test_cached_commit(void **state)
 
 	(void)state;
 	s = first_pass(e, 4, 8, "r1", "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}");
-	assert_int_equal(s->n_cmp, 4);
+	assert_int_equal(s->n_cmp, 5);
 	assert_string_equal(s->cmp[0], "create /fs/election/slot-0/abc = 7");
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 0"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/r1 = 4"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 0"));
+	/* the alloc is absent: so are the host's assignments */
+	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h2/* = 0"));
 	assert_int_equal(s->n_op, 3);
 	assert_true(has(s->op, s->n_op, "put /fs/status/r1"));
 	assert_true(has(s->op, s->n_op, "put /fs/assign/h2/r1"));
@@ -365,16 +386,17 @@ static void test_conflict_next_host(void **state)
 	struct etcd_kv al = {.key = "/fs/alloc/h2", .value = full,
 			     .value_len = sizeof(full) - 1,
 			     .create_revision = 9, .mod_revision = 9};
-	/* fence, status, request, the assignment read back, alloc */
-	const struct etcd_kv *kvs[5] = {&fence, NULL, &rq, NULL, &al};
+	/* fence, status, request, the assignment read back, alloc, and
+	 * h2's assignments (none) */
+	const struct etcd_kv *kvs[6] = {&fence, NULL, &rq, NULL, &al, NULL};
 	struct sent *s;
 
 	(void)state;
 	rq.value_len = strlen(rq.value);
 	s = first_pass(e, 4, 8, "r1", rq.value);
 	/* the read-backs follow the compares' order */
-	assert_int_equal(s->n_ko, 5);
-	for (size_t i = 0; i < 5; i++)
+	assert_int_equal(s->n_ko, 6);
+	for (size_t i = 0; i < 6; i++)
 		if (kvs[i])
 			assert_string_equal(s->ko_key[i], kvs[i]->key);
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h2 = 0"));
@@ -1066,14 +1088,18 @@ static void test_conflict_reads_assignment(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
 	struct etcd_kv kv[3];
-	const struct etcd_kv *kvs[5] = {&FENCE, &kv[0], &RQ1, &kv[1], &kv[2]};
+	/* and h2's assignments: the one that landed (its alloc is there
+	 * too, so nothing is rebuilt) */
+	const struct etcd_kv *kvs[6] = {&FENCE, &kv[0], &RQ1,
+					&kv[1], &kv[2], &kv[1]};
 	struct sent *s;
 
 	(void)state;
 	s = place_r1(e, kv);
-	assert_int_equal(s->n_ko, 5);
+	assert_int_equal(s->n_ko, 6);
 	assert_string_equal(s->ko_key[3], "/fs/assign/h2/r1");
 	answer(e, false, 11, kvs);
+	assert_false(ctrl_host_get(e->c, "h2", false)->alloc_bad);
 	assert_int_equal(req(e, "r1")->n_asg, 1);
 	assert_string_equal(req(e, "r1")->st.host, "h2");
 	ctrl_pass(e->c);
@@ -1158,6 +1184,17 @@ static const char *op_val(const struct sent *s, const char *op)
 /* Item 1: the host of r1 (slot 0) and r0 (another slot) is lost and back;
  * the release of r1 subtracts r1's share from alloc/h1 instead of
  * deleting it (which left r0 uncounted: 6 vCPU placed on 4). */
+/* Host h1 (4 vCPU) and request r1 (SPEC2) in the cache, one pass: the
+ * one txn it sent (r1's commit on h1). */
+static struct sent *h1_r1_pass(struct env *e)
+{
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC2, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	return &e->sent[0];
+}
+
 static void test_release_host_lost_keeps_share(void **state)
 {
 	static const char two[] = "{\"vcpu\":4,\"memory_mb\":2048,\"vms\":2,"
@@ -1167,10 +1204,7 @@ static void test_release_host_lost_keeps_share(void **state)
 	const char *v;
 
 	(void)state;
-	put_host(e, "h1", 4, 2);
-	put(e, "/fs/requests/r1", SPEC2, 4);
-	ctrl_pass(e->c);
-	assert_int_equal(e->n_sent, 1);
+	h1_r1_pass(e);
 	answer(e, true, 10, NULL);
 	put(e, "/fs/alloc/h1", two, 11); /* r0 of another slot */
 	ctrl_cache_del(e->c, "/fs/hosts/h1", 12);
@@ -1253,6 +1287,198 @@ static void test_garbage_alloc_rebuilt(void **state)
 	/* placed again (on h1, emptier now that h2 counts r9) */
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
 	assert_true(has(s->op, s->n_op, "put /fs/assign/h1/r1"));
+	env_free(e);
+}
+
+/* Item 32 at commit time: the cache says P/alloc/h1 is absent, but h1
+ * holds an assignment (another slot's r9, whose alloc write this
+ * coordinator missed, or a delete of the whole alloc).  The commit wrote
+ * an alloc holding r1 alone: 2 vCPU counted of 4 assigned, and the host
+ * overcommitted.  A commit on an absent alloc compares that no
+ * assignment exists on the host (create revision 0 over the range
+ * P/assign/h1/); when that fails, the alloc is rebuilt from the
+ * assignments (fenced, item 4's path) and r1 placed on the sum. */
+static void test_commit_absent_alloc_counts_assignments(void **state)
+{
+	static const char asg[] = "{\"request\":" SPEC2 ",\"request_rev\":3,"
+				  "\"attempt\":1}";
+	struct env *e = env_new(CTRL_BID_CACHED);
+	struct etcd_kv fence = {.key = "/fs/election/slot-0/abc",
+				.value = "ctl", .value_len = 3,
+				.create_revision = 7, .mod_revision = 7};
+	struct etcd_kv rq = {.key = "/fs/requests/r1", .value = SPEC2,
+			     .value_len = sizeof(SPEC2) - 1,
+			     .create_revision = 4, .mod_revision = 4};
+	struct etcd_kv as = {.key = "/fs/assign/h1/r9", .value = asg,
+			     .value_len = sizeof(asg) - 1,
+			     .create_revision = 3, .mod_revision = 3};
+	/* fence, status, request, r1's assignment, alloc, h1's assignments */
+	const struct etcd_kv *kvs[6] = {&fence, NULL, &rq, NULL, NULL, &as};
+	const struct etcd_kv *rd[2] = {NULL, &as};
+	const size_t n_rd[2] = {0, 1};
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	s = h1_r1_pass(e);
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
+	assert_true(has(s->cmp, s->n_cmp, "create /fs/assign/h1/* = 0"));
+	assert_int_equal(s->n_ko, 6);
+	assert_string_equal(s->ko_key[5], "/fs/assign/h1/");
+	answer(e, false, 9, kvs);
+	assert_true(ctrl_host_get(e->c, "h1", false)->alloc_bad);
+	assert_false(ctrl_host_get(e->c, "h1", false)->alloc_present);
+
+	/* the rebuild's read, then its write of r9's share */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(has(s->op, s->n_op, "get* /fs/assign/h1/"));
+	answer_read(e, 9, 2, rd, n_rd);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 0"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":2,"));
+	answer(e, true, 10, NULL);
+
+	/* r1 on the sum: 4 vCPU, the alloc's revision compared */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 4);
+	s = &e->sent[3];
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 10"));
+	assert_false(has(s->cmp, s->n_cmp, "create /fs/assign/h1/* = 0"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":4,"));
+	answer(e, true, 11, NULL);
+	assert_int_equal(e->c->m.placements, 1);
+	env_free(e);
+}
+
+/* Item 16 of issue 13: host entries were never freed, so host-name
+ * churn (agents coming and going under new names: autoscaled machines,
+ * simulated hosts) grew the controller's memory and every cached pick
+ * scanned the dead entries.  10,000 names join and leave (some cordoned
+ * and uncordoned, some with an alloc that is deleted): the entries stay
+ * bounded, while a host that still holds an assignment keeps its entry. */
+static void test_host_churn_bounded(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	char key[64], name[32];
+	int64_t rev = 10;
+
+	(void)state;
+	put_host(e, "h1", 4, 2);
+	put(e, "/fs/requests/r1", SPEC1, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	answer(e, true, 5, NULL);
+	assert_string_equal(req(e, "r1")->st.host, "h1");
+	ctrl_cache_del(e->c, "/fs/hosts/h1", 6); /* gone, still assigned */
+	for (int i = 0; i < 10000; i++) {
+		snprintf(name, sizeof(name), "churn-%d", i);
+		put_host(e, name, 4, rev++);
+		if (i % 3 == 0) {
+			snprintf(key, sizeof(key), "/fs/hostctl/%s", name);
+			put(e, key, "{\"state\":\"cordoned\"}", rev++);
+			ctrl_cache_del(e->c, key, rev++);
+		}
+		if (i % 5 == 0) {
+			snprintf(key, sizeof(key), "/fs/alloc/%s", name);
+			put(e, key,
+			    "{\"vcpu\":1,\"memory_mb\":1,\"vms\":1,"
+			    "\"groups\":{}}",
+			    rev++);
+			ctrl_cache_del(e->c, key, rev++);
+		}
+		snprintf(key, sizeof(key), "/fs/hosts/%s", name);
+		ctrl_cache_del(e->c, key, rev++);
+		if (i % 100 == 99)
+			ctrl_pass(e->c);
+	}
+	ctrl_pass(e->c);
+	assert_true(e->c->hosts.n <= 2);
+	assert_int_equal(e->c->n_harr, e->c->hosts.n);
+	assert_non_null(ctrl_host_get(e->c, "h1", false));
+	/* and a new host is placed on as before */
+	put_host(e, "h9", 8, rev++);
+	put(e, "/fs/requests/r2", SPEC1, rev++);
+	ctrl_pass(e->c);
+	assert_true(e->n_sent >= 2);
+	assert_true(has(e->sent[e->n_sent - 1].op, e->sent[e->n_sent - 1].n_op,
+			"put /fs/assign/h9/r2"));
+	env_free(e);
+}
+
+/* Issue 15: etcd 3.4 lets any authenticated user keep any lease alive,
+ * so a dead host's record could be held alive by another user.  A host
+ * whose record was not rewritten within scheduling.host_stale_after_s is
+ * stale: placed on no more (its explain says why), its VMs disconnected,
+ * counted in /metrics; a rewrite makes it live again. */
+static void stale_60(struct ctrl_config *cfg)
+{
+	cfg->host_stale_after_s = 60;
+	cfg->lost_after_s = 300;
+}
+
+static void test_stale_host_not_placed(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, stale_60);
+	struct ctrl_host *h1;
+	struct sent *s;
+	char *m;
+
+	(void)state;
+	put_host(e, "h1", 8, 2);
+	put_host(e, "h2", 4, 3);
+	h1 = ctrl_host_get(e->c, "h1", false);
+	/* r0 on h1, the emptier */
+	put(e, "/fs/requests/r0", SPEC1, 4);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 1);
+	assert_true(has(e->sent[0].op, e->sent[0].n_op, "put /fs/assign/h1/r0"));
+	answer(e, true, 5, NULL);
+	/* h1's record is not rewritten for 61 s (its lease kept alive) */
+	h1->rec_at -= 61;
+	assert_int_equal(ctrl_host_stale_scan(e->c, ev_now(e->loop)), 1);
+	assert_int_equal(ctrl_host_stale_scan(e->c, ev_now(e->loop)), 0);
+	m = ctrl_metrics_text(e->c);
+	assert_non_null(m);
+	assert_non_null(strstr(m, "flintsched_controller_hosts_stale 1\n"));
+	free(m);
+	put(e, "/fs/requests/r1", SPEC1, 6);
+	ctrl_pass(e->c);
+	/* r0's status says its host is disconnected; r1 goes to h2 */
+	for (size_t i = 1; i < e->n_sent; i++) {
+		s = &e->sent[i];
+		if (has(s->op, s->n_op, "put /fs/status/r0"))
+			assert_true(puts_with(s, "host: disconnected since "));
+		if (has(s->op, s->n_op, "put /fs/status/r1")) {
+			assert_true(has(s->op, s->n_op, "put /fs/assign/h2/r1"));
+			assert_true(puts_with(s, "host record stale (not "
+						 "rewritten for over 60 s)"));
+		}
+	}
+	assert_false(has(e->sent[e->n_sent - 1].op,
+			 e->sent[e->n_sent - 1].n_op, "put /fs/assign/h1/r1"));
+	while (e->n_answered < e->n_sent)
+		answer(e, true, 7 + (int64_t)e->n_answered, NULL);
+	/* h1 rewrites its record: live again */
+	put_host(e, "h1", 8, 20);
+	assert_false(h1->stale);
+	put(e, "/fs/requests/r2", SPEC1, 21);
+	{
+		size_t from = e->n_sent;
+		bool placed = false;
+
+		ctrl_pass(e->c);
+		for (size_t i = from; i < e->n_sent; i++)
+			placed |= has(e->sent[i].op, e->sent[i].n_op,
+				      "put /fs/assign/h1/r2");
+		assert_true(placed);
+	}
 	env_free(e);
 }
 
@@ -1381,6 +1607,9 @@ int main(void)
 		cmocka_unit_test(test_slot_won_back),
 		cmocka_unit_test(test_release_host_lost_keeps_share),
 		cmocka_unit_test(test_garbage_alloc_rebuilt),
+		cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
+		cmocka_unit_test(test_host_churn_bounded),
+		cmocka_unit_test(test_stale_host_not_placed),
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),

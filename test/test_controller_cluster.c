@@ -112,33 +112,67 @@ static pid_t start_ctrl(struct env *e, const char *name, const char *bidding)
 	return start_ctrl_x(e, name, bidding, NULL);
 }
 
-static pid_t start_agent_ttl(struct env *e, const char *host, int n,
-			     int vcpu, int max_vms, int ttl_s)
+/* create: the exec executor's create command (its delete: true) for
+ * one host named host-0, or NULL: n hosts host-0.. of the simulate
+ * executor (--simulate).  extra: one more "key=value" for --set, or
+ * NULL. */
+static pid_t start_agent_xx(struct env *e, const char *host, int n,
+			    int vcpu, int max_vms, int ttl_s,
+			    const char *create, const char *extra)
 {
 	char bin[256], ep[128], pfx[96], hs[96], nn[16], cpu[64], mv[64],
-		ttl[64], logf[96];
-	const char *argv[] = {bin,
-			      "--simulate", nn,
-			      "--set", ep,
-			      "--set", pfx,
-			      "--set", hs,
-			      "--set", cpu,
-			      "--set", mv,
-			      "--set", "agent.capacity.memory_mb=16384",
-			      "--set", ttl,
-			      "--set", "executor.type=simulate",
-			      NULL};
+		ttl[64], logf[96], cr[256];
+	const char *argv[28] = {bin};
+	int k = 1;
 
 	snprintf(bin, sizeof(bin), "%s/flintsched-agent", bindir());
 	snprintf(nn, sizeof(nn), "%d", n);
 	snprintf(ep, sizeof(ep), "etcd.endpoints=[%s]", e->h->endpoint);
 	snprintf(pfx, sizeof(pfx), "etcd.prefix=%s", e->prefix);
-	snprintf(hs, sizeof(hs), "agent.host=%s", host);
+	snprintf(hs, sizeof(hs), create ? "agent.host=%s-0" : "agent.host=%s",
+		 host);
 	snprintf(cpu, sizeof(cpu), "agent.capacity.vcpu=%d", vcpu);
 	snprintf(mv, sizeof(mv), "agent.capacity.max_vms=%d", max_vms);
 	snprintf(ttl, sizeof(ttl), "agent.lease_ttl_s=%d", ttl_s);
+	snprintf(cr, sizeof(cr), "executor.exec.create=%s",
+		 create ? create : "");
 	snprintf(logf, sizeof(logf), "t%d-agent-%s.log", test_no, host);
+	if (!create) {
+		argv[k++] = "--simulate";
+		argv[k++] = nn;
+	}
+	for (const char *const *o = (const char *const[]){
+		 ep, pfx, hs, cpu, mv, "agent.capacity.memory_mb=16384", ttl,
+		 create ? "executor.type=exec" : "executor.type=simulate",
+		 create ? cr : NULL, "executor.exec.delete=true", NULL};
+	     *o; o++) {
+		argv[k++] = "--set";
+		argv[k++] = *o;
+	}
+	if (extra) {
+		argv[k++] = "--set";
+		argv[k++] = extra;
+	}
 	return spawn(e, logf, argv);
+}
+
+static pid_t start_agent_exec(struct env *e, const char *host, int n,
+			      int vcpu, int max_vms, int ttl_s,
+			      const char *create)
+{
+	return start_agent_xx(e, host, n, vcpu, max_vms, ttl_s, create, NULL);
+}
+
+static pid_t start_agent_x(struct env *e, const char *host, int n, int vcpu,
+			   int max_vms, int ttl_s, const char *extra)
+{
+	return start_agent_xx(e, host, n, vcpu, max_vms, ttl_s, NULL, extra);
+}
+
+static pid_t start_agent_ttl(struct env *e, const char *host, int n,
+			     int vcpu, int max_vms, int ttl_s)
+{
+	return start_agent_xx(e, host, n, vcpu, max_vms, ttl_s, NULL, NULL);
 }
 
 static pid_t start_agent(struct env *e, const char *host, int n, int vcpu,
@@ -1241,8 +1275,11 @@ static bool cond_key_gone(struct env *e, struct census *cs, void *arg)
 	return gone;
 }
 
-static bool cond_all_disconnected(struct env *e, struct census *cs,
-				  void *arg)
+/* The statuses for which is(status, arg) holds. */
+static int count_statuses(struct env *e,
+			  bool (*is)(const struct ctrl_status *s,
+				     const void *arg),
+			  const void *arg)
 {
 	struct etcd_sync_range *r = get_prefix(e, "status");
 	int n = 0;
@@ -1253,11 +1290,25 @@ static bool cond_all_disconnected(struct env *e, struct census *cs,
 		if (ctrl_status_parse(r->kvs[i].value, r->kvs[i].value_len,
 				      &s, NULL, 0) == 0) {
 			n += s.phase == CTRL_RUNNING && s.reason &&
-			     strstr(s.reason, "host: disconnected since");
+			     is(&s, arg);
 			ctrl_status_clear(&s);
 		}
 	}
 	etcd_sync_range_free(r);
+	return n;
+}
+
+static bool is_disconnected(const struct ctrl_status *s, const void *arg)
+{
+	(void)arg;
+	return strstr(s->reason, "host: disconnected since") != NULL;
+}
+
+static bool cond_all_disconnected(struct env *e, struct census *cs,
+				  void *arg)
+{
+	int n = count_statuses(e, is_disconnected, NULL);
+
 	return n == *(int *)arg && cs->assigns == n && cs->alloc_vms == n;
 }
 
@@ -1368,10 +1419,28 @@ static bool cond_vms_gone(struct env *e, struct census *cs, void *arg)
 	return count_under(e, "vms", arg) == 0;
 }
 
+static bool is_replaced(const struct ctrl_status *s, const void *arg)
+{
+	(void)arg;
+	return strncmp(s->replaced_on, "gone-", 5) == 0 &&
+	       strstr(s->reason, "; replaced on gone-") &&
+	       strstr(s->reason, "deleted the old VM") != NULL;
+}
+
+/* Every status (n) running on safe-N says its VM replaced the one of
+ * gone-M, deleted when gone came back. */
+static bool cond_replaced(struct env *e, struct census *cs, void *arg)
+{
+	(void)cs;
+	return count_statuses(e, is_replaced, NULL) == *(int *)arg;
+}
+
 /* kill -9 of the agent of "gone" (20 VMs), away past lost_after_s (3 s):
  * every VM rescheduled exactly once onto "safe" (attempt 2, one
  * assignment each, alloc the sum of the assignments), and when the agent
- * returns it deletes its old VMs (their assignments are gone). */
+ * returns it deletes its old VMs (their assignments are gone) and each
+ * status says "replaced on gone-N" (replaced_on names it from the
+ * rescheduling on). */
 static void test_host_lost_replaced(void **state)
 {
 	struct env *e = *state;
@@ -1403,6 +1472,9 @@ static void test_host_lost_replaced(void **state)
 				 0);
 		assert_int_equal(s.attempt, 2);
 		assert_true(strncmp(s.host, "safe-", 5) == 0);
+		/* the history: the VM it replaces is still on gone-N */
+		assert_true(strncmp(s.replaced_on, "gone-", 5) == 0);
+		assert_null(strstr(s.reason, "replaced on"));
 		ctrl_status_clear(&s);
 	}
 	etcd_sync_range_free(r);
@@ -1410,6 +1482,10 @@ static void test_host_lost_replaced(void **state)
 	start_agent_ttl(e, "gone", 2, 64, 100, 3);
 	if (!await(e, cond_vms_gone, "gone-", 30, &cs))
 		fail_msg("the returning agent kept its replaced VMs");
+	if (!await(e, cond_replaced, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the statuses do not say 'replaced on gone-N'");
+	}
 	census_take(e, &cs);
 	assert_true(cond_moved_off(e, &cs, &n));
 }
@@ -1457,6 +1533,762 @@ static void test_cordon(void **state)
 	assert_int_equal(count_under(e, "assign", "cd-0/"), n2 - n);
 }
 
+/* ---- drain (issue 14): make-before-break moves, seen in etcd's
+ * history ------------------------------------------------------------- */
+
+struct hist_ev {
+	int64_t rev;
+	bool del;
+	char key[128];
+	bool running; /* a put whose value says "state":"running" */
+};
+
+struct hist {
+	struct hist_ev *v;
+	size_t n, cap;
+	char end[160]; /* the marker key that ends the history */
+	bool done;
+	struct ev_loop *loop;
+};
+
+static void hist_cb(void *arg, const struct etcd_watch_update *u)
+{
+	struct hist *hs = arg;
+
+	for (size_t i = 0; u->kind == ETCD_WATCH_EVENTS && i < u->n_events;
+	     i++) {
+		const struct etcd_kv *kv = &u->events[i].kv;
+		struct hist_ev *x;
+
+		if (hs->n == hs->cap) {
+			hs->cap = hs->cap ? 2 * hs->cap : 256;
+			hs->v = realloc(hs->v, hs->cap * sizeof(*hs->v));
+			assert_non_null(hs->v);
+		}
+		x = &hs->v[hs->n++];
+		memset(x, 0, sizeof(*x));
+		x->rev = kv->mod_revision;
+		x->del = u->events[i].type == ETCD_EVENT_DELETE;
+		snprintf(x->key, sizeof(x->key), "%.*s", (int)kv->key_len,
+			 kv->key);
+		x->running = !x->del && kv->value_len &&
+			     memmem(kv->value, kv->value_len,
+				    "\"state\":\"running\"", 17);
+		if (strcmp(x->key, hs->end) == 0)
+			hs->done = true;
+	}
+	if (hs->done || u->kind == ETCD_WATCH_FAILED ||
+	    u->kind == ETCD_WATCH_COMPACTED)
+		ev_break(hs->loop, EVBREAK_ALL);
+}
+
+static void hist_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Every event under the test's prefix from revision from on, up to a
+ * marker key put now. */
+static void hist_read(struct env *e, int64_t from, struct hist *hs)
+{
+	char pfx[96];
+	struct etcd_watch_req rq = {.key = pfx, .prefix = true,
+				    .start_revision = from};
+	etcd_watch *w = NULL;
+	ev_timer to;
+
+	memset(hs, 0, sizeof(*hs));
+	hs->loop = e->loop;
+	snprintf(pfx, sizeof(pfx), "%s/", e->prefix);
+	snprintf(hs->end, sizeof(hs->end), "%s/marker/history-end", e->prefix);
+	put(e, "marker", "history-end", "x");
+	assert_int_equal(etcd_watch_start(e->c, &rq, hist_cb, hs, &w), 0);
+	ev_timer_init(&to, hist_timeout, 20, 0);
+	ev_timer_start(e->loop, &to);
+	while (!hs->done && ev_is_active(&to))
+		ev_run(e->loop, EVRUN_ONCE);
+	ev_timer_stop(e->loop, &to);
+	etcd_watch_cancel(w);
+	assert_true(hs->done);
+}
+
+/* The revision etcd is at now. */
+static int64_t etcd_rev(struct env *e)
+{
+	struct etcd_sync_range *r = get_prefix(e, "requests");
+	int64_t rev;
+
+	assert_non_null(r);
+	rev = r->revision;
+	etcd_sync_range_free(r);
+	return rev;
+}
+
+#define DRAIN_IDS 16
+
+struct drain_check {
+	int max_inflight;   /* moves off the host at once, at most */
+	int moved;          /* originals deleted with a replacement */
+	int early;          /* originals deleted before their replacement ran */
+	int bbm;            /* originals deleted with no replacement */
+};
+
+/* Replays hs for the VMs vm-0 .. vm-<n-1> drained off host: per
+ * revision, the moves in flight (an id assigned on host and on another
+ * host); at each delete of an original, whether its replacement's VM was
+ * reported running before. */
+static void drain_replay(const struct env *e, const struct hist *hs,
+			 const char *host, int n, struct drain_check *dc)
+{
+	char on_host[DRAIN_IDS] = {0}, other[DRAIN_IDS][32] = {{0}};
+	bool other_running[DRAIN_IDS] = {0};
+	char ap[160], vp[160];
+	size_t ap_len, vp_len;
+
+	memset(dc, 0, sizeof(*dc));
+	snprintf(ap, sizeof(ap), "%s/assign/", e->prefix);
+	snprintf(vp, sizeof(vp), "%s/vms/", e->prefix);
+	ap_len = strlen(ap);
+	vp_len = strlen(vp);
+	for (int i = 0; i < n; i++)
+		on_host[i] = 1; /* placed on host before the history */
+	for (size_t i = 0; i < hs->n; i++) {
+		const struct hist_ev *x = &hs->v[i];
+		char h[64], id[64];
+		int k, inflight = 0;
+		bool asg = strncmp(x->key, ap, ap_len) == 0;
+
+		if (!asg && strncmp(x->key, vp, vp_len) != 0)
+			continue;
+		if (sscanf(x->key + (asg ? ap_len : vp_len),
+			   "%63[^/]/vm-%d", h, &k) != 2 ||
+		    k < 0 || k >= n)
+			continue;
+		snprintf(id, sizeof(id), "vm-%d", k);
+		if (asg && strcmp(h, host) == 0) {
+			if (x->del) {
+				if (!other[k][0])
+					dc->bbm++;
+				else if (other_running[k])
+					dc->moved++;
+				else
+					dc->early++;
+			}
+			on_host[k] = !x->del;
+		} else if (asg) {
+			snprintf(other[k], sizeof(other[k]), "%s",
+				 x->del ? "" : h);
+			other_running[k] = false;
+		} else if (other[k][0] && strcmp(h, other[k]) == 0) {
+			other_running[k] = x->running;
+		}
+		/* a txn's events share its revision: count after its last */
+		if (i + 1 < hs->n && hs->v[i + 1].rev == x->rev)
+			continue;
+		for (int j = 0; j < n; j++)
+			inflight += on_host[j] && other[j][0];
+		if (inflight > dc->max_inflight)
+			dc->max_inflight = inflight;
+	}
+}
+
+/* test/tools/fscheck.py on the test's prefix: 0 when every invariant
+ * holds. */
+static int fscheck(struct env *e)
+{
+	size_t cap = 4 << 20;
+	char *out = malloc(cap), pfx[96], path[512], cmd[1024];
+	FILE *f;
+	int rc;
+
+	assert_non_null(out);
+	snprintf(pfx, sizeof(pfx), "%s/", e->prefix);
+	rc = etcd_harness_ctl(e->h, out, cap, "get", "--prefix", pfx, "-w",
+			      "json", NULL);
+	assert_int_equal(rc, 0);
+	snprintf(path, sizeof(path), "%s/t%d-state.json", e->h->dir, test_no);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(out, f);
+	fclose(f);
+	free(out);
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 test/tools/fscheck.py --prefix %s %s >&2",
+		 e->prefix, path);
+	return system(cmd);
+}
+
+struct drain_want {
+	const char *host; /* drained */
+	int stay;         /* VMs left on it */
+	int n;            /* VMs in all, each running with one assignment */
+};
+
+static bool cond_drained(struct env *e, struct census *cs, void *arg)
+{
+	struct drain_want *w = arg;
+	char h[80];
+
+	snprintf(h, sizeof(h), "%s/", w->host);
+	return count_under(e, "assign", h) == w->stay &&
+	       count_under(e, "vms", h) == w->stay &&
+	       cs->phase[CTRL_RUNNING] == w->n && cs->assigns == w->n &&
+	       cs->alloc_vms == w->n;
+}
+
+struct inflight_want {
+	const char *host;
+	int moves, assigns;
+};
+
+/* P/drain/<host> lists moves ids, with as many extra assignments. */
+static bool cond_inflight(struct env *e, struct census *cs, void *arg)
+{
+	struct inflight_want *w = arg;
+	struct etcd_sync_range *r = get_prefix(e, "drain");
+	int ids = -1;
+
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		if (strstr(r->kvs[i].key, w->host)) {
+			ids = 0;
+			for (const char *p = r->kvs[i].value;
+			     (p = memmem(p, r->kvs[i].value_len -
+						(size_t)(p - r->kvs[i].value),
+					 "\"vm-", 4));
+			     p += 4)
+				ids++;
+		}
+	etcd_sync_range_free(r);
+	return ids == w->moves && cs->assigns == w->assigns;
+}
+
+/* 10 VMs placed on host dr-0 (by controller ca, and cb with ret_cb;
+ * their pids there), then an agent of hosts to-0..to-<n-1> (max_vms
+ * each, lease TTL 30 s) registered: its pid. */
+static pid_t drain_setup(struct env *e, pid_t *ret_ca, pid_t *ret_cb, int n,
+			 int max_vms, const char *ca_set)
+{
+	struct census cs;
+	int vms = 10, hosts = n + 1;
+	pid_t to, ca;
+
+	start_agent(e, "dr", 1, 64, 100);
+	ca = start_ctrl_x(e, "ca", "cached", ca_set);
+	if (ret_cb)
+		*ret_cb = start_ctrl(e, "cb", "cached");
+	if (ret_ca)
+		*ret_ca = ca;
+	submit(e, 0, vms, 1);
+	if (!await(e, cond_all_running, &vms, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("initial placement failed");
+	}
+	to = start_agent_ttl(e, "to", n, 64, max_vms, 30);
+	if (!await(e, cond_hosts, &hosts, 30, &cs))
+		fail_msg("the hosts to-N did not register");
+	return to;
+}
+
+/* vm-0 .. vm-<n-1> each run on a host to-N at attempt 2, no move left
+ * in their status, whose reason holds reason (NULL: any). */
+static void check_moved(struct env *e, int n, const char *reason)
+{
+	struct ctrl_status s;
+
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		assert_true(status_of(e, id, &s));
+		assert_int_equal(s.phase, CTRL_RUNNING);
+		assert_true(strncmp(s.host, "to-", 3) == 0);
+		assert_int_equal(s.attempt, 2);
+		assert_string_equal(s.moving_to, "");
+		if (reason)
+			assert_non_null(strstr(s.reason, reason));
+		ctrl_status_clear(&s);
+	}
+}
+
+/* 10 VMs on dr-0, placed by two controllers (3 slots between them),
+ * then hosts to-0 and to-1 (lease TTL 30 s) whose agent is stopped: a
+ * drain with max_parallel 2 starts exactly 2 moves, of every slot
+ * together (both assignments held, P/drain/dr-0 lists 2), and no more
+ * while the replacements cannot run.  Both controllers are then killed
+ * mid-move and a third takes every slot over from etcd alone; the agent
+ * continued, all 10 move.  etcd's history says: never more than 2 moves
+ * in flight, and every original deleted only after its replacement's VM
+ * was running; at the end dr-0 holds nothing and every invariant holds
+ * (fscheck.py). */
+static void test_drain_moves(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct hist hs;
+	struct drain_check dc;
+	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
+	struct inflight_want iw = {.host = "dr-0", .moves = 2, .assigns = 12};
+	int n = 10;
+	int64_t from;
+	pid_t ca, cb, to = drain_setup(e, &ca, &cb, 2, 100, NULL);
+
+	stop_pid(e, to, SIGSTOP);
+	from = etcd_rev(e) + 1;
+	put(e, "hostctl", "dr-0",
+	    "{\"state\":\"drain\",\"max_parallel\":2,\"by\":\"test\"}");
+	if (!await(e, cond_inflight, &iw, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the drain did not start 2 moves");
+	}
+	stop_pid(e, ca, SIGKILL);
+	stop_pid(e, cb, SIGKILL);
+	start_ctrl(e, "cc", "cached");
+	stop_pid(e, to, SIGCONT);
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("dr-0 was not drained");
+	}
+	hist_read(e, from, &hs);
+	drain_replay(e, &hs, "dr-0", n, &dc);
+	free(hs.v);
+	fprintf(stderr,
+		"drain: %d moved, %d deleted early, %d break-before-make, "
+		"at most %d in flight\n",
+		dc.moved, dc.early, dc.bbm, dc.max_inflight);
+	assert_int_equal(dc.moved, n);
+	assert_int_equal(dc.early, 0);
+	assert_int_equal(dc.bbm, 0);
+	assert_int_equal(dc.max_inflight, 2);
+	check_moved(e, n, "moved from dr-0");
+	assert_int_equal(fscheck(e), 0);
+}
+
+struct reason_want {
+	const char *host, *reason;
+	int n;
+};
+
+static bool is_reason(const struct ctrl_status *s, const void *arg)
+{
+	const struct reason_want *w = arg;
+
+	return strcmp(s->host, w->host) == 0 &&
+	       strstr(s->reason, w->reason) != NULL;
+}
+
+/* n statuses running on host whose reason holds reason. */
+static bool cond_reasons(struct env *e, struct census *cs, void *arg)
+{
+	struct reason_want *w = arg;
+
+	(void)cs;
+	return count_statuses(e, is_reason, w) == w->n;
+}
+
+/* The body of url's /metrics into buf once metric name says want (etcd
+ * has a txn's writes before the controller has its answer), at most
+ * 10 s. */
+static void await_metric(const char *url, const char *name, long long want,
+			 char *buf, size_t cap)
+{
+	for (double until = now_s() + 10; now_s() < until; usleep(50000))
+		if (httptest_get(url, buf, cap) == 200 &&
+		    metric(buf, name) == want)
+			return;
+}
+
+/* 10 VMs on dr-0, room for 7 more on to-0 (max_vms 7): a drain moves 7
+ * and leaves 3 running on dr-0, each status saying why; a host that
+ * joins then takes them (the drain looks again on a capacity change). */
+static void test_drain_nofit(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct reason_want rw = {.host = "dr-0", .n = 3,
+				 .reason = "draining dr-0: no other host fits "
+					   "(max_vms reached: 1 of 2 hosts)"};
+	struct drain_want dw = {.host = "dr-0", .stay = 3, .n = 10};
+	char listen[64], url[128], buf[16384];
+	int port = httptest_free_port();
+
+	assert_true(port > 0);
+	snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+	drain_setup(e, NULL, NULL, 1, 7, listen);
+	put(e, "hostctl", "dr-0", "{\"state\":\"drain\",\"max_parallel\":3}");
+	if (!await(e, cond_drained, &dw, 30, &cs) ||
+	    !await(e, cond_reasons, &rw, 10, &cs)) {
+		dump(e, &cs);
+		fail_msg("the 3 VMs that fit nowhere do not say why");
+	}
+	assert_int_equal(count_under(e, "assign", "to-0/"), 7);
+	await_metric(url, "flintsched_controller_drain_moves_total", 7, buf,
+		     sizeof(buf));
+	assert_int_equal(metric(buf, "flintsched_controller_hosts_draining"),
+			 1);
+	assert_int_equal(metric(buf, "flintsched_controller_vms_draining"), 3);
+	assert_int_equal(metric(buf, "flintsched_controller_drain_moves_total"),
+			 7);
+	assert_int_equal(
+	    metric(buf, "flintsched_controller_drain_moves_inflight"), 0);
+	start_agent(e, "more", 1, 64, 100);
+	dw.stay = 0;
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("the 3 did not move to the host that joined");
+	}
+	assert_int_equal(count_under(e, "assign", "more-0/"), 3);
+	await_metric(url, "flintsched_controller_drain_moves_total", 10, buf,
+		     sizeof(buf));
+	assert_int_equal(metric(buf, "flintsched_controller_vms_draining"), 0);
+	assert_int_equal(metric(buf, "flintsched_controller_drain_moves_total"),
+			 10);
+	assert_int_equal(fscheck(e), 0);
+}
+
+/* Puts the drain hostctl on dr-0, waits until it holds nothing (10 VMs
+ * running elsewhere), and replays etcd's history of it into dc. */
+static void drain_run(struct env *e, const char *hostctl,
+		      struct drain_check *dc)
+{
+	struct census cs;
+	struct hist hs;
+	struct drain_want dw = {.host = "dr-0", .stay = 0, .n = 10};
+	int64_t from = etcd_rev(e) + 1;
+
+	put(e, "hostctl", "dr-0", hostctl);
+	if (!await(e, cond_drained, &dw, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("dr-0 was not drained (%s)", hostctl);
+	}
+	hist_read(e, from, &hs);
+	drain_replay(e, &hs, "dr-0", dw.n, dc);
+	free(hs.v);
+}
+
+/* A drain whose deadline has passed: every VM of dr-0 is released
+ * break-before-make (the original's assignment deleted before any
+ * other), placed again on to-0/to-1 (attempt 2), and nothing is left on
+ * dr-0. */
+static void test_drain_deadline(void **state)
+{
+	struct env *e = *state;
+	struct drain_check dc;
+	int n = 10;
+
+	drain_setup(e, NULL, NULL, 2, 100, NULL);
+	drain_run(e,
+		  "{\"state\":\"drain\",\"max_parallel\":1,"
+		  "\"deadline\":\"2020-01-01T00:00:00.000Z\"}",
+		  &dc);
+	fprintf(stderr, "drain past the deadline: %d moved, %d "
+			"break-before-make\n",
+		dc.moved, dc.bbm);
+	assert_int_equal(dc.bbm, n);
+	assert_int_equal(dc.moved + dc.early, 0);
+	check_moved(e, n, NULL);
+	assert_true(log_has(e, "ca", "released past the deadline"));
+	assert_int_equal(fscheck(e), 0);
+}
+
+/* The replacement fails: host bad-0 (the emptiest, so moves try it
+ * while it scores best) fails every create.  Each replacement there is
+ * released, the status goes back to the original alone with bad-0 in
+ * avoid, and the move is made to to-0 instead: every original deleted
+ * only after a replacement ran, one move at a time (max_parallel's
+ * default), and all end on to-0. */
+static void test_drain_abort(void **state)
+{
+	struct env *e = *state;
+	struct census cs;
+	struct drain_check dc;
+	struct ctrl_status s;
+	int n = 10, three = 3, tried = 0;
+
+	drain_setup(e, NULL, NULL, 1, 100, NULL);
+	start_agent_exec(e, "bad", 1, 128, 100, 30,
+			 "echo 'no room at the inn' >&2; exit 1");
+	if (!await(e, cond_hosts, &three, 30, &cs))
+		fail_msg("host bad-0 did not register");
+	drain_run(e, "{\"state\":\"drain\"}", &dc);
+	assert_int_equal(dc.moved, n);
+	assert_int_equal(dc.early + dc.bbm, 0);
+	assert_int_equal(dc.max_inflight, 1);
+	for (int i = 0; i < n; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "vm-%d", i);
+		assert_true(status_of(e, id, &s));
+		assert_string_equal(s.host, "to-0");
+		tried += ctrl_status_avoids(&s, "bad-0");
+		ctrl_status_clear(&s);
+	}
+	fprintf(stderr, "drain: %d of %d moves failed on bad-0 first\n", tried,
+		n);
+	assert_true(tried > 0);
+	assert_true(log_has(e, "ca",
+			    "replacement on bad-0 failed: create command "
+			    "exited 1"));
+	assert_int_equal(fscheck(e), 0);
+}
+
+/* Placement constraints (issue 18) under a burst, K = 3 over 3
+ * controllers: 6 hosts in zones a, b, c (hosts za-0, za-1, ...).  In one
+ * burst: group db (anti_affinity by zone) of 4, of which 3 fit, one per
+ * zone, and the 4th is refused naming the rule; group ha (anti_affinity
+ * by host) of 6, one per host; group web (topology_spread by zone) of 30,
+ * 10 per zone.  The groups' members have ids of every slot: each group
+ * is placed by its group's coordinator. */
+/* VMs of group under P/alloc/: per zone (hosts z<zone>-<i>), and the
+ * most on one host. */
+static void group_count(struct env *e, const char *group, int64_t zone[3],
+			int64_t *ret_max)
+{
+	struct etcd_sync_range *r = get_prefix(e, "alloc");
+
+	assert_non_null(r);
+	zone[0] = zone[1] = zone[2] = *ret_max = 0;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const char *k = r->kvs[i].key;
+		int z = k[strlen(k) - 3] - 'a'; /* .../alloc/za-0 */
+		struct fs_alloc a;
+		int64_t n;
+
+		assert_true(z >= 0 && z < 3);
+		assert_int_equal(fs_alloc_parse(r->kvs[i].value,
+						r->kvs[i].value_len, &a, NULL,
+						0),
+				 0);
+		n = fs_alloc_group_vms(&a, group);
+		zone[z] += n;
+		*ret_max = n > *ret_max ? n : *ret_max;
+		fs_alloc_clear(&a);
+	}
+	etcd_sync_range_free(r);
+}
+
+/* ha-4's status placed at a request_rev above *arg. */
+static bool cond_rewritten(struct env *e, struct census *cs, void *arg)
+{
+	struct ctrl_status st;
+	bool ok;
+
+	(void)cs;
+	if (!status_of(e, "ha-4", &st))
+		return false;
+	ok = st.request_rev > *(int64_t *)arg &&
+	     (st.phase == CTRL_RUNNING || st.phase == CTRL_SCHEDULED);
+	ctrl_status_clear(&st);
+	return ok;
+}
+
+static void test_constraints_burst(void **state)
+{
+	struct env *e = *state;
+	int64_t moved_from_rev, ha[3], hb[3], db[3], web[3], mx;
+	static const char *const zones[] = {"a", "b", "c"};
+	int n = 3 + 6 + 30, hosts = 6;
+	struct ctrl_status st;
+	struct census cs;
+	char id[32], val[768], lab[64], host[16];
+
+	for (int z = 0; z < 3; z++) {
+		snprintf(lab, sizeof(lab), "agent.labels={zone: %s}", zones[z]);
+		snprintf(host, sizeof(host), "z%s", zones[z]);
+		start_agent_x(e, host, 2, 16, 16, 2, lab);
+	}
+	assert_true(await(e, cond_hosts, &hosts, 30, &cs));
+	for (int i = 0; i < 40; i++) {
+		const char *sch =
+		    i < 4 ? "\"anti_affinity\":{\"group\":\"db\","
+			    "\"scope\":\"zone\"}"
+		    : i < 10 ? "\"anti_affinity\":{\"group\":\"ha\"}"
+			     : "\"topology_spread\":{\"group\":\"web\","
+			       "\"key\":\"zone\",\"max_skew\":1}";
+
+		snprintf(id, sizeof(id), "%s-%d",
+			 i < 4 ? "db" : i < 10 ? "ha" : "web", i);
+		snprintf(val, sizeof(val),
+			 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+			 ",\"scheduling\":{%s}}",
+			 sch);
+		put(e, "requests", id, val);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		start_ctrl_x(e, id, "cached", "controller.coordinators=3");
+	}
+	struct want w = {.running = n, .unsched = 1, .assigns = n};
+	if (!await(e, cond_want, &w, 30, &cs)) {
+		dump(e, &cs);
+		fail_msg("the burst was not placed as the rules allow");
+	}
+	group_count(e, "ha", ha, &mx);
+	assert_int_equal(ha[0] + ha[1] + ha[2], 6);
+	assert_int_equal(mx, 1); /* one per host */
+	group_count(e, "db", db, &mx);
+	group_count(e, "web", web, &mx);
+	for (int z = 0; z < 3; z++) {
+		if (db[z] != 1 || web[z] != 10)
+			fail_msg("zone %s: %lld of db (want 1), %lld of web "
+				 "(want 10)",
+				 zones[z], (long long)db[z], (long long)web[z]);
+	}
+	/* the one left over says which rule, counted per host */
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "db-%d", i);
+		assert_true(status_of(e, id, &st));
+		if (st.phase == CTRL_UNSCHEDULABLE) {
+			int64_t refused = 0;
+
+			for (size_t j = 0; j < st.explain.n_rejected; j++) {
+				assert_non_null(strstr(
+				    st.explain.rejected[j].reason,
+				    "anti_affinity db: a VM of db in zone="));
+				refused += st.explain.rejected[j].count;
+			}
+			assert_int_equal(refused, hosts);
+		}
+		ctrl_status_clear(&st);
+	}
+	/* A rewrite into another group moves the request to that group's
+	 * slot (ha: 0, hb: 1 of 3): placed again once, by the new slot's
+	 * coordinator, the old placement released. */
+	assert_true(status_of(e, "ha-4", &st));
+	moved_from_rev = st.request_rev;
+	ctrl_status_clear(&st);
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"anti_affinity\":{\"group\":\"hb\"}}}");
+	put(e, "requests", "ha-4", val);
+	if (!await(e, cond_rewritten, &moved_from_rev, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("ha-4 was not placed again in its new group's slot");
+	}
+	if (!await(e, cond_want, &w, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("after the move: not one assignment per request");
+	}
+	group_count(e, "ha", ha, &mx);
+	group_count(e, "hb", hb, &mx);
+	assert_int_equal(ha[0] + ha[1] + ha[2], 5);
+	assert_int_equal(hb[0] + hb[1] + hb[2], 1);
+	/* Deleting gives the groups back too (a count left behind would
+	 * refuse the next member for ever): db and ha first, on hosts
+	 * that keep VMs of web, then the rest. */
+	for (int i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "%s-%d",
+			 i < 4 ? "db" : i < 10 ? "ha" : "web", i);
+		if (i == 10) {
+			w = (struct want){.running = 30, .assigns = 30};
+			if (!await(e, cond_want, &w, 20, &cs)) {
+				dump(e, &cs);
+				fail_msg("db and ha not released");
+			}
+			group_count(e, "db", db, &mx);
+			group_count(e, "ha", ha, &mx);
+			group_count(e, "hb", hb, &mx);
+			group_count(e, "web", web, &mx);
+			assert_int_equal(db[0] + db[1] + db[2] + ha[0] +
+					     ha[1] + ha[2] + hb[0] + hb[1] +
+					     hb[2],
+					 0);
+			assert_int_equal(web[0] + web[1] + web[2], 30);
+		}
+		del(e, "requests", id);
+	}
+	if (!await(e, cond_none_under, "alloc", 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("allocations left after every request was deleted");
+	}
+}
+
+/* Every member g-0..g-<n-1> in phase with a reason holding text. */
+struct gang_want {
+	int n;
+	enum ctrl_phase phase;
+	const char *text;
+};
+
+static bool cond_gang(struct env *e, struct census *cs, void *arg)
+{
+	const struct gang_want *w = arg;
+	bool ok = true;
+
+	(void)cs;
+	for (int i = 0; i < w->n && ok; i++) {
+		struct ctrl_status st;
+		char id[16];
+
+		snprintf(id, sizeof(id), "g-%d", i);
+		if (!status_of(e, id, &st))
+			return false;
+		ok = st.phase == w->phase && st.reason &&
+		     strstr(st.reason, w->text);
+		ctrl_status_clear(&st);
+	}
+	return ok;
+}
+
+static void put_gang(struct env *e, int i)
+{
+	char id[16], val[512];
+
+	snprintf(id, sizeof(id), "g-%d", i);
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"gang\":{\"name\":\"job\",\"size\":3}}}");
+	put(e, "requests", id, val);
+}
+
+/* A gang of 3 (its members in every slot of 3): 2 submitted wait and say
+ * so; all 3 on 2 hosts of one VM each place none and say why; once a
+ * third host joins, all 3 are placed in one txn (one create revision). */
+static void test_gang(void **state)
+{
+	struct env *e = *state;
+	struct gang_want w2 = {2, CTRL_PENDING, "gang job: 2 of 3 submitted"},
+			 w3 = {3, CTRL_UNSCHEDULABLE,
+			       "gang job does not fit as a whole: "};
+	struct etcd_sync_range *r;
+	struct census cs;
+	char name[8];
+	int n = 3;
+
+	start_hosts(e, "gg", 2, 8, 1);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		start_ctrl_x(e, name, "sample", "controller.coordinators=3");
+	}
+	put_gang(e, 0);
+	put_gang(e, 1);
+	if (!await(e, cond_gang, &w2, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("2 of a gang of 3 do not say they wait");
+	}
+	assert_int_equal(cs.assigns, 0);
+	put_gang(e, 2);
+	if (!await(e, cond_gang, &w3, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("a gang that does not fit does not say so");
+	}
+	assert_int_equal(cs.assigns, 0);
+	assert_int_equal(cs.alloc_vms, 0);
+	start_agent(e, "gh", 1, 8, 1);
+	if (!await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the gang was not placed once a host joined");
+	}
+	r = get_prefix(e, "assign");
+	assert_non_null(r);
+	assert_int_equal(r->n_kvs, 3);
+	assert_int_equal(r->kvs[0].create_revision, r->kvs[1].create_revision);
+	assert_int_equal(r->kvs[0].create_revision, r->kvs[2].create_revision);
+	etcd_sync_range_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1499,6 +2331,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_moves, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_nofit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_abort, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;

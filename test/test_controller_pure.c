@@ -50,6 +50,14 @@ static void test_status_roundtrip(void **state)
 	assert_int_equal(ctrl_status_avoid_add(&s, "node-1"), 0);
 	assert_int_equal(s.n_avoid, 1);
 	js = ctrl_status_format(&s);
+	/* empty optional fields are left out (older readers never see
+	 * them) */
+	assert_null(strstr(js, "moving_to"));
+	assert_null(strstr(js, "replaced_on"));
+	free(js);
+	strcpy(s.moving_to, "node-4");
+	strcpy(s.replaced_on, "node-9");
+	js = ctrl_status_format(&s);
 	assert_non_null(js);
 	assert_non_null(strstr(js, "\"phase\":\"unschedulable\""));
 	assert_non_null(strstr(js, "\"score\":0.412"));
@@ -70,12 +78,15 @@ static void test_status_roundtrip(void **state)
 	assert_int_equal(p.explain.rejected[0].count, 25);
 	assert_true(ctrl_status_avoids(&p, "node-1"));
 	assert_false(ctrl_status_avoids(&p, "node-2"));
+	assert_string_equal(p.moving_to, "node-4");
+	assert_string_equal(p.replaced_on, "node-9");
 	free(js);
 
 	struct ctrl_status c;
 
 	assert_int_equal(ctrl_status_copy(&c, &p), 0);
 	assert_string_equal(c.reason, "no host fits");
+	assert_string_equal(c.moving_to, "node-4");
 	assert_int_equal(c.explain.rejected[1].count, 1);
 	ctrl_status_clear(&c);
 	ctrl_status_clear(&p);
@@ -89,6 +100,8 @@ static void test_status_parse_bad(void **state)
 		"{\"phase\":\"running\",\"attempt\":\"1\"}",
 		"{\"phase\":\"running\",\"avoid\":[1]}",
 		"{\"phase\":\"running\",\"host\":7}",
+		"{\"phase\":\"running\",\"moving_to\":[]}",
+		"{\"phase\":\"running\",\"replaced_on\":1}",
 	};
 	struct ctrl_status s;
 	char err[128];

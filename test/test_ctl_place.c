@@ -137,12 +137,49 @@ static void test_avoid(void **state)
 	ctrl_status_clear(&st);
 }
 
+/* plan rates the group rules as the coordinator does (the fleet's
+ * counts from every host's alloc), names them per host, and takes the
+ * request's slot from its group. */
+static void test_group_rules(void **state)
+{
+	struct fs_group web1 = {"web", 1}, web2 = {"web", 2};
+	struct ctl_vhost hosts[] = {
+	    vhost("a1", zone_a, 8, 1), vhost("a2", zone_a, 8, 0),
+	    vhost("b1", zone_b, 8, 1), vhost("b2", zone_b, 8, 0)};
+	struct ctl_view v = {.hosts = hosts, .n_hosts = 4, .coordinators = 1};
+	struct fs_need need = {.res = {1, 1024, 1},
+			       .group = "web",
+			       .anti_scope = "host",
+			       .topo_key = "zone",
+			       .max_skew = 1};
+	struct ctl_place p;
+	struct ctl x;
+
+	(void)state;
+	hosts[0].alloc.groups = &web2; /* zone a: 2, zone b: 1 */
+	hosts[0].alloc.n_groups = 1;
+	hosts[2].alloc.groups = &web1;
+	hosts[2].alloc.n_groups = 1;
+	sched_defaults(&x, 1, 0);
+	assert_int_equal(ctl_place(&x, &v, "web-7", &need, NULL, &p), 0);
+	assert_int_equal(p.n_cands, 1);
+	assert_string_equal(p.cands[0].host, "b2");
+	assert_string_equal(p.hosts[0].reason,
+			    "anti_affinity web: a VM of web on the host");
+	assert_string_equal(p.hosts[1].reason,
+			    "topology_spread web zone: skew 2 > 1");
+	assert_string_equal(p.hosts[2].reason,
+			    "anti_affinity web: a VM of web on the host");
+	ctl_place_clear(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rank_and_reasons),
 	    cmocka_unit_test(test_partition_tie),
 	    cmocka_unit_test(test_avoid),
+	    cmocka_unit_test(test_group_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

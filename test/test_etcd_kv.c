@@ -464,6 +464,31 @@ static void test_txn_compares(void **state)
 	etcdtest_lease_revoke(T->client, lease);
 }
 
+/* The compare the controller's commit on an absent alloc makes
+ * (controller/txn.c ctrl_txn_cmp_no_asg): create revision 0 over a
+ * range holds on an empty range only, not once a key is under it. */
+static void test_txn_compare_empty_range(void **state)
+{
+	(void)state;
+	struct etcd_compare cmp = {.target = ETCD_CMP_CREATE,
+				   .result = ETCD_CMP_EQUAL, .key = "/e/a/",
+				   .range_end = "/e/a0", .number = 0};
+	struct etcd_txn_req txn = {.compare = &cmp, .n_compare = 1};
+	struct cap t = {0}, u = {0};
+
+	put_ok("/e/a", "not under the prefix", 0);
+	put_ok("/e/a0", "past its end", 0);
+	assert_int_equal(etcd_kv_txn(T->client, &txn, on_txn, &t), 0);
+	wait_cap(&t);
+	assert_false(t.failed);
+	assert_true(t.succeeded);
+	put_ok("/e/a/x", "y", 0);
+	assert_int_equal(etcd_kv_txn(T->client, &txn, on_txn, &u), 0);
+	wait_cap(&u);
+	assert_false(u.failed);
+	assert_false(u.succeeded);
+}
+
 static void test_txn_ops_nested(void **state)
 {
 	(void)state;
@@ -842,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_delete),
 		cmocka_unit_test(test_invalid_args),
 		cmocka_unit_test(test_txn_compares),
+		cmocka_unit_test(test_txn_compare_empty_range),
 		cmocka_unit_test(test_txn_ops_nested),
 		cmocka_unit_test(test_txn_nested_result),
 		cmocka_unit_test(test_txn_duplicate_key_error),

@@ -27,157 +27,9 @@
 #include "etcdclient/watch_election.h"
 #include "test/lib/etcd_harness.h"
 #include "test/lib/evtest.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define NOMEM_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NOMEM_SKIP 1
-#endif
-#endif
+#include "test/lib/nomem.h"
 
 #ifndef NOMEM_SKIP
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void __libc_free(void *p);
-
-static long fail_at = -1; /* allocation number that fails; -1 = none */
-static int fail_rest;     /* and every one after it too */
-static long n_allocs;
-static int tracking;
-#define SLOTS 65536
-static void *live[SLOTS];
-static long n_live;
-
-static size_t slot_of(void *p)
-{
-	return ((uintptr_t)p >> 4) * 2654435761u % SLOTS;
-}
-
-static void track_add(void *p)
-{
-	if (!tracking || p == NULL)
-		return;
-	for (size_t i = slot_of(p);; i = (i + 1) % SLOTS)
-		if (live[i] == NULL) {
-			live[i] = p;
-			n_live++;
-			return;
-		}
-}
-
-static void track_del(void *p)
-{
-	if (p == NULL || n_live == 0)
-		return;
-	for (size_t i = slot_of(p), k = 0; k < SLOTS && live[i] != NULL;
-	     i = (i + 1) % SLOTS, k++)
-		if (live[i] == p) {
-			/* Backward-shift deletion keeps probe chains intact. */
-			live[i] = NULL;
-			n_live--;
-			for (size_t j = (i + 1) % SLOTS; live[j] != NULL;
-			     j = (j + 1) % SLOTS) {
-				void *q = live[j];
-				live[j] = NULL;
-				n_live--;
-				int saved = tracking;
-				tracking = 1;
-				track_add(q);
-				tracking = saved;
-			}
-			return;
-		}
-}
-
-static int should_fail(void)
-{
-	if (fail_at < 0)
-		return 0;
-	++n_allocs;
-	return fail_rest ? n_allocs >= fail_at : n_allocs == fail_at;
-}
-
-void *malloc(size_t n)
-{
-	if (should_fail())
-		return NULL;
-	void *p = __libc_malloc(n);
-	track_add(p);
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	if (should_fail())
-		return NULL;
-	void *p = __libc_calloc(n, size);
-	track_add(p);
-	return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-	if (should_fail())
-		return NULL;
-	void *p = __libc_realloc(old, n);
-	if (p != NULL) {
-		track_del(old);
-		track_add(p);
-	}
-	return p;
-}
-
-void free(void *p)
-{
-	track_del(p);
-	__libc_free(p);
-}
-
-static void arm(long n)
-{
-	n_allocs = 0;
-	fail_at = n;
-	tracking = 1;
-}
-
-/* Allocation n and every one after it fail: memory has run out. */
-static void arm_from(long n)
-{
-	arm(n);
-	fail_rest = 1;
-}
-
-static void disarm(void)
-{
-	fail_at = -1;
-	fail_rest = 0;
-}
-
-static long leaked(void)
-{
-	tracking = 0;
-	return n_live;
-}
-#endif
-
-#ifndef NOMEM_SKIP
-/* Whether our malloc is the one called (not under valgrind, which
- * replaces malloc everywhere, the executable included). */
-static bool interposed(void)
-{
-	/* Through a pointer: gcc assumes builtin malloc touches no globals. */
-	void *(*volatile alloc)(size_t) = malloc;
-	arm(1000000);
-	void *volatile p = alloc(16);
-	long n = n_allocs;
-	disarm();
-	free(p);
-	leaked();
-	return n == 1;
-}
-
 /* The decoders, each run against every fixture. */
 typedef int (*decode_fn)(const json_t *j, struct etcd_arena *a);
 
@@ -236,21 +88,10 @@ static const struct {
 #define CORPUS "fuzz/corpus/fuzz_etcd_decode"
 #endif
 
-/* Skips the running test where the interposer cannot work. */
-static void require_interposer(void)
-{
-#ifdef NOMEM_SKIP
-	skip();
-#else
-	if (!interposed())
-		skip();
-#endif
-}
-
 static void test_decoders_nomem(void **state)
 {
 	(void)state;
-	require_interposer();
+	nomem_require();
 #ifndef NOMEM_SKIP
 	DIR *d = opendir(CORPUS);
 	struct dirent *de;
@@ -272,17 +113,17 @@ static void test_decoders_nomem(void **state)
 			int want = decoders[k].fn(j, &a);
 			etcd_arena_clear(&a);
 			for (long n = 1;; n++) {
-				arm(n);
+				nomem_arm(n);
 				int r = decoders[k].fn(j, &a);
-				disarm();
+				nomem_disarm();
 				etcd_arena_clear(&a);
-				long lk = leaked();
+				long lk = nomem_leaked();
 				if (lk != 0)
 					fail_msg("%s on %s: %ld block(s) leaked "
 						 "with allocation %ld failing",
 						 decoders[k].name, de->d_name,
 						 lk, n);
-				if (n_allocs < n) { /* nothing failed */
+				if (nomem_allocs() < n) { /* nothing failed */
 					assert_int_equal(r, want);
 					break;
 				}
@@ -328,12 +169,12 @@ static void test_decoders_nomem(void **state)
 		assert_int_equal(big_fn[b](big[b], &a), 0);
 		etcd_arena_clear(&a);
 		for (long n = 1;; n++) {
-			arm(n);
+			nomem_arm(n);
 			int r = big_fn[b](big[b], &a);
-			disarm();
+			nomem_disarm();
 			etcd_arena_clear(&a);
-			assert_int_equal(leaked(), 0);
-			if (n_allocs < n) {
+			assert_int_equal(nomem_leaked(), 0);
+			if (nomem_allocs() < n) {
 				assert_int_equal(r, 0);
 				break;
 			}
@@ -353,7 +194,7 @@ static void test_decoders_nomem(void **state)
 static void test_encoders_nomem(void **state)
 {
 	(void)state;
-	require_interposer();
+	nomem_require();
 #ifndef NOMEM_SKIP
 	struct etcd_range_req range = {.key = "/a/", .prefix = true,
 				       .limit = 10, .revision = 3,
@@ -383,18 +224,18 @@ static void test_encoders_nomem(void **state)
 		for (long n = 1;; n++) {
 			json_t *out = NULL;
 			int r;
-			arm(n);
+			nomem_arm(n);
 			switch (which) {
 			case 0: r = etcd_encode_range(&range, &out); break;
 			case 1: r = etcd_encode_put(&put, &out); break;
 			case 2: r = etcd_encode_delete(&del, &out); break;
 			default: r = etcd_encode_txn(&txn, &out); break;
 			}
-			disarm();
-			bool failed = n_allocs >= n;
+			nomem_disarm();
+			bool failed = nomem_allocs() >= n;
 			if (r == 0)
 				json_decref(out);
-			long lk = leaked();
+			long lk = nomem_leaked();
 			if (lk != 0)
 				fail_msg("encoder %d: %ld block(s) leaked with "
 					 "allocation %ld failing", which, lk, n);
@@ -438,7 +279,7 @@ static void on_txn_count(void *arg, const struct etcd_error *err,
 static void test_calls_nomem(void **state)
 {
 	(void)state;
-	require_interposer();
+	nomem_require();
 #ifndef NOMEM_SKIP
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct etcd_harness *h = etcd_harness_start(NULL);
@@ -461,14 +302,14 @@ static void test_calls_nomem(void **state)
 	for (int which = 0; which < 2; which++) {
 		for (long n = 1;; n++) {
 			int calls = 0, r;
-			arm_from(n);
+			nomem_arm_from(n);
 			if (which == 0)
 				r = etcd_kv_put(c, &put, on_put_count, &calls);
 			else
 				r = etcd_kv_txn(c, &txn, on_txn_count, &calls);
-			disarm();
-			leaked(); /* curl keeps handles and connections */
-			bool failed = n_allocs >= n;
+			nomem_disarm();
+			nomem_leaked(); /* curl keeps handles and connections */
+			bool failed = nomem_allocs() >= n;
 			if (r == 0) {
 				int *cp = &calls;
 				if (!evtest_run_until_count(loop, cp, 1, 5.0))

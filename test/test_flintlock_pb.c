@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "agent/flintlock_pb.h"
+#include "test/lib/nomem.h"
 #include "services/microvm/v1alpha1/microvms.pb-c.h"
 
 typedef Microvm__Services__Api__V1alpha1__CreateMicroVMRequest CreateReq;
@@ -429,85 +430,13 @@ static void test_replies(void **state)
 
 /* Allocation failures (STYLE.md item 8): the N-th allocation of a
  * conversion fails, N = 1, 2, ... until one succeeds; each must return
- * -ENOMEM and leave nothing allocated.  malloc is interposed (not under
- * ASan, which has its own). */
-#if defined(__SANITIZE_ADDRESS__)
-#define NOMEM_SKIP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NOMEM_SKIP 1
-#endif
-#endif
-
-#ifndef NOMEM_SKIP
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void __libc_free(void *p);
-
-static long fail_at = -1, n_allocs, n_live;
-static int tracking;
-
-static int should_fail(void)
-{
-	return fail_at >= 0 && ++n_allocs == fail_at;
-}
-
-void *malloc(size_t n)
-{
-	void *p = should_fail() ? NULL : __libc_malloc(n);
-
-	if (p != NULL && tracking)
-		n_live++;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p = should_fail() ? NULL : __libc_calloc(n, size);
-
-	if (p != NULL && tracking)
-		n_live++;
-	return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-	void *p = should_fail() ? NULL : __libc_realloc(old, n);
-
-	if (p != NULL && old == NULL && tracking)
-		n_live++;
-	return p;
-}
-
-void free(void *p)
-{
-	if (p != NULL && tracking)
-		n_live--;
-	__libc_free(p);
-}
-#endif
-
+ * -ENOMEM and leave nothing allocated (test/lib/nomem.h: not under ASan,
+ * which has its own malloc, nor valgrind). */
 static void test_nomem(void **state)
 {
 	(void)state;
-#ifdef NOMEM_SKIP
-	skip();
-#else
-	/* Under valgrind, which replaces malloc in the executable too, ours
-	 * is never called: nothing to count.  Through a volatile pointer:
-	 * gcc assumes the builtin malloc touches no globals. */
-	void *(*volatile alloc)(size_t) = malloc;
-	n_allocs = 0;
-	fail_at = 1000000;
-	void *volatile probe = alloc(16);
-	long probed = n_allocs;
-
-	fail_at = -1;
-	free(probe);
-	if (probed != 1)
-		skip();
-
+	nomem_require();
+#ifndef NOMEM_SKIP
 	json_t *j = json_loads(full, 0, NULL);
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -516,22 +445,19 @@ static void test_nomem(void **state)
 
 	assert_non_null(j);
 	for (n = 1; rc == -ENOMEM && n < 10000; n++) {
-		n_live = 0;
-		n_allocs = 0;
-		tracking = 1;
-		fail_at = n;
+		long lk;
+
+		nomem_arm(n);
 		rc = flpb_create_request(j, "vm", "ns", &buf, &len, NULL);
-		fail_at = -1;
-		if (rc == 0) {
+		nomem_disarm();
+		if (rc == 0)
 			free(buf);
-		} else if (rc != -ENOMEM) {
-			tracking = 0;
+		lk = nomem_leaked();
+		if (rc != 0 && rc != -ENOMEM)
 			fail_msg("allocation %ld failing: rc %d", n, rc);
-		}
-		tracking = 0;
-		if (n_live != 0)
+		if (rc != 0 && lk != 0)
 			fail_msg("allocation %ld failing: %ld blocks leaked", n,
-				 n_live);
+				 lk);
 	}
 	assert_int_equal(rc, 0);
 	print_message("create request: %ld allocation failures, each clean\n",

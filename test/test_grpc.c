@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -34,6 +32,7 @@
 #include "agent/grpc.h"
 #include "services/microvm/v1alpha1/microvms.pb-c.h"
 #include "test/lib/evtest.h"
+#include "test/lib/child.h"
 
 #define SVC "/microvm.services.api.v1alpha1.MicroVM/"
 
@@ -101,9 +100,8 @@ static void server_start(struct server *s, ...)
 	const char *argv[24];
 	const char *script = getenv("GRPC_TEST_SERVER");
 	const char *proto = getenv("GRPC_TEST_PROTO");
-	int fds[2], i = 0;
-	char line[64];
-	FILE *in;
+	int i = 0;
+	char line[64], log[192];
 	va_list ap;
 
 	argv[i++] = "/usr/bin/python3";
@@ -115,46 +113,17 @@ static void server_start(struct server *s, ...)
 		i++;
 	va_end(ap);
 	argv[i] = NULL;
-	assert_int_equal(pipe(fds), 0);
-	s->pid = fork();
-	assert_true(s->pid >= 0);
-	if (s->pid == 0) {
-		char log[192];
-		int fd;
-
-		/* Dies with the test, even one cut short by a failed assert
-		 * (else it would hold run.sh's pipe open). */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		snprintf(log, sizeof(log), "%s/server.log", dir);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0)
-			dup2(fd, 2);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	close(fds[1]);
-	in = fdopen(fds[0], "r");
-	assert_non_null(in);
-	/* Blocks until the server listens (or dies: EOF). */
-	assert_non_null(fgets(line, sizeof(line), in));
-	fclose(in);
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+	/* Until the server listens (or dies: EOF). */
+	s->pid = child_start(argv, log, line, sizeof(line), 0);
+	assert_true(s->pid > 0);
 	assert_int_equal(sscanf(line, "port %u", &s->port), 1);
 	snprintf(s->endpoint, sizeof(s->endpoint), "127.0.0.1:%u", s->port);
 }
 
 static void server_stop(struct server *s)
 {
-	int st;
-
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGTERM);
-	waitpid(s->pid, &st, 0);
+	(void)child_stop(s->pid, 10);
 	s->pid = 0;
 }
 

@@ -327,7 +327,9 @@ static void test_round(void **state)
 		"{\"attempt\":2,\"hosts\":[\"a\",\"b\"],\"deadline_ms\":1700000000000,"
 		"\"need\":{\"vcpu\":2,\"memory_mb\":2048},\"selector\":{\"zone\":\"a\"},"
 		"\"spread\":\"web\",\"coordinator\":\"ctrl-a/slot-1\","
-		"\"strategy\":\"binpack\",\"weights\":{\"cpu\":2,\"memory\":1,\"vms\":0.5}}";
+		"\"strategy\":\"binpack\",\"weights\":{\"cpu\":2,\"memory\":1,\"vms\":0.5},"
+		"\"constraints\":[{\"key\":\"gpu\",\"op\":\"Exists\"},"
+		"{\"key\":\"zone\",\"op\":\"NotIn\",\"values\":[\"b\",\"c\"]}]}";
 	struct fs_round r = {0}, r2 = {0};
 	char err[256], *s;
 
@@ -360,6 +362,31 @@ static void test_round(void **state)
 	assert_int_equal(r2.strategy, FS_BINPACK);
 	assert_true(r2.weights.cpu == 2 && r2.weights.memory == 1 &&
 		    r2.weights.vms == 0.5);
+	/* the constraints, for the agents' bids (fs_score) */
+	assert_int_equal(r2.need.constraints.n, 2);
+	assert_string_equal(r2.need.constraints.v[0].key, "gpu");
+	assert_int_equal(r2.need.constraints.v[0].op, FS_OP_EXISTS);
+	assert_int_equal(r2.need.constraints.v[1].op, FS_OP_NOTIN);
+	assert_int_equal(r2.need.constraints.v[1].n_values, 2);
+	assert_string_equal(r2.need.constraints.v[1].values[1], "c");
+	{
+		struct fs_host h = {.allocatable = {8, 8000, 8}};
+		struct fs_label l[] = {{"zone", "b"}, {"gpu", "1"}};
+		struct fs_need n = r2.need;
+		struct fs_bid b;
+
+		n.selector.n = 0; /* the constraints alone */
+		h.labels = (struct fs_labels){l, 2};
+		fs_score(&h, NULL, &n, NULL, FS_SPREAD, &b);
+		assert_false(b.fits);
+		assert_string_equal(b.reason, "constraint zone NotIn b,c");
+		l[0].value = "a";
+		fs_score(&h, NULL, &n, NULL, FS_SPREAD, &b);
+		assert_true(b.fits);
+		h.labels.n = 1;
+		fs_score(&h, NULL, &n, NULL, FS_SPREAD, &b);
+		assert_string_equal(b.reason, "constraint gpu Exists");
+	}
 	free(s);
 	fs_round_clear(&r);
 	fs_round_clear(&r2);

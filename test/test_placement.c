@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/spec.h"
 #include "controller/ctrl.h"
 
 #define HOSTS_MAX 8
@@ -322,6 +323,288 @@ static void test_bidder(void **state)
 	ctrl_status_clear(&avoid);
 }
 
+/* ---- constraints and group rules (issue 18) ---------------------------- */
+
+/* A host for the rule tables: labels "k=v k=v", VMs of group web on it,
+ * cordoned; 8 vCPU, 8000 MiB, 8 VMs, empty but for those VMs. */
+struct rrow {
+	const char *name;
+	const char *labels;
+	int64_t web;
+	bool cordon;
+};
+
+struct rule_case {
+	const char *name;
+	const char *scheduling; /* the request's "scheduling" members */
+	struct rrow hosts[HOSTS_MAX];
+	const char *feasible; /* ctrl_place_rate, in host order */
+	const char *rejected; /* explain's reasons */
+};
+
+#define RSPEC(x)                                                               \
+	"{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE                     \
+	",\"scheduling\":{" x "}}"
+
+static const struct rule_case rules[] = {
+    {"Exists and DoesNotExist, label missing",
+     "\"constraints\":[{\"key\":\"gpu\",\"op\":\"Exists\"},"
+     "{\"key\":\"spot\",\"op\":\"DoesNotExist\"}]",
+     {{"g", "gpu=1", 0, 0}, {"n", "zone=a", 0, 0}, {"gs", "gpu=1 spot=y", 0, 0},
+      {"none", "", 0, 0}},
+     "g",
+     "constraint gpu Exists=2;constraint spot DoesNotExist=1"},
+    {"In and NotIn: NotIn holds without the label",
+     "\"constraints\":[{\"key\":\"zone\",\"op\":\"In\",\"values\":[\"a\",\"b\"]},"
+     "{\"key\":\"tier\",\"op\":\"NotIn\",\"values\":[\"spot\"]}]",
+     {{"a", "zone=a", 0, 0}, {"b", "zone=b tier=gold", 0, 0},
+      {"c", "zone=c", 0, 0}, {"as", "zone=a tier=spot", 0, 0},
+      {"nz", "tier=gold", 0, 0}},
+     "a,b",
+     "constraint zone In a,b=2;constraint tier NotIn spot=1"},
+    {"Gt and Lt: integers only, missing or not a number fails",
+     "\"constraints\":[{\"key\":\"cores\",\"op\":\"Gt\",\"values\":[\"8\"]},"
+     "{\"key\":\"cores\",\"op\":\"Lt\",\"values\":[\"64\"]}]",
+     {{"c16", "cores=16", 0, 0}, {"c8", "cores=8", 0, 0},
+      {"c64", "cores=64", 0, 0}, {"cx", "cores=lots", 0, 0},
+      {"none", "", 0, 0}, {"neg", "cores=-3", 0, 0}},
+     "c16",
+     "constraint cores Gt 8=4;constraint cores Lt 64=1"},
+    {"selector is In with one value, beside constraints",
+     "\"selector\":{\"zone\":\"a\"},\"constraints\":[{\"key\":\"gpu\","
+     "\"op\":\"Exists\"}]",
+     {{"ag", "zone=a gpu=1", 0, 0}, {"a", "zone=a", 0, 0},
+      {"bg", "zone=b gpu=1", 0, 0}},
+     "ag", "constraint gpu Exists=1;selector zone=a=1"},
+    {"anti_affinity host: a host holding one of the group is refused",
+     "\"anti_affinity\":{\"group\":\"web\"}",
+     {{"h0", "", 1, 0}, {"h1", "", 0, 0}, {"h2", "", 2, 0}, {"h3", "", 0, 0}},
+     "h1,h3", "anti_affinity web: a VM of web on the host=2"},
+    {"anti_affinity zone: every host of a zone holding one is refused; a "
+     "host without the label is its own domain",
+     "\"anti_affinity\":{\"group\":\"web\",\"scope\":\"zone\"}",
+     {{"a1", "zone=a", 1, 0}, {"a2", "zone=a", 0, 0}, {"b1", "zone=b", 0, 0},
+      {"x1", "", 0, 0}, {"x2", "", 1, 0}},
+     "b1,x1",
+     "anti_affinity web: a VM of web in zone=a=2;"
+     "anti_affinity web: a VM of web on the host=1"},
+    {"anti_affinity zone: a cordoned host's VMs still count",
+     "\"anti_affinity\":{\"group\":\"web\",\"scope\":\"zone\"}",
+     {{"a1", "zone=a", 1, 1}, {"a2", "zone=a", 0, 0}, {"b1", "zone=b", 0, 0}},
+     "b1", "host cordoned=1;anti_affinity web: a VM of web in zone=a=1"},
+    {"topology_spread: only the zones at the minimum take one (skew 1)",
+     "\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\"}",
+     {{"a1", "zone=a", 1, 0}, {"a2", "zone=a", 1, 0}, {"b1", "zone=b", 1, 0},
+      {"c1", "zone=c", 1, 0}, {"c2", "zone=c", 0, 0}, {"n", "", 0, 0}},
+     "b1,c1,c2",
+     "topology_spread web zone: skew 2 > 1=2;"
+     "topology_spread web zone: no label zone=1"},
+    {"topology_spread: max_skew 2 lets the next zone up take one",
+     "\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\",\"max_skew\":2}",
+     {{"a1", "zone=a", 3, 0}, {"b1", "zone=b", 2, 0}, {"c1", "zone=c", 1, 0}},
+     "b1,c1", "topology_spread web zone: skew 3 > 2=1"},
+    {"topology_spread: a zone without an eligible host sets no minimum",
+     "\"constraints\":[{\"key\":\"gpu\",\"op\":\"Exists\"}],"
+     "\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\"}",
+     {{"a1", "zone=a gpu=1", 1, 0}, {"b1", "zone=b gpu=1", 2, 0},
+      {"c1", "zone=c", 0, 0}},
+     "a1", "topology_spread web zone: skew 2 > 1=1;constraint gpu Exists=1"},
+    {"topology_spread: a cordoned zone sets no minimum either",
+     "\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\"}",
+     {{"a1", "zone=a", 1, 0}, {"b1", "zone=b", 1, 0}, {"c1", "zone=c", 0, 1}},
+     "a1,b1", "host cordoned=1"},
+    {"both rules, a group larger than the fleet: nothing left",
+     "\"anti_affinity\":{\"group\":\"web\"},"
+     "\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\"}",
+     {{"a1", "zone=a", 1, 0}, {"b1", "zone=b", 1, 0}},
+     "", "anti_affinity web: a VM of web on the host=2"},
+};
+
+struct rfleet {
+	struct ctrl_host h[HOSTS_MAX];
+	struct ctrl_host *p[HOSTS_MAX];
+	struct fs_group g[HOSTS_MAX];
+	size_t n;
+};
+
+static void rfleet_build(struct rfleet *f, const struct rrow *rows)
+{
+	memset(f, 0, sizeof(*f));
+	for (; f->n < HOSTS_MAX && rows[f->n].name; f->n++) {
+		const struct rrow *r = &rows[f->n];
+		struct ctrl_host *h = &f->h[f->n];
+		char *dup = strdup(r->labels), *save = NULL, *w;
+
+		assert_non_null(dup);
+		snprintf(h->name, sizeof(h->name), "%s", r->name);
+		h->present = true;
+		h->cordon = r->cordon ? CTRL_HOST_CORDONED : CTRL_HOST_NORMAL;
+		h->rec.allocatable = (struct fs_res){8, 8000, 8};
+		h->rec.capacity = h->rec.allocatable;
+		h->rec.labels.v = calloc(HOSTS_MAX, sizeof(struct fs_label));
+		assert_non_null(h->rec.labels.v);
+		for (w = strtok_r(dup, " ", &save); w;
+		     w = strtok_r(NULL, " ", &save)) {
+			char *eq = strchr(w, '=');
+			struct fs_label *l =
+			    &h->rec.labels.v[h->rec.labels.n++];
+
+			*eq = '\0';
+			l->key = strdup(w);
+			l->value = strdup(eq + 1);
+		}
+		free(dup);
+		if (r->web) {
+			f->g[f->n] = (struct fs_group){"web", r->web};
+			h->alloc_present = true;
+			h->alloc.used = (struct fs_res){r->web, 1024 * r->web,
+							r->web};
+			h->alloc.groups = &f->g[f->n];
+			h->alloc.n_groups = 1;
+		}
+		f->p[f->n] = h;
+	}
+}
+
+static void rfleet_clear(struct rfleet *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		fs_labels_clear(&f->h[i].rec.labels);
+}
+
+static void test_rules_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		const struct rule_case *rc = &rules[i];
+		struct ctrl_explain ex = {0}, ex2 = {0};
+		struct ctrl_groups g = {0};
+		struct ctrl_request req;
+		struct ctrl_status none = {0};
+		struct ctrl_cand cand;
+		struct ctrl_place p;
+		struct ctrl_pick pk;
+		struct rfleet f;
+		char json[2048], reason[256], got[512] = "";
+		size_t o = 0, cursor = 0;
+
+		print_message("rules: %s\n", rc->name);
+		snprintf(json, sizeof(json), RSPEC("%s"), rc->scheduling);
+		assert_int_equal(ctrl_request_parse("web-9", json, strlen(json),
+						    &req, reason,
+						    sizeof(reason)),
+				 0);
+		rfleet_build(&f, rc->hosts);
+		p = (struct ctrl_place){.id = "web-9", .need = &req.need,
+					.w = {1, 1, 1}, .strategy = FS_SPREAD};
+		assert_int_equal(ctrl_place_groups(&p, f.p, f.n, &g), 0);
+		for (size_t j = 0; j < f.n; j++) {
+			int r = ctrl_place_rate(&p, f.p[j], &ex, &cand);
+
+			assert_true(r >= 0);
+			if (r == 1)
+				o += (size_t)snprintf(got + o, sizeof(got) - o,
+						      "%s%s", o ? "," : "",
+						      cand.host);
+		}
+		assert_string_equal(got, rc->feasible);
+		explain_check(&ex, (int64_t)f.n, rc->rejected, &none);
+		/* the cached pick agrees: one of the feasible, same reasons */
+		assert_int_equal(
+		    ctrl_place_pick(&p, f.p, f.n, &cursor, 0, &ex2, &pk), 0);
+		if (*rc->feasible) {
+			assert_non_null(pk.best);
+			assert_non_null(strstr(rc->feasible, pk.best->name));
+		} else {
+			assert_null(pk.best);
+		}
+		explain_check(&ex2, (int64_t)f.n, rc->rejected, &none);
+		ctrl_groups_clear(&g);
+		rfleet_clear(&f);
+		ctrl_request_clear(&req);
+	}
+}
+
+/* A batch of one group, placed one after another as commit.c does (each
+ * placement joins the host's tentative alloc, the view is built again):
+ * anti_affinity fills each host once; topology_spread keeps the zones
+ * within max_skew of each other. */
+static void test_rules_sequence(void **state)
+{
+	static const struct rrow rows[] = {
+	    {"a1", "zone=a", 0, 0}, {"a2", "zone=a", 0, 0},
+	    {"b1", "zone=b", 0, 0}, {"c1", "zone=c", 0, 0},
+	    {"c2", "zone=c", 0, 0}, {"c3", "zone=c", 0, 0}, {NULL, NULL, 0, 0}};
+	static const char *const sch[] = {
+	    "\"anti_affinity\":{\"group\":\"web\"}",
+	    "\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\"}"};
+
+	(void)state;
+	for (size_t s = 0; s < 2; s++) {
+		struct ctrl_request req;
+		struct fs_alloc tent[HOSTS_MAX];
+		struct rfleet f;
+		char json[2048], reason[256];
+		int placed = 0;
+
+		memset(tent, 0, sizeof(tent));
+		snprintf(json, sizeof(json), RSPEC("%s"), sch[s]);
+		assert_int_equal(ctrl_request_parse("web-1", json, strlen(json),
+						    &req, reason,
+						    sizeof(reason)),
+				 0);
+		rfleet_build(&f, rows);
+		for (size_t j = 0; j < f.n; j++)
+			f.h[j].tent = &tent[j];
+		for (int k = 0; k < 12; k++) {
+			struct ctrl_explain ex = {0};
+			struct ctrl_groups g = {0};
+			struct ctrl_place p = {.id = "web-1", .need = &req.need,
+					       .w = {1, 1, 1}};
+			struct ctrl_pick pk;
+			size_t cursor = 0;
+			int64_t z[3] = {0};
+
+			assert_int_equal(ctrl_place_groups(&p, f.p, f.n, &g),
+					 0);
+			assert_int_equal(ctrl_place_pick(&p, f.p, f.n, &cursor,
+							 0, &ex, &pk),
+					 0);
+			ctrl_groups_clear(&g);
+			ctrl_explain_clear(&ex);
+			if (!pk.best)
+				break;
+			assert_int_equal(fs_alloc_add(pk.best->tent,
+						      &req.need.res, "web", 1),
+					 0);
+			placed++;
+			for (size_t j = 0; j < f.n; j++)
+				z[f.h[j].name[0] - 'a'] +=
+				    fs_alloc_group_vms(&tent[j], "web");
+			if (s == 1) {
+				int64_t mx = z[0], mn = z[0];
+
+				for (int q = 1; q < 3; q++) {
+					mx = z[q] > mx ? z[q] : mx;
+					mn = z[q] < mn ? z[q] : mn;
+				}
+				assert_true(mx - mn <= 1);
+			}
+		}
+		for (size_t j = 0; j < f.n; j++) {
+			if (s == 0)
+				assert_int_equal(
+				    fs_alloc_group_vms(&tent[j], "web"), 1);
+			fs_alloc_clear(&tent[j]);
+		}
+		/* anti_affinity: one per host, then no more; the spread
+		 * goes on (8 VMs per host) */
+		assert_int_equal(placed, s == 0 ? 6 : 12);
+		rfleet_clear(&f);
+		ctrl_request_clear(&req);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +612,8 @@ int main(void)
 		cmocka_unit_test(test_pick_table),
 		cmocka_unit_test(test_pick_window),
 		cmocka_unit_test(test_bidder),
+		cmocka_unit_test(test_rules_table),
+		cmocka_unit_test(test_rules_sequence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,7 +283,100 @@ static const struct req_case cases[] = {
     /* ---- scheduling (the scheduler's own) ------------------------- */
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"zone\":\"a\"}"),
      "scheduling.zone: unknown key (allowed: selector, spread, "
-     "priority, lost_after_s)"},
+     "priority, lost_after_s, constraints, anti_affinity, "
+     "topology_spread, gang)"},
+    /* ---- constraints, anti_affinity, topology_spread (issue 18) --- */
+#define SCH(x) SPEC(OK_ ",\"scheduling\":{" x "}")
+    {"web-1",
+     SCH("\"constraints\":[{\"key\":\"gpu\",\"op\":\"Exists\"},"
+	 "{\"key\":\"zone\",\"op\":\"In\",\"values\":[\"a\",\"b\"]},"
+	 "{\"key\":\"tier\",\"op\":\"NotIn\",\"values\":[\"spot\"]},"
+	 "{\"key\":\"cores\",\"op\":\"Gt\",\"values\":[\"8\"]},"
+	 "{\"key\":\"gen\",\"op\":\"Lt\",\"values\":[\"-2\"]},"
+	 "{\"key\":\"old\",\"op\":\"DoesNotExist\",\"values\":[]}]"),
+     NULL},
+    {"web-1", SCH("\"constraints\":[]"), NULL},
+    {"web-1", SCH("\"constraints\":{}"),
+     "scheduling.constraints: must be an array of"},
+    {"web-1", SCH("\"constraints\":[7]"),
+     "scheduling.constraints[0]: must be an object"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"gpu\",\"op\":\"Exists\","
+		  "\"value\":1}]"),
+     "scheduling.constraints[0].value: unknown key (allowed: key, op, "
+     "values)"},
+    {"web-1", SCH("\"constraints\":[{\"op\":\"Exists\"}]"),
+     "scheduling.constraints[0].key: must be a label key string, got "
+     "nothing"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"a b\",\"op\":\"Exists\"}]"),
+     "scheduling.constraints[0].key: \"a b\" is not a label key"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"gpu\",\"op\":\"exists\"}]"),
+     "scheduling.constraints[0].op: must be In, NotIn, Exists, "
+     "DoesNotExist, Gt or Lt, got \"exists\""},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"gpu\",\"op\":\"In\"}]"),
+     "scheduling.constraints[0].values: In needs at least one value"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"gpu\",\"op\":\"Exists\","
+		  "\"values\":[\"x\"]}]"),
+     "scheduling.constraints[0].values: Exists takes no values"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"c\",\"op\":\"Gt\","
+		  "\"values\":[\"x\"]}]"),
+     "scheduling.constraints[0].values: Gt takes one integer"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"c\",\"op\":\"Lt\","
+		  "\"values\":[\"1\",\"2\"]}]"),
+     "scheduling.constraints[0].values: Lt takes one integer"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"c\",\"op\":\"In\","
+		  "\"values\":[\"\\u00e9\"]}]"),
+     "scheduling.constraints[0].values[0]: \"\\xc3\\xa9\" is not a label "
+     "value"},
+    {"web-1", SCH("\"constraints\":[{\"key\":\"c\",\"op\":\"In\","
+		  "\"values\":[1]}]"),
+     "scheduling.constraints[0].values[0]: must be a string"},
+    {"web-1", SCH("\"anti_affinity\":{\"group\":\"web\"}"), NULL},
+    {"web-1", SCH("\"anti_affinity\":{\"group\":\"web\",\"scope\":\"zone\"},"
+		  "\"spread\":\"web\",\"topology_spread\":{\"group\":\"web\","
+		  "\"key\":\"rack\",\"max_skew\":2}"),
+     NULL},
+    {"web-1", SCH("\"anti_affinity\":\"web\""),
+     "scheduling.anti_affinity: must be an object, got a string"},
+    {"web-1", SCH("\"anti_affinity\":{}"),
+     "scheduling.anti_affinity.group: must be a group name string, got "
+     "nothing"},
+    {"web-1", SCH("\"anti_affinity\":{\"group\":\"Web\"}"),
+     "scheduling.anti_affinity.group: \"Web\" is not a valid group name"},
+    {"web-1", SCH("\"anti_affinity\":{\"group\":\"web\",\"hard\":true}"),
+     "scheduling.anti_affinity.hard: unknown key (allowed: group scope)"},
+    {"web-1", SCH("\"anti_affinity\":{\"group\":\"web\",\"scope\":\"\"}"),
+     "scheduling.anti_affinity.scope: \"\" is not a label key"},
+    {"web-1", SCH("\"topology_spread\":{\"group\":\"web\"}"),
+     "scheduling.topology_spread.key: must be a label key string, got "
+     "nothing"},
+    {"web-1", SCH("\"topology_spread\":{\"group\":\"web\",\"key\":\"zone\","
+		  "\"max_skew\":0}"),
+     "scheduling.topology_spread.max_skew: must be an integer "
+     "1..1000000, got an integer"},
+    {"web-1", SCH("\"topology_spread\":{\"group\":\"db\",\"key\":\"zone\"},"
+		  "\"anti_affinity\":{\"group\":\"web\"}"),
+     "scheduling.topology_spread.group: must equal anti_affinity.group "
+     "web (a request has one group)"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":32}"), NULL},
+    {"web-1", SCH("\"gang\":{\"name\":\"web\",\"size\":3},"
+		  "\"anti_affinity\":{\"group\":\"web\"}"),
+     NULL},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":33}"),
+     "scheduling.gang.size: must be an integer 1..32 (a gang is placed "
+     "in one etcd txn), got an integer"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\"}"),
+     "scheduling.gang.size: must be an integer 1..32"},
+    {"web-1", SCH("\"gang\":{\"size\":2}"),
+     "scheduling.gang.name: must be a group name string, got nothing"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":2,\"x\":1}"),
+     "scheduling.gang.x: unknown key (allowed: name size)"},
+    {"web-1", SCH("\"gang\":{\"name\":\"job\",\"size\":2},"
+		  "\"anti_affinity\":{\"group\":\"web\"}"),
+     "scheduling.gang.name: must equal the group of anti_affinity / "
+     "topology_spread web"},
+    {"web-1", SCH("\"spread\":\"db\",\"anti_affinity\":{\"group\":\"web\"}"),
+     "scheduling.spread: must equal the group of anti_affinity / "
+     "topology_spread web"},
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"zo\\u0007ne\":\"a\"}"),
      "scheduling.\"zo\\x07ne\": unknown key"},
     {"web-1", SPEC(OK_ ",\"scheduling\":[]"), "scheduling: must be an object"},
@@ -397,6 +491,45 @@ static void test_request_defaults(void **state)
 	}
 }
 
+/* One coordinator per group: the slot of a request with a hard group is
+ * its group's, from the request or from an assignment holding it. */
+static void test_request_slot(void **state)
+{
+	static const char grp[] =
+	    SPEC(OK_ ",\"scheduling\":{\"topology_spread\":{\"group\":"
+		 "\"web\",\"key\":\"zone\"}}");
+	static const char plain[] = SPEC(OK_ ",\"scheduling\":{\"spread\":\"web\"}");
+	char asg[4096];
+	unsigned k = 7;
+
+	(void)state;
+	for (unsigned i = 0; i < 20; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "web-%u", i);
+		assert_int_equal(ctrl_request_slot(id, grp, strlen(grp), false, k),
+				 fs_slot_of("web", k));
+		assert_int_equal(
+		    ctrl_request_slot(id, plain, strlen(plain), false, k),
+		    fs_slot_of(id, k));
+		assert_int_equal(ctrl_request_slot(id, NULL, 0, false, k),
+				 fs_slot_of(id, k));
+	}
+	snprintf(asg, sizeof(asg),
+		 "{\"request\":%s,\"request_rev\":5,\"attempt\":1}", grp);
+	assert_int_equal(ctrl_request_slot("x", asg, strlen(asg), true, k),
+			 fs_slot_of("web", k));
+	assert_int_equal(ctrl_request_slot("x", grp, strlen(grp), false, 1), 0);
+	{
+		static const char gang[] = SPEC(
+		    OK_ ",\"scheduling\":{\"gang\":{\"name\":\"job\",\"size\":3}}");
+
+		assert_int_equal(
+		    ctrl_request_slot("x", gang, strlen(gang), false, k),
+		    fs_slot_of("job", k));
+	}
+}
+
 static void test_request_oversize(void **state)
 {
 	size_t n = CTRL_REQUEST_MAX + 100;
@@ -425,6 +558,7 @@ int main(void)
 	    cmocka_unit_test(test_request_fields),
 	    cmocka_unit_test(test_request_defaults),
 	    cmocka_unit_test(test_request_oversize),
+	    cmocka_unit_test(test_request_slot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

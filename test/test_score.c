@@ -104,9 +104,10 @@ static void test_score_table(void **state)
 		const struct score_case *c = &cases[i];
 		struct fs_host h = host_base();
 		struct fs_alloc a = {c->used, c->groups, c->n_groups};
-		struct fs_need n = {{c->need_vcpu, c->need_mem, 1},
-				    {c->selector, c->selector ? 1 : 0},
-				    (char *)(uintptr_t)c->spread};
+		struct fs_need n = {
+		    .res = {c->need_vcpu, c->need_mem, 1},
+		    .selector = {c->selector, c->selector ? 1 : 0},
+		    .spread = (char *)(uintptr_t)c->spread};
 		struct fs_bid b;
 
 		memset(&b, 0x5a, sizeof(b));
@@ -134,7 +135,7 @@ static void test_score_order(void **state)
 {
 	struct fs_host h = host_base();
 	struct fs_alloc busy = {{6, 6000, 6}, NULL, 0}, idle = {{0}, NULL, 0};
-	struct fs_need n = {{1, 1000, 1}, {NULL, 0}, NULL};
+	struct fs_need n = {.res = {1, 1000, 1}};
 	struct fs_weights w = {1, 1, 1};
 	struct fs_bid b1, b2;
 
@@ -155,7 +156,7 @@ static void test_score_order(void **state)
 static void test_score_zero_capacity(void **state)
 {
 	struct fs_host h = host_base();
-	struct fs_need n = {{1, 1, 1}, {NULL, 0}, NULL};
+	struct fs_need n = {.res = {1, 1, 1}};
 	struct fs_bid b;
 
 	(void)state;

@@ -19,7 +19,8 @@ Rules (each line names one):
                       releases its status)
   status-invalid      a status that is not a JSON object with a known phase
   assign-missing      a scheduled/running request without an assignment
-  assign-duplicate    one id assigned on two or more hosts
+  assign-duplicate    one id assigned on two or more hosts, but a drain's
+                      move: two, the status on one and moving_to the other
   assign-host         a scheduled/running request whose status names
                       another host than its assignment
   assign-orphan       an assignment without its request
@@ -35,6 +36,9 @@ Rules (each line names one):
   lease-missing       a host record, controller registration or election
                       key without a lease (liveness is the lease)
   host-name           a host record under a key that is not its name
+  drain-moves         a move (two assignments) not counted in
+                      P/drain/<host>, or more moves counted there than
+                      its drain's max_parallel, or P/drain/ unreadable
 
 Why Python and not C on etcdclient's blocking layer: the checker is a test
 oracle, so it should share no code with what it checks (a C checker would
@@ -168,8 +172,33 @@ def check(st, vms=True):
         if host not in hosts:
             bad("assign-no-host", "assign", name,
                 "no host record %s" % st.key("hosts", host))
+    drains = {}  # host -> [ids] of P/drain/<host>
+    for host, (val, _) in st.keys("drain").items():
+        d = load(val)
+        mv = d.get("moves") if isinstance(d, dict) else None
+        if not isinstance(mv, list):
+            bad("drain-moves", "drain", host, "unreadable: %.80s" % show(val))
+            continue
+        drains[host] = [m.encode() for m in mv if isinstance(m, str)]
+        ctl = load(st.keys("hostctl").get(host, (b"", 0))[0])
+        if isinstance(ctl, dict) and ctl.get("state") == "drain":
+            mp = ctl.get("max_parallel")
+            mp = mp if isinstance(mp, int) and mp > 0 else 1
+            if len(drains[host]) > mp:
+                bad("drain-moves", "drain", host, "%d moves in flight, "
+                    "max_parallel %d" % (len(drains[host]), mp))
     for rid, hs in where.items():
         if len(hs) > 1:
+            ps = phase.get(rid, {})
+            to = ps.get("moving_to")
+            frm = ps.get("host")
+            if len(hs) == 2 and ps.get("phase") in PLACED and to and \
+                    frm != to and {to, frm} == {show(h) for h in hs}:
+                if rid not in drains.get(frm.encode(), []):
+                    bad("drain-moves", "status", rid, "moving from %s to "
+                        "%s, not counted in %s" % (frm, to, st.key(
+                            "drain", frm.encode())))
+                continue
             bad("assign-duplicate", "requests", rid, "assigned on %d hosts: %s"
                 % (len(hs), ", ".join(sorted(show(h) for h in hs))))
     for rid, s in phase.items():
