@@ -2032,6 +2032,8 @@ static void test_drain_abort(void **state)
 			    "replacement on bad-0 failed: create command "
 			    "exited 1"));
 	assert_int_equal(fscheck(e), 0);
+}
+
 /* Placement constraints (issue 18) under a burst, K = 3 over 3
  * controllers: 6 hosts in zones a, b, c (hosts za-0, za-1, ...).  In one
  * burst: group db (anti_affinity by zone) of 4, of which 3 fit, one per
