@@ -234,6 +234,10 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r,
 	ctrl_txn_op(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id),
 		    aj, 0);
 	ctrl_txn_keep_need(t, &r->parsed.need);
+	/* on a failed compare, read back as commit.c does: a copy of this
+	 * txn that landed shows its assignment with its status */
+	ctrl_txn_read(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name,
+				   r->id));
 	ctrl_txn_op(t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
 		    fs_alloc_format(al), 0);
 	for (size_t i = 0; i < v->n; i++) {
