@@ -2339,9 +2339,8 @@ static void put_prio(struct env *e, const char *id, int vcpu, int prio,
  * "preempted by hi" and wait, unschedulable, for room; once a host
  * joins they are placed there.  One controller leads the 3 slots, so
  * the txn fences each slot it writes. */
-static void test_preempt(void **state)
+static void preempt_run(struct env *e, const char *bidding)
 {
-	struct env *e = *state;
 	struct preempt_want full[] = {{"lo-0", CTRL_SCHEDULED, "pp-0", NULL},
 				      {"lo-1", CTRL_SCHEDULED, "pp-0", NULL},
 				      {"lo-2", CTRL_SCHEDULED, "pp-0", NULL},
@@ -2364,7 +2363,7 @@ static void test_preempt(void **state)
 	int n = 5;
 
 	start_hosts(e, "pp", 1, 4, 8);
-	start_ctrl_x(e, "ca", "cached", "scheduling.preemption.max_victims=3");
+	start_ctrl_x(e, "ca", bidding, "scheduling.preemption.max_victims=3");
 	put_prio(e, "lo-0", 1, 0, false);
 	put_prio(e, "lo-1", 1, 1, true);
 	put_prio(e, "lo-2", 1, 0, true);
@@ -2390,6 +2389,18 @@ static void test_preempt(void **state)
 		fail_msg("the preempted VMs were not placed again");
 	}
 	assert_int_equal(fscheck(e), 0);
+}
+
+static void test_preempt(void **state)
+{
+	preempt_run(*state, "cached");
+}
+
+/* The same in sample mode: the request fits no candidate at plan time
+ * (rounds.c), where it would go unschedulable. */
+static void test_preempt_sample(void **state)
+{
+	preempt_run(*state, "sample");
 }
 
 int main(void)
@@ -2446,6 +2457,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
+						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
