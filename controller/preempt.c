@@ -40,8 +40,8 @@ static void gather_each(void *arg, const char *key, void *val)
 	    (q->st.phase != CTRL_SCHEDULED && q->st.phase != CTRL_RUNNING) ||
 	    q->st.moving_to[0] || q->n_asg != 1 ||
 	    !(a = ctrl_req_asg(q, q->st.host)) ||
-	    !(h = ctrl_host_get(g->c, a->host, false)) ||
-	    !h->alloc_present || h->alloc_bad || h->n_moving)
+	    !(h = ctrl_host_get(g->c, a->host, false)) || !h->alloc_present ||
+	    h->alloc_bad || h->n_moving)
 		return;
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? 2 * g->cap : 64;
@@ -54,11 +54,14 @@ static void gather_each(void *arg, const char *key, void *val)
 		g->v = v;
 		g->cap = cap;
 	}
-	g->v[g->n++] = (struct ctrl_victim){
-	    .id = q->id, .host = h, .need = &a->need,
-	    .priority = q->parsed.priority,
-	    .preemptible = q->parsed.preemptible,
-	    .gang = q->parsed.gang != NULL, .data = q};
+	g->v[g->n++] =
+	    (struct ctrl_victim){.id = q->id,
+				 .host = h,
+				 .need = &a->need,
+				 .priority = q->parsed.priority,
+				 .preemptible = q->parsed.preemptible,
+				 .gang = q->parsed.gang != NULL,
+				 .data = q};
 }
 
 static void fence_slot(struct ctrl_txn *t, unsigned s, unsigned *done,
@@ -90,9 +93,8 @@ static void preempt_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 }
 
 /* The victim q's status: pending, preempted by r from host. */
-static int victim_status(struct ctrl *c, struct ctrl_txn *t,
-			 struct ctrl_req *q, const struct ctrl_req *r,
-			 const char *host)
+static int victim_status(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *q,
+			 const struct ctrl_req *r, const char *host)
 {
 	struct ctrl_status s;
 	char *js;
@@ -182,18 +184,17 @@ fail:
 }
 
 /* The one txn: r placed on h, v released. */
-static int preempt_send(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_host *h, const struct ctrl_victims *v,
-			struct ctrl_explain *ex)
+static int preempt_send(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
+			const struct ctrl_victims *v, struct ctrl_explain *ex)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_MOVE, r->slot, preempt_done);
 	unsigned fenced[CTRL_VICTIMS_MAX + 1];
 	size_t n_fenced = 0;
 	struct fs_alloc *al = alloc_after(h, r, v);
-	int64_t attempt = (r->st_present && r->st.request_rev == r->spec_rev
-			       ? r->st.attempt
-			       : 0) +
-			  1;
+	int64_t attempt =
+	    (r->st_present && r->st.request_rev == r->spec_rev ? r->st.attempt
+							       : 0) +
+	    1;
 	char *aj = NULL;
 
 	if (!t || !al)
@@ -216,10 +217,9 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r,
 			     ETCD_CMP_MOD, q->st_rev);
 		ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, q->id),
 			     ETCD_CMP_MOD, q->req_rev);
-		ctrl_txn_cmp(t,
-			     ctrl_keyf("%sassign/%s/%s", c->prefix, h->name,
-				       q->id),
-			     ETCD_CMP_MOD, a ? a->rev : -1);
+		ctrl_txn_cmp(
+		    t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, q->id),
+		    ETCD_CMP_MOD, a ? a->rev : -1);
 	}
 	/* the status first: its time makes it the unique value a read back
 	 * of an unknown outcome looks for */
@@ -236,17 +236,16 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r,
 	ctrl_txn_keep_need(t, &r->parsed.need);
 	/* on a failed compare, read back as commit.c does: a copy of this
 	 * txn that landed shows its assignment with its status */
-	ctrl_txn_read(t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name,
-				   r->id));
+	ctrl_txn_read(t,
+		      ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, r->id));
 	ctrl_txn_op(t, ctrl_keyf("%salloc/%s", c->prefix, h->name),
 		    fs_alloc_format(al), 0);
 	for (size_t i = 0; i < v->n; i++) {
 		struct ctrl_req *q = v->v[i]->data;
 
-		ctrl_txn_op(t,
-			    ctrl_keyf("%sassign/%s/%s", c->prefix, h->name,
-				      q->id),
-			    NULL, 0);
+		ctrl_txn_op(
+		    t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, q->id),
+		    NULL, 0);
 		if (victim_status(c, t, q, r, h->name) < 0)
 			goto fail;
 	}
@@ -296,8 +295,7 @@ bool ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 	ctrl_req_place(c, r, &pl);
 	if (g.rc == 0 &&
 	    ctrl_victims_choose(&pl, r->parsed.priority,
-				(size_t)c->cfg->max_victims, g.v, g.n,
-				&v) == 1)
+				(size_t)c->cfg->max_victims, g.v, g.n, &v) == 1)
 		sent = preempt_send(c, r, v.v[0]->host, &v, ex) == 0;
 	free(g.v);
 	return sent;

@@ -99,7 +99,8 @@ static int host_best(const struct ctrl_place *p, const struct ctrl_host *h,
 	ret->n = 0;
 	if (h->alloc_present) { /* a copy by format and parse */
 		tmp = fs_alloc_format(&h->alloc);
-		if (!tmp || fs_alloc_parse(tmp, strlen(tmp), &al, NULL, 0) < 0) {
+		if (!tmp ||
+		    fs_alloc_parse(tmp, strlen(tmp), &al, NULL, 0) < 0) {
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -201,11 +202,11 @@ int ctrl_victims_choose(const struct ctrl_place *p, int64_t priority,
 		rc = host_best(p, h, c + i, k - i, max, &cur);
 		if (rc < 0)
 			break;
-		if (cur.n && (!best.n ||
-			      cheaper(cur.prio, cur.n, best.prio, best.n) ||
-			      (!cheaper(best.prio, best.n, cur.prio, cur.n) &&
-			       fs_tiebreak(p->id, h->name) <
-				   fs_tiebreak(p->id, best.v[0]->host->name))))
+		if (cur.n &&
+		    (!best.n || cheaper(cur.prio, cur.n, best.prio, best.n) ||
+		     (!cheaper(best.prio, best.n, cur.prio, cur.n) &&
+		      fs_tiebreak(p->id, h->name) <
+			  fs_tiebreak(p->id, best.v[0]->host->name))))
 			best = cur;
 		i = k;
 	}
