@@ -91,6 +91,11 @@ static const struct cfg_key ctrl_keys[] = {
 		    "more, its VMs as on a disconnected host (agents "
 		    "rewrite every agent.report_interval_s, 300 by default; "
 		    "0 = off)"),
+	CFG_KEY_INT("scheduling.preemption.max_victims", struct ctrl_config,
+		    max_victims, "0", 0, 32,
+		    "a request that fits nowhere may evict at most this many "
+		    "preemptible VMs of lower priority from one host "
+		    "(0 = preemption off)"),
 	CFG_KEY_STRING_CHECK("http.listen", struct ctrl_config, http_listen,
 			     "\"\"", cfg_check_listen,
 		       "IPv4 HOST:PORT (e.g. 127.0.0.1:9101) serving /healthz "

@@ -61,6 +61,7 @@ struct ctrl_metrics {
 	uint64_t invalid_keys; /* P/status/_invalid/ records written */
 	uint64_t drain_moves;     /* make-before-break moves completed */
 	uint64_t drain_evictions; /* released break-before-make (deadline) */
+	uint64_t preemptions;     /* preemption txns landed (preempt.c) */
 	uint64_t lat_count, lat_bucket[LAT_N]; /* not cumulative */
 	double lat_sum;
 };
@@ -609,6 +610,11 @@ void ctrl_report_init(struct ctrl_status *s, enum ctrl_phase p,
 void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r);
+/* ---- preempt.c -------------------------------------------------------- */
+/* r fits nowhere (ex: why): when preemption is on, evicts VMs of lower
+ * priority on one host in the txn that places r.  True when that txn was
+ * sent (ex taken, r in it); false: r is unschedulable as before. */
+bool ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex);
 /* s as JSON (coordinator filled in), malloc'd, or NULL. */
 char *ctrl_report_json(struct ctrl *c, struct ctrl_req *r,
 		       struct ctrl_status *s);

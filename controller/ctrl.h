@@ -40,6 +40,7 @@ struct ctrl_request {
 	int64_t lost_after_s; /* scheduling.lost_after_s, -1 = the config's */
 	char *gang;          /* scheduling.gang.name, or NULL */
 	int64_t gang_size;   /* scheduling.gang.size */
+	bool preemptible;    /* scheduling.preemptible, default true */
 };
 
 /*
@@ -339,6 +340,44 @@ int ctrl_place_pick(const struct ctrl_place *p, struct ctrl_host *const *hosts,
 struct ctrl_host *ctrl_place_bidder(const struct ctrl_place *p,
 				    const struct ctrl_cand *bids, size_t n,
 				    double *ret_score);
+
+/* ---- victim.c: preemption's victim choice ------------------------------ */
+
+#define CTRL_VICTIMS_MAX 32 /* scheduling.preemption.max_victims at most */
+
+/* A placed VM a request might evict (all borrowed). */
+struct ctrl_victim {
+	const char *id;
+	struct ctrl_host *host;     /* where it is assigned */
+	const struct fs_need *need; /* its size and group, as alloc counts it */
+	int64_t priority;
+	bool preemptible;
+	bool gang; /* a gang member: never evicted (placed as a whole) */
+	void *data; /* the caller's (preempt.c: the request) */
+};
+
+/* The chosen set: v[0..n) on one host, their priorities highest first. */
+struct ctrl_victims {
+	size_t n;
+	const struct ctrl_victim *v[CTRL_VICTIMS_MAX];
+	int64_t prio[CTRL_VICTIMS_MAX];
+};
+
+/* May a request of priority evict v (preemptible, strictly lower, no
+ * gang member)? */
+bool ctrl_victim_ok(const struct ctrl_victim *v, int64_t priority);
+
+/*
+ * Of v[0..n), the set on one host that frees enough for p's need with
+ * the fewest VMs (at most max), then the lowest priorities (the highest
+ * evicted first), then the (request, host) hash; only hosts live, not
+ * cordoned, stale or avoided, with nothing in flight on them.  A request
+ * with label-scoped group rules (topology_spread, anti_affinity by a
+ * label) does not preempt.  Returns 1 and *ret, 0 (no set), or -ENOMEM.
+ */
+int ctrl_victims_choose(const struct ctrl_place *p, int64_t priority,
+			size_t max, const struct ctrl_victim *v, size_t n,
+			struct ctrl_victims *ret);
 
 /* ---- map.c ------------------------------------------------------------ */
 

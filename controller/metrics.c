@@ -187,6 +187,9 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	M_COUNTER("drain_evictions_total", m->drain_evictions,
 		  "VMs of draining hosts released past the drain's deadline "
 		  "(break-before-make)");
+	M_COUNTER("preemptions_total", m->preemptions,
+		  "placements made by evicting VMs of lower priority "
+		  "(scheduling.preemption.max_victims)");
 #undef M_COUNTER
 	M_HEAD(f, "flintsched_controller_placement_seconds", "histogram",
 	       "from seeing the request revision to its commit");

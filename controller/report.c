@@ -207,7 +207,7 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			       struct ctrl_explain *ex, const char *why)
 {
 	struct ctrl_status s;
-	const char *top = "no hosts";
+	const char *top = "no hosts", *by;
 	int64_t best = 0;
 
 	ctrl_report_init(&s, CTRL_UNSCHEDULABLE, r);
@@ -221,8 +221,18 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 			top = s.explain.rejected[i].reason;
 		}
 	}
-	ctrl_report_reason(&s, "%s: %s (%lld of %lld hosts)", why, top,
-			   (long long)best, (long long)s.explain.hosts);
+	by = r->st_present && r->st.reason
+		 ? strstr(r->st.reason, "preempted by ")
+		 : NULL;
+	if (by) /* a victim says so until it is placed again */
+		ctrl_report_reason(&s, "%s: %s (%lld of %lld hosts); %.*s", why,
+				   top, (long long)best,
+				   (long long)s.explain.hosts,
+				   (int)strcspn(by + 13, " ;") + 13, by);
+	else
+		ctrl_report_reason(&s, "%s: %s (%lld of %lld hosts)", why,
+				   top, (long long)best,
+				   (long long)s.explain.hosts);
 	/* Only say it when it is news. */
 	if (!r->st_present || r->st.phase != CTRL_UNSCHEDULABLE ||
 	    r->st.request_rev != r->spec_rev)

@@ -257,6 +257,14 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				    "-1000000..1000000, got %lld",
 				    (long long)json_integer_value(v));
 			out->priority = (int64_t)json_integer_value(v);
+		} else if (strcmp(k, "preemptible") == 0) {
+			if (!json_is_boolean(v))
+				return fs_fail(
+				    reason, len,
+				    "scheduling.preemptible: must be true or "
+				    "false, got %s",
+				    fs_json_kind(v));
+			out->preemptible = json_is_true(v);
 		} else if (strcmp(k, "lost_after_s") == 0) {
 			if (!json_is_integer(v))
 				return fs_fail(
@@ -291,7 +299,7 @@ static int parse_scheduling(const json_t *s, struct ctrl_request *out,
 				       "selector, spread, priority, "
 				       "lost_after_s, constraints, "
 				       "anti_affinity, topology_spread, "
-				       "gang)",
+				       "gang, preemptible)",
 				       fs_key(q, sizeof(q), k));
 		}
 	}
@@ -410,7 +418,7 @@ static bool number_too_big(const char *text)
 int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       struct ctrl_request *out, char *reason, size_t reasonlen)
 {
-	struct ctrl_request r = {.lost_after_s = -1};
+	struct ctrl_request r = {.lost_after_s = -1, .preemptible = true};
 	json_error_t jerr;
 	json_t *root = NULL, *v;
 	char q[2 * QMAX + 16];

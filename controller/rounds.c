@@ -448,7 +448,8 @@ void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 		struct ctrl_explain ex = r->explain;
 
 		memset(&r->explain, 0, sizeof(r->explain));
-		ctrl_report_unschedulable(c, r, &ex, "no host fits");
+		if (!ctrl_preempt(c, r, &ex))
+			ctrl_report_unschedulable(c, r, &ex, "no host fits");
 		ctrl_explain_clear(&ex);
 		return;
 	}

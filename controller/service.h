@@ -34,6 +34,7 @@ struct ctrl_config {
 	int64_t batch;
 	char *http_listen;
 	int64_t host_stale_after_s; /* 0: off */
+	int64_t max_victims; /* scheduling.preemption.max_victims, 0: off */
 };
 
 extern const struct cfg_schema ctrl_config_schema;

@@ -38,6 +38,8 @@ check_err flintsched-controller 'scheduling:\n  bidding: lottery\n' \
 check_err flintsched-controller 'etcd:\n  endpoints: http://a\n' "etcd.endpoints"
 check_err flintsched-controller 'scheduling:\n  host_stale_after_s: 5\n' \
 	"c.yaml:2:23: scheduling.host_stale_after_s: must be 0 (off) or at least 30"
+check_err flintsched-controller 'scheduling:\n  preemption:\n    max_victims: 33\n' \
+	"c.yaml:3:18: scheduling.preemption.max_victims: must be 0..32, got 33"
 check_err flintsched-agent 'agent:\n  capacity:\n    vcpu: lots\n' "agent.capacity.vcpu"
 check_err flintsched-agent 'executor:\n  type: docker\n' "executor.type"
 check_err flintsched-agent '' "file is empty"

@@ -1583,6 +1583,65 @@ static void test_garbage_status_repaired(void **state)
 	env_free(e);
 }
 
+static void victims_2(struct ctrl_config *cfg)
+{
+	cfg->max_victims = 2;
+}
+
+/* Preemption: h1 (4 vCPU) full of r1 and r2 (2 vCPU, priority 0); r3 (4
+ * vCPU, priority 5) fits nowhere and evicts both in one txn fenced by
+ * the slot's election key, comparing each victim's status, request and
+ * assignment and the alloc, and writing r3's placement, the victims'
+ * deletes and their statuses pending "preempted by r3".  Answered as a
+ * deposed coordinator's (the election key gone): the slot is dropped
+ * and nothing is written; the victims stay as they were in etcd. */
+static void test_preempt_fenced(void **state)
+{
+	static const char hi[] = "{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+				 ",\"scheduling\":{\"priority\":5}}";
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2);
+	const struct etcd_kv *none[TXN_MAX] = {0};
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	h1_r1_pass(e);
+	answer(e, true, 10, NULL);
+	put(e, "/fs/requests/r2", SPEC2, 11);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	answer(e, true, 12, NULL);
+	put(e, "/fs/requests/r3", hi, 13);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	assert_true(has(s->cmp, s->n_cmp,
+			"create /fs/election/slot-0/abc = 7"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 12"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 10"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/assign/h1/r1 = 10"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/requests/r1 = 4"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r2 = 12"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/assign/h1/r2 = 12"));
+	assert_true(has(s->op, s->n_op, "put /fs/assign/h1/r3"));
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h1/r1"));
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h1/r2"));
+	v = op_val(s, "put /fs/alloc/h1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"vcpu\":4,"));
+	assert_non_null(strstr(v, "\"vms\":1,"));
+	v = op_val(s, "put /fs/status/r1");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"phase\":\"pending\""));
+	assert_non_null(strstr(v, "preempted by r3 on h1"));
+	v = op_val(s, "put /fs/status/r3");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "by preempting 2 VM(s) of lower priority"));
+	answer(e, false, 14, none);
+	assert_int_equal(e->fenced, 1);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1613,6 +1672,7 @@ int main(void)
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),
+		cmocka_unit_test(test_preempt_fenced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2289,6 +2289,120 @@ static void test_gang(void **state)
 	etcd_sync_range_free(r);
 }
 
+/* ---- preemption (issue 18 item 4) ------------------------------------ */
+
+struct preempt_want {
+	const char *id;
+	enum ctrl_phase phase; /* CTRL_SCHEDULED: scheduled or running */
+	const char *host;      /* NULL: any */
+	const char *text;      /* in its reason, or NULL */
+};
+
+static bool cond_preempt(struct env *e, struct census *cs, void *arg)
+{
+	const struct preempt_want *w = arg;
+	bool ok = true;
+
+	(void)cs;
+	for (; w->id && ok; w++) {
+		struct ctrl_status st;
+
+		if (!status_of(e, w->id, &st))
+			return false;
+		ok = (w->phase == CTRL_SCHEDULED
+			  ? st.phase == CTRL_SCHEDULED ||
+				st.phase == CTRL_RUNNING
+			  : st.phase == w->phase) &&
+		     (!w->host || strcmp(st.host, w->host) == 0) &&
+		     (!w->text || (st.reason && strstr(st.reason, w->text)));
+		ctrl_status_clear(&st);
+	}
+	return ok;
+}
+
+static void put_prio(struct env *e, const char *id, int vcpu, int prio,
+		     bool preemptible)
+{
+	char val[512];
+
+	snprintf(val, sizeof(val),
+		 "{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		 ",\"scheduling\":{\"priority\":%d,\"preemptible\":%s}}",
+		 vcpu, prio, preemptible ? "true" : "false");
+	put(e, "requests", id, val);
+}
+
+/* One host of 4 vCPU full of 1-vCPU VMs: lo-0 not preemptible, lo-1 of
+ * priority 1, lo-2 and lo-3 of priority 0.  hi (2 vCPU, priority 10)
+ * fits nowhere and evicts exactly lo-2 and lo-3 (the fewest, then the
+ * lowest priority; max_victims 3) in the txn that places it; they say
+ * "preempted by hi" and wait, unschedulable, for room; once a host
+ * joins they are placed there.  One controller leads the 3 slots, so
+ * the txn fences each slot it writes. */
+static void preempt_run(struct env *e, const char *bidding)
+{
+	struct preempt_want full[] = {{"lo-0", CTRL_SCHEDULED, "pp-0", NULL},
+				      {"lo-1", CTRL_SCHEDULED, "pp-0", NULL},
+				      {"lo-2", CTRL_SCHEDULED, "pp-0", NULL},
+				      {"lo-3", CTRL_SCHEDULED, "pp-0", NULL},
+				      {NULL, 0, NULL, NULL}},
+			    after[] = {{"hi", CTRL_SCHEDULED, "pp-0",
+					"by preempting 2 VM(s)"},
+				       {"lo-0", CTRL_SCHEDULED, "pp-0", NULL},
+				       {"lo-1", CTRL_SCHEDULED, "pp-0", NULL},
+				       {"lo-2", CTRL_UNSCHEDULABLE, NULL,
+					"preempted by hi"},
+				       {"lo-3", CTRL_UNSCHEDULABLE, NULL,
+					"preempted by hi"},
+				       {NULL, 0, NULL, NULL}},
+			    back[] = {{"hi", CTRL_SCHEDULED, "pp-0", NULL},
+				      {"lo-2", CTRL_SCHEDULED, "pq-0", NULL},
+				      {"lo-3", CTRL_SCHEDULED, "pq-0", NULL},
+				      {NULL, 0, NULL, NULL}};
+	struct census cs;
+	int n = 5;
+
+	start_hosts(e, "pp", 1, 4, 8);
+	start_ctrl_x(e, "ca", bidding, "scheduling.preemption.max_victims=3");
+	put_prio(e, "lo-0", 1, 0, false);
+	put_prio(e, "lo-1", 1, 1, true);
+	put_prio(e, "lo-2", 1, 0, true);
+	put_prio(e, "lo-3", 1, 0, true);
+	if (!await(e, cond_preempt, full, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the low-priority VMs were not placed");
+	}
+	put_prio(e, "hi", 2, 10, true);
+	if (!await(e, cond_preempt, after, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("hi did not preempt exactly lo-2 and lo-3");
+	}
+	census_take(e, &cs); /* await's was taken before cond read */
+	assert_int_equal(cs.assigns, 3);
+	assert_int_equal(cs.alloc_vcpu, 4);
+	assert_true(log_has(e, "ca", "preempt: hi placed on pp-0"));
+	assert_int_equal(fscheck(e), 0);
+	start_agent(e, "pq", 1, 4, 8);
+	if (!await(e, cond_preempt, back, 20, &cs) ||
+	    !await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("the preempted VMs were not placed again");
+	}
+	assert_int_equal(fscheck(e), 0);
+}
+
+static void test_preempt(void **state)
+{
+	preempt_run(*state, "cached");
+}
+
+/* The same in sample mode: the request fits no candidate at plan time
+ * (rounds.c), where it would go unschedulable. */
+static void test_preempt_sample(void **state)
+{
+	preempt_run(*state, "sample");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2342,6 +2456,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
+						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;

@@ -605,6 +605,125 @@ static void test_rules_sequence(void **state)
 	}
 }
 
+
+/* ---- victim.c: preemption's victim choice ---------------------------- */
+
+struct vrow {
+	const char *id;
+	unsigned host; /* index into the case's hosts */
+	int64_t vcpu, prio;
+	bool off; /* preemptible: false */
+	bool gang;
+};
+
+struct victim_case {
+	const char *name;
+	struct hrow hosts[3];
+	struct vrow v[8];
+	int64_t need_vcpu, prio, max;
+	const char *want; /* "host:id,id" (highest priority first), "" none */
+};
+
+/* Full hosts: 8 vCPU, 8000 MiB, 4 VMs, used as the victims say plus
+ * what no victim holds. */
+#define HF(n, uv, uvm) {n, 8, 8000, 4, uv, uv * 1000, uvm, 0, 0, 0, 0, "a"}
+
+static const struct victim_case vcases[] = {
+	{"fewest first: one VM of priority 1 over two of priority 0",
+	 {HF("h1", 8, 3)},
+	 {{"v1", 0, 2, 0, false, false}, {"v2", 0, 2, 0, false, false},
+	  {"v3", 0, 4, 1, false, false}},
+	 4, 5, 4, "h1:v3"},
+	{"as many: the lowest priority",
+	 {HF("h1", 8, 2)},
+	 {{"v1", 0, 4, 3, false, false}, {"v2", 0, 4, 1, false, false}},
+	 4, 5, 4, "h1:v2"},
+	{"strictly lower priority only",
+	 {HF("h1", 8, 2)},
+	 {{"v1", 0, 4, 1, false, false}, {"v2", 0, 4, 2, false, false}},
+	 4, 1, 4, ""},
+	{"preemptible false is never chosen",
+	 {HF("h1", 8, 2)},
+	 {{"v1", 0, 4, 0, true, false}, {"v2", 0, 4, 2, false, false}},
+	 4, 5, 4, "h1:v2"},
+	{"a gang member is never chosen",
+	 {HF("h1", 8, 2)},
+	 {{"v1", 0, 4, 0, false, true}, {"v2", 0, 4, 2, false, false}},
+	 4, 5, 4, "h1:v2"},
+	{"max_victims bounds the set: 4 needed, 3 allowed",
+	 {HF("h1", 8, 4)},
+	 {{"v1", 0, 2, 0, false, false}, {"v2", 0, 2, 0, false, false},
+	  {"v3", 0, 2, 0, false, false}, {"v4", 0, 2, 0, false, false}},
+	 8, 5, 3, ""},
+	{"max_victims 4: all 4",
+	 {HF("h1", 8, 4)},
+	 {{"v1", 0, 2, 0, false, false}, {"v2", 0, 2, 0, false, false},
+	  {"v3", 0, 2, 1, false, false}, {"v4", 0, 2, 0, false, false}},
+	 8, 5, 4, "h1:v1,v2,v4,v3"},
+	{"one host only: 2 + 2 vCPU on two hosts do not free 4 on one",
+	 {HF("h1", 8, 2), HF("h2", 8, 2)},
+	 {{"v1", 0, 2, 0, false, false}, {"v2", 1, 2, 0, false, false}},
+	 4, 5, 4, ""},
+	{"the host needing the fewest victims",
+	 {HF("h1", 8, 2), HF("h2", 8, 1)},
+	 {{"v1", 0, 2, 0, false, false}, {"v2", 0, 2, 0, false, false},
+	  {"v3", 1, 4, 0, false, false}},
+	 4, 5, 4, "h2:v3"},
+	{"free room left by the victims counts",
+	 {HF("h1", 6, 1)},
+	 {{"v1", 0, 2, 0, false, false}},
+	 4, 5, 4, "h1:v1"},
+};
+
+static void test_victims_table(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(vcases) / sizeof(vcases[0]); k++) {
+		const struct victim_case *vc = &vcases[k];
+		struct hrow rows[4] = {{0}};
+		struct fs_need needs[8], need = {0};
+		struct ctrl_victim v[8];
+		struct ctrl_victims got;
+		struct ctrl_place p;
+		struct fleet f;
+		char buf[128] = "";
+		size_t n = 0, o = 0;
+		int rc;
+
+		memcpy(rows, vc->hosts, sizeof(vc->hosts));
+		fleet_build(&f, rows);
+		for (; n < 8 && vc->v[n].id; n++) {
+			const struct vrow *r = &vc->v[n];
+
+			needs[n] = (struct fs_need){
+			    .res = {r->vcpu, r->vcpu * 1000, 1}};
+			v[n] = (struct ctrl_victim){
+			    .id = r->id, .host = &f.h[r->host],
+			    .need = &needs[n], .priority = r->prio,
+			    .preemptible = !r->off, .gang = r->gang};
+		}
+		need.res = (struct fs_res){vc->need_vcpu,
+					   vc->need_vcpu * 1000, 1};
+		p = (struct ctrl_place){.id = "req-1", .need = &need,
+					.w = {1, 1, 1}, .strategy = FS_SPREAD};
+		rc = ctrl_victims_choose(&p, vc->prio, (size_t)vc->max, v, n,
+					 &got);
+		assert_true(rc >= 0);
+		if (rc == 1)
+			o += (size_t)snprintf(buf, sizeof(buf), "%s:",
+					      got.v[0]->host->name);
+		for (size_t i = 0; rc == 1 && i < got.n; i++) {
+			/* lowest priority first, then the largest */
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
+					      i ? "," : "", got.v[i]->id);
+			assert_ptr_equal(got.v[i]->host, got.v[0]->host);
+		}
+		if (strcmp(buf, vc->want) != 0)
+			fail_msg("%s: got '%s', want '%s'", vc->name, buf,
+				 vc->want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_bidder),
 		cmocka_unit_test(test_rules_table),
 		cmocka_unit_test(test_rules_sequence),
+		cmocka_unit_test(test_victims_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -284,7 +284,7 @@ static const struct req_case cases[] = {
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"zone\":\"a\"}"),
      "scheduling.zone: unknown key (allowed: selector, spread, "
      "priority, lost_after_s, constraints, anti_affinity, "
-     "topology_spread, gang)"},
+     "topology_spread, gang, preemptible)"},
     /* ---- constraints, anti_affinity, topology_spread (issue 18) --- */
 #define SCH(x) SPEC(OK_ ",\"scheduling\":{" x "}")
     {"web-1",
@@ -390,6 +390,10 @@ static const struct req_case cases[] = {
      "scheduling.spread: \"A\\x0aB\" is not a valid group name"},
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"priority\":\"hi\"}"),
      "scheduling.priority: must be an integer"},
+    {"web-1", SPEC(OK_ ",\"scheduling\":{\"preemptible\":1}"),
+     "scheduling.preemptible: must be true or false, got an integer"},
+    {"web-1", SPEC(OK_ ",\"scheduling\":{\"preemptible\":\"no\"}"),
+     "scheduling.preemptible: must be true or false, got a string"},
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"lost_after_s\":\"5\"}"),
      "scheduling.lost_after_s: must be an integer"},
     {"web-1", SPEC(OK_ ",\"scheduling\":{\"lost_after_s\":-1}"),
@@ -480,6 +484,7 @@ static void test_request_defaults(void **state)
 		assert_int_equal(r.need.res.vcpu, defaults[i].vcpu);
 		assert_int_equal(r.need.res.memory_mb, defaults[i].memory_mb);
 		assert_int_equal(r.need.res.vms, 1);
+		assert_true(r.preemptible); /* scheduling.preemptible */
 		ctrl_request_clear(&r);
 		j = json_loads(defaults[i].json, 0, NULL);
 		assert_non_null(j);
