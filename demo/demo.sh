@@ -80,8 +80,19 @@ etcd --name demo --data-dir "$TMP/etcd" \
 	--initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
 	--initial-cluster "demo=http://127.0.0.1:$PPORT" >"$TMP/etcd.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do E endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-E endpoint health >/dev/null
+# Up to 60 s: on a loaded machine a new etcd can take over 10 s to elect
+# itself and commit ("failed to commit proposal: context deadline
+# exceeded"); the demo once gave up after 100 quick tries.
+deadline=$((SECONDS + 60))
+until E --command-timeout=2s endpoint health >/dev/null 2>&1; do
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		tail -n 20 "$TMP/etcd.log" >&2
+		E --command-timeout=2s endpoint health >&2 || true
+		echo "demo: etcd on $EP did not become healthy in 60 s (its log above)" >&2
+		exit 1
+	fi
+	sleep 0.2
+done
 
 FL=0
 [ "${FLINTLOCK:-0}" = 1 ] || [ "${DEMO_EXECUTOR:-simulate}" = flintlock ] && FL=1
