@@ -518,9 +518,7 @@ void ctrl_commit_flush(struct ctrl *c)
 				memset(&r->explain, 0, sizeof(r->explain));
 				ctrl_req_round_reset(r);
 				r->act = ACT_NONE;
-				if (!ctrl_preempt(c, r, &ex))
-					ctrl_report_unschedulable(
-					    c, r, &ex, "no host fits");
+				ctrl_preempt_or_wait(c, r, &ex);
 				ctrl_explain_clear(&ex);
 			} else if (rc == BATCH_NOFIT) {
 				/* Nothing fits any more: plan again. */

@@ -612,9 +612,14 @@ void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
 void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r);
 /* ---- preempt.c -------------------------------------------------------- */
 /* r fits nowhere (ex: why): when preemption is on, evicts VMs of lower
- * priority on one host in the txn that places r.  True when that txn was
- * sent (ex taken, r in it); false: r is unschedulable as before. */
-bool ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex);
+ * priority on one host in the txn that places r.  1 when that txn was
+ * sent (ex taken, r in it); 0 when nothing may be evicted; -EAGAIN when
+ * VMs that could be were busy now (or the txn could not be sent). */
+int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex);
+/* ctrl_preempt, else r unschedulable ("no host fits", ex), planned
+ * again at the next pass when its victims were only busy (-EAGAIN). */
+void ctrl_preempt_or_wait(struct ctrl *c, struct ctrl_req *r,
+			  struct ctrl_explain *ex);
 /* s as JSON (coordinator filled in), malloc'd, or NULL. */
 char *ctrl_report_json(struct ctrl *c, struct ctrl_req *r,
 		       struct ctrl_status *s);

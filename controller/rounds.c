@@ -448,8 +448,7 @@ void ctrl_round_start(struct ctrl *c, struct ctrl_req *r)
 		struct ctrl_explain ex = r->explain;
 
 		memset(&r->explain, 0, sizeof(r->explain));
-		if (!ctrl_preempt(c, r, &ex))
-			ctrl_report_unschedulable(c, r, &ex, "no host fits");
+		ctrl_preempt_or_wait(c, r, &ex);
 		ctrl_explain_clear(&ex);
 		return;
 	}
