@@ -55,6 +55,12 @@ int etcdtest_group_setup(void **state)
 {
 	struct etcdtest *t = calloc(1, sizeof(*t));
 
+	/* Unbuffered, so that a failed assertion's message is in the log
+	 * even when the process then dies: test_etcd_election, one of three
+	 * CI runs side by side, failed an assertion whose message was lost
+	 * when AddressSanitizer aborted in the teardown (the campaign's
+	 * callback ran into the failed test's stack frame). */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	*state = t;
 	if (t == NULL)
 		return -1;
