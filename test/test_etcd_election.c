@@ -271,6 +271,7 @@ static void on_observe(void *arg, const struct etcd_error *err,
 /* Counts PUTs / DELETEs under a prefix (to see candidate keys come and
  * go without polling). */
 struct keys {
+	bool created;
 	int puts, dels;
 	char last_put[128], last_del[128];
 	etcd_watch *w;
@@ -280,6 +281,8 @@ static void on_keys(void *arg, const struct etcd_watch_update *u)
 {
 	struct keys *k = arg;
 
+	if (u->kind == ETCD_WATCH_CREATED)
+		k->created = true;
 	if (u->kind != ETCD_WATCH_EVENTS)
 		return;
 	for (size_t i = 0; i < u->n_events; i++) {
@@ -295,11 +298,17 @@ static void on_keys(void *arg, const struct etcd_watch_update *u)
 	}
 }
 
+/* Returns once etcd has created the watch: a watch from "now" that is
+ * still on its way misses the puts made meanwhile through another
+ * stream (test_failover_fencing and test_campaign_member_stalls each
+ * missed the first candidate key so, run beside two other CI runs). */
 static void watch_keys(etcd_client *c, struct keys *k, const char *prefix)
 {
 	struct etcd_watch_req req = {.key = prefix, .prefix = true};
 
 	assert_int_equal(etcd_watch_start(c, &req, on_keys, k, &k->w), 0);
+	assert_true(evtest_run_until(etcd_client_loop(c), &k->created,
+				     TIMEOUT));
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -307,8 +316,8 @@ static void watch_keys(etcd_client *c, struct keys *k, const char *prefix)
 static void test_leader_proclaim_resign_observe(void **state)
 {
 	struct etcdtest *f = *state;
-	struct camp cp = {0};
-	struct obs o = {0};
+	struct camp *cp = etcdtest_calloc(f, sizeof(*cp));
+	struct obs *o = etcdtest_calloc(f, sizeof(*o));
 	struct done d = {0};
 	char out[512];
 
@@ -317,32 +326,32 @@ static void test_leader_proclaim_resign_observe(void **state)
 	assert_int_equal(l.code, ETCD_ENOTFOUND);
 
 	assert_int_equal(
-	    etcd_election_observe(f->client, "e1", on_observe, &o, &o.h), 0);
-	campaign(f->client, &cp, "e1", lease, "alpha");
-	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
-	assert_int_equal(cp.code, 0);
-	assert_string_equal(cp.lk.name, "e1");
-	assert_int_equal(cp.lk.lease, lease);
-	assert_true(cp.lk.rev > 0);
-	assert_int_equal(etcdtest_create_revision(f->client, cp.lk.key),
-			 cp.lk.rev);
-	cp.h = etcd_campaign_cancel(cp.h); /* frees; stays leader */
+	    etcd_election_observe(f->client, "e1", on_observe, o, &o->h), 0);
+	campaign(f->client, cp, "e1", lease, "alpha");
+	assert_true(evtest_run_until(f->loop, &cp->done, TIMEOUT));
+	assert_int_equal(cp->code, 0);
+	assert_string_equal(cp->lk.name, "e1");
+	assert_int_equal(cp->lk.lease, lease);
+	assert_true(cp->lk.rev > 0);
+	assert_int_equal(etcdtest_create_revision(f->client, cp->lk.key),
+			 cp->lk.rev);
+	cp->h = etcd_campaign_cancel(cp->h); /* frees; stays leader */
 
-	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
-	assert_string_equal(o.values[0], "alpha");
+	assert_true(evtest_run_until_count(f->loop, &o->n, 1, TIMEOUT));
+	assert_string_equal(o->values[0], "alpha");
 	l = get_leader(f->client, "e1");
 	assert_int_equal(l.code, 0);
-	assert_string_equal(l.key, cp.lk.key);
+	assert_string_equal(l.key, cp->lk.key);
 	assert_string_equal(l.value, "alpha");
-	assert_int_equal(l.create_rev, cp.lk.rev);
+	assert_int_equal(l.create_rev, cp->lk.rev);
 
 	assert_int_equal(
-	    etcd_election_proclaim(f->client, &cp.lk, "beta", 4, on_done, &d),
+	    etcd_election_proclaim(f->client, &cp->lk, "beta", 4, on_done, &d),
 	    0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, 0);
-	assert_true(evtest_run_until_count(f->loop, &o.n, 2, TIMEOUT));
-	assert_string_equal(o.values[1], "beta");
+	assert_true(evtest_run_until_count(f->loop, &o->n, 2, TIMEOUT));
+	assert_string_equal(o->values[1], "beta");
 	l = get_leader(f->client, "e1");
 	assert_string_equal(l.value, "beta");
 
@@ -356,68 +365,69 @@ static void test_leader_proclaim_resign_observe(void **state)
 	size_t n = fread(out, 1, sizeof(out) - 1, p);
 	out[n] = '\0';
 	pclose(p);
-	assert_non_null(strstr(out, cp.lk.key));
+	assert_non_null(strstr(out, cp->lk.key));
 	assert_non_null(strstr(out, "beta"));
 
 	d = (struct done){0};
-	assert_int_equal(etcd_election_resign(f->client, &cp.lk, on_done, &d),
+	assert_int_equal(etcd_election_resign(f->client, &cp->lk, on_done, &d),
 			 0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, 0);
 	l = get_leader(f->client, "e1");
 	assert_int_equal(l.code, ETCD_ENOTFOUND);
-	assert_int_equal(etcdtest_create_revision(f->client, cp.lk.key), 0);
+	assert_int_equal(etcdtest_create_revision(f->client, cp->lk.key), 0);
 
 	d = (struct done){0};
 	assert_int_equal(
-	    etcd_election_proclaim(f->client, &cp.lk, "gamma", 5, on_done, &d),
+	    etcd_election_proclaim(f->client, &cp->lk, "gamma", 5, on_done, &d),
 	    0);
 	assert_true(evtest_run_until(f->loop, &d.done, TIMEOUT));
 	assert_int_equal(d.code, ETCD_ENOTFOUND);
-	assert_int_equal(o.errors, 0);
-	o.h = etcd_observe_cancel(o.h);
+	assert_int_equal(o->errors, 0);
+	o->h = etcd_observe_cancel(o->h);
 	etcdtest_lease_revoke(f->client, lease);
 }
 
 static void test_failover_fencing(void **state)
 {
 	struct etcdtest *f = *state;
-	struct camp a = {0}, b = {0};
-	struct obs o = {0};
-	struct keys k = {0};
+	struct camp *a = etcdtest_calloc(f, sizeof(*a)),
+		*b = etcdtest_calloc(f, sizeof(*b));
+	struct obs *o = etcdtest_calloc(f, sizeof(*o));
+	struct keys *k = etcdtest_calloc(f, sizeof(*k));
 	etcd_client *ca = etcdtest_client_new(f->loop, f->harness, 0);
 
 	int64_t la = etcdtest_lease_grant(f->client, 60),
 		lb = etcdtest_lease_grant(f->client, 60);
-	watch_keys(f->client, &k, "e2/");
-	campaign(ca, &a, "e2", la, "A");
-	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
-	assert_int_equal(a.code, 0);
+	watch_keys(f->client, k, "e2/");
+	campaign(ca, a, "e2", la, "A");
+	assert_true(evtest_run_until(f->loop, &a->done, TIMEOUT));
+	assert_int_equal(a->code, 0);
 	assert_int_equal(
-	    etcd_election_observe(f->client, "e2", on_observe, &o, &o.h), 0);
-	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
-	assert_string_equal(o.values[0], "A");
+	    etcd_election_observe(f->client, "e2", on_observe, o, &o->h), 0);
+	assert_true(evtest_run_until_count(f->loop, &o->n, 1, TIMEOUT));
+	assert_string_equal(o->values[0], "A");
 
-	campaign(f->client, &b, "e2", lb, "B");
-	assert_true(evtest_run_until_count(f->loop, &k.puts, 2, TIMEOUT));
-	assert_false(b.done); /* queued behind A */
+	campaign(f->client, b, "e2", lb, "B");
+	assert_true(evtest_run_until_count(f->loop, &k->puts, 2, TIMEOUT));
+	assert_false(b->done); /* queued behind A */
 
 	/* A dies: its client goes away and its lease ends. */
-	a.h = etcd_campaign_cancel(a.h);
+	a->h = etcd_campaign_cancel(a->h);
 	ca = etcd_client_free(ca);
 	etcdtest_lease_revoke(f->client, la);
-	assert_true(evtest_run_until(f->loop, &b.done, TIMEOUT));
-	assert_int_equal(b.code, 0);
-	assert_true(b.lk.rev > a.lk.rev); /* the fencing token grows */
-	assert_int_equal(b.lk.lease, lb);
-	assert_true(evtest_run_until_count(f->loop, &o.n, 2, TIMEOUT));
-	assert_string_equal(o.values[1], "B");
+	assert_true(evtest_run_until(f->loop, &b->done, TIMEOUT));
+	assert_int_equal(b->code, 0);
+	assert_true(b->lk.rev > a->lk.rev); /* the fencing token grows */
+	assert_int_equal(b->lk.lease, lb);
+	assert_true(evtest_run_until_count(f->loop, &o->n, 2, TIMEOUT));
+	assert_string_equal(o->values[1], "B");
 
 	/* A's token no longer fences anything. */
 	struct etcd_compare fence = {.target = ETCD_CMP_CREATE,
 				     .result = ETCD_CMP_EQUAL,
-				     .key = a.lk.key,
-				     .number = a.lk.rev};
+				     .key = a->lk.key,
+				     .number = a->lk.rev};
 	struct etcd_txn_req txn = {.compare = &fence, .n_compare = 1};
 	struct etcd_error err;
 	bool ok = true;
@@ -425,41 +435,42 @@ static void test_failover_fencing(void **state)
 		fail_msg("txn: %s", err.message);
 	assert_false(ok);
 
-	b.h = etcd_campaign_cancel(b.h);
-	o.h = etcd_observe_cancel(o.h);
-	k.w = etcd_watch_cancel(k.w);
+	b->h = etcd_campaign_cancel(b->h);
+	o->h = etcd_observe_cancel(o->h);
+	k->w = etcd_watch_cancel(k->w);
 	etcdtest_lease_revoke(f->client, lb);
 }
 
 static void test_campaign_cancel_withdraws(void **state)
 {
 	struct etcdtest *f = *state;
-	struct camp a = {0}, b = {0};
-	struct keys k = {0};
+	struct camp *a = etcdtest_calloc(f, sizeof(*a)),
+		*b = etcdtest_calloc(f, sizeof(*b));
+	struct keys *k = etcdtest_calloc(f, sizeof(*k));
 	char bkey[128];
 
 	int64_t la = etcdtest_lease_grant(f->client, 60),
 		lb = etcdtest_lease_grant(f->client, 60);
-	campaign(f->client, &a, "e3", la, "A");
-	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
-	assert_int_equal(a.code, 0);
-	watch_keys(f->client, &k, "e3/");
-	campaign(f->client, &b, "e3", lb, "B");
-	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
+	campaign(f->client, a, "e3", la, "A");
+	assert_true(evtest_run_until(f->loop, &a->done, TIMEOUT));
+	assert_int_equal(a->code, 0);
+	watch_keys(f->client, k, "e3/");
+	campaign(f->client, b, "e3", lb, "B");
+	assert_true(evtest_run_until_count(f->loop, &k->puts, 1, TIMEOUT));
 	snprintf(bkey, sizeof(bkey), "e3/%" PRIx64, (uint64_t)lb);
-	assert_string_equal(k.last_put, bkey);
+	assert_string_equal(k->last_put, bkey);
 	assert_true(etcdtest_create_revision(f->client, bkey) > 0);
 
-	b.h = etcd_campaign_cancel(b.h); /* no callback after this */
-	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
-	assert_string_equal(k.last_del, bkey);
+	b->h = etcd_campaign_cancel(b->h); /* no callback after this */
+	assert_true(evtest_run_until_count(f->loop, &k->dels, 1, TIMEOUT));
+	assert_string_equal(k->last_del, bkey);
 	assert_int_equal(etcdtest_create_revision(f->client, bkey), 0);
-	assert_false(b.done);
+	assert_false(b->done);
 	struct leader l = get_leader(f->client, "e3");
 	assert_string_equal(l.value, "A");
 
-	a.h = etcd_campaign_cancel(a.h);
-	k.w = etcd_watch_cancel(k.w);
+	a->h = etcd_campaign_cancel(a->h);
+	k->w = etcd_watch_cancel(k->w);
 	etcdtest_lease_revoke(f->client, la);
 	etcdtest_lease_revoke(f->client, lb);
 }
@@ -558,69 +569,74 @@ static void test_campaign_member_stalls(void **state)
 static void test_campaign_lease_expired(void **state)
 {
 	struct etcdtest *f = *state;
-	struct camp a = {0}, b = {0};
-	struct keys k = {0};
+	struct camp *a = etcdtest_calloc(f, sizeof(*a)),
+		*b = etcdtest_calloc(f, sizeof(*b));
+	struct keys *k = etcdtest_calloc(f, sizeof(*k));
 
-	int64_t la = etcdtest_lease_grant(f->client, 60),
-		lb = etcdtest_lease_grant(f->client, 2);
-	campaign(f->client, &a, "e4", la, "A");
-	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
-	watch_keys(f->client, &k, "e4/");
-	campaign(f->client, &b, "e4", lb, "B");
-	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
+	int64_t la = etcdtest_lease_grant(f->client, 60);
+	campaign(f->client, a, "e4", la, "A");
+	assert_true(evtest_run_until(f->loop, &a->done, TIMEOUT));
+	watch_keys(f->client, k, "e4/");
+	/* B's short lease is granted only now, so that it cannot end
+	 * before B's campaign has put its key, however slow the steps
+	 * above are on a loaded machine. */
+	int64_t lb = etcdtest_lease_grant(f->client, 2);
+	campaign(f->client, b, "e4", lb, "B");
+	assert_true(evtest_run_until_count(f->loop, &k->puts, 1, TIMEOUT));
 	/* B's lease expires while it waits (nobody keeps it alive). */
-	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
-	assert_false(b.done);
+	assert_true(evtest_run_until_count(f->loop, &k->dels, 1, TIMEOUT));
+	assert_false(b->done);
 	/* etcd now answers B's campaign */
 	etcdtest_lease_revoke(f->client, la);
-	assert_true(evtest_run_until(f->loop, &b.done, TIMEOUT));
-	assert_int_equal(b.code, ETCD_ENOTFOUND);
+	assert_true(evtest_run_until(f->loop, &b->done, TIMEOUT));
+	assert_int_equal(b->code, ETCD_ENOTFOUND);
 	/* etcd said "elected"; our verification caught it */
-	assert_non_null(strstr(b.msg, "expired while campaigning"));
-	b.h = etcd_campaign_cancel(b.h);
-	a.h = etcd_campaign_cancel(a.h);
-	k.w = etcd_watch_cancel(k.w);
+	assert_non_null(strstr(b->msg, "expired while campaigning"));
+	b->h = etcd_campaign_cancel(b->h);
+	a->h = etcd_campaign_cancel(a->h);
+	k->w = etcd_watch_cancel(k->w);
 }
 
 static void test_campaign_unknown_lease(void **state)
 {
 	struct etcdtest *f = *state;
-	struct camp cp = {0};
+	struct camp *cp = etcdtest_calloc(f, sizeof(*cp));
 
-	campaign(f->client, &cp, "e5", 12345, "x");
-	assert_true(evtest_run_until(f->loop, &cp.done, TIMEOUT));
-	assert_int_equal(cp.code, ETCD_ENOTFOUND);
-	cp.h = etcd_campaign_cancel(cp.h);
+	campaign(f->client, cp, "e5", 12345, "x");
+	assert_true(evtest_run_until(f->loop, &cp->done, TIMEOUT));
+	assert_int_equal(cp->code, ETCD_ENOTFOUND);
+	cp->h = etcd_campaign_cancel(cp->h);
 }
 
 static void test_client_free_cancels(void **state)
 {
 	struct etcdtest *f = *state;
-	struct camp a = {0}, b = {0};
-	struct obs o = {0};
-	struct keys k = {0};
+	struct camp *a = etcdtest_calloc(f, sizeof(*a)),
+		*b = etcdtest_calloc(f, sizeof(*b));
+	struct obs *o = etcdtest_calloc(f, sizeof(*o));
+	struct keys *k = etcdtest_calloc(f, sizeof(*k));
 	etcd_client *cb = etcdtest_client_new(f->loop, f->harness, 0);
 
 	int64_t la = etcdtest_lease_grant(f->client, 60),
 		lb = etcdtest_lease_grant(f->client, 60);
-	campaign(f->client, &a, "e6", la, "A");
-	assert_true(evtest_run_until(f->loop, &a.done, TIMEOUT));
-	watch_keys(f->client, &k, "e6/");
-	campaign(cb, &b, "e6", lb, "B");
-	assert_int_equal(etcd_election_observe(cb, "e6", on_observe, &o, &o.h),
+	campaign(f->client, a, "e6", la, "A");
+	assert_true(evtest_run_until(f->loop, &a->done, TIMEOUT));
+	watch_keys(f->client, k, "e6/");
+	campaign(cb, b, "e6", lb, "B");
+	assert_int_equal(etcd_election_observe(cb, "e6", on_observe, o, &o->h),
 			 0);
-	assert_true(evtest_run_until_count(f->loop, &k.puts, 1, TIMEOUT));
+	assert_true(evtest_run_until_count(f->loop, &k->puts, 1, TIMEOUT));
 	cb = etcd_client_free(cb);
-	assert_true(b.done);
-	assert_int_equal(b.code, ETCD_ECANCELED);
-	assert_int_equal(o.errors, 1);
-	assert_int_equal(o.err_code, ETCD_ECANCELED);
+	assert_true(b->done);
+	assert_int_equal(b->code, ETCD_ECANCELED);
+	assert_int_equal(o->errors, 1);
+	assert_int_equal(o->err_code, ETCD_ECANCELED);
 	/* the aborted campaign is withdrawn server-side */
-	assert_true(evtest_run_until_count(f->loop, &k.dels, 1, TIMEOUT));
-	b.h = etcd_campaign_cancel(b.h);
-	o.h = etcd_observe_cancel(o.h);
-	a.h = etcd_campaign_cancel(a.h);
-	k.w = etcd_watch_cancel(k.w);
+	assert_true(evtest_run_until_count(f->loop, &k->dels, 1, TIMEOUT));
+	b->h = etcd_campaign_cancel(b->h);
+	o->h = etcd_observe_cancel(o->h);
+	a->h = etcd_campaign_cancel(a->h);
+	k->w = etcd_watch_cancel(k->w);
 	etcdtest_lease_revoke(f->client, la);
 	etcdtest_lease_revoke(f->client, lb);
 }
@@ -629,22 +645,22 @@ static void test_client_free_cancels(void **state)
 static void test_etcdctl_campaigner(void **state)
 {
 	struct etcdtest *f = *state;
-	struct obs o = {0};
+	struct obs *o = etcdtest_calloc(f, sizeof(*o));
 	char cmd[512];
 
 	assert_int_equal(
-	    etcd_election_observe(f->client, "e7", on_observe, &o, &o.h), 0);
+	    etcd_election_observe(f->client, "e7", on_observe, o, &o->h), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "ETCDCTL_API=3 timeout 3 etcdctl --endpoints=%s elect e7 "
 		 "from-etcdctl >/dev/null 2>&1",
 		 f->harness->endpoint);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
-	assert_true(evtest_run_until_count(f->loop, &o.n, 1, TIMEOUT));
-	assert_string_equal(o.values[0], "from-etcdctl");
+	assert_true(evtest_run_until_count(f->loop, &o->n, 1, TIMEOUT));
+	assert_string_equal(o->values[0], "from-etcdctl");
 	struct leader l = get_leader(f->client, "e7");
 	assert_string_equal(l.value, "from-etcdctl");
-	o.h = etcd_observe_cancel(o.h);
+	o->h = etcd_observe_cancel(o->h);
 	pclose(p);
 }
 

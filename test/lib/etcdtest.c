@@ -45,6 +45,8 @@ void etcdtest_stop(struct etcdtest *t)
 	if (t->loop != NULL)
 		ev_loop_destroy(t->loop);
 	t->loop = NULL;
+	while (t->n_scratch > 0)
+		free(t->scratch[--t->n_scratch]);
 	if (t->owns_harness) {
 		t->harness = etcd_harness_stop(t->harness);
 		curl_global_cleanup();
@@ -96,6 +98,15 @@ int etcdtest_teardown(void **state)
 	etcdtest_stop(t);
 	free(t);
 	return 0;
+}
+
+void *etcdtest_calloc(struct etcdtest *t, size_t size)
+{
+	assert_true(t->n_scratch < sizeof(t->scratch) / sizeof(t->scratch[0]));
+	void *p = calloc(1, size);
+	assert_non_null(p);
+	t->scratch[t->n_scratch++] = p;
+	return p;
 }
 
 etcd_client *etcdtest_client_new(struct ev_loop *loop,

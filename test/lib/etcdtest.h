@@ -43,6 +43,8 @@ struct etcdtest {
 	struct ev_loop *loop;
 	etcd_client *client;
 	bool owns_harness;
+	void *scratch[16]; /* etcdtest_calloc's, freed after the client */
+	size_t n_scratch;
 };
 
 /* Initialises libcurl, starts an etcd (o may be NULL), a loop and a
@@ -63,6 +65,13 @@ int etcdtest_teardown(void **state);
 /* A test with the per-test fixture. */
 #define etcdtest_unit_test(f) \
 	cmocka_unit_test_setup_teardown(f, etcdtest_setup, etcdtest_teardown)
+
+/* Zeroed memory that lives until the fixture stops, after its client is
+ * freed: where a test keeps what its client's callbacks write (a
+ * campaign's or a watch's outcome), so that a failed assertion, which
+ * leaves the test's frame at once, leaves no callback pointing into it.
+ * Fails the test if none is left. */
+void *etcdtest_calloc(struct etcdtest *t, size_t size);
 
 /* A client for h on loop; timeout_ms 0 = the default request timeout.
  * Fails the test if it cannot be created. */
