@@ -280,6 +280,49 @@ with open(os.path.join(out_dir, "scale.dat"), "w") as f:
             p["hosts"], p["placements_per_s"], "%.1f" % c["placements_per_s"] if c else "NaN",
             p["events_per_placement"], "%.2f" % c["events_per_placement"] if c else "NaN",
             p["etcd_cpu_ms_per_placement"], "%.3f" % c["etcd_cpu_ms_per_placement"] if c else "NaN"))
+# 10. controller cost: where more coordinators pay (issue 17 item 4)
+R["controller_cost"] = {}
+etcd_rate = R["modes"]["cached"]["throughput"]["placements_per_s"]
+for k in (1, 2, 4):
+    t = load("ctl-%d.json" % k)
+    cpu = load("ctl-%d-cpu.json" % k)
+    if not t or not cpu:
+        continue
+    mets = load("metrics-ctl-%d.json" % k) or []
+    ctrls = []
+    for i, name in enumerate(cpu["names"]):
+        m = mets[i] if i < len(mets) else {}
+        ctrls.append({"name": name, "cpu_s": cpu["cpu_s"][i],
+                      "cpu_share": cpu["cpu_s"][i] / cpu["window_s"] if cpu["window_s"] else 0,
+                      "slots": m.get("slots_held"), "placements": m.get("placements_total")})
+    total_cpu = sum(c["cpu_s"] for c in ctrls)
+    placed = t["placed"]
+    # One coordinator's rate: placements per CPU-second of a controller
+    # that holds one slot (the slowest of them), its CPU including what
+    # following every other slot's placements costs it; on K machines of
+    # their own the K coordinators give K times that, until etcd's rate.
+    ones = [c["placements"] / c["cpu_s"] for c in ctrls
+            if c["slots"] == 1 and c["placements"] and c["cpu_s"] > 0]
+    one = min(ones) if ones else None
+    proj = min(etcd_rate, k * one) if one else None
+    R["controller_cost"][k] = {"throughput": t, "window_s": cpu["window_s"], "controllers": ctrls,
+                               "placements_per_controller_cpu_s": placed / total_cpu if total_cpu else None,
+                               "one_coordinator_per_cpu_s": one, "etcd_rate": etcd_rate,
+                               "projected_placements_per_s": proj}
+    h = cpu.get("hosts", 0)
+    val = "%.0f/s" % t["placements_per_s"]
+    if placed < t["requests"]:
+        val += " (%d of %d placed)" % (placed, t["requests"])
+    row("10 ctrl cost", "K=%d: placements/s (%d req, %d hosts, score_hosts 0)" % (k, t["requests"], h), val)
+    row("10 ctrl cost", "K=%d: controller CPU over %.1f s (slots, placed)" % (k, cpu["window_s"]),
+        "  ".join("%s %.2f s = %.0f%% (%s, %s)" % (c["name"], c["cpu_s"], 100 * c["cpu_share"],
+                                                  c["slots"], c["placements"]) for c in ctrls))
+    row("10 ctrl cost", "K=%d: placements per controller CPU-second" % k,
+        "%.0f (all 3 controllers); one coordinator: %s" % (
+            placed / total_cpu if total_cpu else 0, "%.0f" % one if one else "n/a"))
+    row("10 ctrl cost", "K=%d: projected, controllers on own machines" % k,
+        "min(etcd %.0f/s, %d x %s) = %s" % (etcd_rate, k, "%.0f/s" % one if one else "n/a",
+                                             "%.0f/s" % proj if proj else "n/a"))
 unplaced = os.path.join(res, "unplaced.txt")
 R["unplaced"] = open(unplaced).read().split("\n")[:-1] if os.path.exists(unplaced) else []
 for u in R["unplaced"]:
