@@ -59,6 +59,48 @@ R["raw"] = raw
 raw16 = raw["txn_c16"]["ops_per_s"]
 raw_p50 = raw["txn_c1"]["p50_ms"]
 
+# 1. key cost: etcd CPU per txn = fixed + keys x per_key + events x
+# per_event, least squares over the runs (each put of a watched run is
+# one event)
+pts = []
+for w in (0, 1):
+    for k in (1, 2, 4, 6):
+        j = load("keycost-%d-%d.json" % (k, w))
+        if j and j.get("ops"):
+            pts.append((k, k * w, 1000 * j["etcd_cpu_s"] / j["ops"], j["ops_per_s"]))
+            row("1 key cost", "txn of %d compare+put, %d watcher" % (k, w),
+                "%.0f txn/s = %.0f keys/s, etcd CPU %.3f ms per txn" % (j["ops_per_s"], j["ops_per_s"] * k,
+                                                                       pts[-1][2]))
+
+
+def lsq3(p):
+    """(a, b, c) minimising sum (a + b*x + c*y - z)^2 over p = [(x, y, z, _)]"""
+    s = [[0.0] * 4 for _ in range(3)]
+    for x, y, z, _ in p:
+        v = (1.0, x, y)
+        for i in range(3):
+            for j in range(3):
+                s[i][j] += v[i] * v[j]
+            s[i][3] += v[i] * z
+    for i in range(3):  # Gauss-Jordan
+        piv = max(range(i, 3), key=lambda r: abs(s[r][i]))
+        s[i], s[piv] = s[piv], s[i]
+        if abs(s[i][i]) < 1e-12:
+            return None
+        for r in range(3):
+            if r != i:
+                f = s[r][i] / s[i][i]
+                s[r] = [a - f * b for a, b in zip(s[r], s[i])]
+    return tuple(s[i][3] / s[i][i] for i in range(3))
+
+
+fit = lsq3(pts) if len(pts) >= 4 else None
+if fit:
+    R["key_cost"] = {"txn_ms": fit[0], "key_ms": fit[1], "event_ms": fit[2], "points": pts}
+    row("1 key cost", "etcd CPU: per txn + per compare+put + per watch event",
+        "%.3f + %.3f + %.3f ms; a placement's 6 keys and 6 events in batched txns: %.2f ms" % (
+            fit[0], fit[1], fit[2], 6 * (fit[1] + fit[2])))
+
 
 def raw_next_to(name):
     """raw txn/s at c=16 measured just before scenario name (same etcd,

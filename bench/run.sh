@@ -3,7 +3,8 @@
 #
 # Starts its own etcd (free port, temp dir), then measures, each scenario
 # under a fresh etcd prefix with its own agents and controllers:
-#   1 raw etcd txn/s and put/s (etcd_raw) at concurrency 1, 16, 64
+#   1 raw etcd txn/s and put/s (etcd_raw) at concurrency 1, 16, 64; etcd
+#     CPU per txn of 1..6 keys, with and without a watcher (key cost)
 #   2 placement throughput per bidding mode (cached, sample, broadcast); the
 #     requests go in as txns of SUBMIT_BATCH puts, so that submitting them
 #     does not take the etcd capacity the scheduler is measured against
@@ -323,6 +324,23 @@ for mode in txn put; do
 	for c in 1 16 64; do
 		bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode "$mode" -c "$c" -n "$RAW_OPS" \
 			>"$RES/raw-$mode-$c.json"
+	done
+done
+
+# What each key and each watch event of a placement costs etcd (issue 17
+# item 5): txns of 1, 2, 4 and 6 compare+put pairs, with no watcher and
+# with one on the written prefix (one event per put), etcd's CPU
+# (/proc/<pid>/stat) read around each run; report.py fits
+# CPU per txn = fixed + keys x per-key + events x per-event.
+say "1. key cost: txns of 1, 2, 4, 6 keys, 0 and 1 watchers, $RAW_OPS txns each"
+for w in 0 1; do
+	for k in 1 2 4 6; do
+		c0=$(etcd_cpu)
+		bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$RAW_OPS" \
+			--batch "$k" --watchers "$w" >"$RES/keycost-$k-$w.raw"
+		c1=$(etcd_cpu)
+		jq --argjson c "$(jq -n --argjson a "$c0" --argjson b "$c1" '$b - $a')" \
+			'. + {etcd_cpu_s: $c}' "$RES/keycost-$k-$w.raw" >"$RES/keycost-$k-$w.json"
 	done
 done
 
