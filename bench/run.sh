@@ -332,11 +332,11 @@ done
 # with one on the written prefix (one event per put), etcd's CPU
 # (/proc/<pid>/stat) read around each run; report.py fits
 # CPU per txn = fixed + keys x per-key + events x per-event.
-say "1. key cost: txns of 1, 2, 4, 6 keys, 0 and 1 watchers, $RAW_OPS txns each"
+say "1. key cost: txns of 1, 2, 4, 6 keys, 0 and 1 watchers, $((RAW_OPS / 2)) txns each"
 for w in 0 1; do
 	for k in 1 2 4 6; do
 		c0=$(etcd_cpu)
-		bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$RAW_OPS" \
+		bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$((RAW_OPS / 2))" \
 			--batch "$k" --watchers "$w" >"$RES/keycost-$k-$w.raw"
 		c1=$(etcd_cpu)
 		jq --argjson c "$(jq -n --argjson a "$c0" --argjson b "$c1" '$b - $a')" \
