@@ -306,7 +306,8 @@ etcd_events() {
 	curl -sf --max-time 5 "$EP/metrics" | awk '$1 == "etcd_debugging_mvcc_events_total" { printf "%.0f\n", $2 }'
 }
 CLK_TCK=$(getconf CLK_TCK)
-etcd_cpu() { awk -v hz="$CLK_TCK" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$ETCD_PID/stat"; }
+cpu_of() { awk -v hz="$CLK_TCK" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$1/stat"; } # pid
+etcd_cpu() { cpu_of "$ETCD_PID"; }
 # After a scenario: its keys deleted, etcd compacted and defragmented, so
 # that the next one starts on an etcd of the same size.  Without it the
 # yardstick fell from about 3000 to 1500 txn/s over one run, and each K of
@@ -483,7 +484,6 @@ done
 # trailing "running" statuses.  Between runs, with the controllers
 # stopped, every key but the host records is deleted (two ranges, either
 # side of P/hosts/).  The smoke skips the waits for a quiet etcd.
-ctl_cpu() { awk -v hz="$CLK_TCK" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$1/stat"; }
 ctl_settle() { [ "$SMOKE" = 1 ] || wait_quiet; }
 ctl_run() { # prefix hosts (an agent of that many hosts registered there)
 	local prefix=$1 hosts=$2 k n p run c0 c1 t0 t1
@@ -496,12 +496,12 @@ ctl_run() { # prefix hosts (an agent of that many hosts registered there)
 		wait_slots "$prefix" "$k"
 		wait_balanced "$k"
 		ctl_settle
-		c0=(); for p in "${CTRL_PIDS[@]}"; do c0+=("$(ctl_cpu "$p")"); done
+		c0=(); for p in "${CTRL_PIDS[@]}"; do c0+=("$(cpu_of "$p")"); done
 		t0=$(date +%s.%N)
 		submit "$prefix" "$RES/$run.json" -n "$N_CTL" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" \
 			--tag "k$k" --sched mix
 		ctl_settle
-		c1=(); for p in "${CTRL_PIDS[@]}"; do c1+=("$(ctl_cpu "$p")"); done
+		c1=(); for p in "${CTRL_PIDS[@]}"; do c1+=("$(cpu_of "$p")"); done
 		t1=$(date +%s.%N)
 		scrape "$RES/metrics-$run.json"
 		jq -n --argjson k "$k" --argjson h "$hosts" --argjson t0 "$t0" --argjson t1 "$t1" \
