@@ -481,12 +481,13 @@ done
 # other request in a hard anti_affinity group of 3 (submit --sched mix),
 # 3 controllers with K = 1, 2, 4.  Each controller's CPU is utime + stime
 # from /proc/<pid>/stat, from just before the first put to the end of the
-# trailing "running" statuses.  Between runs, with the controllers
+# trailing "running" statuses (and, for its share of a core, to the last
+# "scheduled").  Between runs, with the controllers
 # stopped, every key but the host records is deleted (two ranges, either
 # side of P/hosts/).  The smoke skips the waits for a quiet etcd.
 ctl_settle() { [ "$SMOKE" = 1 ] || wait_quiet; }
 ctl_run() { # prefix hosts (an agent of that many hosts registered there)
-	local prefix=$1 hosts=$2 k n p run c0 c1 t0 t1
+	local prefix=$1 hosts=$2 k n p run c0 c1 cm t0 t1
 	for k in 1 2 4; do
 		run=ctl-$k
 		say "10. controller cost: 3 controllers, K=$k, $N_CTL requests, $hosts hosts, score_hosts 0"
@@ -500,6 +501,7 @@ ctl_run() { # prefix hosts (an agent of that many hosts registered there)
 		t0=$(date +%s.%N)
 		submit "$prefix" "$RES/$run.json" -n "$N_CTL" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" \
 			--tag "k$k" --sched mix
+		cm=(); for p in "${CTRL_PIDS[@]}"; do cm+=("$(cpu_of "$p")"); done
 		ctl_settle
 		c1=(); for p in "${CTRL_PIDS[@]}"; do c1+=("$(cpu_of "$p")"); done
 		t1=$(date +%s.%N)
@@ -507,8 +509,10 @@ ctl_run() { # prefix hosts (an agent of that many hosts registered there)
 		jq -n --argjson k "$k" --argjson h "$hosts" --argjson t0 "$t0" --argjson t1 "$t1" \
 			--argjson a "$(printf '%s\n' "${c0[@]}" | jq -s .)" \
 			--argjson b "$(printf '%s\n' "${c1[@]}" | jq -s .)" \
+			--argjson m "$(printf '%s\n' "${cm[@]}" | jq -s .)" \
 			'{k: $k, hosts: $h, window_s: ($t1 - $t0), names: ["ctrl-a", "ctrl-b", "ctrl-c"],
-			  cpu_s: [range($a | length) as $i | $b[$i] - $a[$i]]}' >"$RES/$run-cpu.json"
+			  cpu_s: [range($a | length) as $i | $b[$i] - $a[$i]],
+			  cpu_placing_s: [range($a | length) as $i | $m[$i] - $a[$i]]}' >"$RES/$run-cpu.json"
 		stop_pid "${CTRL_PIDS[@]}"; CTRL_PIDS=(); CTRL_PORTS=()
 		E del "$prefix/" "$prefix/hosts/" >/dev/null
 		E del "$prefix/hosts0" "${prefix}0" >/dev/null
