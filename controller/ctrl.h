@@ -363,6 +363,13 @@ struct ctrl_victims {
 	int64_t prio[CTRL_VICTIMS_MAX];
 };
 
+/* *v for the VM of request id (spec: its parsed request, need: what
+ * its assignment on host holds; all borrowed, host and need may be NULL
+ * for ctrl_victim_ok alone): the controller's own VMs (preempt.c) and
+ * plan's (ctl/place.c) are judged alike. */
+void ctrl_victim_of(struct ctrl_victim *v, const char *id,
+		    const struct ctrl_request *spec, struct ctrl_host *host,
+		    const struct fs_need *need, void *data);
 /* May a request of priority evict v (preemptible, strictly lower, no
  * gang member)? */
 bool ctrl_victim_ok(const struct ctrl_victim *v, int64_t priority);

@@ -33,15 +33,18 @@ static void gather_each(void *arg, const char *key, void *val)
 {
 	struct gather *g = arg;
 	struct ctrl_req *q = val;
+	struct ctrl_victim v;
 	struct ctrl_asg *a;
 	struct ctrl_host *h;
+	bool ok;
 
 	(void)key;
 	if (g->rc < 0 || q == g->r || !slot_mine(g->c, q->slot))
 		return;
+	ctrl_victim_of(&v, q->id, &q->parsed, NULL, NULL, q);
+	ok = ctrl_victim_ok(&v, g->r->parsed.priority);
 	if (q->act != ACT_NONE || q->hold_seq) {
-		g->busy += q->parsed.preemptible && !q->parsed.gang &&
-			   q->parsed.priority < g->r->parsed.priority;
+		g->busy += ok;
 		return;
 	}
 	if (!q->st_present ||
@@ -52,28 +55,21 @@ static void gather_each(void *arg, const char *key, void *val)
 	    !(h = ctrl_host_get(g->c, a->host, false)) || !h->alloc_present ||
 	    h->alloc_bad || h->n_moving)
 		return;
-	g->busy += (h->locked || h->pend || h->tent) &&
-		   q->parsed.preemptible && !q->parsed.gang &&
-		   q->parsed.priority < g->r->parsed.priority;
+	g->busy += ok && (h->locked || h->pend || h->tent);
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? 2 * g->cap : 64;
-		struct ctrl_victim *v = realloc(g->v, cap * sizeof(*v));
+		struct ctrl_victim *nv = realloc(g->v, cap * sizeof(*nv));
 
-		if (!v) {
+		if (!nv) {
 			g->rc = -ENOMEM;
 			return;
 		}
-		g->v = v;
+		g->v = nv;
 		g->cap = cap;
 	}
-	g->v[g->n++] =
-	    (struct ctrl_victim){.id = q->id,
-				 .host = h,
-				 .need = &a->need,
-				 .priority = q->parsed.priority,
-				 .preemptible = q->parsed.preemptible,
-				 .gang = q->parsed.gang != NULL,
-				 .data = q};
+	v.host = h;
+	v.need = &a->need;
+	g->v[g->n++] = v;
 }
 
 static void fence_slot(struct ctrl_txn *t, unsigned s, unsigned *done,
