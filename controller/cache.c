@@ -730,6 +730,13 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		for (size_t i = 0; i < r->n_vms; i++) {
 			if (strcmp(r->vms[i].host, a) == 0 &&
 			    rev > r->vms[i].rev) {
+				struct ctrl_asg *g = ctrl_req_asg(r, a);
+
+				/* of an assignment still cached: was it
+				 * deleted unseen (a preemption by another
+				 * slot's coordinator)?  reconcile reads it */
+				if (g && r->vms[i].rev > g->rev)
+					r->vm_gone_rev = r->vms[i].rev;
 				ctrl_req_vm_remove(r, i);
 				ctrl_req_dirty(r);
 				break;
