@@ -67,12 +67,17 @@ static void gather_other(struct gather *g, struct ctrl_req *q)
 	struct ctrl_victim v;
 	struct ctrl_host *h;
 
-	if (!q->req_present || q->n_vms != 1 ||
-	    strcmp(q->vms[0].state, "running") != 0 || !ctrl_req_parse(q))
+	if (!q->req_present || q->n_vms != 1 || !ctrl_req_parse(q))
 		return;
 	ctrl_victim_of(&v, q->id, &q->parsed, NULL, &q->parsed.need, q);
-	if (!ctrl_victim_ok(&v, g->r->parsed.priority) ||
-	    !(h = ctrl_host_get(g->c, q->vms[0].host, false)) ||
+	if (!ctrl_victim_ok(&v, g->r->parsed.priority))
+		return;
+	/* being created: running soon, and no capacity news will say so */
+	if (strcmp(q->vms[0].state, "running") != 0) {
+		g->busy += strcmp(q->vms[0].state, "creating") == 0;
+		return;
+	}
+	if (!(h = ctrl_host_get(g->c, q->vms[0].host, false)) ||
 	    !h->alloc_present || h->alloc_bad || h->n_moving)
 		return;
 	x = xv_fresh(g->c, q, &q->vms[0]);
@@ -444,9 +449,9 @@ static void on_xread(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	r->act = ACT_NONE;
-	if (err)
-		fs_warn("%s: reading the VMs it may preempt: %s", r->id,
-			err->message);
+	if (err && err->code != ETCD_ECANCELED)
+		fs_warn("%s: reading the VMs it may preempt: %s; trying again",
+			r->id, err->message);
 	else if (res->n_responses == 2 * x->n)
 		for (size_t i = 0; i < x->n; i++)
 			xread_one(c, &x->v[i], &res->responses[2 * i],
@@ -571,6 +576,9 @@ void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r,
 		     ETCD_CMP_MOD, a->rev);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;
+	fs_info("%s: its VM on %s is gone, its assignment cached: reading "
+		"both back (preempted by another slot's coordinator?)",
+		r->id, a->host);
 	ctrl_txn_send(t);
 }
 
