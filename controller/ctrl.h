@@ -59,6 +59,17 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       size_t reasonlen);
 void ctrl_request_clear(struct ctrl_request *r);
 /*
+ * The request held by the value val[0..len) of an assignment of request
+ * id ({"request": {...}, "request_rev", "attempt"}), parsed as
+ * ctrl_request_parse does, and its request_rev and attempt (0 when
+ * absent; each may be NULL): what alloc counts for it, and its priority
+ * and preemptible (the controller's cache, plan's victims).  0, -EINVAL
+ * or -ENOMEM.
+ */
+int ctrl_request_of_asg(const char *id, const char *val, size_t len,
+			struct ctrl_request *out, int64_t *ret_rrev,
+			int64_t *ret_attempt);
+/*
  * The coordinator slot of request id with value json[0..len) (nested:
  * the value of an assignment, the spec under "request"): fs_slot_of() of
  * its gang's name (scheduling.gang.name), else its group

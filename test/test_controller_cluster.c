@@ -2435,6 +2435,44 @@ static void id_of_slot(char *out, size_t len, const char *stem,
 	fail();
 }
 
+/* flintschedctl -c (a controller config with max_victims 2) plan of a
+ * request of vcpu and priority: its stdout (and exit code) into out. */
+static int plan_out(struct env *e, const char *id, int vcpu, int prio,
+		    char *out, size_t len)
+{
+	char cfg[512], req[512], cmd[2048];
+	size_t n = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
+	f = fopen(cfg, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
+		"controller:\n  coordinators: 2\n"
+		"scheduling:\n  preemption:\n    max_victims: 2\n",
+		e->h->endpoint, e->prefix);
+	fclose(f);
+	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
+	f = fopen(req, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{\"priority\":%d}}",
+		vcpu, prio);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
+		 bindir(), cfg, id, req);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 /* Issue 18, victims of another coordinator's slot: K = 2 over ca and cb,
  * one leading each slot.  One host of 4 vCPU runs x and y (2 vCPU,
  * priority 0) of one slot; hi (4 vCPU, priority 10) of the other slot
@@ -2447,6 +2485,7 @@ static void test_preempt_other_slot(void **state)
 {
 	struct env *e = *state;
 	char l0[64] = "", l1[64] = "", x[16], y[16], hi[16], lx[64], lh[64];
+	char out[4096];
 	struct census cs;
 	bool split = false;
 	int n = 3;
@@ -2491,6 +2530,13 @@ static void test_preempt_other_slot(void **state)
 			dump(e, &cs);
 			fail_msg("x and y are not running");
 		}
+		/* plan says so first, by the same victim choice */
+		assert_int_equal(plan_out(e, hi, 4, 10, out, sizeof(out)), 0);
+		if (!strstr(out, "would preempt") || !strstr(out, x) ||
+		    !strstr(out, y) || !strstr(out, " on px-0"))
+			fail_msg("plan: %s", out);
+		assert_int_equal(plan_out(e, hi, 4, 0, out, sizeof(out)), 1);
+		assert_non_null(strstr(out, "preemption would not place it"));
 		put_prio(e, hi, 4, 10, true);
 		if (!await(e, cond_preempt, after, 20, &cs)) {
 			dump(e, &cs);
