@@ -17,6 +17,7 @@
 
 #include "common/spec.h"
 #include "controller/core.h"
+#include "test/lib/slotid.h"
 
 #define SENT_MAX 32
 
@@ -1649,16 +1650,11 @@ static void victims_2_k2(struct ctrl_config *cfg)
 	cfg->coordinators = 2;
 }
 
-/* A name "<stem><n>" of slot (of 2), into out. */
+/* "<stem><n>" of slot (of 2), the skip-th such, into out. */
 static void id_of_slot(char *out, size_t len, const char *stem,
 		       unsigned slot, unsigned skip)
 {
-	for (unsigned n = 0; n < 1000; n++) {
-		snprintf(out, len, "%s%u", stem, n);
-		if (fs_slot_of(out, 2) == slot && skip-- == 0)
-			return;
-	}
-	fail();
+	assert_true(slotid_of(out, len, stem, slot, 2, skip));
 }
 
 /* The status another slot's coordinator wrote for a request of spec. */

@@ -30,6 +30,7 @@
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
 #include "test/lib/httptest.h"
+#include "test/lib/slotid.h"
 
 #define MAXP 16
 
@@ -2427,12 +2428,7 @@ static bool slot_leader(struct env *e, unsigned i, char *name, size_t len)
 static void id_of_slot(char *out, size_t len, const char *stem,
 		       unsigned slot, unsigned skip)
 {
-	for (unsigned n = 0; n < 1000; n++) {
-		snprintf(out, len, "%s%u", stem, n);
-		if (fs_slot_of(out, 2) == slot && skip-- == 0)
-			return;
-	}
-	fail();
+	assert_true(slotid_of(out, len, stem, slot, 2, skip));
 }
 
 /* flintschedctl -c (a controller config with max_victims 2) plan of a
