@@ -59,6 +59,17 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       size_t reasonlen);
 void ctrl_request_clear(struct ctrl_request *r);
 /*
+ * The request held by the value val[0..len) of an assignment of request
+ * id ({"request": {...}, "request_rev", "attempt"}), parsed as
+ * ctrl_request_parse does, and its request_rev and attempt (0 when
+ * absent; each may be NULL): what alloc counts for it, and its priority
+ * and preemptible (the controller's cache, plan's victims).  0, -EINVAL
+ * or -ENOMEM.
+ */
+int ctrl_request_of_asg(const char *id, const char *val, size_t len,
+			struct ctrl_request *out, int64_t *ret_rrev,
+			int64_t *ret_attempt);
+/*
  * The coordinator slot of request id with value json[0..len) (nested:
  * the value of an assignment, the spec under "request"): fs_slot_of() of
  * its gang's name (scheduling.gang.name), else its group
@@ -363,6 +374,13 @@ struct ctrl_victims {
 	int64_t prio[CTRL_VICTIMS_MAX];
 };
 
+/* *v for the VM of request id (spec: its parsed request, need: what
+ * its assignment on host holds; all borrowed, host and need may be NULL
+ * for ctrl_victim_ok alone): the controller's own VMs (preempt.c) and
+ * plan's (ctl/place.c) are judged alike. */
+void ctrl_victim_of(struct ctrl_victim *v, const char *id,
+		    const struct ctrl_request *spec, struct ctrl_host *host,
+		    const struct fs_need *need, void *data);
 /* May a request of priority evict v (preemptible, strictly lower, no
  * gang member)? */
 bool ctrl_victim_ok(const struct ctrl_victim *v, int64_t priority);

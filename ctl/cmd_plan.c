@@ -1,6 +1,8 @@
 /* plan FILE|-: a dry run of the controller's placement on the cluster as
- * it is now (ctl_place); writes nothing.  Exit 0 when it fits somewhere,
- * 1 when it is invalid or fits nowhere. */
+ * it is now (ctl_place), and when it fits nowhere with preemption on, the
+ * VMs the controller would evict (ctl_place_preempt); writes nothing.
+ * Exit 0 when it fits somewhere or would preempt, 1 when it is invalid or
+ * fits nowhere. */
 #include "ctl/place.h"
 
 #include <getopt.h>
@@ -123,6 +125,47 @@ static json_t *place_json(const char *id, const struct fs_need *n,
 	return o;
 }
 
+/* For a request that fits nowhere, with the controller's preemption on:
+ * the victims it would evict (ctl_place_preempt), into pp; 0, or an exit
+ * code (etcd, memory). */
+static int plan_preempt(struct ctl *x, const struct ctl_view *v,
+			const struct ctl_place *p, const char *id,
+			const struct ctrl_request *req, struct ctl_preempt *pp)
+{
+	struct etcd_sync_range *asg = NULL;
+	int rc;
+
+	memset(pp, 0, sizeof(*pp));
+	if (x->sched.max_victims <= 0 || p->n_cands || !p->n_hosts)
+		return 0;
+	rc = ctl_view_assigns(x, v, &asg);
+	if (rc)
+		return rc;
+	rc = ctl_place_preempt(x, v, p, id, req, asg, pp);
+	etcd_sync_range_free(asg);
+	return rc < 0 ? ctl_errorf(CTL_EXIT_INPUT, "out of memory") : 0;
+}
+
+/* "lo-2, lo-3 on h1" (the chosen victims) into buf. */
+static void victims_str(const struct ctl_preempt *pp, char *buf, size_t len)
+{
+	const struct ctrl_victims *c = &pp->chosen;
+	char e[FS_NAME_MAX * 4 + 8];
+	size_t o;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n; i++) {
+		o = strlen(buf);
+		snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+			 ctl_esc(e, sizeof(e), c->v[i]->id, 0));
+	}
+	if (c->n) {
+		o = strlen(buf);
+		snprintf(buf + o, len - o, " on %s",
+			 ctl_esc(e, sizeof(e), c->v[0]->host->name, 0));
+	}
+}
+
 int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -133,6 +176,8 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	char id[FS_NAME_MAX + 2], *buf = NULL, ns[512], rj[1024];
 	char hn[FS_NAME_MAX * 4 + 8], nse[2048];
 	struct ctrl_request req = {0};
+	struct ctl_preempt pp = {0};
+	char vs[2048];
 	struct ctl_place p;
 	struct ctl_view v;
 	size_t len;
@@ -164,9 +209,25 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 		rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
 		goto out;
 	}
+	rc = plan_preempt(x, &v, &p, id, &req, &pp);
+	if (rc)
+		goto out_p;
+	victims_str(&pp, vs, sizeof(vs));
 	if (x->out == CTL_OUT_JSON) {
-		rc = ctl_print_json(place_json(id, &req.need, &p));
-		if (!rc && p.n_cands == 0)
+		json_t *js = place_json(id, &req.need, &p), *vj = json_array();
+
+		for (size_t i = 0; i < pp.chosen.n; i++)
+			json_array_append_new(vj,
+					      ctl_json_str(pp.chosen.v[i]->id));
+		json_object_set_new(
+		    js, "preempt",
+		    pp.chosen.n
+			? json_pack("{s:o, s:o}", "host",
+				    ctl_json_str(pp.chosen.v[0]->host->name),
+				    "victims", vj)
+			: (json_decref(vj), json_null()));
+		rc = ctl_print_json(js);
+		if (!rc && p.n_cands == 0 && !pp.chosen.n)
 			rc = CTL_EXIT_INPUT;
 		goto out_p;
 	}
@@ -188,12 +249,21 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 		       p.cands[0].score, p.n_cands, p.n_cands == 1 ? "" : "s");
 		if (*rj)
 			printf("rejected: %s\n", rj);
+	} else if (pp.chosen.n) {
+		printf("\n%s fits nowhere: %s\n", id, rj);
+		printf("would preempt %s (scheduling.preemption.max_victims "
+		       "%lld; the controller checks their statuses too)\n",
+		       vs, (long long)x->sched.max_victims);
 	} else {
 		printf("%s%s fits nowhere: %s\n", p.n_hosts ? "\n" : "", id,
 		       p.n_hosts ? rj : "no live host");
+		if (p.n_hosts && x->sched.max_victims > 0)
+			printf("and preemption would not place it (no VMs of "
+			       "lower priority on one host free enough)\n");
 		rc = CTL_EXIT_INPUT;
 	}
 out_p:
+	ctl_preempt_clear(&pp);
 	ctl_place_clear(&p);
 out:
 	ctl_view_clear(&v);

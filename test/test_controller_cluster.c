@@ -30,6 +30,7 @@
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
 #include "test/lib/httptest.h"
+#include "test/lib/slotid.h"
 
 #define MAXP 16
 
@@ -2403,6 +2404,159 @@ static void test_preempt_sample(void **state)
 	preempt_run(*state, "sample");
 }
 
+
+/* The controller leading slot i as etcd says (its oldest candidacy's
+ * value), into name; false when none. */
+static bool slot_leader(struct env *e, unsigned i, char *name, size_t len)
+{
+	char sub[64];
+	struct etcd_sync_range *r;
+	const struct etcd_sync_kv *best = NULL;
+
+	snprintf(sub, sizeof(sub), "election/slot-%u", i);
+	r = get_prefix(e, sub);
+	for (size_t j = 0; r && j < r->n_kvs; j++)
+		if (!best || r->kvs[j].create_revision < best->create_revision)
+			best = &r->kvs[j];
+	if (best)
+		snprintf(name, len, "%.*s", (int)best->value_len, best->value);
+	etcd_sync_range_free(r);
+	return best != NULL;
+}
+
+/* "<stem><n>" of slot (of 2), the skip-th such, into out. */
+static void id_of_slot(char *out, size_t len, const char *stem,
+		       unsigned slot, unsigned skip)
+{
+	assert_true(slotid_of(out, len, stem, slot, 2, skip));
+}
+
+/* flintschedctl -c (a controller config with max_victims 2) plan of a
+ * request of vcpu and priority: its stdout (and exit code) into out. */
+static int plan_out(struct env *e, const char *id, int vcpu, int prio,
+		    char *out, size_t len)
+{
+	char cfg[512], req[512], cmd[2048];
+	size_t n = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
+	f = fopen(cfg, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
+		"controller:\n  coordinators: 2\n"
+		"scheduling:\n  preemption:\n    max_victims: 2\n",
+		e->h->endpoint, e->prefix);
+	fclose(f);
+	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
+	f = fopen(req, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{\"priority\":%d}}",
+		vcpu, prio);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
+		 bindir(), cfg, id, req);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Issue 18, victims of another coordinator's slot: K = 2 over ca and cb,
+ * one leading each slot.  One host of 4 vCPU runs x and y (2 vCPU,
+ * priority 0) of one slot; hi (4 vCPU, priority 10) of the other slot
+ * fits nowhere, and its coordinator reads x's and y's status and
+ * assignment and evicts both in the txn that places hi.  Their own
+ * coordinator learns of it when their VMs go (its cache still held
+ * them placed), says so (unschedulable, "preempted by hi"), and places
+ * them again once a host joins.  fscheck's invariants hold throughout. */
+static void test_preempt_other_slot(void **state)
+{
+	struct env *e = *state;
+	char l0[64] = "", l1[64] = "", x[16], y[16], hi[16], lx[64], lh[64];
+	char out[4096];
+	struct census cs;
+	bool split = false;
+	int n = 3;
+
+	start_hosts(e, "px", 1, 4, 8);
+	start_ctrl_xx(e, "ca", "cached", "scheduling.preemption.max_victims=2",
+		      "controller.coordinators=2");
+	start_ctrl_xx(e, "cb", "cached", "scheduling.preemption.max_victims=2",
+		      "controller.coordinators=2");
+	for (double t0 = now_s(); !split && now_s() - t0 < 20;
+	     usleep(100 * 1000))
+		split = slot_leader(e, 0, l0, sizeof(l0)) &&
+			slot_leader(e, 1, l1, sizeof(l1)) &&
+			strcmp(l0, l1) != 0;
+	if (!split)
+		fail_msg("slots not split: %s, %s (logs in %s)", l0, l1,
+			 e->h->dir);
+	id_of_slot(x, sizeof(x), "lo-", 1, 0);
+	id_of_slot(y, sizeof(y), "lo-", 1, 1);
+	id_of_slot(hi, sizeof(hi), "hi-", 0, 0);
+	snprintf(lx, sizeof(lx), "%s", l1);
+	snprintf(lh, sizeof(lh), "%s", l0);
+	{
+		struct preempt_want run[] = {{x, CTRL_RUNNING, "px-0", NULL},
+					     {y, CTRL_RUNNING, "px-0", NULL},
+					     {NULL, 0, NULL, NULL}},
+				    after[] = {{hi, CTRL_SCHEDULED, "px-0",
+						"by preempting 2 VM(s)"},
+					       {x, CTRL_UNSCHEDULABLE, NULL,
+						"preempted by hi"},
+					       {y, CTRL_UNSCHEDULABLE, NULL,
+						"preempted by hi"},
+					       {NULL, 0, NULL, NULL}},
+				    back[] = {{hi, CTRL_SCHEDULED, "px-0", NULL},
+					      {x, CTRL_SCHEDULED, "py-0", NULL},
+					      {y, CTRL_SCHEDULED, "py-0", NULL},
+					      {NULL, 0, NULL, NULL}};
+
+		put_prio(e, x, 2, 0, true);
+		put_prio(e, y, 2, 0, true);
+		if (!await(e, cond_preempt, run, 20, &cs)) {
+			dump(e, &cs);
+			fail_msg("x and y are not running");
+		}
+		/* plan says so first, by the same victim choice */
+		assert_int_equal(plan_out(e, hi, 4, 10, out, sizeof(out)), 0);
+		if (!strstr(out, "would preempt") || !strstr(out, x) ||
+		    !strstr(out, y) || !strstr(out, " on px-0"))
+			fail_msg("plan: %s", out);
+		assert_int_equal(plan_out(e, hi, 4, 0, out, sizeof(out)), 1);
+		assert_non_null(strstr(out, "preemption would not place it"));
+		put_prio(e, hi, 4, 10, true);
+		if (!await(e, cond_preempt, after, 20, &cs)) {
+			dump(e, &cs);
+			fail_msg("hi did not preempt x and y of the other slot "
+				 "(logs in %s)",
+				 e->h->dir);
+		}
+		census_take(e, &cs);
+		assert_int_equal(cs.assigns, 1);
+		assert_int_equal(cs.alloc_vcpu, 4);
+		assert_true(log_has(e, lh, "reading 2 VM(s) of other slots"));
+		assert_true(log_has(e, lh, "preempt: hi-"));
+		assert_true(log_has(e, lx, "its VM on px-0 is gone"));
+		assert_int_equal(fscheck(e), 0);
+		start_agent(e, "py", 1, 4, 8);
+		if (!await(e, cond_preempt, back, 20, &cs) ||
+		    !await(e, cond_all_placed, &n, 20, &cs)) {
+			dump(e, &cs);
+			fail_msg("x and y were not placed again");
+		}
+		assert_int_equal(fscheck(e), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2457,6 +2611,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_other_slot, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
 						teardown),
 	};
