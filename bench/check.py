@@ -49,6 +49,12 @@ for mode in ("sample", "cached"):
              "scale %s %d hosts: placed %s of %s" % (mode, p["hosts"], t.get("placed"), t.get("requests")))
         need(p.get("events_per_placement", 0) > 0, "scale %s %d hosts: no etcd events" % (mode, p["hosts"]))
 need("scale_targets" in R, "scale: no targets checked")
+for k in ("1", "2", "4"):
+    j = (R.get("controller_cost") or {}).get(k) or {}
+    t = j.get("throughput") or {}
+    need(t.get("requests", 0) > 0 and t.get("placed") == t.get("requests"),
+         "controller cost K=%s: placed %s of %s" % (k, t.get("placed"), t.get("requests")))
+    need(len(j.get("controllers", [])) == 3, "controller cost K=%s: no CPU of 3 controllers" % k)
 for u in R.get("unplaced", []):
     bad.append("not all placed: " + u)
 mem = R.get("memory") or {}

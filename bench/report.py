@@ -59,6 +59,48 @@ R["raw"] = raw
 raw16 = raw["txn_c16"]["ops_per_s"]
 raw_p50 = raw["txn_c1"]["p50_ms"]
 
+# 1. key cost: etcd CPU per txn = fixed + keys x per_key + events x
+# per_event, least squares over the runs (each put of a watched run is
+# one event)
+pts = []
+for w in (0, 1):
+    for k in (1, 2, 4, 6):
+        j = load("keycost-%d-%d.json" % (k, w))
+        if j and j.get("ops"):
+            pts.append((k, k * w, 1000 * j["etcd_cpu_s"] / j["ops"], j["ops_per_s"]))
+            row("1 key cost", "txn of %d compare+put, %d watcher" % (k, w),
+                "%.0f txn/s = %.0f keys/s, etcd CPU %.3f ms per txn" % (j["ops_per_s"], j["ops_per_s"] * k,
+                                                                       pts[-1][2]))
+
+
+def lsq3(p):
+    """(a, b, c) minimising sum (a + b*x + c*y - z)^2 over p = [(x, y, z, _)]"""
+    s = [[0.0] * 4 for _ in range(3)]
+    for x, y, z, _ in p:
+        v = (1.0, x, y)
+        for i in range(3):
+            for j in range(3):
+                s[i][j] += v[i] * v[j]
+            s[i][3] += v[i] * z
+    for i in range(3):  # Gauss-Jordan
+        piv = max(range(i, 3), key=lambda r: abs(s[r][i]))
+        s[i], s[piv] = s[piv], s[i]
+        if abs(s[i][i]) < 1e-12:
+            return None
+        for r in range(3):
+            if r != i:
+                f = s[r][i] / s[i][i]
+                s[r] = [a - f * b for a, b in zip(s[r], s[i])]
+    return tuple(s[i][3] / s[i][i] for i in range(3))
+
+
+fit = lsq3(pts) if len(pts) >= 4 else None
+if fit:
+    R["key_cost"] = {"txn_ms": fit[0], "key_ms": fit[1], "event_ms": fit[2], "points": pts}
+    row("1 key cost", "etcd CPU: per txn + per compare+put + per watch event",
+        "%.3f + %.3f + %.3f ms; a placement's 6 keys and 6 events in batched txns: %.2f ms" % (
+            fit[0], fit[1], fit[2], 6 * (fit[1] + fit[2])))
+
 
 def raw_next_to(name):
     """raw txn/s at c=16 measured just before scenario name (same etcd,
@@ -280,6 +322,49 @@ with open(os.path.join(out_dir, "scale.dat"), "w") as f:
             p["hosts"], p["placements_per_s"], "%.1f" % c["placements_per_s"] if c else "NaN",
             p["events_per_placement"], "%.2f" % c["events_per_placement"] if c else "NaN",
             p["etcd_cpu_ms_per_placement"], "%.3f" % c["etcd_cpu_ms_per_placement"] if c else "NaN"))
+# 10. controller cost: where more coordinators pay (issue 17 item 4)
+R["controller_cost"] = {}
+etcd_rate = R["modes"]["cached"]["throughput"]["placements_per_s"]
+for k in (1, 2, 4):
+    t = load("ctl-%d.json" % k)
+    cpu = load("ctl-%d-cpu.json" % k)
+    if not t or not cpu:
+        continue
+    mets = load("metrics-ctl-%d.json" % k) or []
+    ctrls = []
+    for i, name in enumerate(cpu["names"]):
+        m = mets[i] if i < len(mets) else {}
+        ctrls.append({"name": name, "cpu_s": cpu["cpu_s"][i],
+                      "cpu_share": cpu["cpu_s"][i] / cpu["window_s"] if cpu["window_s"] else 0,
+                      "slots": m.get("slots_held"), "placements": m.get("placements_total")})
+    total_cpu = sum(c["cpu_s"] for c in ctrls)
+    placed = t["placed"]
+    # One coordinator's rate: placements per CPU-second of a controller
+    # that holds one slot (the slowest of them), its CPU including what
+    # following every other slot's placements costs it; on K machines of
+    # their own the K coordinators give K times that, until etcd's rate.
+    ones = [c["placements"] / c["cpu_s"] for c in ctrls
+            if c["slots"] == 1 and c["placements"] and c["cpu_s"] > 0]
+    one = min(ones) if ones else None
+    proj = min(etcd_rate, k * one) if one else None
+    R["controller_cost"][k] = {"throughput": t, "window_s": cpu["window_s"], "controllers": ctrls,
+                               "placements_per_controller_cpu_s": placed / total_cpu if total_cpu else None,
+                               "one_coordinator_per_cpu_s": one, "etcd_rate": etcd_rate,
+                               "projected_placements_per_s": proj}
+    h = cpu.get("hosts", 0)
+    val = "%.0f/s" % t["placements_per_s"]
+    if placed < t["requests"]:
+        val += " (%d of %d placed)" % (placed, t["requests"])
+    row("10 ctrl cost", "K=%d: placements/s (%d req, %d hosts, score_hosts 0)" % (k, t["requests"], h), val)
+    row("10 ctrl cost", "K=%d: controller CPU over %.1f s (slots, placed)" % (k, cpu["window_s"]),
+        "  ".join("%s %.2f s = %.0f%% (%s, %s)" % (c["name"], c["cpu_s"], 100 * c["cpu_share"],
+                                                  c["slots"], c["placements"]) for c in ctrls))
+    row("10 ctrl cost", "K=%d: placements per controller CPU-second" % k,
+        "%.0f (all 3 controllers); one coordinator: %s" % (
+            placed / total_cpu if total_cpu else 0, "%.0f" % one if one else "n/a"))
+    row("10 ctrl cost", "K=%d: projected, controllers on own machines" % k,
+        "min(etcd %.0f/s, %d x %s) = %s" % (etcd_rate, k, "%.0f/s" % one if one else "n/a",
+                                             "%.0f/s" % proj if proj else "n/a"))
 unplaced = os.path.join(res, "unplaced.txt")
 R["unplaced"] = open(unplaced).read().split("\n")[:-1] if os.path.exists(unplaced) else []
 for u in R["unplaced"]:

@@ -3,7 +3,8 @@
 #
 # Starts its own etcd (free port, temp dir), then measures, each scenario
 # under a fresh etcd prefix with its own agents and controllers:
-#   1 raw etcd txn/s and put/s (etcd_raw) at concurrency 1, 16, 64
+#   1 raw etcd txn/s and put/s (etcd_raw) at concurrency 1, 16, 64; etcd
+#     CPU per txn of 1..6 keys, with and without a watcher (key cost)
 #   2 placement throughput per bidding mode (cached, sample, broadcast); the
 #     requests go in as txns of SUBMIT_BATCH puts, so that submitting them
 #     does not take the etcd capacity the scheduler is measured against
@@ -17,6 +18,10 @@
 #     own watches (--per-host-watches, as real agents): placements/s, etcd
 #     watch events sent per placement (etcd's own /metrics) and etcd CPU
 #     per placement (/proc/<pid>/stat, less the idle fleet's rate)
+#  10 controller cost: 3 controllers, K = 1, 2, 4 on step 7's 10,000
+#     simulated hosts with score_hosts 0: placements per controller
+#     CPU-second, each controller's CPU, the projection for controllers
+#     on machines of their own (run right after step 7's agent RSS)
 # and prints a table, writes $B/bench.json and PNG charts into $B/bench/.
 # BENCH_SMOKE=1 uses tiny sizes (< 60 s).  Every size is an env var (below).
 # A scenario that does not place all it submitted fails the bench (exit 1,
@@ -34,6 +39,7 @@ if [ "$SMOKE" = 1 ]; then
 	d_raw=300 d_hosts=20 d_bhosts=10 d_cached=300 d_sample=100 d_bcast=30
 	d_lat_s=2 d_coord=200 d_idle=3 d_mhosts=200 d_mreq=2000 d_asim=200
 	d_shosts="10 30" d_sreq=60 d_sidle=0.5 d_creps=3
+	d_ctl=100
 else
 	# Trimmed to finish in 10 minutes on 2 shared cores (issue 17 item
 	# 6; README says which figure each trim left stable): broadcast
@@ -43,6 +49,7 @@ else
 	d_bcast=3000 d_lat_s=8 d_coord=3000 d_idle=15 d_mhosts=10000
 	d_mreq=100000 d_asim=10000 d_creps=2
 	d_shosts="100 500 2000" d_sreq=2000 d_sidle=2
+	d_ctl=1500
 fi
 RAW_OPS=${BENCH_RAW_OPS:-$d_raw}              # ops per etcd_raw run
 HOSTS=${BENCH_HOSTS:-$d_hosts}                # simulated hosts (cached, sample, coordinators)
@@ -65,6 +72,7 @@ SUBMIT_TIMEOUT=${BENCH_SUBMIT_TIMEOUT:-120}    # one submit run at most
 SCALE_HOSTS=${BENCH_SCALE_HOSTS:-$d_shosts}    # host counts of the scale step
 N_SCALE=${BENCH_SCALE_REQUESTS:-$d_sreq}      # requests per scale run
 SCALE_IDLE_S=${BENCH_SCALE_IDLE_SECONDS:-$d_sidle} # idle etcd CPU window before each
+N_CTL=${BENCH_CTL_REQUESTS:-$d_ctl}           # requests per K of the controller-cost step (on AGENT_SIM hosts)
 
 say() { printf '\033[1m==> [%ss] %s\033[0m\n' "$(($(date +%s) - T_START))" "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -298,7 +306,8 @@ etcd_events() {
 	curl -sf --max-time 5 "$EP/metrics" | awk '$1 == "etcd_debugging_mvcc_events_total" { printf "%.0f\n", $2 }'
 }
 CLK_TCK=$(getconf CLK_TCK)
-etcd_cpu() { awk -v hz="$CLK_TCK" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$ETCD_PID/stat"; }
+cpu_of() { awk -v hz="$CLK_TCK" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$1/stat"; } # pid
+etcd_cpu() { cpu_of "$ETCD_PID"; }
 # After a scenario: its keys deleted, etcd compacted and defragmented, so
 # that the next one starts on an etcd of the same size.  Without it the
 # yardstick fell from about 3000 to 1500 txn/s over one run, and each K of
@@ -316,6 +325,23 @@ for mode in txn put; do
 	for c in 1 16 64; do
 		bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode "$mode" -c "$c" -n "$RAW_OPS" \
 			>"$RES/raw-$mode-$c.json"
+	done
+done
+
+# What each key and each watch event of a placement costs etcd (issue 17
+# item 5): txns of 1, 2, 4 and 6 compare+put pairs, with no watcher and
+# with one on the written prefix (one event per put), etcd's CPU
+# (/proc/<pid>/stat) read around each run; report.py fits
+# CPU per txn = fixed + keys x per-key + events x per-event.
+say "1. key cost: txns of 1, 2, 4, 6 keys, 0 and 1 watchers, $((RAW_OPS / 2)) txns each"
+for w in 0 1; do
+	for k in 1 2 4 6; do
+		c0=$(etcd_cpu)
+		bg timeout 120 "$B/bench/etcd_raw" --endpoint "$EP" --mode txn -c 16 -n "$((RAW_OPS / 2))" \
+			--batch "$k" --watchers "$w" >"$RES/keycost-$k-$w.raw"
+		c1=$(etcd_cpu)
+		jq --argjson c "$(jq -n --argjson a "$c0" --argjson b "$c1" '$b - $a')" \
+			'. + {etcd_cpu_s: $c}' "$RES/keycost-$k-$w.raw" >"$RES/keycost-$k-$w.json"
 	done
 done
 
@@ -446,6 +472,50 @@ for h in $SCALE_HOSTS; do
 	for mode in sample cached; do scale_run "$mode" "$h"; done
 done
 
+# -- 10. controller cost --------------------------------------------------------
+# Where more coordinators pay (issue 17 item 4): on one etcd the
+# coordinators share etcd's commit rate, so K buys controller CPU, not
+# etcd throughput.  Here the controller is the cost: the $AGENT_SIM hosts
+# of step 7's agent (registered once, kept for this step), with
+# scheduling.score_hosts 0 (every host scored for every placement), every
+# other request in a hard anti_affinity group of 3 (submit --sched mix),
+# 3 controllers with K = 1, 2, 4.  Each controller's CPU is utime + stime
+# from /proc/<pid>/stat, from just before the first put to the end of the
+# trailing "running" statuses.  Between runs, with the controllers
+# stopped, every key but the host records is deleted (two ranges, either
+# side of P/hosts/).  The smoke skips the waits for a quiet etcd.
+ctl_settle() { [ "$SMOKE" = 1 ] || wait_quiet; }
+ctl_run() { # prefix hosts (an agent of that many hosts registered there)
+	local prefix=$1 hosts=$2 k n p run c0 c1 t0 t1
+	for k in 1 2 4; do
+		run=ctl-$k
+		say "10. controller cost: 3 controllers, K=$k, $N_CTL requests, $hosts hosts, score_hosts 0"
+		for n in a b c; do
+			start_ctrl "$prefix" "ctrl-$n" "$k" cached --set scheduling.score_hosts=0
+		done
+		wait_slots "$prefix" "$k"
+		wait_balanced "$k"
+		ctl_settle
+		c0=(); for p in "${CTRL_PIDS[@]}"; do c0+=("$(cpu_of "$p")"); done
+		t0=$(date +%s.%N)
+		submit "$prefix" "$RES/$run.json" -n "$N_CTL" -c "$INFLIGHT" --batch "$SUBMIT_BATCH" \
+			--tag "k$k" --sched mix
+		ctl_settle
+		c1=(); for p in "${CTRL_PIDS[@]}"; do c1+=("$(cpu_of "$p")"); done
+		t1=$(date +%s.%N)
+		scrape "$RES/metrics-$run.json"
+		jq -n --argjson k "$k" --argjson h "$hosts" --argjson t0 "$t0" --argjson t1 "$t1" \
+			--argjson a "$(printf '%s\n' "${c0[@]}" | jq -s .)" \
+			--argjson b "$(printf '%s\n' "${c1[@]}" | jq -s .)" \
+			'{k: $k, hosts: $h, window_s: ($t1 - $t0), names: ["ctrl-a", "ctrl-b", "ctrl-c"],
+			  cpu_s: [range($a | length) as $i | $b[$i] - $a[$i]]}' >"$RES/$run-cpu.json"
+		stop_pid "${CTRL_PIDS[@]}"; CTRL_PIDS=(); CTRL_PORTS=()
+		E del "$prefix/" "$prefix/hosts/" >/dev/null
+		E del "$prefix/hosts0" "${prefix}0" >/dev/null
+		ctl_settle
+	done
+}
+
 # -- 7. memory ------------------------------------------------------------------
 prefix=/b-mem
 say "7. controller RSS: $MEM_HOSTS host records, $MEM_REQ requests that fit no host"
@@ -479,7 +549,9 @@ start_agent /b-agentmem "$AGENT_SIM" s --set agent.lease_ttl_s=30
 wait_count /b-agentmem/hosts/ "$AGENT_SIM" 180
 sleep 2
 agent_kb=$(hwm_kb "$AGENT_PID")
+ctl_run /b-agentmem "$AGENT_SIM"
 stop_all
+reset_etcd /b-agentmem
 jq -n --argjson h "$MEM_HOSTS" --argjson r "$MEM_REQ" --argjson st "$mem_statuses" \
 	--argjson s "$mem_secs" --argjson c "$ctrl_kb" --argjson a "$agent_kb" --argjson n "$AGENT_SIM" \
 	'{hosts: $h, requests: $r, statuses_written: $st, seconds_to_status_all: $s,
@@ -524,7 +596,7 @@ cons_run
 # -- report -------------------------------------------------------------------
 elapsed=$(($(date +%s) - T_START))
 python3 bench/report.py "$RES" "$B/bench.json" "$OUT" "$elapsed" "$SMOKE" \
-	"scale_requests=$N_SCALE raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S light_rate=$LIGHT_RATE coord=$N_COORD coord_reps=$COORD_REPS idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
+	"scale_requests=$N_SCALE raw_ops=$RAW_OPS hosts=$HOSTS broadcast_hosts=$BHOSTS cached=$N_CACHED sample=$N_SAMPLE broadcast=$N_BCAST candidates=$CANDIDATES inflight=$INFLIGHT submit_batch=$SUBMIT_BATCH latency_s=$LAT_S light_rate=$LIGHT_RATE coord=$N_COORD coord_reps=$COORD_REPS ctl_requests=$N_CTL idle_s=$IDLE_S mem_hosts=$MEM_HOSTS mem_requests=$MEM_REQ agent_simulate=$AGENT_SIM"
 if command -v gnuplot >/dev/null; then
 	gnuplot -e "dir='$OUT'" bench/plot.gp && say "charts: $OUT/throughput.png $OUT/latency.png $OUT/scale.png"
 fi

@@ -34,7 +34,7 @@ struct run {
 	int batch; /* requests per put txn */
 	double rate;
 	int vcpu, mem;
-	const char *sched; /* --sched: NULL, "anti" or "spread" */
+	const char *sched; /* --sched: NULL, "anti", "spread" or "mix" */
 	double *t_put, *t_placed;
 	double t0, t_last;
 	int64_t rev_start, rev_end;
@@ -99,6 +99,13 @@ static void put_next(struct run *r)
 				 ",\"scheduling\":{\"anti_affinity\":{"
 				 "\"group\":\"%s-g%ld\"}}",
 				 r->tag, i / 3);
+		/* mix: every other request in such a group of 3, the rest
+		 * unconstrained (groups hash to every slot) */
+		else if (r->sched && strcmp(r->sched, "mix") == 0 && i % 2 == 0)
+			snprintf(sch, sizeof(sch),
+				 ",\"scheduling\":{\"anti_affinity\":{"
+				 "\"group\":\"%s-g%ld\"}}",
+				 r->tag, i / 6);
 		else if (r->sched && strcmp(r->sched, "spread") == 0)
 			snprintf(sch, sizeof(sch),
 				 ",\"scheduling\":{\"topology_spread\":{"
@@ -252,9 +259,10 @@ static void usage(FILE *f)
 		"usage: submit [--endpoint URL] [--prefix P] [-n N] [-c INFLIGHT]\n"
 		"              [--rate PER_S] [--vcpu V] [--mem MB] [--tag T]\n"
 		"              [--timeout S] [--latencies FILE] [--batch K]\n"
-		"              [--sched anti|spread]\n"
+		"              [--sched anti|spread|mix]\n"
 		"  --sched anti      anti_affinity (host) in groups of 3; spread:\n"
-		"                    one topology_spread group over label zone\n"
+		"                    one topology_spread group over label zone;\n"
+		"                    mix: every other request anti, groups of 3\n"
 		"  --batch K         put K requests per txn (default 1: one "
 		"put each)\n"
 		"  --latencies FILE  also write every latency (ms, sorted), "
