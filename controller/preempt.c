@@ -449,10 +449,12 @@ static void on_xread(void *arg, const struct etcd_error *err,
 	if (c->inflight)
 		c->inflight--;
 	r->act = ACT_NONE;
-	if (err && err->code != ETCD_ECANCELED)
-		fs_warn("%s: reading the VMs it may preempt: %s; trying again",
-			r->id, err->message);
-	else if (res->n_responses == 2 * x->n)
+	if (err) { /* no answer (res is NULL), also when cancelled */
+		if (err->code != ETCD_ECANCELED)
+			fs_warn("%s: reading the VMs it may preempt: %s; "
+				"trying again",
+				r->id, err->message);
+	} else if (res->n_responses == 2 * x->n)
 		for (size_t i = 0; i < x->n; i++)
 			xread_one(c, &x->v[i], &res->responses[2 * i],
 				  &res->responses[2 * i + 1]);
