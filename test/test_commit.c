@@ -122,16 +122,20 @@ static void sent_free(struct sent *s)
 
 /* Answers the oldest unanswered txn with an error; unknown: it may have
  * reached etcd (etcd_error.outcome_unknown). */
-static void answer_err(struct env *e, bool unknown)
+static void answer_code(struct env *e, int code, bool unknown)
 {
-	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
-				 .outcome_unknown = unknown};
+	struct etcd_error err = {.code = code, .outcome_unknown = unknown};
 	struct sent *s;
 
 	assert_true(e->n_answered < e->n_sent);
 	s = &e->sent[e->n_answered++];
-	snprintf(err.message, sizeof(err.message), "timed out");
+	snprintf(err.message, sizeof(err.message), "%s", etcd_strerror(code));
 	s->cb(s->arg, &err, NULL);
+}
+
+static void answer_err(struct env *e, bool unknown)
+{
+	answer_code(e, ETCD_ETIMEDOUT, unknown);
 }
 
 /* Answers the oldest unanswered txn: succeeded at rev, or failed with
@@ -1862,6 +1866,29 @@ static void test_preempt_other_slot_stale(void **state)
 	env_free(e);
 }
 
+/* The read of the other slot's victims cancelled (etcd_client_free does
+ * so to every call in flight at shutdown): no answer, so nothing read;
+ * the next pass reads again.  It read a NULL answer before. */
+static void test_preempt_other_slot_read_cancelled(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16];
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi);
+	assert_int_equal(e->n_sent, 1);
+	answer_code(e, ETCD_ECANCELED, false);
+	assert_null(req(e, x)->xv);
+	assert_null(req(e, y)->xv);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(e->sent[1].n_op, 4); /* the read again */
+	answer_two(e, x, y, CTRL_RUNNING);
+	assert_true(req(e, x)->xv->ok);
+	assert_true(req(e, y)->xv->ok);
+	env_free(e);
+}
+
 /* The victim's own coordinator: r1 runs on h1 (status running, its
  * assignment cached); its VM record is deleted, the assignment still
  * cached: a txn of no ops compares the status and assignment, and its
@@ -1956,6 +1983,7 @@ int main(void)
 		cmocka_unit_test(test_preempt_fenced),
 		cmocka_unit_test(test_preempt_other_slot),
 		cmocka_unit_test(test_preempt_other_slot_stale),
+		cmocka_unit_test(test_preempt_other_slot_read_cancelled),
 		cmocka_unit_test(test_preempted_vm_gone_check),
 	};
 
