@@ -247,22 +247,17 @@ static struct fs_alloc *alloc_after(const struct ctrl_host *h,
 				    const struct ctrl_req *r,
 				    const struct ctrl_victims *v)
 {
-	struct fs_alloc *a = calloc(1, sizeof(*a));
-	char *tmp = fs_alloc_format(&h->alloc);
-	int rc = 0;
+	struct fs_alloc *a = ctrl_place_alloc_dup(h); /* h->alloc_present */
+	int rc = a ? 0 : -ENOMEM;
 
-	if (!a || !tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0)
-		goto fail;
 	for (size_t i = 0; i < v->n && rc == 0; i++)
 		rc = fs_alloc_add(a, &v->v[i]->need->res,
 				  fs_need_group(v->v[i]->need), -1);
-	if (rc < 0 || fs_alloc_add(a, &r->parsed.need.res,
-				   fs_need_group(&r->parsed.need), 1) < 0)
-		goto fail;
-	free(tmp);
-	return a;
-fail:
-	free(tmp);
+	if (rc == 0)
+		rc = fs_alloc_add(a, &r->parsed.need.res,
+				  fs_need_group(&r->parsed.need), 1);
+	if (rc == 0)
+		return a;
 	if (a)
 		fs_alloc_clear(a);
 	free(a);

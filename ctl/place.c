@@ -255,3 +255,60 @@ void ctl_preempt_clear(struct ctl_preempt *pp)
 	free(pp->v);
 	memset(pp, 0, sizeof(*pp));
 }
+
+int ctl_place_gang(const struct ctl *x, const struct ctl_view *v,
+		   struct ctl_gang_member *m, size_t n, size_t *ret_failed,
+		   struct ctrl_explain *ret_ex)
+{
+	struct ctrl_host **ptrs = NULL;
+	struct ctl_place p;
+	int rc = 1;
+
+	memset(ret_ex, 0, sizeof(*ret_ex));
+	if (!n)
+		return 1;
+	/* the controller's host records of the view, as for one request */
+	if (ctl_place(x, v, m[0].id, m[0].need, NULL, &p) < 0)
+		return -ENOMEM;
+	if (p.n_hosts && !(ptrs = calloc(p.n_hosts, sizeof(*ptrs))))
+		rc = -ENOMEM;
+	for (size_t i = 0; rc > 0 && i < p.n_hosts; i++)
+		ptrs[i] = &p.ch[i];
+	for (size_t i = 0; rc > 0 && i < n; i++) {
+		struct ctrl_place pl = place_of(x, v, m[i].id, m[i].need, NULL);
+		struct ctrl_groups g = {0};
+		struct ctrl_explain ex = {0};
+		struct ctrl_pick pk = {0};
+		size_t cursor = 0;
+
+		m[i].host[0] = '\0';
+		if (ctrl_place_groups(&pl, ptrs, p.n_hosts, &g) < 0 ||
+		    ctrl_place_pick(&pl, ptrs, p.n_hosts, &cursor, 0, &ex,
+				    &pk) < 0) {
+			rc = -ENOMEM;
+		} else if (!pk.best) {
+			*ret_failed = i;
+			*ret_ex = ex;
+			memset(&ex, 0, sizeof(ex));
+			rc = 0;
+		} else if (ctrl_place_tent_add(pk.best, m[i].need) < 0) {
+			rc = -ENOMEM;
+		} else {
+			snprintf(m[i].host, sizeof(m[i].host), "%s",
+				 pk.best->name);
+		}
+		ctrl_groups_clear(&g);
+		ctrl_explain_clear(&ex);
+	}
+	for (size_t i = 0; i < p.n_hosts; i++) {
+		if (p.ch[i].tent)
+			fs_alloc_clear(p.ch[i].tent);
+		free(p.ch[i].tent);
+		p.ch[i].tent = NULL;
+	}
+	free(ptrs);
+	ctl_place_clear(&p);
+	if (rc < 0)
+		ctrl_explain_clear(ret_ex);
+	return rc;
+}

@@ -2213,6 +2213,45 @@ struct gang_want {
 	const char *text;
 };
 
+/* flintschedctl -c (a controller config with max_victims 2) plan of a
+ * request of vcpu and scheduling sched (a JSON object's inside): its
+ * stdout into out, its exit code returned. */
+static int plan_out(struct env *e, const char *id, int vcpu, const char *sched,
+		    char *out, size_t len)
+{
+	char cfg[512], req[512], cmd[2048];
+	size_t n = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
+	f = fopen(cfg, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
+		"controller:\n  coordinators: 2\n"
+		"scheduling:\n  preemption:\n    max_victims: 2\n",
+		e->h->endpoint, e->prefix);
+	fclose(f);
+	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
+	f = fopen(req, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{%s}}",
+		vcpu, sched);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
+		 bindir(), cfg, id, req);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 static bool cond_gang(struct env *e, struct census *cs, void *arg)
 {
 	const struct gang_want *w = arg;
@@ -2232,6 +2271,8 @@ static bool cond_gang(struct env *e, struct census *cs, void *arg)
 	}
 	return ok;
 }
+
+#define GANG_JOB "\"gang\":{\"name\":\"job\",\"size\":3}"
 
 static void put_gang(struct env *e, int i)
 {
@@ -2255,7 +2296,7 @@ static void test_gang(void **state)
 			       "gang job does not fit as a whole: "};
 	struct etcd_sync_range *r;
 	struct census cs;
-	char name[8];
+	char name[8], out[4096];
 	int n = 3;
 
 	start_hosts(e, "gg", 2, 8, 1);
@@ -2263,6 +2304,9 @@ static void test_gang(void **state)
 		snprintf(name, sizeof(name), "c%d", i);
 		start_ctrl_x(e, name, "sample", "controller.coordinators=3");
 	}
+	assert_int_equal(plan_out(e, "g-0", 1, GANG_JOB, out, sizeof(out)), 1);
+	if (!strstr(out, "gang job: 1 of 3 submitted (this one included)"))
+		fail_msg("plan: %s", out);
 	put_gang(e, 0);
 	put_gang(e, 1);
 	if (!await(e, cond_gang, &w2, 20, &cs)) {
@@ -2270,6 +2314,11 @@ static void test_gang(void **state)
 		fail_msg("2 of a gang of 3 do not say they wait");
 	}
 	assert_int_equal(cs.assigns, 0);
+	/* plan rates the gang as a whole with the two put: 2 of 3 fit */
+	assert_int_equal(plan_out(e, "g-2", 1, GANG_JOB, out, sizeof(out)), 1);
+	if (!strstr(out, "gang job does not fit as a whole: g-2 has no host "
+			 "with the others placed"))
+		fail_msg("plan: %s", out);
 	put_gang(e, 2);
 	if (!await(e, cond_gang, &w3, 20, &cs)) {
 		dump(e, &cs);
@@ -2431,44 +2480,6 @@ static void id_of_slot(char *out, size_t len, const char *stem,
 	assert_true(slotid_of(out, len, stem, slot, 2, skip));
 }
 
-/* flintschedctl -c (a controller config with max_victims 2) plan of a
- * request of vcpu and priority: its stdout (and exit code) into out. */
-static int plan_out(struct env *e, const char *id, int vcpu, int prio,
-		    char *out, size_t len)
-{
-	char cfg[512], req[512], cmd[2048];
-	size_t n = 0;
-	FILE *f;
-	int rc;
-
-	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
-	f = fopen(cfg, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
-		"controller:\n  coordinators: 2\n"
-		"scheduling:\n  preemption:\n    max_victims: 2\n",
-		e->h->endpoint, e->prefix);
-	fclose(f);
-	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
-	f = fopen(req, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
-		",\"scheduling\":{\"priority\":%d}}",
-		vcpu, prio);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
-		 bindir(), cfg, id, req);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
-		n += strlen(out + n);
-	out[n] = '\0';
-	rc = pclose(f);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 /* Issue 18, victims of another coordinator's slot: K = 2 over ca and cb,
  * one leading each slot.  One host of 4 vCPU runs x and y (2 vCPU,
  * priority 0) of one slot; hi (4 vCPU, priority 10) of the other slot
@@ -2527,11 +2538,13 @@ static void test_preempt_other_slot(void **state)
 			fail_msg("x and y are not running");
 		}
 		/* plan says so first, by the same victim choice */
-		assert_int_equal(plan_out(e, hi, 4, 10, out, sizeof(out)), 0);
+		assert_int_equal(
+		    plan_out(e, hi, 4, "\"priority\":10", out, sizeof(out)), 0);
 		if (!strstr(out, "would preempt") || !strstr(out, x) ||
 		    !strstr(out, y) || !strstr(out, " on px-0"))
 			fail_msg("plan: %s", out);
-		assert_int_equal(plan_out(e, hi, 4, 0, out, sizeof(out)), 1);
+		assert_int_equal(
+		    plan_out(e, hi, 4, "\"priority\":0", out, sizeof(out)), 1);
 		assert_non_null(strstr(out, "preemption would not place it"));
 		put_prio(e, hi, 4, 10, true);
 		if (!await(e, cond_preempt, after, 20, &cs)) {

@@ -246,6 +246,48 @@ static void test_preempt_victims(void **state)
 #undef LO
 }
 
+
+/* plan rates a gang as the controller's gang path places it: members one
+ * after the other, each seeing the places of those before it.  Three of
+ * 3 vCPU each fit alone on either of two 4-vCPU hosts, not as a whole
+ * (the third has no host); three of 2 vCPU do, never over a host. */
+static void test_gang_whole(void **state)
+{
+	struct ctl_vhost hosts[] = {vhost("h1", zone_a, 4, 0),
+				    vhost("h2", zone_a, 4, 0)};
+	struct ctl_view v = {.hosts = hosts, .n_hosts = 2, .coordinators = 1};
+	struct fs_need three = {.res = {3, 1024, 1}}, two = {.res = {2, 1024, 1}};
+	struct ctl_gang_member m[3] = {{.id = "g-0", .need = &three},
+				       {.id = "g-1", .need = &three},
+				       {.id = "g-2", .need = &three}};
+	struct ctrl_explain ex;
+	size_t failed = 9;
+	int64_t on_h1 = 0;
+	struct ctl x;
+
+	(void)state;
+	sched_defaults(&x, 1, 0);
+	assert_int_equal(ctl_place_gang(&x, &v, m, 3, &failed, &ex), 0);
+	assert_int_equal(failed, 2);
+	assert_int_equal(ex.feasible, 0);
+	assert_int_equal(ex.n_rejected, 1);
+	assert_string_equal(ex.rejected[0].reason, "insufficient vcpu");
+	assert_string_not_equal(m[0].host, m[1].host);
+	ctrl_explain_clear(&ex);
+	for (int i = 0; i < 3; i++)
+		m[i].need = &two;
+	assert_int_equal(ctl_place_gang(&x, &v, m, 3, &failed, &ex), 1);
+	for (int i = 0; i < 3; i++) {
+		assert_true(strcmp(m[i].host, "h1") == 0 ||
+			    strcmp(m[i].host, "h2") == 0);
+		on_h1 += strcmp(m[i].host, "h1") == 0;
+	}
+	assert_true(on_h1 == 1 || on_h1 == 2);
+	ctrl_explain_clear(&ex);
+	/* nothing of the rating stays on the view */
+	assert_false(hosts[0].alloc_present);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +296,7 @@ int main(void)
 	    cmocka_unit_test(test_avoid),
 	    cmocka_unit_test(test_group_rules),
 	    cmocka_unit_test(test_preempt_victims),
+	    cmocka_unit_test(test_gang_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
