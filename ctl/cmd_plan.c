@@ -217,7 +217,8 @@ static int plan_gang(struct ctl *x, const struct ctl_view *v, const char *id,
 		    strcmp(r->id, id) != 0 && vreq_fresh(r))
 			o[n++] = r;
 	}
-	qsort(o, n, sizeof(*o), vreq_rev_cmp);
+	if (n)
+		qsort(o, n, sizeof(*o), vreq_rev_cmp);
 	g->submitted = n + 1;
 	for (size_t i = 0; i < n && g->n + 1 < want; i++)
 		g->m[g->n++] =
