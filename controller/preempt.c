@@ -60,7 +60,7 @@ static void gather_add(struct gather *g, const struct ctrl_victim *v)
 
 /* q of a slot no one here leads: a victim when its one VM record says
  * running on a host we may commit on; its need is its request's until
- * its assignment is read (xv), and the read decides (xread_done). */
+ * its assignment is read (xv), and the read decides (xread_one). */
 static void gather_other(struct gather *g, struct ctrl_req *q)
 {
 	const struct ctrl_xvictim *x;
