@@ -1681,10 +1681,11 @@ static const char HI[] = "{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
 			 ",\"scheduling\":{\"priority\":5}}";
 
 /* h1 (4 vCPU) full of x and y (2 vCPU each) of slot 1, which we do not
- * lead: their requests, VM records (running) and alloc/h1 in the cache,
- * not their statuses or assignments; hi (slot 0) put and one pass. */
+ * lead: their requests, VM records (x's in state xstate, y's running)
+ * and alloc/h1 in the cache, not their statuses or assignments; hi
+ * (slot 0) put and one pass. */
 static void two_of_other_slot(struct env *e, char x[16], char y[16],
-			      char hi[16])
+			      char hi[16], const char *xstate)
 {
 	struct fs_res two = {2, 1024, 1};
 	struct fs_alloc al = {0};
@@ -1708,7 +1709,9 @@ static void two_of_other_slot(struct env *e, char x[16], char y[16],
 	free(js);
 	fs_alloc_clear(&al);
 	k = dupf("/fs/vms/h1/%s", x);
-	put(e, k, "{\"state\":\"running\"}", 6);
+	js = dupf("{\"state\":\"%s\"}", xstate);
+	put(e, k, js, 6);
+	free(js);
 	free(k);
 	k = dupf("/fs/vms/h1/%s", y);
 	put(e, k, "{\"state\":\"running\"}", 7);
@@ -1781,7 +1784,7 @@ static void test_preempt_other_slot(void **state)
 	const char *v;
 
 	(void)state;
-	two_of_other_slot(e, x, y, hi);
+	two_of_other_slot(e, x, y, hi, "running");
 	assert_int_equal(e->n_sent, 1);
 	s = &e->sent[0];
 	assert_int_equal(s->n_cmp, 0);
@@ -1845,7 +1848,7 @@ static void test_preempt_other_slot_stale(void **state)
 	const char *v;
 
 	(void)state;
-	two_of_other_slot(e, x, y, hi);
+	two_of_other_slot(e, x, y, hi, "running");
 	assert_int_equal(e->n_sent, 1);
 	answer_two(e, x, y, CTRL_PENDING);
 	assert_non_null(req(e, y)->xv);
@@ -1859,6 +1862,23 @@ static void test_preempt_other_slot_stale(void **state)
 	assert_non_null(v);
 	assert_non_null(strstr(v, "\"phase\":\"unschedulable\""));
 	assert_int_equal(e->sent[1].n_op, 1);
+	env_free(e);
+}
+
+/* x's VM of the other slot still being created: no read (y alone frees
+ * too little), hi goes unschedulable but is planned again at the next
+ * pass (no capacity news would say when x runs). */
+static void test_preempt_other_slot_creating(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16];
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi, "creating");
+	assert_int_equal(e->n_sent, 1);
+	assert_non_null(strstr(e->sent[0].val[0], "\"phase\":\"unschedulable\""));
+	answer(e, true, 30, NULL);
+	assert_int_equal(req(e, hi)->unsched_gen, e->c->cap_gen - 1);
 	env_free(e);
 }
 
@@ -1956,6 +1976,7 @@ int main(void)
 		cmocka_unit_test(test_preempt_fenced),
 		cmocka_unit_test(test_preempt_other_slot),
 		cmocka_unit_test(test_preempt_other_slot_stale),
+		cmocka_unit_test(test_preempt_other_slot_creating),
 		cmocka_unit_test(test_preempted_vm_gone_check),
 	};
 
