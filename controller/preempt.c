@@ -305,8 +305,7 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
 			     ETCD_CMP_MOD, q->req_rev);
 		ctrl_txn_cmp(
 		    t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, q->id),
-		    ETCD_CMP_MOD,
-		    mine ? (a ? a->rev : -1) : q->xv->asg_rev);
+		    ETCD_CMP_MOD, mine ? (a ? a->rev : -1) : q->xv->asg_rev);
 	}
 	/* the status first: its time makes it the unique value a read back
 	 * of an unknown outcome looks for */
@@ -422,14 +421,14 @@ static void xread_one(struct ctrl *c, const struct xread_v *w,
 					  &x->need, &rrev, NULL) == 0;
 		x->asg_rev = kv->mod_revision;
 	}
-	x->ok = st && asg &&
-		(x->st.phase == CTRL_SCHEDULED ||
-		 x->st.phase == CTRL_RUNNING) &&
-		strcmp(x->st.host, w->host) == 0 && !x->st.moving_to[0] &&
-		rrev == x->st.request_rev &&
-		(x->st.request_hash[0]
-		     ? strcmp(x->st.request_hash, q->req_hash) == 0
-		     : x->st.request_rev == q->spec_rev);
+	x->ok =
+	    st && asg &&
+	    (x->st.phase == CTRL_SCHEDULED || x->st.phase == CTRL_RUNNING) &&
+	    strcmp(x->st.host, w->host) == 0 && !x->st.moving_to[0] &&
+	    rrev == x->st.request_rev &&
+	    (x->st.request_hash[0]
+		 ? strcmp(x->st.request_hash, q->req_hash) == 0
+		 : x->st.request_rev == q->spec_rev);
 	ctrl_req_xvictim_drop(q);
 	q->xv = x;
 }
@@ -536,10 +535,9 @@ int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 		return -EAGAIN;
 	ctrl_map_each(&c->reqs, gather_each, &g);
 	ctrl_req_place(c, r, &pl);
-	if (g.rc == 0 &&
-	    ctrl_victims_choose(&pl, r->parsed.priority,
-				(size_t)c->cfg->max_victims, g.v, g.n,
-				&v) == 1) {
+	if (g.rc == 0 && ctrl_victims_choose(&pl, r->parsed.priority,
+					     (size_t)c->cfg->max_victims, g.v,
+					     g.n, &v) == 1) {
 		if (xread_needed(c, &v))
 			rc = xread_send(c, r, &v) == 0 ? 1 : -EAGAIN;
 		else
@@ -553,21 +551,19 @@ int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 	return rc;
 }
 
-void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_asg *a)
+void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_STATUS, r->slot, NULL);
 
 	if (!t)
 		return;
 	snprintf(t->what, sizeof(t->what),
-		 "check %s: its VM on %s is gone, its assignment cached",
-		 r->id, a->host);
+		 "check %s: its VM on %s is gone, its assignment cached", r->id,
+		 a->host);
 	ctrl_txn_fence(t);
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
-	ctrl_txn_cmp(t,
-		     ctrl_keyf("%sassign/%s/%s", c->prefix, a->host, r->id),
+	ctrl_txn_cmp(t, ctrl_keyf("%sassign/%s/%s", c->prefix, a->host, r->id),
 		     ETCD_CMP_MOD, a->rev);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;

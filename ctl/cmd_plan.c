@@ -181,7 +181,7 @@ static int vreq_rev_cmp(const void *a, const void *b)
 	const struct ctl_vreq *x = *(const struct ctl_vreq *const *)a;
 	const struct ctl_vreq *y = *(const struct ctl_vreq *const *)b;
 
-	return x->req_mod_rev < y->req_mod_rev   ? -1
+	return x->req_mod_rev < y->req_mod_rev	 ? -1
 	       : x->req_mod_rev > y->req_mod_rev ? 1
 						 : strcmp(x->id, y->id);
 }
@@ -221,9 +221,8 @@ static int plan_gang(struct ctl *x, const struct ctl_view *v, const char *id,
 		qsort(o, n, sizeof(*o), vreq_rev_cmp);
 	g->submitted = n + 1;
 	for (size_t i = 0; i < n && g->n + 1 < want; i++)
-		g->m[g->n++] =
-		    (struct ctl_gang_member){.id = o[i]->id,
-					     .need = &o[i]->parsed.need};
+		g->m[g->n++] = (struct ctl_gang_member){
+		    .id = o[i]->id, .need = &o[i]->parsed.need};
 	g->m[g->n++] = (struct ctl_gang_member){.id = id, .need = &req->need};
 	free(o);
 	if (g->n < want)
@@ -273,11 +272,9 @@ static json_t *plan_gang_json(const struct ctrl_request *req,
 			    json_integer((json_int_t)g->submitted));
 	json_object_set_new(o, "fits", json_boolean(g->fits > 0));
 	for (size_t i = 0; g->fits > 0 && i < g->n; i++)
-		json_array_append_new(pl,
-				      json_pack("{s:o, s:o}", "id",
-						ctl_json_str(g->m[i].id),
-						"host",
-						ctl_json_str(g->m[i].host)));
+		json_array_append_new(
+		    pl, json_pack("{s:o, s:o}", "id", ctl_json_str(g->m[i].id),
+				  "host", ctl_json_str(g->m[i].host)));
 	json_object_set_new(o, "placed", pl);
 	json_object_set_new(o, "failed",
 			    g->fits == 0 ? ctl_json_str(g->m[g->failed].id)
@@ -320,8 +317,7 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	if (rc)
 		return rc;
 	free(buf);
-	rc = ctl_view_load(x, &v,
-			   CTL_V_HOSTS | (req.gang ? CTL_V_REQS : 0u));
+	rc = ctl_view_load(x, &v, CTL_V_HOSTS | (req.gang ? CTL_V_REQS : 0u));
 	if (rc) {
 		ctrl_request_clear(&req);
 		return rc;

@@ -51,9 +51,8 @@ static unsigned slots_of(const struct ctl *x, const struct ctl_view *v)
 }
 
 /* What the controller asks of a host for the request (ctrl_req_place). */
-static struct ctrl_place place_of(const struct ctl *x,
-				  const struct ctl_view *v, const char *id,
-				  const struct fs_need *need,
+static struct ctrl_place place_of(const struct ctl *x, const struct ctl_view *v,
+				  const char *id, const struct fs_need *need,
 				  const struct ctrl_status *avoid)
 {
 	const struct ctrl_config *cfg = &x->sched;
@@ -237,8 +236,8 @@ int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
 		if (rc < 0)
 			continue;
 		ctrl_victim_of(&out->v[out->n], out->ids[out->n],
-			       &out->specs[out->n], h,
-			       &out->specs[out->n].need, NULL);
+			       &out->specs[out->n], h, &out->specs[out->n].need,
+			       NULL);
 		out->n++;
 	}
 	return ctrl_victims_choose(&pl, req->priority,

@@ -1643,7 +1643,6 @@ static void test_preempt_fenced(void **state)
 	env_free(e);
 }
 
-
 static void victims_2_k2(struct ctrl_config *cfg)
 {
 	cfg->max_victims = 2;
@@ -1651,8 +1650,8 @@ static void victims_2_k2(struct ctrl_config *cfg)
 }
 
 /* "<stem><n>" of slot (of 2), the skip-th such, into out. */
-static void id_of_slot(char *out, size_t len, const char *stem,
-		       unsigned slot, unsigned skip)
+static void id_of_slot(char *out, size_t len, const char *stem, unsigned slot,
+		       unsigned skip)
 {
 	assert_true(slotid_of(out, len, stem, slot, 2, skip));
 }
@@ -1729,21 +1728,33 @@ static void answer_two(struct env *e, const char *x, const char *y,
 {
 	char *sx = status_js(CTRL_RUNNING, "h1", 3, SPEC2);
 	char *sy = status_js(py, py == CTRL_PENDING ? "" : "h1", 4, SPEC2);
-	char *ax = dupf("{\"request\":%s,\"request_rev\":3,\"attempt\":1}",
-			SPEC2);
-	char *ay = dupf("{\"request\":%s,\"request_rev\":4,\"attempt\":1}",
-			SPEC2);
+	char *ax =
+	    dupf("{\"request\":%s,\"request_rev\":3,\"attempt\":1}", SPEC2);
+	char *ay =
+	    dupf("{\"request\":%s,\"request_rev\":4,\"attempt\":1}", SPEC2);
 	char *kx = dupf("/fs/status/%s", x), *ky = dupf("/fs/status/%s", y);
-	char *bx = dupf("/fs/assign/h1/%s", x), *by = dupf("/fs/assign/h1/%s", y);
-	struct etcd_kv kv[4] = {
-	    {.key = kx, .value = sx, .value_len = strlen(sx),
-	     .create_revision = 3, .mod_revision = 13},
-	    {.key = bx, .value = ax, .value_len = strlen(ax),
-	     .create_revision = 3, .mod_revision = 12},
-	    {.key = ky, .value = sy, .value_len = strlen(sy),
-	     .create_revision = 4, .mod_revision = 15},
-	    {.key = by, .value = ay, .value_len = strlen(ay),
-	     .create_revision = 4, .mod_revision = 14}};
+	char *bx = dupf("/fs/assign/h1/%s", x),
+	     *by = dupf("/fs/assign/h1/%s", y);
+	struct etcd_kv kv[4] = {{.key = kx,
+				 .value = sx,
+				 .value_len = strlen(sx),
+				 .create_revision = 3,
+				 .mod_revision = 13},
+				{.key = bx,
+				 .value = ax,
+				 .value_len = strlen(ax),
+				 .create_revision = 3,
+				 .mod_revision = 12},
+				{.key = ky,
+				 .value = sy,
+				 .value_len = strlen(sy),
+				 .create_revision = 4,
+				 .mod_revision = 15},
+				{.key = by,
+				 .value = ay,
+				 .value_len = strlen(ay),
+				 .create_revision = 4,
+				 .mod_revision = 14}};
 	const struct etcd_kv *kvs[4] = {&kv[0], &kv[1], &kv[2], &kv[3]};
 	size_t n[4] = {1, 1, 1, py == CTRL_PENDING ? 0 : 1};
 	struct sent *s = &e->sent[e->n_answered];
@@ -1799,8 +1810,8 @@ static void test_preempt_other_slot(void **state)
 	ctrl_pass(e->c);
 	assert_int_equal(e->n_sent, 2);
 	s = &e->sent[1];
-	assert_true(has(s->cmp, s->n_cmp,
-			"create /fs/election/slot-0/abc = 7"));
+	assert_true(
+	    has(s->cmp, s->n_cmp, "create /fs/election/slot-0/abc = 7"));
 	for (size_t i = 0; i < s->n_cmp; i++)
 		assert_null(strstr(s->cmp[i], "slot-1"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 5"));
@@ -1876,7 +1887,8 @@ static void test_preempt_other_slot_creating(void **state)
 	(void)state;
 	two_of_other_slot(e, x, y, hi, "creating");
 	assert_int_equal(e->n_sent, 1);
-	assert_non_null(strstr(e->sent[0].val[0], "\"phase\":\"unschedulable\""));
+	assert_non_null(
+	    strstr(e->sent[0].val[0], "\"phase\":\"unschedulable\""));
 	answer(e, true, 30, NULL);
 	assert_int_equal(req(e, hi)->unsched_gen, e->c->cap_gen - 1);
 	env_free(e);
@@ -1892,8 +1904,10 @@ static void test_preempted_vm_gone_check(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
 	char *st = status_js(CTRL_PENDING, "", 4, SPEC2);
-	struct etcd_kv skv = {.key = "/fs/status/r1", .value = st,
-			      .value_len = strlen(st), .create_revision = 10,
+	struct etcd_kv skv = {.key = "/fs/status/r1",
+			      .value = st,
+			      .value_len = strlen(st),
+			      .create_revision = 10,
 			      .mod_revision = 19};
 	const struct etcd_kv *kvs[TXN_MAX] = {0};
 	struct sent *s;
@@ -1937,7 +1951,8 @@ static void test_preempted_vm_gone_check(void **state)
 	assert_int_equal(req(e, "r1")->st.phase, CTRL_PENDING);
 	ctrl_pass(e->c);
 	assert_int_equal(e->n_sent, 5);
-	assert_true(has(e->sent[4].op, e->sent[4].n_op, "put /fs/assign/h2/r1"));
+	assert_true(
+	    has(e->sent[4].op, e->sent[4].n_op, "put /fs/assign/h2/r1"));
 	assert_int_equal(e->fenced, 0);
 	free(st);
 	env_free(e);
@@ -1946,38 +1961,38 @@ static void test_preempted_vm_gone_check(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cached_commit),
-		cmocka_unit_test(test_conflict_next_host),
-		cmocka_unit_test(test_round_commit),
-		cmocka_unit_test(test_unschedulable),
-		cmocka_unit_test(test_oversize_not_kept),
-		cmocka_unit_test(test_silent_round_retried),
-		cmocka_unit_test(test_round_waits_for_late_bids),
-		cmocka_unit_test(test_round_extends_then_waits),
-		cmocka_unit_test(test_broadcast_waits_for_all),
-		cmocka_unit_test(test_unschedulable_not_rewritten),
-		cmocka_unit_test(test_round_keys_deleted),
-		cmocka_unit_test(test_replan_deletes_bids),
-		cmocka_unit_test(test_handoff_round_attempt),
-		cmocka_unit_test(test_unknown_outcome_read_back),
-		cmocka_unit_test(test_unknown_outcome_not_landed),
-		cmocka_unit_test(test_unknown_outcome_held),
-		cmocka_unit_test(test_conflict_reads_assignment),
-		cmocka_unit_test(test_reset_confirms_gone),
-		cmocka_unit_test(test_slot_won_back),
-		cmocka_unit_test(test_release_host_lost_keeps_share),
-		cmocka_unit_test(test_garbage_alloc_rebuilt),
-		cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
-		cmocka_unit_test(test_host_churn_bounded),
-		cmocka_unit_test(test_stale_host_not_placed),
-		cmocka_unit_test(test_identical_reput),
-		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
-		cmocka_unit_test(test_garbage_status_repaired),
-		cmocka_unit_test(test_preempt_fenced),
-		cmocka_unit_test(test_preempt_other_slot),
-		cmocka_unit_test(test_preempt_other_slot_stale),
-		cmocka_unit_test(test_preempt_other_slot_creating),
-		cmocka_unit_test(test_preempted_vm_gone_check),
+	    cmocka_unit_test(test_cached_commit),
+	    cmocka_unit_test(test_conflict_next_host),
+	    cmocka_unit_test(test_round_commit),
+	    cmocka_unit_test(test_unschedulable),
+	    cmocka_unit_test(test_oversize_not_kept),
+	    cmocka_unit_test(test_silent_round_retried),
+	    cmocka_unit_test(test_round_waits_for_late_bids),
+	    cmocka_unit_test(test_round_extends_then_waits),
+	    cmocka_unit_test(test_broadcast_waits_for_all),
+	    cmocka_unit_test(test_unschedulable_not_rewritten),
+	    cmocka_unit_test(test_round_keys_deleted),
+	    cmocka_unit_test(test_replan_deletes_bids),
+	    cmocka_unit_test(test_handoff_round_attempt),
+	    cmocka_unit_test(test_unknown_outcome_read_back),
+	    cmocka_unit_test(test_unknown_outcome_not_landed),
+	    cmocka_unit_test(test_unknown_outcome_held),
+	    cmocka_unit_test(test_conflict_reads_assignment),
+	    cmocka_unit_test(test_reset_confirms_gone),
+	    cmocka_unit_test(test_slot_won_back),
+	    cmocka_unit_test(test_release_host_lost_keeps_share),
+	    cmocka_unit_test(test_garbage_alloc_rebuilt),
+	    cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
+	    cmocka_unit_test(test_host_churn_bounded),
+	    cmocka_unit_test(test_stale_host_not_placed),
+	    cmocka_unit_test(test_identical_reput),
+	    cmocka_unit_test(test_queue_and_ready_of_lost_slot),
+	    cmocka_unit_test(test_garbage_status_repaired),
+	    cmocka_unit_test(test_preempt_fenced),
+	    cmocka_unit_test(test_preempt_other_slot),
+	    cmocka_unit_test(test_preempt_other_slot_stale),
+	    cmocka_unit_test(test_preempt_other_slot_creating),
+	    cmocka_unit_test(test_preempted_vm_gone_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2453,7 +2453,6 @@ static void test_preempt_sample(void **state)
 	preempt_run(*state, "sample");
 }
 
-
 /* The controller leading slot i as etcd says (its oldest candidacy's
  * value), into name; false when none. */
 static bool slot_leader(struct env *e, unsigned i, char *name, size_t len)
@@ -2474,8 +2473,8 @@ static bool slot_leader(struct env *e, unsigned i, char *name, size_t len)
 }
 
 /* "<stem><n>" of slot (of 2), the skip-th such, into out. */
-static void id_of_slot(char *out, size_t len, const char *stem,
-		       unsigned slot, unsigned skip)
+static void id_of_slot(char *out, size_t len, const char *stem, unsigned slot,
+		       unsigned skip)
 {
 	assert_true(slotid_of(out, len, stem, slot, 2, skip));
 }
@@ -2526,10 +2525,11 @@ static void test_preempt_other_slot(void **state)
 					       {y, CTRL_UNSCHEDULABLE, NULL,
 						"preempted by hi"},
 					       {NULL, 0, NULL, NULL}},
-				    back[] = {{hi, CTRL_SCHEDULED, "px-0", NULL},
-					      {x, CTRL_SCHEDULED, "py-0", NULL},
-					      {y, CTRL_SCHEDULED, "py-0", NULL},
-					      {NULL, 0, NULL, NULL}};
+				    back[] = {
+					{hi, CTRL_SCHEDULED, "px-0", NULL},
+					{x, CTRL_SCHEDULED, "py-0", NULL},
+					{y, CTRL_SCHEDULED, "py-0", NULL},
+					{NULL, 0, NULL, NULL}};
 
 		put_prio(e, x, 2, 0, true);
 		put_prio(e, y, 2, 0, true);
@@ -2573,61 +2573,54 @@ static void test_preempt_other_slot(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_place_reject_delete,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_scoring, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_no_overcommit, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_coordinator_killed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_coordinator_stopped,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_metrics, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_cache_forgets, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_host_killed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_txn_limits_broadcast,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_txn_limits_sample, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_spread_fair, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_spread_fair_sample, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_spread_fair_broadcast,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slots_spread, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_silent_hosts_retried,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slot_won_back_releases,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_agent_restart, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain_moves, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_drain_nofit, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_drain_abort, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_preempt_other_slot, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_place_reject_delete, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_round_scoring, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_no_overcommit, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_coordinator_killed, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_coordinator_stopped, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_http_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_forgets, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_host_killed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_txn_limits_broadcast, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_txn_limits_sample, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_spread_fair, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_spread_fair_sample, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_spread_fair_broadcast, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_slots_spread, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_silent_hosts_retried, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_slot_won_back_releases, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_restart, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_moves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_nofit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_preempt_other_slot, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
+					    teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
