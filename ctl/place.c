@@ -281,17 +281,17 @@ int ctl_place_gang(const struct ctl *x, const struct ctl_view *v,
 		size_t cursor = 0;
 
 		m[i].host[0] = '\0';
+		/* the pick sees the members before i (their hosts' tent) */
 		if (ctrl_place_groups(&pl, ptrs, p.n_hosts, &g) < 0 ||
 		    ctrl_place_pick(&pl, ptrs, p.n_hosts, &cursor, 0, &ex,
-				    &pk) < 0) {
+				    &pk) < 0 ||
+		    (pk.best && ctrl_place_tent_add(pk.best, m[i].need) < 0)) {
 			rc = -ENOMEM;
 		} else if (!pk.best) {
 			*ret_failed = i;
 			*ret_ex = ex;
 			memset(&ex, 0, sizeof(ex));
 			rc = 0;
-		} else if (ctrl_place_tent_add(pk.best, m[i].need) < 0) {
-			rc = -ENOMEM;
 		} else {
 			snprintf(m[i].host, sizeof(m[i].host), "%s",
 				 pk.best->name);
