@@ -515,6 +515,7 @@ static int xread_send(struct ctrl *c, struct ctrl_req *r,
 		return rc;
 	}
 	c->inflight++;
+	c->m.txns++;
 	r->act = ACT_TXN;
 	fs_info("%s: fits nowhere; reading %zu VM(s) of other slots to "
 		"preempt on %s",
