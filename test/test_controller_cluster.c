@@ -2382,6 +2382,22 @@ static void put_prio(struct env *e, const char *id, int vcpu, int prio,
 	put(e, "requests", id, val);
 }
 
+/* A host of 4 vCPU joins (agent host): back holds, all n are placed and
+ * fscheck's invariants hold (what: the preempted VMs, for the message). */
+static void placed_again(struct env *e, const char *host,
+			 struct preempt_want *back, int n, const char *what)
+{
+	struct census cs;
+
+	start_agent(e, host, 1, 4, 8);
+	if (!await(e, cond_preempt, back, 20, &cs) ||
+	    !await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("%s were not placed again", what);
+	}
+	assert_int_equal(fscheck(e), 0);
+}
+
 /* One host of 4 vCPU full of 1-vCPU VMs: lo-0 not preemptible, lo-1 of
  * priority 1, lo-2 and lo-3 of priority 0.  hi (2 vCPU, priority 10)
  * fits nowhere and evicts exactly lo-2 and lo-3 (the fewest, then the
@@ -2432,13 +2448,7 @@ static void preempt_run(struct env *e, const char *bidding)
 	assert_int_equal(cs.alloc_vcpu, 4);
 	assert_true(log_has(e, "ca", "preempt: hi placed on pp-0"));
 	assert_int_equal(fscheck(e), 0);
-	start_agent(e, "pq", 1, 4, 8);
-	if (!await(e, cond_preempt, back, 20, &cs) ||
-	    !await(e, cond_all_placed, &n, 20, &cs)) {
-		dump(e, &cs);
-		fail_msg("the preempted VMs were not placed again");
-	}
-	assert_int_equal(fscheck(e), 0);
+	placed_again(e, "pq", back, n, "the preempted VMs");
 }
 
 static void test_preempt(void **state)
@@ -2560,67 +2570,68 @@ static void test_preempt_other_slot(void **state)
 		assert_true(log_has(e, lh, "preempt: hi-"));
 		assert_true(log_has(e, lx, "its VM on px-0 is gone"));
 		assert_int_equal(fscheck(e), 0);
-		start_agent(e, "py", 1, 4, 8);
-		if (!await(e, cond_preempt, back, 20, &cs) ||
-		    !await(e, cond_all_placed, &n, 20, &cs)) {
-			dump(e, &cs);
-			fail_msg("x and y were not placed again");
-		}
-		assert_int_equal(fscheck(e), 0);
+		placed_again(e, "py", back, n, "x and y");
 	}
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_place_reject_delete, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_round_scoring, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_no_overcommit, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_coordinator_killed, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_coordinator_stopped, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_http_metrics, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cache_forgets, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_host_killed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_txn_limits_broadcast, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_txn_limits_sample, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_spread_fair, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_spread_fair_sample, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_spread_fair_broadcast, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_slots_spread, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_silent_hosts_retried, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_slot_won_back_releases, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_agent_restart, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drain_moves, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drain_nofit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_drain_abort, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_preempt_other_slot, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
-					    teardown),
+		cmocka_unit_test_setup_teardown(test_place_reject_delete,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_scoring, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_no_overcommit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_coordinator_killed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_coordinator_stopped,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_metrics, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cache_forgets, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_host_killed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_txn_limits_broadcast,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txn_limits_sample, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spread_fair, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spread_fair_sample, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spread_fair_broadcast,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slots_spread, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_silent_hosts_retried,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_won_back_releases,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_restart, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_agent_killed_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_host_lost_replaced, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cordon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_moves, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_nofit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drain_abort, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_constraints_burst, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_other_slot, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
+						teardown),
 	};
 	struct etcd_harness_opts o = {.quiet = true};
 	int rc;
