@@ -649,8 +649,7 @@ int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex);
  * reads back r's status and a, compared in a txn of no ops, so that a
  * preemption by another slot's coordinator (which deleted both) reaches
  * the cache and r is placed again. */
-void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_asg *a);
+void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a);
 /* ctrl_preempt, else r unschedulable ("no host fits", ex), planned
  * again at the next pass when its victims were only busy (-EAGAIN). */
 void ctrl_preempt_or_wait(struct ctrl *c, struct ctrl_req *r,

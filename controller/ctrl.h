@@ -340,6 +340,14 @@ struct ctrl_pick {
 int ctrl_place_pick(const struct ctrl_place *p, struct ctrl_host *const *hosts,
 		    size_t n, size_t *cursor, size_t want,
 		    struct ctrl_explain *ex, struct ctrl_pick *ret);
+/* A copy of what is committed on h (its alloc; empty when absent),
+ * malloc'd, for h->tent; NULL on ENOMEM. */
+struct fs_alloc *ctrl_place_alloc_dup(const struct ctrl_host *h);
+/* need placed on h in the batch being built: added to h->tent (made by
+ * ctrl_place_alloc_dup first), which ctrl_place_alloc then returns, so
+ * that the next pick sees it (a gang's members, one after the other:
+ * commit.c; plan's rating of a gang, ctl/place.c).  0 or -ENOMEM. */
+int ctrl_place_tent_add(struct ctrl_host *h, const struct fs_need *need);
 
 /*
  * Bid modes, at commit: of the bidders bids[0..n) (data = the host,

@@ -60,7 +60,7 @@ static void gather_add(struct gather *g, const struct ctrl_victim *v)
 
 /* q of a slot no one here leads: a victim when its one VM record says
  * running on a host we may commit on; its need is its request's until
- * its assignment is read (xv), and the read decides (xread_done). */
+ * its assignment is read (xv), and the read decides (xread_one). */
 static void gather_other(struct gather *g, struct ctrl_req *q)
 {
 	const struct ctrl_xvictim *x;
@@ -247,22 +247,17 @@ static struct fs_alloc *alloc_after(const struct ctrl_host *h,
 				    const struct ctrl_req *r,
 				    const struct ctrl_victims *v)
 {
-	struct fs_alloc *a = calloc(1, sizeof(*a));
-	char *tmp = fs_alloc_format(&h->alloc);
-	int rc = 0;
+	struct fs_alloc *a = ctrl_place_alloc_dup(h); /* h->alloc_present */
+	int rc = a ? 0 : -ENOMEM;
 
-	if (!a || !tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0)
-		goto fail;
 	for (size_t i = 0; i < v->n && rc == 0; i++)
 		rc = fs_alloc_add(a, &v->v[i]->need->res,
 				  fs_need_group(v->v[i]->need), -1);
-	if (rc < 0 || fs_alloc_add(a, &r->parsed.need.res,
-				   fs_need_group(&r->parsed.need), 1) < 0)
-		goto fail;
-	free(tmp);
-	return a;
-fail:
-	free(tmp);
+	if (rc == 0)
+		rc = fs_alloc_add(a, &r->parsed.need.res,
+				  fs_need_group(&r->parsed.need), 1);
+	if (rc == 0)
+		return a;
 	if (a)
 		fs_alloc_clear(a);
 	free(a);
@@ -310,8 +305,7 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
 			     ETCD_CMP_MOD, q->req_rev);
 		ctrl_txn_cmp(
 		    t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, q->id),
-		    ETCD_CMP_MOD,
-		    mine ? (a ? a->rev : -1) : q->xv->asg_rev);
+		    ETCD_CMP_MOD, mine ? (a ? a->rev : -1) : q->xv->asg_rev);
 	}
 	/* the status first: its time makes it the unique value a read back
 	 * of an unknown outcome looks for */
@@ -427,14 +421,14 @@ static void xread_one(struct ctrl *c, const struct xread_v *w,
 					  &x->need, &rrev, NULL) == 0;
 		x->asg_rev = kv->mod_revision;
 	}
-	x->ok = st && asg &&
-		(x->st.phase == CTRL_SCHEDULED ||
-		 x->st.phase == CTRL_RUNNING) &&
-		strcmp(x->st.host, w->host) == 0 && !x->st.moving_to[0] &&
-		rrev == x->st.request_rev &&
-		(x->st.request_hash[0]
-		     ? strcmp(x->st.request_hash, q->req_hash) == 0
-		     : x->st.request_rev == q->spec_rev);
+	x->ok =
+	    st && asg &&
+	    (x->st.phase == CTRL_SCHEDULED || x->st.phase == CTRL_RUNNING) &&
+	    strcmp(x->st.host, w->host) == 0 && !x->st.moving_to[0] &&
+	    rrev == x->st.request_rev &&
+	    (x->st.request_hash[0]
+		 ? strcmp(x->st.request_hash, q->req_hash) == 0
+		 : x->st.request_rev == q->spec_rev);
 	ctrl_req_xvictim_drop(q);
 	q->xv = x;
 }
@@ -523,6 +517,7 @@ static int xread_send(struct ctrl *c, struct ctrl_req *r,
 		return rc;
 	}
 	c->inflight++;
+	c->m.txns++;
 	r->act = ACT_TXN;
 	fs_info("%s: fits nowhere; reading %zu VM(s) of other slots to "
 		"preempt on %s",
@@ -543,10 +538,9 @@ int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 		return -EAGAIN;
 	ctrl_map_each(&c->reqs, gather_each, &g);
 	ctrl_req_place(c, r, &pl);
-	if (g.rc == 0 &&
-	    ctrl_victims_choose(&pl, r->parsed.priority,
-				(size_t)c->cfg->max_victims, g.v, g.n,
-				&v) == 1) {
+	if (g.rc == 0 && ctrl_victims_choose(&pl, r->parsed.priority,
+					     (size_t)c->cfg->max_victims, g.v,
+					     g.n, &v) == 1) {
 		if (xread_needed(c, &v))
 			rc = xread_send(c, r, &v) == 0 ? 1 : -EAGAIN;
 		else
@@ -560,21 +554,19 @@ int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 	return rc;
 }
 
-void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r,
-			struct ctrl_asg *a)
+void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a)
 {
 	struct ctrl_txn *t = ctrl_txn_new(c, TXN_STATUS, r->slot, NULL);
 
 	if (!t)
 		return;
 	snprintf(t->what, sizeof(t->what),
-		 "check %s: its VM on %s is gone, its assignment cached",
-		 r->id, a->host);
+		 "check %s: its VM on %s is gone, its assignment cached", r->id,
+		 a->host);
 	ctrl_txn_fence(t);
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
-	ctrl_txn_cmp(t,
-		     ctrl_keyf("%sassign/%s/%s", c->prefix, a->host, r->id),
+	ctrl_txn_cmp(t, ctrl_keyf("%sassign/%s/%s", c->prefix, a->host, r->id),
 		     ETCD_CMP_MOD, a->rev);
 	t->reqs[t->n_reqs++] = r;
 	r->act = ACT_TXN;

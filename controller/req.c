@@ -250,9 +250,8 @@ bool ctrl_req_parse(struct ctrl_req *r)
 	if (r->parsed_rev == r->req_rev)
 		return r->valid;
 	ctrl_request_clear(&r->parsed);
-	r->valid = ctrl_request_parse(r->id, r->req_val, r->req_len,
-				      &r->parsed, r->reason,
-				      sizeof(r->reason)) == 0;
+	r->valid = ctrl_request_parse(r->id, r->req_val, r->req_len, &r->parsed,
+				      r->reason, sizeof(r->reason)) == 0;
 	r->parsed_rev = r->req_rev;
 	r->tries = 0;
 	r->waits = 0;

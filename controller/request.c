@@ -501,8 +501,8 @@ int ctrl_request_of_asg(const char *id, const char *val, size_t len,
 	if (rc == 0) {
 		n = json_object_get(root, "request_rev");
 		if (ret_rrev)
-			*ret_rrev = json_is_integer(n) ? json_integer_value(n)
-						       : 0;
+			*ret_rrev =
+			    json_is_integer(n) ? json_integer_value(n) : 0;
 		n = json_object_get(root, "attempt");
 		if (ret_attempt)
 			*ret_attempt =

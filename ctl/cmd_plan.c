@@ -166,6 +166,122 @@ static void victims_str(const struct ctl_preempt *pp, char *buf, size_t len)
 	}
 }
 
+/* A gang's rating as a whole (ctl_place_gang): the planned request with
+ * the other fresh members in P/requests/ (never placed for their
+ * current value), in the order they were put, it last. */
+struct plan_gang {
+	struct ctl_gang_member m[CTRL_GANG_MAX];
+	size_t n, submitted, failed;
+	int fits; /* 1 as a whole, 0 not, -1 waiting for members */
+	struct ctrl_explain ex; /* m[failed]'s, when !fits */
+};
+
+static int vreq_rev_cmp(const void *a, const void *b)
+{
+	const struct ctl_vreq *x = *(const struct ctl_vreq *const *)a;
+	const struct ctl_vreq *y = *(const struct ctl_vreq *const *)b;
+
+	return x->req_mod_rev < y->req_mod_rev	 ? -1
+	       : x->req_mod_rev > y->req_mod_rev ? 1
+						 : strcmp(x->id, y->id);
+}
+
+/* Placed once for its current value (commit.c's gang_fresh, from the
+ * status's request_hash): placed again alone, no longer a member. */
+static bool vreq_fresh(const struct ctl_vreq *r)
+{
+	char h[17];
+
+	if (!r->st_present || r->st.attempt <= 0)
+		return true;
+	ctrl_request_hash(r->req, r->req_len, h);
+	return strcmp(h, r->st.request_hash) != 0;
+}
+
+static int plan_gang(struct ctl *x, const struct ctl_view *v, const char *id,
+		     const struct ctrl_request *req, struct plan_gang *g)
+{
+	size_t want = (size_t)req->gang_size, n = 0;
+	const struct ctl_vreq **o = NULL;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	g->fits = -1;
+	if (v->n_reqs && !(o = calloc(v->n_reqs, sizeof(*o))))
+		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	for (size_t i = 0; i < v->n_reqs; i++) {
+		const struct ctl_vreq *r = &v->reqs[i];
+
+		if (r->req_present && r->parsed_ok && r->parsed.gang &&
+		    strcmp(r->parsed.gang, req->gang) == 0 &&
+		    strcmp(r->id, id) != 0 && vreq_fresh(r))
+			o[n++] = r;
+	}
+	if (n)
+		qsort(o, n, sizeof(*o), vreq_rev_cmp);
+	g->submitted = n + 1;
+	for (size_t i = 0; i < n && g->n + 1 < want; i++)
+		g->m[g->n++] = (struct ctl_gang_member){
+		    .id = o[i]->id, .need = &o[i]->parsed.need};
+	g->m[g->n++] = (struct ctl_gang_member){.id = id, .need = &req->need};
+	free(o);
+	if (g->n < want)
+		return 0;
+	rc = ctl_place_gang(x, v, g->m, g->n, &g->failed, &g->ex);
+	if (rc < 0)
+		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	g->fits = rc;
+	return 0;
+}
+
+static void plan_gang_print(const struct ctrl_request *req,
+			    const struct plan_gang *g)
+{
+	char a[FS_NAME_MAX * 4 + 8], b[FS_NAME_MAX * 4 + 8], rj[1024];
+
+	ctl_esc(a, sizeof(a), req->gang, 0);
+	if (g->fits < 0) {
+		printf("\ngang %s: %zu of %lld submitted (this one included): "
+		       "it waits for the rest\n",
+		       a, g->submitted, (long long)req->gang_size);
+		return;
+	}
+	if (!g->fits) {
+		ctl_rejected_str(&g->ex, rj, sizeof(rj));
+		printf("\ngang %s does not fit as a whole: %s has no host "
+		       "with the others placed (%s)\n",
+		       a, ctl_esc(b, sizeof(b), g->m[g->failed].id, 0), rj);
+		return;
+	}
+	printf("\ngang %s as a whole (%zu members, one txn):", a, g->n);
+	for (size_t i = 0; i < g->n; i++)
+		printf("%s %s on %s", i ? "," : "",
+		       ctl_esc(a, sizeof(a), g->m[i].id, 0),
+		       ctl_esc(b, sizeof(b), g->m[i].host, 0));
+	printf("\n");
+}
+
+static json_t *plan_gang_json(const struct ctrl_request *req,
+			      const struct plan_gang *g)
+{
+	json_t *o = json_object(), *pl = json_array();
+
+	json_object_set_new(o, "name", ctl_json_str(req->gang));
+	json_object_set_new(o, "size", json_integer(req->gang_size));
+	json_object_set_new(o, "submitted",
+			    json_integer((json_int_t)g->submitted));
+	json_object_set_new(o, "fits", json_boolean(g->fits > 0));
+	for (size_t i = 0; g->fits > 0 && i < g->n; i++)
+		json_array_append_new(
+		    pl, json_pack("{s:o, s:o}", "id", ctl_json_str(g->m[i].id),
+				  "host", ctl_json_str(g->m[i].host)));
+	json_object_set_new(o, "placed", pl);
+	json_object_set_new(o, "failed",
+			    g->fits == 0 ? ctl_json_str(g->m[g->failed].id)
+					 : json_null());
+	return o;
+}
+
 int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -177,6 +293,7 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	char hn[FS_NAME_MAX * 4 + 8], nse[2048];
 	struct ctrl_request req = {0};
 	struct ctl_preempt pp = {0};
+	struct plan_gang g = {.fits = 1};
 	char vs[2048];
 	struct ctl_place p;
 	struct ctl_view v;
@@ -200,7 +317,7 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	if (rc)
 		return rc;
 	free(buf);
-	rc = ctl_view_load(x, &v, CTL_V_HOSTS);
+	rc = ctl_view_load(x, &v, CTL_V_HOSTS | (req.gang ? CTL_V_REQS : 0u));
 	if (rc) {
 		ctrl_request_clear(&req);
 		return rc;
@@ -210,6 +327,8 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 		goto out;
 	}
 	rc = plan_preempt(x, &v, &p, id, &req, &pp);
+	if (!rc && req.gang)
+		rc = plan_gang(x, &v, id, &req, &g);
 	if (rc)
 		goto out_p;
 	victims_str(&pp, vs, sizeof(vs));
@@ -226,8 +345,11 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 				    ctl_json_str(pp.chosen.v[0]->host->name),
 				    "victims", vj)
 			: (json_decref(vj), json_null()));
+		json_object_set_new(js, "gang",
+				    req.gang ? plan_gang_json(&req, &g)
+					     : json_null());
 		rc = ctl_print_json(js);
-		if (!rc && p.n_cands == 0 && !pp.chosen.n)
+		if (!rc && ((p.n_cands == 0 && !pp.chosen.n) || g.fits <= 0))
 			rc = CTL_EXIT_INPUT;
 		goto out_p;
 	}
@@ -262,7 +384,13 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 			       "lower priority on one host free enough)\n");
 		rc = CTL_EXIT_INPUT;
 	}
+	if (req.gang) {
+		plan_gang_print(&req, &g);
+		if (g.fits <= 0)
+			rc = CTL_EXIT_INPUT;
+	}
 out_p:
+	ctrl_explain_clear(&g.ex);
 	ctl_preempt_clear(&pp);
 	ctl_place_clear(&p);
 out:

@@ -51,9 +51,8 @@ static unsigned slots_of(const struct ctl *x, const struct ctl_view *v)
 }
 
 /* What the controller asks of a host for the request (ctrl_req_place). */
-static struct ctrl_place place_of(const struct ctl *x,
-				  const struct ctl_view *v, const char *id,
-				  const struct fs_need *need,
+static struct ctrl_place place_of(const struct ctl *x, const struct ctl_view *v,
+				  const char *id, const struct fs_need *need,
 				  const struct ctrl_status *avoid)
 {
 	const struct ctrl_config *cfg = &x->sched;
@@ -237,8 +236,8 @@ int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
 		if (rc < 0)
 			continue;
 		ctrl_victim_of(&out->v[out->n], out->ids[out->n],
-			       &out->specs[out->n], h,
-			       &out->specs[out->n].need, NULL);
+			       &out->specs[out->n], h, &out->specs[out->n].need,
+			       NULL);
 		out->n++;
 	}
 	return ctrl_victims_choose(&pl, req->priority,
@@ -254,4 +253,61 @@ void ctl_preempt_clear(struct ctl_preempt *pp)
 	free(pp->ids);
 	free(pp->v);
 	memset(pp, 0, sizeof(*pp));
+}
+
+int ctl_place_gang(const struct ctl *x, const struct ctl_view *v,
+		   struct ctl_gang_member *m, size_t n, size_t *ret_failed,
+		   struct ctrl_explain *ret_ex)
+{
+	struct ctrl_host **ptrs = NULL;
+	struct ctl_place p;
+	int rc = 1;
+
+	memset(ret_ex, 0, sizeof(*ret_ex));
+	if (!n)
+		return 1;
+	/* the controller's host records of the view, as for one request */
+	if (ctl_place(x, v, m[0].id, m[0].need, NULL, &p) < 0)
+		return -ENOMEM;
+	if (p.n_hosts && !(ptrs = calloc(p.n_hosts, sizeof(*ptrs))))
+		rc = -ENOMEM;
+	for (size_t i = 0; rc > 0 && i < p.n_hosts; i++)
+		ptrs[i] = &p.ch[i];
+	for (size_t i = 0; rc > 0 && i < n; i++) {
+		struct ctrl_place pl = place_of(x, v, m[i].id, m[i].need, NULL);
+		struct ctrl_groups g = {0};
+		struct ctrl_explain ex = {0};
+		struct ctrl_pick pk = {0};
+		size_t cursor = 0;
+
+		m[i].host[0] = '\0';
+		/* the pick sees the members before i (their hosts' tent) */
+		if (ctrl_place_groups(&pl, ptrs, p.n_hosts, &g) < 0 ||
+		    ctrl_place_pick(&pl, ptrs, p.n_hosts, &cursor, 0, &ex,
+				    &pk) < 0 ||
+		    (pk.best && ctrl_place_tent_add(pk.best, m[i].need) < 0)) {
+			rc = -ENOMEM;
+		} else if (!pk.best) {
+			*ret_failed = i;
+			*ret_ex = ex;
+			memset(&ex, 0, sizeof(ex));
+			rc = 0;
+		} else {
+			snprintf(m[i].host, sizeof(m[i].host), "%s",
+				 pk.best->name);
+		}
+		ctrl_groups_clear(&g);
+		ctrl_explain_clear(&ex);
+	}
+	for (size_t i = 0; i < p.n_hosts; i++) {
+		if (p.ch[i].tent)
+			fs_alloc_clear(p.ch[i].tent);
+		free(p.ch[i].tent);
+		p.ch[i].tent = NULL;
+	}
+	free(ptrs);
+	ctl_place_clear(&p);
+	if (rc < 0)
+		ctrl_explain_clear(ret_ex);
+	return rc;
 }

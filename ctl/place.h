@@ -58,6 +58,22 @@ int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
 		      struct ctl_preempt *out);
 void ctl_preempt_clear(struct ctl_preempt *pp);
 
+/* A gang member for ctl_place_gang: id and need in, host out. */
+struct ctl_gang_member {
+	const char *id;
+	const struct fs_need *need;
+	char host[FS_NAME_MAX + 1]; /* "" until placed */
+};
+
+/* m[0..n), a gang, placed as the controller's gang path places it (one
+ * txn): member after member by ctrl_place_pick, each seeing the places
+ * of those before it (ctrl_place_tent_add).  Returns 1 (every m[i].host
+ * set), 0 (m[*ret_failed] has no host with the others placed: why in
+ * *ret_ex, to clear) or -ENOMEM. */
+int ctl_place_gang(const struct ctl *x, const struct ctl_view *v,
+		   struct ctl_gang_member *m, size_t n, size_t *ret_failed,
+		   struct ctrl_explain *ret_ex);
+
 /* The feasible hosts ranked (and, with all, the rejected ones with their
  * reason) as a table on stdout.  Returns an exit code. */
 int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all);

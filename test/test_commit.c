@@ -1647,7 +1647,6 @@ static void test_preempt_fenced(void **state)
 	env_free(e);
 }
 
-
 static void victims_2_k2(struct ctrl_config *cfg)
 {
 	cfg->max_victims = 2;
@@ -1655,8 +1654,8 @@ static void victims_2_k2(struct ctrl_config *cfg)
 }
 
 /* "<stem><n>" of slot (of 2), the skip-th such, into out. */
-static void id_of_slot(char *out, size_t len, const char *stem,
-		       unsigned slot, unsigned skip)
+static void id_of_slot(char *out, size_t len, const char *stem, unsigned slot,
+		       unsigned skip)
 {
 	assert_true(slotid_of(out, len, stem, slot, 2, skip));
 }
@@ -1685,10 +1684,11 @@ static const char HI[] = "{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
 			 ",\"scheduling\":{\"priority\":5}}";
 
 /* h1 (4 vCPU) full of x and y (2 vCPU each) of slot 1, which we do not
- * lead: their requests, VM records (running) and alloc/h1 in the cache,
- * not their statuses or assignments; hi (slot 0) put and one pass. */
+ * lead: their requests, VM records (x's in state xstate, y's running)
+ * and alloc/h1 in the cache, not their statuses or assignments; hi
+ * (slot 0) put and one pass. */
 static void two_of_other_slot(struct env *e, char x[16], char y[16],
-			      char hi[16])
+			      char hi[16], const char *xstate)
 {
 	struct fs_res two = {2, 1024, 1};
 	struct fs_alloc al = {0};
@@ -1712,7 +1712,9 @@ static void two_of_other_slot(struct env *e, char x[16], char y[16],
 	free(js);
 	fs_alloc_clear(&al);
 	k = dupf("/fs/vms/h1/%s", x);
-	put(e, k, "{\"state\":\"running\"}", 6);
+	js = dupf("{\"state\":\"%s\"}", xstate);
+	put(e, k, js, 6);
+	free(js);
 	free(k);
 	k = dupf("/fs/vms/h1/%s", y);
 	put(e, k, "{\"state\":\"running\"}", 7);
@@ -1730,21 +1732,33 @@ static void answer_two(struct env *e, const char *x, const char *y,
 {
 	char *sx = status_js(CTRL_RUNNING, "h1", 3, SPEC2);
 	char *sy = status_js(py, py == CTRL_PENDING ? "" : "h1", 4, SPEC2);
-	char *ax = dupf("{\"request\":%s,\"request_rev\":3,\"attempt\":1}",
-			SPEC2);
-	char *ay = dupf("{\"request\":%s,\"request_rev\":4,\"attempt\":1}",
-			SPEC2);
+	char *ax =
+	    dupf("{\"request\":%s,\"request_rev\":3,\"attempt\":1}", SPEC2);
+	char *ay =
+	    dupf("{\"request\":%s,\"request_rev\":4,\"attempt\":1}", SPEC2);
 	char *kx = dupf("/fs/status/%s", x), *ky = dupf("/fs/status/%s", y);
-	char *bx = dupf("/fs/assign/h1/%s", x), *by = dupf("/fs/assign/h1/%s", y);
-	struct etcd_kv kv[4] = {
-	    {.key = kx, .value = sx, .value_len = strlen(sx),
-	     .create_revision = 3, .mod_revision = 13},
-	    {.key = bx, .value = ax, .value_len = strlen(ax),
-	     .create_revision = 3, .mod_revision = 12},
-	    {.key = ky, .value = sy, .value_len = strlen(sy),
-	     .create_revision = 4, .mod_revision = 15},
-	    {.key = by, .value = ay, .value_len = strlen(ay),
-	     .create_revision = 4, .mod_revision = 14}};
+	char *bx = dupf("/fs/assign/h1/%s", x),
+	     *by = dupf("/fs/assign/h1/%s", y);
+	struct etcd_kv kv[4] = {{.key = kx,
+				 .value = sx,
+				 .value_len = strlen(sx),
+				 .create_revision = 3,
+				 .mod_revision = 13},
+				{.key = bx,
+				 .value = ax,
+				 .value_len = strlen(ax),
+				 .create_revision = 3,
+				 .mod_revision = 12},
+				{.key = ky,
+				 .value = sy,
+				 .value_len = strlen(sy),
+				 .create_revision = 4,
+				 .mod_revision = 15},
+				{.key = by,
+				 .value = ay,
+				 .value_len = strlen(ay),
+				 .create_revision = 4,
+				 .mod_revision = 14}};
 	const struct etcd_kv *kvs[4] = {&kv[0], &kv[1], &kv[2], &kv[3]};
 	size_t n[4] = {1, 1, 1, py == CTRL_PENDING ? 0 : 1};
 	struct sent *s = &e->sent[e->n_answered];
@@ -1785,7 +1799,7 @@ static void test_preempt_other_slot(void **state)
 	const char *v;
 
 	(void)state;
-	two_of_other_slot(e, x, y, hi);
+	two_of_other_slot(e, x, y, hi, "running");
 	assert_int_equal(e->n_sent, 1);
 	s = &e->sent[0];
 	assert_int_equal(s->n_cmp, 0);
@@ -1800,8 +1814,8 @@ static void test_preempt_other_slot(void **state)
 	ctrl_pass(e->c);
 	assert_int_equal(e->n_sent, 2);
 	s = &e->sent[1];
-	assert_true(has(s->cmp, s->n_cmp,
-			"create /fs/election/slot-0/abc = 7"));
+	assert_true(
+	    has(s->cmp, s->n_cmp, "create /fs/election/slot-0/abc = 7"));
 	for (size_t i = 0; i < s->n_cmp; i++)
 		assert_null(strstr(s->cmp[i], "slot-1"));
 	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 5"));
@@ -1849,7 +1863,7 @@ static void test_preempt_other_slot_stale(void **state)
 	const char *v;
 
 	(void)state;
-	two_of_other_slot(e, x, y, hi);
+	two_of_other_slot(e, x, y, hi, "running");
 	assert_int_equal(e->n_sent, 1);
 	answer_two(e, x, y, CTRL_PENDING);
 	assert_non_null(req(e, y)->xv);
@@ -1875,7 +1889,7 @@ static void test_preempt_other_slot_read_cancelled(void **state)
 	char x[16], y[16], hi[16];
 
 	(void)state;
-	two_of_other_slot(e, x, y, hi);
+	two_of_other_slot(e, x, y, hi, "running");
 	assert_int_equal(e->n_sent, 1);
 	answer_code(e, ETCD_ECANCELED, false);
 	assert_null(req(e, x)->xv);
@@ -1889,6 +1903,24 @@ static void test_preempt_other_slot_read_cancelled(void **state)
 	env_free(e);
 }
 
+/* x's VM of the other slot still being created: no read (y alone frees
+ * too little), hi goes unschedulable but is planned again at the next
+ * pass (no capacity news would say when x runs). */
+static void test_preempt_other_slot_creating(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16];
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi, "creating");
+	assert_int_equal(e->n_sent, 1);
+	assert_non_null(
+	    strstr(e->sent[0].val[0], "\"phase\":\"unschedulable\""));
+	answer(e, true, 30, NULL);
+	assert_int_equal(req(e, hi)->unsched_gen, e->c->cap_gen - 1);
+	env_free(e);
+}
+
 /* The victim's own coordinator: r1 runs on h1 (status running, its
  * assignment cached); its VM record is deleted, the assignment still
  * cached: a txn of no ops compares the status and assignment, and its
@@ -1899,8 +1931,10 @@ static void test_preempted_vm_gone_check(void **state)
 {
 	struct env *e = env_new(CTRL_BID_CACHED);
 	char *st = status_js(CTRL_PENDING, "", 4, SPEC2);
-	struct etcd_kv skv = {.key = "/fs/status/r1", .value = st,
-			      .value_len = strlen(st), .create_revision = 10,
+	struct etcd_kv skv = {.key = "/fs/status/r1",
+			      .value = st,
+			      .value_len = strlen(st),
+			      .create_revision = 10,
 			      .mod_revision = 19};
 	const struct etcd_kv *kvs[TXN_MAX] = {0};
 	struct sent *s;
@@ -1944,7 +1978,8 @@ static void test_preempted_vm_gone_check(void **state)
 	assert_int_equal(req(e, "r1")->st.phase, CTRL_PENDING);
 	ctrl_pass(e->c);
 	assert_int_equal(e->n_sent, 5);
-	assert_true(has(e->sent[4].op, e->sent[4].n_op, "put /fs/assign/h2/r1"));
+	assert_true(
+	    has(e->sent[4].op, e->sent[4].n_op, "put /fs/assign/h2/r1"));
 	assert_int_equal(e->fenced, 0);
 	free(st);
 	env_free(e);
@@ -1984,6 +2019,7 @@ int main(void)
 		cmocka_unit_test(test_preempt_other_slot),
 		cmocka_unit_test(test_preempt_other_slot_stale),
 		cmocka_unit_test(test_preempt_other_slot_read_cancelled),
+		cmocka_unit_test(test_preempt_other_slot_creating),
 		cmocka_unit_test(test_preempted_vm_gone_check),
 	};
 

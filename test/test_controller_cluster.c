@@ -2213,6 +2213,45 @@ struct gang_want {
 	const char *text;
 };
 
+/* flintschedctl -c (a controller config with max_victims 2) plan of a
+ * request of vcpu and scheduling sched (a JSON object's inside): its
+ * stdout into out, its exit code returned. */
+static int plan_out(struct env *e, const char *id, int vcpu, const char *sched,
+		    char *out, size_t len)
+{
+	char cfg[512], req[512], cmd[2048];
+	size_t n = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
+	f = fopen(cfg, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
+		"controller:\n  coordinators: 2\n"
+		"scheduling:\n  preemption:\n    max_victims: 2\n",
+		e->h->endpoint, e->prefix);
+	fclose(f);
+	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
+	f = fopen(req, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{%s}}",
+		vcpu, sched);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
+		 bindir(), cfg, id, req);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 static bool cond_gang(struct env *e, struct census *cs, void *arg)
 {
 	const struct gang_want *w = arg;
@@ -2232,6 +2271,8 @@ static bool cond_gang(struct env *e, struct census *cs, void *arg)
 	}
 	return ok;
 }
+
+#define GANG_JOB "\"gang\":{\"name\":\"job\",\"size\":3}"
 
 static void put_gang(struct env *e, int i)
 {
@@ -2255,7 +2296,7 @@ static void test_gang(void **state)
 			       "gang job does not fit as a whole: "};
 	struct etcd_sync_range *r;
 	struct census cs;
-	char name[8];
+	char name[8], out[4096];
 	int n = 3;
 
 	start_hosts(e, "gg", 2, 8, 1);
@@ -2263,6 +2304,9 @@ static void test_gang(void **state)
 		snprintf(name, sizeof(name), "c%d", i);
 		start_ctrl_x(e, name, "sample", "controller.coordinators=3");
 	}
+	assert_int_equal(plan_out(e, "g-0", 1, GANG_JOB, out, sizeof(out)), 1);
+	if (!strstr(out, "gang job: 1 of 3 submitted (this one included)"))
+		fail_msg("plan: %s", out);
 	put_gang(e, 0);
 	put_gang(e, 1);
 	if (!await(e, cond_gang, &w2, 20, &cs)) {
@@ -2270,6 +2314,11 @@ static void test_gang(void **state)
 		fail_msg("2 of a gang of 3 do not say they wait");
 	}
 	assert_int_equal(cs.assigns, 0);
+	/* plan rates the gang as a whole with the two put: 2 of 3 fit */
+	assert_int_equal(plan_out(e, "g-2", 1, GANG_JOB, out, sizeof(out)), 1);
+	if (!strstr(out, "gang job does not fit as a whole: g-2 has no host "
+			 "with the others placed"))
+		fail_msg("plan: %s", out);
 	put_gang(e, 2);
 	if (!await(e, cond_gang, &w3, 20, &cs)) {
 		dump(e, &cs);
@@ -2333,6 +2382,22 @@ static void put_prio(struct env *e, const char *id, int vcpu, int prio,
 	put(e, "requests", id, val);
 }
 
+/* A host of 4 vCPU joins (agent host): back holds, all n are placed and
+ * fscheck's invariants hold (what: the preempted VMs, for the message). */
+static void placed_again(struct env *e, const char *host,
+			 struct preempt_want *back, int n, const char *what)
+{
+	struct census cs;
+
+	start_agent(e, host, 1, 4, 8);
+	if (!await(e, cond_preempt, back, 20, &cs) ||
+	    !await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("%s were not placed again", what);
+	}
+	assert_int_equal(fscheck(e), 0);
+}
+
 /* One host of 4 vCPU full of 1-vCPU VMs: lo-0 not preemptible, lo-1 of
  * priority 1, lo-2 and lo-3 of priority 0.  hi (2 vCPU, priority 10)
  * fits nowhere and evicts exactly lo-2 and lo-3 (the fewest, then the
@@ -2383,13 +2448,7 @@ static void preempt_run(struct env *e, const char *bidding)
 	assert_int_equal(cs.alloc_vcpu, 4);
 	assert_true(log_has(e, "ca", "preempt: hi placed on pp-0"));
 	assert_int_equal(fscheck(e), 0);
-	start_agent(e, "pq", 1, 4, 8);
-	if (!await(e, cond_preempt, back, 20, &cs) ||
-	    !await(e, cond_all_placed, &n, 20, &cs)) {
-		dump(e, &cs);
-		fail_msg("the preempted VMs were not placed again");
-	}
-	assert_int_equal(fscheck(e), 0);
+	placed_again(e, "pq", back, n, "the preempted VMs");
 }
 
 static void test_preempt(void **state)
@@ -2403,7 +2462,6 @@ static void test_preempt_sample(void **state)
 {
 	preempt_run(*state, "sample");
 }
-
 
 /* The controller leading slot i as etcd says (its oldest candidacy's
  * value), into name; false when none. */
@@ -2425,48 +2483,10 @@ static bool slot_leader(struct env *e, unsigned i, char *name, size_t len)
 }
 
 /* "<stem><n>" of slot (of 2), the skip-th such, into out. */
-static void id_of_slot(char *out, size_t len, const char *stem,
-		       unsigned slot, unsigned skip)
+static void id_of_slot(char *out, size_t len, const char *stem, unsigned slot,
+		       unsigned skip)
 {
 	assert_true(slotid_of(out, len, stem, slot, 2, skip));
-}
-
-/* flintschedctl -c (a controller config with max_victims 2) plan of a
- * request of vcpu and priority: its stdout (and exit code) into out. */
-static int plan_out(struct env *e, const char *id, int vcpu, int prio,
-		    char *out, size_t len)
-{
-	char cfg[512], req[512], cmd[2048];
-	size_t n = 0;
-	FILE *f;
-	int rc;
-
-	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
-	f = fopen(cfg, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
-		"controller:\n  coordinators: 2\n"
-		"scheduling:\n  preemption:\n    max_victims: 2\n",
-		e->h->endpoint, e->prefix);
-	fclose(f);
-	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
-	f = fopen(req, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
-		",\"scheduling\":{\"priority\":%d}}",
-		vcpu, prio);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
-		 bindir(), cfg, id, req);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
-		n += strlen(out + n);
-	out[n] = '\0';
-	rc = pclose(f);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 /* Issue 18, victims of another coordinator's slot: K = 2 over ca and cb,
@@ -2515,10 +2535,11 @@ static void test_preempt_other_slot(void **state)
 					       {y, CTRL_UNSCHEDULABLE, NULL,
 						"preempted by hi"},
 					       {NULL, 0, NULL, NULL}},
-				    back[] = {{hi, CTRL_SCHEDULED, "px-0", NULL},
-					      {x, CTRL_SCHEDULED, "py-0", NULL},
-					      {y, CTRL_SCHEDULED, "py-0", NULL},
-					      {NULL, 0, NULL, NULL}};
+				    back[] = {
+					{hi, CTRL_SCHEDULED, "px-0", NULL},
+					{x, CTRL_SCHEDULED, "py-0", NULL},
+					{y, CTRL_SCHEDULED, "py-0", NULL},
+					{NULL, 0, NULL, NULL}};
 
 		put_prio(e, x, 2, 0, true);
 		put_prio(e, y, 2, 0, true);
@@ -2527,11 +2548,13 @@ static void test_preempt_other_slot(void **state)
 			fail_msg("x and y are not running");
 		}
 		/* plan says so first, by the same victim choice */
-		assert_int_equal(plan_out(e, hi, 4, 10, out, sizeof(out)), 0);
+		assert_int_equal(
+		    plan_out(e, hi, 4, "\"priority\":10", out, sizeof(out)), 0);
 		if (!strstr(out, "would preempt") || !strstr(out, x) ||
 		    !strstr(out, y) || !strstr(out, " on px-0"))
 			fail_msg("plan: %s", out);
-		assert_int_equal(plan_out(e, hi, 4, 0, out, sizeof(out)), 1);
+		assert_int_equal(
+		    plan_out(e, hi, 4, "\"priority\":0", out, sizeof(out)), 1);
 		assert_non_null(strstr(out, "preemption would not place it"));
 		put_prio(e, hi, 4, 10, true);
 		if (!await(e, cond_preempt, after, 20, &cs)) {
@@ -2547,13 +2570,7 @@ static void test_preempt_other_slot(void **state)
 		assert_true(log_has(e, lh, "preempt: hi-"));
 		assert_true(log_has(e, lx, "its VM on px-0 is gone"));
 		assert_int_equal(fscheck(e), 0);
-		start_agent(e, "py", 1, 4, 8);
-		if (!await(e, cond_preempt, back, 20, &cs) ||
-		    !await(e, cond_all_placed, &n, 20, &cs)) {
-			dump(e, &cs);
-			fail_msg("x and y were not placed again");
-		}
-		assert_int_equal(fscheck(e), 0);
+		placed_again(e, "py", back, n, "x and y");
 	}
 }
 
