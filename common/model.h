@@ -32,6 +32,11 @@ int fs_name_check(const void *value, char *msg, size_t len);
 char *fs_quote(char *buf, size_t n, const char *s, size_t max);
 /* The same of len bytes of s, which may hold NULs (etcd keys). */
 char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max);
+/* The core of both, and of flintschedctl's table cells (quote false: no
+ * quotes, and a backslash too as \x5c, so that the text is unambiguous
+ * without them). */
+char *fs_escape_n(char *buf, size_t n, const char *s, size_t len,
+		  size_t max, bool quote);
 #define FS_QUOTE_MAX 48 /* bytes of a user's string echoed in a reason */
 /* Formats a reason into reason[0..len) (if not NULL) and returns
  * -EINVAL: `return fs_fail(reason, len, "vcpu: ...", ...);`. */

@@ -62,31 +62,39 @@ char *fs_quote(char *buf, size_t n, const char *s, size_t max)
 	return fs_quote_n(buf, n, s, s ? strlen(s) : 0, max);
 }
 
-char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max)
+char *fs_escape_n(char *buf, size_t n, const char *s, size_t len,
+		  size_t max, bool quote)
 {
-	size_t o = 0, i;
+	size_t o = 0, i, tail = quote ? 5 : 4;
 
 	if (!buf || n < 8) {
 		if (buf && n)
 			buf[0] = '\0';
 		return buf;
 	}
-	buf[o++] = '"';
-	/* Room for the worst escape (4), then ..." and the NUL (5). */
-	for (i = 0; s && i < len && i < max && o + 4 + 5 <= n; i++) {
+	if (quote)
+		buf[o++] = '"';
+	/* Room for the worst escape (4), then ...["] and the NUL. */
+	for (i = 0; s && i < len && i < max && o + 4 + tail <= n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c == '"' || c == '\\') {
+		if (quote && (c == '"' || c == '\\')) {
 			buf[o++] = '\\';
 			buf[o++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
+		} else if (c < 0x20 || c >= 0x7f || c == '\\') {
 			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
 		} else {
 			buf[o++] = (char)c;
 		}
 	}
-	snprintf(buf + o, n - o, "%s\"", s && i < len ? "..." : "");
+	snprintf(buf + o, n - o, "%s%s", s && i < len ? "..." : "",
+		 quote ? "\"" : "");
 	return buf;
+}
+
+char *fs_quote_n(char *buf, size_t n, const char *s, size_t len, size_t max)
+{
+	return fs_escape_n(buf, n, s, len, max, true);
 }
 
 char *fs_key(char *buf, size_t n, const char *key)

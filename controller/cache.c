@@ -18,33 +18,15 @@ int ctrl_cache_asg_need(const char *id, const char *val, size_t len,
 			struct fs_need *need, int64_t *ret_rrev,
 			int64_t *ret_attempt)
 {
-	json_t *root = json_loadb(val, len, 0, NULL), *rq, *n;
 	struct ctrl_request p;
-	char reason[256], *s;
-	int rc = -EINVAL;
+	int rc = ctrl_request_of_asg(id, val, len, &p, ret_rrev, ret_attempt);
 
-	rq = root ? json_object_get(root, "request") : NULL;
-	if (!json_is_object(rq))
-		goto out;
-	s = json_dumps(rq, JSON_COMPACT);
-	if (!s)
-		goto out;
-	rc = ctrl_request_parse(id, s, strlen(s), &p, reason, sizeof(reason));
-	free(s);
 	if (rc == 0) {
-		*need = p.need; /* priority is not needed */
-		n = json_object_get(root, "request_rev");
-		if (ret_rrev)
-			*ret_rrev = json_is_integer(n) ? json_integer_value(n)
-						       : 0;
-		n = json_object_get(root, "attempt");
-		if (ret_attempt)
-			*ret_attempt =
-			    json_is_integer(n) ? json_integer_value(n) : 0;
+		*need = p.need; /* the rest (priority, gang) is not needed */
+		memset(&p.need, 0, sizeof(p.need));
+		ctrl_request_clear(&p);
 	}
-out:
-	json_decref(root);
-	return rc;
+	return rc < 0 ? -EINVAL : rc;
 }
 
 static void capacity_changed(struct ctrl *c)
@@ -730,6 +712,13 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 		for (size_t i = 0; i < r->n_vms; i++) {
 			if (strcmp(r->vms[i].host, a) == 0 &&
 			    rev > r->vms[i].rev) {
+				struct ctrl_asg *g = ctrl_req_asg(r, a);
+
+				/* of an assignment still cached: was it
+				 * deleted unseen (a preemption by another
+				 * slot's coordinator)?  reconcile reads it */
+				if (g && r->vms[i].rev > g->rev)
+					r->vm_gone_rev = r->vms[i].rev;
 				ctrl_req_vm_remove(r, i);
 				ctrl_req_dirty(r);
 				break;

@@ -10,25 +10,6 @@
 #include "common/log.h"
 
 
-static struct fs_alloc *alloc_dup(const struct ctrl_host *h)
-{
-	struct fs_alloc *a = calloc(1, sizeof(*a));
-	char *tmp;
-
-	if (!a)
-		return NULL;
-	if (!h->alloc_present)
-		return a;
-	tmp = fs_alloc_format(&h->alloc);
-	if (!tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0) {
-		free(tmp);
-		free(a);
-		return NULL;
-	}
-	free(tmp);
-	return a;
-}
-
 static char *assign_json(const struct ctrl_req *r, int64_t attempt)
 {
 	return ctrl_keyf(
@@ -137,7 +118,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 	if (!h->tent) {
 		if (t->n_hosts >= TXN_HOSTS)
 			return t->n_reqs ? BATCH_FULL : BATCH_WAIT;
-		h->tent = alloc_dup(h);
+		h->tent = ctrl_place_alloc_dup(h);
 		if (!h->tent)
 			return BATCH_WAIT;
 		h->tent_picks = 0;
@@ -190,8 +171,7 @@ static int batch_add(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *r)
 		ctrl_txn_status_drop(own);
 		return t->n_reqs ? BATCH_FULL : BATCH_NOFIT;
 	}
-	if (fs_alloc_add(h->tent, &r->parsed.need.res, fs_need_group(&r->parsed.need),
-			 1) < 0) {
+	if (ctrl_place_tent_add(h, &r->parsed.need) < 0) {
 		free(js);
 		free(aj);
 		ctrl_txn_status_drop(own);

@@ -84,6 +84,21 @@ struct ctrl_vm {
 	uint64_t seen;
 };
 
+/* preempt.c: what a read of P/status/<id> and P/assign/<host>/<id> of a
+ * request of a slot we do not lead found, when it was a possible victim
+ * (docs/DESIGN.md "Preemption"): good for the txn while its request and
+ * VM record are as they were then (req_rev, vm_rev), for XVICT_TTL_S. */
+struct ctrl_xvictim {
+	int64_t req_rev, vm_rev;
+	char host[FS_NAME_MAX + 1];
+	double at;
+	bool ok; /* placed on host, as its status and assignment say */
+	int64_t st_rev, asg_rev;
+	struct ctrl_status st;
+	struct fs_need need; /* the assignment's: what alloc counts */
+};
+#define XVICT_TTL_S 10.0
+
 struct ctrl_rbid {
 	char host[FS_NAME_MAX + 1];
 	struct fs_bid bid;
@@ -172,6 +187,12 @@ struct ctrl_req {
 	 * numbered hold_seq (one started after that) is in and says what
 	 * landed; 0: not held. */
 	uint64_t hold_seq;
+	/* A VM record of r written at this revision was deleted while an
+	 * older assignment of r was cached (led slots): the assignment may
+	 * be gone too, by another coordinator's preemption, so reconcile
+	 * reads it back (ctrl_preempt_check); 0: none. */
+	int64_t vm_gone_rev;
+	struct ctrl_xvictim *xv; /* preempt.c's, or NULL (freed with r) */
 	/* drain.c: cap_gen + 1 when no other host fitted its move (said
 	 * once per capacity change), 0 = not looked */
 	int64_t drain_nofit_gen;
@@ -481,6 +502,11 @@ void ctrl_req_forget_led(struct ctrl_req *r);
 /* The slot of request id's keys: its record's, else fs_slot_of(id). */
 unsigned ctrl_req_slot_of(struct ctrl *c, const char *id);
 void ctrl_req_vm_remove(struct ctrl_req *r, size_t i);
+/* Parses r's value if not yet parsed at its revision (also for a slot
+ * we do not lead: preempt.c reads other slots' VMs' priorities); returns
+ * r->valid. */
+bool ctrl_req_parse(struct ctrl_req *r);
+void ctrl_req_xvictim_drop(struct ctrl_req *r);
 /* Frees r if nothing refers to it any more. */
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r);
 /* Marks r for reconcile at the next pass (c->dirty_head, pass.c). */
@@ -610,12 +636,20 @@ void ctrl_report_init(struct ctrl_status *s, enum ctrl_phase p,
 void ctrl_report_reason(struct ctrl_status *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r);
+/* The same from status st (of the current revision): attempt,
+ * replaced_on, avoid. */
+void ctrl_report_carry_st(struct ctrl_status *s, const struct ctrl_status *st);
 /* ---- preempt.c -------------------------------------------------------- */
 /* r fits nowhere (ex: why): when preemption is on, evicts VMs of lower
  * priority on one host in the txn that places r.  1 when that txn was
  * sent (ex taken, r in it); 0 when nothing may be evicted; -EAGAIN when
  * VMs that could be were busy now (or the txn could not be sent). */
 int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex);
+/* The VM of r's assignment a on a live host is gone (r->vm_gone_rev):
+ * reads back r's status and a, compared in a txn of no ops, so that a
+ * preemption by another slot's coordinator (which deleted both) reaches
+ * the cache and r is placed again. */
+void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a);
 /* ctrl_preempt, else r unschedulable ("no host fits", ex), planned
  * again at the next pass when its victims were only busy (-EAGAIN). */
 void ctrl_preempt_or_wait(struct ctrl *c, struct ctrl_req *r,

@@ -59,6 +59,17 @@ int ctrl_request_parse(const char *id, const char *json, size_t len,
 		       size_t reasonlen);
 void ctrl_request_clear(struct ctrl_request *r);
 /*
+ * The request held by the value val[0..len) of an assignment of request
+ * id ({"request": {...}, "request_rev", "attempt"}), parsed as
+ * ctrl_request_parse does, and its request_rev and attempt (0 when
+ * absent; each may be NULL): what alloc counts for it, and its priority
+ * and preemptible (the controller's cache, plan's victims).  0, -EINVAL
+ * or -ENOMEM.
+ */
+int ctrl_request_of_asg(const char *id, const char *val, size_t len,
+			struct ctrl_request *out, int64_t *ret_rrev,
+			int64_t *ret_attempt);
+/*
  * The coordinator slot of request id with value json[0..len) (nested:
  * the value of an assignment, the spec under "request"): fs_slot_of() of
  * its gang's name (scheduling.gang.name), else its group
@@ -329,6 +340,14 @@ struct ctrl_pick {
 int ctrl_place_pick(const struct ctrl_place *p, struct ctrl_host *const *hosts,
 		    size_t n, size_t *cursor, size_t want,
 		    struct ctrl_explain *ex, struct ctrl_pick *ret);
+/* A copy of what is committed on h (its alloc; empty when absent),
+ * malloc'd, for h->tent; NULL on ENOMEM. */
+struct fs_alloc *ctrl_place_alloc_dup(const struct ctrl_host *h);
+/* need placed on h in the batch being built: added to h->tent (made by
+ * ctrl_place_alloc_dup first), which ctrl_place_alloc then returns, so
+ * that the next pick sees it (a gang's members, one after the other:
+ * commit.c; plan's rating of a gang, ctl/place.c).  0 or -ENOMEM. */
+int ctrl_place_tent_add(struct ctrl_host *h, const struct fs_need *need);
 
 /*
  * Bid modes, at commit: of the bidders bids[0..n) (data = the host,
@@ -363,6 +382,13 @@ struct ctrl_victims {
 	int64_t prio[CTRL_VICTIMS_MAX];
 };
 
+/* *v for the VM of request id (spec: its parsed request, need: what
+ * its assignment on host holds; all borrowed, host and need may be NULL
+ * for ctrl_victim_ok alone): the controller's own VMs (preempt.c) and
+ * plan's (ctl/place.c) are judged alike. */
+void ctrl_victim_of(struct ctrl_victim *v, const char *id,
+		    const struct ctrl_request *spec, struct ctrl_host *host,
+		    const struct fs_need *need, void *data);
 /* May a request of priority evict v (preemptible, strictly lower, no
  * gang member)? */
 bool ctrl_victim_ok(const struct ctrl_victim *v, int64_t priority);

@@ -21,6 +21,32 @@ const struct fs_alloc *ctrl_place_alloc(const struct ctrl_host *h)
 	return h->alloc_present ? &h->alloc : NULL;
 }
 
+struct fs_alloc *ctrl_place_alloc_dup(const struct ctrl_host *h)
+{
+	struct fs_alloc *a = calloc(1, sizeof(*a));
+	char *tmp;
+
+	if (!a)
+		return NULL;
+	if (!h->alloc_present)
+		return a;
+	tmp = fs_alloc_format(&h->alloc);
+	if (!tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0) {
+		free(tmp);
+		free(a);
+		return NULL;
+	}
+	free(tmp);
+	return a;
+}
+
+int ctrl_place_tent_add(struct ctrl_host *h, const struct fs_need *need)
+{
+	if (!h->tent && !(h->tent = ctrl_place_alloc_dup(h)))
+		return -ENOMEM;
+	return fs_alloc_add(h->tent, &need->res, fs_need_group(need), 1);
+}
+
 double ctrl_place_band(const struct ctrl_place *p, const struct ctrl_host *h)
 {
 	return h->part == p->slot ? 0 : p->band;

@@ -4,9 +4,12 @@
  * victims' assignments deleted and their statuses pending ("preempted
  * by <id>"), the host's alloc without them plus the request, fenced by
  * the election key of every slot it writes (docs/DESIGN.md "Placement
- * constraints").  Victims are of the slots we lead: the cache holds their
- * statuses and assignments.  Calls victim.c, place.c, report.c, txn.c,
- * req.c, host.c, key.c. */
+ * constraints" -> Preemption).  Victims of the slots we lead are judged
+ * from the cache; those of other slots from the cached request and VM
+ * record, then a read of their status and assignment before the txn
+ * (xread_send), and their coordinator learns of it when their VM goes
+ * (ctrl_preempt_check).  Calls victim.c, place.c, report.c, txn.c, req.c,
+ * host.c, key.c. */
 #include "controller/core.h"
 
 #include <errno.h>
@@ -25,6 +28,68 @@ struct gather {
 	int rc;
 };
 
+/* The read of q (another slot's) is good for the txn now? */
+static const struct ctrl_xvictim *xv_fresh(const struct ctrl *c,
+					   const struct ctrl_req *q,
+					   const struct ctrl_vm *vm)
+{
+	const struct ctrl_xvictim *x = q->xv;
+
+	return x && x->req_rev == q->req_rev && x->vm_rev == vm->rev &&
+		       strcmp(x->host, vm->host) == 0 &&
+		       ev_now(c->loop) - x->at < XVICT_TTL_S
+		   ? x
+		   : NULL;
+}
+
+static void gather_add(struct gather *g, const struct ctrl_victim *v)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 64;
+		struct ctrl_victim *nv = realloc(g->v, cap * sizeof(*nv));
+
+		if (!nv) {
+			g->rc = -ENOMEM;
+			return;
+		}
+		g->v = nv;
+		g->cap = cap;
+	}
+	g->v[g->n++] = *v;
+}
+
+/* q of a slot no one here leads: a victim when its one VM record says
+ * running on a host we may commit on; its need is its request's until
+ * its assignment is read (xv), and the read decides (xread_one). */
+static void gather_other(struct gather *g, struct ctrl_req *q)
+{
+	const struct ctrl_xvictim *x;
+	struct ctrl_victim v;
+	struct ctrl_host *h;
+
+	if (!q->req_present || q->n_vms != 1 || !ctrl_req_parse(q))
+		return;
+	ctrl_victim_of(&v, q->id, &q->parsed, NULL, &q->parsed.need, q);
+	if (!ctrl_victim_ok(&v, g->r->parsed.priority))
+		return;
+	/* being created: running soon, and no capacity news will say so */
+	if (strcmp(q->vms[0].state, "running") != 0) {
+		g->busy += strcmp(q->vms[0].state, "creating") == 0;
+		return;
+	}
+	if (!(h = ctrl_host_get(g->c, q->vms[0].host, false)) ||
+	    !h->alloc_present || h->alloc_bad || h->n_moving)
+		return;
+	x = xv_fresh(g->c, q, &q->vms[0]);
+	if (x && !x->ok)
+		return; /* read: not placed there as its record says */
+	g->busy += h->locked || h->pend || h->tent;
+	v.host = h;
+	if (x)
+		v.need = &x->need;
+	gather_add(g, &v);
+}
+
 /* q runs or is scheduled on one host of a slot we lead, with nothing of
  * ours in flight on it: it can be released by our txn.  One that could
  * be a victim but is busy now (a write of its status, a hold, a commit
@@ -33,15 +98,24 @@ static void gather_each(void *arg, const char *key, void *val)
 {
 	struct gather *g = arg;
 	struct ctrl_req *q = val;
+	struct ctrl_victim v;
 	struct ctrl_asg *a;
 	struct ctrl_host *h;
+	bool ok;
 
 	(void)key;
-	if (g->rc < 0 || q == g->r || !slot_mine(g->c, q->slot))
+	if (g->rc < 0 || q == g->r)
 		return;
+	if (g->c->slots[q->slot].state != SLOT_LEADER) {
+		gather_other(g, q);
+		return;
+	}
+	if (!slot_mine(g->c, q->slot))
+		return; /* won, not yet listed */
+	ctrl_victim_of(&v, q->id, &q->parsed, NULL, NULL, q);
+	ok = ctrl_victim_ok(&v, g->r->parsed.priority);
 	if (q->act != ACT_NONE || q->hold_seq) {
-		g->busy += q->parsed.preemptible && !q->parsed.gang &&
-			   q->parsed.priority < g->r->parsed.priority;
+		g->busy += ok;
 		return;
 	}
 	if (!q->st_present ||
@@ -52,28 +126,10 @@ static void gather_each(void *arg, const char *key, void *val)
 	    !(h = ctrl_host_get(g->c, a->host, false)) || !h->alloc_present ||
 	    h->alloc_bad || h->n_moving)
 		return;
-	g->busy += (h->locked || h->pend || h->tent) &&
-		   q->parsed.preemptible && !q->parsed.gang &&
-		   q->parsed.priority < g->r->parsed.priority;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 64;
-		struct ctrl_victim *v = realloc(g->v, cap * sizeof(*v));
-
-		if (!v) {
-			g->rc = -ENOMEM;
-			return;
-		}
-		g->v = v;
-		g->cap = cap;
-	}
-	g->v[g->n++] =
-	    (struct ctrl_victim){.id = q->id,
-				 .host = h,
-				 .need = &a->need,
-				 .priority = q->parsed.priority,
-				 .preemptible = q->parsed.preemptible,
-				 .gang = q->parsed.gang != NULL,
-				 .data = q};
+	g->busy += ok && (h->locked || h->pend || h->tent);
+	v.host = h;
+	v.need = &a->need;
+	gather_add(g, &v);
 }
 
 static void fence_slot(struct ctrl_txn *t, unsigned s, unsigned *done,
@@ -93,8 +149,12 @@ static void preempt_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 			 int64_t rev)
 {
 	(void)rev;
-	if (r != t->reqs[0])
-		return; /* once per txn: its first request is the preemptor */
+	if (r != t->reqs[0]) {
+		/* a victim of another slot: read again before the next try
+		 * (what was read no longer stands, or failed a compare) */
+		ctrl_req_xvictim_drop(r);
+		return;
+	}
 	if (ok) {
 		t->c->m.preemptions++;
 		fs_info("%s", t->what);
@@ -104,7 +164,8 @@ static void preempt_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 	}
 }
 
-/* The victim q's status: pending, preempted by r from host. */
+/* The victim q's status: pending, preempted by r from host; from its
+ * cached status (a slot we lead) or the one read (xv). */
 static int victim_status(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *q,
 			 const struct ctrl_req *r, const char *host)
 {
@@ -112,7 +173,20 @@ static int victim_status(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *q,
 	char *js;
 
 	ctrl_report_init(&s, CTRL_PENDING, q);
-	ctrl_report_carry(&s, q);
+	if (slot_mine(c, q->slot)) {
+		ctrl_report_carry(&s, q);
+	} else {
+		/* as its coordinator wrote it: that version, that name */
+		s.request_rev = q->xv->st.request_rev;
+		memcpy(s.request_hash, q->xv->st.request_hash,
+		       sizeof(s.request_hash));
+		ctrl_report_carry_st(&s, &q->xv->st);
+		if (q->xv->st.coordinator &&
+		    !(s.coordinator = strdup(q->xv->st.coordinator))) {
+			ctrl_status_clear(&s);
+			return -ENOMEM;
+		}
+	}
 	ctrl_report_reason(&s,
 			   "preempted by %s on %s (priority %lld above %lld); "
 			   "placed again",
@@ -173,22 +247,17 @@ static struct fs_alloc *alloc_after(const struct ctrl_host *h,
 				    const struct ctrl_req *r,
 				    const struct ctrl_victims *v)
 {
-	struct fs_alloc *a = calloc(1, sizeof(*a));
-	char *tmp = fs_alloc_format(&h->alloc);
-	int rc = 0;
+	struct fs_alloc *a = ctrl_place_alloc_dup(h); /* h->alloc_present */
+	int rc = a ? 0 : -ENOMEM;
 
-	if (!a || !tmp || fs_alloc_parse(tmp, strlen(tmp), a, NULL, 0) < 0)
-		goto fail;
 	for (size_t i = 0; i < v->n && rc == 0; i++)
 		rc = fs_alloc_add(a, &v->v[i]->need->res,
 				  fs_need_group(v->v[i]->need), -1);
-	if (rc < 0 || fs_alloc_add(a, &r->parsed.need.res,
-				   fs_need_group(&r->parsed.need), 1) < 0)
-		goto fail;
-	free(tmp);
-	return a;
-fail:
-	free(tmp);
+	if (rc == 0)
+		rc = fs_alloc_add(a, &r->parsed.need.res,
+				  fs_need_group(&r->parsed.need), 1);
+	if (rc == 0)
+		return a;
 	if (a)
 		fs_alloc_clear(a);
 	free(a);
@@ -212,9 +281,13 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
 	if (!t || !al)
 		goto fail;
 	fence_slot(t, r->slot, fenced, &n_fenced);
+	/* the slots we lead; another slot's victim is fenced by its
+	 * status's and assignment's revisions alone: its coordinator
+	 * writes neither but by CAS on them */
 	for (size_t i = 0; i < v->n; i++)
-		fence_slot(t, ((struct ctrl_req *)v->v[i]->data)->slot, fenced,
-			   &n_fenced);
+		if (slot_mine(c, ((struct ctrl_req *)v->v[i]->data)->slot))
+			fence_slot(t, ((struct ctrl_req *)v->v[i]->data)->slot,
+				   fenced, &n_fenced);
 	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
 		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
 	ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, r->id),
@@ -223,15 +296,16 @@ static int preempt_send(struct ctrl *c, struct ctrl_req *r, struct ctrl_host *h,
 		     ETCD_CMP_MOD, h->alloc_rev);
 	for (size_t i = 0; i < v->n; i++) {
 		struct ctrl_req *q = v->v[i]->data;
-		struct ctrl_asg *a = ctrl_req_asg(q, h->name);
+		bool mine = slot_mine(c, q->slot);
+		struct ctrl_asg *a = mine ? ctrl_req_asg(q, h->name) : NULL;
 
 		ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, q->id),
-			     ETCD_CMP_MOD, q->st_rev);
+			     ETCD_CMP_MOD, mine ? q->st_rev : q->xv->st_rev);
 		ctrl_txn_cmp(t, ctrl_keyf("%srequests/%s", c->prefix, q->id),
 			     ETCD_CMP_MOD, q->req_rev);
 		ctrl_txn_cmp(
 		    t, ctrl_keyf("%sassign/%s/%s", c->prefix, h->name, q->id),
-		    ETCD_CMP_MOD, a ? a->rev : -1);
+		    ETCD_CMP_MOD, mine ? (a ? a->rev : -1) : q->xv->asg_rev);
 	}
 	/* the status first: its time makes it the unique value a read back
 	 * of an unknown outcome looks for */
@@ -293,6 +367,164 @@ fail:
 	return -ENOMEM;
 }
 
+/* The read of other slots' victims before the txn: their status and
+ * assignment, which only their coordinator caches. */
+struct xread {
+	struct ctrl *c;
+	struct ctrl_req *r;
+	size_t n;
+	struct xread_v {
+		char id[FS_NAME_MAX + 1], host[FS_NAME_MAX + 1];
+		int64_t req_rev, vm_rev; /* as when chosen */
+	} v[CTRL_VICTIMS_MAX];
+	char *keys[2 * CTRL_VICTIMS_MAX];
+};
+
+static void xread_free(struct xread *x)
+{
+	for (size_t i = 0; i < 2 * x->n; i++)
+		free(x->keys[i]);
+	free(x);
+}
+
+/* What was read of w: placed on its host, as its VM record says, by the
+ * version of the request the cache holds (its hash), status and
+ * assignment of one version, no move in progress.  Else it is no
+ * victim until its request or VM record changes. */
+static void xread_one(struct ctrl *c, const struct xread_v *w,
+		      const struct etcd_op_result *so,
+		      const struct etcd_op_result *ao)
+{
+	struct ctrl_req *q = ctrl_map_get(&c->reqs, w->id);
+	struct ctrl_xvictim *x;
+	int64_t rrev = 0;
+	bool st = false, asg = false;
+
+	if (!q || c->slots[q->slot].state == SLOT_LEADER ||
+	    !(x = calloc(1, sizeof(*x))))
+		return;
+	x->req_rev = w->req_rev;
+	x->vm_rev = w->vm_rev;
+	strcpy(x->host, w->host);
+	x->at = ev_now(c->loop);
+	if (so->type == ETCD_OP_RANGE && so->u.range.n_kvs == 1) {
+		const struct etcd_kv *kv = &so->u.range.kvs[0];
+
+		st = ctrl_status_parse(kv->value, kv->value_len, &x->st, NULL,
+				       0) == 0;
+		x->st_rev = kv->mod_revision;
+	}
+	if (ao->type == ETCD_OP_RANGE && ao->u.range.n_kvs == 1) {
+		const struct etcd_kv *kv = &ao->u.range.kvs[0];
+
+		asg = ctrl_cache_asg_need(w->id, kv->value, kv->value_len,
+					  &x->need, &rrev, NULL) == 0;
+		x->asg_rev = kv->mod_revision;
+	}
+	x->ok =
+	    st && asg &&
+	    (x->st.phase == CTRL_SCHEDULED || x->st.phase == CTRL_RUNNING) &&
+	    strcmp(x->st.host, w->host) == 0 && !x->st.moving_to[0] &&
+	    rrev == x->st.request_rev &&
+	    (x->st.request_hash[0]
+		 ? strcmp(x->st.request_hash, q->req_hash) == 0
+		 : x->st.request_rev == q->spec_rev);
+	ctrl_req_xvictim_drop(q);
+	q->xv = x;
+}
+
+static void on_xread(void *arg, const struct etcd_error *err,
+		     const struct etcd_txn_result *res)
+{
+	struct xread *x = arg;
+	struct ctrl *c = x->c;
+	struct ctrl_req *r = x->r;
+
+	if (c->inflight)
+		c->inflight--;
+	r->act = ACT_NONE;
+	if (err) { /* no answer (res is NULL), also when cancelled */
+		if (err->code != ETCD_ECANCELED)
+			fs_warn("%s: reading the VMs it may preempt: %s; "
+				"trying again",
+				r->id, err->message);
+	} else if (res->n_responses == 2 * x->n)
+		for (size_t i = 0; i < x->n; i++)
+			xread_one(c, &x->v[i], &res->responses[2 * i],
+				  &res->responses[2 * i + 1]);
+	/* planned again at once, from what was read */
+	r->unsched_gen = c->cap_gen - 1;
+	ctrl_req_dirty(r);
+	xread_free(x);
+}
+
+/* v holds a victim of another slot not read (fresh) yet? */
+static bool xread_needed(const struct ctrl *c, const struct ctrl_victims *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		struct ctrl_req *q = v->v[i]->data;
+		const struct ctrl_vm *vm = ctrl_req_vm(q, v->v[i]->host->name);
+
+		if (!slot_mine(c, q->slot) && (!vm || !xv_fresh(c, q, vm)))
+			return true;
+	}
+	return false;
+}
+
+/* Reads the status and assignment of v's victims of other slots; r waits
+ * (ACT_TXN) and is planned again with the answer. */
+static int xread_send(struct ctrl *c, struct ctrl_req *r,
+		      const struct ctrl_victims *v)
+{
+	struct xread *x = calloc(1, sizeof(*x));
+	struct etcd_op ops[2 * CTRL_VICTIMS_MAX];
+	struct etcd_txn_req req = {.success = ops};
+	int rc;
+
+	if (!x)
+		return -ENOMEM;
+	x->c = c;
+	x->r = r;
+	for (size_t i = 0; i < v->n; i++) {
+		struct ctrl_req *q = v->v[i]->data;
+		const char *h = v->v[i]->host->name;
+		const struct ctrl_vm *vm = ctrl_req_vm(q, h);
+		struct xread_v *w = &x->v[x->n];
+
+		if (slot_mine(c, q->slot) || !vm)
+			continue;
+		strcpy(w->id, q->id);
+		strcpy(w->host, h);
+		w->req_rev = q->req_rev;
+		w->vm_rev = vm->rev;
+		x->keys[2 * x->n] = ctrl_keyf("%sstatus/%s", c->prefix, q->id);
+		x->keys[2 * x->n + 1] =
+		    ctrl_keyf("%sassign/%s/%s", c->prefix, h, q->id);
+		x->n++;
+		if (!x->keys[2 * x->n - 2] || !x->keys[2 * x->n - 1]) {
+			xread_free(x);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < 2 * x->n; i++)
+		ops[i] = (struct etcd_op){.type = ETCD_OP_RANGE,
+					  .u.range = {.key = x->keys[i]}};
+	req.n_success = 2 * x->n;
+	rc = c->hooks.txn ? c->hooks.txn(c, &req, on_xread, x)
+			  : etcd_kv_txn(c->etcd, &req, on_xread, x);
+	if (rc < 0) {
+		xread_free(x);
+		return rc;
+	}
+	c->inflight++;
+	c->m.txns++;
+	r->act = ACT_TXN;
+	fs_info("%s: fits nowhere; reading %zu VM(s) of other slots to "
+		"preempt on %s",
+		r->id, x->n, v->v[0]->host->name);
+	return 0;
+}
+
 int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 {
 	struct gather g = {.c = c, .r = r};
@@ -306,14 +538,42 @@ int ctrl_preempt(struct ctrl *c, struct ctrl_req *r, struct ctrl_explain *ex)
 		return -EAGAIN;
 	ctrl_map_each(&c->reqs, gather_each, &g);
 	ctrl_req_place(c, r, &pl);
-	if (g.rc == 0 &&
-	    ctrl_victims_choose(&pl, r->parsed.priority,
-				(size_t)c->cfg->max_victims, g.v, g.n, &v) == 1)
-		rc = preempt_send(c, r, v.v[0]->host, &v, ex) == 0 ? 1 : -EAGAIN;
-	else if (g.rc < 0 || g.busy)
+	if (g.rc == 0 && ctrl_victims_choose(&pl, r->parsed.priority,
+					     (size_t)c->cfg->max_victims, g.v,
+					     g.n, &v) == 1) {
+		if (xread_needed(c, &v))
+			rc = xread_send(c, r, &v) == 0 ? 1 : -EAGAIN;
+		else
+			rc = preempt_send(c, r, v.v[0]->host, &v, ex) == 0
+				 ? 1
+				 : -EAGAIN;
+	} else if (g.rc < 0 || g.busy) {
 		rc = -EAGAIN;
+	}
 	free(g.v);
 	return rc;
+}
+
+void ctrl_preempt_check(struct ctrl *c, struct ctrl_req *r, struct ctrl_asg *a)
+{
+	struct ctrl_txn *t = ctrl_txn_new(c, TXN_STATUS, r->slot, NULL);
+
+	if (!t)
+		return;
+	snprintf(t->what, sizeof(t->what),
+		 "check %s: its VM on %s is gone, its assignment cached", r->id,
+		 a->host);
+	ctrl_txn_fence(t);
+	ctrl_txn_cmp(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id),
+		     ETCD_CMP_MOD, r->st_present ? r->st_rev : 0);
+	ctrl_txn_cmp(t, ctrl_keyf("%sassign/%s/%s", c->prefix, a->host, r->id),
+		     ETCD_CMP_MOD, a->rev);
+	t->reqs[t->n_reqs++] = r;
+	r->act = ACT_TXN;
+	fs_info("%s: its VM on %s is gone, its assignment cached: reading "
+		"both back (preempted by another slot's coordinator?)",
+		r->id, a->host);
+	ctrl_txn_send(t);
 }
 
 void ctrl_preempt_or_wait(struct ctrl *c, struct ctrl_req *r,

@@ -169,16 +169,7 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 			ctrl_report_forget(c, r);
 		return;
 	}
-	if (r->parsed_rev != r->req_rev) {
-		ctrl_request_clear(&r->parsed);
-		r->valid = ctrl_request_parse(r->id, r->req_val, r->req_len,
-					      &r->parsed, r->reason,
-					      sizeof(r->reason)) == 0;
-		r->parsed_rev = r->req_rev;
-		r->tries = 0;
-		r->waits = 0;
-		r->retry_at = 0;
-	}
+	ctrl_req_parse(r);
 	/* Listed after a re-put of the same bytes (by a controller that did
 	 * not see the first put): the status names the version it placed
 	 * by revision and hash. */
@@ -298,6 +289,14 @@ static void decide(struct ctrl *c, struct ctrl_req *r)
 			return;
 		if (replaced_seen(c, r))
 			return;
+		if (!vm && r->vm_gone_rev > a->rev) {
+			/* its VM went: another slot's coordinator may have
+			 * preempted it (its status and assignment are not
+			 * watched) */
+			r->vm_gone_rev = 0;
+			ctrl_preempt_check(c, r, a);
+			return;
+		}
 		if (!vm || vm->rev <= a->rev)
 			return;
 		if (strcmp(vm->state, "running") == 0 &&

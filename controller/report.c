@@ -170,10 +170,15 @@ void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r)
 {
 	if (!r->st_present || r->st.request_rev != r->spec_rev)
 		return;
-	s->attempt = r->st.attempt;
-	strcpy(s->replaced_on, r->st.replaced_on);
-	for (size_t i = 0; i < r->st.n_avoid; i++)
-		ctrl_status_avoid_add(s, r->st.avoid[i]);
+	ctrl_report_carry_st(s, &r->st);
+}
+
+void ctrl_report_carry_st(struct ctrl_status *s, const struct ctrl_status *st)
+{
+	s->attempt = st->attempt;
+	strcpy(s->replaced_on, st->replaced_on);
+	for (size_t i = 0; i < st->n_avoid; i++)
+		ctrl_status_avoid_add(s, st->avoid[i]);
 }
 
 static bool explain_same(const struct ctrl_explain *a,

@@ -235,9 +235,34 @@ void ctrl_req_vm_remove(struct ctrl_req *r, size_t i)
 	r->vms[i] = r->vms[--r->n_vms];
 }
 
+void ctrl_req_xvictim_drop(struct ctrl_req *r)
+{
+	if (!r->xv)
+		return;
+	ctrl_status_clear(&r->xv->st);
+	fs_need_clear(&r->xv->need);
+	free(r->xv);
+	r->xv = NULL;
+}
+
+bool ctrl_req_parse(struct ctrl_req *r)
+{
+	if (r->parsed_rev == r->req_rev)
+		return r->valid;
+	ctrl_request_clear(&r->parsed);
+	r->valid = ctrl_request_parse(r->id, r->req_val, r->req_len, &r->parsed,
+				      r->reason, sizeof(r->reason)) == 0;
+	r->parsed_rev = r->req_rev;
+	r->tries = 0;
+	r->waits = 0;
+	r->retry_at = 0;
+	return r->valid;
+}
+
 static void req_free(struct ctrl_req *r)
 {
 	ctrl_req_abort(r);
+	ctrl_req_xvictim_drop(r);
 	ev_timer_stop(r->c->loop, &r->lost_timer);
 	free(r->req_val);
 	ctrl_request_clear(&r->parsed);

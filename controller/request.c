@@ -480,6 +480,39 @@ fail:
 	return rc;
 }
 
+int ctrl_request_of_asg(const char *id, const char *val, size_t len,
+			struct ctrl_request *out, int64_t *ret_rrev,
+			int64_t *ret_attempt)
+{
+	json_t *root = json_loadb(val, len, 0, NULL), *rq, *n;
+	char reason[256], *s;
+	int rc = -EINVAL;
+
+	rq = root ? json_object_get(root, "request") : NULL;
+	if (!json_is_object(rq))
+		goto out;
+	s = json_dumps(rq, JSON_COMPACT);
+	if (!s) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ctrl_request_parse(id, s, strlen(s), out, reason, sizeof(reason));
+	free(s);
+	if (rc == 0) {
+		n = json_object_get(root, "request_rev");
+		if (ret_rrev)
+			*ret_rrev =
+			    json_is_integer(n) ? json_integer_value(n) : 0;
+		n = json_object_get(root, "attempt");
+		if (ret_attempt)
+			*ret_attempt =
+			    json_is_integer(n) ? json_integer_value(n) : 0;
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
 void ctrl_request_clear(struct ctrl_request *r)
 {
 	if (!r)

@@ -15,6 +15,19 @@
 #define VICTIM_TRIES 65536
 #define VICTIM_CANDS 24 /* the lowest-priority candidates of a host */
 
+void ctrl_victim_of(struct ctrl_victim *v, const char *id,
+		    const struct ctrl_request *spec, struct ctrl_host *host,
+		    const struct fs_need *need, void *data)
+{
+	*v = (struct ctrl_victim){.id = id,
+				  .host = host,
+				  .need = need,
+				  .priority = spec->priority,
+				  .preemptible = spec->preemptible,
+				  .gang = spec->gang != NULL,
+				  .data = data};
+}
+
 bool ctrl_victim_ok(const struct ctrl_victim *v, int64_t priority)
 {
 	return v->preemptible && !v->gang && v->priority < priority;

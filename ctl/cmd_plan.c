@@ -1,6 +1,8 @@
 /* plan FILE|-: a dry run of the controller's placement on the cluster as
- * it is now (ctl_place); writes nothing.  Exit 0 when it fits somewhere,
- * 1 when it is invalid or fits nowhere. */
+ * it is now (ctl_place), and when it fits nowhere with preemption on, the
+ * VMs the controller would evict (ctl_place_preempt); writes nothing.
+ * Exit 0 when it fits somewhere or would preempt, 1 when it is invalid or
+ * fits nowhere. */
 #include "ctl/place.h"
 
 #include <getopt.h>
@@ -123,6 +125,163 @@ static json_t *place_json(const char *id, const struct fs_need *n,
 	return o;
 }
 
+/* For a request that fits nowhere, with the controller's preemption on:
+ * the victims it would evict (ctl_place_preempt), into pp; 0, or an exit
+ * code (etcd, memory). */
+static int plan_preempt(struct ctl *x, const struct ctl_view *v,
+			const struct ctl_place *p, const char *id,
+			const struct ctrl_request *req, struct ctl_preempt *pp)
+{
+	struct etcd_sync_range *asg = NULL;
+	int rc;
+
+	memset(pp, 0, sizeof(*pp));
+	if (x->sched.max_victims <= 0 || p->n_cands || !p->n_hosts)
+		return 0;
+	rc = ctl_view_assigns(x, v, &asg);
+	if (rc)
+		return rc;
+	rc = ctl_place_preempt(x, v, p, id, req, asg, pp);
+	etcd_sync_range_free(asg);
+	return rc < 0 ? ctl_errorf(CTL_EXIT_INPUT, "out of memory") : 0;
+}
+
+/* "lo-2, lo-3 on h1" (the chosen victims) into buf. */
+static void victims_str(const struct ctl_preempt *pp, char *buf, size_t len)
+{
+	const struct ctrl_victims *c = &pp->chosen;
+	char e[FS_NAME_MAX * 4 + 8];
+	size_t o;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n; i++) {
+		o = strlen(buf);
+		snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+			 ctl_esc(e, sizeof(e), c->v[i]->id, 0));
+	}
+	if (c->n) {
+		o = strlen(buf);
+		snprintf(buf + o, len - o, " on %s",
+			 ctl_esc(e, sizeof(e), c->v[0]->host->name, 0));
+	}
+}
+
+/* A gang's rating as a whole (ctl_place_gang): the planned request with
+ * the other fresh members in P/requests/ (never placed for their
+ * current value), in the order they were put, it last. */
+struct plan_gang {
+	struct ctl_gang_member m[CTRL_GANG_MAX];
+	size_t n, submitted, failed;
+	int fits; /* 1 as a whole, 0 not, -1 waiting for members */
+	struct ctrl_explain ex; /* m[failed]'s, when !fits */
+};
+
+static int vreq_rev_cmp(const void *a, const void *b)
+{
+	const struct ctl_vreq *x = *(const struct ctl_vreq *const *)a;
+	const struct ctl_vreq *y = *(const struct ctl_vreq *const *)b;
+
+	return x->req_mod_rev < y->req_mod_rev	 ? -1
+	       : x->req_mod_rev > y->req_mod_rev ? 1
+						 : strcmp(x->id, y->id);
+}
+
+/* Placed once for its current value (commit.c's gang_fresh, from the
+ * status's request_hash): placed again alone, no longer a member. */
+static bool vreq_fresh(const struct ctl_vreq *r)
+{
+	char h[17];
+
+	if (!r->st_present || r->st.attempt <= 0)
+		return true;
+	ctrl_request_hash(r->req, r->req_len, h);
+	return strcmp(h, r->st.request_hash) != 0;
+}
+
+static int plan_gang(struct ctl *x, const struct ctl_view *v, const char *id,
+		     const struct ctrl_request *req, struct plan_gang *g)
+{
+	size_t want = (size_t)req->gang_size, n = 0;
+	const struct ctl_vreq **o = NULL;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	g->fits = -1;
+	if (v->n_reqs && !(o = calloc(v->n_reqs, sizeof(*o))))
+		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	for (size_t i = 0; i < v->n_reqs; i++) {
+		const struct ctl_vreq *r = &v->reqs[i];
+
+		if (r->req_present && r->parsed_ok && r->parsed.gang &&
+		    strcmp(r->parsed.gang, req->gang) == 0 &&
+		    strcmp(r->id, id) != 0 && vreq_fresh(r))
+			o[n++] = r;
+	}
+	if (n)
+		qsort(o, n, sizeof(*o), vreq_rev_cmp);
+	g->submitted = n + 1;
+	for (size_t i = 0; i < n && g->n + 1 < want; i++)
+		g->m[g->n++] = (struct ctl_gang_member){
+		    .id = o[i]->id, .need = &o[i]->parsed.need};
+	g->m[g->n++] = (struct ctl_gang_member){.id = id, .need = &req->need};
+	free(o);
+	if (g->n < want)
+		return 0;
+	rc = ctl_place_gang(x, v, g->m, g->n, &g->failed, &g->ex);
+	if (rc < 0)
+		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	g->fits = rc;
+	return 0;
+}
+
+static void plan_gang_print(const struct ctrl_request *req,
+			    const struct plan_gang *g)
+{
+	char a[FS_NAME_MAX * 4 + 8], b[FS_NAME_MAX * 4 + 8], rj[1024];
+
+	ctl_esc(a, sizeof(a), req->gang, 0);
+	if (g->fits < 0) {
+		printf("\ngang %s: %zu of %lld submitted (this one included): "
+		       "it waits for the rest\n",
+		       a, g->submitted, (long long)req->gang_size);
+		return;
+	}
+	if (!g->fits) {
+		ctl_rejected_str(&g->ex, rj, sizeof(rj));
+		printf("\ngang %s does not fit as a whole: %s has no host "
+		       "with the others placed (%s)\n",
+		       a, ctl_esc(b, sizeof(b), g->m[g->failed].id, 0), rj);
+		return;
+	}
+	printf("\ngang %s as a whole (%zu members, one txn):", a, g->n);
+	for (size_t i = 0; i < g->n; i++)
+		printf("%s %s on %s", i ? "," : "",
+		       ctl_esc(a, sizeof(a), g->m[i].id, 0),
+		       ctl_esc(b, sizeof(b), g->m[i].host, 0));
+	printf("\n");
+}
+
+static json_t *plan_gang_json(const struct ctrl_request *req,
+			      const struct plan_gang *g)
+{
+	json_t *o = json_object(), *pl = json_array();
+
+	json_object_set_new(o, "name", ctl_json_str(req->gang));
+	json_object_set_new(o, "size", json_integer(req->gang_size));
+	json_object_set_new(o, "submitted",
+			    json_integer((json_int_t)g->submitted));
+	json_object_set_new(o, "fits", json_boolean(g->fits > 0));
+	for (size_t i = 0; g->fits > 0 && i < g->n; i++)
+		json_array_append_new(
+		    pl, json_pack("{s:o, s:o}", "id", ctl_json_str(g->m[i].id),
+				  "host", ctl_json_str(g->m[i].host)));
+	json_object_set_new(o, "placed", pl);
+	json_object_set_new(o, "failed",
+			    g->fits == 0 ? ctl_json_str(g->m[g->failed].id)
+					 : json_null());
+	return o;
+}
+
 int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -133,6 +292,9 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	char id[FS_NAME_MAX + 2], *buf = NULL, ns[512], rj[1024];
 	char hn[FS_NAME_MAX * 4 + 8], nse[2048];
 	struct ctrl_request req = {0};
+	struct ctl_preempt pp = {0};
+	struct plan_gang g = {.fits = 1};
+	char vs[2048];
 	struct ctl_place p;
 	struct ctl_view v;
 	size_t len;
@@ -155,7 +317,7 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 	if (rc)
 		return rc;
 	free(buf);
-	rc = ctl_view_load(x, &v, CTL_V_HOSTS);
+	rc = ctl_view_load(x, &v, CTL_V_HOSTS | (req.gang ? CTL_V_REQS : 0u));
 	if (rc) {
 		ctrl_request_clear(&req);
 		return rc;
@@ -164,9 +326,30 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 		rc = ctl_errorf(CTL_EXIT_INPUT, "out of memory");
 		goto out;
 	}
+	rc = plan_preempt(x, &v, &p, id, &req, &pp);
+	if (!rc && req.gang)
+		rc = plan_gang(x, &v, id, &req, &g);
+	if (rc)
+		goto out_p;
+	victims_str(&pp, vs, sizeof(vs));
 	if (x->out == CTL_OUT_JSON) {
-		rc = ctl_print_json(place_json(id, &req.need, &p));
-		if (!rc && p.n_cands == 0)
+		json_t *js = place_json(id, &req.need, &p), *vj = json_array();
+
+		for (size_t i = 0; i < pp.chosen.n; i++)
+			json_array_append_new(vj,
+					      ctl_json_str(pp.chosen.v[i]->id));
+		json_object_set_new(
+		    js, "preempt",
+		    pp.chosen.n
+			? json_pack("{s:o, s:o}", "host",
+				    ctl_json_str(pp.chosen.v[0]->host->name),
+				    "victims", vj)
+			: (json_decref(vj), json_null()));
+		json_object_set_new(js, "gang",
+				    req.gang ? plan_gang_json(&req, &g)
+					     : json_null());
+		rc = ctl_print_json(js);
+		if (!rc && ((p.n_cands == 0 && !pp.chosen.n) || g.fits <= 0))
 			rc = CTL_EXIT_INPUT;
 		goto out_p;
 	}
@@ -188,12 +371,27 @@ int ctl_cmd_plan(struct ctl *x, int argc, char **argv)
 		       p.cands[0].score, p.n_cands, p.n_cands == 1 ? "" : "s");
 		if (*rj)
 			printf("rejected: %s\n", rj);
+	} else if (pp.chosen.n) {
+		printf("\n%s fits nowhere: %s\n", id, rj);
+		printf("would preempt %s (scheduling.preemption.max_victims "
+		       "%lld; the controller checks their statuses too)\n",
+		       vs, (long long)x->sched.max_victims);
 	} else {
 		printf("%s%s fits nowhere: %s\n", p.n_hosts ? "\n" : "", id,
 		       p.n_hosts ? rj : "no live host");
+		if (p.n_hosts && x->sched.max_victims > 0)
+			printf("and preemption would not place it (no VMs of "
+			       "lower priority on one host free enough)\n");
 		rc = CTL_EXIT_INPUT;
 	}
+	if (req.gang) {
+		plan_gang_print(&req, &g);
+		if (g.fits <= 0)
+			rc = CTL_EXIT_INPUT;
+	}
 out_p:
+	ctrl_explain_clear(&g.ex);
+	ctl_preempt_clear(&pp);
 	ctl_place_clear(&p);
 out:
 	ctl_view_clear(&v);

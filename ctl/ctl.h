@@ -185,6 +185,10 @@ int ctl_view_load(struct ctl *x, struct ctl_view *v, unsigned what);
 /* Only the request id (and its status, assignment): returns 0, or
  * CTL_EXIT_INPUT (printed: unknown id), or CTL_EXIT_ETCD. */
 int ctl_view_load_req(struct ctl *x, struct ctl_view *v, const char *id);
+/* Every P/assign/ key with its value, at v's revision (plan's victims):
+ * 0 and *ret (etcd_sync_range_free), or CTL_EXIT_ETCD (printed). */
+int ctl_view_assigns(struct ctl *x, const struct ctl_view *v,
+		     struct etcd_sync_range **ret);
 void ctl_view_clear(struct ctl_view *v);
 struct ctl_vhost *ctl_view_host(const struct ctl_view *v, const char *name);
 struct ctl_vreq *ctl_view_req(const struct ctl_view *v, const char *id);

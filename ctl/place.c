@@ -44,14 +44,21 @@ static void free_of(const struct ctl_vhost *h, struct fs_res *out)
 		out->vms = 0;
 }
 
-int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
-	      const struct fs_need *need, const struct ctrl_status *avoid,
-	      struct ctl_place *out)
+static unsigned slots_of(const struct ctl *x, const struct ctl_view *v)
+{
+	return v->coordinators > 0 ? (unsigned)v->coordinators
+				   : (unsigned)x->sched.coordinators;
+}
+
+/* What the controller asks of a host for the request (ctrl_req_place). */
+static struct ctrl_place place_of(const struct ctl *x, const struct ctl_view *v,
+				  const char *id, const struct fs_need *need,
+				  const struct ctrl_status *avoid)
 {
 	const struct ctrl_config *cfg = &x->sched;
-	unsigned k = v->coordinators > 0 ? (unsigned)v->coordinators
-					 : (unsigned)cfg->coordinators;
-	struct ctrl_place pl = {
+	unsigned k = slots_of(x, v);
+
+	return (struct ctrl_place){
 	    .id = id,
 	    .need = need,
 	    .slot = fs_slot_of(need->group ? need->group : id, k),
@@ -60,6 +67,14 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 	    .strategy = (enum fs_strategy)cfg->strategy,
 	    .band = k > 1 ? cfg->partition_band : 0,
 	};
+}
+
+int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
+	      const struct fs_need *need, const struct ctrl_status *avoid,
+	      struct ctl_place *out)
+{
+	unsigned k = slots_of(x, v);
+	struct ctrl_place pl = place_of(x, v, id, need, avoid);
 	struct ctrl_host **ptrs = NULL;
 	struct ctrl_explain ex = {0};
 	struct ctrl_pick pick = {0};
@@ -168,4 +183,131 @@ void ctl_place_clear(struct ctl_place *p)
 	free(p->ch); /* shallow copies: the view owns their records */
 	ctrl_explain_clear(&p->explain);
 	memset(p, 0, sizeof(*p));
+}
+
+/* The host record of p named name (the live ones), or NULL. */
+static struct ctrl_host *place_host(const struct ctl_place *p, const char *name,
+				    size_t len)
+{
+	for (size_t i = 0; i < p->n_hosts; i++)
+		if (strlen(p->ch[i].name) == len &&
+		    strncmp(p->ch[i].name, name, len) == 0)
+			return &p->ch[i];
+	return NULL;
+}
+
+int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
+		      const struct ctl_place *p, const char *id,
+		      const struct ctrl_request *req,
+		      const struct etcd_sync_range *asg,
+		      struct ctl_preempt *out)
+{
+	struct ctrl_place pl = place_of(x, v, id, &req->need, NULL);
+	size_t lp = strlen(x->prefix), n = asg ? asg->n_kvs : 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (x->sched.max_victims <= 0 || !n || req->gang)
+		return 0; /* off; nothing placed; a gang does not preempt */
+	out->specs = calloc(n, sizeof(*out->specs));
+	out->ids = calloc(n, sizeof(*out->ids));
+	out->v = calloc(n, sizeof(*out->v));
+	if (!out->specs || !out->ids || !out->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct etcd_sync_kv *kv = &asg->kvs[i];
+		/* "<P>/assign/<host>/<id>" */
+		const char *t = kv->key + lp + sizeof("/assign/") - 1;
+		const char *slash;
+		struct ctrl_host *h;
+
+		if (strncmp(kv->key, x->prefix, lp) != 0 ||
+		    strncmp(kv->key + lp, "/assign/", 8) != 0 ||
+		    !(slash = strchr(t, '/')) || !slash[1] ||
+		    strlen(slash + 1) > FS_NAME_MAX ||
+		    !(h = place_host(p, t, (size_t)(slash - t))))
+			continue;
+		strcpy(out->ids[out->n], slash + 1);
+		rc = ctrl_request_of_asg(out->ids[out->n], kv->value,
+					 kv->value_len, &out->specs[out->n],
+					 NULL, NULL);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc < 0)
+			continue;
+		ctrl_victim_of(&out->v[out->n], out->ids[out->n],
+			       &out->specs[out->n], h, &out->specs[out->n].need,
+			       NULL);
+		out->n++;
+	}
+	return ctrl_victims_choose(&pl, req->priority,
+				   (size_t)x->sched.max_victims, out->v, out->n,
+				   &out->chosen);
+}
+
+void ctl_preempt_clear(struct ctl_preempt *pp)
+{
+	for (size_t i = 0; pp->specs && i < pp->n; i++)
+		ctrl_request_clear(&pp->specs[i]);
+	free(pp->specs);
+	free(pp->ids);
+	free(pp->v);
+	memset(pp, 0, sizeof(*pp));
+}
+
+int ctl_place_gang(const struct ctl *x, const struct ctl_view *v,
+		   struct ctl_gang_member *m, size_t n, size_t *ret_failed,
+		   struct ctrl_explain *ret_ex)
+{
+	struct ctrl_host **ptrs = NULL;
+	struct ctl_place p;
+	int rc = 1;
+
+	memset(ret_ex, 0, sizeof(*ret_ex));
+	if (!n)
+		return 1;
+	/* the controller's host records of the view, as for one request */
+	if (ctl_place(x, v, m[0].id, m[0].need, NULL, &p) < 0)
+		return -ENOMEM;
+	if (p.n_hosts && !(ptrs = calloc(p.n_hosts, sizeof(*ptrs))))
+		rc = -ENOMEM;
+	for (size_t i = 0; rc > 0 && i < p.n_hosts; i++)
+		ptrs[i] = &p.ch[i];
+	for (size_t i = 0; rc > 0 && i < n; i++) {
+		struct ctrl_place pl = place_of(x, v, m[i].id, m[i].need, NULL);
+		struct ctrl_groups g = {0};
+		struct ctrl_explain ex = {0};
+		struct ctrl_pick pk = {0};
+		size_t cursor = 0;
+
+		m[i].host[0] = '\0';
+		/* the pick sees the members before i (their hosts' tent) */
+		if (ctrl_place_groups(&pl, ptrs, p.n_hosts, &g) < 0 ||
+		    ctrl_place_pick(&pl, ptrs, p.n_hosts, &cursor, 0, &ex,
+				    &pk) < 0 ||
+		    (pk.best && ctrl_place_tent_add(pk.best, m[i].need) < 0)) {
+			rc = -ENOMEM;
+		} else if (!pk.best) {
+			*ret_failed = i;
+			*ret_ex = ex;
+			memset(&ex, 0, sizeof(ex));
+			rc = 0;
+		} else {
+			snprintf(m[i].host, sizeof(m[i].host), "%s",
+				 pk.best->name);
+		}
+		ctrl_groups_clear(&g);
+		ctrl_explain_clear(&ex);
+	}
+	for (size_t i = 0; i < p.n_hosts; i++) {
+		if (p.ch[i].tent)
+			fs_alloc_clear(p.ch[i].tent);
+		free(p.ch[i].tent);
+		p.ch[i].tent = NULL;
+	}
+	free(ptrs);
+	ctl_place_clear(&p);
+	if (rc < 0)
+		ctrl_explain_clear(ret_ex);
+	return rc;
 }

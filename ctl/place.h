@@ -36,6 +36,44 @@ int ctl_place(const struct ctl *x, const struct ctl_view *v, const char *id,
 	      struct ctl_place *out);
 void ctl_place_clear(struct ctl_place *p);
 
+/* What preemption would do for a request that fits nowhere: the
+ * controller's victim choice (controller/victim.c) over the VMs that the
+ * assignments read (P/assign/, with the request each holds) place on
+ * p's hosts, at most max_victims. */
+struct ctl_preempt {
+	struct ctrl_request *specs; /* each assignment's request */
+	char (*ids)[FS_NAME_MAX + 1];
+	struct ctrl_victim *v;
+	size_t n;
+	struct ctrl_victims chosen; /* .n == 0: none */
+};
+
+/* req: the request (parsed); asg: P/assign/ read with values, borrowed.
+ * Returns 1 (out->chosen), 0 (no set frees enough) or -ENOMEM; release
+ * with ctl_preempt_clear either way. */
+int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
+		      const struct ctl_place *p, const char *id,
+		      const struct ctrl_request *req,
+		      const struct etcd_sync_range *asg,
+		      struct ctl_preempt *out);
+void ctl_preempt_clear(struct ctl_preempt *pp);
+
+/* A gang member for ctl_place_gang: id and need in, host out. */
+struct ctl_gang_member {
+	const char *id;
+	const struct fs_need *need;
+	char host[FS_NAME_MAX + 1]; /* "" until placed */
+};
+
+/* m[0..n), a gang, placed as the controller's gang path places it (one
+ * txn): member after member by ctrl_place_pick, each seeing the places
+ * of those before it (ctrl_place_tent_add).  Returns 1 (every m[i].host
+ * set), 0 (m[*ret_failed] has no host with the others placed: why in
+ * *ret_ex, to clear) or -ENOMEM. */
+int ctl_place_gang(const struct ctl *x, const struct ctl_view *v,
+		   struct ctl_gang_member *m, size_t n, size_t *ret_failed,
+		   struct ctrl_explain *ret_ex);
+
 /* The feasible hosts ranked (and, with all, the rejected ones with their
  * reason) as a table on stdout.  Returns an exit code. */
 int ctl_place_print(const struct ctl *x, const struct ctl_place *p, bool all);

@@ -9,24 +9,8 @@
 
 char *ctl_esc(char *buf, size_t n, const char *s, size_t max)
 {
-	size_t o = 0, i;
-
-	if (!buf || n < 8) {
-		if (buf && n)
-			buf[0] = '\0';
-		return buf;
-	}
-	/* Room for the worst escape (4), then "..." and the NUL. */
-	for (i = 0; s && s[i] && (max == 0 || i < max) && o + 4 + 4 <= n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || c >= 0x7f || c == '\\')
-			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
-		else
-			buf[o++] = (char)c;
-	}
-	snprintf(buf + o, n - o, "%s", s && s[i] ? "..." : "");
-	return buf;
+	return fs_escape_n(buf, n, s, s ? strlen(s) : 0, max ? max : SIZE_MAX,
+			   false);
 }
 
 int64_t ctl_time_parse(const char *s)

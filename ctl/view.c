@@ -36,6 +36,23 @@ static int get_prefix(struct ctl *x, struct ctl_view *v, struct ranges *rs,
 	return 0;
 }
 
+int ctl_view_assigns(struct ctl *x, const struct ctl_view *v,
+		     struct etcd_sync_range **ret)
+{
+	struct ctl_view at = {.revision = v->revision};
+	struct ranges rs = {0};
+	char *k = ctl_key(x, "assign/");
+	int rc;
+
+	if (!k)
+		return ctl_errorf(CTL_EXIT_INPUT, "out of memory");
+	rc = get_prefix(x, &at, &rs, "assign/", k, false);
+	free(k);
+	if (rc == 0)
+		*ret = rs.r[0];
+	return rc;
+}
+
 /* The segment after "<P>/<dir>/" of key, up to the next '/' if stop. */
 static const char *tail_of(const struct ctl *x, const char *key,
 			   const char *dir)

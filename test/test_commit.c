@@ -17,6 +17,7 @@
 
 #include "common/spec.h"
 #include "controller/core.h"
+#include "test/lib/slotid.h"
 
 #define SENT_MAX 32
 
@@ -121,16 +122,20 @@ static void sent_free(struct sent *s)
 
 /* Answers the oldest unanswered txn with an error; unknown: it may have
  * reached etcd (etcd_error.outcome_unknown). */
-static void answer_err(struct env *e, bool unknown)
+static void answer_code(struct env *e, int code, bool unknown)
 {
-	struct etcd_error err = {.code = ETCD_ETIMEDOUT,
-				 .outcome_unknown = unknown};
+	struct etcd_error err = {.code = code, .outcome_unknown = unknown};
 	struct sent *s;
 
 	assert_true(e->n_answered < e->n_sent);
 	s = &e->sent[e->n_answered++];
-	snprintf(err.message, sizeof(err.message), "timed out");
+	snprintf(err.message, sizeof(err.message), "%s", etcd_strerror(code));
 	s->cb(s->arg, &err, NULL);
+}
+
+static void answer_err(struct env *e, bool unknown)
+{
+	answer_code(e, ETCD_ETIMEDOUT, unknown);
 }
 
 /* Answers the oldest unanswered txn: succeeded at rev, or failed with
@@ -1642,6 +1647,344 @@ static void test_preempt_fenced(void **state)
 	env_free(e);
 }
 
+static void victims_2_k2(struct ctrl_config *cfg)
+{
+	cfg->max_victims = 2;
+	cfg->coordinators = 2;
+}
+
+/* "<stem><n>" of slot (of 2), the skip-th such, into out. */
+static void id_of_slot(char *out, size_t len, const char *stem, unsigned slot,
+		       unsigned skip)
+{
+	assert_true(slotid_of(out, len, stem, slot, 2, skip));
+}
+
+/* The status another slot's coordinator wrote for a request of spec. */
+static char *status_js(enum ctrl_phase p, const char *host, int64_t rrev,
+		       const char *spec)
+{
+	struct ctrl_status st = {.phase = p, .request_rev = rrev, .attempt = 1};
+	char *js;
+
+	snprintf(st.host, sizeof(st.host), "%s", host);
+	ctrl_request_hash(spec, strlen(spec), st.request_hash);
+	st.coordinator = strdup("other/slot-1");
+	st.reason = strdup(p == CTRL_PENDING ? "preempted by z on h1 "
+					       "(priority 9 above 0); placed "
+					       "again"
+					     : "running on h1");
+	js = ctrl_status_format(&st);
+	assert_non_null(js);
+	ctrl_status_clear(&st);
+	return js;
+}
+
+static const char HI[] = "{\"vcpu\":4,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+			 ",\"scheduling\":{\"priority\":5}}";
+
+/* h1 (4 vCPU) full of x and y (2 vCPU each) of slot 1, which we do not
+ * lead: their requests, VM records (x's in state xstate, y's running)
+ * and alloc/h1 in the cache, not their statuses or assignments; hi
+ * (slot 0) put and one pass. */
+static void two_of_other_slot(struct env *e, char x[16], char y[16],
+			      char hi[16], const char *xstate)
+{
+	struct fs_res two = {2, 1024, 1};
+	struct fs_alloc al = {0};
+	char *k, *js;
+
+	id_of_slot(x, 16, "lo", 1, 0);
+	id_of_slot(y, 16, "lo", 1, 1);
+	id_of_slot(hi, 16, "hi", 0, 0);
+	put_host(e, "h1", 4, 2);
+	k = dupf("/fs/requests/%s", x);
+	put(e, k, SPEC2, 3);
+	free(k);
+	k = dupf("/fs/requests/%s", y);
+	put(e, k, SPEC2, 4);
+	free(k);
+	assert_int_equal(fs_alloc_add(&al, &two, NULL, 1), 0);
+	assert_int_equal(fs_alloc_add(&al, &two, NULL, 1), 0);
+	js = fs_alloc_format(&al);
+	assert_non_null(js);
+	put(e, "/fs/alloc/h1", js, 5);
+	free(js);
+	fs_alloc_clear(&al);
+	k = dupf("/fs/vms/h1/%s", x);
+	js = dupf("{\"state\":\"%s\"}", xstate);
+	put(e, k, js, 6);
+	free(js);
+	free(k);
+	k = dupf("/fs/vms/h1/%s", y);
+	put(e, k, "{\"state\":\"running\"}", 7);
+	free(k);
+	k = dupf("/fs/requests/%s", hi);
+	put(e, k, HI, 8);
+	free(k);
+	ctrl_pass(e->c);
+}
+
+/* x's and y's status (phase py for y) and assignments, as etcd holds
+ * them (revisions 3 and 4), answering the read sent. */
+static void answer_two(struct env *e, const char *x, const char *y,
+		       enum ctrl_phase py)
+{
+	char *sx = status_js(CTRL_RUNNING, "h1", 3, SPEC2);
+	char *sy = status_js(py, py == CTRL_PENDING ? "" : "h1", 4, SPEC2);
+	char *ax =
+	    dupf("{\"request\":%s,\"request_rev\":3,\"attempt\":1}", SPEC2);
+	char *ay =
+	    dupf("{\"request\":%s,\"request_rev\":4,\"attempt\":1}", SPEC2);
+	char *kx = dupf("/fs/status/%s", x), *ky = dupf("/fs/status/%s", y);
+	char *bx = dupf("/fs/assign/h1/%s", x),
+	     *by = dupf("/fs/assign/h1/%s", y);
+	struct etcd_kv kv[4] = {{.key = kx,
+				 .value = sx,
+				 .value_len = strlen(sx),
+				 .create_revision = 3,
+				 .mod_revision = 13},
+				{.key = bx,
+				 .value = ax,
+				 .value_len = strlen(ax),
+				 .create_revision = 3,
+				 .mod_revision = 12},
+				{.key = ky,
+				 .value = sy,
+				 .value_len = strlen(sy),
+				 .create_revision = 4,
+				 .mod_revision = 15},
+				{.key = by,
+				 .value = ay,
+				 .value_len = strlen(ay),
+				 .create_revision = 4,
+				 .mod_revision = 14}};
+	const struct etcd_kv *kvs[4] = {&kv[0], &kv[1], &kv[2], &kv[3]};
+	size_t n[4] = {1, 1, 1, py == CTRL_PENDING ? 0 : 1};
+	struct sent *s = &e->sent[e->n_answered];
+
+	/* the read names x first or y first: answer in its order */
+	if (strstr(s->op[0], y)) {
+		kvs[0] = &kv[2];
+		kvs[1] = &kv[3];
+		kvs[2] = &kv[0];
+		kvs[3] = &kv[1];
+		n[1] = n[3];
+		n[3] = 1;
+	}
+	answer_read(e, 20, 4, kvs, n);
+	free(sx);
+	free(sy);
+	free(ax);
+	free(ay);
+	free(kx);
+	free(ky);
+	free(bx);
+	free(by);
+}
+
+/* Issue 18: victims of a slot another coordinator leads.  hi (priority
+ * 5, 4 vCPU) fits nowhere; x and y (slot 1) would free enough, so their
+ * statuses and assignments are read first (a txn of 4 gets, no
+ * compares), then the one txn is sent: fenced by our slot only, with
+ * each victim's status, assignment and request compared at the
+ * revisions read (their coordinator writes them only by CAS on those),
+ * their assignments deleted and their statuses pending "preempted by",
+ * naming their coordinator.  Our cache keeps no status of theirs. */
+static void test_preempt_other_slot(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16], *w;
+	struct sent *s;
+	const char *v;
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi, "running");
+	assert_int_equal(e->n_sent, 1);
+	s = &e->sent[0];
+	assert_int_equal(s->n_cmp, 0);
+	assert_int_equal(s->n_op, 4);
+	w = dupf("get /fs/status/%s", x);
+	assert_true(has(s->op, s->n_op, w));
+	free(w);
+	w = dupf("get /fs/assign/h1/%s", y);
+	assert_true(has(s->op, s->n_op, w));
+	free(w);
+	answer_two(e, x, y, CTRL_RUNNING);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	s = &e->sent[1];
+	assert_true(
+	    has(s->cmp, s->n_cmp, "create /fs/election/slot-0/abc = 7"));
+	for (size_t i = 0; i < s->n_cmp; i++)
+		assert_null(strstr(s->cmp[i], "slot-1"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/alloc/h1 = 5"));
+	w = dupf("mod /fs/status/%s = 13", x);
+	assert_true(has(s->cmp, s->n_cmp, w));
+	free(w);
+	w = dupf("mod /fs/assign/h1/%s = 12", x);
+	assert_true(has(s->cmp, s->n_cmp, w));
+	free(w);
+	w = dupf("mod /fs/requests/%s = 3", x);
+	assert_true(has(s->cmp, s->n_cmp, w));
+	free(w);
+	w = dupf("mod /fs/assign/h1/%s = 14", y);
+	assert_true(has(s->cmp, s->n_cmp, w));
+	free(w);
+	w = dupf("del /fs/assign/h1/%s", y);
+	assert_true(has(s->op, s->n_op, w));
+	free(w);
+	w = dupf("put /fs/assign/h1/%s", hi);
+	assert_true(has(s->op, s->n_op, w));
+	free(w);
+	w = dupf("put /fs/status/%s", x);
+	v = op_val(s, w);
+	free(w);
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"phase\":\"pending\""));
+	assert_non_null(strstr(v, "preempted by hi"));
+	assert_non_null(strstr(v, "\"coordinator\":\"other/slot-1\""));
+	assert_non_null(strstr(v, "\"request_rev\":3"));
+	answer(e, true, 21, NULL);
+	assert_int_equal(req(e, hi)->st.phase, CTRL_SCHEDULED);
+	assert_false(req(e, x)->st_present);
+	assert_null(req(e, x)->xv);
+	assert_int_equal(e->c->m.preemptions, 1);
+	env_free(e);
+}
+
+/* The read says y is no longer placed (pending: its coordinator moved
+ * on): y is no victim while its VM record stays as it was, x alone
+ * frees too little, and hi goes unschedulable with no second read. */
+static void test_preempt_other_slot_stale(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16], *w;
+	const char *v;
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi, "running");
+	assert_int_equal(e->n_sent, 1);
+	answer_two(e, x, y, CTRL_PENDING);
+	assert_non_null(req(e, y)->xv);
+	assert_false(req(e, y)->xv->ok);
+	assert_true(req(e, x)->xv->ok);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	w = dupf("put /fs/status/%s", hi);
+	v = op_val(&e->sent[1], w);
+	free(w);
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"phase\":\"unschedulable\""));
+	assert_int_equal(e->sent[1].n_op, 1);
+	env_free(e);
+}
+
+/* The read of the other slot's victims cancelled (etcd_client_free does
+ * so to every call in flight at shutdown): no answer, so nothing read;
+ * the next pass reads again.  It read a NULL answer before. */
+static void test_preempt_other_slot_read_cancelled(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16];
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi, "running");
+	assert_int_equal(e->n_sent, 1);
+	answer_code(e, ETCD_ECANCELED, false);
+	assert_null(req(e, x)->xv);
+	assert_null(req(e, y)->xv);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2);
+	assert_int_equal(e->sent[1].n_op, 4); /* the read again */
+	answer_two(e, x, y, CTRL_RUNNING);
+	assert_true(req(e, x)->xv->ok);
+	assert_true(req(e, y)->xv->ok);
+	env_free(e);
+}
+
+/* x's VM of the other slot still being created: no read (y alone frees
+ * too little), hi goes unschedulable but is planned again at the next
+ * pass (no capacity news would say when x runs). */
+static void test_preempt_other_slot_creating(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2_k2);
+	char x[16], y[16], hi[16];
+
+	(void)state;
+	two_of_other_slot(e, x, y, hi, "creating");
+	assert_int_equal(e->n_sent, 1);
+	assert_non_null(
+	    strstr(e->sent[0].val[0], "\"phase\":\"unschedulable\""));
+	answer(e, true, 30, NULL);
+	assert_int_equal(req(e, hi)->unsched_gen, e->c->cap_gen - 1);
+	env_free(e);
+}
+
+/* The victim's own coordinator: r1 runs on h1 (status running, its
+ * assignment cached); its VM record is deleted, the assignment still
+ * cached: a txn of no ops compares the status and assignment, and its
+ * failure reads back what another coordinator's preemption left
+ * (status pending "preempted by", no assignment); r1 is placed again,
+ * on h2.  A VM record deleted with nothing changed costs one txn. */
+static void test_preempted_vm_gone_check(void **state)
+{
+	struct env *e = env_new(CTRL_BID_CACHED);
+	char *st = status_js(CTRL_PENDING, "", 4, SPEC2);
+	struct etcd_kv skv = {.key = "/fs/status/r1",
+			      .value = st,
+			      .value_len = strlen(st),
+			      .create_revision = 10,
+			      .mod_revision = 19};
+	const struct etcd_kv *kvs[TXN_MAX] = {0};
+	struct sent *s;
+
+	(void)state;
+	h1_r1_pass(e);
+	answer(e, true, 10, NULL);
+	put(e, "/fs/vms/h1/r1", "{\"state\":\"running\"}", 11);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 2); /* marked running */
+	answer(e, true, 12, NULL);
+	/* deleted, nothing else changed: one check, it holds */
+	ctrl_cache_del(e->c, "/fs/vms/h1/r1", 13);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	s = &e->sent[2];
+	assert_int_equal(s->n_op, 0);
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/status/r1 = 12"));
+	assert_true(has(s->cmp, s->n_cmp, "mod /fs/assign/h1/r1 = 10"));
+	answer(e, true, 14, NULL);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	/* the agent made it again; then another coordinator preempted it */
+	put(e, "/fs/vms/h1/r1", "{\"state\":\"running\"}", 15);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 3);
+	put_host(e, "h2", 4, 16);
+	put(e, "/fs/alloc/h1",
+	    "{\"vcpu\":4,\"memory_mb\":1024,\"vms\":1,\"groups\":{}}", 19);
+	ctrl_cache_del(e->c, "/fs/vms/h1/r1", 20);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 4);
+	s = &e->sent[3];
+	assert_int_equal(s->n_op, 0);
+	kvs[0] = &FENCE;
+	for (size_t i = 0; i < s->n_ko; i++)
+		if (strcmp(s->ko_key[i], "/fs/status/r1") == 0)
+			kvs[i] = &skv;
+	answer(e, false, 21, kvs);
+	assert_int_equal(req(e, "r1")->n_asg, 0);
+	assert_int_equal(req(e, "r1")->st.phase, CTRL_PENDING);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 5);
+	assert_true(
+	    has(e->sent[4].op, e->sent[4].n_op, "put /fs/assign/h2/r1"));
+	assert_int_equal(e->fenced, 0);
+	free(st);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1673,6 +2016,11 @@ int main(void)
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),
 		cmocka_unit_test(test_preempt_fenced),
+		cmocka_unit_test(test_preempt_other_slot),
+		cmocka_unit_test(test_preempt_other_slot_stale),
+		cmocka_unit_test(test_preempt_other_slot_read_cancelled),
+		cmocka_unit_test(test_preempt_other_slot_creating),
+		cmocka_unit_test(test_preempted_vm_gone_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

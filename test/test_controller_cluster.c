@@ -30,6 +30,7 @@
 #include "etcdclient/etcd.h"
 #include "test/lib/etcd_harness.h"
 #include "test/lib/httptest.h"
+#include "test/lib/slotid.h"
 
 #define MAXP 16
 
@@ -2212,6 +2213,45 @@ struct gang_want {
 	const char *text;
 };
 
+/* flintschedctl -c (a controller config with max_victims 2) plan of a
+ * request of vcpu and scheduling sched (a JSON object's inside): its
+ * stdout into out, its exit code returned. */
+static int plan_out(struct env *e, const char *id, int vcpu, const char *sched,
+		    char *out, size_t len)
+{
+	char cfg[512], req[512], cmd[2048];
+	size_t n = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(cfg, sizeof(cfg), "%s/t%d-plan.yaml", e->h->dir, test_no);
+	f = fopen(cfg, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"etcd:\n  endpoints: [%s]\n  prefix: %s\n"
+		"controller:\n  coordinators: 2\n"
+		"scheduling:\n  preemption:\n    max_victims: 2\n",
+		e->h->endpoint, e->prefix);
+	fclose(f);
+	snprintf(req, sizeof(req), "%s/t%d-%s.json", e->h->dir, test_no, id);
+	f = fopen(req, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"vcpu\":%d,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		",\"scheduling\":{%s}}",
+		vcpu, sched);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/flintschedctl -c %s plan --id %s %s",
+		 bindir(), cfg, id, req);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = '\0';
+	rc = pclose(f);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 static bool cond_gang(struct env *e, struct census *cs, void *arg)
 {
 	const struct gang_want *w = arg;
@@ -2231,6 +2271,8 @@ static bool cond_gang(struct env *e, struct census *cs, void *arg)
 	}
 	return ok;
 }
+
+#define GANG_JOB "\"gang\":{\"name\":\"job\",\"size\":3}"
 
 static void put_gang(struct env *e, int i)
 {
@@ -2254,7 +2296,7 @@ static void test_gang(void **state)
 			       "gang job does not fit as a whole: "};
 	struct etcd_sync_range *r;
 	struct census cs;
-	char name[8];
+	char name[8], out[4096];
 	int n = 3;
 
 	start_hosts(e, "gg", 2, 8, 1);
@@ -2262,6 +2304,9 @@ static void test_gang(void **state)
 		snprintf(name, sizeof(name), "c%d", i);
 		start_ctrl_x(e, name, "sample", "controller.coordinators=3");
 	}
+	assert_int_equal(plan_out(e, "g-0", 1, GANG_JOB, out, sizeof(out)), 1);
+	if (!strstr(out, "gang job: 1 of 3 submitted (this one included)"))
+		fail_msg("plan: %s", out);
 	put_gang(e, 0);
 	put_gang(e, 1);
 	if (!await(e, cond_gang, &w2, 20, &cs)) {
@@ -2269,6 +2314,11 @@ static void test_gang(void **state)
 		fail_msg("2 of a gang of 3 do not say they wait");
 	}
 	assert_int_equal(cs.assigns, 0);
+	/* plan rates the gang as a whole with the two put: 2 of 3 fit */
+	assert_int_equal(plan_out(e, "g-2", 1, GANG_JOB, out, sizeof(out)), 1);
+	if (!strstr(out, "gang job does not fit as a whole: g-2 has no host "
+			 "with the others placed"))
+		fail_msg("plan: %s", out);
 	put_gang(e, 2);
 	if (!await(e, cond_gang, &w3, 20, &cs)) {
 		dump(e, &cs);
@@ -2332,6 +2382,22 @@ static void put_prio(struct env *e, const char *id, int vcpu, int prio,
 	put(e, "requests", id, val);
 }
 
+/* A host of 4 vCPU joins (agent host): back holds, all n are placed and
+ * fscheck's invariants hold (what: the preempted VMs, for the message). */
+static void placed_again(struct env *e, const char *host,
+			 struct preempt_want *back, int n, const char *what)
+{
+	struct census cs;
+
+	start_agent(e, host, 1, 4, 8);
+	if (!await(e, cond_preempt, back, 20, &cs) ||
+	    !await(e, cond_all_placed, &n, 20, &cs)) {
+		dump(e, &cs);
+		fail_msg("%s were not placed again", what);
+	}
+	assert_int_equal(fscheck(e), 0);
+}
+
 /* One host of 4 vCPU full of 1-vCPU VMs: lo-0 not preemptible, lo-1 of
  * priority 1, lo-2 and lo-3 of priority 0.  hi (2 vCPU, priority 10)
  * fits nowhere and evicts exactly lo-2 and lo-3 (the fewest, then the
@@ -2382,13 +2448,7 @@ static void preempt_run(struct env *e, const char *bidding)
 	assert_int_equal(cs.alloc_vcpu, 4);
 	assert_true(log_has(e, "ca", "preempt: hi placed on pp-0"));
 	assert_int_equal(fscheck(e), 0);
-	start_agent(e, "pq", 1, 4, 8);
-	if (!await(e, cond_preempt, back, 20, &cs) ||
-	    !await(e, cond_all_placed, &n, 20, &cs)) {
-		dump(e, &cs);
-		fail_msg("the preempted VMs were not placed again");
-	}
-	assert_int_equal(fscheck(e), 0);
+	placed_again(e, "pq", back, n, "the preempted VMs");
 }
 
 static void test_preempt(void **state)
@@ -2401,6 +2461,117 @@ static void test_preempt(void **state)
 static void test_preempt_sample(void **state)
 {
 	preempt_run(*state, "sample");
+}
+
+/* The controller leading slot i as etcd says (its oldest candidacy's
+ * value), into name; false when none. */
+static bool slot_leader(struct env *e, unsigned i, char *name, size_t len)
+{
+	char sub[64];
+	struct etcd_sync_range *r;
+	const struct etcd_sync_kv *best = NULL;
+
+	snprintf(sub, sizeof(sub), "election/slot-%u", i);
+	r = get_prefix(e, sub);
+	for (size_t j = 0; r && j < r->n_kvs; j++)
+		if (!best || r->kvs[j].create_revision < best->create_revision)
+			best = &r->kvs[j];
+	if (best)
+		snprintf(name, len, "%.*s", (int)best->value_len, best->value);
+	etcd_sync_range_free(r);
+	return best != NULL;
+}
+
+/* "<stem><n>" of slot (of 2), the skip-th such, into out. */
+static void id_of_slot(char *out, size_t len, const char *stem, unsigned slot,
+		       unsigned skip)
+{
+	assert_true(slotid_of(out, len, stem, slot, 2, skip));
+}
+
+/* Issue 18, victims of another coordinator's slot: K = 2 over ca and cb,
+ * one leading each slot.  One host of 4 vCPU runs x and y (2 vCPU,
+ * priority 0) of one slot; hi (4 vCPU, priority 10) of the other slot
+ * fits nowhere, and its coordinator reads x's and y's status and
+ * assignment and evicts both in the txn that places hi.  Their own
+ * coordinator learns of it when their VMs go (its cache still held
+ * them placed), says so (unschedulable, "preempted by hi"), and places
+ * them again once a host joins.  fscheck's invariants hold throughout. */
+static void test_preempt_other_slot(void **state)
+{
+	struct env *e = *state;
+	char l0[64] = "", l1[64] = "", x[16], y[16], hi[16], lx[64], lh[64];
+	char out[4096];
+	struct census cs;
+	bool split = false;
+	int n = 3;
+
+	start_hosts(e, "px", 1, 4, 8);
+	start_ctrl_xx(e, "ca", "cached", "scheduling.preemption.max_victims=2",
+		      "controller.coordinators=2");
+	start_ctrl_xx(e, "cb", "cached", "scheduling.preemption.max_victims=2",
+		      "controller.coordinators=2");
+	for (double t0 = now_s(); !split && now_s() - t0 < 20;
+	     usleep(100 * 1000))
+		split = slot_leader(e, 0, l0, sizeof(l0)) &&
+			slot_leader(e, 1, l1, sizeof(l1)) &&
+			strcmp(l0, l1) != 0;
+	if (!split)
+		fail_msg("slots not split: %s, %s (logs in %s)", l0, l1,
+			 e->h->dir);
+	id_of_slot(x, sizeof(x), "lo-", 1, 0);
+	id_of_slot(y, sizeof(y), "lo-", 1, 1);
+	id_of_slot(hi, sizeof(hi), "hi-", 0, 0);
+	snprintf(lx, sizeof(lx), "%s", l1);
+	snprintf(lh, sizeof(lh), "%s", l0);
+	{
+		struct preempt_want run[] = {{x, CTRL_RUNNING, "px-0", NULL},
+					     {y, CTRL_RUNNING, "px-0", NULL},
+					     {NULL, 0, NULL, NULL}},
+				    after[] = {{hi, CTRL_SCHEDULED, "px-0",
+						"by preempting 2 VM(s)"},
+					       {x, CTRL_UNSCHEDULABLE, NULL,
+						"preempted by hi"},
+					       {y, CTRL_UNSCHEDULABLE, NULL,
+						"preempted by hi"},
+					       {NULL, 0, NULL, NULL}},
+				    back[] = {
+					{hi, CTRL_SCHEDULED, "px-0", NULL},
+					{x, CTRL_SCHEDULED, "py-0", NULL},
+					{y, CTRL_SCHEDULED, "py-0", NULL},
+					{NULL, 0, NULL, NULL}};
+
+		put_prio(e, x, 2, 0, true);
+		put_prio(e, y, 2, 0, true);
+		if (!await(e, cond_preempt, run, 20, &cs)) {
+			dump(e, &cs);
+			fail_msg("x and y are not running");
+		}
+		/* plan says so first, by the same victim choice */
+		assert_int_equal(
+		    plan_out(e, hi, 4, "\"priority\":10", out, sizeof(out)), 0);
+		if (!strstr(out, "would preempt") || !strstr(out, x) ||
+		    !strstr(out, y) || !strstr(out, " on px-0"))
+			fail_msg("plan: %s", out);
+		assert_int_equal(
+		    plan_out(e, hi, 4, "\"priority\":0", out, sizeof(out)), 1);
+		assert_non_null(strstr(out, "preemption would not place it"));
+		put_prio(e, hi, 4, 10, true);
+		if (!await(e, cond_preempt, after, 20, &cs)) {
+			dump(e, &cs);
+			fail_msg("hi did not preempt x and y of the other slot "
+				 "(logs in %s)",
+				 e->h->dir);
+		}
+		census_take(e, &cs);
+		assert_int_equal(cs.assigns, 1);
+		assert_int_equal(cs.alloc_vcpu, 4);
+		assert_true(log_has(e, lh, "reading 2 VM(s) of other slots"));
+		assert_true(log_has(e, lh, "preempt: hi-"));
+		assert_true(log_has(e, lx, "its VM on px-0 is gone"));
+		assert_int_equal(fscheck(e), 0);
+		placed_again(e, "py", back, n, "x and y");
+	}
 }
 
 int main(void)
@@ -2457,6 +2628,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gang, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_other_slot, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_preempt_sample, setup,
 						teardown),
 	};

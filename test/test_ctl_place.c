@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/spec.h"
 #include "ctl/place.h"
 
 static struct fs_label zone_a[] = {{"zone", "a"}};
@@ -173,6 +174,121 @@ static void test_group_rules(void **state)
 	ctl_place_clear(&p);
 }
 
+/* plan with the controller's preemption on (max_victims 2): h1 (8 vCPU)
+ * holds four 2-vCPU VMs (lo-1, lo-2 of priority 0, lo-3 of priority 1,
+ * lo-4 not preemptible), h2 (8 vCPU) one of 8 vCPU (priority 0, which
+ * alone frees enough but is not the cheapest: a set of one beats two).
+ * A 4-vCPU request of priority 5 fits nowhere; victim.c's choice over
+ * the assignments read names big on h2.  With max_victims 1 and big
+ * gone, none (h1 would need two); a request of priority 0 evicts none. */
+static void test_preempt_victims(void **state)
+{
+#define LO(p, pre)                                                             \
+	"{\"request\":{\"vcpu\":2,\"memoryInMb\":1024," FS_SPEC_EXAMPLE        \
+	",\"scheduling\":{\"priority\":" #p ",\"preemptible\":" #pre           \
+	"}},\"request_rev\":3,\"attempt\":1}"
+	static char
+	    k1[] = "/fs/assign/h1/lo-1",
+	    k2[] = "/fs/assign/h1/lo-2", k3[] = "/fs/assign/h1/lo-3",
+	    k4[] = "/fs/assign/h1/lo-4", k5[] = "/fs/assign/h2/big",
+	    v1[] = LO(0, true), v2[] = LO(0, true), v3[] = LO(1, true),
+	    v4[] = LO(0, false),
+	    v5[] =
+		"{\"request\":{\"vcpu\":8,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		"},\"request_rev\":4,\"attempt\":1}";
+	struct etcd_sync_kv kvs[] = {
+	    {.key = k1, .value = v1, .value_len = sizeof(v1) - 1},
+	    {.key = k2, .value = v2, .value_len = sizeof(v2) - 1},
+	    {.key = k3, .value = v3, .value_len = sizeof(v3) - 1},
+	    {.key = k4, .value = v4, .value_len = sizeof(v4) - 1},
+	    {.key = k5, .value = v5, .value_len = sizeof(v5) - 1}};
+	struct etcd_sync_range asg = {.kvs = kvs, .n_kvs = 5};
+	struct ctl_vhost hosts[] = {vhost("h1", zone_a, 8, 8),
+				    vhost("h2", zone_a, 8, 8)};
+	struct ctl_view v = {.hosts = hosts, .n_hosts = 2, .coordinators = 1};
+	struct ctrl_request req = {
+	    .need = {.res = {4, 1024, 1}}, .priority = 5, .preemptible = true};
+	struct ctl_preempt pp;
+	struct ctl_place p;
+	struct ctl x;
+	char pfx[] = "/fs";
+
+	(void)state;
+	sched_defaults(&x, 1, 0);
+	x.prefix = pfx;
+	x.sched.max_victims = 2;
+	assert_int_equal(ctl_place(&x, &v, "hi", &req.need, NULL, &p), 0);
+	assert_int_equal(p.n_cands, 0);
+	assert_int_equal(ctl_place_preempt(&x, &v, &p, "hi", &req, &asg, &pp),
+			 1);
+	assert_int_equal(pp.chosen.n, 1);
+	assert_string_equal(pp.chosen.v[0]->id, "big");
+	assert_string_equal(pp.chosen.v[0]->host->name, "h2");
+	ctl_preempt_clear(&pp);
+	asg.n_kvs = 4; /* big gone: h1's two cheapest */
+	assert_int_equal(ctl_place_preempt(&x, &v, &p, "hi", &req, &asg, &pp),
+			 1);
+	assert_int_equal(pp.chosen.n, 2);
+	assert_string_equal(pp.chosen.v[0]->host->name, "h1");
+	for (size_t i = 0; i < 2; i++)
+		assert_true(strcmp(pp.chosen.v[i]->id, "lo-1") == 0 ||
+			    strcmp(pp.chosen.v[i]->id, "lo-2") == 0);
+	ctl_preempt_clear(&pp);
+	x.sched.max_victims = 1;
+	assert_int_equal(ctl_place_preempt(&x, &v, &p, "hi", &req, &asg, &pp),
+			 0);
+	ctl_preempt_clear(&pp);
+	x.sched.max_victims = 2;
+	req.priority = 0;
+	assert_int_equal(ctl_place_preempt(&x, &v, &p, "hi", &req, &asg, &pp),
+			 0);
+	ctl_preempt_clear(&pp);
+	ctl_place_clear(&p);
+#undef LO
+}
+
+/* plan rates a gang as the controller's gang path places it: members one
+ * after the other, each seeing the places of those before it.  Three of
+ * 3 vCPU each fit alone on either of two 4-vCPU hosts, not as a whole
+ * (the third has no host); three of 2 vCPU do, never over a host. */
+static void test_gang_whole(void **state)
+{
+	struct ctl_vhost hosts[] = {vhost("h1", zone_a, 4, 0),
+				    vhost("h2", zone_a, 4, 0)};
+	struct ctl_view v = {.hosts = hosts, .n_hosts = 2, .coordinators = 1};
+	struct fs_need three = {.res = {3, 1024, 1}},
+		       two = {.res = {2, 1024, 1}};
+	struct ctl_gang_member m[3] = {{.id = "g-0", .need = &three},
+				       {.id = "g-1", .need = &three},
+				       {.id = "g-2", .need = &three}};
+	struct ctrl_explain ex;
+	size_t failed = 9;
+	int64_t on_h1 = 0;
+	struct ctl x;
+
+	(void)state;
+	sched_defaults(&x, 1, 0);
+	assert_int_equal(ctl_place_gang(&x, &v, m, 3, &failed, &ex), 0);
+	assert_int_equal(failed, 2);
+	assert_int_equal(ex.feasible, 0);
+	assert_int_equal(ex.n_rejected, 1);
+	assert_string_equal(ex.rejected[0].reason, "insufficient vcpu");
+	assert_string_not_equal(m[0].host, m[1].host);
+	ctrl_explain_clear(&ex);
+	for (int i = 0; i < 3; i++)
+		m[i].need = &two;
+	assert_int_equal(ctl_place_gang(&x, &v, m, 3, &failed, &ex), 1);
+	for (int i = 0; i < 3; i++) {
+		assert_true(strcmp(m[i].host, "h1") == 0 ||
+			    strcmp(m[i].host, "h2") == 0);
+		on_h1 += strcmp(m[i].host, "h1") == 0;
+	}
+	assert_true(on_h1 == 1 || on_h1 == 2);
+	ctrl_explain_clear(&ex);
+	/* nothing of the rating stays on the view */
+	assert_false(hosts[0].alloc_present);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +296,8 @@ int main(void)
 	    cmocka_unit_test(test_partition_tie),
 	    cmocka_unit_test(test_avoid),
 	    cmocka_unit_test(test_group_rules),
+	    cmocka_unit_test(test_preempt_victims),
+	    cmocka_unit_test(test_gang_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
