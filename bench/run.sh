@@ -448,10 +448,8 @@ done
 # costs at the rate measured just before.  The agents' leases are 30 s,
 # as a fleet of thousands should run: at the default 10 s the 2,000
 # hosts' 600 keepalives/s alone took 32-37% of etcd's CPU on 2 cores
-# (10-15% at 30 s), and sample's rate at 2,000 hosts fell to 0.59-0.80x
-# its rate at 100 (0.97x at 30 s, same run otherwise): that is the
-# fleet's lease cost, which the idle-rate line shows, not a round's.
-# BENCH_SCALE_LEASE_TTL=10 measures it.
+# before any placement (1-10% at 30 s).  BENCH_SCALE_LEASE_TTL=10
+# measures the default.
 scale_run() { # mode hosts
 	local mode=$1 hosts=$2 run=scale-$1-$2 prefix=/b-scale-$1-$2 e0 e1 c0 c1 c2 c3 t0 t1 t2 t3
 	say "9. scale: $mode, $hosts hosts with per-host watches (leases of $SCALE_TTL s), $N_SCALE requests"
