@@ -1,8 +1,9 @@
 /* Victim choice for preemption (scheduling.preemption.max_victims): of
  * the VMs a request may evict (preemptible, of strictly lower priority,
  * no gang member), the fewest on one host that make it fit, then the
- * lowest priorities.  Pure: calls only common/score.c and the alloc
- * functions; no etcd, no loop.  Its caller: preempt.c. */
+ * lowest priorities.  Pure: calls only common/score.c, the alloc
+ * functions and place.c's copy of a host's alloc; no etcd, no loop.  Its
+ * callers: preempt.c and flintschedctl's plan. */
 #include "controller/ctrl.h"
 
 #include <errno.h>
@@ -103,21 +104,14 @@ static int host_best(const struct ctrl_place *p, const struct ctrl_host *h,
 		     const struct ctrl_victim *const *c, size_t n, size_t max,
 		     struct ctrl_victims *ret)
 {
-	struct fs_alloc al = {0};
+	struct fs_alloc *al = ctrl_place_alloc_dup(h); /* ours to change */
 	size_t ix[CTRL_VICTIMS_MAX], tries = 0;
 	int64_t pr[CTRL_VICTIMS_MAX];
-	char *tmp = NULL;
 	int rc = 0;
 
 	ret->n = 0;
-	if (h->alloc_present) { /* a copy by format and parse */
-		tmp = fs_alloc_format(&h->alloc);
-		if (!tmp ||
-		    fs_alloc_parse(tmp, strlen(tmp), &al, NULL, 0) < 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
+	if (!al)
+		return -ENOMEM;
 	if (n > VICTIM_CANDS)
 		n = VICTIM_CANDS;
 	if (max > n)
@@ -133,7 +127,7 @@ static int host_best(const struct ctrl_place *p, const struct ctrl_host *h,
 
 			if (++tries > VICTIM_TRIES)
 				break;
-			rc = fits_without(p, h, &al, c, ix, k, &fits);
+			rc = fits_without(p, h, al, c, ix, k, &fits);
 			if (rc < 0)
 				break;
 			prio_sorted(c, ix, k, pr);
@@ -155,9 +149,8 @@ static int host_best(const struct ctrl_place *p, const struct ctrl_host *h,
 				ix[j] = ix[j - 1] + 1;
 		}
 	}
-out:
-	free(tmp);
-	fs_alloc_clear(&al);
+	fs_alloc_clear(al);
+	free(al);
 	return rc;
 }
 
