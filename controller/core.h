@@ -639,6 +639,8 @@ void ctrl_report_carry(struct ctrl_status *s, const struct ctrl_req *r);
 /* The same from status st (of the current revision): attempt,
  * replaced_on, avoid. */
 void ctrl_report_carry_st(struct ctrl_status *s, const struct ctrl_status *st);
+/* ex moved into s's explain (ex left empty: s owns what it held). */
+void ctrl_report_explain_take(struct ctrl_status *s, struct ctrl_explain *ex);
 /* ---- preempt.c -------------------------------------------------------- */
 /* r fits nowhere (ex: why): when preemption is on, evicts VMs of lower
  * priority on one host in the txn that places r.  1 when that txn was

@@ -164,13 +164,28 @@ static void preempt_done(struct ctrl_txn *t, struct ctrl_req *r, bool ok,
 	}
 }
 
+/* The put of q's status s into t (the txn keeps s for its answer);
+ * clears s either way: 0 or -ENOMEM. */
+static int status_put(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *q,
+		      struct ctrl_status *s)
+{
+	char *js = ctrl_report_json(c, q, s);
+
+	if (js) {
+		ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, q->id), js,
+			    0);
+		ctrl_txn_keep_status(t, ctrl_txn_status_take(s));
+	}
+	ctrl_status_clear(s);
+	return js ? 0 : -ENOMEM;
+}
+
 /* The victim q's status: pending, preempted by r from host; from its
  * cached status (a slot we lead) or the one read (xv). */
 static int victim_status(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *q,
 			 const struct ctrl_req *r, const char *host)
 {
 	struct ctrl_status s;
-	char *js;
 
 	ctrl_report_init(&s, CTRL_PENDING, q);
 	if (slot_mine(c, q->slot)) {
@@ -192,15 +207,7 @@ static int victim_status(struct ctrl *c, struct ctrl_txn *t, struct ctrl_req *q,
 			   "placed again",
 			   r->id, host, (long long)r->parsed.priority,
 			   (long long)q->parsed.priority);
-	js = ctrl_report_json(c, q, &s);
-	if (!js) {
-		ctrl_status_clear(&s);
-		return -ENOMEM;
-	}
-	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, q->id), js, 0);
-	ctrl_txn_keep_status(t, ctrl_txn_status_take(&s));
-	ctrl_status_clear(&s);
-	return 0;
+	return status_put(c, t, q, &s);
 }
 
 /* r's status: scheduled on h, by preemption of v; takes ex. */
@@ -212,7 +219,6 @@ static int preemptor_status(struct ctrl *c, struct ctrl_txn *t,
 	struct ctrl_status s;
 	char names[256] = "";
 	size_t off = 0;
-	char *js;
 
 	for (size_t i = 0; i < v->n && off < sizeof(names) - 1; i++) {
 		int w = snprintf(names + off, sizeof(names) - off, "%s%s",
@@ -224,22 +230,12 @@ static int preemptor_status(struct ctrl *c, struct ctrl_txn *t,
 	ctrl_report_carry(&s, r);
 	s.attempt = attempt;
 	strcpy(s.host, h->name);
-	s.has_explain = true;
-	s.explain = *ex;
-	memset(ex, 0, sizeof(*ex));
+	ctrl_report_explain_take(&s, ex);
 	ctrl_report_reason(&s,
 			   "placed on %s by preempting %zu VM(s) of lower "
 			   "priority: %s",
 			   h->name, v->n, names);
-	js = ctrl_report_json(c, r, &s);
-	if (!js) {
-		ctrl_status_clear(&s);
-		return -ENOMEM;
-	}
-	ctrl_txn_op(t, ctrl_keyf("%sstatus/%s", c->prefix, r->id), js, 0);
-	ctrl_txn_keep_status(t, ctrl_txn_status_take(&s));
-	ctrl_status_clear(&s);
-	return 0;
+	return status_put(c, t, r, &s);
 }
 
 /* h's alloc without the victims, plus r (malloc'd), or NULL. */

@@ -181,6 +181,13 @@ void ctrl_report_carry_st(struct ctrl_status *s, const struct ctrl_status *st)
 		ctrl_status_avoid_add(s, st->avoid[i]);
 }
 
+void ctrl_report_explain_take(struct ctrl_status *s, struct ctrl_explain *ex)
+{
+	s->has_explain = true;
+	s->explain = *ex;
+	memset(ex, 0, sizeof(*ex));
+}
+
 static bool explain_same(const struct ctrl_explain *a,
 			 const struct ctrl_explain *b)
 {
@@ -217,9 +224,7 @@ void ctrl_report_unschedulable(struct ctrl *c, struct ctrl_req *r,
 
 	ctrl_report_init(&s, CTRL_UNSCHEDULABLE, r);
 	ctrl_report_carry(&s, r);
-	s.has_explain = true;
-	s.explain = *ex;
-	memset(ex, 0, sizeof(*ex));
+	ctrl_report_explain_take(&s, ex);
 	for (size_t i = 0; i < s.explain.n_rejected; i++) {
 		if (s.explain.rejected[i].count > best) {
 			best = s.explain.rejected[i].count;

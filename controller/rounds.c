@@ -293,9 +293,7 @@ static void round_wait(struct ctrl *c, struct ctrl_req *r,
 	r->act = ACT_NONE;
 	ctrl_report_init(&s, CTRL_PENDING, r);
 	ctrl_report_carry(&s, r);
-	s.has_explain = true;
-	s.explain = *ex;
-	memset(ex, 0, sizeof(*ex));
+	ctrl_report_explain_take(&s, ex);
 	ctrl_report_reason(&s,
 			   "waiting for bids: no bid before timeout from %zu "
 			   "of %zu invited hosts; next round in %.3g s",
