@@ -289,3 +289,13 @@ char *ctl_key(const struct ctl *x, const char *fmt, ...)
 	free(tail);
 	return k;
 }
+
+const char *ctl_key_tail(const struct ctl *x, const char *key, const char *dir)
+{
+	size_t lp = strlen(x->prefix), ld = strlen(dir);
+
+	if (strncmp(key, x->prefix, lp) != 0 || key[lp] != '/' ||
+	    strncmp(key + lp + 1, dir, ld) != 0)
+		return NULL;
+	return key + lp + 1 + ld;
+}

@@ -73,6 +73,9 @@ int ctl_etcd_fail(const struct ctl *x, const char *what, const char *key,
 /* "P/<fmt...>" in a new string, or NULL. */
 char *ctl_key(const struct ctl *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* What follows "P/<dir>" in key (dir ends in '/': "assign/"), or NULL
+ * when key is not under it. */
+const char *ctl_key_tail(const struct ctl *x, const char *key, const char *dir);
 
 /* ---- text.c ----------------------------------------------------------- */
 

@@ -203,7 +203,7 @@ int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
 		      struct ctl_preempt *out)
 {
 	struct ctrl_place pl = place_of(x, v, id, &req->need, NULL);
-	size_t lp = strlen(x->prefix), n = asg ? asg->n_kvs : 0;
+	size_t n = asg ? asg->n_kvs : 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -217,13 +217,11 @@ int ctl_place_preempt(const struct ctl *x, const struct ctl_view *v,
 	for (size_t i = 0; i < n; i++) {
 		const struct etcd_sync_kv *kv = &asg->kvs[i];
 		/* "<P>/assign/<host>/<id>" */
-		const char *t = kv->key + lp + sizeof("/assign/") - 1;
+		const char *t = ctl_key_tail(x, kv->key, "assign/");
 		const char *slash;
 		struct ctrl_host *h;
 
-		if (strncmp(kv->key, x->prefix, lp) != 0 ||
-		    strncmp(kv->key + lp, "/assign/", 8) != 0 ||
-		    !(slash = strchr(t, '/')) || !slash[1] ||
+		if (!t || !(slash = strchr(t, '/')) || !slash[1] ||
 		    strlen(slash + 1) > FS_NAME_MAX ||
 		    !(h = place_host(p, t, (size_t)(slash - t))))
 			continue;

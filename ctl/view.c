@@ -53,18 +53,6 @@ int ctl_view_assigns(struct ctl *x, const struct ctl_view *v,
 	return rc;
 }
 
-/* The segment after "<P>/<dir>/" of key, up to the next '/' if stop. */
-static const char *tail_of(const struct ctl *x, const char *key,
-			   const char *dir)
-{
-	size_t lp = strlen(x->prefix), ld = strlen(dir);
-
-	if (strncmp(key, x->prefix, lp) != 0 || key[lp] != '/' ||
-	    strncmp(key + lp + 1, dir, ld) != 0)
-		return NULL;
-	return key + lp + 1 + ld;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -113,7 +101,7 @@ static int collect(const struct ctl *x, const struct ranges *rs,
 			continue;
 		for (size_t j = 0; j < rs->r[i]->n_kvs; j++) {
 			const char *t =
-			    tail_of(x, rs->r[i]->kvs[j].key, rs->name[i]);
+			    ctl_key_tail(x, rs->r[i]->kvs[j].key, rs->name[i]);
 			const char *slash;
 			size_t l;
 
@@ -244,7 +232,7 @@ static int fill(struct ctl *x, struct ctl_view *v, struct ranges *rs)
 
 		for (size_t j = 0; j < rs->r[i]->n_kvs; j++) {
 			struct etcd_sync_kv *kv = &rs->r[i]->kvs[j];
-			const char *t = tail_of(x, kv->key, dir);
+			const char *t = ctl_key_tail(x, kv->key, dir);
 			struct ctl_vhost *h;
 			struct ctl_vreq *r;
 			char name[FS_NAME_MAX + 1];
