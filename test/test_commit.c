@@ -1921,6 +1921,67 @@ static void test_preempt_other_slot_creating(void **state)
 	env_free(e);
 }
 
+#define SPEC2_P1                                                               \
+	"{\"vcpu\":2,\"memoryInMb\":1024," FS_SPEC_EXAMPLE                     \
+	",\"scheduling\":{\"priority\":1}}"
+
+/* 72b35b2: h1 (6 vCPU) full of lo1 (priority 1), lo2 and lo3 (priority
+ * 0, 2 vCPU each); hi (priority 5, 4 vCPU) fits nowhere while lo3's
+ * running status is in flight.  The cheapest set, lo2 and lo3, holds
+ * the busy lo3: nothing is evicted, hi goes unschedulable and is
+ * planned again at the next pass, which evicts lo2 and lo3 once lo3's
+ * write is answered.  Choosing around lo3 evicted lo1 (the dearer set)
+ * with lo2, as a CI run of test_preempt_sample did. */
+static void test_preempt_waits_for_busy_victim(void **state)
+{
+	static const char *const lo[] = {"lo1", "lo2", "lo3"};
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, victims_2);
+	struct sent *s;
+	const char *v;
+	int64_t rev = 2;
+
+	(void)state;
+	put_host(e, "h1", 6, rev++);
+	for (size_t i = 0; i < 3; i++) {
+		char *k = dupf("/fs/requests/%s", lo[i]);
+
+		put(e, k, i == 0 ? SPEC2_P1 : SPEC2, rev++);
+		free(k);
+		ctrl_pass(e->c);
+		assert_int_equal(e->n_sent, i + 1);
+		answer(e, true, rev++, NULL);
+	}
+	put(e, "/fs/vms/h1/lo3", "{\"state\":\"running\"}", rev++);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 4);
+	assert_non_null(strstr(e->sent[3].val[0], "\"phase\":\"running\""));
+	assert_int_equal(req(e, "lo3")->act, ACT_TXN);
+	put(e, "/fs/requests/hi", HI, rev++);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 5);
+	s = &e->sent[4];
+	assert_false(has(s->op, s->n_op, "del /fs/assign/h1/lo1"));
+	assert_false(has(s->op, s->n_op, "del /fs/assign/h1/lo2"));
+	assert_false(has(s->op, s->n_op, "put /fs/assign/h1/hi"));
+	v = op_val(s, "put /fs/status/hi");
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"phase\":\"unschedulable\""));
+	assert_int_equal(req(e, "hi")->unsched_gen, e->c->cap_gen - 1);
+	answer(e, true, rev++, NULL); /* lo3 running */
+	answer(e, true, rev++, NULL); /* hi unschedulable */
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 6);
+	s = &e->sent[5];
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h1/lo2"));
+	assert_true(has(s->op, s->n_op, "del /fs/assign/h1/lo3"));
+	assert_false(has(s->op, s->n_op, "del /fs/assign/h1/lo1"));
+	assert_true(has(s->op, s->n_op, "put /fs/assign/h1/hi"));
+	answer(e, true, rev++, NULL);
+	assert_int_equal(req(e, "hi")->st.phase, CTRL_SCHEDULED);
+	assert_int_equal(e->c->m.preemptions, 1);
+	env_free(e);
+}
+
 /* The victim's own coordinator: r1 runs on h1 (status running, its
  * assignment cached); its VM record is deleted, the assignment still
  * cached: a txn of no ops compares the status and assignment, and its
@@ -2020,6 +2081,7 @@ int main(void)
 		cmocka_unit_test(test_preempt_other_slot_stale),
 		cmocka_unit_test(test_preempt_other_slot_read_cancelled),
 		cmocka_unit_test(test_preempt_other_slot_creating),
+		cmocka_unit_test(test_preempt_waits_for_busy_victim),
 		cmocka_unit_test(test_preempted_vm_gone_check),
 	};
 
