@@ -155,6 +155,7 @@ int agent_new(struct ev_loop *loop, const struct agent_config *cfg,
 					   ? cfg->fl_endpoint
 					   : ""));
 		h->rec.agent_version = strdup(FLINTSCHED_VERSION);
+		h->rec.lease_ttl_s = cfg->lease_ttl_s;
 		if (!h->rec.endpoint || !h->rec.agent_version ||
 		    agent_host_labels(&cfg->labels, &h->rec.labels) < 0)
 			goto fail;

@@ -310,7 +310,8 @@ if len(sp) >= 2:
     row("9 scale", "sample events/placement, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
         "%.1f vs %.1f = %.2f x" % (hi["events_per_placement"], lo["events_per_placement"], ev),
         "within 20%% from %d to %d hosts" % (lo["hosts"], hi["hosts"]), abs(ev - 1) <= 0.2)
-    row("9 scale", "sample placements/s, %d vs %d hosts" % (hi["hosts"], lo["hosts"]),
+    row("9 scale", "sample placements/s, %d vs %d hosts (best of %s runs each)" % (
+        hi["hosts"], lo["hosts"], R["sizes"].get("scale_reps", 1)),
         "%.0f vs %.0f/s = %.2f x" % (hi["placements_per_s"], lo["placements_per_s"], tp),
         ">= 0.8 x the rate at %d hosts, same run" % lo["hosts"], tp >= 0.8)
 with open(os.path.join(out_dir, "scale.dat"), "w") as f:

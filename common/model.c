@@ -310,7 +310,9 @@ int fs_host_parse(const char *json, size_t len, struct fs_host *h, char *err,
 		  (e = get_num(o, "util.", "memory", false, 0, 1, &t.util_mem,
 			       err, errlen))))
 		goto fail;
-	if ((e = get_int(root, "", "vms", false, 0, &t.vms, err, errlen)))
+	if ((e = get_int(root, "", "vms", false, 0, &t.vms, err, errlen)) ||
+	    (e = get_int(root, "", "lease_ttl_s", false, 0, &t.lease_ttl_s,
+			 err, errlen)))
 		goto fail;
 	if ((e = get_str(root, "", "updated", false, &s, err, errlen)))
 		goto fail;
@@ -346,6 +348,12 @@ char *fs_host_format(const struct fs_host *h)
 			 "vms", (json_int_t)h->vms, "agent_version",
 			 h->agent_version ? h->agent_version : "", "updated",
 			 h->updated);
+	if (root && h->lease_ttl_s > 0 &&
+	    json_object_set_new(root, "lease_ttl_s",
+				json_integer((json_int_t)h->lease_ttl_s)) < 0) {
+		json_decref(root);
+		root = NULL;
+	}
 	return doc_dump(root);
 }
 

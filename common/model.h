@@ -86,6 +86,7 @@ struct fs_host {
 	double util_mem;
 	int64_t vms;               /* VMs running now */
 	char *agent_version;
+	int64_t lease_ttl_s;       /* its lease's TTL; 0 = not said (older agents) */
 	char updated[32];          /* RFC 3339 UTC, ms */
 };
 int fs_host_parse(const char *json, size_t len, struct fs_host *h, char *err,

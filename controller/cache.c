@@ -206,6 +206,7 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 		return;
 	}
 	was = h->present;
+	ctrl_host_keepalives_add(c, h, -1);
 	if (was && (rec.allocatable.vcpu > h->rec.allocatable.vcpu ||
 		    rec.allocatable.memory_mb > h->rec.allocatable.memory_mb ||
 		    rec.allocatable.vms > h->rec.allocatable.vms))
@@ -215,6 +216,8 @@ static void put_host(struct ctrl *c, const char *key, const char *a,
 	h->present = true;
 	h->rev = mod;
 	h->rec_at = ev_now(c->loop);
+	ctrl_host_keepalives_add(c, h, +1);
+	ctrl_host_keepalives_check(c);
 	if (h->stale) {
 		fs_info("host %s rewrote its record: no longer stale", a);
 		h->stale = false;
@@ -638,7 +641,9 @@ void ctrl_cache_del(struct ctrl *c, const char *key, int64_t rev)
 			h->gone_at = ev_now(c->loop);
 			c->pass_all = true;
 		}
+		ctrl_host_keepalives_add(c, h, -1);
 		h->present = false;
+		ctrl_host_keepalives_check(c);
 		h->stale = false;
 		fs_host_clear(&h->rec);
 		ctrl_host_unref(c, h);

@@ -42,6 +42,12 @@ static const struct cfg_key ctrl_keys[] = {
 	CFG_KEY_INT("controller.lease_ttl_s", struct ctrl_config, lease_ttl_s,
 		    "10", 2, 300,
 		    "lease TTL: a dead controller's slots move after this"),
+	CFG_KEY_INT("controller.max_host_keepalives_per_s", struct ctrl_config,
+		    max_host_keepalives_per_s, "50", 0, 1000000,
+		    "warn when the live hosts renew their leases more often "
+		    "than this (each renewal costs etcd a read; agents renew "
+		    "every agent.lease_ttl_s / 3), naming the lease TTL that "
+		    "keeps under it; 0 = off"),
 	CFG_KEY_ENUM("scheduling.bidding", struct ctrl_config, bidding,
 		     "sample", bidding_names,
 		     "broadcast | sample | cached: who is asked for a bid"),

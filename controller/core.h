@@ -372,6 +372,10 @@ struct ctrl {
 	struct ctrl_txn **rbatch; /* per slot: round puts being batched */
 	unsigned rounds_sending;  /* rounds batched or in a txn in flight */
 	int64_t cap_gen;
+	/* the present hosts' lease renewals per second (host.c) */
+	double ka_rate;
+	size_t ka_hosts;
+	bool ka_warned;
 	bool pass_all;
 	unsigned inflight;
 	unsigned rounds_open;
@@ -448,6 +452,13 @@ void ctrl_host_asg(struct ctrl *c, const char *name, int d);
  * across it but through those references.
  */
 void ctrl_host_gc(struct ctrl *c);
+/* h's record comes (h->present and h->rec as they are now) or goes:
+ * sign +1 or -1 to the fleet's lease renewals per second. */
+void ctrl_host_keepalives_add(struct ctrl *c, const struct ctrl_host *h,
+			      int sign);
+/* Warns once, while the fleet's renewals exceed
+ * controller.max_host_keepalives_per_s, with the TTL that would do. */
+void ctrl_host_keepalives_check(struct ctrl *c);
 /* Marks stale the present hosts whose record was not rewritten within
  * scheduling.host_stale_after_s (now: ev_now), unless it is 0; returns
  * how many became stale. */

@@ -143,6 +143,11 @@ char *ctrl_metrics_text(const struct ctrl *c)
 	       "hosts with a live lease whose record was not rewritten "
 	       "within scheduling.host_stale_after_s (placed on no more)");
 	fprintf(f, "flintsched_controller_hosts_stale %zu\n", hc.stale);
+	M_HEAD(f, "flintsched_controller_host_keepalives_per_second", "gauge",
+	       "lease renewals per second of the hosts with a record "
+	       "(3 / agent.lease_ttl_s each): etcd's cost of the idle fleet");
+	fprintf(f, "flintsched_controller_host_keepalives_per_second %.3f\n",
+		c->ka_rate);
 	M_HEAD(f, "flintsched_controller_inflight_txns", "gauge",
 	       "etcd txns in flight");
 	fprintf(f, "flintsched_controller_inflight_txns %u\n", c->inflight);

@@ -35,6 +35,7 @@ struct ctrl_config {
 	char *http_listen;
 	int64_t host_stale_after_s; /* 0: off */
 	int64_t max_victims; /* scheduling.preemption.max_victims, 0: off */
+	int64_t max_host_keepalives_per_s; /* warn above it; 0: off */
 };
 
 extern const struct cfg_schema ctrl_config_schema;

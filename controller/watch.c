@@ -153,6 +153,7 @@ static void on_list(void *arg, const struct etcd_error *err,
 			c->prefix, (long long)res->header.revision,
 			c->hosts.n, c->reqs.n);
 	c->cache_ready = true;
+	ctrl_host_keepalives_check(c);
 	c->pass_all = true;
 	c->hooks.balance(c);
 }

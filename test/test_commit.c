@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,25 @@ static void put_host(struct env *e, const char *name, int64_t vcpu,
 	h.endpoint = "127.0.0.1:9090";
 	js = fs_host_format(&h);
 	assert_non_null(js);
+	ctrl_cache_put(e->c, key, js, strlen(js), rev, rev);
+	free(js);
+	free(key);
+}
+
+/* A host record whose agent says its lease TTL (0: not said). */
+static void put_host_ttl(struct env *e, const char *name, int64_t ttl,
+			 int64_t rev)
+{
+	struct fs_host h = {.capacity = {8, 8192, 4},
+			    .allocatable = {8, 8192, 4},
+			    .lease_ttl_s = ttl};
+	char *js, *key = dupf("/fs/hosts/%s", name);
+
+	snprintf(h.host, sizeof(h.host), "%s", name);
+	h.endpoint = "127.0.0.1:9090";
+	js = fs_host_format(&h);
+	assert_non_null(js);
+	assert_int_equal(strstr(js, "\"lease_ttl_s\"") != NULL, ttl > 0);
 	ctrl_cache_put(e->c, key, js, strlen(js), rev, rev);
 	free(js);
 	free(key);
@@ -1417,6 +1437,48 @@ static void test_host_churn_bounded(void **state)
 	env_free(e);
 }
 
+/* The fleet's lease renewals per second (3 / TTL a host, 10 s for a
+ * record that does not say): in /metrics, and warned about once while
+ * above controller.max_host_keepalives_per_s (here 1/s), again once it
+ * fell under 0.8 of it and rose again.  A rewritten record counts once;
+ * a host that left counts no more. */
+static void ka_1(struct ctrl_config *cfg)
+{
+	cfg->max_host_keepalives_per_s = 1;
+}
+
+static void test_host_keepalives(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, ka_1);
+	char *m;
+
+	(void)state;
+	put_host_ttl(e, "h1", 30, 2); /* 0.1/s */
+	put_host_ttl(e, "h2", 0, 3);  /* 0.3/s: the default 10 s */
+	put_host_ttl(e, "h2", 0, 4);  /* rewritten: still 0.3/s */
+	put_host_ttl(e, "h3", 10, 5); /* 0.3/s */
+	assert_int_equal(e->c->ka_hosts, 3);
+	assert_true(fabs(e->c->ka_rate - 0.7) < 1e-9);
+	assert_false(e->c->ka_warned);
+	put_host_ttl(e, "h4", 10, 6); /* 1.0/s: not above */
+	assert_false(e->c->ka_warned);
+	put_host_ttl(e, "h1", 3, 7); /* 0.1 -> 1.0/s: 1.9/s */
+	assert_true(e->c->ka_warned);
+	m = ctrl_metrics_text(e->c);
+	assert_non_null(m);
+	assert_non_null(strstr(
+	    m, "flintsched_controller_host_keepalives_per_second 1.900\n"));
+	free(m);
+	ctrl_cache_del(e->c, "/fs/hosts/h1", 8); /* 0.9/s: still warned */
+	assert_true(e->c->ka_warned);
+	ctrl_cache_del(e->c, "/fs/hosts/h4", 9); /* 0.6/s < 0.8 */
+	assert_false(e->c->ka_warned);
+	assert_int_equal(e->c->ka_hosts, 2);
+	put_host_ttl(e, "h5", 1, 10); /* 3.6/s */
+	assert_true(e->c->ka_warned);
+	env_free(e);
+}
+
 /* Issue 15: etcd 3.4 lets any authenticated user keep any lease alive,
  * so a dead host's record could be held alive by another user.  A host
  * whose record was not rewritten within scheduling.host_stale_after_s is
@@ -2073,6 +2135,7 @@ int main(void)
 		cmocka_unit_test(test_commit_absent_alloc_counts_assignments),
 		cmocka_unit_test(test_host_churn_bounded),
 		cmocka_unit_test(test_stale_host_not_placed),
+		cmocka_unit_test(test_host_keepalives),
 		cmocka_unit_test(test_identical_reput),
 		cmocka_unit_test(test_queue_and_ready_of_lost_slot),
 		cmocka_unit_test(test_garbage_status_repaired),

@@ -173,7 +173,7 @@ static const char host_json[] =
 	"\"allocatable\":{\"vcpu\":28,\"memory_mb\":61440,\"max_vms\":32},"
 	"\"util\":{\"cpu\":0.25,\"memory\":0.5},\"vms\":3,"
 	"\"agent_version\":\"0.1.0\",\"updated\":\"2026-11-23T17:40:00.123Z\","
-	"\"future_field\":[1,2]}";
+	"\"lease_ttl_s\":30,\"future_field\":[1,2]}";
 
 static void check_host(const struct fs_host *h)
 {
@@ -191,6 +191,7 @@ static void check_host(const struct fs_host *h)
 	assert_true(h->util_mem == 0.5);
 	assert_int_equal(h->vms, 3);
 	assert_string_equal(h->agent_version, "0.1.0");
+	assert_int_equal(h->lease_ttl_s, 30);
 	assert_string_equal(h->updated, "2026-11-23T17:40:00.123Z");
 }
 
@@ -246,6 +247,10 @@ static void test_host_malformed(void **state)
 		 "\"memory_mb\":1,\"max_vms\":1}}",
 		 "labels.z: must be a string"},
 		{"{\"host\":\"a\",\"host\":\"b\"}", "duplicate"},
+		{"{\"host\":\"a\",\"capacity\":{\"vcpu\":4,\"memory_mb\":1,"
+		 "\"max_vms\":1},\"allocatable\":{\"vcpu\":4,\"memory_mb\":1,"
+		 "\"max_vms\":1},\"lease_ttl_s\":-5}",
+		 "lease_ttl_s: must be >= 0"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
