@@ -82,21 +82,58 @@ const char *ctrl_cache_slot_leader(const struct ctrl_slot *s)
 	return best ? best->name : NULL;
 }
 
-/* P/status/<id> at mod: own (taken) is what the controller wrote, else
+/* The slot of status st of request id when the cache has no record of
+ * the request: the slot its coordinator ("<name>/slot-<i>") wrote it
+ * for, which was the request's (its group's, docs/DESIGN.md "Placement
+ * protocol" 1); else, a status that names none, the id's. */
+static unsigned status_slot(const struct ctrl *c, const char *id,
+			    const struct ctrl_status *st)
+{
+	const char *p = st->coordinator ? strrchr(st->coordinator, '/') : NULL;
+	unsigned i;
+	int n = 0;
+
+	if (p && sscanf(p, "/slot-%u%n", &i, &n) == 1 && !p[n] && i < c->k)
+		return i;
+	return fs_slot_of(id, c->k);
+}
+
+/*
+ * P/status/<id> at mod: own (taken) is what the controller wrote, else
  * val is parsed.  Cached for led slots only: not watched (ctrl_wch), it
- * would go stale. */
+ * would go stale.  A status listed with no record of its request is
+ * that of a request deleted while this controller did not lead its slot
+ * (its record went with the delete; requests/ is listed before
+ * status/): it belongs to the slot that wrote it.  Taken as the id's
+ * slot, the status of a deleted request of a group whose id hashes
+ * elsewhere (an unschedulable one: no assignment names its group) was
+ * left to a coordinator that never lists it, and stayed for good (CI,
+ * test_constraints_burst; test_commit.c
+ * test_deleted_group_status_forgotten).
+ */
 void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 		       const char *val, size_t len, struct ctrl_status *own,
 		       int64_t mod)
 {
 	struct ctrl_status st = {0};
-	struct ctrl_req *r = NULL;
+	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
 	char err[256];
-	bool garbage = false;
+	bool garbage = false, parsed = false;
+	unsigned slot;
 
-	if (c->slots[ctrl_req_slot_of(c, id)].state != SLOT_LEADER ||
-	    !(r = ctrl_req_get(c, id, true)))
+	if (!r && !own) {
+		garbage =
+		    ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0;
+		parsed = true;
+	}
+	slot = r ? r->slot : status_slot(c, id, own ? own : &st);
+	if (c->slots[slot].state != SLOT_LEADER)
 		goto out;
+	if (!r) {
+		if (!(r = ctrl_req_get(c, id, true)))
+			goto out;
+		r->slot = slot;
+	}
 	r->st_seen = c->list_gen;
 	/* A put at the revision the cache holds as a delete's contradicts
 	 * it (only a guess, the sweep's, can say that): the put wins. */
@@ -105,20 +142,25 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 	if (own) {
 		st = *own;
 		memset(own, 0, sizeof(*own));
-	} else if (ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0) {
+	} else if (!parsed) {
+		garbage =
+		    ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0;
+	}
+	if (garbage) {
 		/* Someone wrote garbage: reconcile rewrites it from what
 		 * the coordinator owns (the assignment, if any). */
 		fs_warn("%s: %s; rewriting it", key, err);
-		memset(&st, 0, sizeof(st));
-		garbage = true;
+		ctrl_status_clear(&st);
 	}
 	ctrl_status_clear(&r->st);
 	r->st = st;
+	memset(&st, 0, sizeof(st)); /* r's now */
 	r->st_garbage = garbage;
 	r->st_present = true;
 	r->st_rev = mod;
 	ctrl_req_dirty(r);
 out:
+	ctrl_status_clear(&st);
 	if (own)
 		ctrl_status_clear(own);
 }

@@ -11,8 +11,10 @@ static void pass_each(void *arg, const char *key, void *val)
 	struct ctrl_req *r = val;
 
 	(void)key;
-	/* Ours and idle, or a round of a slot no longer ours (to close). */
-	if (slot_mine(c, r->slot) ? r->act == ACT_NONE : r->act == ACT_ROUND)
+	/* Ours and idle, or a round of a slot no longer ours (to close), or
+	 * held for a list (its hold ends, or it is freed, once it is in). */
+	if (slot_mine(c, r->slot) ? r->act == ACT_NONE
+				  : r->act == ACT_ROUND || r->hold_seq)
 		ctrl_req_dirty(r);
 }
 

@@ -279,12 +279,16 @@ static void req_free(struct ctrl_req *r)
 }
 
 /* Forgets a request nobody refers to any more (only on news from the
- * watch, which is in revision order, so nothing older can follow). */
+ * watch, which is in revision order, so nothing older can follow).  One
+ * held for a list (hold_seq: a rewrite moved it into a slot we lead, a
+ * txn's outcome unknown) is kept until that list is in: the statuses it
+ * reads are the record's slot's, and without the record a status of the
+ * request deleted meanwhile was taken for another slot's and stayed. */
 void ctrl_req_maybe_free(struct ctrl *c, struct ctrl_req *r)
 {
 	if (r->req_present || r->st_present || r->n_asg || r->n_vms ||
 	    r->act != ACT_NONE || r->dirty || r->round_key || r->n_stale ||
-	    r->n_inv)
+	    r->n_inv || r->hold_seq)
 		return;
 	ctrl_map_del(&c->reqs, r->id);
 	req_free(r);

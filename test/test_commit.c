@@ -2108,6 +2108,162 @@ static void test_preempted_vm_gone_check(void **state)
 	env_free(e);
 }
 
+/* A status of request id as slot's coordinator (of another controller)
+ * wrote it: unschedulable, for request_rev 4 of spec; malloc'd. */
+static char *unsched_js(const char *spec, unsigned slot)
+{
+	struct ctrl_status st = {.phase = CTRL_UNSCHEDULABLE, .request_rev = 4};
+	char *js;
+
+	ctrl_request_hash(spec, strlen(spec), st.request_hash);
+	st.coordinator = dupf("other/slot-%u", slot);
+	st.reason = strdup("no host fits: anti_affinity (1 of 1 hosts)");
+	js = ctrl_status_format(&st);
+	assert_non_null(js);
+	ctrl_status_clear(&st);
+	return js;
+}
+
+/* The spec of a request of group grp. */
+static char *group_spec(const char *grp)
+{
+	return dupf("{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE
+		    ",\"scheduling\":{\"anti_affinity\":{\"group\":\"%s\"}}}",
+		    grp);
+}
+
+/* The list after a win or a hold (list_kvs' caller's part): h1 and the
+ * status js of id at 8, nothing else; then one pass. */
+static void list_status_alone(struct env *e, const char *skey, const char *js)
+{
+	e->c->list_seq++;
+	e->c->list_gen++;
+	put_host(e, "h1", 4, 2);
+	ctrl_cache_put(e->c, skey, js, strlen(js), 5, 8);
+	e->c->list_rev = 10;
+	e->c->done_seq = e->c->list_seq;
+	ctrl_cache_sweep(e->c);
+	e->c->pass_all = true;
+	ctrl_pass(e->c);
+}
+
+/* The one txn sent, sent[i]: the forget of id (fenced by slot 0), its
+ * status at 8 deleted while its request is absent; answered. */
+static void forgot(struct env *e, size_t i, const char *id)
+{
+	struct sent *s = &e->sent[i];
+	char *want;
+
+	assert_int_equal(e->n_sent, i + 1);
+	assert_string_equal(s->cmp[0], "create /fs/election/slot-0/abc = 7");
+	want = dupf("mod /fs/status/%s = 8", id);
+	assert_true(has(s->cmp, s->n_cmp, want));
+	free(want);
+	want = dupf("mod /fs/requests/%s = 0", id);
+	assert_true(has(s->cmp, s->n_cmp, want));
+	free(want);
+	want = dupf("del /fs/status/%s", id);
+	assert_true(has(s->op, s->n_op, want));
+	free(want);
+	answer(e, true, 11, NULL);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, id, false));
+	assert_int_equal(e->n_sent, i + 1);
+}
+
+static void k2(struct ctrl_config *cfg)
+{
+	cfg->coordinators = 2;
+}
+
+/*
+ * CI, test_constraints_burst: a status of a deleted request left behind
+ * for good.  A request of group g (slot 0, its group's) whose id hashes
+ * to slot 1 is unschedulable (a status, no assignment); it is deleted
+ * while no one here leads slot 0 (its last coordinator lost the slot
+ * before it deleted the status), so its record goes with the delete.
+ * Slot 0 is won: the list after the win holds the status alone.  It is
+ * slot 0's, as its coordinator says (not slot 1's, the id's, led by
+ * another controller that lists nothing then): deleted, comparing the
+ * request absent.
+ */
+static void test_deleted_group_status_forgotten(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, k2);
+	char id[16], grp[16], *spec, *rkey, *skey, *js;
+
+	(void)state;
+	id_of_slot(id, sizeof(id), "db-", 1, 0);
+	id_of_slot(grp, sizeof(grp), "g", 0, 0);
+	spec = group_spec(grp);
+	rkey = dupf("/fs/requests/%s", id);
+	skey = dupf("/fs/status/%s", id);
+	e->c->slots[0].state = SLOT_NONE; /* another controller leads it */
+	put_host(e, "h1", 4, 2);
+	put(e, rkey, spec, 4);
+	assert_int_equal(req(e, id)->slot, 0);
+	ctrl_pass(e->c);
+	ctrl_cache_del(e->c, rkey, 9);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, id, false));
+	assert_int_equal(e->n_sent, 0);
+	/* won; the list after the win: the status, no request */
+	e->c->slots[0].state = SLOT_LEADER;
+	js = unsched_js(spec, 0);
+	list_status_alone(e, skey, js);
+	forgot(e, 0, id);
+	free(js);
+	free(spec);
+	free(rkey);
+	free(skey);
+	env_free(e);
+}
+
+/*
+ * The same status left by a rewrite: a request of group g1 (slot 1,
+ * another controller's: its coordinator wrote it unschedulable) is
+ * rewritten into g0 (slot 0, ours), and deleted before the list it waits
+ * for (ctrl_req_reslot) is in.  Its record stays until that list, which
+ * holds the status g1's coordinator wrote (and dropped from its cache
+ * with the rewrite: the request is no longer of its slot): deleted here.
+ * Freed with the delete, the record was not there for the list, and the
+ * status, taken as its writer's slot's (or its id's), stayed for good.
+ */
+static void test_reslot_deleted_status_forgotten(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_CACHED, k2);
+	char id[16], g0[16], g1[16], *s0, *s1, *rkey, *skey, *js;
+
+	(void)state;
+	id_of_slot(id, sizeof(id), "db-", 1, 0);
+	id_of_slot(g0, sizeof(g0), "g", 0, 0);
+	id_of_slot(g1, sizeof(g1), "g", 1, 0);
+	s0 = group_spec(g0);
+	s1 = group_spec(g1);
+	rkey = dupf("/fs/requests/%s", id);
+	skey = dupf("/fs/status/%s", id);
+	put_host(e, "h1", 4, 2);
+	put(e, rkey, s1, 4);
+	assert_int_equal(req(e, id)->slot, 1);
+	ctrl_pass(e->c);
+	put(e, rkey, s0, 6);
+	assert_int_equal(req(e, id)->slot, 0);
+	ctrl_pass(e->c); /* it waits for the list (a relist is due) */
+	ctrl_cache_del(e->c, rkey, 9);
+	ctrl_pass(e->c);
+	assert_int_equal(e->n_sent, 0);
+	assert_non_null(ctrl_req_get(e->c, id, false));
+	js = unsched_js(s1, 1);
+	list_status_alone(e, skey, js);
+	forgot(e, 0, id);
+	free(js);
+	free(s0);
+	free(s1);
+	free(rkey);
+	free(skey);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2146,6 +2302,8 @@ int main(void)
 		cmocka_unit_test(test_preempt_other_slot_creating),
 		cmocka_unit_test(test_preempt_waits_for_busy_victim),
 		cmocka_unit_test(test_preempted_vm_gone_check),
+		cmocka_unit_test(test_deleted_group_status_forgotten),
+		cmocka_unit_test(test_reslot_deleted_status_forgotten),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
