@@ -82,20 +82,26 @@ const char *ctrl_cache_slot_leader(const struct ctrl_slot *s)
 	return best ? best->name : NULL;
 }
 
-/* The slot of status st of request id when the cache has no record of
- * the request: the slot its coordinator ("<name>/slot-<i>") wrote it
- * for, which was the request's (its group's, docs/DESIGN.md "Placement
- * protocol" 1); else, a status that names none, the id's. */
-static unsigned status_slot(const struct ctrl *c, const char *id,
-			    const struct ctrl_status *st)
+/* The slot of a status or round key of request id when the cache has no
+ * record of the request: the slot its coordinator ("<name>/slot-<i>")
+ * wrote it for, which was the request's (its group's, docs/DESIGN.md
+ * "Placement protocol" 1); else, a value that names none, the id's. */
+static unsigned coord_slot(const struct ctrl *c, const char *id,
+			   const char *coordinator)
 {
-	const char *p = st->coordinator ? strrchr(st->coordinator, '/') : NULL;
+	const char *p = coordinator ? strrchr(coordinator, '/') : NULL;
 	unsigned i;
 	int n = 0;
 
 	if (p && sscanf(p, "/slot-%u%n", &i, &n) == 1 && !p[n] && i < c->k)
 		return i;
 	return fs_slot_of(id, c->k);
+}
+
+static unsigned status_slot(const struct ctrl *c, const char *id,
+			    const struct ctrl_status *st)
+{
+	return coord_slot(c, id, st->coordinator);
 }
 
 /*
@@ -492,6 +498,78 @@ static void put_vm(struct ctrl *c, const char *a, const char *b,
 	ctrl_req_dirty(r);
 }
 
+/*
+ * A bid of host a for request b listed while the cache has no record of
+ * b: nothing in a bid names its slot, and bids/ sorts before the keys
+ * that do (invites/, requests/, rounds/, status/), so its slot is taken
+ * once the list is in (listed_bids_take).  Out of memory, it is skipped
+ * as before (the next list sees it).
+ */
+static void listed_bid_add(struct ctrl *c, const char *a, const char *b)
+{
+	struct ctrl_lbid *v;
+
+	if (strlen(a) > FS_NAME_MAX || strlen(b) > FS_NAME_MAX)
+		return;
+	v = realloc(c->lbids, (c->n_lbids + 1) * sizeof(*v));
+	if (!v)
+		return;
+	c->lbids = v;
+	v += c->n_lbids++;
+	strcpy(v->host, a);
+	strcpy(v->id, b);
+}
+
+/* Pref if we lead it, else the lowest slot we lead, else c->k. */
+static unsigned led_slot(const struct ctrl *c, unsigned pref)
+{
+	if (pref < c->k && c->slots[pref].state == SLOT_LEADER)
+		return pref;
+	for (unsigned i = 0; i < c->k; i++)
+		if (c->slots[i].state == SLOT_LEADER)
+			return i;
+	return c->k;
+}
+
+/*
+ * The bids listed with no record of their request, once the list is in:
+ * each is the slot's of the record the rest of the list made (the
+ * request's, or, the request deleted, the slot its invitation, round or
+ * status names), deleted as stale (no round of ours is open on it) when
+ * we lead that slot.  With no record even now the list held nothing else
+ * of the request: absent, and no key names its slot, so the bid is
+ * garbage; deleted under the id's slot if we lead it, else the first we
+ * lead.  Taken for the id's slot, the bid of a deleted request of a
+ * group whose id hashes elsewhere, left by a coordinator that lost the
+ * group's slot, was skipped by the slot's next coordinator; the id's
+ * slot's, which saw the bid's put while the request was there (the
+ * group's then), lists nothing: it stayed for as long as its host's
+ * lease (test_commit.c test_deleted_group_invite_bid_forgotten,
+ * test_deleted_request_bid_alone).
+ */
+static void listed_bids_take(struct ctrl *c)
+{
+	for (size_t i = 0; i < c->n_lbids; i++) {
+		const struct ctrl_lbid *l = &c->lbids[i];
+		struct ctrl_req *r = ctrl_map_get(&c->reqs, l->id);
+		unsigned slot =
+		    r ? r->slot : led_slot(c, fs_slot_of(l->id, c->k));
+
+		if (slot >= c->k || c->slots[slot].state != SLOT_LEADER)
+			continue;
+		if (!r) {
+			if (!(r = ctrl_req_get(c, l->id, true)))
+				continue;
+			r->slot = slot;
+		}
+		if (ctrl_req_stale_add(r, l->host) == 0)
+			ctrl_req_dirty(r);
+	}
+	free(c->lbids);
+	c->lbids = NULL;
+	c->n_lbids = 0;
+}
+
 /* P/bids/<a>/<b>: host a's bid for request b, kept while its round is
  * open (rounds.c closes it when every invited host bid).  Any other bid
  * of a led slot (late, of an older round, for a round we did not open,
@@ -507,6 +585,10 @@ static void put_bid(struct ctrl *c, const char *key, const char *a,
 	struct ctrl_rbid *v;
 	size_t i;
 
+	if (c->listing && !ctrl_map_get(&c->reqs, b)) {
+		listed_bid_add(c, a, b);
+		return;
+	}
 	r = ctrl_req_get(c, b, led);
 	if (!r)
 		return;
@@ -564,6 +646,38 @@ static void round_listed(struct ctrl_req *r, const char *val, size_t len)
 	ctrl_req_dirty(r);
 }
 
+/*
+ * The record of request id of a round key or invitation (value val) if
+ * it is of a slot we lead, else NULL.  Its slot is the record's (the
+ * request's, its group's when it has one: not the id's); with no record
+ * (the request was deleted while another controller led its slot, its
+ * record going with the delete) the slot the round's coordinator put it
+ * for.  Taken for the id's, the round keys of a request of a group whose
+ * id hashes elsewhere were skipped by the group's slot's next
+ * coordinator and never deleted (test_commit.c
+ * test_listed_group_invite_renewed, test_deleted_group_round_forgotten).
+ */
+static struct ctrl_req *round_req(struct ctrl *c, const char *id,
+				  const char *val, size_t len)
+{
+	struct ctrl_req *r = ctrl_map_get(&c->reqs, id);
+	struct fs_round rd = {0};
+	unsigned slot;
+
+	if (r)
+		return c->slots[r->slot].state == SLOT_LEADER ? r : NULL;
+	if (fs_round_parse(val, len, &rd, NULL, 0) < 0)
+		slot = fs_slot_of(id, c->k);
+	else
+		slot = coord_slot(c, id, rd.coordinator);
+	fs_round_clear(&rd);
+	if (c->slots[slot].state != SLOT_LEADER ||
+	    !(r = ctrl_req_get(c, id, true)))
+		return NULL;
+	r->slot = slot;
+	return r;
+}
+
 /* P/rounds/<a>, listed (rounds are not watched) or our own put (create
  * 0): a round key of a led slot.  Its coordinator deletes it unless it
  * reopens it, and opens the next round of a with a higher attempt
@@ -571,10 +685,9 @@ static void round_listed(struct ctrl_req *r, const char *val, size_t len)
 static void put_round(struct ctrl *c, const char *a, const char *val,
 		      size_t len, int64_t create)
 {
-	struct ctrl_req *r;
+	struct ctrl_req *r = round_req(c, a, val, len);
 
-	if (c->slots[ctrl_req_slot_of(c, a)].state != SLOT_LEADER ||
-	    !(r = ctrl_req_get(c, a, true)))
+	if (!r)
 		return;
 	r->round_key = true;
 	if (create)
@@ -587,12 +700,9 @@ static void put_round(struct ctrl *c, const char *a, const char *val,
 static void put_invite(struct ctrl *c, const char *a, const char *b,
 		       const char *val, size_t len, int64_t create)
 {
-	struct ctrl_req *r;
+	struct ctrl_req *r = round_req(c, b, val, len);
 
-	if (c->slots[fs_slot_of(b, c->k)].state != SLOT_LEADER ||
-	    !(r = ctrl_req_get(c, b, true)))
-		return;
-	if (ctrl_req_inv_add(r, a) == 0 && create)
+	if (r && ctrl_req_inv_add(r, a) == 0 && create)
 		round_listed(r, val, len);
 }
 
@@ -899,6 +1009,7 @@ void ctrl_cache_sweep(struct ctrl *c)
 	sweep_ctrls(c);
 	ctrl_map_each(&c->hosts, sweep_host, c);
 	ctrl_map_each(&c->reqs, sweep_req, c);
+	listed_bids_take(c);
 }
 
 /* Liveness is a lease, not a record: a host record, a registration, a

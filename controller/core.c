@@ -87,8 +87,11 @@ void ctrl_core_clear(struct ctrl *c)
 	free(c->sbatch);
 	free(c->gbatch);
 	free(c->rbatch);
+	free(c->lbids);
 	free(c->prefix);
 	c->slots = NULL;
 	c->sbatch = c->gbatch = c->rbatch = NULL;
 	c->prefix = NULL;
+	c->lbids = NULL;
+	c->n_lbids = 0;
 }

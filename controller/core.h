@@ -325,6 +325,11 @@ struct ctrl_hooks {
 		   etcd_txn_cb cb, void *arg);
 };
 
+/* A bid listed before any record of its request (cache.c). */
+struct ctrl_lbid {
+	char host[FS_NAME_MAX + 1], id[FS_NAME_MAX + 1];
+};
+
 struct ctrl {
 	struct ev_loop *loop;
 	const struct ctrl_config *cfg;
@@ -358,6 +363,10 @@ struct ctrl {
 	struct ctrl_wch wch[W_N];
 	uint64_t list_gen;
 	int64_t list_rev; /* revision of the last list, for the sweep */
+	/* bids listed with no record of their request, given a slot by
+	 * the sweep once the list is in (cache.c listed_bids_take) */
+	struct ctrl_lbid *lbids;
+	size_t n_lbids;
 	ev_timer relist_timer;
 
 	struct ctrl_map hosts, reqs, ctrls;

@@ -103,6 +103,7 @@ static void on_list(void *arg, const struct etcd_error *err,
 		c->list_gen++;
 		for (unsigned i = 0; i < c->k; i++)
 			c->slots[i].n_cands = 0; /* the list has them all */
+		c->n_lbids = 0; /* of a list that failed */
 	}
 	for (size_t i = 0; i < res->n_kvs; i++)
 		ctrl_cache_kv_put(c, &res->kvs[i]);

@@ -2264,6 +2264,239 @@ static void test_reslot_deleted_status_forgotten(void **state)
 	env_free(e);
 }
 
+/* A key as a list shows it, at rev (its create and mod revision). */
+struct lkv {
+	const char *key, *val;
+	int64_t rev;
+};
+
+/* The list after a win: hosts h1 and h2 and kv[0..n) (in key order, as
+ * etcd lists them: bids/ and invites/ before requests/, rounds/ after),
+ * nothing else; then one pass. */
+static void list_keys(struct env *e, const struct lkv *kv, size_t n)
+{
+	e->c->list_seq++;
+	e->c->list_gen++;
+	e->c->listing = true;
+	put_host(e, "h1", 4, 2);
+	put_host(e, "h2", 4, 3);
+	for (size_t i = 0; i < n; i++)
+		ctrl_cache_put(e->c, kv[i].key, kv[i].val, strlen(kv[i].val),
+			       kv[i].rev, kv[i].rev);
+	e->c->listing = false;
+	e->c->list_rev = 20;
+	e->c->done_seq = e->c->list_seq;
+	ctrl_cache_sweep(e->c);
+	e->c->pass_all = true;
+	ctrl_pass(e->c);
+}
+
+/* A round of attempt 1 that slot's coordinator (of another controller)
+ * put: inviting host (NULL: broadcast, every host); malloc'd. */
+static char *round_js(unsigned slot, const char *host)
+{
+	return host ? dupf("{\"attempt\":1,\"need\":{\"vcpu\":1,"
+			   "\"memory_mb\":1024},\"hosts\":[\"%s\"],"
+			   "\"coordinator\":\"other/slot-%u\"}",
+			   host, slot)
+		    : dupf("{\"attempt\":1,\"need\":{\"vcpu\":1,"
+			   "\"memory_mb\":1024},"
+			   "\"coordinator\":\"other/slot-%u\"}",
+			   slot);
+}
+
+/* Request id of group g (slot 0) whose id hashes to slot 1, in the cache
+ * while another controller leads slot 0, into id and *spec; deleted at
+ * rev 9 when del (its record goes with the delete).  Then slot 0 is won
+ * (its list is the caller's). */
+static void group_req_of_other(struct env *e, char *id, size_t len,
+			       char **spec, bool del)
+{
+	char grp[16], *rkey;
+
+	id_of_slot(id, len, "db-", 1, 0);
+	id_of_slot(grp, sizeof(grp), "g", 0, 0);
+	*spec = group_spec(grp);
+	rkey = dupf("/fs/requests/%s", id);
+	e->c->slots[0].state = SLOT_NONE; /* another controller leads it */
+	put_host(e, "h1", 4, 2);
+	put_host(e, "h2", 4, 3);
+	put(e, rkey, *spec, 4);
+	assert_int_equal(req(e, id)->slot, 0);
+	ctrl_pass(e->c);
+	if (del) {
+		ctrl_cache_del(e->c, rkey, 9);
+		ctrl_pass(e->c);
+		assert_null(ctrl_req_get(e->c, id, false));
+	}
+	assert_int_equal(e->n_sent, 0);
+	e->c->slots[0].state = SLOT_LEADER;
+	free(rkey);
+}
+
+/*
+ * sample, slot 0 handed over: its last coordinator (alive, its lease
+ * too) left an invitation of h3 (attempt 1) to a round of a request of
+ * group g (slot 0) whose id hashes to slot 1.  The list after the win
+ * holds it (invites/ sorts before requests/; the request's record is in
+ * the cache).  It is slot 0's, as the record says: the next round's
+ * attempt is above it and, h3 not invited again, that round's txn
+ * deletes it.  Taken for the id's slot (not led here), it was skipped:
+ * the round reused attempt 1 and the invitation stayed.
+ */
+static void test_listed_group_invite_renewed(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_SAMPLE, k2);
+	char id[16], *spec, *rkey, *ikey, *js, *want;
+	struct sent *s;
+
+	(void)state;
+	group_req_of_other(e, id, sizeof(id), &spec, false);
+	rkey = dupf("/fs/requests/%s", id);
+	ikey = dupf("/fs/invites/h3/%s", id);
+	js = round_js(0, "h3");
+	list_keys(e, (const struct lkv[]){{ikey, js, 5}, {rkey, spec, 4}}, 2);
+	s = sent_nth(e, 1);
+	want = dupf("del %s", ikey);
+	assert_true(has(s->op, s->n_op, want));
+	free(want);
+	want = dupf("put /fs/invites/h1/%s", id);
+	assert_true(has(s->op, s->n_op, want));
+	free(want);
+	assert_true(puts_with(s, "\"attempt\":2"));
+	assert_false(puts_with(s, "\"attempt\":1,"));
+	free(js);
+	free(ikey);
+	free(rkey);
+	free(spec);
+	env_free(e);
+}
+
+/*
+ * broadcast: a request of group g (slot 0, id of slot 1) is deleted
+ * during its first round (no status yet) while its coordinator hands
+ * slot 0 over; its record goes with the delete.  The list after the win
+ * holds its round key alone: slot 0's, as the round's coordinator says.
+ * It is deleted comparing the request absent.  Taken for the id's slot
+ * (not led here, and its coordinator lists nothing then), it stayed for
+ * as long as the old coordinator's lease, and every agent watches it.
+ */
+static void test_deleted_group_round_forgotten(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_BROADCAST, k2);
+	char id[16], *spec, *key, *js, *want;
+	struct sent *s;
+
+	(void)state;
+	group_req_of_other(e, id, sizeof(id), &spec, true);
+	key = dupf("/fs/rounds/%s", id);
+	js = round_js(0, NULL);
+	list_keys(e, (const struct lkv[]){{key, js, 8}}, 1);
+	s = sent_nth(e, 1);
+	assert_string_equal(s->cmp[0], "create /fs/election/slot-0/abc = 7");
+	want = dupf("mod /fs/requests/%s = 0", id);
+	assert_true(has(s->cmp, s->n_cmp, want));
+	free(want);
+	want = dupf("del %s", key);
+	assert_true(has(s->op, s->n_op, want));
+	free(want);
+	answer(e, true, 21, NULL);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, id, false));
+	assert_int_equal(e->n_sent, 1);
+	free(js);
+	free(key);
+	free(spec);
+	env_free(e);
+}
+
+/*
+ * sample: the same deleted request with its invitation of h1 and h1's
+ * bid left (a host's lease outlives any round).  Both are slot 0's: the
+ * invitation as its coordinator says, the bid (listed before it, with no
+ * record of its request, and nothing in a bid names a slot) as the
+ * request's other keys in the list say.  The forget deletes the
+ * invitation, the leftover txn the bid.  Before, both were taken for the
+ * id's slot and stayed.  A bid whose request the list holds nothing else
+ * of is deleted by a slot we lead (test_deleted_request_bid_alone).
+ */
+static void test_deleted_group_invite_bid_forgotten(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_SAMPLE, k2);
+	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
+	char id[16], *spec, *bkey, *ikey, *js, *bjs, *want;
+
+	(void)state;
+	group_req_of_other(e, id, sizeof(id), &spec, true);
+	bkey = dupf("/fs/bids/h1/%s", id);
+	ikey = dupf("/fs/invites/h1/%s", id);
+	js = round_js(0, "h1");
+	bjs = fs_bid_format(&b);
+	assert_non_null(bjs);
+	list_keys(e, (const struct lkv[]){{bkey, bjs, 6}, {ikey, js, 5}}, 2);
+	assert_int_equal(e->n_sent, 2);
+	assert_string_equal(e->sent[0].cmp[0],
+			    "create /fs/election/slot-0/abc = 7");
+	want = dupf("mod /fs/requests/%s = 0", id);
+	assert_true(has(e->sent[0].cmp, e->sent[0].n_cmp, want));
+	free(want);
+	want = dupf("del %s", ikey);
+	assert_true(sent_op(e, 0, want));
+	free(want);
+	assert_string_equal(e->sent[1].cmp[0],
+			    "create /fs/election/slot-0/abc = 7");
+	want = dupf("del %s", bkey);
+	assert_true(sent_op(e, 1, want));
+	free(want);
+	answer_all(e, &(int64_t){21});
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, id, false));
+	assert_int_equal(e->n_sent, 2);
+	free(bjs);
+	free(js);
+	free(ikey);
+	free(bkey);
+	free(spec);
+	env_free(e);
+}
+
+/*
+ * A bid listed for a request of which the list holds nothing else (its
+ * coordinator forgot the request, then lost the slot before it deleted
+ * a bid that came late): no key says its slot, and the request is
+ * absent, so it is garbage; deleted under a slot we lead (0; the id's,
+ * 1, is another controller's, which saw the bid while the request was
+ * there, as slot 0's, and lists nothing now).  Before, it was taken for
+ * the id's slot and stayed for as long as h1's lease.
+ */
+static void test_deleted_request_bid_alone(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_SAMPLE, k2);
+	struct fs_bid b = {.attempt = 1, .fits = true, .score = 0.2};
+	char id[16], *spec, *bkey, *bjs, *want;
+
+	(void)state;
+	group_req_of_other(e, id, sizeof(id), &spec, true);
+	bkey = dupf("/fs/bids/h1/%s", id);
+	bjs = fs_bid_format(&b);
+	assert_non_null(bjs);
+	list_keys(e, (const struct lkv[]){{bkey, bjs, 6}}, 1);
+	assert_int_equal(e->n_sent, 1);
+	assert_string_equal(e->sent[0].cmp[0],
+			    "create /fs/election/slot-0/abc = 7");
+	want = dupf("del %s", bkey);
+	assert_true(sent_op(e, 0, want));
+	free(want);
+	answer(e, true, 21, NULL);
+	ctrl_pass(e->c);
+	assert_null(ctrl_req_get(e->c, id, false));
+	assert_int_equal(e->n_sent, 1);
+	free(bjs);
+	free(bkey);
+	free(spec);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2304,6 +2537,10 @@ int main(void)
 		cmocka_unit_test(test_preempted_vm_gone_check),
 		cmocka_unit_test(test_deleted_group_status_forgotten),
 		cmocka_unit_test(test_reslot_deleted_status_forgotten),
+		cmocka_unit_test(test_listed_group_invite_renewed),
+		cmocka_unit_test(test_deleted_group_round_forgotten),
+		cmocka_unit_test(test_deleted_group_invite_bid_forgotten),
+		cmocka_unit_test(test_deleted_request_bid_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
