@@ -98,12 +98,6 @@ static unsigned coord_slot(const struct ctrl *c, const char *id,
 	return fs_slot_of(id, c->k);
 }
 
-static unsigned status_slot(const struct ctrl *c, const char *id,
-			    const struct ctrl_status *st)
-{
-	return coord_slot(c, id, st->coordinator);
-}
-
 /*
  * P/status/<id> at mod: own (taken) is what the controller wrote, else
  * val is parsed.  Cached for led slots only: not watched (ctrl_wch), it
@@ -132,7 +126,7 @@ void ctrl_cache_status(struct ctrl *c, const char *key, const char *id,
 		    ctrl_status_parse(val, len, &st, err, sizeof(err)) < 0;
 		parsed = true;
 	}
-	slot = r ? r->slot : status_slot(c, id, own ? own : &st);
+	slot = r ? r->slot : coord_slot(c, id, (own ? own : &st)->coordinator);
 	if (c->slots[slot].state != SLOT_LEADER)
 		goto out;
 	if (!r) {

@@ -159,14 +159,6 @@ void ctrl_host_free_all(struct ctrl *c)
 	c->host_gc = NULL;
 }
 
-/*
- * A record's lease can be kept alive by any authenticated user (etcd
- * 3.4: LeaseKeepAlive checks no permission), but only the host's own
- * agent may write the record (RBAC), and agents rewrite it at least every
- * agent.report_interval_s.  A host whose record goes unwritten longer
- * than the bound is dead as far as placement goes, lease or not; it
- * leaves like one whose lease expired (gone_at: its VMs' grace starts).
- */
 /* An agent renews its lease every TTL / 3; one whose record does not
  * say its TTL (older agents) has the default agent.lease_ttl_s. */
 #define AGENT_TTL_DEFAULT_S 10
@@ -210,6 +202,14 @@ void ctrl_host_keepalives_check(struct ctrl *c)
 		ceil(3.0 * (double)c->ka_hosts / max));
 }
 
+/*
+ * A record's lease can be kept alive by any authenticated user (etcd
+ * 3.4: LeaseKeepAlive checks no permission), but only the host's own
+ * agent may write the record (RBAC), and agents rewrite it at least every
+ * agent.report_interval_s.  A host whose record goes unwritten longer
+ * than the bound is dead as far as placement goes, lease or not; it
+ * leaves like one whose lease expired (gone_at: its VMs' grace starts).
+ */
 size_t ctrl_host_stale_scan(struct ctrl *c, double now)
 {
 	double bound = (double)c->cfg->host_stale_after_s;

@@ -2132,15 +2132,27 @@ static char *group_spec(const char *grp)
 		    grp);
 }
 
-/* The list after a win or a hold (list_kvs' caller's part): h1 and the
- * status js of id at 8, nothing else; then one pass. */
-static void list_status_alone(struct env *e, const char *skey, const char *js)
+/* A key as a list shows it, at rev (its create and mod revision). */
+struct lkv {
+	const char *key, *val;
+	int64_t rev;
+};
+
+/* The list after a win or a hold: hosts h1 and h2 and kv[0..n) (in key order, as
+ * etcd lists them: bids/ and invites/ before requests/, rounds/ after),
+ * nothing else; then one pass. */
+static void list_keys(struct env *e, const struct lkv *kv, size_t n)
 {
 	e->c->list_seq++;
 	e->c->list_gen++;
+	e->c->listing = true;
 	put_host(e, "h1", 4, 2);
-	ctrl_cache_put(e->c, skey, js, strlen(js), 5, 8);
-	e->c->list_rev = 10;
+	put_host(e, "h2", 4, 3);
+	for (size_t i = 0; i < n; i++)
+		ctrl_cache_put(e->c, kv[i].key, kv[i].val, strlen(kv[i].val),
+			       kv[i].rev, kv[i].rev);
+	e->c->listing = false;
+	e->c->list_rev = 20;
 	e->c->done_seq = e->c->list_seq;
 	ctrl_cache_sweep(e->c);
 	e->c->pass_all = true;
@@ -2210,7 +2222,7 @@ static void test_deleted_group_status_forgotten(void **state)
 	/* won; the list after the win: the status, no request */
 	e->c->slots[0].state = SLOT_LEADER;
 	js = unsched_js(spec, 0);
-	list_status_alone(e, skey, js);
+	list_keys(e, (const struct lkv[]){{skey, js, 8}}, 1);
 	forgot(e, 0, id);
 	free(js);
 	free(spec);
@@ -2254,7 +2266,7 @@ static void test_reslot_deleted_status_forgotten(void **state)
 	assert_int_equal(e->n_sent, 0);
 	assert_non_null(ctrl_req_get(e->c, id, false));
 	js = unsched_js(s1, 1);
-	list_status_alone(e, skey, js);
+	list_keys(e, (const struct lkv[]){{skey, js, 8}}, 1);
 	forgot(e, 0, id);
 	free(js);
 	free(s0);
@@ -2264,32 +2276,6 @@ static void test_reslot_deleted_status_forgotten(void **state)
 	env_free(e);
 }
 
-/* A key as a list shows it, at rev (its create and mod revision). */
-struct lkv {
-	const char *key, *val;
-	int64_t rev;
-};
-
-/* The list after a win: hosts h1 and h2 and kv[0..n) (in key order, as
- * etcd lists them: bids/ and invites/ before requests/, rounds/ after),
- * nothing else; then one pass. */
-static void list_keys(struct env *e, const struct lkv *kv, size_t n)
-{
-	e->c->list_seq++;
-	e->c->list_gen++;
-	e->c->listing = true;
-	put_host(e, "h1", 4, 2);
-	put_host(e, "h2", 4, 3);
-	for (size_t i = 0; i < n; i++)
-		ctrl_cache_put(e->c, kv[i].key, kv[i].val, strlen(kv[i].val),
-			       kv[i].rev, kv[i].rev);
-	e->c->listing = false;
-	e->c->list_rev = 20;
-	e->c->done_seq = e->c->list_seq;
-	ctrl_cache_sweep(e->c);
-	e->c->pass_all = true;
-	ctrl_pass(e->c);
-}
 
 /* A round of attempt 1 that slot's coordinator (of another controller)
  * put: inviting host (NULL: broadcast, every host); malloc'd. */
