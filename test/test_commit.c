@@ -497,6 +497,53 @@ static void test_round_commit(void **state)
 	env_free(e);
 }
 
+static void tune_window(struct ctrl_config *cfg)
+{
+	cfg->score_hosts = 2;
+}
+
+/* sample with score_hosts 2 on 6 hosts: a round rates hosts from the
+ * cursor and stops after 2 that fit (it rated all 6 before: at 2,000
+ * hosts that scan was half the controller's CPU per placement), and the
+ * next round starts where it stopped, so 3 rounds invite all 6 hosts. */
+static void test_round_window(void **state)
+{
+	struct env *e = env_new_tuned(CTRL_BID_SAMPLE, tune_window);
+	const char *ids[] = {"r1", "r2", "r3"};
+	size_t seen = 0;
+	char *names[6];
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		char n[8];
+
+		snprintf(n, sizeof(n), "h%d", i + 1);
+		put_host(e, n, 8, 2 + i);
+	}
+	for (int i = 0; i < 3; i++) {
+		char *key = dupf("/fs/requests/%s", ids[i]);
+
+		put(e, key, "{\"vcpu\":1,\"memoryInMb\":1024," FS_SPEC_EXAMPLE "}",
+		    10 + i);
+		free(key);
+	}
+	ctrl_pass(e->c);
+	assert_true(e->n_sent >= 1);
+	for (int i = 0; i < 3; i++) {
+		struct ctrl_req *r = req(e, ids[i]);
+
+		assert_int_equal(r->explain.hosts, 2);
+		assert_int_equal(r->n_invited, 2);
+		for (size_t j = 0; j < r->n_invited; j++) {
+			for (size_t k = 0; k < seen; k++)
+				assert_string_not_equal(names[k], r->invited[j]);
+			names[seen++] = r->invited[j];
+		}
+	}
+	assert_int_equal(seen, 6);
+	env_free(e);
+}
+
 /* No host fits: an unschedulable status with the reason counted per host,
  * in the slot's status batch, sent in the same pass. */
 static void test_unschedulable(void **state)
@@ -2489,6 +2536,7 @@ int main(void)
 		cmocka_unit_test(test_cached_commit),
 		cmocka_unit_test(test_conflict_next_host),
 		cmocka_unit_test(test_round_commit),
+		cmocka_unit_test(test_round_window),
 		cmocka_unit_test(test_unschedulable),
 		cmocka_unit_test(test_oversize_not_kept),
 		cmocka_unit_test(test_silent_round_retried),
